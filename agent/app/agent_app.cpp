@@ -1,0 +1,198 @@
+#include "agent/app/agent_app.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include <boost/program_options.hpp>
+
+#include "agent/bpf/features.h"
+#include "agent/core/command_handler.h"
+#include "agent/core/engines.h"
+#include "agent/core/fault_manager.h"
+#include "agent/local/control_socket.h"
+#include "common/log.h"
+#include "common/time.h"
+
+namespace firedrill::agent {
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr const char* kUsage = R"(firedrill-agent - the firedrill per-host fault injector
+
+SYNOPSIS
+  firedrill-agent [OPTIONS]
+  firedrill-agent ctl SUBCOMMAND [...]     drive a running agent (see: ctl --help)
+  firedrill-agent features                 print what this kernel offers
+
+DESCRIPTION
+  Injects faults on this host with eBPF when told to by the controller (or by the
+  local control socket): drops traffic, kills processes and keeps them down, and
+  simulates power loss. Every fault carries a lease: it is reverted when its time is
+  up, when the controller is silent past the lease grace, and when the agent dies
+  (attachments are bpf_links owned by this process; the rest is journaled in the
+  state directory and undone on the next start).
+
+OPTIONS)";
+
+class LogEvents : public EventSink {
+ public:
+  void emit(const v1::Event& event) override {
+    static auto log = logger("agent.events");
+    log->debug("event {}", event.ShortDebugString());
+  }
+};
+
+}  // namespace
+
+Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
+  AgentConfig c;
+  std::vector<std::string> tags, allow;
+  std::string tags_file, log_format = "text", log_level = "info", lease = "5s";
+  po::options_description desc(kUsage);
+  desc.add_options()
+    ("help,h", "print this help")
+    ("id", po::value(&c.id), "agent id, unique in the fleet (default: the hostname)")
+    ("tag", po::value(&tags)->composing(), "a tag key=value (repeatable): dc=pangyo, rack=p1, host=p1-h1")
+    ("tags-file", po::value(&tags_file), "a file of key=value lines, added to --tag")
+    ("controller", po::value(&c.controller), "controller address host:port; without it, local control only")
+    ("tls-ca", po::value(&c.tls_ca), "CA certificate (PEM) that signed the controller's certificate")
+    ("tls-cert", po::value(&c.tls_cert), "this agent's certificate (PEM)")
+    ("tls-key", po::value(&c.tls_key), "this agent's private key (PEM)")
+    ("insecure", po::bool_switch(&c.insecure), "plaintext to the controller (labs only; logged loudly)")
+    ("lease-grace", po::value(&lease), "revert everything when the controller is silent this long (default 5s)")
+    ("workload-cgroup", po::value(&c.workload_cgroup), "cgroup v2 subtree holding this host's workloads (power loss kills it)")
+    ("boot-hook", po::value(&c.boot_hooks)->composing(), "a command run (by /bin/sh -c) when power is restored (repeatable)")
+    ("state-dir", po::value(&c.state_dir), "journal and state (default /var/lib/firedrill-agent)")
+    ("interface", po::value(&c.interfaces)->composing(), "a data interface faults may act on (repeatable)")
+    ("allow", po::value(&allow)->composing(), "management traffic never dropped: CIDR[,PROTO[,PORT[-PORT]]] (repeatable)")
+    ("local-socket", po::value(&c.local_socket), "serve the local control socket at this path")
+    ("log-format", po::value(&log_format), "text or json")
+    ("log-level", po::value(&log_level), "trace, debug, info, warn, error");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return make_error("{} (see firedrill-agent --help)", e.what());
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    *exit_now = true;
+    return c;
+  }
+  FD_ASSIGN(fmt_, parse_log_format(log_format), "--log-format");
+  FD_ASSIGN(lvl, parse_log_level(log_level), "--log-level");
+  c.log = {fmt_, lvl};
+  FD_ASSIGN(grace, parse_duration(lease), "--lease-grace");
+  if (grace <= std::chrono::nanoseconds::zero()) return make_error("--lease-grace must be positive");
+  c.lease_grace = grace;
+  if (!tags_file.empty()) {
+    std::ifstream in(tags_file);
+    if (!in) return sys_error(errno, "--tags-file {}", tags_file);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      if (line.empty() || line[0] == '#') continue;
+      auto t = parse_tag(line);
+      if (!t) return t.error().context(fmt::format("{}:{}", tags_file, n));
+      tags.push_back(line);
+    }
+  }
+  for (auto& t : tags) {
+    FD_ASSIGN(kv, parse_tag(t), "--tag");
+    c.tags[kv.first] = kv.second;
+  }
+  for (auto& a : allow) {
+    FD_ASSIGN(e, parse_allow(a), "--allow");
+    c.allow.push_back(e);
+  }
+  if (c.id.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    c.id = host;
+  }
+  if (c.controller.empty() && c.local_socket.empty()) {
+    return make_error("nothing to obey: give --controller, --local-socket, or both");
+  }
+  if (!c.controller.empty() && !c.insecure && (c.tls_ca.empty() || c.tls_cert.empty() || c.tls_key.empty())) {
+    return make_error("--controller needs --tls-ca, --tls-cert and --tls-key (or --insecure for a lab)");
+  }
+  return c;
+}
+
+int features_main() {
+  init_logging({});
+  const auto& f = bpf::features();
+  std::cout << "kernel " << f.kernel_release << "\n";
+  for (auto& d : f.details) {
+    std::cout << (d.available() ? "  yes " : "  no  ") << d.name();
+    if (!d.detail().empty()) std::cout << "  (" << d.detail() << ")";
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+int agent_main(int argc, char** argv) {
+  bool exit_now = false;
+  auto config = parse_agent_options(argc, argv, &exit_now);
+  if (!config) {
+    std::cerr << "firedrill-agent: " << config.error().describe() << "\n";
+    return 2;
+  }
+  if (exit_now) return 0;
+  init_logging(config->log);
+  auto log = logger("agent");
+
+  // Signals are taken synchronously by this thread only; every other thread blocks them.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::error_code ec;
+  std::filesystem::create_directories(config->state_dir, ec);
+  if (ec) {
+    log->error("state directory {}: {}", config->state_dir, ec.message());
+    return 1;
+  }
+  const auto& feats = bpf::features();
+  log->info("firedrill-agent {} id={} kernel={} tcx={} xdp_link={} cgroup_v2={}", FIREDRILL_VERSION,
+            config->id, feats.kernel_release, feats.tcx, feats.xdp_link,
+            feats.cgroup2_mount.empty() ? "none" : feats.cgroup2_mount);
+
+  LogEvents events;
+  auto engines = make_engines(*config, &events);
+  if (!engines) {
+    log->error("{}", engines.error().describe());
+    return 1;
+  }
+  FaultManager faults(std::move(*engines), &events);
+  CommandHandler handler(faults);
+  LocalControlServer local(handler);
+  if (!config->local_socket.empty()) {
+    if (auto r = local.start(config->local_socket); !r) {
+      log->error("{}", r.error().describe());
+      return 1;
+    }
+  }
+  log->info("ready");
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  log->info("signal {}: reverting every fault and stopping", strsignal(sig));
+  local.stop();
+  size_t n = faults.revert_all(v1::REVERT_AGENT_SHUTDOWN);
+  log->info("reverted {} fault(s); bye", n);
+  return 0;
+}
+
+}  // namespace firedrill::agent

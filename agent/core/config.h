@@ -1,0 +1,38 @@
+// Everything firedrill-agent is started with, filled and validated once from the
+// command line (agent/core/options.cpp).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/log.h"
+#include "common/result.h"
+#include "firedrill/v1/fault.pb.h"
+
+namespace firedrill::agent {
+
+struct AgentConfig {
+  std::string id;                              // unique in the fleet; default: hostname
+  std::map<std::string, std::string> tags;     // dc, rack, host, ...
+  std::string controller;                      // host:port of the controller; empty: local only
+  std::string tls_ca, tls_cert, tls_key;       // mutual TLS material
+  bool insecure = false;                       // plaintext to the controller (lab only)
+  std::chrono::nanoseconds lease_grace = std::chrono::seconds(5);
+  std::string workload_cgroup;                 // cgroup v2 subtree of the host's workloads
+  std::vector<std::string> boot_hooks;         // commands run when power is restored
+  std::string state_dir = "/var/lib/firedrill-agent";
+  std::vector<std::string> interfaces;         // data interfaces faults may act on
+  std::vector<v1::AllowEntry> allow;           // management plane, never dropped
+  std::string local_socket;                    // local control socket; empty: none
+  LogConfig log;
+};
+
+// "CIDR[,PROTO[,PORT[-PORT]]]": "10.9.0.0/24", "10.9.0.1,tcp,7443", "fd00::1,udp,53-54".
+Result<v1::AllowEntry> parse_allow(const std::string& text);
+
+// "key=value"
+Result<std::pair<std::string, std::string>> parse_tag(const std::string& text);
+
+}  // namespace firedrill::agent

@@ -1,0 +1,40 @@
+// The one face of every fault engine (network, process, power loss). The agent's
+// session, its journal and the tests all talk to engines through this, and nothing else.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "firedrill/v1/agent.pb.h"
+#include "firedrill/v1/fault.pb.h"
+
+namespace firedrill::agent {
+
+class FaultEngine {
+ public:
+  virtual ~FaultEngine() = default;
+
+  // "network", "process", "power_loss": used in logs and capability lists.
+  virtual std::string_view name() const = 0;
+
+  // Whether this engine is the one for the spec's kind.
+  virtual bool handles(const v1::FaultSpec& spec) const = 0;
+
+  // Refuses, changing nothing, what the spec asks that this host cannot do (a missing
+  // kernel feature, named) or must not touch (outside the agent's selection, itself).
+  virtual Result<void> check(const v1::FaultSpec& spec) const = 0;
+
+  // Puts the fault in effect. Idempotent: an id already in effect with the same spec
+  // succeeds and changes nothing; with another spec it is refused. On failure whatever
+  // was done is undone.
+  virtual Result<void> apply(const std::string& fault_id, const v1::FaultSpec& spec) = 0;
+
+  // Lifts the fault. Idempotent: an id that is not in effect succeeds.
+  virtual Result<void> revert(const std::string& fault_id) = 0;
+
+  // What the fault did so far (packets dropped, processes killed).
+  virtual v1::FaultCounters counters(const std::string& fault_id) const = 0;
+};
+
+}  // namespace firedrill::agent

@@ -1,0 +1,30 @@
+// One spdlog logger per subsystem ("agent.net", "controller.guard", ...), all sharing
+// one sink, so that text or JSON output is chosen once per process.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "common/result.h"
+
+namespace firedrill {
+
+enum class LogFormat { kText, kJson };
+
+struct LogConfig {
+  LogFormat format = LogFormat::kText;
+  spdlog::level::level_enum level = spdlog::level::info;
+};
+
+// Sets up the shared sink; call once at start. Safe to call again (tests).
+void init_logging(const LogConfig& config);
+
+// The logger of a subsystem, created on first use.
+std::shared_ptr<spdlog::logger> logger(const std::string& subsystem);
+
+Result<LogFormat> parse_log_format(std::string_view text);
+Result<spdlog::level::level_enum> parse_log_level(std::string_view text);
+
+}  // namespace firedrill

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every Debian package firedrill's build, tests, benchmarks and lab need.
+# Idempotent and non-interactive: does nothing when all are present.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake pkg-config ccache clang llvm
+  libbpf-dev bpftool linux-libc-dev libelf-dev zlib1g-dev
+  libboost-program-options-dev libprotobuf-dev protobuf-compiler
+  libgrpc++-dev protobuf-compiler-grpc libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev googletest libyaml-cpp-dev libsqlite3-dev libssl-dev
+  # tests, benchmarks and the lab
+  iproute2 iputils-ping iperf3 iptables nftables procps psmisc socat netcat-openbsd
+  python3 curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages (${missing[*]}) and not root; run as root" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
