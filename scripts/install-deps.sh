@@ -10,9 +10,12 @@ packages=(
   libboost-program-options-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libyaml-cpp-dev libsqlite3-dev libssl-dev
+  nlohmann-json3-dev
   # tests, benchmarks and the lab
   iproute2 iputils-ping iperf3 iptables nftables procps psmisc socat netcat-openbsd
   python3 curl
+  # evidence reports: render and check the HTML page headless
+  chromium
 )
 
 missing=()
