@@ -10,10 +10,11 @@ packages=(
   libboost-program-options-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libyaml-cpp-dev libsqlite3-dev libssl-dev
+  libcurl4-openssl-dev libhowardhinnant-date-dev tzdata
   nlohmann-json3-dev
   # tests, benchmarks and the lab
   iproute2 iputils-ping iperf3 iptables nftables procps psmisc socat netcat-openbsd
-  python3 curl
+  python3 curl haproxy
   # evidence reports: render and check the HTML page headless
   chromium
 )
