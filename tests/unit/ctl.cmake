@@ -1,0 +1,5 @@
+# The controller's pure logic: selectors, target modes, the blast-radius guard, the store.
+firedrill_test(targeting_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/targeting_test.cpp
+               LIBS firedrill_controller_targeting LABELS unit)
+firedrill_test(guard_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/guard_test.cpp
+               LIBS firedrill_controller_guard LABELS unit)
