@@ -1,0 +1,85 @@
+// The process fault engine: kill now, keep down, freeze (fault.proto ProcessFault).
+//
+// kill       SIGKILL to every selected process (cgroup.kill for whole cgroups, pidfd
+//            signals for the rest), waiting until they are gone; counted.
+// keep_down  for the fault's lease, every selected process is SIGKILLed as it execs
+//            (ebpf/proc_fault.bpf.c on sched_process_exec), optionally after killing
+//            what runs; each kill is a ProcessKilled event.
+// freeze     cgroup.freeze until revert; journaled first, so that an agent killed
+//            while a cgroup is frozen thaws it on its next start.
+//
+// Never the agent itself, its cgroup or an ancestor of it, or pid 1: such a selector
+// is refused by check() and changes nothing.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "agent/core/event_sink.h"
+#include "agent/core/fault_engine.h"
+#include "agent/journal/journal.h"
+#include "agent/proc/keep_down.h"
+#include "agent/proc/kill.h"
+
+namespace firedrill::agent::proc {
+
+class ProcFaultEngine : public FaultEngine {
+ public:
+  // `journal` may be null only where no freeze will be asked (it is refused then).
+  ProcFaultEngine(std::shared_ptr<journal::Journal> journal, EventSink* events);
+  ~ProcFaultEngine() override;
+
+  std::string_view name() const override { return "process"; }
+  bool handles(const v1::FaultSpec& spec) const override { return spec.has_process(); }
+  Result<void> check(const v1::FaultSpec& spec) const override;
+  Result<void> apply(const std::string& fault_id, const v1::FaultSpec& spec) override;
+  Result<void> revert(const std::string& fault_id) override;
+  v1::FaultCounters counters(const std::string& fault_id) const override;
+
+  // Every kill at exec with the kernel's timing (benchmarks and tests), on the
+  // polling thread.
+  void on_exec_kill(std::function<void(const std::string& fault_id, const ExecKill&)> observer);
+
+  // The last kill-now report of a fault (tests, benchmarks).
+  std::optional<KillReport> last_kill(const std::string& fault_id) const;
+
+  // Freezing and thawing wait this long for cgroup.events to agree.
+  static constexpr std::chrono::milliseconds kFreezeTimeout{5000};
+  // Kill now waits this long for the selected processes to be gone.
+  static constexpr std::chrono::milliseconds kKillTimeout{5000};
+
+ private:
+  struct Active {
+    v1::FaultSpec spec;
+    Selection selection;
+    int bit = -1;                      // keep-down slot in the BPF maps
+    std::vector<CgroupRef> frozen;     // freeze: what this fault froze
+    std::optional<KillReport> kill;    // kill / keep_down kill_running
+  };
+
+  Result<Selection> resolve(const v1::FaultSpec& spec) const;
+  Result<void> apply_freeze(const std::string& id, Active& a);
+  Result<void> thaw(const std::string& id, Active& a);
+  void on_kill(const ExecKill& k);
+  void emit_killed(const std::string& fault_id, pid_t pid, const std::string& comm, const std::string& exe,
+                   const std::string& cgroup, bool at_exec, WallTime at);
+
+  std::shared_ptr<journal::Journal> journal_;
+  EventSink* events_;
+  mutable std::mutex mu_;  // active_, program_, freeze_refs_; held across apply/revert
+  std::map<std::string, Active> active_;
+  std::unique_ptr<KeepDownProgram> program_;
+  std::map<std::string, int> freeze_refs_;  // cgroup rel -> faults freezing it
+
+  // Touched by the polling thread: never held while the program is stopped.
+  mutable std::mutex stats_mu_;
+  std::array<std::string, FD_PROC_MAX_FAULTS> bit_owner_{};
+  std::map<std::string, uint64_t> killed_;  // fault id -> processes killed
+  std::function<void(const std::string&, const ExecKill&)> observer_;
+};
+
+}  // namespace firedrill::agent::proc

@@ -1,0 +1,439 @@
+// Pure logic of the process and power-loss side: the journal's file format and replay,
+// cgroup path naming, selector refusals, and the power-loss composition (order and
+// undo) over recording engines. The real engines have their privileged suite in
+// tests/integration/proc_*.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "agent/journal/journal.h"
+#include "agent/power/power_engine.h"
+#include "agent/proc/cgroup.h"
+#include "agent/proc/selector.h"
+
+namespace firedrill::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/fdp-unit-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string path;
+};
+
+journal::Entry thaw(const std::string& id, const std::string& cg) {
+  return {id, journal::kThawCgroup, cg, "frozen " + cg, {}};
+}
+
+// ---------------------------------------------------------------- journal
+
+TEST(Journal, OwedEntriesSurviveReopenAndEndedOnesDoNot) {
+  TempDir dir;
+  {
+    auto j = journal::Journal::open(dir.path);
+    ASSERT_TRUE(j) << j.error().describe();
+    ASSERT_TRUE((*j)->begin(thaw("f1", "/cg/a")));
+    ASSERT_TRUE((*j)->begin(thaw("f2", "/cg/b")));
+    ASSERT_TRUE((*j)->begin(thaw("f1", "/cg/a")));  // already owed: no-op
+    ASSERT_TRUE((*j)->end(thaw("f2", "/cg/b")));
+    EXPECT_EQ((*j)->owed().size(), 1u);
+  }
+  auto j = journal::Journal::open(dir.path);
+  ASSERT_TRUE(j);
+  auto owed = (*j)->owed();
+  ASSERT_EQ(owed.size(), 1u);
+  EXPECT_EQ(owed[0].fault_id, "f1");
+  EXPECT_EQ(owed[0].kind, journal::kThawCgroup);
+  EXPECT_EQ(owed[0].target, "/cg/a");
+  EXPECT_EQ(owed[0].detail, "frozen /cg/a");
+}
+
+TEST(Journal, FileIsEmptiedWhenNothingIsOwed) {
+  TempDir dir;
+  auto j = journal::Journal::open(dir.path);
+  ASSERT_TRUE(j);
+  ASSERT_TRUE((*j)->begin(thaw("f1", "/x")));
+  EXPECT_GT(fs::file_size(dir.path + "/journal"), 0u);
+  ASSERT_TRUE((*j)->end(thaw("f1", "/x")));
+  EXPECT_EQ(fs::file_size(dir.path + "/journal"), 0u);
+  EXPECT_EQ((*j)->records_on_disk(), 0u);
+  EXPECT_TRUE((*j)->end(thaw("never", "/y")));  // not owed: no-op
+}
+
+TEST(Journal, TornTailIsDroppedAndEarlierRecordsKept) {
+  TempDir dir;
+  {
+    auto j = journal::Journal::open(dir.path);
+    ASSERT_TRUE(j);
+    ASSERT_TRUE((*j)->begin(thaw("f1", "/a")));
+    ASSERT_TRUE((*j)->begin(thaw("f2", "/b")));
+  }
+  // The agent died in the middle of writing a third record.
+  auto size = fs::file_size(dir.path + "/journal");
+  {
+    std::ofstream out(dir.path + "/journal", std::ios::app | std::ios::binary);
+    const char partial[] = {40, 0, 0, 0, 1, 2, 3, 4, 8, 1};
+    out.write(partial, sizeof partial);
+  }
+  auto j = journal::Journal::open(dir.path);
+  ASSERT_TRUE(j);
+  EXPECT_EQ((*j)->owed().size(), 2u);
+  EXPECT_EQ((*j)->dropped_at_open(), 1u);
+  EXPECT_EQ(fs::file_size(dir.path + "/journal"), size);
+}
+
+TEST(Journal, CorruptRecordStopsTheReadThere) {
+  TempDir dir;
+  {
+    auto j = journal::Journal::open(dir.path);
+    ASSERT_TRUE(j);
+    ASSERT_TRUE((*j)->begin(thaw("f1", "/a")));
+    ASSERT_TRUE((*j)->begin(thaw("f2", "/b")));
+  }
+  // Flip a byte in the second record's payload: its checksum no longer matches.
+  int fd = ::open((dir.path + "/journal").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  auto size = static_cast<off_t>(fs::file_size(dir.path + "/journal"));
+  char c;
+  ASSERT_EQ(::pread(fd, &c, 1, size - 3), 1);
+  c ^= 0x5a;
+  ASSERT_EQ(::pwrite(fd, &c, 1, size - 3), 1);
+  ::close(fd);
+  auto j = journal::Journal::open(dir.path);
+  ASSERT_TRUE(j);
+  auto owed = (*j)->owed();
+  ASSERT_EQ(owed.size(), 1u);
+  EXPECT_EQ(owed[0].fault_id, "f1");
+}
+
+TEST(Journal, LongLivedJournalIsCompactedToWhatIsOwed) {
+  TempDir dir;
+  auto j = journal::Journal::open(dir.path);
+  ASSERT_TRUE(j);
+  ASSERT_TRUE((*j)->begin(thaw("held", "/held")));
+  for (int i = 0; i < 150; ++i) {
+    ASSERT_TRUE((*j)->begin(thaw("f" + std::to_string(i), "/x")));
+    ASSERT_TRUE((*j)->end(thaw("f" + std::to_string(i), "/x")));
+  }
+  EXPECT_LT((*j)->records_on_disk(), 100u);  // 301 written, compacted past 256
+  j->reset();
+  auto again = journal::Journal::open(dir.path);
+  ASSERT_TRUE(again);
+  auto owed = (*again)->owed();
+  ASSERT_EQ(owed.size(), 1u);
+  EXPECT_EQ(owed[0].fault_id, "held");
+}
+
+TEST(Journal, SecondOpenOfTheSameStateDirIsRefused) {
+  TempDir dir;
+  auto a = journal::Journal::open(dir.path);
+  ASSERT_TRUE(a);
+  auto b = journal::Journal::open(dir.path);
+  ASSERT_FALSE(b);
+  EXPECT_NE(b.error().message.find("in use by another firedrill-agent"), std::string::npos) << b.error().message;
+  // shared() hands the same instance to every user in one process.
+  a->reset();
+  auto s1 = journal::Journal::shared(dir.path);
+  auto s2 = journal::Journal::shared(dir.path);
+  ASSERT_TRUE(s1 && s2);
+  EXPECT_EQ(s1->get(), s2->get());
+}
+
+TEST(Journal, ReplayEndsWhatItFinishesAndKeepsTheRest) {
+  TempDir dir;
+  auto j = journal::Journal::open(dir.path);
+  ASSERT_TRUE(j);
+  ASSERT_TRUE((*j)->begin(thaw("f1", "/a")));
+  ASSERT_TRUE((*j)->begin({"f2", journal::kBootHooks, "", "", {}}));
+  ASSERT_TRUE((*j)->begin({"f3", "unknown_kind", "", "", {}}));
+  std::vector<std::string> ran;
+  std::map<std::string, journal::ReplayHandler> handlers;
+  handlers[journal::kThawCgroup] = [&](const journal::Entry& e) -> Result<void> {
+    ran.push_back(e.target);
+    return ok();
+  };
+  handlers[journal::kBootHooks] = [&](const journal::Entry&) -> Result<void> { return make_error("boom"); };
+  auto report = journal::replay(**j, handlers);
+  ASSERT_EQ(report.finished.size(), 1u);
+  EXPECT_EQ(report.finished[0].fault_id, "f1");
+  EXPECT_EQ(ran, std::vector<std::string>{"/a"});
+  ASSERT_EQ(report.failed.size(), 2u);
+  EXPECT_EQ((*j)->owed().size(), 2u);
+}
+
+TEST(Journal, Crc32MatchesTheIeeeCheckValue) {
+  EXPECT_EQ(journal::crc32("123456789", 9), 0xCBF43926u);
+}
+
+// ---------------------------------------------------------------- cgroup names
+
+struct FakeCgroupRoot : TempDir {
+  FakeCgroupRoot() {
+    for (auto d : {"", "/a", "/a/b"}) {
+      fs::create_directories(path + d);
+      std::ofstream(path + d + "/cgroup.procs");
+    }
+    fs::create_directories(path + "/not-a-cgroup");
+  }
+};
+
+TEST(Cgroup, RelativeRootedAndMountPrefixedNamesAreTheSame) {
+  FakeCgroupRoot root;
+  for (std::string spec : std::vector<std::string>{"a/b", "/a/b", "a/b/", "a//b", root.path + "/a/b"}) {
+    auto r = proc::resolve_cgroup(root.path, spec);
+    ASSERT_TRUE(r) << spec << ": " << r.error().describe();
+    EXPECT_EQ(r->rel, "/a/b") << spec;
+    EXPECT_EQ(r->path, root.path + "/a/b") << spec;
+    EXPECT_NE(r->id, 0u);
+  }
+  auto top = proc::resolve_cgroup(root.path, "/");
+  ASSERT_TRUE(top);
+  EXPECT_EQ(top->rel, "/");
+  EXPECT_EQ(top->path, root.path);
+}
+
+TEST(Cgroup, BadNamesAreRefusedSayingWhich) {
+  FakeCgroupRoot root;
+  auto missing = proc::resolve_cgroup(root.path, "a/nope");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("'a/nope' does not exist"), std::string::npos) << missing.error().message;
+  auto dotdot = proc::resolve_cgroup(root.path, "a/../../etc");
+  ASSERT_FALSE(dotdot);
+  EXPECT_NE(dotdot.error().message.find("'..' is not allowed"), std::string::npos);
+  EXPECT_FALSE(proc::resolve_cgroup(root.path, ""));
+  auto plain = proc::resolve_cgroup(root.path, "not-a-cgroup");
+  ASSERT_FALSE(plain);
+  EXPECT_NE(plain.error().message.find("not a cgroup v2 directory"), std::string::npos);
+}
+
+TEST(Cgroup, ContainsIsByPathComponent) {
+  EXPECT_TRUE(proc::cgroup_contains("/", "/anything"));
+  EXPECT_TRUE(proc::cgroup_contains("/a", "/a"));
+  EXPECT_TRUE(proc::cgroup_contains("/a", "/a/b/c"));
+  EXPECT_FALSE(proc::cgroup_contains("/a", "/ab"));
+  EXPECT_FALSE(proc::cgroup_contains("/a/b", "/a"));
+}
+
+// ---------------------------------------------------------------- selectors
+
+proc::Protected fake_guard() {
+  proc::Protected g;
+  g.self_pid = ::getpid();
+  g.self_cgroup = "/agent/here";
+  g.self_comm = "fd-agent-test";
+  g.init_cgroup = "/init.scope";
+  g.init_comm = "fd-init-test";
+  return g;
+}
+
+std::string refusal(const v1::ProcessSelector& s, const std::string& root = "") {
+  auto r = proc::resolve_selector(s, fake_guard(), root);
+  return r ? "" : r.error().message;
+}
+
+TEST(Selector, EmptySelectorIsRefused) {
+  v1::ProcessSelector s;
+  EXPECT_NE(refusal(s).find("selector is empty"), std::string::npos);
+}
+
+TEST(Selector, TheAgentAndInitAreNeverSelected) {
+  FakeCgroupRoot root;
+  fs::create_directories(root.path + "/agent/here");
+  std::ofstream(root.path + "/agent/cgroup.procs");
+  std::ofstream(root.path + "/agent/here/cgroup.procs");
+  fs::create_directories(root.path + "/init.scope");
+  std::ofstream(root.path + "/init.scope/cgroup.procs");
+
+  v1::ProcessSelector self_pid;
+  self_pid.add_pids(static_cast<uint32_t>(::getpid()));
+  EXPECT_NE(refusal(self_pid).find("is the agent itself"), std::string::npos) << refusal(self_pid);
+  v1::ProcessSelector init;
+  init.add_pids(1);
+  EXPECT_NE(refusal(init).find("pid 1"), std::string::npos);
+  for (auto cg : {"/", "agent", "agent/here"}) {
+    v1::ProcessSelector s;
+    s.add_cgroups(cg);
+    EXPECT_NE(refusal(s, root.path).find("holds the agent itself"), std::string::npos) << cg << ": " << refusal(s, root.path);
+  }
+  v1::ProcessSelector init_cg;
+  init_cg.add_cgroups("init.scope");
+  EXPECT_NE(refusal(init_cg, root.path).find("holds pid 1"), std::string::npos);
+  v1::ProcessSelector comm;
+  comm.add_comms("fd-agent-test");
+  EXPECT_NE(refusal(comm).find("agent's own"), std::string::npos);
+  // A sibling of the agent's cgroup is fine.
+  v1::ProcessSelector sibling;
+  sibling.add_cgroups("a/b");
+  EXPECT_EQ(refusal(sibling, root.path), "");
+}
+
+TEST(Selector, EntriesThatCannotMatchAreRefused) {
+  v1::ProcessSelector long_comm;
+  long_comm.add_comms("a-name-longer-than-15");
+  EXPECT_NE(refusal(long_comm).find("the kernel keeps 15"), std::string::npos);
+  v1::ProcessSelector rel_exe;
+  rel_exe.add_exe_paths("bin/sleep");
+  EXPECT_NE(refusal(rel_exe).find("not absolute"), std::string::npos);
+  v1::ProcessSelector no_exe;
+  no_exe.add_exe_paths("/nonexistent/fdp-binary");
+  EXPECT_NE(refusal(no_exe).find("does not exist"), std::string::npos);
+  v1::ProcessSelector no_pid;
+  no_pid.add_pids(0x3ffffff0);
+  EXPECT_NE(refusal(no_pid).find("does not exist"), std::string::npos);
+  v1::ProcessSelector no_cgroup_v2;
+  no_cgroup_v2.add_cgroups("x");
+  EXPECT_NE(refusal(no_cgroup_v2).find("no cgroup v2 mount"), std::string::npos);
+}
+
+TEST(Selector, ExeIsSelectedByFileIdentity) {
+  auto a = proc::exe_ref("/bin/sh");
+  ASSERT_TRUE(a);
+  auto resolved = fs::canonical("/bin/sh").string();
+  auto b = proc::exe_ref(resolved);
+  ASSERT_TRUE(b);
+  EXPECT_TRUE(*a == *b);
+  EXPECT_EQ(a->kdev >> 20, major(a->st_dev));
+}
+
+// ---------------------------------------------------------------- power loss composition
+
+struct Recorder {
+  std::vector<std::string> calls;
+};
+
+class RecordingEngine : public FaultEngine {
+ public:
+  RecordingEngine(std::string name, Recorder& rec) : name_(std::move(name)), rec_(rec) {}
+  std::string_view name() const override { return name_; }
+  bool handles(const v1::FaultSpec&) const override { return true; }
+  Result<void> check(const v1::FaultSpec& s) const override {
+    if (refuse_check) return make_error("{} says no", name_);
+    return ok();
+  }
+  Result<void> apply(const std::string& id, const v1::FaultSpec& s) override {
+    rec_.calls.push_back("apply " + id + " " + s.ShortDebugString());
+    if (fail_apply) return make_error("{} failed", name_);
+    return ok();
+  }
+  Result<void> revert(const std::string& id) override {
+    rec_.calls.push_back("revert " + id);
+    return ok();
+  }
+  v1::FaultCounters counters(const std::string&) const override {
+    v1::FaultCounters c;
+    c.set_processes_killed(killed);
+    c.set_packets_dropped(dropped);
+    return c;
+  }
+  std::string name_;
+  Recorder& rec_;
+  bool refuse_check = false;
+  bool fail_apply = false;
+  uint64_t killed = 0, dropped = 0;
+};
+
+struct PowerFixture : ::testing::Test {
+  PowerFixture() : net("network", rec), proc("process", rec) {
+    config.workload_cgroup = "fdp-unit-workload";
+    config.state_dir = dir.path;
+    marker = dir.path + "/hook-ran";
+    config.boot_hooks = {"echo booted >> " + marker};
+    auto j = journal::Journal::shared(dir.path + "/state");
+    journal = *j;
+    engine = std::make_unique<power::PowerLossEngine>(net, proc, config, journal, nullptr);
+    spec.mutable_power_loss();
+  }
+  TempDir dir;
+  Recorder rec;
+  RecordingEngine net, proc;
+  AgentConfig config;
+  std::string marker;
+  std::shared_ptr<journal::Journal> journal;
+  std::unique_ptr<power::PowerLossEngine> engine;
+  v1::FaultSpec spec;
+};
+
+TEST_F(PowerFixture, BlackholeFirstThenKillAndKeepDownOfTheWorkload) {
+  ASSERT_TRUE(engine->apply("pl", spec));
+  ASSERT_EQ(rec.calls.size(), 2u);
+  EXPECT_EQ(rec.calls[0], "apply pl/net network { blackhole { } }");
+  EXPECT_EQ(rec.calls[1],
+            "apply pl/proc process { keep_down { select { cgroups: \"fdp-unit-workload\" } kill_running: true } }");
+  // The boot hooks are owed from before the kill.
+  ASSERT_EQ(journal->owed().size(), 1u);
+  EXPECT_EQ(journal->owed()[0].kind, journal::kBootHooks);
+  EXPECT_EQ(journal->owed()[0].fault_id, "pl");
+  EXPECT_TRUE(engine->apply("pl", spec));  // idempotent
+  EXPECT_EQ(rec.calls.size(), 2u);
+}
+
+TEST_F(PowerFixture, RestoreLiftsNetworkThenKeepDownThenBoots) {
+  ASSERT_TRUE(engine->apply("pl", spec));
+  net.dropped = 7;
+  proc.killed = 3;
+  auto c = engine->counters("pl");
+  EXPECT_EQ(c.packets_dropped(), 7u);
+  EXPECT_EQ(c.processes_killed(), 3u);
+  ASSERT_TRUE(engine->revert("pl"));
+  ASSERT_EQ(rec.calls.size(), 4u);
+  EXPECT_EQ(rec.calls[2], "revert pl/net");
+  EXPECT_EQ(rec.calls[3], "revert pl/proc");
+  std::ifstream in(marker);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line)) << "boot hook did not run";
+  EXPECT_EQ(line, "booted");
+  EXPECT_TRUE(journal->owed().empty());
+  EXPECT_TRUE(engine->revert("pl"));  // idempotent
+  EXPECT_EQ(rec.calls.size(), 4u);
+}
+
+TEST_F(PowerFixture, FailedKillUndoesTheBlackholeAndOwesNothing) {
+  proc.fail_apply = true;
+  auto r = engine->apply("pl", spec);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("process failed"), std::string::npos) << r.error().message;
+  ASSERT_EQ(rec.calls.size(), 3u);
+  EXPECT_EQ(rec.calls[2], "revert pl/net");
+  EXPECT_TRUE(journal->owed().empty());
+  EXPECT_FALSE(fs::exists(marker));
+}
+
+TEST_F(PowerFixture, RefusalsNameThePartAndChangeNothing) {
+  proc.refuse_check = true;
+  auto r = engine->apply("pl", spec);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("process part"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(rec.calls.empty());
+  EXPECT_TRUE(journal->owed().empty());
+
+  AgentConfig no_workload = config;
+  no_workload.workload_cgroup.clear();
+  power::PowerLossEngine bare(net, proc, no_workload, journal, nullptr);
+  auto r2 = bare.check(spec);
+  ASSERT_FALSE(r2);
+  EXPECT_NE(r2.error().message.find("--workload-cgroup"), std::string::npos);
+}
+
+TEST_F(PowerFixture, SkipBootHooksOwesNothing) {
+  spec.mutable_power_loss()->set_skip_boot_hooks(true);
+  ASSERT_TRUE(engine->apply("pl", spec));
+  EXPECT_TRUE(journal->owed().empty());
+  ASSERT_TRUE(engine->revert("pl"));
+  EXPECT_FALSE(fs::exists(marker));
+}
+
+}  // namespace
+}  // namespace firedrill::agent
