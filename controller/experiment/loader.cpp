@@ -1,0 +1,87 @@
+#include "controller/experiment/loader.h"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <cstring>
+
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <yaml-cpp/yaml.h>
+
+#include "controller/experiment/validate.h"
+#include "controller/experiment/yaml_proto.h"
+
+namespace firedrill::experiment {
+
+std::string sha256_hex(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned i = 0; i < len; ++i) out += fmt::format("{:02x}", digest[i]);
+  return out;
+}
+
+LoadedExperiment parse_experiment(std::string_view text, const std::string& file) {
+  LoadedExperiment out;
+  out.file = file;
+  out.text = std::string(text);
+  out.sha256 = sha256_hex(text);
+  YAML::Node root;
+  try {
+    std::vector<YAML::Node> docs = YAML::LoadAll(out.text);
+    if (docs.size() > 1) {
+      out.diagnostics.push_back(Diagnostic{file, {docs[1].Mark().line + 1, docs[1].Mark().column + 1}, "",
+                                           "a file holds one experiment; found a second YAML document"});
+      return out;
+    }
+    if (!docs.empty()) root = docs[0];
+  } catch (const YAML::Exception& e) {
+    out.diagnostics.push_back(
+        Diagnostic{file, {e.mark.line + 1, e.mark.column + 1}, "", "YAML syntax error: " + e.msg});
+    return out;
+  }
+  if (!root.IsDefined() || root.IsNull()) {
+    out.diagnostics.push_back(Diagnostic{file, {}, "", "the file is empty (expected an experiment mapping)"});
+    return out;
+  }
+  out.diagnostics = yaml_to_message(root, &out.experiment, file, &out.source);
+  if (root.IsMap()) {
+    // A value the schema already rejected is not judged again: "bad duration" needs
+    // no "must be longer than zero" after it.
+    std::set<std::string> rejected;
+    for (const auto& d : out.diagnostics) rejected.insert(d.field);
+    auto already = [&](const std::string& field) {
+      for (std::string p = field; !p.empty(); p = parent_path(p)) {
+        if (rejected.count(p)) return true;
+      }
+      return false;
+    };
+    for (auto& d : check_experiment(out.experiment, out.source, file)) {
+      if (!already(d.field)) out.diagnostics.push_back(std::move(d));
+    }
+  }
+  std::stable_sort(out.diagnostics.begin(), out.diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
+  });
+  return out;
+}
+
+LoadedExperiment load_experiment_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    LoadedExperiment out;
+    out.file = path;
+    out.diagnostics.push_back(Diagnostic{path, {}, "", fmt::format("cannot read: {}", std::strerror(errno))});
+    return out;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_experiment(ss.str(), path);
+}
+
+}  // namespace firedrill::experiment
