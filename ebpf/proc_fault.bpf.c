@@ -4,9 +4,9 @@
  * space, so a supervisor's restart brings nothing back. One event per kill goes to the
  * agent through a ring buffer.
  *
- * Written to load under kernel lockdown (confidentiality), where the probe_read
- * helpers are refused: the task is reached through bpf_get_current_task_btf() (BTF
- * pointer loads) and the exec path is copied from the tracepoint record itself. */
+ * Written to load under kernel lockdown (confidentiality), where reading kernel memory
+ * through helpers is refused: the task is reached through bpf_get_current_task_btf()
+ * (BTF pointer loads), and the exec path is read from the new process's own stack. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_helpers.h>
@@ -77,30 +77,15 @@ static __always_inline void count(__u32 which) {
   if (v) *v += 1;
 }
 
-/* The record's fixed part ends where __data begins; the filename is its only dynamic
- * field, so its data_loc points right there on every kernel that has this format. */
-#define FD_EXEC_DATA_OFF 20
-
-static __always_inline __u32 copy_filename(struct trace_event_raw_sched_process_exec *ctx,
-                                           char *out) {
-  __u32 loc = ctx->__data_loc_filename;
-  __u32 off = loc & 0xffff, len = loc >> 16;
-  if (off != FD_EXEC_DATA_OFF) return 0;
-  if (len > FD_PROC_FILENAME_LEN) len = FD_PROC_FILENAME_LEN;
-  /* Aligned 4-byte loads at constant offsets from the context itself, in asm so that
-   * clang cannot hoist "ctx + 20" into a register: the verifier refuses a modified
-   * context pointer, and a probe_read helper is refused under lockdown. */
-  __u32 *dst = (__u32 *)out;
-  __u32 w;
-#define FD_W(k)                                                                       \
-  if ((k) * 4 >= len) return len;                                                     \
-  asm volatile("%0 = *(u32 *)(%1 + %2)" : "=r"(w) : "r"(ctx), "i"(FD_EXEC_DATA_OFF + (k) * 4)); \
-  dst[(k)] = w;
-#define FD_W4(k) FD_W(k) FD_W(k + 1) FD_W(k + 2) FD_W(k + 3)
-  FD_W4(0) FD_W4(4) FD_W4(8) FD_W4(12) FD_W4(16) FD_W4(20) FD_W4(24) FD_W4(28)
-#undef FD_W4
-#undef FD_W
-  return len;
+/* The exec path as given to execve: the kernel copies it onto the new stack just above
+ * the environment strings, so it starts at mm->env_end. A user-memory read, which
+ * lockdown allows (the record's own copy lies past the fields a tracepoint program
+ * may read, and reading kernel memory is what lockdown refuses). */
+static __always_inline __u32 copy_filename(struct task_struct *task, char *out) {
+  unsigned long at = task->mm->env_end;
+  if (!at) return 0;
+  long n = bpf_probe_read_user_str(out, FD_PROC_FILENAME_LEN, (const void *)at);
+  return n > 0 ? (__u32)n - 1 : 0;
 }
 
 SEC("tracepoint/sched/sched_process_exec")
@@ -177,7 +162,7 @@ int fd_keep_down(struct trace_event_raw_sched_process_exec *ctx) {
   e->signal_ret = (__u32)sent;
   __builtin_memcpy(e->comm, comm.comm, sizeof e->comm);
   __builtin_memset(e->filename, 0, sizeof e->filename);
-  e->filename_len = copy_filename(ctx, e->filename);
+  e->filename_len = copy_filename(task, e->filename);
   bpf_ringbuf_submit(e, 0);
   return 0;
 }

@@ -13,7 +13,9 @@
 #include "agent/core/command_handler.h"
 #include "agent/core/engines.h"
 #include "agent/core/fault_manager.h"
+#include "agent/journal/journal.h"
 #include "agent/local/control_socket.h"
+#include "agent/power/power_engine.h"
 #include "common/log.h"
 #include "common/time.h"
 
@@ -170,6 +172,14 @@ int agent_main(int argc, char** argv) {
             feats.cgroup2_mount.empty() ? "none" : feats.cgroup2_mount);
 
   LogEvents events;
+  // What an agent killed mid-fault still owes (frozen cgroups, boot hooks after a power
+  // loss) is finished before anything new is accepted.
+  auto journal = journal::Journal::shared(config->state_dir);
+  if (!journal) {
+    log->error("{}", journal.error().describe());
+    return 1;
+  }
+  power::recover_from_journal(**journal, *config, &events);
   auto engines = make_engines(*config, &events);
   if (!engines) {
     log->error("{}", engines.error().describe());

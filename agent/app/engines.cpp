@@ -1,6 +1,9 @@
 #include "agent/core/engines.h"
 
+#include "agent/journal/journal.h"
 #include "agent/net/net_fault_engine.h"
+#include "agent/power/power_engine.h"
+#include "agent/proc/proc_engine.h"
 
 namespace firedrill::agent {
 
@@ -11,6 +14,14 @@ Result<std::vector<std::unique_ptr<FaultEngine>>> make_engines(const AgentConfig
   net_config.interfaces = config.interfaces;
   net_config.allow = config.allow;
   engines.push_back(std::make_unique<net::NetFaultEngine>(std::move(net_config)));
+  FaultEngine& net_engine = *engines.back();
+  FD_ASSIGN(journal, journal::Journal::shared(config.state_dir), "agent state directory");
+  engines.push_back(std::make_unique<proc::ProcFaultEngine>(journal, events));
+  FaultEngine& proc_engine = *engines.back();
+  // Power loss composes the two above through FaultEngine only. First in the list, so
+  // that it is destroyed (reverting what it still holds) before the engines it uses.
+  engines.insert(engines.begin(),
+                 std::make_unique<power::PowerLossEngine>(net_engine, proc_engine, config, journal, events));
   return engines;
 }
 
