@@ -3,3 +3,5 @@ firedrill_test(experiment_loader_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/experime
                LIBS firedrill_controller_experiment LABELS unit)
 firedrill_test(slo_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/slo_test.cpp
                LIBS firedrill_controller_slo LABELS unit)
+firedrill_test(scheduler_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/scheduler_test.cpp
+               LIBS firedrill_controller_scheduler LABELS unit)
