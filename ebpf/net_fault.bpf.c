@@ -3,8 +3,8 @@
  * (tcx links), one for XDP (ingress where tcx is missing). All three run the same
  * inline classifier; the direction is a compile-time constant of each entry point.
  *
- * Per packet: parse (Ethernet, one VLAN tag, IPv4/IPv6, TCP/UDP/SCTP ports), one LPM
- * lookup of the remote address in the rule index, then a scan of at most
+ * Per packet: parse (Ethernet, one VLAN tag, IPv4/IPv6, TCP/UDP/SCTP ports), a lookup
+ * of the remote address in the rule index (host hash, then LPM trie), then a scan of at most
  * NF_MAX_CANDIDATES rules. The allow list is consulted only once a rule matches, so
  * traffic no rule wants costs nothing more; when consulted it wins over every rule. */
 #include "vmlinux.h"
@@ -56,6 +56,18 @@ struct {
 	__type(key, __u32);
 	__type(value, struct nf_counter);
 } nf_counters SEC(".maps");
+
+/* The index is split by prefix length: full-length (host) prefixes in a hash, whose
+ * lookup costs the same however many it holds, and shorter prefixes in an LPM trie,
+ * whose lookup cost grows with the depth of the trie. A host entry's list includes the
+ * rules of every trie prefix covering it, so a hit there ends the search. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NF_MAX_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct nf_lpm_key);
+	__type(value, struct nf_candidates);
+} nf_hosts SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -373,7 +385,9 @@ __noinline int nf_decide(const struct nf_pkt *p, __u32 dir, __u32 ifindex, __u64
 		key.prefixlen = 32 + (p->family == NF_FAMILY_V4 ? 32 : 128);
 		key.scope = NF_SCOPE(dir, p->family);
 		__builtin_memcpy(key.addr, p->remote, 16);
-		c = bpf_map_lookup_elem(&nf_index, &key);
+		c = bpf_map_lookup_elem(&nf_hosts, &key);
+		if (!c)
+			c = bpf_map_lookup_elem(&nf_index, &key);
 	}
 	if (!c || c->n == 0)
 		return 0;

@@ -3,9 +3,12 @@
  *
  * The model: userspace compiles every network fault into internal rules, each of one
  * direction and one family, indexed by its REMOTE prefix (egress: destination,
- * ingress: source). The index is an LPM trie whose value lists the candidate rules of
- * that prefix AND of every shorter prefix covering it, so that a packet does one
- * lookup and scans at most NF_MAX_CANDIDATES rules, whatever the number installed. */
+ * ingress: source). The index maps a prefix to the candidate rules of that prefix AND
+ * of every shorter prefix covering it (propagated by userspace), so that a packet finds
+ * them with one longest-match lookup and scans at most NF_MAX_CANDIDATES rules,
+ * whatever the number installed. Host prefixes (/32, /128) live in a hash, the rest in
+ * an LPM trie: a trie lookup walks deeper as prefixes multiply, a hash lookup does not,
+ * and host lists are the common large rule set. */
 #ifndef FIREDRILL_EBPF_NET_FAULT_H
 #define FIREDRILL_EBPF_NET_FAULT_H
 

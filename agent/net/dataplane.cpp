@@ -78,6 +78,7 @@ Result<std::unique_ptr<NetDataplane>> NetDataplane::load() {
   dp->rules_fd_ = bpf_map__fd(s->maps.nf_rules);
   dp->counters_fd_ = bpf_map__fd(s->maps.nf_counters);
   dp->index_fd_ = bpf_map__fd(s->maps.nf_index);
+  dp->hosts_fd_ = bpf_map__fd(s->maps.nf_hosts);
   dp->allow_fd_ = bpf_map__fd(s->maps.nf_allow);
   dp->nonip_fd_ = bpf_map__fd(s->maps.nf_nonip);
   dp->ifaces_fd_ = bpf_map__fd(s->maps.nf_ifaces);
@@ -134,13 +135,16 @@ Result<void> NetDataplane::zero_counters(uint32_t id) {
 Result<void> NetDataplane::write_index(const std::vector<PrefixIndex<uint32_t>::Change>& changes) {
   for (auto& c : changes) {
     auto key = lpm_key(c.key);
+    bool host = c.key.len == ((c.key.scope & 0xff) == NF_FAMILY_V4 ? 32 : 128);
+    int fd = host ? hosts_fd_ : index_fd_;
+    const char* map = host ? "nf_hosts" : "nf_index";
     if (c.items) {
       nf_candidates v{};
       v.n = static_cast<uint32_t>(c.items->size());
       std::copy(c.items->begin(), c.items->end(), v.ids);
-      FD_TRY(bpf::update_map(index_fd_, "nf_index", key, v), "index {}", PrefixIndex<uint32_t>::describe(c.key));
+      FD_TRY(bpf::update_map(fd, map, key, v), "index {}", PrefixIndex<uint32_t>::describe(c.key));
     } else {
-      FD_TRY(bpf::delete_map(index_fd_, "nf_index", key), "index {}", PrefixIndex<uint32_t>::describe(c.key));
+      FD_TRY(bpf::delete_map(fd, map, key), "index {}", PrefixIndex<uint32_t>::describe(c.key));
     }
   }
   return ok();

@@ -87,7 +87,7 @@ class NetDataplane {
 
   struct SkelOps;
   std::unique_ptr<bpf::BpfSkeleton<net_fault, SkelOps>> skel_;
-  int rules_fd_ = -1, counters_fd_ = -1, index_fd_ = -1, allow_fd_ = -1, nonip_fd_ = -1, ifaces_fd_ = -1;
+  int rules_fd_ = -1, counters_fd_ = -1, index_fd_ = -1, hosts_fd_ = -1, allow_fd_ = -1, nonip_fd_ = -1, ifaces_fd_ = -1;
   size_t ncpus_ = 1;
 
   PrefixIndex<uint32_t> index_{NF_MAX_CANDIDATES, NF_MAX_PREFIXES, "rule index"};
