@@ -134,7 +134,9 @@ Result<Selection> resolve_selector(const v1::ProcessSelector& s, const Protected
   }
   for (auto& spec : s.cgroups()) {
     if (cgroup_root.empty()) return make_error("cgroup '{}': this host has no cgroup v2 mount", spec);
-    FD_ASSIGN(ref, resolve_cgroup(cgroup_root, spec), "selector");
+    auto resolved = resolve_cgroup(cgroup_root, spec);
+    if (!resolved) return resolved.error();
+    auto ref = std::move(*resolved);
     if (!guard.self_cgroup.empty() && cgroup_contains(ref.rel, guard.self_cgroup)) {
       return make_error("cgroup '{}' ({}) holds the agent itself (pid {} in {}): refused", spec, ref.rel,
                         guard.self_pid, guard.self_cgroup);
@@ -145,7 +147,9 @@ Result<Selection> resolve_selector(const v1::ProcessSelector& s, const Protected
     sel.cgroups.push_back(std::move(ref));
   }
   for (auto& path : s.exe_paths()) {
-    FD_ASSIGN(ref, exe_ref(path), "selector");
+    auto resolved = exe_ref(path);
+    if (!resolved) return resolved.error();
+    auto ref = std::move(*resolved);
     if (guard.self_exe.ino != 0 && ref == guard.self_exe) {
       return make_error("exe path '{}' is the agent's own executable: refused", path);
     }
@@ -155,33 +159,33 @@ Result<Selection> resolve_selector(const v1::ProcessSelector& s, const Protected
     sel.exes.push_back(std::move(ref));
   }
   for (auto& comm : s.comms()) {
-    if (comm.empty()) return make_error("selector: comm is empty");
+    if (comm.empty()) return make_error("comm is empty");
     if (comm.size() >= FD_PROC_COMM_LEN) {
-      return make_error("selector: comm '{}' is {} characters long; the kernel keeps {} (use '{}' or an exe path)",
+      return make_error("comm '{}' is {} characters long; the kernel keeps {} (use '{}' or an exe path)",
                         comm, comm.size(), FD_PROC_COMM_LEN - 1, comm.substr(0, FD_PROC_COMM_LEN - 1));
     }
     if (comm.find('\0') != std::string::npos || comm.find('\n') != std::string::npos) {
-      return make_error("selector: comm holds a NUL or newline");
+      return make_error("comm holds a NUL or newline");
     }
-    if (comm == guard.self_comm) return make_error("selector: comm '{}' is the agent's own: refused", comm);
-    if (comm == guard.init_comm) return make_error("selector: comm '{}' is that of pid 1 (init): refused", comm);
+    if (comm == guard.self_comm) return make_error("comm '{}' is the agent's own: refused", comm);
+    if (comm == guard.init_comm) return make_error("comm '{}' is that of pid 1 (init): refused", comm);
     sel.comms.push_back(comm);
   }
   for (uint32_t raw : s.pids()) {
     auto pid = static_cast<pid_t>(raw);
-    if (raw == 0 || raw > 0x3fffffff) return make_error("selector: pid {} is not a process id", raw);
-    if (pid == 1) return make_error("selector: pid 1 (init) is never touched: refused");
+    if (raw == 0 || raw > 0x3fffffff) return make_error("pid {} is not a process id", raw);
+    if (pid == 1) return make_error("pid 1 (init) is never touched: refused");
     pid_t tgid = tgid_of(pid);
     if (tgid == 0) {
-      if (options.pids_must_exist) return make_error("selector: pid {} does not exist", pid);
+      if (options.pids_must_exist) return make_error("pid {} does not exist", pid);
       tgid = pid;
     }
     if (tgid == guard.self_pid) {
-      return make_error("selector: pid {} is the agent itself{}: refused", pid,
+      return make_error("pid {} is the agent itself{}: refused", pid,
                         tgid == pid ? "" : fmt::format(" (a thread of pid {})", tgid));
     }
-    if (tgid == 1) return make_error("selector: pid {} is a thread of pid 1 (init): refused", pid);
-    if (is_kernel_thread(tgid)) return make_error("selector: pid {} is a kernel thread", pid);
+    if (tgid == 1) return make_error("pid {} is a thread of pid 1 (init): refused", pid);
+    if (is_kernel_thread(tgid)) return make_error("pid {} is a kernel thread", pid);
     sel.pids.push_back(tgid);
   }
   dedupe(sel.exes);

@@ -1,0 +1,15 @@
+# Process faults and power loss on real processes, cgroups and namespaces the tests
+# create (root). The agent binary is driven through `firedrill-agent ctl` where the
+# issue asks for it.
+add_library(fdp_proc_lab STATIC ${CMAKE_CURRENT_LIST_DIR}/proc_lab.cpp)
+target_include_directories(fdp_proc_lab PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(fdp_proc_lab PUBLIC firedrill_agent_bpf)
+target_compile_definitions(fdp_proc_lab PRIVATE FIREDRILL_AGENT_BIN="$<TARGET_FILE:firedrill-agent>")
+add_dependencies(fdp_proc_lab firedrill-agent)
+
+foreach(t proc_kill_test proc_keepdown_test power_loss_test)
+  if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/${t}.cpp)
+    firedrill_test(${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.cpp
+                   LIBS fdp_proc_lab firedrill_agent_power firedrill_agent_proc LABELS integration)
+  endif()
+endforeach()

@@ -1,0 +1,356 @@
+#include "tests/integration/proc_lab.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "agent/bpf/features.h"
+
+namespace fdp {
+namespace fs = std::filesystem;
+
+namespace {
+
+int decode(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void rmdir_tree(const std::string& dir) {
+  std::error_code ec;
+  std::vector<std::string> subs;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec)) subs.push_back(it->path().string());
+  }
+  for (auto& s : subs) rmdir_tree(s);
+  ::rmdir(dir.c_str());
+}
+
+}  // namespace
+
+std::string unique(const std::string& what) { return "fdp-" + std::to_string(::getpid()) + "-" + what; }
+
+RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  RunResult r;
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return r;
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(pipefd[1], 1);
+    ::dup2(pipefd[1], 2);
+    int null = ::open("/dev/null", O_RDONLY);
+    ::dup2(null, 0);
+    ::setpgid(0, 0);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(pipefd[1]);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[4096];
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      ::kill(-pid, SIGKILL);
+      break;
+    }
+    pollfd p{pipefd[0], POLLIN, 0};
+    int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (n <= 0) continue;
+    ssize_t got = ::read(pipefd[0], buf, sizeof buf);
+    if (got <= 0) break;
+    r.out.append(buf, static_cast<size_t>(got));
+  }
+  ::close(pipefd[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.status = decode(status);
+  return r;
+}
+
+RunResult sh(const std::string& command, std::chrono::milliseconds timeout) {
+  return run({"/bin/sh", "-c", command}, timeout);
+}
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/fdp-XXXXXX";
+  char* p = ::mkdtemp(tmpl);
+  if (!p) throw std::runtime_error("mkdtemp failed");
+  path_ = p;
+  ::chmod(path_.c_str(), 0755);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string cgroup_root() {
+  auto r = firedrill::agent::bpf::find_cgroup2_mount();
+  if (!r) throw std::runtime_error("no cgroup v2 mount: " + r.error().describe());
+  return *r;
+}
+
+TestCgroup::TestCgroup(const std::string& name) {
+  path_ = cgroup_root() + "/fdp-test-" + std::to_string(::getpid()) + "-" + name;
+  if (::mkdir(path_.c_str(), 0755) != 0 && errno != EEXIST) {
+    throw std::runtime_error("cannot create cgroup " + path_ + ": " + std::strerror(errno));
+  }
+}
+
+TestCgroup::~TestCgroup() {
+  std::ofstream(path_ + "/cgroup.kill") << "1";
+  std::ofstream(path_ + "/cgroup.freeze") << "0";
+  for (int i = 0; i < 500; ++i) {
+    if (slurp(path_ + "/cgroup.events").find("populated 0") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  rmdir_tree(path_);
+}
+
+std::string TestCgroup::rel() const { return path_.substr(cgroup_root().size()); }
+
+std::string TestCgroup::child(const std::string& sub) const {
+  std::string p = path_ + "/" + sub;
+  std::error_code ec;
+  fs::create_directories(p, ec);
+  return p;
+}
+
+std::vector<pid_t> TestCgroup::procs() const {
+  std::vector<pid_t> out;
+  std::vector<std::string> dirs{path_};
+  while (!dirs.empty()) {
+    auto d = dirs.back();
+    dirs.pop_back();
+    std::ifstream in(d + "/cgroup.procs");
+    pid_t p;
+    while (in >> p) out.push_back(p);
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(d, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      if (it->is_directory(ec)) dirs.push_back(it->path().string());
+    }
+  }
+  return out;
+}
+
+bool TestCgroup::frozen() const { return slurp(path_ + "/cgroup.events").find("frozen 1") != std::string::npos; }
+
+Netns::Netns(const std::string& what) : name_(unique(what)) {
+  auto r = run({"ip", "netns", "add", name_});
+  if (r.status != 0) throw std::runtime_error("ip netns add " + name_ + ": " + r.out);
+  exec("ip link set lo up");
+}
+
+Netns::~Netns() { run({"ip", "netns", "del", name_}); }
+
+RunResult Netns::exec(const std::string& command) const {
+  return run({"ip", "netns", "exec", name_, "/bin/sh", "-c", command});
+}
+
+void veth(const Netns& a, const std::string& a_if, const std::string& a_cidr, const Netns& b,
+          const std::string& b_if, const std::string& b_cidr) {
+  auto r = run({"ip", "link", "add", a_if, "netns", a.name(), "type", "veth", "peer", "name", b_if, "netns", b.name()});
+  if (r.status != 0) throw std::runtime_error("ip link add " + a_if + ": " + r.out);
+  a.exec("ip addr add " + a_cidr + " dev " + a_if + " && ip link set " + a_if + " up");
+  b.exec("ip addr add " + b_cidr + " dev " + b_if + " && ip link set " + b_if + " up");
+}
+
+Child Child::spawn(const std::vector<std::string>& argv, const std::string& cgroup_dir, const Netns* ns,
+                   const std::string& output) {
+  int procs_fd = -1, ns_fd = -1, out_fd = -1;
+  if (!cgroup_dir.empty()) procs_fd = ::open((cgroup_dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+  if (ns) ns_fd = ::open(("/run/netns/" + ns->name()).c_str(), O_RDONLY | O_CLOEXEC);
+  out_fd = ::open(output.empty() ? "/dev/null" : output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  Child c;
+  c.pid_ = ::fork();
+  if (c.pid_ == 0) {
+    if (ns_fd >= 0 && ::setns(ns_fd, CLONE_NEWNET) != 0) ::_exit(121);
+    if (procs_fd >= 0 && ::write(procs_fd, "0", 1) != 1) ::_exit(122);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::dup2(out_fd, 1);
+    ::dup2(out_fd, 2);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  if (procs_fd >= 0) ::close(procs_fd);
+  if (ns_fd >= 0) ::close(ns_fd);
+  if (out_fd >= 0) ::close(out_fd);
+  if (c.pid_ < 0) throw std::runtime_error("fork failed");
+  return c;
+}
+
+Child::~Child() { kill9(); }
+
+Child::Child(Child&& o) noexcept : pid_(std::exchange(o.pid_, -1)), status_(o.status_) {}
+
+Child& Child::operator=(Child&& o) noexcept {
+  if (this != &o) {
+    kill9();
+    pid_ = std::exchange(o.pid_, -1);
+    status_ = o.status_;
+  }
+  return *this;
+}
+
+bool Child::alive() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    status_ = decode(status);
+    pid_ = -1;
+    return false;
+  }
+  return r == 0;
+}
+
+int Child::wait(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return status_;
+  bool done = eventually([&] { return !alive(); }, timeout);
+  return done ? status_ : -1;
+}
+
+void Child::kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  status_ = decode(status);
+  pid_ = -1;
+}
+
+std::string agent_binary() { return FIREDRILL_AGENT_BIN; }
+
+Agent::Agent(Options o) {
+  socket_ = dir_.file("agent.sock");
+  state_dir_ = o.state_dir.empty() ? dir_.file("state") : o.state_dir;
+  log_path_ = dir_.file("agent.log");
+  std::vector<std::string> argv{agent_binary(), "--local-socket", socket_, "--state-dir", state_dir_,
+                                "--id", unique("agent"), "--log-level", "debug"};
+  argv.insert(argv.end(), o.args.begin(), o.args.end());
+  child_ = Child::spawn(argv, o.cgroup_dir, o.ns, log_path_);
+  bool up = eventually([&] { return log().find("[agent] ready") != std::string::npos || !child_.alive(); }, 20s);
+  if (!up || !child_.alive()) {
+    throw std::runtime_error("firedrill-agent did not start; its log:\n" + log());
+  }
+}
+
+Agent::~Agent() {
+  if (child_.alive()) stop();
+}
+
+RunResult Agent::ctl(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv{agent_binary(), "ctl", "--socket", socket_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, 60s);
+}
+
+RunResult Agent::apply(const std::string& id, const std::string& lease, const std::string& spec) const {
+  return ctl({"apply", "--id", id, "--for", lease, "--spec", spec});
+}
+
+void Agent::kill9() { child_.kill9(); }
+
+int Agent::stop() {
+  if (!child_.alive()) return -1;
+  ::kill(child_.pid(), SIGTERM);
+  int s = child_.wait(30s);
+  if (s == -1) child_.kill9();
+  return s;
+}
+
+std::string Agent::log() const { return slurp(log_path_); }
+
+bool Agent::wait_log(const std::string& needle, std::chrono::milliseconds timeout) const {
+  return eventually([&] { return log().find(needle) != std::string::npos; }, timeout);
+}
+
+bool tcp_answers(const Netns* ns, const std::string& ip, uint16_t port, std::chrono::milliseconds timeout) {
+  int fd = -1;
+  // A socket belongs to the namespace it was created in: create it from a thread that
+  // entered the namespace (setns changes the calling thread only).
+  std::thread([&] {
+    if (ns) {
+      int nfd = ::open(("/run/netns/" + ns->name()).c_str(), O_RDONLY | O_CLOEXEC);
+      if (nfd < 0) return;
+      int r = ::setns(nfd, CLONE_NEWNET);
+      ::close(nfd);
+      if (r != 0) return;
+    }
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  }).join();
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  ::inet_pton(AF_INET, ip.c_str(), &addr.sin_addr);
+  bool answered = false;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto left = [&] {
+    return static_cast<int>(std::max<int64_t>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count()));
+  };
+  int r = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  if (r == 0 || errno == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    if (r == 0 || ::poll(&p, 1, left()) == 1) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err == 0) {
+        pollfd in{fd, POLLIN, 0};
+        char c;
+        if (::poll(&in, 1, left()) == 1 && ::recv(fd, &c, 1, 0) == 1) answered = true;
+      }
+    }
+  }
+  ::close(fd);
+  return answered;
+}
+
+std::string private_copy(const std::string& binary, const TempDir& dir, const std::string& name) {
+  std::string dst = dir.file(name);
+  fs::copy_file(binary, dst, fs::copy_options::overwrite_existing);
+  ::chmod(dst.c_str(), 0755);
+  return dst;
+}
+
+bool process_exists(pid_t pid) {
+  // A zombie is dead: only a live process has a state other than Z.
+  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  if (stat.empty()) return false;
+  auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+}  // namespace fdp
