@@ -1,0 +1,67 @@
+// The byte-exact forms that evidence is hashed and signed over, and the small
+// encodings (hex, base64, RFC 3339 with microseconds) the records use.
+//
+// Canonical JSON (what every hash and signature covers):
+//   - object members sorted by key, compared byte by byte (keys are ASCII here);
+//   - no whitespace outside strings;
+//   - strings as UTF-8; only '"', '\\' and control characters below 0x20 escaped
+//     (\b \f \n \r \t, others as \u00xx with lower-case hex); '/' is not escaped;
+//   - integers in plain decimal; other numbers in the shortest form that reads back
+//     as the same IEEE double ("0.9", "60.0"); NaN and infinities are refused.
+// Python's json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+// gives the same bytes for every record firedrill writes, so a third party can check
+// the chain without firedrill.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+#include "common/time.h"
+
+namespace firedrill::evidence {
+
+using Json = nlohmann::json;
+
+// The canonical bytes of a JSON value; an error names the invalid UTF-8 or number.
+Result<std::string> canonical(const Json& value);
+
+// SHA-256 of bytes, as 64 lower-case hex digits.
+std::string sha256_hex(std::string_view bytes);
+// The hash that stands before the first event of a chain.
+inline const std::string kZeroHash(64, '0');
+bool is_hash(std::string_view text);
+
+std::string to_hex(std::string_view bytes);
+std::string base64_encode(std::string_view bytes);
+Result<std::string> base64_decode(std::string_view text);
+
+// 2026-11-21T09:00:00.123456Z; a zero time_point (unset) is "".
+std::string format_time(WallTime t);
+// Accepts the form above with 0 to 9 fraction digits; "" is the zero time_point.
+Result<WallTime> parse_time(std::string_view text);
+// Microseconds between two times (b - a).
+int64_t micros_between(WallTime a, WallTime b);
+
+// Reads a JSON document with a message that names what is wrong and where; a document
+// that stops early is reported as truncated.
+Result<Json> parse_json(std::string_view text, std::string_view what);
+
+}  // namespace firedrill::evidence
+
+// WallTime in records: format_time / parse_time.
+namespace nlohmann {
+template <>
+struct adl_serializer<firedrill::WallTime> {
+  static void to_json(json& j, const firedrill::WallTime& t) { j = firedrill::evidence::format_time(t); }
+  static void from_json(const json& j, firedrill::WallTime& t) {
+    auto r = firedrill::evidence::parse_time(j.get<std::string>());
+    if (!r) throw std::invalid_argument(r.error().message);
+    t = *r;
+  }
+};
+}  // namespace nlohmann

@@ -1,0 +1,37 @@
+// The hash chain and the seal, byte for byte. Everything a verifier recomputes is
+// defined here, once, for the writer (EvidenceLog, FindingBook) and the checker
+// (verify.cpp) alike.
+//
+// An event is the JSON object
+//   {"v":1,"run":RUN,"seq":N,"kind":KIND,"at":TIME,"data":{...},"prev":PREV}
+// and its hash is SHA-256 over its canonical bytes (canonical.h), hex. PREV is the
+// hash of event N-1, 64 zeros for event 1. The run's head is the hash of its last
+// event. The seal is
+//   {"type":"firedrill-evidence-seal","v":1,"run":RUN,"events":N,"head":HEAD,"key":FPR}
+// and its signature is Ed25519 over the seal's canonical bytes, by the key FPR names.
+// A finding revision is its own record, signed the same way (findings.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "controller/evidence/canonical.h"
+
+namespace firedrill::evidence {
+
+inline constexpr int kEnvelopeVersion = 1;
+inline constexpr const char* kSealType = "firedrill-evidence-seal";
+inline constexpr const char* kFindingType = "firedrill-finding";
+
+Json make_envelope(std::string_view run, int64_t seq, std::string_view kind, std::string_view at,
+                   const Json& data, std::string_view prev);
+// SHA-256 of the canonical bytes of an envelope (a "hash" member, when present, is
+// left out: reports carry each event with its hash beside it).
+Result<std::string> envelope_hash(const Json& envelope);
+Json make_seal(std::string_view run, int64_t events, std::string_view head, std::string_view key_fingerprint);
+
+// Run ids name files and URLs: letters, digits and . _ : - only, at most 128.
+Result<void> check_run_id(std::string_view run_id);
+
+}  // namespace firedrill::evidence

@@ -1,0 +1,59 @@
+#include "controller/evidence/document.h"
+
+#include "controller/evidence/chain.h"
+
+namespace firedrill::evidence {
+
+Result<Json> collect_evidence(EvidenceStore& store, std::string_view run_id) {
+  FD_ASSIGN(stored, store.events(run_id), "report of run {}", run_id);
+  if (stored.empty()) return make_error("report: run '{}' has no evidence", run_id);
+  Json events = Json::array();
+  for (auto& e : stored) {
+    FD_ASSIGN(j, parse_json(e.body, fmt::format("run {} event {}", run_id, e.seq)), "report");
+    j["hash"] = e.hash;
+    events.push_back(std::move(j));
+  }
+  const StoredEvent& head = stored.back();
+  FD_ASSIGN(pem, store.public_key(head.key_fingerprint), "report of run {}", run_id);
+  if (!pem) return make_error("report of run {}: the store lacks public key {}", run_id, head.key_fingerprint);
+  Json seal{{"statement", make_seal(run_id, head.seq, head.hash, head.key_fingerprint)},
+            {"signature", head.head_signature},
+            {"public_key", *pem}};
+
+  Json findings = Json::array();
+  FD_ASSIGN(ids, store.findings_of_run(run_id), "report of run {}", run_id);
+  for (auto& fid : ids) {
+    FD_ASSIGN(revs, store.finding_revisions(fid), "report of run {}", run_id);
+    for (auto& r : revs) {
+      FD_ASSIGN(record, parse_json(r.body, fmt::format("finding {} rev {}", fid, r.rev)), "report");
+      FD_ASSIGN(fpem, store.public_key(r.key_fingerprint), "report of run {}", run_id);
+      if (!fpem) return make_error("report of run {}: the store lacks public key {}", run_id, r.key_fingerprint);
+      findings.push_back(
+          Json{{"record", std::move(record)}, {"hash", r.hash}, {"signature", r.signature}, {"public_key", *fpem}});
+    }
+  }
+  return Json{{"run", run_id}, {"events", std::move(events)}, {"seal", std::move(seal)},
+              {"findings", std::move(findings)}};
+}
+
+Result<Json> document_from_evidence(const Json& evidence, std::string_view generated_at,
+                                    std::string_view generator) {
+  FD_ASSIGN(model, build_model(evidence), "report");
+  return Json{{"format", kReportFormat},
+              {"generator", generator},
+              {"generated_at", generated_at},
+              {"report", to_json(model)},
+              {"evidence", evidence}};
+}
+
+Result<Json> build_document(EvidenceStore& store, std::string_view run_id, WallTime generated_at,
+                            std::string_view generator) {
+  FD_ASSIGN(evidence, collect_evidence(store, run_id), "report");
+  return document_from_evidence(evidence, format_time(generated_at), generator);
+}
+
+std::string render_json(const Json& document) {
+  return document.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace firedrill::evidence

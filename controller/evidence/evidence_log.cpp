@@ -1,0 +1,87 @@
+#include "controller/evidence/evidence_log.h"
+
+#include "controller/evidence/chain.h"
+
+namespace firedrill::evidence {
+
+EvidenceLog::EvidenceLog(EvidenceStore& store, const SigningKey& key, std::string run_id, Clock clock)
+    : store_(store), key_(key), run_id_(std::move(run_id)), clock_(std::move(clock)) {
+  if (!clock_) clock_ = [] { return WallClock::now(); };
+}
+
+Result<std::unique_ptr<EvidenceLog>> EvidenceLog::create(EvidenceStore& store, const SigningKey& key,
+                                                         std::string run_id, const RunCreated& created, Clock clock) {
+  FD_TRY(check_run_id(run_id), "start evidence log");
+  FD_ASSIGN(last, store.last_event(run_id), "start evidence log of run {}", run_id);
+  if (last) return make_error("start evidence log: run {} already has {} events", run_id, last->seq);
+  FD_TRY(store.put_public_key(key.fingerprint(), key.public_key().pem()), "start evidence log of run {}", run_id);
+  std::unique_ptr<EvidenceLog> log(new EvidenceLog(store, key, std::move(run_id), std::move(clock)));
+  std::lock_guard lock(log->mu_);
+  FD_TRY(log->append_locked(EventKind::kRunCreated, Json(created)), "start evidence log of run {}", log->run_id_);
+  return log;
+}
+
+Result<std::unique_ptr<EvidenceLog>> EvidenceLog::resume(EvidenceStore& store, const SigningKey& key,
+                                                         std::string run_id, Clock clock) {
+  FD_ASSIGN(events, store.events(run_id), "resume evidence log of run {}", run_id);
+  if (events.empty()) return make_error("resume evidence log: run {} has no evidence", run_id);
+  std::string prev = kZeroHash;
+  for (auto& e : events) {
+    if (e.prev_hash != prev || sha256_hex(e.body) != e.hash) {
+      return make_error("resume evidence log of run {}: stored event {} does not chain (the store was edited)",
+                        run_id, e.seq);
+    }
+    prev = e.hash;
+  }
+  FD_TRY(store.put_public_key(key.fingerprint(), key.public_key().pem()), "resume evidence log of run {}", run_id);
+  std::unique_ptr<EvidenceLog> log(new EvidenceLog(store, key, std::move(run_id), std::move(clock)));
+  log->count_ = events.back().seq;
+  log->head_ = events.back().hash;
+  log->closed_ = events.back().kind == to_string(EventKind::kVerdict);
+  return log;
+}
+
+Result<AppendedEvent> EvidenceLog::append_json(EventKind kind, const Json& data) {
+  std::lock_guard lock(mu_);
+  return append_locked(kind, data);
+}
+
+Result<AppendedEvent> EvidenceLog::append_locked(EventKind kind, const Json& data) {
+  std::string_view kind_name = to_string(kind);
+  if (closed_) return make_error("run {}: cannot record {} after the verdict", run_id_, kind_name);
+  if (kind == EventKind::kRunCreated && count_ != 0) {
+    return make_error("run {}: run_created may only be the first event", run_id_);
+  }
+  if (!data.is_object()) return make_error("run {}: {} data is not a JSON object", run_id_, kind_name);
+  int64_t seq = count_ + 1;
+  std::string at = format_time(clock_());
+  Json envelope = make_envelope(run_id_, seq, kind_name, at, data, head_);
+  FD_ASSIGN(body, canonical(envelope), "run {}: record {}", run_id_, kind_name);
+  std::string hash = sha256_hex(body);
+  FD_ASSIGN(seal_bytes, canonical(make_seal(run_id_, seq, hash, key_.fingerprint())), "run {}: seal", run_id_);
+  FD_ASSIGN(signature, key_.sign(seal_bytes), "run {}: seal", run_id_);
+  StoredEvent stored{run_id_, seq, std::string(kind_name), at, body, head_, hash, base64_encode(signature),
+                     key_.fingerprint()};
+  FD_TRY(store_.append_event(stored), "run {}: record {}", run_id_, kind_name);
+  count_ = seq;
+  head_ = hash;
+  if (kind == EventKind::kVerdict) closed_ = true;
+  return AppendedEvent{seq, hash};
+}
+
+std::string EvidenceLog::head() const {
+  std::lock_guard lock(mu_);
+  return head_;
+}
+
+int64_t EvidenceLog::count() const {
+  std::lock_guard lock(mu_);
+  return count_;
+}
+
+bool EvidenceLog::closed() const {
+  std::lock_guard lock(mu_);
+  return closed_;
+}
+
+}  // namespace firedrill::evidence

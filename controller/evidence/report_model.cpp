@@ -1,0 +1,770 @@
+#include "controller/evidence/report_model.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace firedrill::evidence {
+
+namespace {
+
+struct Sample {
+  WallTime at;
+  bool ok = true;
+  int64_t latency_us = 0;
+  std::string error;
+};
+
+struct ProbeData {
+  std::vector<Sample> samples;
+  std::vector<SummaryBucket> buckets;
+  std::vector<FailedInterval> failures;
+};
+
+WallTime time_of(const std::string& s) {
+  auto r = parse_time(s);
+  return r ? *r : WallTime{};
+}
+
+int64_t ms_between(WallTime a, WallTime b) { return micros_between(a, b) / 1000; }
+
+std::string fmt_num(double v) {
+  std::string s = fmt::format("{:.3f}", v);
+  while (!s.empty() && s.back() == '0') s.pop_back();
+  if (!s.empty() && s.back() == '.') s.pop_back();
+  return s;
+}
+
+std::string format_measure(double v, const std::string& unit) {
+  if (unit == "s") return human_ms(static_cast<int64_t>(v * 1000 + (v >= 0 ? 0.5 : -0.5)));
+  if (unit == "ms") return human_ms(static_cast<int64_t>(v + (v >= 0 ? 0.5 : -0.5)));
+  if (unit == "ratio") return fmt::format("{:.4f}", v);
+  if (unit == "percent") return fmt_num(v) + "%";
+  if (unit == "markers") return fmt_num(v) + (v == 1 ? " marker" : " markers");
+  if (unit.empty()) return fmt_num(v);
+  return fmt_num(v) + " " + unit;
+}
+
+int64_t percentile(std::vector<int64_t> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t rank = static_cast<size_t>(p * static_cast<double>(v.size()) + 0.999999);
+  if (rank < 1) rank = 1;
+  if (rank > v.size()) rank = v.size();
+  return v[rank - 1];
+}
+
+// The start of the first run of `k` good samples at or after index `from` (or good up
+// to `limit` when fewer remain before it); samples.size() when there is none.
+size_t sustained_from(const std::vector<Sample>& s, size_t from, WallTime limit, int k) {
+  for (size_t i = from; i < s.size(); ++i) {
+    if (limit != WallTime{} && s[i].at >= limit) break;
+    if (!s[i].ok) continue;
+    int run = 0;
+    size_t j = i;
+    bool all_good = true;
+    while (j < s.size() && run < k) {
+      if (limit != WallTime{} && s[j].at >= limit) break;
+      if (!s[j].ok) {
+        all_good = false;
+        break;
+      }
+      ++run;
+      ++j;
+    }
+    if (all_good && run > 0 && (run >= k || j == s.size() || (limit != WallTime{} && s[j].at >= limit))) return i;
+  }
+  return s.size();
+}
+
+std::string hosts_word(size_t n) { return fmt::format("{} host{}", n, n == 1 ? "" : "s"); }
+
+}  // namespace
+
+std::string human_ms(int64_t ms) {
+  if (ms < 0) return "-" + human_ms(-ms);
+  if (ms < 1000) return fmt::format("{}ms", ms);
+  if (ms < 60'000) {
+    std::string s = fmt::format("{:.1f}", ms / 1000.0);
+    if (s.size() > 2 && s.substr(s.size() - 2) == ".0") s.resize(s.size() - 2);
+    return s + "s";
+  }
+  if (ms < 3'600'000) {
+    int64_t s = (ms + 500) / 1000;
+    return s % 60 ? fmt::format("{}m{}s", s / 60, s % 60) : fmt::format("{}m", s / 60);
+  }
+  int64_t m = (ms + 30'000) / 60'000;
+  return m % 60 ? fmt::format("{}h{}m", m / 60, m % 60) : fmt::format("{}h", m / 60);
+}
+
+Result<ReportModel> build_model(const Json& evidence) {
+  ReportModel m;
+  if (!evidence.is_object() || !evidence.contains("events") || !evidence["events"].is_array()) {
+    return make_error("report: evidence has no event list");
+  }
+  const Json& events = evidence["events"];
+  if (events.empty()) return make_error("report: the run has no events");
+
+  RunCreated created;
+  bool have_created = false;
+  std::map<std::string, ProbeData> probe_data;
+  std::map<std::string, SloResult> slo_results;
+  std::vector<std::string> slo_order;
+  std::map<std::string, Milestone> stated;
+  std::vector<FaultApplied> applies;
+  std::vector<FaultReverted> reverts;
+  WallTime run_start, run_end, last_event_at;
+  std::vector<TimelineEntry> entries;  // offsets filled in at the end
+  std::vector<WallTime> entry_times;
+  auto add_entry = [&](WallTime at, std::string kind, std::string what, std::string source = "stated") {
+    entries.push_back(TimelineEntry{format_time(at), 0, std::move(kind), std::move(what), std::move(source)});
+    entry_times.push_back(at);
+  };
+
+  for (size_t i = 0; i < events.size(); ++i) {
+    const Json& e = events[i];
+    if (!e.is_object()) return make_error("report: event {} is not an object", i + 1);
+    std::string kind_name = e.value("kind", "");
+    std::string at_text = e.value("at", "");
+    WallTime at = time_of(at_text);
+    last_event_at = at;
+    const Json data = e.contains("data") ? e["data"] : Json::object();
+    auto kind = parse_event_kind(kind_name);
+    if (!kind) return kind.error().context(fmt::format("report: event {}", i + 1));
+    switch (*kind) {
+      case EventKind::kRunCreated: {
+        FD_ASSIGN(c, payload_from_json<RunCreated>(data), "report: event {}", i + 1);
+        created = std::move(c);
+        have_created = true;
+        run_start = at;
+        m.identity.run_id = e.value("run", "");
+        add_entry(at, "state", fmt::format("run created by {} ({})", created.owner.empty() ? "?" : created.owner,
+                                           to_string(created.test_type)));
+        break;
+      }
+      case EventKind::kApproval: {
+        FD_ASSIGN(a, payload_from_json<Approval>(data), "report: event {}", i + 1);
+        WallTime when = a.at == WallTime{} ? at : a.at;
+        m.people.approvals.push_back(ApprovalRow{a.approver, a.role, a.decision, format_time(when), a.comment});
+        add_entry(when, "approval", fmt::format("{} {} ({})", a.approver, a.decision, a.role));
+        break;
+      }
+      case EventKind::kTargetsResolved: {
+        FD_ASSIGN(t, payload_from_json<TargetsResolved>(data), "report: event {}", i + 1);
+        m.scope.selector = t.selector;
+        m.scope.mode = t.mode;
+        m.scope.fleet_size = t.fleet_size;
+        m.scope.hosts.clear();
+        for (auto& h : t.hosts) m.scope.hosts.push_back(HostRow{h.host, h.agent_id, h.dc, h.rack, h.agent_version});
+        m.scope.excluded = t.excluded;
+        add_entry(at, "state", fmt::format("targets resolved: {}, {} excluded", hosts_word(t.hosts.size()),
+                                           t.excluded.size()));
+        break;
+      }
+      case EventKind::kGuardVerdict: {
+        FD_ASSIGN(g, payload_from_json<GuardVerdict>(data), "report: event {}", i + 1);
+        add_entry(at, "guard", fmt::format("blast-radius guard ({}): {}{}", g.phase, g.allowed ? "allowed" : "refused",
+                                           g.summary.empty() ? "" : " - " + g.summary));
+        m.scope.guard.push_back(std::move(g));
+        break;
+      }
+      case EventKind::kRunState: {
+        FD_ASSIGN(s, payload_from_json<RunState>(data), "report: event {}", i + 1);
+        std::string what = s.state;
+        if (s.step > 0) what += fmt::format(" (step {})", s.step);
+        if (!s.detail.empty()) what += ": " + s.detail;
+        add_entry(at, "state", what);
+        break;
+      }
+      case EventKind::kFaultApplied: {
+        FD_ASSIGN(a, payload_from_json<FaultApplied>(data), "report: event {}", i + 1);
+        if (a.applied_at == WallTime{}) a.applied_at = at;
+        applies.push_back(std::move(a));
+        break;
+      }
+      case EventKind::kFaultReverted: {
+        FD_ASSIGN(r, payload_from_json<FaultReverted>(data), "report: event {}", i + 1);
+        if (r.reverted_at == WallTime{}) r.reverted_at = at;
+        reverts.push_back(std::move(r));
+        break;
+      }
+      case EventKind::kProbeSamples: {
+        FD_ASSIGN(p, payload_from_json<ProbeSamples>(data), "report: event {}", i + 1);
+        auto& d = probe_data[p.probe];
+        for (auto& s : p.samples) d.samples.push_back(Sample{s.at, s.ok, s.latency_us, s.error});
+        break;
+      }
+      case EventKind::kProbeSummary: {
+        FD_ASSIGN(p, payload_from_json<ProbeSummary>(data), "report: event {}", i + 1);
+        auto& d = probe_data[p.probe];
+        d.buckets.insert(d.buckets.end(), p.buckets.begin(), p.buckets.end());
+        d.failures.insert(d.failures.end(), p.failures.begin(), p.failures.end());
+        break;
+      }
+      case EventKind::kDataCheck: {
+        FD_ASSIGN(d, payload_from_json<DataCheck>(data), "report: event {}", i + 1);
+        add_entry(at, "probe", fmt::format("data check {}: {} written, {} acknowledged, {} read back, {} lost", d.probe,
+                                           d.written, d.acknowledged, d.read_back, d.lost));
+        m.results.data.push_back(std::move(d));
+        break;
+      }
+      case EventKind::kSloResult: {
+        FD_ASSIGN(r, payload_from_json<SloResult>(data), "report: event {}", i + 1);
+        if (!slo_results.count(r.name)) slo_order.push_back(r.name);
+        slo_results[r.name] = std::move(r);
+        break;
+      }
+      case EventKind::kMilestone: {
+        FD_ASSIGN(ms, payload_from_json<Milestone>(data), "report: event {}", i + 1);
+        if (ms.at == WallTime{}) ms.at = at;
+        add_entry(ms.at, "milestone", ms.name + (ms.detail.empty() ? "" : ": " + ms.detail));
+        stated[ms.name] = std::move(ms);
+        break;
+      }
+      case EventKind::kAbort: {
+        FD_ASSIGN(a, payload_from_json<Abort>(data), "report: event {}", i + 1);
+        WallTime when = a.at == WallTime{} ? at : a.at;
+        m.results.abort_reason = a.reason;
+        m.results.abort_by = a.by;
+        m.timeline.milestones.aborted = format_time(when);
+        add_entry(when, "abort", fmt::format("aborted by {}: {}", a.by, a.reason));
+        break;
+      }
+      case EventKind::kVerdict: {
+        FD_ASSIGN(v, payload_from_json<Verdict>(data), "report: event {}", i + 1);
+        m.results.verdict = v.outcome;
+        m.results.verdict_reason = v.reason;
+        run_end = at;
+        add_entry(at, "verdict", fmt::format("verdict: {}{}", v.outcome, v.reason.empty() ? "" : " - " + v.reason));
+        break;
+      }
+      case EventKind::kNote: {
+        FD_ASSIGN(n, payload_from_json<Note>(data), "report: event {}", i + 1);
+        add_entry(at, "note", fmt::format("{}: {}", n.by, n.text));
+        m.notes.push_back(TimelineEntry{format_time(at), 0, "note", fmt::format("{}: {}", n.by, n.text), "stated"});
+        break;
+      }
+    }
+  }
+  if (!have_created) return make_error("report: the log has no run_created event");
+  if (m.results.verdict.empty()) m.results.verdict = "incomplete";
+
+  // ---------------------------------------------------------------- identity, scenario, people
+  auto& id = m.identity;
+  id.experiment_name = created.experiment_name;
+  id.experiment_version = created.experiment_version;
+  id.experiment_sha256 = created.experiment_sha256;
+  id.experiment_file = created.experiment_file;
+  id.test_type = std::string(to_string(created.test_type));
+  id.environment = created.environment;
+  id.started_at = format_time(run_start);
+  id.ended_at = format_time(run_end);
+  id.duration_ms = ms_between(run_start, run_end == WallTime{} ? last_event_at : run_end);
+  id.controller_version = created.controller_version;
+  id.controller_host = created.controller_host;
+  {
+    std::map<std::string, std::vector<std::string>> by_version;
+    for (auto& h : m.scope.hosts) by_version[h.agent_version.empty() ? "unknown" : h.agent_version].push_back(h.host);
+    for (auto& [v, hosts] : by_version) {
+      std::string list;
+      for (size_t i = 0; i < hosts.size() && i < 8; ++i) list += (i ? ", " : "") + hosts[i];
+      if (hosts.size() > 8) list += fmt::format(" and {} more", hosts.size() - 8);
+      id.agent_versions.push_back(fmt::format("{} ({})", v, list));
+    }
+  }
+
+  m.scenario.scenario = created.scenario;
+  m.scenario.hypothesis = created.hypothesis;
+  m.scenario.steps = created.steps;
+  m.scenario.probes = created.probes;
+  m.scenario.abort_unavailability_ms = created.abort_unavailability_ms;
+  m.scenario.user_notice_threshold_ms = created.user_notice_threshold_ms;
+  for (auto& s : created.slos) {
+    m.scenario.criteria.push_back(
+        CriterionRow{s.name, s.kind, s.probe, s.comparator + " " + format_measure(s.threshold, s.unit), s.objective});
+  }
+  m.scope.blast_radius = created.blast_radius;
+  if (m.scope.selector.empty()) m.scope.selector = created.selector;
+  if (m.scope.mode.empty()) m.scope.mode = created.mode;
+  std::stable_sort(m.scope.hosts.begin(), m.scope.hosts.end(), [](const HostRow& a, const HostRow& b) {
+    return std::tie(a.dc, a.rack, a.host) < std::tie(b.dc, b.rack, b.host);
+  });
+  {
+    std::map<std::string, std::map<std::string, int>> domains;
+    for (auto& h : m.scope.hosts) domains[h.dc.empty() ? "?" : h.dc][h.rack.empty() ? "?" : h.rack]++;
+    for (auto& [dc, racks] : domains) {
+      std::string line = "dc=" + dc + ":";
+      bool first = true;
+      for (auto& [rack, n] : racks) {
+        line += fmt::format("{} rack {} ({})", first ? "" : ",", rack, hosts_word(static_cast<size_t>(n)));
+        first = false;
+      }
+      m.scope.domains.push_back(line);
+    }
+  }
+  m.people.owner = created.owner;
+  m.people.required_approvals = created.required_approvals;
+  m.people.participants = created.participants;
+
+  // ---------------------------------------------------------------- faults per host and step
+  WallTime fault_start, fault_end;
+  {
+    std::map<std::pair<std::string, std::string>, size_t> index;  // (host, fault id) -> hosts[]
+    for (auto& a : applies) {
+      HostTiming h;
+      h.host = a.host;
+      h.step = a.step;
+      h.fault_id = a.fault_id;
+      h.fault_kind = a.fault_kind;
+      h.not_before = format_time(a.not_before);
+      h.applied_at = a.ok ? format_time(a.applied_at) : "";
+      h.start_offset_us = a.ok && a.not_before != WallTime{} ? micros_between(a.not_before, a.applied_at) : 0;
+      h.ok = a.ok;
+      h.error = a.error;
+      index[{a.host, a.fault_id}] = m.timeline.hosts.size();
+      m.timeline.hosts.push_back(std::move(h));
+      if (a.ok && (fault_start == WallTime{} || a.applied_at < fault_start)) fault_start = a.applied_at;
+    }
+    for (auto& r : reverts) {
+      auto it = index.find({r.host, r.fault_id});
+      if (it == index.end()) {
+        HostTiming h;
+        h.host = r.host;
+        h.step = r.step;
+        h.fault_id = r.fault_id;
+        it = index.emplace(std::make_pair(r.host, r.fault_id), m.timeline.hosts.size()).first;
+        m.timeline.hosts.push_back(std::move(h));
+      }
+      auto& h = m.timeline.hosts[it->second];
+      h.reverted_at = format_time(r.reverted_at);
+      h.revert_reason = r.reason + (r.ok ? "" : " (failed: " + r.error + ")");
+      if (r.reverted_at > fault_end) fault_end = r.reverted_at;
+    }
+    std::stable_sort(m.timeline.hosts.begin(), m.timeline.hosts.end(), [](const HostTiming& a, const HostTiming& b) {
+      return std::tie(a.step, a.host, a.fault_id) < std::tie(b.step, b.host, b.fault_id);
+    });
+
+    std::map<int, StepTiming> steps;
+    std::map<int, std::pair<WallTime, WallTime>> applied_span;
+    for (auto& a : applies) {
+      auto& st = steps[a.step];
+      st.index = a.step;
+      st.hosts++;
+      if (!a.ok) {
+        st.refused++;
+        add_entry(a.applied_at, "fault", fmt::format("{} refused step {}: {}", a.host, a.step, a.error));
+        continue;
+      }
+      auto& span = applied_span[a.step];
+      if (span.first == WallTime{} || a.applied_at < span.first) span.first = a.applied_at;
+      if (a.applied_at > span.second) span.second = a.applied_at;
+    }
+    std::map<int, std::pair<WallTime, int>> lifted;
+    for (auto& r : reverts) {
+      auto& l = lifted[r.step];
+      if (r.reverted_at > l.first) l.first = r.reverted_at;
+      l.second++;
+    }
+    for (auto& [index_, st] : steps) {
+      for (auto& plan : created.steps) {
+        if (plan.index == index_) st.name = plan.name.empty() ? plan.fault : plan.name;
+      }
+      auto span = applied_span[index_];
+      st.first_applied = format_time(span.first);
+      st.last_applied = format_time(span.second);
+      st.start_spread_us = span.first == WallTime{} ? 0 : micros_between(span.first, span.second);
+      st.lifted_at = format_time(lifted[index_].first);
+      if (span.first != WallTime{}) {
+        add_entry(span.first, "fault",
+                  fmt::format("step {}{} applied on {} (coordinated start spread {})", index_,
+                              st.name.empty() ? "" : " " + st.name, hosts_word(static_cast<size_t>(st.hosts - st.refused)),
+                              human_ms(st.start_spread_us / 1000) + (st.start_spread_us < 1000
+                                                                        ? fmt::format(" ({}us)", st.start_spread_us)
+                                                                        : "")));
+      }
+      if (lifted[index_].first != WallTime{}) {
+        add_entry(lifted[index_].first, "revert",
+                  fmt::format("step {} lifted on {}", index_, hosts_word(static_cast<size_t>(lifted[index_].second))));
+      }
+      m.timeline.steps.push_back(st);
+    }
+  }
+
+  // ---------------------------------------------------------------- probes and derived milestones
+  int k = std::max(1, created.sustain_samples);
+  WallTime first_failed, failover, recovery;
+  bool any_failed_in_fault = false, failover_all = true;
+  std::string first_failed_probe;
+  WallTime window_start = fault_start, window_end = fault_end;
+  auto widen = [&](WallTime t) {
+    if (t == WallTime{}) return;
+    if (window_start == WallTime{} || t < window_start) window_start = t;
+    if (t > window_end) window_end = t;
+  };
+  std::vector<std::string> probe_names;
+  for (auto& p : created.probes) probe_names.push_back(p.name);
+  for (auto& [name, d] : probe_data) {
+    if (std::find(probe_names.begin(), probe_names.end(), name) == probe_names.end()) probe_names.push_back(name);
+  }
+  for (auto& name : probe_names) {
+    ProbeSeries ps;
+    ps.name = name;
+    for (auto& p : created.probes) {
+      if (p.name == name) {
+        ps.kind = p.kind;
+        ps.target = p.target;
+      }
+    }
+    auto dit = probe_data.find(name);
+    if (dit == probe_data.end()) {
+      // A data probe reports through data_check events, not samples.
+      if (ps.kind != "data") m.probes.push_back(std::move(ps));
+      continue;
+    }
+    auto& d = dit->second;
+    std::stable_sort(d.samples.begin(), d.samples.end(), [](const Sample& a, const Sample& b) { return a.at < b.at; });
+    std::vector<int64_t> latencies;
+    if (!d.samples.empty()) {
+      for (auto& s : d.samples) {
+        ps.total++;
+        if (s.ok) {
+          ps.good++;
+          latencies.push_back(s.latency_us);
+        }
+        widen(s.at);
+      }
+      // Outages: from a failed sample to the next good one.
+      WallTime out_from;
+      for (size_t i = 0; i < d.samples.size(); ++i) {
+        auto& s = d.samples[i];
+        if (!s.ok && out_from == WallTime{}) out_from = s.at;
+        bool ends = out_from != WallTime{} && (s.ok || i + 1 == d.samples.size());
+        if (ends) {
+          int64_t len = ms_between(out_from, s.at);
+          if (len > ps.longest_outage_ms || ps.longest_outage_from.empty()) {
+            ps.longest_outage_ms = len;
+            ps.longest_outage_from = format_time(out_from);
+          }
+          out_from = WallTime{};
+        }
+      }
+      // Detection, failover and recovery, for this probe.
+      size_t first_bad = d.samples.size();
+      for (size_t i = 0; i < d.samples.size(); ++i) {
+        if (!d.samples[i].ok && (fault_start == WallTime{} || d.samples[i].at >= fault_start)) {
+          first_bad = i;
+          break;
+        }
+      }
+      for (auto& s : d.samples) {
+        if (!s.ok) {
+          ps.first_failure = format_time(s.at);
+          break;
+        }
+      }
+      if (first_bad < d.samples.size() && fault_start != WallTime{} &&
+          (fault_end == WallTime{} || d.samples[first_bad].at < fault_end)) {
+        any_failed_in_fault = true;
+        WallTime t = d.samples[first_bad].at;
+        if (first_failed == WallTime{} || t < first_failed) {
+          first_failed = t;
+          first_failed_probe = name;
+        }
+        size_t fo = sustained_from(d.samples, first_bad + 1, fault_end, k);
+        if (fo < d.samples.size() && (fault_end == WallTime{} || d.samples[fo].at < fault_end)) {
+          if (d.samples[fo].at > failover) failover = d.samples[fo].at;
+        } else {
+          failover_all = false;
+        }
+      }
+      if (fault_end != WallTime{}) {
+        size_t after = d.samples.size();
+        for (size_t i = 0; i < d.samples.size(); ++i) {
+          if (d.samples[i].at >= fault_end) {
+            after = i;
+            break;
+          }
+        }
+        size_t rec = sustained_from(d.samples, after, WallTime{}, k);
+        if (rec < d.samples.size() && d.samples[rec].at > recovery) recovery = d.samples[rec].at;
+      }
+      for (auto& s : d.samples) {
+        ps.points.push_back(ProbePoint{format_time(s.at), 0, s.ok, s.latency_us, 1, s.ok ? 1 : 0});
+      }
+    } else {
+      ps.summarized = true;
+      std::stable_sort(d.buckets.begin(), d.buckets.end(),
+                       [](const SummaryBucket& a, const SummaryBucket& b) { return a.from < b.from; });
+      std::stable_sort(d.failures.begin(), d.failures.end(),
+                       [](const FailedInterval& a, const FailedInterval& b) { return a.from < b.from; });
+      for (auto& b : d.buckets) {
+        ps.total += b.total;
+        ps.good += b.good;
+        widen(b.from);
+        widen(b.to);
+        if (b.good > 0) latencies.push_back(b.latency_p50_us);
+        ps.points.push_back(
+            ProbePoint{format_time(b.from), 0, b.good == b.total, b.latency_p50_us, b.total, b.good});
+      }
+      for (auto& f : d.failures) {
+        int64_t len = ms_between(f.from, f.to);
+        if (len > ps.longest_outage_ms || ps.longest_outage_from.empty()) {
+          ps.longest_outage_ms = len;
+          ps.longest_outage_from = format_time(f.from);
+        }
+        if (ps.first_failure.empty()) ps.first_failure = format_time(f.from);
+        if (fault_start != WallTime{} && f.from >= fault_start && (fault_end == WallTime{} || f.from < fault_end)) {
+          if (first_failed == WallTime{} || f.from < first_failed) {
+            first_failed = f.from;
+            first_failed_probe = name;
+          }
+          any_failed_in_fault = true;
+          // A summary keeps each failed interval exactly: its end is the first good
+          // sample, which is where failover (inside the fault) or recovery begins.
+          if (fault_end == WallTime{} || f.to < fault_end) {
+            if (f.to > failover) failover = f.to;
+          } else if (f.to > recovery) {
+            recovery = f.to;
+          }
+        }
+      }
+      if (fault_end != WallTime{} && recovery == WallTime{}) {
+        for (auto& b : d.buckets) {
+          if (b.from >= fault_end && b.good > 0) {
+            recovery = b.from;
+            break;
+          }
+        }
+      }
+    }
+    ps.availability = ps.total ? static_cast<double>(ps.good) / static_cast<double>(ps.total) : 0;
+    ps.latency_p50_us = percentile(latencies, 0.50);
+    ps.latency_p99_us = percentile(latencies, 0.99);
+    if (ps.longest_outage_ms > m.results.longest_outage_ms) {
+      m.results.longest_outage_ms = ps.longest_outage_ms;
+      m.results.longest_outage_probe = name;
+    }
+    m.probes.push_back(std::move(ps));
+  }
+  if (!any_failed_in_fault || !failover_all) failover = WallTime{};
+
+  auto& ms = m.timeline.milestones;
+  ms.fault_applied = format_time(fault_start);
+  ms.fault_lifted = format_time(fault_end);
+  ms.first_failed_probe = format_time(first_failed);
+  auto pick = [&](const char* name, WallTime derived, std::string& out, std::string& source) {
+    auto it = stated.find(name);
+    if (it != stated.end()) {
+      out = format_time(it->second.at);
+      source = "stated";
+      return it->second.at;
+    }
+    out = format_time(derived);
+    source = derived == WallTime{} ? "" : "derived";
+    return derived;
+  };
+  WallTime detection = pick("detection", first_failed, ms.detection, ms.source_detection);
+  failover = pick("failover", failover, ms.failover, ms.source_failover);
+  recovery = pick("recovery", recovery, ms.recovery, ms.source_recovery);
+  if (fault_start != WallTime{}) {
+    if (detection != WallTime{}) ms.time_to_detect_ms = ms_between(fault_start, detection);
+    if (failover != WallTime{}) ms.failover_ms = ms_between(fault_start, failover);
+  }
+  if (fault_end != WallTime{} && recovery != WallTime{}) ms.recovery_ms = ms_between(fault_end, recovery);
+  if (first_failed != WallTime{}) {
+    add_entry(first_failed, "probe",
+              fmt::format("first failed probe: {}{}", first_failed_probe, stated.count("detection") ? "" : " (detection)"),
+              "derived");
+  }
+  if (failover != WallTime{} && !stated.count("failover")) {
+    add_entry(failover, "milestone", fmt::format("failover: every probe succeeds again, {} samples in a row", k),
+              "derived");
+  }
+  if (recovery != WallTime{} && !stated.count("recovery")) {
+    add_entry(recovery, "milestone", "recovery: every probe sustained good after the fault was lifted", "derived");
+  }
+  widen(recovery);
+  widen(failover);
+  if (window_start == WallTime{}) window_start = run_start;
+  if (window_end == WallTime{} || window_end < window_start) window_end = run_end == WallTime{} ? last_event_at : run_end;
+  m.timeline.window_start = format_time(window_start);
+  m.timeline.window_end = format_time(window_end);
+  for (auto& p : m.probes) {
+    for (auto& pt : p.points) pt.offset_ms = ms_between(window_start, time_of(pt.at));
+  }
+
+  // Timeline in time order; offsets from the fault's start (run start without fault).
+  {
+    WallTime zero = fault_start != WallTime{} ? fault_start : run_start;
+    std::vector<size_t> order(entries.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return entry_times[a] < entry_times[b]; });
+    for (size_t i : order) {
+      entries[i].offset_ms = ms_between(zero, entry_times[i]);
+      m.timeline.entries.push_back(entries[i]);
+    }
+    for (auto& n : m.notes) n.offset_ms = ms_between(zero, time_of(n.at));
+  }
+
+  // ---------------------------------------------------------------- results
+  auto& res = m.results;
+  std::vector<std::string> names;
+  for (auto& s : created.slos) names.push_back(s.name);
+  for (auto& n : slo_order) {
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  }
+  for (auto& n : names) {
+    SloRow row;
+    row.name = n;
+    for (auto& s : created.slos) {
+      if (s.name == n) {
+        row.kind = s.kind;
+        row.objective = s.objective;
+        row.target = s.comparator + " " + format_measure(s.threshold, s.unit);
+      }
+    }
+    auto it = slo_results.find(n);
+    if (it == slo_results.end()) {
+      row.measured = "not measured";
+      row.result = "no result";
+    } else {
+      auto& r = it->second;
+      row.measured = r.measured_set ? format_measure(r.measured, r.unit) : "not measured";
+      row.result = r.pass && r.measured_set ? "pass" : "fail";
+      row.detail = r.detail;
+    }
+    res.slos.push_back(std::move(row));
+  }
+  for (auto& d : res.data) {
+    res.data_checked = true;
+    res.data_lost_markers += d.lost;
+    res.data_lost_span_ms = std::max(res.data_lost_span_ms, d.lost_span_ms);
+  }
+  res.user_notice_threshold_ms = created.user_notice_threshold_ms;
+  res.user_notice_required = res.user_notice_threshold_ms > 0 && res.longest_outage_ms >= res.user_notice_threshold_ms;
+
+  // ---------------------------------------------------------------- findings
+  if (evidence.contains("findings") && evidence["findings"].is_array()) {
+    std::map<std::string, std::pair<FindingRecord, Json>> latest;
+    for (auto& f : evidence["findings"]) {
+      if (!f.is_object() || !f.contains("record")) return make_error("report: a finding has no record");
+      FD_ASSIGN(r, finding_from_json(f["record"]), "report");
+      auto it = latest.find(r.id);
+      if (it == latest.end() || it->second.first.rev < r.rev) latest[r.id] = {r, f};
+    }
+    for (auto& [fid, pair] : latest) {
+      auto& [r, f] = pair;
+      FindingRow row{r.id, r.rev, r.severity, r.owner, r.due, r.title, r.status, r.run, r.retest_run,
+                     r.retest_verdict, r.at, r.run == id.run_id ? "found in this run" : "retested by this run",
+                     f.value("hash", ""), r.key};
+      m.findings.push_back(std::move(row));
+    }
+  }
+
+  // ---------------------------------------------------------------- integrity
+  auto& in = m.integrity;
+  in.events = static_cast<int64_t>(events.size());
+  in.first_hash = events.front().value("hash", "");
+  in.head = events.back().value("hash", "");
+  if (evidence.contains("seal") && evidence["seal"].is_object()) {
+    in.signature = evidence["seal"].value("signature", "");
+    if (evidence["seal"].contains("statement")) in.key_fingerprint = evidence["seal"]["statement"].value("key", "");
+  }
+  in.canonical_form = "SHA-256 over canonical JSON (sorted keys, no whitespace); Ed25519 seal over the head";
+  in.finding_records = evidence.contains("findings") ? static_cast<int64_t>(evidence["findings"].size()) : 0;
+
+  // ---------------------------------------------------------------- summary
+  auto& sum = m.summary;
+  sum.verdict = res.verdict;
+  int passed = 0;
+  for (auto& s : res.slos) passed += s.result == "pass";
+  std::string what = id.experiment_name.empty() ? "run " + id.run_id : id.experiment_name;
+  if (res.verdict == "pass") {
+    sum.headline = fmt::format("{}: the service met all {} success criteria.", what, res.slos.size());
+  } else if (res.verdict == "aborted") {
+    sum.headline = fmt::format("{}: aborted ({}); every fault was reverted.", what, res.abort_reason);
+  } else if (res.verdict == "incomplete") {
+    sum.headline = fmt::format("{}: the run has no verdict yet.", what);
+  } else {
+    sum.headline = fmt::format("{}: {} of {} success criteria met.", what, passed, res.slos.size());
+  }
+  if (!res.verdict_reason.empty()) sum.headline += " " + res.verdict_reason;
+  for (auto& s : res.slos) {
+    sum.figures.push_back(fmt::format("{}{}: {} (target {}) {}", s.objective.empty() ? "" : s.objective + " ", s.name,
+                                      s.measured, s.target.empty() ? "none" : s.target, s.result));
+  }
+  if (ms.failover_ms >= 0) sum.figures.push_back("failover after " + human_ms(ms.failover_ms));
+  if (res.data_checked) {
+    sum.figures.push_back(res.data_lost_markers == 0
+                              ? std::string("no acknowledged data lost")
+                              : fmt::format("{} acknowledged markers lost ({} of writes)", res.data_lost_markers,
+                                            human_ms(res.data_lost_span_ms)));
+  }
+  sum.figures.push_back(fmt::format("longest outage seen by probes {}: user notice {} (threshold {})",
+                                    human_ms(res.longest_outage_ms),
+                                    res.user_notice_required ? "REQUIRED" : "not required",
+                                    human_ms(res.user_notice_threshold_ms)));
+
+  m.compliance = compliance_rows(m);
+  return m;
+}
+
+std::vector<std::string> missing_sections(const ReportModel& m) {
+  std::vector<std::string> miss;
+  auto need = [&](bool present, const char* name) {
+    if (!present) miss.emplace_back(name);
+  };
+  need(!m.summary.verdict.empty() && m.summary.verdict != "incomplete", "summary.verdict");
+  need(!m.identity.run_id.empty(), "identity.run_id");
+  need(!m.identity.experiment_name.empty(), "identity.experiment_name");
+  need(!m.identity.experiment_version.empty(), "identity.experiment_version");
+  need(!m.identity.experiment_sha256.empty(), "identity.experiment_sha256");
+  need(!m.identity.environment.empty(), "identity.environment");
+  need(!m.identity.started_at.empty(), "identity.started_at");
+  need(!m.identity.ended_at.empty(), "identity.ended_at");
+  need(!m.identity.controller_version.empty(), "identity.controller_version");
+  need(!m.identity.agent_versions.empty(), "identity.agent_versions");
+  need(!m.scope.hosts.empty(), "scope.hosts");
+  need(!m.scope.domains.empty(), "scope.domains");
+  need(!m.scope.blast_radius.empty(), "scope.blast_radius");
+  need(!m.scope.guard.empty(), "scope.guard");
+  need(!m.scenario.scenario.empty(), "scenario.scenario");
+  need(!m.scenario.hypothesis.empty(), "scenario.hypothesis");
+  need(!m.scenario.criteria.empty(), "scenario.criteria");
+  bool rto = false, rpo = false;
+  for (auto& c : m.scenario.criteria) {
+    rto |= c.objective == "RTO";
+    rpo |= c.objective == "RPO";
+  }
+  need(rto, "scenario.criteria.RTO");
+  need(rpo, "scenario.criteria.RPO");
+  need(!m.people.owner.empty(), "people.owner");
+  need(!m.people.approvals.empty(), "people.approvals");
+  need(!m.people.participants.empty(), "people.participants");
+  need(!m.timeline.entries.empty(), "timeline.entries");
+  need(!m.timeline.milestones.fault_applied.empty(), "timeline.fault_applied");
+  need(!m.timeline.milestones.first_failed_probe.empty(), "timeline.first_failed_probe");
+  need(!m.timeline.milestones.failover.empty(), "timeline.failover");
+  need(!m.timeline.milestones.fault_lifted.empty(), "timeline.fault_lifted");
+  need(!m.timeline.milestones.recovery.empty(), "timeline.recovery");
+  need(!m.timeline.hosts.empty(), "timeline.hosts");
+  bool reverted = !m.timeline.hosts.empty();
+  for (auto& h : m.timeline.hosts) reverted &= !h.reverted_at.empty();
+  need(reverted, "timeline.hosts.reverted_at");
+  need(!m.timeline.steps.empty(), "timeline.steps");
+  need(!m.probes.empty(), "probes");
+  for (auto& p : m.probes) need(!p.points.empty(), "probes.points");
+  need(!m.results.slos.empty(), "results.slos");
+  bool all_measured = !m.results.slos.empty();
+  for (auto& s : m.results.slos) all_measured &= s.result != "no result";
+  need(all_measured, "results.slos.measured");
+  need(m.results.data_checked, "results.data_loss");
+  need(m.results.user_notice_threshold_ms > 0, "results.user_notice_threshold");
+  need(!m.findings.empty(), "findings");
+  need(!m.compliance.empty(), "compliance");
+  need(m.integrity.events > 0 && is_hash(m.integrity.head), "integrity.head");
+  need(!m.integrity.signature.empty(), "integrity.signature");
+  return miss;
+}
+
+}  // namespace firedrill::evidence

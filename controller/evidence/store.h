@@ -1,0 +1,62 @@
+// Where evidence lives: an append-only store of events (per run, numbered from 1) and
+// of finding revisions, and the public keys that signed them. Nothing here updates or
+// deletes; the SQLite implementation refuses it with triggers as well.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace firedrill::evidence {
+
+struct StoredEvent {
+  std::string run_id;
+  int64_t seq = 0;  // 1, 2, 3, ... within the run
+  std::string kind;
+  std::string recorded_at;     // RFC 3339, as in the body
+  std::string body;            // canonical JSON of the event: the bytes that are hashed
+  std::string prev_hash;       // hash of event seq-1, or 64 zeros
+  std::string hash;            // SHA-256 of body
+  std::string head_signature;  // base64 Ed25519 signature of the seal with this event as head
+  std::string key_fingerprint;
+};
+
+struct StoredFinding {
+  std::string finding_id;  // F-0001
+  int64_t rev = 0;         // 1 when opened, +1 for each change
+  std::string run_id;      // the run it was found in
+  std::string retest_run;  // the run that retested it ("" while open)
+  std::string body;        // canonical JSON of the record
+  std::string hash;        // SHA-256 of body
+  std::string signature;   // base64 Ed25519 signature of body
+  std::string key_fingerprint;
+};
+
+class EvidenceStore {
+ public:
+  virtual ~EvidenceStore() = default;
+
+  // Fails when event.seq is not the run's last seq + 1.
+  virtual Result<void> append_event(const StoredEvent& event) = 0;
+  virtual Result<std::vector<StoredEvent>> events(std::string_view run_id) = 0;
+  virtual Result<std::optional<StoredEvent>> last_event(std::string_view run_id) = 0;
+  // Every run with evidence, oldest first.
+  virtual Result<std::vector<std::string>> runs() = 0;
+
+  // Fails when finding.rev is not that finding's last rev + 1.
+  virtual Result<void> append_finding(const StoredFinding& finding) = 0;
+  // Every revision of one finding, in order.
+  virtual Result<std::vector<StoredFinding>> finding_revisions(std::string_view finding_id) = 0;
+  // Ids of findings opened in `run_id` or retested by it.
+  virtual Result<std::vector<std::string>> findings_of_run(std::string_view run_id) = 0;
+  virtual Result<std::vector<std::string>> all_findings() = 0;
+
+  virtual Result<void> put_public_key(std::string_view fingerprint, std::string_view pem) = 0;
+  virtual Result<std::optional<std::string>> public_key(std::string_view fingerprint) = 0;
+};
+
+}  // namespace firedrill::evidence

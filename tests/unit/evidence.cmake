@@ -1,0 +1,6 @@
+firedrill_test(evidence_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/evidence_test.cpp
+               LIBS firedrill_controller_evidence LABELS unit)
+# The synthetic run as a tool: scripts/report-screenshot.sh uses it when given no report.
+add_executable(evidence_sample ${CMAKE_CURRENT_LIST_DIR}/evidence_sample.cpp)
+target_link_libraries(evidence_sample PRIVATE firedrill_controller_evidence)
+target_include_directories(evidence_sample PRIVATE ${PROJECT_SOURCE_DIR})

@@ -1,0 +1,637 @@
+// Evidence: canonical form, keys, the append-only store, the log's chain and seal,
+// findings, the report built from a complete synthetic run, and the tamper table.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/ranges.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include "controller/evidence/chain.h"
+#include "controller/evidence/document.h"
+#include "controller/evidence/html_report.h"
+#include "controller/evidence/verify.h"
+#include "tests/unit/evidence_fixture.h"
+
+namespace firedrill::evidence {
+namespace {
+
+using testing::FixtureClock;
+using testing::RunShape;
+using testing::write_fixture_run;
+using ::testing::HasSubstr;
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/fdv-evidence-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
+// ------------------------------------------------------------------ canonical form
+
+TEST(EvidenceCanonical, SortedKeysNoWhitespaceMinimalEscapes) {
+  Json j = {{"b", 1}, {"a", {{"z", "x\"y\\\n\x01/é"}, {"c", {1, 2.5, 60.0, -3}}}}, {"_", true}};
+  auto c = canonical(j);
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(*c, "{\"_\":true,\"a\":{\"c\":[1,2.5,60.0,-3],\"z\":\"x\\\"y\\\\\\n\\u0001/é\"},\"b\":1}");
+  // Reading the canonical bytes back and writing them again gives the same bytes.
+  auto again = canonical(Json::parse(*c));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, *c);
+}
+
+TEST(EvidenceCanonical, RefusesNonFiniteNumbersAndBadUtf8) {
+  auto nan = canonical(Json{{"x", {{"y", std::nan("")}}}});
+  ASSERT_FALSE(nan);
+  EXPECT_THAT(nan.error().message, HasSubstr("/x/y"));
+  auto bad = canonical(Json{{"s", std::string("\xff\xfe")}});
+  ASSERT_FALSE(bad);
+}
+
+TEST(EvidenceCanonical, TimesRoundTripWithMicroseconds) {
+  WallTime t = testing::fixture_t0() + std::chrono::microseconds(123456);
+  EXPECT_EQ(format_time(t), "2026-11-21T09:00:00.123456Z");
+  auto back = parse_time("2026-11-21T09:00:00.123456Z");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, t);
+  EXPECT_EQ(format_time(WallTime{}), "");
+  auto bad = parse_time("2026-11-21 09:00:00Z");
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error().message, HasSubstr("2026-11-21 09:00:00Z"));
+}
+
+TEST(EvidenceCanonical, Base64AndHash) {
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  for (const std::string& s : std::vector<std::string>{"", "f", "fo", "foo", "foob", std::string("\0\xff\x10", 3)}) {
+    auto d = base64_decode(base64_encode(s));
+    ASSERT_TRUE(d);
+    EXPECT_EQ(*d, s);
+  }
+  EXPECT_FALSE(base64_decode("abc"));
+}
+
+// ------------------------------------------------------------------ keys
+
+TEST(EvidenceKeys, MadeOnFirstStartPrivateAndStable) {
+  TempDir dir;
+  auto state = std::filesystem::path(dir.path) / "state";
+  auto k1 = SigningKey::load_or_create(state);
+  ASSERT_TRUE(k1) << k1.error().message;
+  struct stat st {};
+  ASSERT_EQ(::stat((state / kKeyFileName).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat(state.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  auto k2 = SigningKey::load_or_create(state);
+  ASSERT_TRUE(k2);
+  EXPECT_EQ(k1->fingerprint(), k2->fingerprint());
+  EXPECT_EQ(k1->fingerprint().rfind("sha256:", 0), 0u);
+
+  auto sig = k1->sign("head");
+  ASSERT_TRUE(sig);
+  EXPECT_EQ(sig->size(), 64u);
+  auto pub = PublicKey::from_pem(k1->public_key().pem());
+  ASSERT_TRUE(pub);
+  EXPECT_TRUE(pub->verify("head", *sig));
+  EXPECT_FALSE(pub->verify("heaD", *sig));
+  auto other = SigningKey::generate();
+  ASSERT_TRUE(other);
+  EXPECT_FALSE(other->public_key().verify("head", *sig));
+
+  // A private key that others can read is refused, by name.
+  ::chmod((state / kKeyFileName).c_str(), 0644);
+  auto loose = SigningKey::load(state);
+  ASSERT_FALSE(loose);
+  EXPECT_THAT(loose.error().message, HasSubstr("0600"));
+  EXPECT_THAT(loose.error().message, HasSubstr(kKeyFileName));
+}
+
+TEST(EvidenceKeys, BadPemIsNamed) {
+  auto k = PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n", "auditor.pem");
+  ASSERT_FALSE(k);
+  EXPECT_THAT(k.error().message, HasSubstr("auditor.pem"));
+}
+
+// ------------------------------------------------------------------ store and log
+
+struct Env {
+  TempDir dir;
+  std::unique_ptr<SqliteEvidenceStore> store;
+  SigningKey key = SigningKey::generate().value();
+  FixtureClock clock;
+  Env() {
+    auto s = SqliteEvidenceStore::open(dir.path + "/state.db");
+    EXPECT_TRUE(s) << s.error().message;
+    store = std::move(*s);
+  }
+};
+
+TEST(EvidenceStore, AppendOnlyEvenThroughSql) {
+  Env env;
+  auto log = EvidenceLog::create(*env.store, env.key, "r1", testing::fixture_created(), env.clock.fn());
+  ASSERT_TRUE(log) << log.error().message;
+  char* msg = nullptr;
+  EXPECT_NE(sqlite3_exec(env.store->handle(), "UPDATE evidence_events SET body='x'", nullptr, nullptr, &msg), SQLITE_OK);
+  EXPECT_THAT(std::string(msg ? msg : ""), HasSubstr("append-only"));
+  sqlite3_free(msg);
+  EXPECT_NE(sqlite3_exec(env.store->handle(), "DELETE FROM evidence_events", nullptr, nullptr, nullptr), SQLITE_OK);
+  // A seq that does not follow is refused.
+  StoredEvent gap{"r1", 5, "note", "", "{}", kZeroHash, kZeroHash, "", ""};
+  auto r = env.store->append_event(gap);
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("seq 5"));
+}
+
+TEST(EvidenceStore, SharesAHandleOpenedByTheControllerStore) {
+  TempDir dir;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir.path + "/state.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE runs(id TEXT)", nullptr, nullptr, nullptr), SQLITE_OK);
+  {
+    auto store = SqliteEvidenceStore::attach(db);
+    ASSERT_TRUE(store) << store.error().message;
+    auto key = SigningKey::generate();
+    FixtureClock clock;
+    ASSERT_TRUE(EvidenceLog::create(**store, *key, "shared", testing::fixture_created(), clock.fn()));
+    auto runs = (*store)->runs();
+    ASSERT_TRUE(runs);
+    EXPECT_EQ(*runs, std::vector<std::string>{"shared"});
+  }
+  // The handle is still the owner's, and usable.
+  EXPECT_EQ(sqlite3_exec(db, "INSERT INTO runs VALUES('x')", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+TEST(EvidenceLogTest, ChainsSignsEveryHeadAndClosesAtVerdict) {
+  Env env;
+  auto log = EvidenceLog::create(*env.store, env.key, "r1", testing::fixture_created(), env.clock.fn());
+  ASSERT_TRUE(log);
+  auto a = (*log)->append(Note{"me", "hello"});
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->seq, 2);
+  auto events = env.store->events("r1");
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].prev_hash, kZeroHash);
+  EXPECT_EQ((*events)[1].prev_hash, (*events)[0].hash);
+  EXPECT_EQ((*events)[1].hash, sha256_hex((*events)[1].body));
+  for (auto& e : *events) {
+    auto seal = canonical(make_seal("r1", e.seq, e.hash, env.key.fingerprint()));
+    auto sig = base64_decode(e.head_signature);
+    ASSERT_TRUE(seal && sig);
+    EXPECT_TRUE(env.key.public_key().verify(*seal, *sig)) << "event " << e.seq;
+  }
+
+  auto again = (*log)->append(testing::fixture_created());
+  ASSERT_FALSE(again);
+  EXPECT_THAT(again.error().message, HasSubstr("first event"));
+  ASSERT_TRUE((*log)->append(Verdict{"pass", ""}));
+  auto late = (*log)->append(Note{"me", "too late"});
+  ASSERT_FALSE(late);
+  EXPECT_THAT(late.error().message, HasSubstr("after the verdict"));
+
+  auto dup = EvidenceLog::create(*env.store, env.key, "r1", testing::fixture_created(), env.clock.fn());
+  ASSERT_FALSE(dup);
+  EXPECT_THAT(dup.error().message, HasSubstr("already has 3 events"));
+  auto bad_id = EvidenceLog::create(*env.store, env.key, "r 1/x", testing::fixture_created(), env.clock.fn());
+  ASSERT_FALSE(bad_id);
+  EXPECT_THAT(bad_id.error().message, HasSubstr("character 2"));
+}
+
+TEST(EvidenceLogTest, ResumesAfterARestart) {
+  Env env;
+  {
+    auto log = EvidenceLog::create(*env.store, env.key, "r2", testing::fixture_created(), env.clock.fn());
+    ASSERT_TRUE(log);
+    ASSERT_TRUE((*log)->append(Note{"a", "b"}));
+  }
+  auto log = EvidenceLog::resume(*env.store, env.key, "r2", env.clock.fn());
+  ASSERT_TRUE(log) << log.error().message;
+  EXPECT_EQ((*log)->count(), 2);
+  auto n = (*log)->append(Note{"c", "d"});
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->seq, 3);
+  auto missing = EvidenceLog::resume(*env.store, env.key, "nope", env.clock.fn());
+  ASSERT_FALSE(missing);
+  EXPECT_THAT(missing.error().message, HasSubstr("nope"));
+}
+
+TEST(EvidenceLogTest, ConcurrentAppendsKeepOneChain) {
+  Env env;
+  auto log = EvidenceLog::create(*env.store, env.key, "r3", testing::fixture_created());
+  ASSERT_TRUE(log);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) EXPECT_TRUE((*log)->append(Note{fmt::format("t{}", t), std::to_string(i)}));
+    });
+  }
+  for (auto& th : threads) th.join();
+  auto events = env.store->events("r3");
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 101u);
+  for (size_t i = 1; i < events->size(); ++i) EXPECT_EQ((*events)[i].prev_hash, (*events)[i - 1].hash);
+}
+
+// ------------------------------------------------------------------ findings
+
+TEST(EvidenceFindings, SignedRecordsThatLeaveTheRunUnchanged) {
+  Env env;
+  ASSERT_TRUE(write_fixture_run(*env.store, env.key, env.clock));
+  auto before = env.store->events("run-pangyo-0001");
+  ASSERT_TRUE(before);
+  FindingBook book(*env.store, &env.key, env.clock.fn());
+
+  auto bad = book.add({"run-pangyo-0001", "urgent", "minho.lee", "2026-12-31", "t", "", "me"});
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error().message, HasSubstr("severity 'urgent'"));
+  bad = book.add({"run-pangyo-0001", "high", "minho.lee", "2026-02-30", "t", "", "me"});
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error().message, HasSubstr("2026-02-30"));
+  bad = book.add({"no-such-run", "high", "minho.lee", "2026-12-31", "t", "", "me"});
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error().message, HasSubstr("no-such-run"));
+
+  auto f = book.add({"run-pangyo-0001", "medium", "minho.lee", "2026-12-31",
+                     "Sentinel took 24 s to fail over", "down-after-milliseconds is 20000", "jiyoung.park"});
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(f->id, "F-0001");
+  EXPECT_EQ(f->run_head, before->back().hash);
+
+  // Closing needs a later run that passed.
+  auto failed_retest = [&] {
+    FixtureClock c2;
+    c2.now += std::chrono::hours(24);
+    RunShape shape;
+    shape.run_id = "run-pangyo-0002";
+    shape.fail_failover = true;
+    return write_fixture_run(*env.store, env.key, c2, shape);
+  }();
+  ASSERT_TRUE(failed_retest);
+  auto no = book.close("F-0001", "run-pangyo-0002", "", "me");
+  ASSERT_FALSE(no);
+  EXPECT_THAT(no.error().message, HasSubstr("did not pass"));
+  no = book.close("F-0001", "run-pangyo-0001", "", "me");
+  ASSERT_FALSE(no);
+  EXPECT_THAT(no.error().message, HasSubstr("later run"));
+
+  FixtureClock c3;
+  c3.now += std::chrono::hours(48);
+  RunShape shape3;
+  shape3.run_id = "run-pangyo-0003";
+  ASSERT_TRUE(write_fixture_run(*env.store, env.key, c3, shape3));
+  auto closed = book.close("F-0001", "run-pangyo-0003", "lowered to 5000 ms", "minho.lee");
+  ASSERT_TRUE(closed) << closed.error().message;
+  EXPECT_EQ(closed->rev, 2);
+  EXPECT_EQ(closed->status, "closed");
+  auto twice = book.close("F-0001", "run-pangyo-0003", "", "me");
+  ASSERT_FALSE(twice);
+  EXPECT_THAT(twice.error().message, HasSubstr("already closed"));
+
+  // The run's own signed log is untouched by its findings.
+  auto after = env.store->events("run-pangyo-0001");
+  ASSERT_TRUE(after);
+  ASSERT_EQ(after->size(), before->size());
+  EXPECT_EQ(after->back().hash, before->back().hash);
+  EXPECT_EQ(after->back().head_signature, before->back().head_signature);
+
+  // Both the run and the retest show the finding in later renders.
+  for (const char* run : {"run-pangyo-0001", "run-pangyo-0003"}) {
+    auto doc = build_document(*env.store, run, env.clock.now, "firedrill test");
+    ASSERT_TRUE(doc) << doc.error().message;
+    auto& rows = (*doc)["report"]["findings"];
+    ASSERT_EQ(rows.size(), 1u) << run;
+    EXPECT_EQ(rows[0]["status"], "closed");
+    EXPECT_EQ(rows[0]["retest_run"], "run-pangyo-0003");
+    EXPECT_TRUE(verify_document(*doc, &env.key.public_key()).ok()) << run;
+  }
+}
+
+// ------------------------------------------------------------------ the report
+
+struct Rendered {
+  Env env;
+  Json doc;
+  std::string json;
+  std::string html;
+};
+
+std::unique_ptr<Rendered> render_fixture_ptr() {
+  auto p = std::make_unique<Rendered>();
+  Rendered& r = *p;
+  auto log = write_fixture_run(*r.env.store, r.env.key, r.env.clock);
+  EXPECT_TRUE(log) << log.error().message;
+  FindingBook book(*r.env.store, &r.env.key, r.env.clock.fn());
+  EXPECT_TRUE(book.add({"run-pangyo-0001", "medium", "minho.lee", "2026-12-31", "Sentinel took 24 s to fail over",
+                        "", "jiyoung.park"}));
+  auto doc = build_document(*r.env.store, "run-pangyo-0001", testing::fixture_t0() + std::chrono::minutes(10),
+                            "firedrill test");
+  EXPECT_TRUE(doc) << doc.error().message;
+  r.doc = *doc;
+  r.json = render_json(r.doc);
+  auto html = render_html(r.doc);
+  EXPECT_TRUE(html) << html.error().message;
+  r.html = *html;
+  return p;
+}
+
+TEST(EvidenceReport, CompleteRunFillsEverySection) {
+  auto rp = render_fixture_ptr();
+  auto& r = *rp;
+  auto model = build_model(r.doc["evidence"]);
+  ASSERT_TRUE(model) << model.error().message;
+  auto missing = missing_sections(*model);
+  EXPECT_TRUE(missing.empty()) << fmt::format("missing: {}", fmt::join(missing, ", "));
+
+  const auto& m = *model;
+  EXPECT_EQ(m.summary.verdict, "pass");
+  EXPECT_EQ(m.identity.test_type, "game_day");
+  EXPECT_EQ(m.identity.started_at, "2026-11-21T09:00:00.000000Z");
+  EXPECT_EQ(m.identity.ended_at, "2026-11-21T09:03:30.000000Z");
+  ASSERT_EQ(m.scope.hosts.size(), 6u);
+  EXPECT_EQ(m.scope.domains, std::vector<std::string>{"dc=pangyo: rack p1 (3 hosts), rack p2 (3 hosts)"});
+  ASSERT_EQ(m.scope.excluded.size(), 1u);
+  EXPECT_EQ(m.people.approvals.size(), 2u);
+  // The coordinated start: six hosts applied 1.5 ms to 5 ms after not_before.
+  ASSERT_EQ(m.timeline.steps.size(), 1u);
+  EXPECT_EQ(m.timeline.steps[0].start_spread_us, 3500);
+  EXPECT_EQ(m.timeline.hosts[0].start_offset_us, 1500);
+  // Milestones derived from samples: first failure at +61s, failover at +84s (3 good
+  // samples in a row on every probe), lifted at +180s, recovery at +182.5s.
+  const auto& ms = m.timeline.milestones;
+  EXPECT_EQ(ms.fault_applied, "2026-11-21T09:01:00.001500Z");
+  EXPECT_EQ(ms.first_failed_probe, "2026-11-21T09:01:01.000000Z");
+  EXPECT_EQ(ms.failover, "2026-11-21T09:01:24.000000Z");
+  EXPECT_EQ(ms.source_failover, "derived");
+  EXPECT_EQ(ms.failover_ms, 23998);
+  EXPECT_EQ(ms.fault_lifted, "2026-11-21T09:03:00.003400Z");
+  EXPECT_EQ(ms.recovery, "2026-11-21T09:03:02.500000Z");
+  EXPECT_EQ(ms.recovery_ms, 2496);
+  // Results.
+  ASSERT_EQ(m.results.slos.size(), 4u);
+  EXPECT_EQ(m.results.slos[0].objective, "RTO");
+  EXPECT_EQ(m.results.slos[0].target, "<= 1m");
+  EXPECT_EQ(m.results.slos[0].measured, "24s");
+  EXPECT_EQ(m.results.slos[2].objective, "RPO");
+  EXPECT_EQ(m.results.slos[2].measured, "0 markers");
+  for (auto& s : m.results.slos) EXPECT_EQ(s.result, "pass") << s.name;
+  EXPECT_EQ(m.results.longest_outage_ms, 23000);  // messaging: +61s to +84s
+  EXPECT_EQ(m.results.longest_outage_probe, "messaging");
+  EXPECT_FALSE(m.results.user_notice_required);
+  EXPECT_EQ(m.results.user_notice_threshold_ms, 7'200'000);
+  ASSERT_EQ(m.findings.size(), 1u);
+  EXPECT_EQ(m.findings[0].relation, "found in this run");
+  ASSERT_EQ(m.compliance.size(), 9u);
+  for (auto& c : m.compliance) EXPECT_EQ(c.status, "evidenced") << c.framework << " " << c.clause;
+  EXPECT_EQ(m.integrity.head, r.doc["evidence"]["events"].back()["hash"]);
+}
+
+TEST(EvidenceReport, UserNoticeThresholdIsCrossedByALongOutage) {
+  Env env;
+  RunCreated c = testing::fixture_created();
+  c.user_notice_threshold_ms = 10'000;  // 10 s: the 23 s messaging outage crosses it
+  auto log = EvidenceLog::create(*env.store, env.key, "short-notice", c, env.clock.fn());
+  ASSERT_TRUE(log);
+  ProbeSamples s{"messaging", {}};
+  for (int i = 0; i < 40; ++i) {
+    s.samples.push_back(ProbeSample{testing::fixture_t0() + std::chrono::seconds(i), i < 5 || i > 28, 1000, ""});
+  }
+  ASSERT_TRUE((*log)->append(s));
+  auto doc = build_document(*env.store, "short-notice", env.clock.now, "t");
+  ASSERT_TRUE(doc);
+  EXPECT_EQ((*doc)["report"]["results"]["longest_outage_ms"], 24000);
+  EXPECT_EQ((*doc)["report"]["results"]["user_notice_required"], true);
+  EXPECT_EQ((*doc)["report"]["results"]["verdict"], "incomplete");
+}
+
+TEST(EvidenceReport, HtmlIsSelfContainedAndDeterministic) {
+  auto rp = render_fixture_ptr();
+  auto& r = *rp;
+  EXPECT_EQ(r.html.find("<script src"), std::string::npos);
+  EXPECT_EQ(r.html.find("http://fonts"), std::string::npos);
+  EXPECT_EQ(r.html.find("@import"), std::string::npos);
+  EXPECT_EQ(r.html.find("<link"), std::string::npos);
+  EXPECT_EQ(r.html.find("<img"), std::string::npos);
+  EXPECT_NE(r.html.find("@media print"), std::string::npos);
+  EXPECT_NE(r.html.find("id=\"timeline-svg\""), std::string::npos);
+  EXPECT_NE(r.html.find("id=\"probe-messaging\""), std::string::npos);
+  EXPECT_NE(r.html.find("id=\"probe-web\""), std::string::npos);
+  EXPECT_NE(r.html.find("class=\"fault-window\""), std::string::npos);
+  EXPECT_NE(r.html.find(r.doc["report"]["integrity"]["key_fingerprint"].get<std::string>()), std::string::npos);
+  // The only <script> is the JSON data block, which holds no '<'.
+  auto embedded = extract_embedded_json(r.html);
+  ASSERT_TRUE(embedded);
+  EXPECT_EQ(embedded->find('<'), std::string::npos);
+  EXPECT_EQ(Json::parse(*embedded), r.doc);
+  auto again = render_html(r.doc);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, r.html);
+}
+
+// ------------------------------------------------------------------ tamper table
+
+void replace_once(std::string& s, const std::string& from, const std::string& to) {
+  auto pos = s.find(from);
+  ASSERT_NE(pos, std::string::npos) << from;
+  s.replace(pos, from.size(), to);
+}
+
+std::string redump(const Json& doc) { return render_json(doc); }
+
+struct TamperCase {
+  const char* name;
+  std::function<std::string(const Rendered&)> tamper;
+  Problem expect;
+  std::string says;  // a phrase the message must contain
+  bool pinned = true;
+};
+
+TEST(EvidenceVerify, TamperTable) {
+  auto rp = render_fixture_ptr();
+  auto& r = *rp;
+  auto other = SigningKey::generate();
+  ASSERT_TRUE(other);
+  // Event 20 is a probe batch in the fixture; find the first fault_applied and the verdict.
+  auto& events = r.doc["evidence"]["events"];
+  size_t applied = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events[i]["kind"] == "fault_applied") {
+      applied = i;
+      break;
+    }
+  }
+  ASSERT_GT(applied, 3u);
+
+  std::vector<TamperCase> cases = {
+      {"changed byte in an event",
+       [&](const Rendered& x) {
+         // One byte of the file: the first fault_applied's fault id f-p1-h1 -> f-p1-h7
+         // (the evidence member comes first in the file, so this is inside an event).
+         std::string s = x.json;
+         size_t at = s.find("\"fault_id\": \"f-p1-h1\"");
+         EXPECT_NE(at, std::string::npos);
+         s[at + std::string("\"fault_id\": \"f-p1-h").size()] = '7';
+         return s;
+       },
+       Problem::kChangedEvent, "was changed: its content does not match its hash"},
+      {"removed event",
+       [&](const Rendered& x) {
+         Json d = x.doc;
+         d["evidence"]["events"].erase(d["evidence"]["events"].begin() + static_cast<long>(applied));
+         return redump(d);
+       },
+       Problem::kRemovedEvent, fmt::format("event {} was removed", applied + 1)},
+      {"two swapped events",
+       [&](const Rendered& x) {
+         Json d = x.doc;
+         std::swap(d["evidence"]["events"][applied], d["evidence"]["events"][applied + 1]);
+         return redump(d);
+       },
+       Problem::kReorderedEvents, fmt::format("events {} and {} are swapped", applied + 1, applied + 2)},
+      {"changed verdict",
+       [&](const Rendered& x) {
+         Json d = x.doc;
+         d["report"]["summary"]["verdict"] = "fail";
+         d["report"]["results"]["verdict"] = "fail";
+         return redump(d);
+       },
+       Problem::kVerdictChanged, "verdict changed: the report says 'fail' but the signed log says 'pass'"},
+      {"changed verdict event",
+       [&](const Rendered& x) {
+         Json d = x.doc;
+         d["evidence"]["events"].back()["data"]["outcome"] = "fail";
+         return redump(d);
+       },
+       Problem::kChangedEvent, "(the verdict was changed)"},
+      {"re-signed with another key",
+       [&](const Rendered& x) {
+         Json d = x.doc;
+         auto& seal = d["evidence"]["seal"];
+         seal["statement"]["key"] = other->fingerprint();
+         seal["signature"] = base64_encode(*other->sign(*canonical(seal["statement"])));
+         seal["public_key"] = other->public_key().pem();
+         return redump(d);
+       },
+       Problem::kWrongKey, "signed by another key"},
+      {"truncated file",
+       [&](const Rendered& x) { return x.json.substr(0, x.json.size() * 2 / 3); }, Problem::kTruncated,
+       "truncated file"},
+      {"last events cut from the log",
+       [&](const Rendered& x) {
+         Json d = x.doc;
+         d["evidence"]["events"].erase(d["evidence"]["events"].end() - 2, d["evidence"]["events"].end());
+         return redump(d);
+       },
+       Problem::kTruncated, "the last 2 were removed"},
+      {"events changed and the chain rebuilt",
+       [&](const Rendered& x) {
+         Json d = x.doc;
+         auto& ev = d["evidence"]["events"];
+         ev[applied]["data"]["host"] = "p9-h9";
+         std::string prev = ev[applied - 1]["hash"];
+         for (size_t i = applied; i < ev.size(); ++i) {
+           ev[i]["prev"] = prev;
+           ev[i]["hash"] = *envelope_hash(ev[i]);
+           prev = ev[i]["hash"];
+         }
+         return redump(d);
+       },
+       Problem::kHeadMismatch, "is not the signed head"},
+      {"changed event with its hash recomputed",
+       [&](const Rendered& x) {
+         Json d = x.doc;
+         auto& ev = d["evidence"]["events"];
+         ev[applied]["data"]["applied_at"] = "2026-11-21T09:01:00.000000Z";
+         ev[applied]["hash"] = *envelope_hash(ev[applied]);
+         return redump(d);
+       },
+       Problem::kBrokenLink, fmt::format("event {} was changed and re-hashed", applied + 1)},
+      {"changed SLO measurement in the report",
+       [&](const Rendered& x) {
+         Json d = x.doc;
+         d["report"]["results"]["slos"][0]["measured"] = "12s";
+         return redump(d);
+       },
+       Problem::kReportChanged, "/results/slos/0/measured"},
+      {"changed finding",
+       [&](const Rendered& x) {
+         Json d = x.doc;
+         d["evidence"]["findings"][0]["record"]["due"] = "2027-06-30";
+         return redump(d);
+       },
+       Problem::kFindingChanged, "finding F-0001 rev 1 was changed"},
+      {"edited page",
+       [&](const Rendered& x) {
+         std::string s = x.html;
+         replace_once(s, ">PASS</div>", ">FAIL</div>");
+         return s;
+       },
+       Problem::kPageChanged, "the page was edited"},
+      {"truncated page",
+       [&](const Rendered& x) { return x.html.substr(0, x.html.size() / 2); }, Problem::kTruncated, "truncated"},
+      {"page cut inside its evidence",
+       [&](const Rendered& x) { return x.html.substr(0, x.html.size() - 200); }, Problem::kTruncated,
+       "truncated file"},
+  };
+
+  const PublicKey& pub = r.env.key.public_key();
+  {
+    auto v = verify_report_text(r.json, &pub);
+    EXPECT_TRUE(v.ok()) << (v.issues.empty() ? "" : v.issues[0].message);
+    auto page = verify_report_text(r.html, &pub);
+    EXPECT_TRUE(page.ok()) << (page.issues.empty() ? "" : page.issues[0].message);
+  }
+  for (auto& c : cases) {
+    std::string text = c.tamper(r);
+    auto v = verify_report_text(text, c.pinned ? &pub : nullptr, "tampered");
+    EXPECT_FALSE(v.ok()) << c.name << ": not caught";
+    EXPECT_TRUE(v.has(c.expect)) << c.name << ": expected " << to_string(c.expect) << ", got "
+                                 << (v.issues.empty() ? "nothing" : std::string(to_string(v.issues[0].problem)) + ": " +
+                                                                        v.issues[0].message);
+    bool named = false;
+    for (auto& i : v.issues) named |= i.message.find(c.says) != std::string::npos;
+    std::string all;
+    for (auto& i : v.issues) all += "\n  [" + std::string(to_string(i.problem)) + "] " + i.message;
+    EXPECT_TRUE(named) << c.name << ": no message says \"" << c.says << "\"; got:" << all;
+  }
+}
+
+TEST(EvidenceVerify, AnotherKeyIsOnlyCaughtWhenTheSignerIsPinned) {
+  auto rp = render_fixture_ptr();
+  auto& r = *rp;
+  auto other = SigningKey::generate();
+  ASSERT_TRUE(other);
+  auto v = verify_report_text(r.json, &other->public_key());
+  ASSERT_TRUE(v.has(Problem::kWrongKey));
+  auto unpinned = verify_report_text(r.json, nullptr);
+  EXPECT_TRUE(unpinned.ok());
+  bool says = false;
+  for (auto& c : unpinned.checked) says |= c.find("not pinned") != std::string::npos;
+  EXPECT_TRUE(says);
+}
+
+TEST(EvidenceVerify, SignatureBytesChangedIsABadSignature) {
+  auto rp = render_fixture_ptr();
+  auto& r = *rp;
+  Json d = r.doc;
+  std::string sig = d["evidence"]["seal"]["signature"];
+  sig[5] = sig[5] == 'A' ? 'B' : 'A';
+  d["evidence"]["seal"]["signature"] = sig;
+  auto v = verify_report_text(render_json(d), &r.env.key.public_key());
+  EXPECT_TRUE(v.has(Problem::kBadSignature));
+}
+
+}  // namespace
+}  // namespace firedrill::evidence
