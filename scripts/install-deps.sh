@@ -14,7 +14,7 @@ packages=(
   nlohmann-json3-dev
   # tests, benchmarks and the lab
   iproute2 iputils-ping iperf3 iptables nftables procps psmisc socat netcat-openbsd
-  python3 curl haproxy
+  python3 curl haproxy redis-server redis-sentinel redis-tools util-linux
   # evidence reports: render and check the HTML page headless
   chromium
 )
@@ -35,3 +35,10 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The lab (deploy/lab) runs its own Redis, Sentinel and HAProxy inside its namespaces;
+# the system-wide services these packages enable on install are not wanted.
+for svc in redis-server redis-sentinel haproxy; do
+  if [[ " ${missing[*]} " == *" $svc "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  fi
+done

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# boot-host.sh LAB_DIR HOST: what a lab host does when it boots. Starts each of the
+# host's services (listed in LAB_DIR/hosts/HOST/services at `lab.sh up`) under
+# supervise.sh, in the service's own cgroup below the host's workload cgroup and in the
+# host's network namespace, detached, and returns. A service whose cgroup still holds
+# processes is left alone, so running it twice is harmless.
+#
+# It is the --boot-hook of the host's firedrill-agent (run when power is restored) and
+# lab.sh runs it for the first boot.
+set -euo pipefail
+lab_dir=${1:?usage: boot-host.sh LAB_DIR HOST}
+host=${2:?usage: boot-host.sh LAB_DIR HOST}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib/topology.sh
+source "$here/lib/topology.sh"
+# shellcheck disable=SC1091
+source "$lab_dir/lab.env"
+
+host_dir=$lab_dir/hosts/$host
+[ -f "$host_dir/services" ] || { echo "boot-host: no host $host in $lab_dir" >&2; exit 1; }
+ip=$(fdl_host_field "$host" ip)
+dc=$(fdl_host_field "$host" dc)
+rack=$(fdl_host_field "$host" rack)
+
+populated() { grep -qx 'populated 1' "$1/cgroup.events" 2>/dev/null; }
+
+start() {
+  local svc=$1 dir=$host_dir/$1 cg=$FDL_LAB_CGROUP/hosts/$host/$1
+  local -a cmd
+  case "$svc" in
+    redis) cmd=(redis-server "$dir/redis.conf") ;;
+    sentinel) cmd=(redis-sentinel "$dir/sentinel.conf") ;;
+    web) cmd=(/usr/bin/python3 "$here/web.py" --bind "$ip" --port "$FDL_WEB_PORT"
+              --host "$host" --dc "$dc" --rack "$rack") ;;
+    haproxy) cmd=(haproxy -db -f "$dir/haproxy.cfg") ;;
+    *) echo "boot-host: $host: unknown service '$svc'" >&2; return 1 ;;
+  esac
+  mkdir -p "$cg"
+  if populated "$cg"; then
+    echo "boot-host: $host: $svc already running"
+    return 0
+  fi
+  # The shell joins the cgroup before it execs, so nothing of the service ever runs
+  # outside it; setsid keeps the caller's terminal and signals away from it.
+  TZ=UTC setsid nsenter --net="/run/netns/$FDL_LAB_NAME-$host" -- /bin/sh -c \
+    'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$here/supervise.sh" "$svc" "${cmd[@]}" \
+    </dev/null >>"$dir/$svc.log" 2>&1 &
+  echo "boot-host: $host: started $svc"
+}
+
+while read -r svc; do
+  [ -n "$svc" ] && start "$svc"
+done <"$host_dir/services"
+exit 0

@@ -1,0 +1,499 @@
+#!/usr/bin/env bash
+# lab.sh: a simulated fleet on one machine for firedrill game days.
+# See deploy/lab/README.md, or run: deploy/lab/lab.sh --help
+set -euo pipefail
+
+LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$LAB_ROOT/../.." && pwd)
+# shellcheck source=lib/topology.sh
+source "$LAB_ROOT/lib/topology.sh"
+
+usage() {
+  cat <<EOF
+lab.sh - the firedrill lab fleet: two data centres and an ops network on one machine
+
+SYNOPSIS
+  deploy/lab/lab.sh up [--placement single-site|two-site] [OPTIONS]
+  deploy/lab/lab.sh down [--keep-state] [OPTIONS]
+  deploy/lab/lab.sh status [OPTIONS]
+
+DESCRIPTION
+  up builds the fleet: data centre pangyo (racks p1, p2) and data centre chuncheon
+  (racks c1, c2), two hosts per rack, and an ops network for HAProxy, the probes and
+  the controller. Every host is a network namespace with its own cgroup and its own
+  firedrill-agent (tags dc, rack, host and the host's roles), a data interface eth0
+  that faults act on, and a management interface mgmt0 on a separate network that
+  faults never touch. Redis, Sentinel, HAProxy and a web service run from Debian's
+  packages, started by each host's boot hook, so that they come back when the power
+  does. The placement decides where Redis and its Sentinels live:
+    single-site  primary and replica in pangyo, two of three Sentinels in pangyo
+    two-site     primary in pangyo, replica in chuncheon, Sentinels in pangyo,
+                 chuncheon and ops (default)
+  up waits until Redis replicates, the Sentinels have a quorum and HAProxy serves; on
+  failure or interruption it takes down whatever it built.
+
+  down stops every process the lab started (agents first, so that they revert their
+  faults), removes its cgroups, namespaces, bridges and veths and its state directory.
+  It works on a half-built lab too, and does nothing when there is no lab.
+
+  status lists hosts, agents, services, each Sentinel's primary and HAProxy's backends.
+  Exit 0 when the lab is up, 3 when it is down.
+
+OPTIONS
+  --placement P   single-site or two-site (up only; default two-site)
+  --name NAME     the lab's name and prefix of its namespaces and links (default fdl;
+                  'fdl' followed by up to two letters or digits): two labs can coexist
+  --agent PATH    the firedrill-agent binary (default: \$FDL_AGENT, else build/agent/
+                  firedrill-agent of this checkout)
+  --keep-state    down: keep the state directory (logs) instead of removing it
+  -h, --help      this text
+
+FILES
+  /run/firedrill-lab/NAME/          state: lab.env, per-host configs, logs, agent sockets
+    hosts/HOST/agent.sock           the agent's local control socket (firedrill-agent ctl)
+    hosts/HOST/*.log                the agent's and each service's log
+  <cgroup2>/firedrill-lab/NAME/     hosts/HOST/SERVICE (workloads), agents/HOST
+
+EXAMPLES
+  deploy/lab/lab.sh up --placement single-site
+  build/agent/firedrill-agent ctl --socket /run/firedrill-lab/fdl/hosts/p1-h1/agent.sock status
+  deploy/lab/bin/lab-redis primary
+  deploy/lab/lab.sh down
+EOF
+}
+
+die() { echo "lab.sh: $*" >&2; exit 1; }
+say() { echo "lab.sh: $*"; }
+
+command=""
+placement=two-site
+name=${FDL_LAB_NAME:-fdl}
+agent=${FDL_AGENT:-}
+keep_state=0
+up_done=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    up | down | status) [ -z "$command" ] || die "one command at a time ('$command' and '$1')"; command=$1 ;;
+    --placement) placement=${2:?--placement needs a value}; shift ;;
+    --placement=*) placement=${1#*=} ;;
+    --name) name=${2:?--name needs a value}; shift ;;
+    --name=*) name=${1#*=} ;;
+    --agent) agent=${2:?--agent needs a value}; shift ;;
+    --agent=*) agent=${1#*=} ;;
+    --keep-state) keep_state=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) die "unknown argument '$1' (see lab.sh --help)" ;;
+  esac
+  shift
+done
+[ -n "$command" ] || { usage >&2; exit 2; }
+case " $FDL_PLACEMENTS " in *" $placement "*) ;; *) die "--placement '$placement': expected single-site or two-site" ;; esac
+[[ "$name" =~ ^fdl[a-z0-9]{0,2}$ ]] || die "--name '$name': expected 'fdl' followed by up to two letters or digits"
+[ "$(id -u)" -eq 0 ] || die "needs root (namespaces, cgroups, eBPF agents)"
+
+STATE_ROOT=${FDL_LAB_STATE_ROOT:-/run/firedrill-lab}
+LAB_DIR=$STATE_ROOT/$name
+CG2=$(awk '{ for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' /proc/self/mountinfo)
+[ -n "$CG2" ] || die "no cgroup v2 mount on this host (the lab's hosts are cgroups)"
+CG_REL=firedrill-lab/$name
+CG_LAB=$CG2/$CG_REL
+FABRIC=$name-fabric
+
+ns_of() { echo "$name-$1"; }
+ns_exists() { [ -e "/run/netns/$1" ]; }
+in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" -- "$@"; }
+all_hosts() { fdl_host_names; echo ops; }
+
+# Serialises up and down of one lab name (status does not take it). Whatever the lab
+# starts is started with fd 9 closed, or it would hold the lock for its whole life.
+lock() {
+  local file=/run/lock/firedrill-lab-$name.lock
+  exec 9>"$file"
+  flock -w 120 9 || die "another lab.sh up/down of '$name' holds $file"
+}
+
+# ------------------------------------------------------------------ down
+
+# SIGTERM to a pid only if it lives in this lab's cgroup: never a process we did not start.
+term_lab_pid() {
+  local pid=$1
+  [ -n "$pid" ] && [ -r "/proc/$pid/cgroup" ] || return 0
+  grep -q "/$CG_REL/" "/proc/$pid/cgroup" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+}
+
+cgroup_populated() { grep -qx 'populated 1' "$1/cgroup.events" 2>/dev/null; }
+
+do_down() {
+  local pid h ns deadline leftovers=0
+  # Agents first, politely: each reverts its faults (lifts blackholes, thaws cgroups).
+  if [ -d "$LAB_DIR/hosts" ]; then
+    for h in $(fdl_host_names); do
+      pid=$(cat "$LAB_DIR/hosts/$h/agent.pid" 2>/dev/null || true)
+      term_lab_pid "$pid"
+    done
+    deadline=$((SECONDS + 5))
+    while [ $SECONDS -lt $deadline ] && cgroup_populated "$CG_LAB/agents"; do sleep 0.2; done
+  fi
+  # Then everything else the lab started, at once, frozen or not.
+  if [ -d "$CG_LAB" ]; then
+    echo 1 >"$CG_LAB/cgroup.kill"
+    deadline=$((SECONDS + 10))
+    while cgroup_populated "$CG_LAB"; do
+      [ $SECONDS -lt $deadline ] || { echo "lab.sh: processes left in $CG_LAB after cgroup.kill" >&2; leftovers=1; break; }
+      sleep 0.1
+    done
+    find "$CG_LAB" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    [ ! -d "$CG_LAB" ] || { echo "lab.sh: could not remove cgroup $CG_LAB" >&2; leftovers=1; }
+    rmdir "$CG2/firedrill-lab" 2>/dev/null || true
+  fi
+  # Anything else inside the lab's namespaces (a shell someone opened there) is the lab's too.
+  for ns in $(ip netns list | awk '{print $1}' | grep -E "^$name-" || true); do
+    for pid in $(ip netns pids "$ns" 2>/dev/null || true); do kill -KILL "$pid" 2>/dev/null || true; done
+    # Deleting the fabric namespace takes its bridges and veth ends; a host's takes the rest.
+    ip netns delete "$ns" 2>/dev/null || { echo "lab.sh: could not delete namespace $ns" >&2; leftovers=1; }
+  done
+  if [ "$keep_state" = 1 ]; then
+    if [ -d "$LAB_DIR" ]; then say "state kept in $LAB_DIR"; fi
+  else
+    rm -rf "$LAB_DIR"
+    rmdir "$STATE_ROOT" 2>/dev/null || true
+  fi
+  [ "$leftovers" = 0 ] || return 1
+  return 0
+}
+
+# ------------------------------------------------------------------ up: network
+
+make_fabric() {
+  local dc br
+  ip netns add "$FABRIC"
+  in_ns "$FABRIC" ip link set lo up
+  for dc in pangyo chuncheon ops; do
+    br=$name-${FDL_DC_BRIDGE[$dc]}
+    in_ns "$FABRIC" ip link add "$br" type bridge
+    in_ns "$FABRIC" ip addr add "${FDL_DC_GW[$dc]}/${FDL_DC_PREFIX[$dc]}" dev "$br"
+    in_ns "$FABRIC" ip link set "$br" up
+  done
+  # The management segment is pure L2: no address here, so nothing routes into it.
+  in_ns "$FABRIC" ip link add "$name-br-mgmt" type bridge
+  in_ns "$FABRIC" ip link set "$name-br-mgmt" up
+  # The fabric is the only router: between the lab's own networks, nowhere else.
+  in_ns "$FABRIC" sysctl -qw net.ipv4.ip_forward=1
+}
+
+make_host_net() {
+  local h=$1 ns dc ip mgmt net
+  ns=$(ns_of "$h")
+  dc=$(fdl_host_field "$h" dc)
+  ip=$(fdl_host_field "$h" ip)
+  mgmt=$(fdl_host_field "$h" mgmt)
+  ip netns add "$ns"
+  in_ns "$ns" ip link set lo up
+  in_ns "$FABRIC" ip link add "$name-$h-d" type veth peer name eth0 netns "$ns"
+  in_ns "$FABRIC" ip link add "$name-$h-m" type veth peer name mgmt0 netns "$ns"
+  in_ns "$FABRIC" ip link set "$name-$h-d" master "$name-${FDL_DC_BRIDGE[$dc]}" up
+  in_ns "$FABRIC" ip link set "$name-$h-m" master "$name-br-mgmt" up
+  in_ns "$ns" ip addr add "$ip/${FDL_DC_PREFIX[$dc]}" dev eth0
+  in_ns "$ns" ip addr add "$mgmt/24" dev mgmt0
+  in_ns "$ns" ip link set eth0 up
+  in_ns "$ns" ip link set mgmt0 up
+  # Routes to the other lab networks only: there is no default route in the lab.
+  for net in "${FDL_DC_NET[@]}"; do
+    [ "$net" = "${FDL_DC_NET[$dc]}" ] && continue
+    in_ns "$ns" ip route add "$net" via "${FDL_DC_GW[$dc]}" dev eth0
+  done
+}
+
+# ------------------------------------------------------------------ up: services
+
+primary_ip() { fdl_host_field "$(fdl_hosts_with "$placement" redis-primary)" ip; }
+
+write_redis_conf() {
+  local h=$1 role=$2 dir=$LAB_DIR/hosts/$1/redis
+  mkdir -p "$dir"
+  {
+    echo "# generated by lab.sh up ($placement); Sentinel rewrites it on failover"
+    echo "bind $(fdl_host_field "$h" ip)"
+    echo "port $FDL_REDIS_PORT"
+    echo "protected-mode no"
+    echo "daemonize no"
+    echo "dir $dir"
+    echo 'logfile ""'
+    # Durable on its own host (AOF, fsync every second), so that a restarted primary
+    # comes back with its data rather than empty; no RDB snapshots.
+    echo "appendonly yes"
+    echo "appendfsync everysec"
+    echo 'save ""'
+    echo "repl-ping-replica-period 1"
+    echo "repl-timeout 5"
+    if [ "$role" = redis-replica ]; then echo "replicaof $(primary_ip) $FDL_REDIS_PORT"; fi
+  } >"$dir/redis.conf"
+}
+
+write_sentinel_conf() {
+  local h=$1 dir=$LAB_DIR/hosts/$1/sentinel
+  mkdir -p "$dir"
+  {
+    echo "# generated by lab.sh up ($placement); Sentinel rewrites it as it learns"
+    echo "bind $(fdl_host_field "$h" ip)"
+    echo "port $FDL_SENTINEL_PORT"
+    echo "protected-mode no"
+    echo "daemonize no"
+    echo "dir $dir"
+    echo 'logfile ""'
+    echo "sentinel resolve-hostnames no"
+    echo "sentinel monitor $FDL_MASTER_NAME $(primary_ip) $FDL_REDIS_PORT 2"
+    # Tuned for a failover well inside 30 s: 3 s without an answer is subjectively
+    # down; quorum 2 of 3 makes it objectively down and elects a leader within about a
+    # second; promotion is immediate. 3 s rather than less keeps a busy two-core CI
+    # machine from failing over on a scheduling hiccup.
+    echo "sentinel down-after-milliseconds $FDL_MASTER_NAME 3000"
+    echo "sentinel failover-timeout $FDL_MASTER_NAME 15000"
+    echo "sentinel parallel-syncs $FDL_MASTER_NAME 1"
+  } >"$dir/sentinel.conf"
+}
+
+write_haproxy_conf() {
+  local dir=$LAB_DIR/hosts/ops/haproxy h
+  mkdir -p "$dir"
+  {
+    echo "# generated by lab.sh up: the web service, backends in both data centres"
+    echo "global"
+    echo "  maxconn 512"
+    echo "  stats socket $dir/haproxy.sock mode 600 level admin"
+    echo "defaults"
+    echo "  mode http"
+    echo "  timeout connect 500ms"
+    echo "  timeout client 5s"
+    echo "  timeout server 2s"
+    echo "  timeout check 500ms"
+    # A request that meets a dead backend is sent to another one.
+    echo "  retries 2"
+    echo "  option redispatch"
+    echo "frontend web"
+    echo "  bind $FDL_OPS_IP:$FDL_HAPROXY_PORT"
+    echo "  default_backend web"
+    echo "backend web"
+    echo "  balance roundrobin"
+    echo "  option httpchk GET /healthz"
+    echo "  default-server inter 500ms fastinter 250ms downinter 1s fall 2 rise 2"
+    for h in $(fdl_hosts_with "$placement" web); do
+      echo "  server $h $(fdl_host_field "$h" ip):$FDL_WEB_PORT check"
+    done
+  } >"$dir/haproxy.cfg"
+}
+
+# The host's services file names what its boot hook starts; the Redis role is only in
+# the generated redis.conf, since Sentinel moves it.
+write_host_services() {
+  local h=$1 svc
+  mkdir -p "$LAB_DIR/hosts/$h"
+  : >"$LAB_DIR/hosts/$h/services"
+  for svc in $(fdl_services "$placement" "$h"); do
+    case "$svc" in
+      redis-primary | redis-replica) write_redis_conf "$h" "$svc"; svc=redis ;;
+      sentinel) write_sentinel_conf "$h" ;;
+      haproxy) write_haproxy_conf ;;
+      web) mkdir -p "$LAB_DIR/hosts/$h/web" ;;
+    esac
+    echo "$svc" >>"$LAB_DIR/hosts/$h/services"
+  done
+}
+
+# Tags: where the host is, and what it runs at the start (a failover moves the Redis
+# primary; the tag says where it was put).
+host_tags() {
+  local h=$1 svc
+  echo "dc=$(fdl_host_field "$h" dc)"
+  echo "rack=$(fdl_host_field "$h" rack)"
+  echo "host=$h"
+  echo "lab=$name"
+  echo "placement=$placement"
+  for svc in $(fdl_services "$placement" "$h"); do
+    case "$svc" in
+      redis-primary) echo "redis=primary" ;;
+      redis-replica) echo "redis=replica" ;;
+      *) echo "$svc=true" ;;
+    esac
+  done
+}
+
+start_agent() {
+  local h=$1 dir=$LAB_DIR/hosts/$1 cg=$CG_LAB/agents/$1
+  local -a args
+  mkdir -p "$cg" "$dir/agent"
+  host_tags "$h" >"$dir/tags"
+  args=(--id "$h" --tags-file "$dir/tags"
+        --interface eth0
+        --allow "$FDL_MGMT_CIDR"
+        --workload-cgroup "$CG_REL/hosts/$h"
+        --boot-hook "$LAB_ROOT/boot-host.sh $LAB_DIR $h"
+        --state-dir "$dir/agent"
+        --local-socket "$dir/agent.sock")
+  if [ -n "${FDL_CONTROLLER:-}" ]; then
+    args+=(--controller "$FDL_CONTROLLER" --insecure)
+  fi
+  # The agent is not a workload: its own cgroup, outside the host's, so that a power
+  # loss of the host does not kill the thing that restores the power.
+  setsid nsenter --net="/run/netns/$(ns_of "$h")" -- /bin/sh -c \
+    'echo $$ > "$0/cgroup.procs" && echo $$ > "$1" && shift && exec "$@"' \
+    "$cg" "$dir/agent.pid" "$agent" "${args[@]}" </dev/null >>"$dir/agent.log" 2>&1 9>&- &
+}
+
+wait_for() {
+  local what=$1 seconds=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || { echo "lab.sh: timed out after ${seconds}s waiting for $what" >&2; return 1; }
+    sleep 0.3
+  done
+}
+
+agent_answers() { "$agent" ctl --socket "$LAB_DIR/hosts/$1/agent.sock" status; }
+
+ops_cli() { in_ns "$(ns_of ops)" timeout 2 redis-cli "$@"; }
+
+replica_in_sync() {
+  local r
+  r=$(fdl_hosts_with "$placement" redis-replica)
+  ops_cli -h "$(fdl_host_field "$r" ip)" -p "$FDL_REDIS_PORT" INFO replication | tr -d '\r' | grep -qx 'master_link_status:up'
+}
+
+sentinels_have_quorum() {
+  local s
+  for s in $(fdl_sentinel_addrs "$placement"); do
+    ops_cli -h "${s%:*}" -p "${s#*:}" SENTINEL ckquorum "$FDL_MASTER_NAME" | grep -q '^OK' || return 1
+    # Each Sentinel must know the other two, or a failover could not be authorised.
+    [ "$(ops_cli -h "${s%:*}" -p "${s#*:}" SENTINEL sentinels "$FDL_MASTER_NAME" | grep -cx name)" -ge 2 ] || return 1
+  done
+}
+
+haproxy_serves() { in_ns "$(ns_of ops)" curl -sf -m 2 "http://$FDL_OPS_IP:$FDL_HAPROXY_PORT/"; }
+
+do_up() {
+  local h
+  [ -n "$agent" ] || agent=$REPO/build/agent/firedrill-agent
+  [ -x "$agent" ] || die "no firedrill-agent at $agent (build it: cmake --build build --target firedrill-agent, or give --agent)"
+  agent=$(readlink -f "$agent")
+  for c in ip nsenter setsid flock redis-server redis-sentinel redis-cli haproxy curl socat /usr/bin/python3; do
+    command -v "$c" >/dev/null || die "'$c' is missing (run scripts/install-deps.sh)"
+  done
+  if [ -f "$LAB_DIR/lab.env" ] || ns_exists "$FABRIC" || [ -d "$CG_LAB" ]; then
+    die "lab '$name' is already up, or half there (run: deploy/lab/lab.sh down --name $name)"
+  fi
+
+  # Whatever stops up half way (a failed step, Ctrl-C, a kill) takes the lab down.
+  trap 'exit 130' INT TERM
+  trap 'rc=$?; if [ "$up_done" != 1 ]; then echo "lab.sh: up failed or interrupted; taking down what was built" >&2; do_down || true; fi; exit $rc' EXIT
+  say "bringing up lab '$name' ($placement)"
+  mkdir -p "$LAB_DIR/hosts" "$CG_LAB/hosts" "$CG_LAB/agents"
+  cat >"$LAB_DIR/lab.env" <<EOF
+FDL_LAB_NAME=$name
+FDL_LAB_PLACEMENT=$placement
+FDL_LAB_DIR=$LAB_DIR
+FDL_LAB_CGROUP=$CG_LAB
+FDL_LAB_CGROUP_REL=$CG_REL
+FDL_LAB_AGENT=$agent
+FDL_LAB_ROOT=$LAB_ROOT
+EOF
+  fdl_sentinel_addrs "$placement" >"$LAB_DIR/sentinels"
+
+  make_fabric
+  for h in $(all_hosts); do make_host_net "$h"; done
+  say "network: fabric $FABRIC, bridges $name-br-{pg,cc,ops,mgmt}, $(all_hosts | wc -l) hosts"
+
+  for h in $(all_hosts); do write_host_services "$h"; done
+  for h in $(fdl_host_names); do start_agent "$h"; done
+  for h in $(fdl_host_names); do wait_for "the agent of $h (see $LAB_DIR/hosts/$h/agent.log)" 60 agent_answers "$h"; done
+  say "agents: $(fdl_host_names | wc -l) up"
+
+  for h in $(all_hosts); do "$LAB_ROOT/boot-host.sh" "$LAB_DIR" "$h" >/dev/null 9>&-; done
+  wait_for "the Redis replica to sync" 30 replica_in_sync
+  wait_for "the Sentinels to see each other and a quorum" 40 sentinels_have_quorum
+  wait_for "HAProxy to serve the web service" 20 haproxy_serves
+  up_done=1
+  say "lab '$name' is up"
+  do_status
+}
+
+# ------------------------------------------------------------------ status
+
+svc_state() {
+  local h=$1 svc=$2
+  if cgroup_populated "$CG_LAB/hosts/$h/$svc"; then echo "$svc:up"; else echo "$svc:DOWN"; fi
+}
+
+agent_state() {
+  local h=$1 pid out n
+  pid=$(cat "$LAB_DIR/hosts/$h/agent.pid" 2>/dev/null || true)
+  if [ -z "$pid" ] || ! grep -q "/$CG_REL/agents/" "/proc/$pid/cgroup" 2>/dev/null; then
+    echo "DEAD"
+    return
+  fi
+  if out=$("$FDL_LAB_AGENT" ctl --socket "$LAB_DIR/hosts/$h/agent.sock" status 2>/dev/null); then
+    n=$(grep -c 'fault_id:' <<<"$out" || true)
+    echo "pid $pid, $n fault(s)"
+  else
+    echo "pid $pid, no answer"
+  fi
+}
+
+do_status() {
+  local h svc s answer line ip role
+  # Status reports what it finds; a host that does not answer is a finding, not an error.
+  set +e +o pipefail
+  if [ ! -f "$LAB_DIR/lab.env" ]; then
+    echo "lab '$name' is down"
+    return 3
+  fi
+  # shellcheck disable=SC1091
+  source "$LAB_DIR/lab.env"
+  placement=$FDL_LAB_PLACEMENT
+  echo "lab '$name': placement $placement, state $LAB_DIR, cgroup $CG_LAB"
+  printf '%-6s %-10s %-4s %-12s %-24s %s\n' HOST DC RACK IP AGENT SERVICES
+  for h in $(all_hosts); do
+    line=""
+    for svc in $(cat "$LAB_DIR/hosts/$h/services"); do line+="$(svc_state "$h" "$svc") "; done
+    if [ "$h" = ops ]; then s="(none: ops)"; else s=$(agent_state "$h"); fi
+    ns_exists "$(ns_of "$h")" || s="NO NAMESPACE"
+    printf '%-6s %-10s %-4s %-12s %-24s %s\n' "$h" "$(fdl_host_field "$h" dc)" \
+      "$(fdl_host_field "$h" rack)" "$(fdl_host_field "$h" ip)" "$s" "$line"
+  done
+  echo "redis:"
+  for h in $(fdl_hosts_with "$placement" redis-primary) $(fdl_hosts_with "$placement" redis-replica); do
+    ip=$(fdl_host_field "$h" ip)
+    role=$(ops_cli -h "$ip" -p "$FDL_REDIS_PORT" INFO replication 2>/dev/null | tr -d '\r' |
+           awk -F: '/^role:/ {r = $2} /^master_host:/ {m = $2} /^master_link_status:/ {l = $2}
+                    END { if (r == "") print "unreachable"; else if (r == "master") print "primary";
+                          else print "replica of " m " (link " l ")" }')
+    echo "  $h $ip: $role"
+  done
+  echo "sentinels (who each says is the primary):"
+  for s in $(cat "$LAB_DIR/sentinels"); do
+    answer=$(ops_cli -h "${s%:*}" -p "${s#*:}" --raw SENTINEL get-master-addr-by-name "$FDL_MASTER_NAME" 2>/dev/null | paste -sd: || true)
+    echo "  $s: ${answer:-unreachable}"
+  done
+  echo "redis primary: $("$LAB_ROOT/bin/lab-redis" --name "$name" primary 2>/dev/null || echo none reachable)"
+  echo "haproxy backends:"
+  echo "show stat" | timeout 2 socat stdio "unix-connect:$LAB_DIR/hosts/ops/haproxy/haproxy.sock" 2>/dev/null |
+    awk -F, '$1 == "web" && $2 != "FRONTEND" && $2 != "BACKEND" { printf "  %s %s\n", $2, $18 }' || echo "  (haproxy not answering)"
+  return 0
+}
+
+case "$command" in
+  up) lock; do_up ;;
+  down)
+    lock
+    do_down
+    say "lab '$name' is down"
+    ;;
+  status)
+    if [ -f "$LAB_DIR/lab.env" ]; then
+      # shellcheck disable=SC1091
+      source "$LAB_DIR/lab.env"
+    fi
+    do_status
+    ;;
+esac

@@ -1,0 +1,10 @@
+# The lab fleet (deploy/lab) end to end: real namespaces, agents, Redis Sentinel, HAProxy.
+add_library(firedrill_e2e_lab_harness STATIC ${CMAKE_CURRENT_LIST_DIR}/lab_harness.cpp)
+target_include_directories(firedrill_e2e_lab_harness PUBLIC ${PROJECT_SOURCE_DIR})
+target_compile_definitions(firedrill_e2e_lab_harness PRIVATE FDL_BUILD_DIR="${CMAKE_BINARY_DIR}")
+target_link_libraries(firedrill_e2e_lab_harness PUBLIC GTest::gtest)
+
+firedrill_test(lab_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/lab_test.cpp
+               LIBS firedrill_e2e_lab_harness LABELS e2e)
+# The lab runs the agent of this build.
+add_dependencies(lab_test firedrill-agent)
