@@ -62,7 +62,9 @@ th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-alig
 th{background:var(--bg);font-weight:600}
 table.kv th{width:230px}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.mono,code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
+.nowrap{white-space:nowrap}
+.mono,code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;overflow-wrap:anywhere}
+.mono.nowrap{overflow-wrap:normal}
 .tag{display:inline-block;padding:0 7px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
 .tag-pass,.tag-evidenced,.tag-closed,.tag-allowed{background:var(--pass)}
 .tag-fail,.tag-missing,.tag-refused,.tag-critical,.tag-high{background:var(--fail)}
@@ -133,6 +135,21 @@ std::string n1(double v) {
   return s;
 }
 
+// "T+24s", "T-1m", "T+0": offsets from the fault's start.
+std::string t_label(int64_t rel_ms) {
+  if (rel_ms == 0) return "T+0";
+  return std::string("T") + (rel_ms > 0 ? "+" : "-") + human_ms(rel_ms > 0 ? rel_ms : -rel_ms);
+}
+
+// "09:01:00.001500" from "2026-11-21T09:01:00.001500Z": tables of one run's moments
+// need the time of day; the date is in the identity section.
+std::string clock_of(const std::string& s) {
+  if (s.size() < 12 || s[10] != 'T') return s.empty() ? "-" : s;
+  std::string t = s.substr(11);
+  if (!t.empty() && t.back() == 'Z') t.pop_back();
+  return t;
+}
+
 WallTime tm_of(const std::string& s) {
   auto r = parse_time(s);
   return r ? *r : WallTime{};
@@ -157,8 +174,8 @@ void axis(Page& p, const Scale& sc, double y, WallTime zero) {
     if (off < 0) continue;
     double x = sc.left + (sc.right - sc.left) * static_cast<double>(off) / static_cast<double>(sc.span_ms);
     int64_t rel = off - zero_off;
-    p.f(R"(<line class="axis" x1="{0}" y1="{1}" x2="{0}" y2="{2}"/><text x="{0}" y="{3}" text-anchor="middle">T{4}</text>)",
-        n1(x), n1(y), n1(y + 4), n1(y + 16), (rel >= 0 ? "+" : "-") + human_ms(rel >= 0 ? rel : -rel));
+    p.f(R"(<line class="axis" x1="{0}" y1="{1}" x2="{0}" y2="{2}"/><text x="{0}" y="{3}" text-anchor="middle">{4}</text>)",
+        n1(x), n1(y), n1(y + 4), n1(y + 16), t_label(rel));
   }
 }
 
@@ -179,7 +196,7 @@ void timeline_svg(Page& p, const ReportModel& m) {
   Scale sc{t0, span, 150, 980};
   WallTime zero = ms.fault_applied.empty() ? t0 + std::chrono::milliseconds(pad) : tm_of(ms.fault_applied);
 
-  double y = 46;  // below the marker labels
+  double y = 50;  // below three rows of marker labels
   const double lane = 22;
   int probe_lanes = static_cast<int>(m.probes.size());
   double height = y + lane * (2 + probe_lanes) + 40;
@@ -237,22 +254,25 @@ void timeline_svg(Page& p, const ReportModel& m) {
                             {"recovery", "recovery"},           {"abort", "abort"}};
   const std::string* at[] = {&ms.fault_applied, &ms.detection, &ms.failover, &ms.fault_lifted, &ms.recovery,
                              &ms.aborted};
-  int row = 0;
-  double last_x = -1000;
+  // Each label goes in the first of three rows where it does not overlap the label
+  // before it; text is about 6.2 px per character at 11 px.
+  double row_end[3] = {-1e9, -1e9, -1e9};
   for (size_t i = 0; i < std::size(defs); ++i) {
     if (at[i]->empty()) continue;
     double x = sc.x(*at[i]);
-    row = (x - last_x < 110) ? 1 - row : 0;
-    last_x = x;
-    double ly = 14 + row * 16;
-    p.f(R"(<line class="marker m-{0}" x1="{1}" y1="{2}" x2="{1}" y2="{3}"/>)", defs[i].key, n1(x), n1(ly + 4),
+    int64_t rel = micros_between(zero, tm_of(*at[i])) / 1000;
+    std::string label = fmt::format("{} {}", defs[i].label, t_label(rel));
+    double width = 6.2 * static_cast<double>(label.size());
+    bool right = x + width > 995;
+    double start = right ? x - width : x;
+    int row = 0;
+    while (row < 2 && row_end[row] + 8 > start) ++row;
+    row_end[row] = start + width;
+    double ly = 12 + row * 14;
+    p.f(R"(<line class="marker m-{0}" x1="{1}" y1="{2}" x2="{1}" y2="{3}"/>)", defs[i].key, n1(x), n1(ly + 3),
         n1(y));
-    p.f(R"(<text class="marker-label" id="marker-{0}" x="{1}" y="{2}" text-anchor="{3}">{4} T{5}</text>)", defs[i].key,
-        n1(x), n1(ly), x > 900 ? "end" : "start", defs[i].label,
-        [&] {
-          int64_t rel = micros_between(zero, tm_of(*at[i])) / 1000;
-          return (rel >= 0 ? "+" : "-") + human_ms(rel >= 0 ? rel : -rel);
-        }());
+    p.f(R"(<text class="marker-label" id="marker-{0}" x="{1}" y="{2}" text-anchor="{3}">{4}</text>)", defs[i].key,
+        n1(x), n1(ly), right ? "end" : "start", esc(label));
   }
   axis(p, sc, y + 6, zero);
   p.raw("</svg>");
@@ -490,18 +510,19 @@ Result<std::string> render_html(const Json& document) {
         (e.offset_ms >= 0 ? "+" : "-") + human_ms(e.offset_ms >= 0 ? e.offset_ms : -e.offset_ms), esc(e.kind),
         esc(e.what), e.source == "derived" ? R"( <span class="muted">(derived from samples)</span>)" : "");
   }
-  p.raw("</tbody></table><h3>Coordinated start per step</h3><table><thead><tr><th>Step</th><th>Hosts</th><th>Refused</th><th>First applied</th><th>Last applied</th><th>Start spread</th><th>Lifted</th></tr></thead><tbody>");
+  std::string day = id.started_at.size() >= 10 ? id.started_at.substr(0, 10) : "";
+  p.f("</tbody></table><h3>Coordinated start per step</h3><p class=\"muted\">Times of day in UTC on {}.</p><table><thead><tr><th>Step</th><th>Hosts</th><th>Refused</th><th>First applied</th><th>Last applied</th><th>Start spread</th><th>Lifted</th></tr></thead><tbody>", esc(day));
   for (auto& s : m.timeline.steps) {
     p.f(R"(<tr><td>{} {}</td><td class="num">{}</td><td class="num">{}</td><td class="mono">{}</td><td class="mono">{}</td><td class="num">{}</td><td class="mono">{}</td></tr>)",
-        s.index, esc(s.name), s.hosts, s.refused, or_dash(s.first_applied), or_dash(s.last_applied),
-        us_text(s.start_spread_us), or_dash(s.lifted_at));
+        s.index, esc(s.name), s.hosts, s.refused, esc(clock_of(s.first_applied)), esc(clock_of(s.last_applied)),
+        us_text(s.start_spread_us), esc(clock_of(s.lifted_at)));
   }
   p.raw(R"(</tbody></table><h3 id="hosts">Per host</h3><table id="host-table"><thead><tr><th>Host</th><th>Step</th><th>Fault</th><th>Not before</th><th>Applied</th><th>Offset</th><th>Reverted</th><th>Why reverted</th></tr></thead><tbody>)");
   for (auto& h : m.timeline.hosts) {
-    p.f(R"(<tr><td>{}</td><td class="num">{}</td><td>{} <span class="mono muted">{}</span></td><td class="mono">{}</td><td class="mono">{}</td><td class="num">{}</td><td class="mono">{}</td><td>{}</td></tr>)",
-        esc(h.host), h.step, or_dash(h.fault_kind), esc(h.fault_id), or_dash(h.not_before),
-        h.ok ? or_dash(h.applied_at) : "refused: " + esc(h.error), h.ok ? us_text(h.start_offset_us) : "-",
-        or_dash(h.reverted_at), or_dash(h.revert_reason));
+    p.f(R"(<tr class="host-row"><td class="nowrap">{}</td><td class="num">{}</td><td>{} <span class="mono muted">{}</span></td><td class="mono nowrap">{}</td><td class="mono nowrap">{}</td><td class="num">{}</td><td class="mono nowrap">{}</td><td>{}</td></tr>)",
+        esc(h.host), h.step, or_dash(h.fault_kind), esc(h.fault_id), esc(clock_of(h.not_before)),
+        h.ok ? esc(clock_of(h.applied_at)) : "refused: " + esc(h.error), h.ok ? us_text(h.start_offset_us) : "-",
+        esc(clock_of(h.reverted_at)), or_dash(h.revert_reason));
   }
   p.raw("</tbody></table></section>\n");
 
@@ -562,7 +583,7 @@ Result<std::string> render_html(const Json& document) {
   p.raw("</section>\n");
 
   // ------------------------------------------------------------ compliance
-  p.raw(R"(<section id="compliance"><h2>9. Compliance mapping</h2><table><thead><tr><th>Framework</th><th>Clause</th><th>Requirement (summary)</th><th>Evidence in this report</th><th>Status</th></tr></thead><tbody>)");
+  p.raw(R"(<section id="compliance"><h2>9. Compliance mapping</h2><table id="compliance-table"><colgroup><col style="width:13%"><col style="width:10%"><col style="width:30%"><col style="width:37%"><col style="width:10%"></colgroup><thead><tr><th>Framework</th><th>Clause</th><th>Requirement (summary)</th><th>Evidence in this report</th><th>Status</th></tr></thead><tbody>)");
   for (auto& c : m.compliance) {
     std::string links;
     for (auto& s : c.sections) links += fmt::format(R"( <a href="{}">{}</a>)", esc(s), esc(s.substr(1)));

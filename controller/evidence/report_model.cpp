@@ -54,25 +54,17 @@ int64_t percentile(std::vector<int64_t> v, double p) {
   return v[rank - 1];
 }
 
-// The start of the first run of `k` good samples at or after index `from` (or good up
-// to `limit` when fewer remain before it); samples.size() when there is none.
+// The start of the first run of `k` good samples in a row that begins at or after
+// index `from` and before `limit` (when set); a good run that reaches the end of the
+// samples also counts. samples.size() when there is none.
 size_t sustained_from(const std::vector<Sample>& s, size_t from, WallTime limit, int k) {
   for (size_t i = from; i < s.size(); ++i) {
     if (limit != WallTime{} && s[i].at >= limit) break;
     if (!s[i].ok) continue;
-    int run = 0;
     size_t j = i;
-    bool all_good = true;
-    while (j < s.size() && run < k) {
-      if (limit != WallTime{} && s[j].at >= limit) break;
-      if (!s[j].ok) {
-        all_good = false;
-        break;
-      }
-      ++run;
-      ++j;
-    }
-    if (all_good && run > 0 && (run >= k || j == s.size() || (limit != WallTime{} && s[j].at >= limit))) return i;
+    while (j < s.size() && s[j].ok && static_cast<int>(j - i) < k) ++j;
+    if (static_cast<int>(j - i) >= k || j == s.size()) return i;
+    i = j;  // s[j] failed: the next run can only start after it
   }
   return s.size();
 }

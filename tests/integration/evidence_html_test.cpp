@@ -1,0 +1,169 @@
+// The report page looked at as a person would: Debian's chromium renders it headless,
+// and the DOM it builds must show the verdict, the timeline with its milestones, a
+// chart per probe and every SLO row; printing it to PDF must give a few clean pages.
+// Chromium is a real process here; a missing chromium fails the test.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "controller/evidence/document.h"
+#include "controller/evidence/html_report.h"
+#include "tests/unit/evidence_fixture.h"
+
+namespace firedrill::evidence {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/fdv-html-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
+std::string chromium_binary() {
+  for (const char* p : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
+    if (::access(p, X_OK) == 0) return p;
+  }
+  return "";
+}
+
+// Runs chromium headless (bounded by `timeout`) and returns its standard output.
+std::string run_chromium(const TempDir& dir, const std::string& args) {
+  std::string cmd = fmt::format(
+      "timeout 120 {} --headless --no-sandbox --disable-gpu --disable-background-networking "
+      "--disable-component-update --disable-sync --no-first-run --user-data-dir={}/profile {} 2>{}/chromium.log",
+      chromium_binary(), dir.path, args, dir.path);
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (!f) return "";
+  std::string out;
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  int status = ::pclose(f);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "chromium failed: " << cmd;
+  return out;
+}
+
+struct Page {
+  TempDir dir;
+  std::string file;
+  Json doc;
+};
+
+std::unique_ptr<Page> render_page(bool fail_failover) {
+  auto p = std::make_unique<Page>();
+  auto store = SqliteEvidenceStore::open(p->dir.path + "/state.db");
+  EXPECT_TRUE(store) << store.error().message;
+  auto key = SigningKey::generate();
+  testing::FixtureClock clock;
+  testing::RunShape shape;
+  shape.fail_failover = fail_failover;
+  auto log = testing::write_fixture_run(**store, *key, clock, shape);
+  EXPECT_TRUE(log) << log.error().message;
+  FindingBook book(**store, &*key, clock.fn());
+  EXPECT_TRUE(book.add({shape.run_id, "high", "minho.lee", "2026-12-31", "Failover <slow> & \"unclear\"", "", "me"}));
+  auto doc = build_document(**store, shape.run_id, clock.now, "firedrill test");
+  EXPECT_TRUE(doc) << doc.error().message;
+  p->doc = *doc;
+  auto html = render_html(*doc);
+  EXPECT_TRUE(html) << html.error().message;
+  p->file = p->dir.path + "/report.html";
+  std::ofstream(p->file) << *html;
+  return p;
+}
+
+TEST(EvidenceHtml, ChromiumShowsVerdictTimelineChartsAndEverySloRow) {
+  ASSERT_FALSE(chromium_binary().empty()) << "chromium is not installed (scripts/install-deps.sh installs it)";
+  for (bool failing : {false, true}) {
+    SCOPED_TRACE(failing ? "failing run" : "passing run");
+    auto page = render_page(failing);
+    std::string dom = run_chromium(page->dir, "--dump-dom file://" + page->file);
+    ASSERT_GT(dom.size(), 10000u) << "chromium produced no DOM";
+
+    // The verdict, at the top: the first element of the body's header.
+    std::string verdict = failing ? "FAIL" : "PASS";
+    EXPECT_THAT(dom, ::testing::HasSubstr("<div class=\"verdict-word\" id=\"verdict\">" + verdict + "</div>"));
+    auto header = dom.find("<header id=\"summary\"");
+    ASSERT_NE(header, std::string::npos);
+    EXPECT_LT(header, dom.find("<section")) << "the verdict is not above the sections";
+
+    // The timeline SVG with its steps, hosts and milestones.
+    auto svg_at = dom.find("<svg id=\"timeline-svg\"");
+    ASSERT_NE(svg_at, std::string::npos);
+    std::string svg = dom.substr(svg_at, dom.find("</svg>", svg_at) - svg_at);
+    EXPECT_THAT(svg, ::testing::HasSubstr("class=\"step\""));
+    EXPECT_THAT(svg, ::testing::HasSubstr("id=\"marker-fault_applied\""));
+    EXPECT_THAT(svg, ::testing::HasSubstr("id=\"marker-detection\""));
+    EXPECT_THAT(svg, ::testing::HasSubstr("id=\"marker-fault_lifted\""));
+    EXPECT_THAT(svg, ::testing::HasSubstr("id=\"marker-recovery\""));
+    if (failing) {
+      EXPECT_EQ(svg.find("id=\"marker-failover\""), std::string::npos) << "a run that never failed over shows failover";
+    } else {
+      EXPECT_THAT(svg, ::testing::HasSubstr("id=\"marker-failover\""));
+    }
+    std::regex host_tick("class=\"host-tick\"");
+    EXPECT_EQ(std::distance(std::sregex_iterator(svg.begin(), svg.end(), host_tick), std::sregex_iterator()), 6);
+
+    // One chart per sampled probe, each with its fault window shaded.
+    for (const char* probe : {"messaging", "web"}) {
+      auto at = dom.find(fmt::format("<svg id=\"probe-{}\"", probe));
+      ASSERT_NE(at, std::string::npos) << probe;
+      std::string chart = dom.substr(at, dom.find("</svg>", at) - at);
+      EXPECT_THAT(chart, ::testing::HasSubstr("class=\"fault-window\"")) << probe;
+      EXPECT_THAT(chart, ::testing::HasSubstr("<polyline class=\"lat\"")) << probe;
+      EXPECT_THAT(chart, ::testing::HasSubstr("class=\"bad\"")) << probe;
+    }
+
+    // Every SLO of the run has its row with target, measured value and result.
+    auto& slos = page->doc["report"]["results"]["slos"];
+    ASSERT_EQ(slos.size(), 4u);
+    for (auto& s : slos) {
+      std::string name = s["name"];
+      std::regex row("<tr class=\"slo-row\" data-slo=\"" + name + "\">(.*?)</tr>");
+      std::smatch m;
+      ASSERT_TRUE(std::regex_search(dom, m, row)) << "no row for SLO " << name;
+      std::string cells = m[1];
+      EXPECT_THAT(cells, ::testing::HasSubstr(s["measured"].get<std::string>())) << name;
+      EXPECT_THAT(cells, ::testing::HasSubstr(">" + s["result"].get<std::string>() + "<")) << name;
+    }
+    // Text from operators is shown as text, never as markup.
+    EXPECT_THAT(dom, ::testing::HasSubstr("Failover &lt;slow&gt; &amp; \"unclear\""));
+    EXPECT_EQ(dom.find("<slow>"), std::string::npos);
+  }
+}
+
+TEST(EvidenceHtml, PrintsToAFewPdfPages) {
+  ASSERT_FALSE(chromium_binary().empty()) << "chromium is not installed (scripts/install-deps.sh installs it)";
+  auto page = render_page(false);
+  std::string pdf = page->dir.path + "/report.pdf";
+  run_chromium(page->dir, fmt::format("--no-pdf-header-footer --print-to-pdf={} file://{}", pdf, page->file));
+  std::ifstream in(pdf, std::ios::binary);
+  ASSERT_TRUE(in) << "no PDF written";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string bytes = ss.str();
+  ASSERT_EQ(bytes.rfind("%PDF-", 0), 0u);
+  std::regex page_obj("/Type\\s*/Page[^s]");
+  auto pages = std::distance(std::sregex_iterator(bytes.begin(), bytes.end(), page_obj), std::sregex_iterator());
+  // Ten sections with two charts and a few tables: more than one page, far fewer than
+  // one per event (the 69 events stay folded away).
+  EXPECT_GE(pages, 3);
+  EXPECT_LE(pages, 16);
+}
+
+}  // namespace
+}  // namespace firedrill::evidence
