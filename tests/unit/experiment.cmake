@@ -5,3 +5,5 @@ firedrill_test(slo_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/slo_test.cpp
                LIBS firedrill_controller_slo LABELS unit)
 firedrill_test(scheduler_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/scheduler_test.cpp
                LIBS firedrill_controller_scheduler LABELS unit)
+firedrill_test(runner_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/runner_test.cpp
+               LIBS firedrill_controller_runner LABELS unit)

@@ -1,0 +1,78 @@
+// What the runner asks of the fleet, and nothing more: resolve targets, check and
+// admit a blast radius, tell whether targets are live and capable, apply a fault to
+// many hosts with one common not_before, revert it, and say which agents were lost
+// and whether the fleet is halted. The controller's Fleet (controller/session) is
+// behind it in the daemon (fleet_adapter.h); the runner's tests use a fake.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "common/time.h"
+#include "controller/targeting/targets.h"
+#include "firedrill/v1/fault.pb.h"
+#include "firedrill/v1/targeting.pb.h"
+
+namespace firedrill::runner {
+
+struct HostOutcome {
+  std::string agent_id;
+  bool ok = false;
+  std::string status;  // "applied", "scheduled", "reverted", "refused", "failed", "lost", "no answer"
+  std::string error;
+  std::optional<WallTime> acked_at;
+  std::optional<WallTime> effective_at;
+};
+
+struct FanoutOutcome {
+  std::vector<HostOutcome> hosts;
+  bool all_ok() const {
+    for (const auto& h : hosts) {
+      if (!h.ok) return false;
+    }
+    return true;
+  }
+  std::vector<std::string> failures() const {
+    std::vector<std::string> out;
+    for (const auto& h : hosts) {
+      if (!h.ok) out.push_back(h.agent_id + ": " + (h.error.empty() ? h.status : h.error));
+    }
+    return out;
+  }
+};
+
+class FleetDriver {
+ public:
+  virtual ~FleetDriver() = default;
+
+  // Hosts the selection chooses (ids and tags), or why none can be chosen.
+  virtual Result<std::vector<controller::Host>> resolve(const v1::Targets& targets) = 0;
+  // The guard over `hosts`: `admit` also registers them as this run's in the
+  // fleet-wide budget (when allowed); `check` changes nothing.
+  virtual v1::GuardVerdict admit(const std::string& run_id, const std::vector<std::string>& hosts,
+                                 const v1::BlastRadius& radius) = 0;
+  virtual v1::GuardVerdict check(const std::string& run_id, const std::vector<std::string>& hosts,
+                                 const v1::BlastRadius& radius) = 0;
+  // The hosts the run holds under fault now (between steps).
+  virtual void set_run_hosts(const std::string& run_id, const std::vector<std::string>& hosts) = 0;
+  // The run no longer holds any host.
+  virtual void end_run(const std::string& run_id) = 0;
+  // "host: why" for each host that is not live or cannot apply `spec`.
+  virtual std::vector<std::string> not_ready(const std::vector<std::string>& hosts, const v1::FaultSpec& spec) = 0;
+  // The id of step `step`'s fault of run `run_id` (the fleet recognises its runs' faults).
+  virtual std::string fault_id(const std::string& run_id, int step) = 0;
+  // Applies to every host with a common not_before; returns when each host answered
+  // (and the fault took effect) or timed out.
+  virtual FanoutOutcome apply(const std::string& run_id, const std::string& fault_id, const v1::FaultSpec& spec,
+                              const std::vector<std::string>& hosts, WallTime not_before, WallTime expires_at) = 0;
+  virtual FanoutOutcome revert(const std::string& fault_id, const std::vector<std::string>& hosts) = 0;
+  // Hosts among `hosts` whose agent is no longer live.
+  virtual std::vector<std::string> lost(const std::vector<std::string>& hosts) = 0;
+  // Whether the fleet is halted, and why.
+  virtual bool halted(std::string* reason) = 0;
+};
+
+}  // namespace firedrill::runner

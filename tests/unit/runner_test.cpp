@@ -1,0 +1,681 @@
+// The runner's state machine with a fake clock (sleeps advance time at once), a fake
+// fleet (real selectors and guard, in-memory agents) and scripted probes whose health
+// follows the faults the fake fleet holds. Pure logic: every scenario is deterministic.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "controller/guard/guard.h"
+#include "controller/runner/run.h"
+
+namespace firedrill::runner {
+namespace {
+
+using namespace std::chrono_literals;
+
+// gtest's Test::Run hides the runner's Run inside fixtures.
+using RunT = firedrill::runner::Run;
+
+const WallTime kT0 = WallTime(std::chrono::seconds(1'800'000'000));
+
+WallTime at(std::chrono::nanoseconds d) { return kT0 + std::chrono::duration_cast<WallClock::duration>(d); }
+double secs(WallTime t) { return std::chrono::duration<double>(t - kT0).count(); }
+
+class FakeClock : public Clock {
+ public:
+  WallTime now() override { return now_; }
+  void sleep_until(WallTime t) override {
+    while (!hooks_.empty() && hooks_.begin()->first <= t) {
+      auto it = hooks_.begin();
+      auto fn = std::move(it->second);
+      if (it->first > now_) now_ = it->first;
+      hooks_.erase(it);
+      fn();
+    }
+    if (t > now_) now_ = t;
+    ++sleeps;
+  }
+  void wake() override {}
+  // Runs `fn` when the time reaches `t` (inside a sleep of the run's thread).
+  void at(WallTime t, std::function<void()> fn) { hooks_.emplace(t, std::move(fn)); }
+
+  int sleeps = 0;
+
+ private:
+  WallTime now_ = kT0;
+  std::multimap<WallTime, std::function<void()>> hooks_;
+};
+
+class FakeFleet : public FleetDriver {
+ public:
+  struct Fault {
+    std::string id;
+    std::string host;
+    WallTime from;
+    std::optional<WallTime> until;
+    WallTime expires;
+  };
+
+  explicit FakeFleet(FakeClock* clock) : clock_(clock) {}
+
+  void add(const std::string& id, controller::Tags tags) {
+    hosts_.push_back({id, std::move(tags)});
+    live_.insert(id);
+  }
+
+  Result<std::vector<controller::Host>> resolve(const v1::Targets& targets) override {
+    FD_ASSIGN(res, controller::resolve(live_hosts(), targets), "resolve");
+    std::vector<controller::Host> out;
+    for (const auto& id : res.targets) {
+      for (const auto& h : hosts_) {
+        if (h.id == id) out.push_back(h);
+      }
+    }
+    return out;
+  }
+  v1::GuardVerdict admit(const std::string& run, const std::vector<std::string>& hosts, const v1::BlastRadius& r) override {
+    auto v = check(run, hosts, r);
+    if (v.allowed()) runs_[run] = {hosts.begin(), hosts.end()};
+    ++admits;
+    return v;
+  }
+  v1::GuardVerdict check(const std::string& run, const std::vector<std::string>& hosts, const v1::BlastRadius& r) override {
+    controller::GuardInput in;
+    in.fleet = live_hosts();
+    in.targets = hosts;
+    in.radius = r;
+    in.halted = halted_;
+    checks.push_back(hosts);
+    return controller::check_guard(policy, in);
+  }
+  void set_run_hosts(const std::string& run, const std::vector<std::string>& hosts) override {
+    runs_[run] = {hosts.begin(), hosts.end()};
+  }
+  void end_run(const std::string& run) override {
+    runs_.erase(run);
+    ended.insert(run);
+  }
+  std::vector<std::string> not_ready(const std::vector<std::string>& hosts, const v1::FaultSpec& spec) override {
+    std::vector<std::string> out;
+    for (const auto& h : hosts) {
+      if (!live_.count(h)) out.push_back(h + ": not live");
+      if (incapable.count(h)) out.push_back(h + ": agent offers no " + incapable[h]);
+    }
+    return out;
+  }
+  std::string fault_id(const std::string& run, int step) override { return run + "." + std::to_string(step); }
+  FanoutOutcome apply(const std::string& run, const std::string& fid, const v1::FaultSpec& spec,
+                      const std::vector<std::string>& hosts, WallTime not_before, WallTime expires) override {
+    FanoutOutcome out;
+    for (const auto& h : hosts) {
+      HostOutcome o;
+      o.agent_id = h;
+      o.acked_at = clock_->now();
+      if (refuse.count(h)) {
+        o.status = "refused";
+        o.error = refuse[h];
+      } else {
+        o.ok = true;
+        o.status = "scheduled";
+        o.effective_at = not_before;
+        faults.push_back(Fault{fid, h, not_before, std::nullopt, expires});
+      }
+      out.hosts.push_back(o);
+    }
+    return out;
+  }
+  FanoutOutcome revert(const std::string& fid, const std::vector<std::string>& hosts) override {
+    FanoutOutcome out;
+    for (const auto& h : hosts) {
+      for (auto& f : faults) {
+        if (f.id == fid && f.host == h && !f.until) f.until = clock_->now();
+      }
+      HostOutcome o;
+      o.agent_id = h;
+      o.ok = live_.count(h) != 0;
+      o.status = o.ok ? "reverted" : "lost";
+      if (o.ok) o.acked_at = clock_->now();
+      out.hosts.push_back(o);
+    }
+    reverts.push_back(fid);
+    return out;
+  }
+  std::vector<std::string> lost(const std::vector<std::string>& hosts) override {
+    std::vector<std::string> out;
+    for (const auto& h : hosts) {
+      if (!live_.count(h)) out.push_back(h);
+    }
+    return out;
+  }
+  bool halted(std::string* reason) override {
+    if (halted_) *reason = "game over";
+    return halted_;
+  }
+
+  // Whether host `h` is under a fault at `t`.
+  bool down(const std::string& h, WallTime t) const {
+    for (const auto& f : faults) {
+      if (f.host == h && f.from <= t && (!f.until || t < *f.until)) return true;
+    }
+    return false;
+  }
+  size_t in_effect() const {
+    size_t n = 0;
+    for (const auto& f : faults) n += f.until ? 0 : 1;
+    return n;
+  }
+  void lose(const std::string& h) { live_.erase(h); }
+  void halt() { halted_ = true; }
+
+  controller::GuardPolicy policy;
+  std::map<std::string, std::string> refuse;
+  std::map<std::string, std::string> incapable;
+  std::vector<Fault> faults;
+  std::vector<std::string> reverts;
+  std::vector<std::vector<std::string>> checks;
+  std::set<std::string> ended;
+  int admits = 0;
+
+ private:
+  std::vector<controller::Host> live_hosts() const {
+    std::vector<controller::Host> out;
+    for (const auto& h : hosts_) {
+      if (live_.count(h.id)) out.push_back(h);
+    }
+    return out;
+  }
+  FakeClock* clock_;
+  std::vector<controller::Host> hosts_;
+  std::set<std::string> live_;
+  std::map<std::string, std::set<std::string>> runs_;
+  bool halted_ = false;
+};
+
+// Samples every `interval` from start(); a probe's health at time t is a function.
+class ScriptedProbes : public probes::ProbeSource {
+ public:
+  using Health = std::function<bool(WallTime)>;
+  ScriptedProbes(FakeClock* clock) : clock_(clock) {}
+  void add(const std::string& name, std::chrono::nanoseconds interval, Health health, bool data = false) {
+    probes_.push_back({name, interval, std::move(health), data, {}, 0});
+  }
+  void start() override {
+    started = clock_->now();
+    for (auto& p : probes_) p.next = started;
+  }
+  void stop() override { ++stops; }
+  std::vector<std::pair<std::string, slo::Sample>> take_new() override {
+    std::vector<std::pair<std::string, slo::Sample>> out;
+    WallTime now = clock_->now();
+    for (auto& p : probes_) {
+      if (p.data && data_stopped) continue;
+      while (p.next <= now) {
+        slo::Sample s;
+        s.start = p.next;
+        s.ok = p.health(p.next);
+        s.duration = 5ms;
+        s.detail = s.ok ? "ok" : "connection refused";
+        if (p.data) {
+          s.marker = ++p.seq;
+          if (s.ok) written.insert(s.marker);
+        }
+        out.emplace_back(p.name, s);
+        p.next += std::chrono::duration_cast<WallClock::duration>(p.interval);
+      }
+    }
+    return out;
+  }
+  std::map<std::string, slo::DataCheck> read_back() override {
+    data_stopped = true;
+    std::map<std::string, slo::DataCheck> out;
+    for (auto& p : probes_) {
+      if (!p.data) continue;
+      slo::DataCheck c;
+      c.read_ok = true;
+      for (auto m : written) {
+        if (!lost_markers.count(m)) c.read.insert(m);
+      }
+      out[p.name] = c;
+    }
+    return out;
+  }
+
+  WallTime started{};
+  int stops = 0;
+  bool data_stopped = false;
+  std::set<uint64_t> written, lost_markers;
+
+ private:
+  struct P {
+    std::string name;
+    std::chrono::nanoseconds interval;
+    Health health;
+    bool data;
+    WallTime next;
+    uint64_t seq;
+  };
+  FakeClock* clock_;
+  std::vector<P> probes_;
+};
+
+class RunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/fde-runner-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    store_ = std::make_unique<FileRunStore>(dir_);
+    ASSERT_TRUE(store_->open().ok());
+    fleet_.add("web1", {{"dc", "pangyo"}, {"rack", "p1"}, {"role", "web"}});
+    fleet_.add("web2", {{"dc", "chuncheon"}, {"rack", "c1"}, {"role", "web"}});
+    fleet_.add("db1", {{"dc", "pangyo"}, {"rack", "p1"}, {"role", "db"}});
+    fleet_.add("db2", {{"dc", "pangyo"}, {"rack", "p2"}, {"role", "db"}});
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  experiment::LoadedExperiment load(const std::string& yaml) {
+    auto l = experiment::parse_experiment(yaml, "runner.yaml");
+    EXPECT_TRUE(l.ok()) << (l.ok() ? "" : l.diagnostics[0].to_string());
+    return l;
+  }
+
+  // Runs `yaml` to its end; `setup` may script probes and hooks first.
+  v1::RunRecord run(const std::string& yaml, std::function<void(ScriptedProbes&, RunT&)> setup = {}) {
+    auto loaded = load(yaml);
+    auto probes = std::make_unique<ScriptedProbes>(&clock_);
+    probes_ = probes.get();
+    RunnerOptions opt;
+    opt.start_delay = 1s;
+    run_ = std::make_unique<RunT>(new_run_record(loaded, "r-test", "tester", clock_.now()), &clock_, &fleet_,
+                                 std::move(probes), store_.get(), nullptr, opt);
+    if (setup) setup(*probes_, *run_);
+    return run_->execute();
+  }
+
+  std::vector<std::string> phases(const v1::RunRecord& r) {
+    std::vector<std::string> out;
+    for (const auto& e : r.events()) {
+      if (e.kind() == "phase") out.push_back(e.message().substr(0, e.message().find(':')));
+    }
+    return out;
+  }
+
+  const v1::SloRow* row(const v1::RunRecord& r, const std::string& objective, const std::string& probe) {
+    for (const auto& x : r.slo()) {
+      if (x.objective() == objective && x.probe() == probe) return &x;
+    }
+    return nullptr;
+  }
+
+  std::string dir_;
+  FakeClock clock_;
+  FakeFleet fleet_{&clock_};
+  std::unique_ptr<FileRunStore> store_;
+  ScriptedProbes* probes_ = nullptr;
+  std::unique_ptr<RunT> run_;
+};
+
+const char* kSingleHost = R"(name: single-host
+targets: {selector: "role=web,dc=pangyo"}
+steps: [{fault: {network: {blackhole: {}}}, duration: 30s}]
+probes: [{name: web, interval: 500ms, http: {url: "http://web/"}}]
+steady_state: {hold: 5s}
+recovery: {hold: 5s, timeout: 1m}
+slo:
+  availability: {min: 0.9}
+  failover_time: {max: 10s}
+)";
+
+TEST_F(RunnerTest, SingleHostBlackholeFailsAvailability) {
+  auto r = run(kSingleHost, [&](ScriptedProbes& p, RunT&) {
+    p.add("web", 500ms, [&](WallTime t) { return !fleet_.down("web1", t); });
+  });
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_FAILED) << r.reason();
+  EXPECT_EQ(r.phase(), v1::RUN_PHASE_DONE);
+  EXPECT_EQ(phases(r), (std::vector<std::string>{"preflight", "steady_state", "inject", "observe", "revert", "recover",
+                                                 "verdict"}));
+  // Steady state held 5s from the start; the fault started 1s (the start delay) later.
+  EXPECT_DOUBLE_EQ(secs(from_proto(r.steady_since())), 0);
+  EXPECT_DOUBLE_EQ(secs(from_proto(r.fault_start())), 6);
+  EXPECT_DOUBLE_EQ(secs(from_proto(r.fault_end())), 36);
+  ASSERT_EQ(r.steps_size(), 1);
+  ASSERT_EQ(r.steps(0).faults_size(), 1);
+  EXPECT_EQ(r.steps(0).faults(0).agent_id(), "web1");
+  EXPECT_EQ(r.steps(0).faults(0).status(), "reverted");
+  EXPECT_EQ(fleet_.in_effect(), 0u);
+  const auto* avail = row(r, "availability", "web");
+  ASSERT_NE(avail, nullptr);
+  EXPECT_FALSE(avail->pass());
+  EXPECT_LT(avail->value(), 0.5);
+  const auto* failover = row(r, "failover_time", "web");
+  ASSERT_NE(failover, nullptr);
+  EXPECT_FALSE(failover->pass());
+  EXPECT_EQ(failover->measured(), "never (no 3 consecutive successes before the fault ended)");
+  EXPECT_EQ(failover->term(), "RTO");
+  EXPECT_TRUE(r.has_recovered_at());
+  EXPECT_NE(r.reason().find("availability of web"), std::string::npos) << r.reason();
+  // The record on disk is the final one, samples included.
+  auto stored = store_->load("r-test");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->outcome(), v1::RUN_OUTCOME_FAILED);
+  EXPECT_EQ(stored->samples_size(), r.samples_size());
+  EXPECT_GT(r.samples_size(), 80);
+  EXPECT_TRUE(fleet_.ended.count("r-test"));
+}
+
+TEST_F(RunnerTest, FailoverBehindALoadBalancerPasses) {
+  // Two web hosts; the probe sees errors for 2s after the fault starts (the balancer
+  // notices), then the other host serves.
+  auto r = run(R"(name: two-hosts
+targets: {selector: "role=web,dc=pangyo"}
+steps: [{fault: {network: {blackhole: {}}}, duration: 30s}]
+probes: [{name: web, interval: 500ms, http: {url: "http://lb/"}}]
+steady_state: {hold: 5s}
+recovery: {hold: 5s}
+slo:
+  availability: {min: 0.9}
+  failover_time: {max: 10s, consecutive: 3}
+  time_to_detect: {max: 5s}
+  max_unavailability: {max: 5s}
+)",
+               [&](ScriptedProbes& p, RunT&) {
+                 p.add("web", 500ms, [&](WallTime t) {
+                   for (const auto& f : fleet_.faults) {
+                     if (t >= f.from && t < f.from + 2s) return false;
+                   }
+                   return true;
+                 });
+               });
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_PASSED) << r.reason();
+  EXPECT_EQ(r.reason(), "every SLO was met");
+  const auto* failover = row(r, "failover_time", "web");
+  ASSERT_NE(failover, nullptr);
+  EXPECT_TRUE(failover->pass());
+  // Steady state held at 5s, the fault took effect at 6s (the start delay); samples
+  // every 500 ms from 0: the first failure is the one at 6.0 (detected at once), the
+  // first good one at 8.0: failover 2s, unavailable for 2s.
+  EXPECT_DOUBLE_EQ(secs(from_proto(r.fault_start())), 6);
+  EXPECT_DOUBLE_EQ(failover->value(), 2.0);
+  EXPECT_DOUBLE_EQ(row(r, "time_to_detect", "web")->value(), 0.0);
+  EXPECT_DOUBLE_EQ(row(r, "max_unavailability", "web")->value(), 2.0);
+}
+
+TEST_F(RunnerTest, AbortConditionStopsEarlyAndRevertsEverything) {
+  auto r = run(std::string(kSingleHost) + "abort: {unavailability_over: 5s}\n", [&](ScriptedProbes& p, RunT&) {
+    p.add("web", 500ms, [&](WallTime t) { return !fleet_.down("web1", t); });
+  });
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_ABORTED);
+  EXPECT_EQ(r.reason(), "probe web unavailable for 5.1s (abort.unavailability_over 5s)");
+  // Down from 6s: stopped at the first look past 5s of unavailability (one 100 ms tick
+  // later), 25 s before the fault's end, and reverted at once.
+  EXPECT_NEAR(secs(from_proto(r.fault_end())), 11.1, 1e-6);
+  EXPECT_EQ(fleet_.in_effect(), 0u);
+  EXPECT_EQ(r.steps(0).faults(0).status(), "reverted");
+  // The abort was recorded with who stopped it, and SLOs were still measured.
+  bool recorded = false;
+  for (const auto& e : r.events()) recorded |= e.kind() == "abort" && e.message().find("by abort condition: web") != std::string::npos;
+  EXPECT_TRUE(recorded);
+  EXPECT_GT(r.slo_size(), 0);
+}
+
+TEST_F(RunnerTest, ApprovalsFromDistinctAllowedPeople) {
+  std::vector<v1::ApproveResponse> answers;
+  auto r = run(std::string(kSingleHost) + "approvals: {required: 2, approvers: [kim, lee, park]}\n",
+               [&](ScriptedProbes& p, RunT& run) {
+                 p.add("web", 500ms, [&](WallTime t) { return !fleet_.down("web1", t); });
+                 clock_.at(at(10s), [&] { answers.push_back(run.approve("kim", "go", false)); });
+                 clock_.at(at(20s), [&] { answers.push_back(run.approve("kim", "again", false)); });
+                 clock_.at(at(30s), [&] { answers.push_back(run.approve("mallory", "", false)); });
+                 clock_.at(at(40s), [&] { answers.push_back(run.approve("lee", "", false)); });
+               });
+  ASSERT_EQ(answers.size(), 4u);
+  EXPECT_EQ(answers[0].error(), "");
+  EXPECT_EQ(answers[0].approvals(), 1u);
+  EXPECT_EQ(answers[1].error(), "kim has already approved run r-test; approvals must come from distinct people");
+  EXPECT_EQ(answers[2].error(), "mallory may not approve this run (approvers: kim, lee, park)");
+  EXPECT_EQ(answers[3].approvals(), 2u);
+  ASSERT_EQ(r.approvals_size(), 2);
+  EXPECT_EQ(r.approvals(0).approver(), "kim");
+  EXPECT_EQ(r.approvals(0).comment(), "go");
+  EXPECT_DOUBLE_EQ(secs(from_proto(r.approvals(0).at())), 10);
+  EXPECT_EQ(r.approvals(1).approver(), "lee");
+  EXPECT_EQ(phases(r).front(), "pending_approval");
+  // Nothing happened before the second approval.
+  EXPECT_GE(secs(from_proto(r.fault_start())), 40);
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_FAILED);
+  // Late approvals are refused.
+  EXPECT_NE(run_->approve("park", "", false).error().find("is not waiting for approval"), std::string::npos);
+}
+
+TEST_F(RunnerTest, ARejectionRefusesTheRun) {
+  auto r = run(std::string(kSingleHost) + "approvals: {required: 1}\n", [&](ScriptedProbes& p, RunT& run) {
+    p.add("web", 500ms, [](WallTime) { return true; });
+    clock_.at(at(5s), [&] { run.approve("kim", "not during the sale", true); });
+  });
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_REFUSED);
+  EXPECT_EQ(r.reason(), "rejected by kim: not during the sale");
+  EXPECT_TRUE(fleet_.faults.empty());
+  EXPECT_EQ(fleet_.admits, 0);
+}
+
+TEST_F(RunnerTest, GuardRefusalAtPreflightNamesTheRule) {
+  auto r = run(R"(name: too-wide
+targets: {selector: "role=web"}
+blast_radius: {max_hosts: 1}
+steps: [{fault: {power_loss: {}}, duration: 30s}]
+probes: [{name: web, http: {url: "http://lb/"}}]
+)", [&](ScriptedProbes& p, RunT&) { p.add("web", 1s, [](WallTime) { return true; }); });
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_REFUSED);
+  EXPECT_NE(r.reason().find("max_hosts"), std::string::npos) << r.reason();
+  EXPECT_NE(r.reason().find("web1"), std::string::npos) << r.reason();
+  EXPECT_TRUE(fleet_.faults.empty());
+  EXPECT_EQ(probes_->started, WallTime{});  // probes never started
+}
+
+TEST_F(RunnerTest, PreflightRefusesUnresolvableAndIncapableTargets) {
+  auto r = run(R"(name: nobody
+targets: {selector: "role=cache"}
+steps: [{fault: {power_loss: {}}, duration: 30s}]
+probes: [{name: web, http: {url: "http://lb/"}}]
+)", [&](ScriptedProbes& p, RunT&) { p.add("web", 1s, [](WallTime) { return true; }); });
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_REFUSED);
+  EXPECT_NE(r.reason().find("step 1 targets (role=cache)"), std::string::npos) << r.reason();
+
+  fleet_.incapable["web1"] = "power_loss";
+  auto r2 = run(kSingleHost, [&](ScriptedProbes& p, RunT&) { p.add("web", 500ms, [](WallTime) { return true; }); });
+  EXPECT_EQ(r2.outcome(), v1::RUN_OUTCOME_REFUSED);
+  EXPECT_EQ(r2.reason(), "step 1: target(s) not live or not capable: web1: agent offers no power_loss");
+}
+
+TEST_F(RunnerTest, SteadyStateNotReachedAbortsBeforeAnyFault) {
+  auto r = run(std::string(kSingleHost), [&](ScriptedProbes& p, RunT&) {
+    p.add("web", 500ms, [](WallTime t) { return false; });
+  });
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_ABORTED);
+  EXPECT_NE(r.reason().find("steady state not reached within 65s (web: connection refused)"), std::string::npos)
+      << r.reason();
+  EXPECT_TRUE(fleet_.faults.empty());
+  EXPECT_FALSE(r.has_fault_start());
+  EXPECT_EQ(r.slo_size(), 0);
+}
+
+TEST_F(RunnerTest, LostAgentAbortsAndRevertsTheOthers) {
+  auto r = run(R"(name: rack
+targets: {selector: "rack=p1"}
+steps: [{fault: {power_loss: {}}, duration: 1m}]
+probes: [{name: db, tcp: {address: "db:5432"}}]
+steady_state: {hold: 2s}
+)", [&](ScriptedProbes& p, RunT&) {
+    p.add("db", 1s, [](WallTime) { return true; });
+    clock_.at(at(20s), [&] { fleet_.lose("db1"); });
+  });
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_ABORTED);
+  EXPECT_EQ(r.reason(), "agent(s) lost while their fault was on: db1");
+  EXPECT_DOUBLE_EQ(secs(from_proto(r.fault_end())), 20.0);
+  // web1 was reverted; db1's revert is not confirmed (its agent will revert by lease).
+  for (const auto& f : r.steps(0).faults()) {
+    if (f.agent_id() == "web1") {
+      EXPECT_EQ(f.status(), "reverted");
+    } else {
+      EXPECT_NE(f.error().find("revert"), std::string::npos) << f.agent_id();
+    }
+  }
+}
+
+TEST_F(RunnerTest, HaltAbortsARunningExperiment) {
+  auto r = run(kSingleHost, [&](ScriptedProbes& p, RunT&) {
+    p.add("web", 500ms, [](WallTime) { return true; });
+    clock_.at(at(15s), [&] { fleet_.halt(); });
+  });
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_ABORTED);
+  EXPECT_EQ(r.reason(), "the fleet was halted: game over");
+  EXPECT_EQ(fleet_.in_effect(), 0u);
+}
+
+TEST_F(RunnerTest, OperatorAbortWhileWaitingForApproval) {
+  auto r = run(std::string(kSingleHost) + "approvals: {required: 1}\n", [&](ScriptedProbes& p, RunT& run) {
+    p.add("web", 500ms, [](WallTime) { return true; });
+    clock_.at(at(3s), [&] { run.abort("changed our minds", "operator alice"); });
+  });
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_ABORTED);
+  EXPECT_EQ(r.reason(), "changed our minds");
+  EXPECT_TRUE(fleet_.faults.empty());
+}
+
+TEST_F(RunnerTest, AFaultRefusedByOneTargetIsRevertedEverywhere) {
+  fleet_.refuse["db1"] = "tcx unavailable";
+  auto r = run(R"(name: rack
+targets: {selector: "rack=p1"}
+steps: [{fault: {network: {blackhole: {}}}, duration: 1m}]
+probes: [{name: db, tcp: {address: "db:5432"}}]
+steady_state: {hold: 1s}
+)", [&](ScriptedProbes& p, RunT&) { p.add("db", 1s, [](WallTime) { return true; }); });
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_ABORTED);
+  EXPECT_EQ(r.reason(), "step 1: the fault was not applied on db1: tcx unavailable");
+  EXPECT_EQ(fleet_.in_effect(), 0u);
+  EXPECT_EQ(fleet_.reverts.size(), 1u);
+}
+
+TEST_F(RunnerTest, StepsWidenWithHoldAndTheGuardSeesEachStep) {
+  auto r = run(R"(name: widen
+targets: {selector: "dc=pangyo"}
+blast_radius: {max_domains: {key: dc, count: 1}}
+steps:
+  - {name: host, fault: {power_loss: {}}, duration: 10s, targets: {selector: "rack=p1,role=db"}, hold: true}
+  - {name: rack, fault: {power_loss: {}}, duration: 10s, targets: {selector: "rack=p1"}, hold: true}
+  - {name: site, fault: {power_loss: {}}, duration: 10s}
+probes: [{name: db, tcp: {address: "db:5432"}}]
+steady_state: {hold: 1s}
+recovery: {hold: 1s}
+)", [&](ScriptedProbes& p, RunT&) { p.add("db", 1s, [](WallTime) { return true; }); });
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_PASSED) << r.reason();
+  ASSERT_EQ(fleet_.faults.size(), 1u + 2u + 3u);
+  // While step 3 ran, every host of steps 1 and 2 was still down.
+  WallTime during3 = from_proto(r.steps(2).started_at()) + 5s;
+  for (const char* h : {"web1", "db1", "db2"}) EXPECT_TRUE(fleet_.down(h, during3)) << h;
+  // The guard was asked again before each step, with the held hosts included.
+  ASSERT_GE(fleet_.checks.size(), 6u);
+  auto last = fleet_.checks.back();
+  std::sort(last.begin(), last.end());
+  EXPECT_EQ(last, (std::vector<std::string>{"db1", "db2", "web1"}));
+  // A held fault's lease covers the steps after it.
+  WallTime step1_expiry = from_proto(r.steps(0).faults(0).expires_at());
+  EXPECT_GT(step1_expiry, from_proto(r.steps(2).started_at()) + 10s);
+  EXPECT_EQ(fleet_.in_effect(), 0u);
+}
+
+TEST_F(RunnerTest, AStepWithoutHoldIsRevertedBeforeTheNext) {
+  auto r = run(R"(name: one-by-one
+targets: {selector: "role=db"}
+steps:
+  - {fault: {process: {kill: {select: {comms: [postgres]}}}}, duration: 5s, targets: {selector: "rack=p1,role=db"}}
+  - {fault: {process: {kill: {select: {comms: [postgres]}}}}, duration: 5s, targets: {selector: "rack=p2"}}
+probes: [{name: db, tcp: {address: "db:5432"}}]
+steady_state: {hold: 1s}
+recovery: {hold: 1s}
+)", [&](ScriptedProbes& p, RunT&) { p.add("db", 1s, [](WallTime) { return true; }); });
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_PASSED) << r.reason();
+  ASSERT_EQ(fleet_.faults.size(), 2u);
+  EXPECT_LE(*fleet_.faults[0].until, fleet_.faults[1].from);
+}
+
+TEST_F(RunnerTest, DataLossIsMeasuredFromMarkers) {
+  auto r = run(R"(name: data
+targets: {selector: "role=db,rack=p1"}
+steps: [{fault: {power_loss: {}}, duration: 10s}]
+probes:
+  - {name: db, tcp: {address: "db:5432"}}
+  - {name: markers, interval: 1s, data: {write: [w, "{marker}"], read: [r]}}
+steady_state: {hold: 2s}
+recovery: {hold: 2s}
+slo:
+  data_loss: {max_markers: 0}
+)", [&](ScriptedProbes& p, RunT&) {
+    p.add("db", 1s, [](WallTime) { return true; });
+    p.add("markers", 1s, [](WallTime) { return true; }, true);
+    p.lost_markers = {5, 6};
+  });
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_FAILED);
+  ASSERT_EQ(r.data_size(), 1);
+  EXPECT_TRUE(r.data(0).ok());
+  EXPECT_EQ(std::vector<uint64_t>(r.data(0).lost().begin(), r.data(0).lost().end()), (std::vector<uint64_t>{5, 6}));
+  const auto* loss = row(r, "data_loss", "markers");
+  ASSERT_NE(loss, nullptr);
+  EXPECT_FALSE(loss->pass());
+  EXPECT_EQ(loss->term(), "RPO");
+  EXPECT_EQ(loss->value(), 2);
+}
+
+TEST_F(RunnerTest, ARestartAbortsInFlightRunsAndRevertsTheirFaults) {
+  // A run that was observing when its controller died: its record says what it applied.
+  auto loaded = load(kSingleHost);
+  v1::RunRecord r = new_run_record(loaded, "r-crashed", "tester", clock_.now());
+  r.set_phase(v1::RUN_PHASE_OBSERVE);
+  *r.mutable_fault_start() = to_proto(at(5s));
+  auto* step = r.add_steps();
+  auto* f = step->add_faults();
+  f->set_fault_id("r-crashed.0");
+  f->set_agent_id("web1");
+  f->set_status("applied");
+  ASSERT_TRUE(store_->save(r).ok());
+  v1::RunRecord waiting = new_run_record(loaded, "r-waiting", "tester", clock_.now());
+  waiting.set_phase(v1::RUN_PHASE_PENDING_APPROVAL);
+  ASSERT_TRUE(store_->save(waiting).ok());
+
+  auto resume = recover_interrupted(store_.get(), &fleet_, &clock_);
+  EXPECT_EQ(resume, std::vector<std::string>{"r-waiting"});
+  EXPECT_EQ(fleet_.reverts, std::vector<std::string>{"r-crashed.0"});
+  auto after = store_->load("r-crashed");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->phase(), v1::RUN_PHASE_DONE);
+  EXPECT_EQ(after->outcome(), v1::RUN_OUTCOME_ABORTED);
+  EXPECT_EQ(after->reason(), "the controller restarted while the run was in observe");
+  EXPECT_EQ(after->steps(0).faults(0).status(), "reverted");
+  EXPECT_TRUE(after->has_fault_end());
+}
+
+TEST_F(RunnerTest, TheRecordIsPersistedAtEveryPhase) {
+  std::vector<v1::RunPhase> seen;
+  auto r = run(kSingleHost, [&](ScriptedProbes& p, RunT&) {
+    p.add("web", 500ms, [&](WallTime t) { return !fleet_.down("web1", t); });
+    // Halfway through the fault, what is on disk says "observe" with the fault applied.
+    clock_.at(at(20s), [&] {
+      auto stored = store_->load("r-test");
+      ASSERT_TRUE(stored.ok());
+      seen.push_back(stored->phase());
+      ASSERT_EQ(stored->steps_size(), 1);
+      EXPECT_EQ(stored->steps(0).faults(0).status(), "scheduled");
+      EXPECT_GT(stored->samples_size(), 20);
+    });
+  });
+  EXPECT_EQ(seen, std::vector<v1::RunPhase>{v1::RUN_PHASE_OBSERVE});
+  auto list = store_->list();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].samples_size(), 0);  // lists leave the samples out
+}
+
+}  // namespace
+}  // namespace firedrill::runner
