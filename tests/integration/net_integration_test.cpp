@@ -168,6 +168,9 @@ TEST_F(NetLab, PartitionOneWayAndBothWays) {
 
 TEST_F(NetLab, SigkillOfTheAgentMidBlackholeRestoresTrafficWithinOneSecond) {
   start_agent();
+  // Neighbours resolved first, as on a host in service: what is measured is the
+  // classifier going away, not the kernel's ARP retry interval.
+  expect_all_flow("before the blackhole");
   expect_applied(agent_->apply("bh", "network { blackhole {} }", "60s"));
   ASSERT_FALSE(icmp_ok());
   ASSERT_EQ(attached_programs(host_, managed_), 2);
