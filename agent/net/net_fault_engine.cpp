@@ -46,6 +46,20 @@ NetFaultEngine::NetFaultEngine(NetEngineConfig config) : config_(std::move(confi
   if (config_.interfaces.size() > NF_MAX_IFACES) {
     load_error_ = make_error("{} interfaces given (at most {})", config_.interfaces.size(), NF_MAX_IFACES);
     dataplane_.reset();
+    return;
+  }
+  if (config_.interfaces.empty()) return;
+  // Interfaces that are not there yet are attached when a fault first needs them.
+  v1::NetworkFault all;
+  all.mutable_blackhole();
+  auto ifaces = interfaces_of(all, false);
+  for (auto& i : *ifaces) {
+    i.ifindex = if_nametoindex(i.name.c_str());
+    if (i.ifindex == 0) {
+      log()->warn("interface {} does not exist yet; the classifier is attached when a fault needs it", i.name);
+      continue;
+    }
+    if (auto r = ensure_attached(i); !r) log()->warn("{}", r.error().describe());
   }
 }
 
@@ -109,45 +123,32 @@ Result<void> NetFaultEngine::check(const v1::FaultSpec& spec) const {
   return check_locked(spec, nullptr);
 }
 
-Result<void> NetFaultEngine::acquire(const Iface& iface, bool ingress, bool egress) {
-  auto& a = attachments_[iface.ifindex];
-  a.name = iface.name;
-  if (ingress && a.ingress_users == 0) {
-    Program p = tcx() ? Program::kIngress : Program::kXdp;
-    auto link = dataplane_->attach(p, iface.ifindex);
-    if (!link) {
-      if (!a.ingress && !a.egress) attachments_.erase(iface.ifindex);
-      return link.error().context(fmt::format("interface {}", iface.name));
-    }
-    a.ingress = std::move(*link);
+Result<void> NetFaultEngine::ensure_attached(const Iface& iface) {
+  auto it = attachments_.find(iface.name);
+  bool want_egress = tcx();
+  if (it != attachments_.end() && it->second.ifindex == iface.ifindex && it->second.ingress &&
+      (it->second.egress || !want_egress)) {
+    return ok();
   }
-  if (egress && a.egress_users == 0) {
-    auto link = dataplane_->attach(Program::kEgress, iface.ifindex);
-    if (!link) {
-      if (ingress && a.ingress_users == 0) a.ingress.reset();
-      if (!a.ingress && !a.egress) attachments_.erase(iface.ifindex);
-      return link.error().context(fmt::format("interface {}", iface.name));
-    }
-    a.egress = std::move(*link);
+  Attachment a;
+  a.ifindex = iface.ifindex;
+  FD_ASSIGN(in, dataplane_->attach(tcx() ? Program::kIngress : Program::kXdp, iface.ifindex), "interface {}",
+            iface.name);
+  a.ingress = std::move(in);
+  if (want_egress) {
+    FD_ASSIGN(out, dataplane_->attach(Program::kEgress, iface.ifindex), "interface {}", iface.name);
+    a.egress = std::move(out);
   }
-  if (ingress) ++a.ingress_users;
-  if (egress) ++a.egress_users;
+  log()->info("classifier attached to {} (ifindex {}, {})", iface.name, iface.ifindex,
+              want_egress ? "tcx ingress+egress" : "XDP ingress");
+  attachments_[iface.name] = std::move(a);
   return ok();
-}
-
-void NetFaultEngine::release(uint32_t ifindex, bool ingress, bool egress) {
-  auto it = attachments_.find(ifindex);
-  if (it == attachments_.end()) return;
-  auto& a = it->second;
-  if (ingress && --a.ingress_users == 0) a.ingress.reset();
-  if (egress && --a.egress_users == 0) a.egress.reset();
-  if (a.ingress_users == 0 && a.egress_users == 0) attachments_.erase(it);
 }
 
 Result<void> NetFaultEngine::apply(const std::string& fault_id, const v1::FaultSpec& spec) {
   std::lock_guard lock(mu_);
   if (auto it = active_.find(fault_id); it != active_.end()) {
-    if (it->second.spec.SerializeAsString() == spec.SerializeAsString()) return ok();
+    if (it->second.SerializeAsString() == spec.SerializeAsString()) return ok();
     return make_error("network fault {} is already in effect with a different spec", fault_id);
   }
   CompiledFault compiled;
@@ -160,26 +161,18 @@ Result<void> NetFaultEngine::apply(const std::string& fault_id, const v1::FaultS
     mask = 0;
     for (auto& i : ifaces) mask |= 1ull << i.slot;
   }
-  for (auto& i : ifaces) FD_TRY(dataplane_->set_iface_slot(i.ifindex, i.slot), "apply {}", fault_id);
-
-  // Rules before links: the classifier drops from the moment it is attached.
-  FD_TRY(dataplane_->install(fault_id, compiled, mask), "apply {}", fault_id);
-  Active a{spec, {}, compiled.needs_ingress, compiled.needs_egress};
   for (auto& i : ifaces) {
-    if (auto r = acquire(i, a.ingress, a.egress); !r) {
-      for (auto idx : a.ifindexes) release(idx, a.ingress, a.egress);
-      if (auto undo = dataplane_->remove(fault_id); !undo) {
-        log()->error("undoing fault {}: {}", fault_id, undo.error().describe());
-      }
-      return r.error().context(fmt::format("apply {}", fault_id));
-    }
-    a.ifindexes.push_back(i.ifindex);
+    FD_TRY(ensure_attached(i), "apply {}", fault_id);
+    FD_TRY(dataplane_->set_iface_slot(i.ifindex, i.slot), "apply {}", fault_id);
   }
+  // The fault takes effect here, whole, by map updates.
+  FD_TRY(dataplane_->install(fault_id, compiled, mask), "apply {}", fault_id);
   std::vector<std::string> names;
   for (auto& i : ifaces) names.push_back(i.name);
   log()->info("fault {}: {} rules on {} ({}{}{})", fault_id, compiled.rules.size(), join(names),
-              a.ingress ? "ingress" : "", a.ingress && a.egress ? "+" : "", a.egress ? "egress" : "");
-  active_.emplace(fault_id, std::move(a));
+              compiled.needs_ingress ? "ingress" : "", compiled.needs_ingress && compiled.needs_egress ? "+" : "",
+              compiled.needs_egress ? "egress" : "");
+  active_.emplace(fault_id, spec);
   return ok();
 }
 
@@ -187,10 +180,9 @@ Result<void> NetFaultEngine::revert(const std::string& fault_id) {
   std::lock_guard lock(mu_);
   auto it = active_.find(fault_id);
   if (it == active_.end()) return ok();
+  // Even when a map write fails, remove() has made the fault's rules dead first: the
+  // fault drops nothing more, so it is no longer held.
   auto r = dataplane_->remove(fault_id);
-  // Links go even if a map write failed: remove() has made the fault's rules dead, and
-  // an unused attachment has no reason to stay.
-  for (auto idx : it->second.ifindexes) release(idx, it->second.ingress, it->second.egress);
   active_.erase(it);
   if (!r) return r.error().context(fmt::format("revert {}", fault_id));
   return ok();
@@ -205,7 +197,7 @@ v1::FaultCounters NetFaultEngine::counters(const std::string& fault_id) const {
 std::vector<std::string> NetFaultEngine::attached() const {
   std::lock_guard lock(mu_);
   std::vector<std::string> out;
-  for (auto& [idx, a] : attachments_) out.push_back(a.name);
+  for (auto& [name, a] : attachments_) out.push_back(name);
   return out;
 }
 

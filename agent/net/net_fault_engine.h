@@ -2,10 +2,14 @@
 // ebpf/net_fault.bpf.c, on the interfaces the agent was given (--interface) and no
 // others, sparing its allow list (--allow) always.
 //
-// The classifier is attached to an interface (tcx ingress/egress, or an XDP link for
-// ingress where tcx is missing) while at least one fault uses it, through bpf_links
-// this process owns and never pins: when the agent dies the kernel detaches them, and
-// the traffic flows again.
+// The classifier is attached to every managed interface (tcx ingress and egress, or an
+// XDP link for ingress where tcx is missing) when the engine starts, or when an
+// interface that was missing first carries a fault, and stays attached: with no rule
+// installed it passes every packet on (TCX_NEXT) after one lookup. Attaching costs
+// milliseconds (the kernel flips static keys and waits for RCU), a map update
+// microseconds, so faults take effect by map updates alone. The links are owned by this
+// process and never pinned: when the agent dies the kernel detaches them, and the
+// traffic flows again.
 #pragma once
 
 #include <map>
@@ -31,7 +35,8 @@ struct NetEngineConfig {
 
 class NetFaultEngine : public FaultEngine {
  public:
-  // Loads the classifier now; if that fails, every fault is refused with the reason.
+  // Loads the classifier and attaches it to the managed interfaces that exist; if the
+  // classifier does not load, every fault is refused with the reason.
   explicit NetFaultEngine(NetEngineConfig config);
   ~NetFaultEngine() override;
 
@@ -55,22 +60,17 @@ class NetFaultEngine : public FaultEngine {
     uint32_t slot = 0;  // position in the --interface list: its bit in rules' iface_mask
   };
   struct Attachment {
-    std::string name;
-    bpf::UniqueFd ingress, egress;
-    int ingress_users = 0, egress_users = 0;
-  };
-  struct Active {
-    v1::FaultSpec spec;
-    std::vector<uint32_t> ifindexes;
-    bool ingress = false, egress = false;
+    uint32_t ifindex = 0;
+    bpf::UniqueFd ingress, egress;  // egress stays empty without tcx
   };
 
   // The interfaces a fault acts on, validated against the agent's list; ifindexes
   // are resolved when `resolve` is set (at apply: an interface may come and go).
   Result<std::vector<Iface>> interfaces_of(const v1::NetworkFault& fault, bool resolve) const;
   Result<void> check_locked(const v1::FaultSpec& spec, CompiledFault* compiled) const;
-  Result<void> acquire(const Iface& iface, bool ingress, bool egress);
-  void release(uint32_t ifindex, bool ingress, bool egress);
+  // Attaches to the interface unless already attached at its current ifindex (an
+  // interface deleted and made again has a new one; the kernel dropped the old links).
+  Result<void> ensure_attached(const Iface& iface);
   bool tcx() const;
   bool xdp_link() const;
 
@@ -78,8 +78,8 @@ class NetFaultEngine : public FaultEngine {
   std::unique_ptr<NetDataplane> dataplane_;
   std::optional<Error> load_error_;
   mutable std::mutex mu_;
-  std::map<uint32_t, Attachment> attachments_;  // by ifindex
-  std::map<std::string, Active> active_;
+  std::map<std::string, Attachment> attachments_;  // by interface name
+  std::map<std::string, v1::FaultSpec> active_;
 };
 
 }  // namespace firedrill::agent::net

@@ -1,6 +1,6 @@
 // NetFaultEngine in this process, on veth pairs in namespaces the test creates: its
 // refusals (naming the missing kernel feature or the unmanaged interface), the XDP
-// fallback, attachments that live exactly as long as the faults using them, faults on a
+// fallback, attachments that live as long as the engine (and no longer), faults on a
 // subset of the interfaces, and per-fault allow entries, all with real traffic.
 #include <gtest/gtest.h>
 #include <google/protobuf/text_format.h>
@@ -91,7 +91,6 @@ TEST_F(NetEngine, RefusesWithTheReasonAndChangesNothing) {
   EXPECT_NE(r.error().message.find("'xdp_link'"), std::string::npos) << r.error().message;
   EXPECT_TRUE(no_tcx->check(spec("network { partition { peer_cidrs: \"10.201.11.2\" direction: DIRECTION_INGRESS } }")));
 
-  EXPECT_EQ(attached_programs(host_, if_a_), 0);
   EXPECT_TRUE(to_a());
 }
 
@@ -107,32 +106,42 @@ TEST_F(NetEngine, XdpFallbackDropsIngressWhereTcxIsMissing) {
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message.find("egress filtering needs tcx"), std::string::npos);
   ASSERT_TRUE(e->revert("in"));
-  EXPECT_EQ(attached_programs(host_, if_a_), 0);
   EXPECT_TRUE(from_a());
+  e.reset();
+  EXPECT_EQ(attached_programs(host_, if_a_), 0);
 }
 
-TEST_F(NetEngine, AttachmentsLiveAsLongAsTheFaultsThatUseThem) {
-  auto e = engine({{if_a_, if_b_}, {}, std::nullopt, std::nullopt});
+TEST_F(NetEngine, AttachesOnceToManagedInterfacesAndLeavesNothingWhenGone) {
+  std::unique_ptr<NetFaultEngine> e;
+  // Attached at start: the engine resolves names in the namespace it starts in.
+  in_netns(host_, [&] { e = engine({{if_a_, if_b_, "fdn" + pid_ + "later"}, {}, std::nullopt, std::nullopt}); });
+  EXPECT_EQ(attached_programs(host_, if_a_), 2);  // tcx ingress + egress
+  EXPECT_EQ(attached_programs(host_, if_b_), 2);
+  EXPECT_TRUE(to_a()) << "attached with nothing to drop";
   ASSERT_TRUE(apply(*e, "both", "network { interfaces: \"" + if_a_ + "\" blackhole {} }"));
-  EXPECT_EQ(attached_programs(host_, if_a_), 2);
-  EXPECT_EQ(attached_programs(host_, if_b_), 0);
-  ASSERT_TRUE(apply(*e, "eg", "network { drop { match { direction: DIRECTION_EGRESS protocol: L4_UDP } } }"));
-  EXPECT_EQ(attached_programs(host_, if_a_), 2);  // shared, not doubled
-  EXPECT_EQ(attached_programs(host_, if_b_), 1);  // egress only
-  EXPECT_EQ(e->attached().size(), 2u);
+  auto missing = apply(*e, "all", "network { drop { match { protocol: L4_UDP } } }");
+  ASSERT_FALSE(missing) << "a fault on every managed interface, one of which is missing";
+  EXPECT_NE(missing.error().message.find("later' does not exist here"), std::string::npos) << missing.error().message;
+  ASSERT_TRUE(apply(*e, "eg", "network { interfaces: \"" + if_a_ + "\" interfaces: \"" + if_b_ +
+                                  "\" drop { match { direction: DIRECTION_EGRESS protocol: L4_UDP } } }"));
+  EXPECT_EQ(attached_programs(host_, if_a_), 2) << "faults share the attachment";
   ASSERT_TRUE(e->revert("both"));
-  EXPECT_EQ(attached_programs(host_, if_a_), 1);
-  EXPECT_FALSE(to_a()) << "the egress drop still holds on " << if_a_;
   ASSERT_TRUE(e->revert("eg"));
-  EXPECT_EQ(attached_programs(host_, if_a_), 0);
-  EXPECT_EQ(attached_programs(host_, if_b_), 0);
-  EXPECT_TRUE(e->attached().empty());
+  EXPECT_EQ(attached_programs(host_, if_a_), 2);
   EXPECT_TRUE(to_a());
   EXPECT_TRUE(e->revert("never-applied"));
 
+  // An interface that appears after the start is attached when a fault first needs it.
+  std::unique_ptr<Netns> late_peer = std::make_unique<Netns>("elate");
+  veth(host_, "fdn" + pid_ + "later", {"10.201.13.1/24"}, *late_peer, "fdn" + pid_ + "z", {"10.201.13.2/24"});
+  ASSERT_TRUE(icmp_echo(host_, "10.201.13.2", 1s));
+  ASSERT_TRUE(apply(*e, "late", "network { drop { match { protocol: L4_ICMP } } }"));
+  EXPECT_EQ(attached_programs(host_, "fdn" + pid_ + "later"), 2);
+  EXPECT_FALSE(icmp_echo(host_, "10.201.13.2", 300ms));
+  ASSERT_TRUE(e->revert("late"));
+  EXPECT_TRUE(icmp_echo(host_, "10.201.13.2", 1s));
+
   // Gone with the engine: a fault in effect leaves nothing once the engine goes.
-  // (b's neighbour is resolved first: an entry left unresolved under the blackhole
-  // would only retry after the kernel's 1 s ARP interval.)
   ASSERT_TRUE(to_b());
   ASSERT_TRUE(apply(*e, "left", "network { blackhole {} }"));
   EXPECT_FALSE(to_b());

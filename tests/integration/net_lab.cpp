@@ -291,6 +291,15 @@ std::vector<bool> UdpSink::seen(size_t max_seq) const {
   return out;
 }
 
+std::vector<bool> UdpSink::seen_range(uint64_t first, size_t n) const {
+  std::vector<bool> out(n, false);
+  std::lock_guard lock(mu_);
+  for (auto s : seqs_) {
+    if (s >= first && s - first < n) out[s - first] = true;
+  }
+  return out;
+}
+
 TcpClient TcpClient::connect(const Netns& ns, const std::string& addr, uint16_t port,
                              std::chrono::milliseconds timeout) {
   TcpClient c;

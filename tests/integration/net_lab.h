@@ -98,6 +98,8 @@ class UdpSink {
   uint64_t received() const { return received_.load(); }
   // Sequence numbers seen (for loss analysis), up to `max_seq`.
   std::vector<bool> seen(size_t max_seq) const;
+  // Which of [first, first + n) were seen.
+  std::vector<bool> seen_range(uint64_t first, size_t n) const;
 
  private:
   Fd fd_;

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs one area's benchmarks side by side and writes its table and JSON under
+# bench/results/ (SUITE.txt, SUITE.json):
+#   scripts/bench.sh SUITE [ARGS...]      SUITE: net
+# ARGS go to the suite's benchmark (e.g. scripts/bench.sh net --only cost).
+# BUILD_DIR picks the build directory (default: build). Needs root with CAP_BPF.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() {
+  echo "usage: scripts/bench.sh SUITE [ARGS...]   (suites: net)" >&2
+  exit 2
+}
+[ $# -ge 1 ] || usage
+suite=$1
+shift
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/bench.sh: the benchmarks need root with CAP_BPF (run with sudo)" >&2
+  exit 1
+fi
+BUILD_DIR=${BUILD_DIR:-build}
+
+build() {
+  scripts/install-deps.sh
+  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$BUILD_DIR" -j"$(nproc)" --target "$@"
+}
+
+mkdir -p bench/results
+case "$suite" in
+  net)
+    # Classifier cost (0/10/1k/10k rules), iperf3 against iptables and nftables,
+    # injection latency against iptables -A and tc filter add.
+    build net_bench firedrill-agent
+    "$BUILD_DIR/bench/net/net_bench" --out bench/results/net.json "$@" | tee bench/results/net.txt
+    ;;
+  *)
+    usage
+    ;;
+esac
