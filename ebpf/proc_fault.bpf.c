@@ -60,6 +60,15 @@ struct {
   __type(value, __u64);
 } pid_targets SEC(".maps");
 
+/* pid -> exec time of what was killed at exec, until its exit is seen. LRU: a kill
+ * whose exit is somehow missed does not pin an entry. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, FD_PROC_MAX_DYING);
+  __type(key, __u32);
+  __type(value, __u64);
+} dying SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 256 * 1024);
@@ -153,6 +162,9 @@ int fd_keep_down(struct trace_event_raw_sched_process_exec *ctx) {
     return 0;
   }
   e->ktime_ns = bpf_ktime_get_ns();
+  e->gone_ktime_ns = 0;
+  e->kind = FD_EV_KILLED;
+  e->pad = 0;
   e->fault_mask = mask;
   e->cgroup_id = bpf_get_current_cgroup_id();
   e->pid = tgid;
@@ -163,6 +175,35 @@ int fd_keep_down(struct trace_event_raw_sched_process_exec *ctx) {
   __builtin_memcpy(e->comm, comm.comm, sizeof e->comm);
   __builtin_memset(e->filename, 0, sizeof e->filename);
   e->filename_len = copy_filename(task, e->filename);
+  __u64 at = e->ktime_ns;
+  bpf_map_update_elem(&dying, &tgid, &at, BPF_ANY);
+  bpf_ringbuf_submit(e, 0);
+  return 0;
+}
+
+/* The death of what keep-down killed: exec-to-death measured by the kernel's clock. */
+SEC("tracepoint/sched/sched_process_exit")
+int fd_keep_down_exit(void *ctx) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 tgid = pid_tgid >> 32;
+  if ((__u32)pid_tgid != tgid) return 0; /* a thread; the leader's exit counts */
+  __u64 *exec_at = bpf_map_lookup_elem(&dying, &tgid);
+  if (!exec_at) return 0;
+  __u64 at = *exec_at;
+  bpf_map_delete_elem(&dying, &tgid);
+  struct fd_proc_event *e = bpf_ringbuf_reserve(&events, sizeof *e, 0);
+  if (!e) {
+    count(FD_STAT_EVENTS_LOST);
+    return 0;
+  }
+  __builtin_memset(e, 0, sizeof *e);
+  e->kind = FD_EV_GONE;
+  e->ktime_ns = at;
+  e->gone_ktime_ns = bpf_ktime_get_ns();
+  e->pid = tgid;
+  e->tid = (__u32)pid_tgid;
+  e->cgroup_id = bpf_get_current_cgroup_id();
+  bpf_get_current_comm(e->comm, sizeof e->comm);
   bpf_ringbuf_submit(e, 0);
   return 0;
 }

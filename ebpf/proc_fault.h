@@ -15,6 +15,8 @@
 #define FD_PROC_MAX_EXES 256
 #define FD_PROC_MAX_COMMS 256
 #define FD_PROC_MAX_PIDS 4096
+/* Killed at exec, not yet seen exiting. */
+#define FD_PROC_MAX_DYING 8192
 #define FD_PROC_COMM_LEN 16
 #define FD_PROC_FILENAME_LEN 128
 
@@ -43,9 +45,14 @@ struct fd_proc_config {
   __u32 nr_cgroup_slots; /* highest used cgroup slot + 1: bounds the loop */
 };
 
-/* One kill at exec, sent through the ring buffer. */
+/* Event kinds (fd_proc_event.kind). */
+#define FD_EV_KILLED 0 /* SIGKILL sent at exec */
+#define FD_EV_GONE 1   /* that process has exited: exec-to-death in kernel time */
+
+/* One kill at exec, or the death that followed it, sent through the ring buffer. */
 struct fd_proc_event {
   __u64 ktime_ns;      /* bpf_ktime_get_ns() at exec: CLOCK_MONOTONIC */
+  __u64 gone_ktime_ns; /* FD_EV_GONE: at exit */
   __u64 fault_mask;    /* faults that selected it */
   __u64 cgroup_id;     /* the task's cgroup v2 id */
   __u32 pid;           /* thread group id (the pid users see) */
@@ -54,6 +61,8 @@ struct fd_proc_event {
   __u32 cgroup_slot;   /* first matching cgroup slot, when FD_MATCH_CGROUP */
   __u32 signal_ret;    /* bpf_send_signal's return value (0: sent) */
   __u32 filename_len;  /* bytes of filename copied (0: not available) */
+  __u32 kind;          /* FD_EV_* */
+  __u32 pad;
   char comm[FD_PROC_COMM_LEN];
   char filename[FD_PROC_FILENAME_LEN]; /* the path given to exec, truncated */
 };

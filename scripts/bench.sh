@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs one area's benchmarks side by side and writes its table and JSON under
 # bench/results/ (SUITE.txt, SUITE.json):
-#   scripts/bench.sh SUITE [ARGS...]      SUITE: net
+#   scripts/bench.sh SUITE [ARGS...]      SUITE: net, proc
 # ARGS go to the suite's benchmark (e.g. scripts/bench.sh net --only cost).
 # BUILD_DIR picks the build directory (default: build). Needs root with CAP_BPF.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: scripts/bench.sh SUITE [ARGS...]   (suites: net)" >&2
+  echo "usage: scripts/bench.sh SUITE [ARGS...]   (suites: net, proc)" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -33,6 +33,12 @@ case "$suite" in
     # injection latency against iptables -A and tc filter add.
     build net_bench firedrill-agent
     "$BUILD_DIR/bench/net/net_bench" --out bench/results/net.json "$@" | tee bench/results/net.txt
+    ;;
+  proc)
+    # Kill of 1/100/1,000 processes against pkill -9 -f and a kill -9 loop; keep-down
+    # exec-to-death and connections accepted over 1,000 restarts (--quick: fewer).
+    build proc_bench
+    "$BUILD_DIR/bench/proc/proc_bench" --json bench/results/proc.json "$@" | tee bench/results/proc.txt
     ;;
   *)
     usage

@@ -98,7 +98,9 @@ int KeepDownProgram::on_sample(void* ctx, void* data, size_t size) {
   if (size < sizeof(fd_proc_event)) return 0;
   auto* e = static_cast<const fd_proc_event*>(data);
   ExecKill k;
+  k.gone = e->kind == FD_EV_GONE;
   k.ktime_ns = e->ktime_ns;
+  k.gone_ktime_ns = e->gone_ktime_ns;
   k.fault_mask = e->fault_mask;
   k.cgroup_id = e->cgroup_id;
   k.pid = static_cast<pid_t>(e->pid);
@@ -106,7 +108,7 @@ int KeepDownProgram::on_sample(void* ctx, void* data, size_t size) {
   k.signal_ret = static_cast<int>(e->signal_ret);
   k.comm = bounded(e->comm, sizeof e->comm);
   k.filename = bounded(e->filename, std::min<size_t>(e->filename_len, sizeof e->filename));
-  if ((e->matched_by & FD_MATCH_CGROUP) && e->cgroup_slot < FD_PROC_MAX_CGROUPS) {
+  if (!k.gone && (e->matched_by & FD_MATCH_CGROUP) && e->cgroup_slot < FD_PROC_MAX_CGROUPS) {
     std::lock_guard lock(self->mu_);
     k.cgroup = self->slots_[e->cgroup_slot].rel;
   }

@@ -27,9 +27,11 @@ namespace firedrill::agent::proc {
 
 struct ProcFaultOps;  // binds the generated proc_fault__* functions (keep_down.cpp)
 
-// One kill at exec, as the kernel saw it.
+// One kill at exec, as the kernel saw it; or (gone) the exit that followed it.
 struct ExecKill {
+  bool gone = false;        // the exit of a process killed at exec: only pid, comm, times
   uint64_t ktime_ns = 0;    // CLOCK_MONOTONIC at exec
+  uint64_t gone_ktime_ns = 0;  // CLOCK_MONOTONIC at exit (gone)
   uint64_t fault_mask = 0;  // bits of the faults that selected it
   uint64_t cgroup_id = 0;
   pid_t pid = 0;

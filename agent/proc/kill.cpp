@@ -15,6 +15,9 @@ namespace firedrill::agent::proc {
 namespace {
 
 constexpr int kMaxScanPasses = 5;
+// Members of a killed cgroup followed by a pidfd each; beyond this the cgroup's own
+// "populated 0" says they are gone.
+constexpr size_t kMaxTrackedMembers = 16384;
 
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
@@ -58,23 +61,33 @@ Result<KillReport> kill_now(const Selection& sel, const Protected& guard, std::c
   Fd ep(::epoll_create1(EPOLL_CLOEXEC));
   if (ep.get() < 0) return sys_error(errno, "epoll_create1");
 
-  // Whole cgroups: their members now (for the count and the events), then one write
-  // each; the kernel also takes what they fork meanwhile.
+  // Whole cgroups: their members now (for the count, the events, and a pidfd each
+  // to see them go), then one write each; the kernel also takes what they fork
+  // meanwhile, which cgroup.events confirms.
   struct CgWait {
     Fd events;
-    size_t members;
     bool done = false;
   };
   std::vector<CgWait> cg_waits;
+  std::map<int, Fd> member_fds;  // fd -> owner
+  size_t untracked = 0;          // members without a pidfd (already gone, or no fd left)
   for (auto& cg : sel.cgroups) {
     FD_ASSIGN(members, cgroup_procs(cg.path, true), "kill cgroup {}", cg.rel);
     for (pid_t p : members) {
-      if (seen.insert(p).second) report.processes.push_back({p, cg.rel, {}});
+      if (!seen.insert(p).second) continue;
+      report.processes.push_back({p, cg.rel, {}});
+      Fd fd(member_fds.size() < kMaxTrackedMembers ? pidfd_open(p) : -1);
+      if (fd.get() < 0) {
+        ++untracked;
+        continue;
+      }
+      int raw = fd.get();
+      member_fds.emplace(raw, std::move(fd));
     }
     std::string events = cg.path + "/cgroup.events";
     Fd efd(::open(events.c_str(), O_RDONLY | O_CLOEXEC));
     if (efd.get() < 0) return sys_error(errno, "kill cgroup {}: open {}", cg.rel, events);
-    cg_waits.push_back({std::move(efd), members.size()});
+    cg_waits.push_back({std::move(efd)});
   }
   auto start = SteadyClock::now();
   for (size_t i = 0; i < sel.cgroups.size(); ++i) {
@@ -116,6 +129,7 @@ Result<KillReport> kill_now(const Selection& sel, const Protected& guard, std::c
       return sys_error(errno, "epoll_ctl cgroup.events");
     }
   }
+  for (auto& [raw, fd] : member_fds) pidfds.emplace(raw, std::move(fd));
   for (auto& [raw, fd] : pidfds) {
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -130,8 +144,11 @@ Result<KillReport> kill_now(const Selection& sel, const Protected& guard, std::c
   while (cg_left > 0 || !pidfds.empty()) {
     auto left = std::chrono::duration_cast<Millis>(deadline - SteadyClock::now());
     if (left <= Millis::zero()) break;
-    // The tick re-reads cgroup.events in case a notification was missed.
-    int n = ::epoll_wait(ep.get(), evs, 256, static_cast<int>(std::min<int64_t>(left.count() + 1, 20)));
+    // The pidfds say when each known process is gone; cgroup.events then confirms the
+    // cgroups are empty. Its change notification goes through a kernel work queue, so
+    // a short tick re-reads it rather than wait for the wake-up.
+    int tick = pidfds.empty() ? 2 : 20;
+    int n = ::epoll_wait(ep.get(), evs, 256, static_cast<int>(std::min<int64_t>(left.count() + 1, tick)));
     if (n < 0 && errno != EINTR) return sys_error(errno, "epoll_wait");
     for (int i = 0; i < n; ++i) {
       uint64_t tag = evs[i].data.u64;
@@ -149,12 +166,20 @@ Result<KillReport> kill_now(const Selection& sel, const Protected& guard, std::c
     }
   }
   report.elapsed = SteadyClock::now() - start;
+  report.killed = pid_killed;
+  report.still_alive = pidfds.size();
   for (auto& w : cg_waits) {
-    if (w.done) report.killed += w.members;
-    else report.still_alive += w.members;
+    // Members we could not follow by pidfd died with their cgroup when it emptied.
+    if (w.done) {
+      report.killed += untracked;
+      untracked = 0;
+    }
   }
-  report.killed += pid_killed;
-  report.still_alive += pidfds.size();
+  for (size_t i = 0; i < cg_waits.size(); ++i) {
+    if (cg_waits[i].done) continue;
+    auto left = cgroup_procs(sel.cgroups[i].path, true);
+    if (left) report.still_alive += left->size();
+  }
   return report;
 }
 

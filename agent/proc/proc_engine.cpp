@@ -1,5 +1,6 @@
 #include "agent/proc/proc_engine.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "agent/bpf/features.h"
@@ -17,6 +18,8 @@ auto log() {
 // carries the rest.
 constexpr size_t kMaxKillEvents = 256;
 
+bool has_cgroups(const v1::ProcessSelector& s) { return s.cgroups_size() + s.workload_cgroups_size() > 0; }
+
 v1::ProcessSelector freeze_selector(const v1::ProcFreeze& f) {
   v1::ProcessSelector s;
   for (auto& c : f.cgroups()) s.add_cgroups(c);
@@ -32,8 +35,9 @@ WallTime wall_of_ktime(uint64_t ktime_ns) {
 
 }  // namespace
 
-ProcFaultEngine::ProcFaultEngine(std::shared_ptr<journal::Journal> journal, EventSink* events)
-    : journal_(std::move(journal)), events_(events) {}
+ProcFaultEngine::ProcFaultEngine(std::shared_ptr<journal::Journal> journal, EventSink* events,
+                                 std::string workload_cgroup)
+    : journal_(std::move(journal)), events_(events), workload_cgroup_(std::move(workload_cgroup)) {}
 
 ProcFaultEngine::~ProcFaultEngine() {
   std::vector<std::string> ids;
@@ -63,10 +67,14 @@ Result<Selection> ProcFaultEngine::resolve(const v1::FaultSpec& spec) const {
   const auto& f = bpf::features();
   auto guard = Protected::current();
   switch (p.kind_case()) {
-    case v1::ProcessFault::kKill:
-      return resolve_selector(p.kill().select(), guard, f.cgroup2_mount);
-    case v1::ProcessFault::kKeepDown:
-      return resolve_selector(p.keep_down().select(), guard, f.cgroup2_mount);
+    case v1::ProcessFault::kKill: {
+      FD_ASSIGN(sel, expand_workload_cgroups(p.kill().select(), workload_cgroup_), "selector");
+      return resolve_selector(sel, guard, f.cgroup2_mount);
+    }
+    case v1::ProcessFault::kKeepDown: {
+      FD_ASSIGN(sel, expand_workload_cgroups(p.keep_down().select(), workload_cgroup_), "selector");
+      return resolve_selector(sel, guard, f.cgroup2_mount);
+    }
     case v1::ProcessFault::kFreeze:
       return resolve_selector(freeze_selector(p.freeze()), guard, f.cgroup2_mount);
     default:
@@ -80,14 +88,14 @@ Result<void> ProcFaultEngine::check(const v1::FaultSpec& spec) const {
   const auto& f = bpf::features();
   switch (p.kind_case()) {
     case v1::ProcessFault::kKill:
-      if (p.kill().select().cgroups_size() > 0 && !f.cgroup_kill) return f.missing("cgroup_kill");
+      if (has_cgroups(p.kill().select()) && !f.cgroup_kill) return f.missing("cgroup_kill");
       break;
     case v1::ProcessFault::kKeepDown:
       if (!f.tracepoint) return f.missing("tracepoint");
       if (!f.send_signal) return f.missing("send_signal");
       if (!f.ringbuf) return f.missing("ringbuf");
-      if (p.keep_down().select().cgroups_size() > 0 && !f.cgroup_v2) return f.missing("cgroup_v2");
-      if (p.keep_down().kill_running() && p.keep_down().select().cgroups_size() > 0 && !f.cgroup_kill) {
+      if (has_cgroups(p.keep_down().select()) && !f.cgroup_v2) return f.missing("cgroup_v2");
+      if (p.keep_down().kill_running() && has_cgroups(p.keep_down().select()) && !f.cgroup_kill) {
         return f.missing("cgroup_kill");
       }
       break;
@@ -292,6 +300,17 @@ v1::FaultCounters ProcFaultEngine::counters(const std::string& id) const {
 }
 
 void ProcFaultEngine::on_kill(const ExecKill& k) {
+  if (k.gone) {
+    log()->debug("keep-down: pid {} ({}) gone {}us after its exec", k.pid, k.comm,
+                 (k.gone_ktime_ns - k.ktime_ns) / 1000);
+    std::function<void(const std::string&, const ExecKill&)> observer;
+    {
+      std::lock_guard s(stats_mu_);
+      observer = observer_;
+    }
+    if (observer) observer("", k);
+    return;
+  }
   std::vector<std::string> owners;
   std::function<void(const std::string&, const ExecKill&)> observer;
   {

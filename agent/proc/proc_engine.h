@@ -30,7 +30,10 @@ namespace firedrill::agent::proc {
 class ProcFaultEngine : public FaultEngine {
  public:
   // `journal` may be null only where no freeze will be asked (it is refused then).
-  ProcFaultEngine(std::shared_ptr<journal::Journal> journal, EventSink* events);
+  // `workload_cgroup` (the agent's --workload-cgroup) is what selectors'
+  // workload_cgroups are relative to; empty: they are refused.
+  ProcFaultEngine(std::shared_ptr<journal::Journal> journal, EventSink* events,
+                  std::string workload_cgroup = {});
   ~ProcFaultEngine() override;
 
   std::string_view name() const override { return "process"; }
@@ -41,7 +44,7 @@ class ProcFaultEngine : public FaultEngine {
   v1::FaultCounters counters(const std::string& fault_id) const override;
 
   // Every kill at exec with the kernel's timing (benchmarks and tests), on the
-  // polling thread.
+  // polling thread; then, with `gone` set and no fault id, the exit that followed.
   void on_exec_kill(std::function<void(const std::string& fault_id, const ExecKill&)> observer);
 
   // The last kill-now report of a fault (tests, benchmarks).
@@ -70,6 +73,7 @@ class ProcFaultEngine : public FaultEngine {
 
   std::shared_ptr<journal::Journal> journal_;
   EventSink* events_;
+  std::string workload_cgroup_;
   mutable std::mutex mu_;  // active_, program_, freeze_refs_; held across apply/revert
   std::map<std::string, Active> active_;
   std::unique_ptr<KeepDownProgram> program_;

@@ -126,6 +126,32 @@ Protected Protected::current() {
   return p;
 }
 
+Result<v1::ProcessSelector> expand_workload_cgroups(const v1::ProcessSelector& selector,
+                                                    const std::string& workload) {
+  v1::ProcessSelector out = selector;
+  out.clear_workload_cgroups();
+  for (const auto& rel : selector.workload_cgroups()) {
+    if (workload.empty()) {
+      return make_error("workload cgroup '{}': this agent has no --workload-cgroup to name it below", rel);
+    }
+    if (!rel.empty() && rel[0] == '/') {
+      return make_error("workload cgroup '{}': must be relative to the workload cgroup {}", rel, workload);
+    }
+    std::string path = workload;
+    size_t start = 0;
+    while (start <= rel.size()) {
+      size_t slash = rel.find('/', start);
+      std::string part = rel.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+      if (part == "..") return make_error("workload cgroup '{}': '..' would leave the workload cgroup {}", rel, workload);
+      if (!part.empty() && part != ".") path += "/" + part;
+      if (slash == std::string::npos) break;
+      start = slash + 1;
+    }
+    out.add_cgroups(path);
+  }
+  return out;
+}
+
 Result<Selection> resolve_selector(const v1::ProcessSelector& s, const Protected& guard,
                                    const std::string& cgroup_root, ResolveOptions options) {
   Selection sel;

@@ -56,6 +56,12 @@ struct ResolveOptions {
 };
 
 // Resolves and checks a selector. A refusal names the selector entry and why.
+// The selector with its workload_cgroups turned into cgroups below `workload` (the
+// agent's --workload-cgroup, as the agent was given it). Refuses '..', absolute paths
+// and any workload_cgroups entry when `workload` is empty.
+Result<v1::ProcessSelector> expand_workload_cgroups(const v1::ProcessSelector& selector,
+                                                    const std::string& workload);
+
 Result<Selection> resolve_selector(const v1::ProcessSelector& selector, const Protected& guard,
                                    const std::string& cgroup_root, ResolveOptions options = {});
 
