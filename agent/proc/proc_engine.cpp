@@ -36,8 +36,19 @@ WallTime wall_of_ktime(uint64_t ktime_ns) {
 }  // namespace
 
 ProcFaultEngine::ProcFaultEngine(std::shared_ptr<journal::Journal> journal, EventSink* events,
-                                 std::string workload_cgroup)
-    : journal_(std::move(journal)), events_(events), workload_cgroup_(std::move(workload_cgroup)) {}
+                                 std::string workload_cgroup, const bpf::Features* features)
+    : journal_(std::move(journal)),
+      events_(events),
+      features_(features),
+      workload_cgroup_(std::move(workload_cgroup)) {
+  // A kill follows each process by a pidfd: a thousand processes need a thousand fds,
+  // past the usual soft limit of 1024.
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = std::min<rlim_t>(nofile.rlim_max, 1 << 16);
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+}
 
 ProcFaultEngine::~ProcFaultEngine() {
   std::vector<std::string> ids;
@@ -49,6 +60,8 @@ ProcFaultEngine::~ProcFaultEngine() {
     if (auto r = revert(id); !r) log()->error("process fault {}: revert at shutdown: {}", id, r.error().describe());
   }
 }
+
+const bpf::Features& ProcFaultEngine::features() const { return features_ ? *features_ : bpf::features(); }
 
 void ProcFaultEngine::on_exec_kill(std::function<void(const std::string&, const ExecKill&)> observer) {
   std::lock_guard lock(stats_mu_);
@@ -64,7 +77,7 @@ std::optional<KillReport> ProcFaultEngine::last_kill(const std::string& fault_id
 
 Result<Selection> ProcFaultEngine::resolve(const v1::FaultSpec& spec) const {
   const auto& p = spec.process();
-  const auto& f = bpf::features();
+  const auto& f = features();
   auto guard = Protected::current();
   switch (p.kind_case()) {
     case v1::ProcessFault::kKill: {
@@ -85,7 +98,7 @@ Result<Selection> ProcFaultEngine::resolve(const v1::FaultSpec& spec) const {
 Result<void> ProcFaultEngine::check(const v1::FaultSpec& spec) const {
   if (!spec.has_process()) return make_error("not a process fault");
   const auto& p = spec.process();
-  const auto& f = bpf::features();
+  const auto& f = features();
   switch (p.kind_case()) {
     case v1::ProcessFault::kKill:
       if (has_cgroups(p.kill().select()) && !f.cgroup_kill) return f.missing("cgroup_kill");

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 
+#include "agent/bpf/features.h"
 #include "agent/core/event_sink.h"
 #include "agent/core/fault_engine.h"
 #include "agent/journal/journal.h"
@@ -32,8 +33,9 @@ class ProcFaultEngine : public FaultEngine {
   // `journal` may be null only where no freeze will be asked (it is refused then).
   // `workload_cgroup` (the agent's --workload-cgroup) is what selectors'
   // workload_cgroups are relative to; empty: they are refused.
+  // `features` replaces the kernel probe (tests of the refusals); null: bpf::features().
   ProcFaultEngine(std::shared_ptr<journal::Journal> journal, EventSink* events,
-                  std::string workload_cgroup = {});
+                  std::string workload_cgroup = {}, const bpf::Features* features = nullptr);
   ~ProcFaultEngine() override;
 
   std::string_view name() const override { return "process"; }
@@ -71,8 +73,11 @@ class ProcFaultEngine : public FaultEngine {
   void emit_killed(const std::string& fault_id, pid_t pid, const std::string& comm, const std::string& exe,
                    const std::string& cgroup, bool at_exec, WallTime at);
 
+  const bpf::Features& features() const;
+
   std::shared_ptr<journal::Journal> journal_;
   EventSink* events_;
+  const bpf::Features* features_;
   std::string workload_cgroup_;
   mutable std::mutex mu_;  // active_, program_, freeze_refs_; held across apply/revert
   std::map<std::string, Active> active_;

@@ -12,9 +12,12 @@
 #include <filesystem>
 #include <fstream>
 
+#include <google/protobuf/text_format.h>
+
 #include "agent/journal/journal.h"
 #include "agent/power/power_engine.h"
 #include "agent/proc/cgroup.h"
+#include "agent/proc/proc_engine.h"
 #include "agent/proc/selector.h"
 
 namespace firedrill::agent {
@@ -306,6 +309,84 @@ TEST(Selector, ExeIsSelectedByFileIdentity) {
   ASSERT_TRUE(b);
   EXPECT_TRUE(*a == *b);
   EXPECT_EQ(a->kdev >> 20, major(a->st_dev));
+}
+
+// ---------------------------------------------------------------- missing kernel features
+
+bpf::Features full_features() {
+  bpf::Features f;
+  f.kernel_release = "test-kernel";
+  f.tracepoint = f.send_signal = f.ringbuf = f.cgroup_v2 = f.cgroup_kill = f.cgroup_freeze = true;
+  for (auto name : {"tracepoint", "send_signal", "ringbuf", "cgroup_v2", "cgroup_kill", "cgroup_freeze"}) {
+    v1::Feature d;
+    d.set_name(name);
+    d.set_available(true);
+    f.details.push_back(d);
+  }
+  return f;
+}
+
+void lose(bpf::Features& f, const std::string& name, bool bpf::Features::*flag) {
+  f.*flag = false;
+  for (auto& d : f.details) {
+    if (d.name() == name) {
+      d.set_available(false);
+      d.set_detail("not in this test kernel");
+    }
+  }
+}
+
+v1::FaultSpec parse_spec(const std::string& text) {
+  v1::FaultSpec s;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &s)) << text;
+  return s;
+}
+
+TEST(ProcFeatures, EachFaultNamesTheKernelFeatureItLacks) {
+  struct Case {
+    const char* feature;
+    bool bpf::Features::*flag;
+    const char* spec;
+  };
+  const Case cases[] = {
+      {"tracepoint", &bpf::Features::tracepoint, "process { keep_down { select { comms: \"x\" } } }"},
+      {"send_signal", &bpf::Features::send_signal, "process { keep_down { select { comms: \"x\" } } }"},
+      {"ringbuf", &bpf::Features::ringbuf, "process { keep_down { select { comms: \"x\" } } }"},
+      {"cgroup_kill", &bpf::Features::cgroup_kill, "process { kill { select { cgroups: \"x\" } } }"},
+      {"cgroup_kill", &bpf::Features::cgroup_kill,
+       "process { keep_down { select { cgroups: \"x\" } kill_running: true } }"},
+      {"cgroup_v2", &bpf::Features::cgroup_v2, "process { keep_down { select { cgroups: \"x\" } } }"},
+      {"cgroup_freeze", &bpf::Features::cgroup_freeze, "process { freeze { cgroups: \"x\" } }"},
+  };
+  TempDir dir;
+  auto j = journal::Journal::open(dir.path);
+  ASSERT_TRUE(j);
+  std::shared_ptr<journal::Journal> journal = std::move(*j);
+  for (auto& c : cases) {
+    auto f = full_features();
+    lose(f, c.feature, c.flag);
+    proc::ProcFaultEngine engine(journal, nullptr, "", &f);
+    auto r = engine.check(parse_spec(c.spec));
+    ASSERT_FALSE(r) << c.feature;
+    EXPECT_NE(r.error().message.find(std::string("missing kernel feature '") + c.feature + "' on test-kernel"),
+              std::string::npos)
+        << r.error().message;
+    EXPECT_NE(r.error().message.find("not in this test kernel"), std::string::npos) << r.error().message;
+    // apply refuses the same way, and holds nothing.
+    EXPECT_FALSE(engine.apply("f", parse_spec(c.spec)));
+    EXPECT_EQ(engine.counters("f").processes_killed(), 0u);
+  }
+  // A kill by pid needs none of them.
+  auto none = full_features();
+  lose(none, "cgroup_kill", &bpf::Features::cgroup_kill);
+  lose(none, "tracepoint", &bpf::Features::tracepoint);
+  proc::ProcFaultEngine engine(journal, nullptr, "", &none);
+  v1::FaultSpec by_pid;
+  by_pid.mutable_process()->mutable_kill()->mutable_select()->add_pids(0x3ffffff0);
+  auto r = engine.check(by_pid);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message.find("missing kernel feature"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("does not exist"), std::string::npos) << r.error().message;
 }
 
 // ---------------------------------------------------------------- power loss composition
