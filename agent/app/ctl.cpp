@@ -28,6 +28,10 @@ DESCRIPTION
     --spec 'network { interfaces: "veth0" drop { percent: 30 percent_set: true
              match { protocol: L4_UDP dst_ports { first: 5201 } } } }'
     --spec 'network { partition { peer_cidrs: "10.0.2.0/24" direction: DIRECTION_EGRESS } }'
+    --spec 'process { kill { select { cgroups: "app/redis" comms: "redis-server" } } }'
+    --spec 'process { keep_down { select { exe_paths: "/usr/bin/redis-server" } kill_running: true } }'
+    --spec 'process { freeze { cgroups: "app/batch" } }'
+    --spec 'power_loss {}'
   status prints the faults in effect with their counters.
   The answer is printed in protobuf text format. Exit 0 when applied (or scheduled),
   1 when refused or failed, 2 on bad usage or no agent.
