@@ -54,6 +54,8 @@ struct KeepDownCase {
   bool by_cgroup;  // else by exe path
 };
 
+void PrintTo(const KeepDownCase& c, std::ostream* os) { *os << c.name; }
+
 class KeepDown : public ::testing::TestWithParam<KeepDownCase> {};
 
 TEST_P(KeepDown, SupervisedServerNeverAcceptsDuringKeepDownAndServesAfter) {
