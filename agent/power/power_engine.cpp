@@ -214,9 +214,11 @@ v1::FaultCounters PowerLossEngine::counters(const std::string& id) const {
   return c;
 }
 
-size_t recover_from_journal(journal::Journal& journal, const AgentConfig& config, EventSink* events) {
+std::vector<v1::FaultReverted> recover_from_journal(journal::Journal& journal, const AgentConfig& config,
+                                                    EventSink* events) {
+  std::vector<v1::FaultReverted> recovered;
   auto owed = journal.owed();
-  if (owed.empty()) return 0;
+  if (owed.empty()) return recovered;
   log()->warn("journal {}: {} entr{} owed by an agent that did not finish; recovering", journal.path(),
               owed.size(), owed.size() == 1 ? "y" : "ies");
   auto hooks = boot_hook_config(config);
@@ -243,22 +245,22 @@ size_t recover_from_journal(journal::Journal& journal, const AgentConfig& config
     emit_error(events, e.fault_id, "recovery from journal: " + err.describe());
     failed.insert(e.fault_id);
   }
-  size_t n = 0;
   for (auto& [id, what] : by_fault) {
     if (failed.count(id)) continue;
     log()->warn("recovered fault {} from journal: {}", id, fmt::format("{}", fmt::join(what, "; ")));
+    v1::FaultReverted r;
+    r.set_fault_id(id);
+    r.set_reason(v1::REVERT_RECOVERED);
+    *r.mutable_at() = to_proto(WallClock::now());
     if (events) {
       v1::Event ev;
-      *ev.mutable_at() = to_proto(WallClock::now());
-      auto* r = ev.mutable_reverted();
-      r->set_fault_id(id);
-      r->set_reason(v1::REVERT_RECOVERED);
-      *r->mutable_at() = ev.at();
+      *ev.mutable_at() = r.at();
+      *ev.mutable_reverted() = r;
       events->emit(ev);
     }
-    ++n;
+    recovered.push_back(std::move(r));
   }
-  return n;
+  return recovered;
 }
 
 }  // namespace firedrill::agent::power

@@ -81,8 +81,10 @@ class PowerLossEngine : public FaultEngine {
 
 // Finishes, on start, what a killed agent owed (journal entries of the kinds
 // thaw_cgroup and boot_hooks): thaws, runs the boot hooks, logs "recovered fault ...
-// from journal" and emits FaultReverted REVERT_RECOVERED per fault. Returns the number
-// of faults recovered; entries that could not be finished stay owed.
-size_t recover_from_journal(journal::Journal& journal, const AgentConfig& config, EventSink* events);
+// from journal" and emits FaultReverted REVERT_RECOVERED per fault. Returns those
+// records (for Hello.reverted_while_away); entries that could not be finished stay
+// owed.
+std::vector<v1::FaultReverted> recover_from_journal(journal::Journal& journal, const AgentConfig& config,
+                                                    EventSink* events);
 
 }  // namespace firedrill::agent::power

@@ -516,5 +516,46 @@ TEST_F(PowerFixture, SkipBootHooksOwesNothing) {
   EXPECT_FALSE(fs::exists(marker));
 }
 
+TEST(Recovery, OwedEntriesAreFinishedReportedAndEnded) {
+  TempDir dir;
+  AgentConfig config;
+  config.state_dir = dir.path;
+  config.workload_cgroup = "fdp-unit-workload";
+  std::string marker = dir.path + "/booted";
+  config.boot_hooks = {"echo one >> " + marker, "exit 3", "echo two >> " + marker};
+  auto j = journal::Journal::open(dir.path + "/state");
+  ASSERT_TRUE(j);
+  ASSERT_TRUE((*j)->begin({"pl", journal::kBootHooks, "", "owed", {}}));
+  ASSERT_TRUE((*j)->begin(thaw("fz", dir.path + "/no-such-cgroup")));  // gone since: nothing to thaw
+  struct Sink : EventSink {
+    void emit(const v1::Event& e) override { events.push_back(e); }
+    std::vector<v1::Event> events;
+  } sink;
+  auto recovered = power::recover_from_journal(**j, config, &sink);
+  ASSERT_EQ(recovered.size(), 2u);
+  std::set<std::string> ids;
+  for (auto& r : recovered) {
+    ids.insert(r.fault_id());
+    EXPECT_EQ(r.reason(), v1::REVERT_RECOVERED);
+  }
+  EXPECT_EQ(ids, (std::set<std::string>{"pl", "fz"}));
+  EXPECT_TRUE((*j)->owed().empty());
+  // Every hook ran, in order, and the failing one was reported, not fatal.
+  std::ifstream in(marker);
+  std::string a, b;
+  ASSERT_TRUE(in >> a >> b);
+  EXPECT_EQ(a + b, "onetwo");
+  size_t reverted = 0, hook_failed = 0;
+  for (auto& e : sink.events) {
+    reverted += e.has_reverted();
+    if (e.has_error() && e.error().message().find("boot hook 2/3 'exit 3' exited 3") != std::string::npos) {
+      ++hook_failed;
+      EXPECT_EQ(e.error().fault_id(), "pl");
+    }
+  }
+  EXPECT_EQ(reverted, 2u);
+  EXPECT_EQ(hook_failed, 1u);
+}
+
 }  // namespace
 }  // namespace firedrill::agent
