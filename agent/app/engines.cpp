@@ -16,7 +16,7 @@ Result<std::vector<std::unique_ptr<FaultEngine>>> make_engines(const AgentConfig
   engines.push_back(std::make_unique<net::NetFaultEngine>(std::move(net_config)));
   FaultEngine& net_engine = *engines.back();
   FD_ASSIGN(journal, journal::Journal::shared(config.state_dir), "agent state directory");
-  engines.push_back(std::make_unique<proc::ProcFaultEngine>(journal, events));
+  engines.push_back(std::make_unique<proc::ProcFaultEngine>(journal, events, config.workload_cgroup));
   FaultEngine& proc_engine = *engines.back();
   // Power loss composes the two above through FaultEngine only. First in the list, so
   // that it is destroyed (reverting what it still holds) before the engines it uses.

@@ -170,8 +170,10 @@ class Checker {
   }
 
   void process_selector(const v1::ProcessSelector& sel, const std::string& path) {
-    if (sel.cgroups_size() + sel.exe_paths_size() + sel.comms_size() + sel.pids_size() == 0) {
-      error(path, "selects no process: give cgroups, exe_paths, comms or pids");
+    if (sel.cgroups_size() + sel.workload_cgroups_size() + sel.exe_paths_size() + sel.comms_size() +
+            sel.pids_size() ==
+        0) {
+      error(path, "selects no process: give cgroups, workload_cgroups, exe_paths, comms or pids");
     }
   }
 
