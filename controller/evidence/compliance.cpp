@@ -25,7 +25,7 @@ std::vector<ComplianceRow> compliance_rows(const ReportModel& m) {
   };
   auto [rto_declared, rto_measured] = measured("RTO");
   auto [rpo_declared, rpo_measured] = measured("RPO");
-  bool failed = res.verdict == "fail" || res.verdict == "aborted";
+  bool failed = res.verdict == "fail" || res.verdict == "aborted" || res.verdict == "refused";
   bool remediation = !m.findings.empty();
   bool signed_chain = m.integrity.events > 0 && !m.integrity.signature.empty();
   auto status = [](bool full, bool some) { return full ? "evidenced" : (some ? "partial" : "missing"); };

@@ -60,6 +60,7 @@ struct SloTarget {
   double threshold = 0;    // in `unit`
   std::string unit;        // "s", "ms", "ratio", "markers"
   std::string objective;   // "RTO", "RPO" or "" : names the regulator's term it evidences
+  std::string target_text;  // the target as the SLO engine writes it ("<= 30s"); wins over the above
 };
 
 struct StepPlan {
@@ -230,6 +231,7 @@ struct SloResult {
   bool pass = false;
   bool measured_set = true;  // false: could not be measured (then it fails)
   std::string detail;
+  std::string measured_text;  // as the SLO engine writes it ("12.3s", "never"); wins over measured
 };
 
 struct Milestone {
@@ -245,7 +247,7 @@ struct Abort {
 };
 
 struct Verdict {
-  std::string outcome;  // pass | fail | aborted
+  std::string outcome;  // pass | fail | aborted | refused (never injected)
   std::string reason;
 };
 
@@ -260,7 +262,8 @@ NLOHMANN_JSON_SERIALIZE_ENUM(TestType, {{TestType::kGameDay, "game_day"},
                                         {TestType::kContinuous, "continuous"},
                                         {TestType::kAdHoc, "ad_hoc"}})
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Participant, name, role)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SloTarget, name, kind, probe, comparator, threshold, unit, objective)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SloTarget, name, kind, probe, comparator, threshold, unit, objective,
+                                               target_text)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StepPlan, index, name, fault, selector, duration_ms)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProbePlan, name, kind, target, interval_ms, location)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunCreated, experiment_name, experiment_version, experiment_sha256, experiment_file, scenario, hypothesis, test_type, environment, controller_version, controller_host, owner, participants, required_approvals, selector, mode, blast_radius, steps, probes, slos, abort_unavailability_ms, user_notice_threshold_ms, sustain_samples)
@@ -279,7 +282,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SummaryBucket, from, to, total, 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FailedInterval, from, to, samples, error)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProbeSummary, probe, buckets, failures)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DataCheck, probe, written, acknowledged, read_back, lost, lost_span_ms, first_lost_at, last_lost_at)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SloResult, name, measured, unit, pass, measured_set, detail)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SloResult, name, measured, unit, pass, measured_set, detail,
+                                               measured_text)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Milestone, name, at, detail)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Abort, reason, by, at)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Verdict, outcome, reason)

@@ -47,7 +47,7 @@ const char* kCss = R"css(
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:var(--ink);background:#fff}
 main{max-width:1080px;margin:0 auto;padding:0 24px 48px}
 header.verdict{display:flex;gap:24px;align-items:center;padding:20px 24px;border-bottom:4px solid var(--v);background:var(--bg)}
-.verdict-pass{--v:var(--pass)}.verdict-fail{--v:var(--fail)}.verdict-aborted{--v:var(--aborted)}.verdict-incomplete{--v:var(--incomplete)}
+.verdict-pass{--v:var(--pass)}.verdict-fail{--v:var(--fail)}.verdict-aborted,.verdict-refused{--v:var(--aborted)}.verdict-incomplete{--v:var(--incomplete)}
 .verdict-word{font-size:40px;font-weight:800;letter-spacing:2px;color:#fff;background:var(--v);padding:8px 22px;border-radius:8px}
 header h1{margin:0 0 4px;font-size:22px}
 .headline{margin:0 0 6px;font-size:15px}
@@ -417,7 +417,9 @@ Result<std::string> render_html(const Json& document) {
   p.raw(R"(<section id="scope"><h2>2. Scope</h2><table class="kv">)");
   kv(p, "Selector", m.scope.selector);
   kv(p, "Mode", m.scope.mode);
-  kv(p, "Targets", fmt::format("{} of a fleet of {}", m.scope.hosts.size(), m.scope.fleet_size));
+  kv(p, "Targets", m.scope.fleet_size > 0
+                       ? fmt::format("{} of a fleet of {}", m.scope.hosts.size(), m.scope.fleet_size)
+                       : fmt::format("{} hosts", m.scope.hosts.size()));
   std::string domains;
   for (size_t i = 0; i < m.scope.domains.size(); ++i) domains += (i ? "; " : "") + m.scope.domains[i];
   kv(p, "Failure domains", domains);

@@ -138,17 +138,27 @@ Result<ReportModel> build_model(const Json& evidence) {
         FD_ASSIGN(a, payload_from_json<Approval>(data), "report: event {}", i + 1);
         WallTime when = a.at == WallTime{} ? at : a.at;
         m.people.approvals.push_back(ApprovalRow{a.approver, a.role, a.decision, format_time(when), a.comment});
-        add_entry(when, "approval", fmt::format("{} {} ({})", a.approver, a.decision, a.role));
+        add_entry(when, "approval", fmt::format("{} {}{}{}", a.approver, a.decision,
+                                                a.role.empty() ? "" : " (" + a.role + ")",
+                                                a.comment.empty() ? "" : ": " + a.comment));
         break;
       }
       case EventKind::kTargetsResolved: {
         FD_ASSIGN(t, payload_from_json<TargetsResolved>(data), "report: event {}", i + 1);
         m.scope.selector = t.selector;
         m.scope.mode = t.mode;
-        m.scope.fleet_size = t.fleet_size;
-        m.scope.hosts.clear();
-        for (auto& h : t.hosts) m.scope.hosts.push_back(HostRow{h.host, h.agent_id, h.dc, h.rack, h.agent_version});
-        m.scope.excluded = t.excluded;
+        // Steps may resolve their own targets: the scope is every host any step chose.
+        for (auto& h : t.hosts) {
+          bool seen = false;
+          for (auto& have : m.scope.hosts) seen |= have.host == h.host && have.agent_id == h.agent_id;
+          if (!seen) m.scope.hosts.push_back(HostRow{h.host, h.agent_id, h.dc, h.rack, h.agent_version});
+        }
+        for (auto& x : t.excluded) {
+          bool seen = false;
+          for (auto& have : m.scope.excluded) seen |= have.host == x.host;
+          if (!seen) m.scope.excluded.push_back(x);
+        }
+        m.scope.fleet_size = std::max(m.scope.fleet_size, t.fleet_size);
         add_entry(at, "state", fmt::format("targets resolved: {}, {} excluded", hosts_word(t.hosts.size()),
                                            t.excluded.size()));
         break;
@@ -210,7 +220,13 @@ Result<ReportModel> build_model(const Json& evidence) {
         FD_ASSIGN(ms, payload_from_json<Milestone>(data), "report: event {}", i + 1);
         if (ms.at == WallTime{}) ms.at = at;
         add_entry(ms.at, "milestone", ms.name + (ms.detail.empty() ? "" : ": " + ms.detail));
-        stated[ms.name] = std::move(ms);
+        // Stated per probe: the service detected the fault at the first probe's
+        // detection, and had failed over or recovered when the last probe had.
+        auto it = stated.find(ms.name);
+        bool earliest = ms.name == "detection";
+        if (it == stated.end() || (earliest ? ms.at < it->second.at : ms.at > it->second.at)) {
+          stated[ms.name] = std::move(ms);
+        }
         break;
       }
       case EventKind::kAbort: {
@@ -272,8 +288,9 @@ Result<ReportModel> build_model(const Json& evidence) {
   m.scenario.abort_unavailability_ms = created.abort_unavailability_ms;
   m.scenario.user_notice_threshold_ms = created.user_notice_threshold_ms;
   for (auto& s : created.slos) {
-    m.scenario.criteria.push_back(
-        CriterionRow{s.name, s.kind, s.probe, s.comparator + " " + format_measure(s.threshold, s.unit), s.objective});
+    m.scenario.criteria.push_back(CriterionRow{
+        s.name, s.kind, s.probe,
+        s.target_text.empty() ? s.comparator + " " + format_measure(s.threshold, s.unit) : s.target_text, s.objective});
   }
   m.scope.blast_radius = created.blast_radius;
   if (m.scope.selector.empty()) m.scope.selector = created.selector;
@@ -612,7 +629,8 @@ Result<ReportModel> build_model(const Json& evidence) {
       if (s.name == n) {
         row.kind = s.kind;
         row.objective = s.objective;
-        row.target = s.comparator + " " + format_measure(s.threshold, s.unit);
+        row.target =
+            s.target_text.empty() ? s.comparator + " " + format_measure(s.threshold, s.unit) : s.target_text;
       }
     }
     auto it = slo_results.find(n);
@@ -621,7 +639,9 @@ Result<ReportModel> build_model(const Json& evidence) {
       row.result = "no result";
     } else {
       auto& r = it->second;
-      row.measured = r.measured_set ? format_measure(r.measured, r.unit) : "not measured";
+      row.measured = !r.measured_text.empty() ? r.measured_text
+                     : r.measured_set         ? format_measure(r.measured, r.unit)
+                                              : "not measured";
       row.result = r.pass && r.measured_set ? "pass" : "fail";
       row.detail = r.detail;
     }
@@ -675,6 +695,8 @@ Result<ReportModel> build_model(const Json& evidence) {
     sum.headline = fmt::format("{}: the service met all {} success criteria.", what, res.slos.size());
   } else if (res.verdict == "aborted") {
     sum.headline = fmt::format("{}: aborted ({}); every fault was reverted.", what, res.abort_reason);
+  } else if (res.verdict == "refused") {
+    sum.headline = fmt::format("{}: refused before any fault was injected.", what);
   } else if (res.verdict == "incomplete") {
     sum.headline = fmt::format("{}: the run has no verdict yet.", what);
   } else {

@@ -56,10 +56,10 @@ inline RunCreated fixture_created() {
   c.probes = {{"messaging", "command", "redis-cli -h 10.0.2.10 -p 26379 PING", 500, "chuncheon"},
               {"web", "http", "http://10.0.2.20:8080/health", 500, "chuncheon"},
               {"orders-data", "data", "redis markers via sentinel", 500, "chuncheon"}};
-  c.slos = {{"messaging failover", "failover_time", "messaging", "<=", 60, "s", "RTO"},
-            {"web availability", "availability", "web", ">=", 0.8, "ratio", ""},
-            {"orders data loss", "data_loss", "orders-data", "<=", 0, "markers", "RPO"},
-            {"messaging recovery", "recovery_time", "messaging", "<=", 30, "s", ""}};
+  c.slos = {{"messaging failover", "failover_time", "messaging", "<=", 60, "s", "RTO", ""},
+            {"web availability", "availability", "web", ">=", 0.8, "ratio", "", ""},
+            {"orders data loss", "data_loss", "orders-data", "<=", 0, "markers", "RPO", ""},
+            {"messaging recovery", "recovery_time", "messaging", "<=", 30, "s", "", ""}};
   c.abort_unavailability_ms = 300'000;
   return c;
 }
@@ -174,11 +174,11 @@ inline Result<std::unique_ptr<EvidenceLog>> write_fixture_run(EvidenceStore& sto
   FD_TRY(log->append(DataCheck{"orders-data", 376, 376, 376, 0, 0, WallTime{}, WallTime{}}), "fixture");
   clock.now = at(205s);
   bool pass = !shape.fail_failover;
-  FD_TRY(log->append(SloResult{"messaging failover", pass ? 24.0 : 0, "s", pass, pass, pass ? "" : "never failed over"}),
+  FD_TRY(log->append(SloResult{"messaging failover", pass ? 24.0 : 0, "s", pass, pass, pass ? "" : "never failed over", ""}),
          "fixture");
-  FD_TRY(log->append(SloResult{"web availability", 0.9255, "ratio", true, true, ""}), "fixture");
-  FD_TRY(log->append(SloResult{"orders data loss", 0, "markers", true, true, "376 of 376 read back"}), "fixture");
-  FD_TRY(log->append(SloResult{"messaging recovery", 2.5, "s", true, true, ""}), "fixture");
+  FD_TRY(log->append(SloResult{"web availability", 0.9255, "ratio", true, true, "", ""}), "fixture");
+  FD_TRY(log->append(SloResult{"orders data loss", 0, "markers", true, true, "376 of 376 read back", ""}), "fixture");
+  FD_TRY(log->append(SloResult{"messaging recovery", 2.5, "s", true, true, "", ""}), "fixture");
   clock.now = at(210s);
   FD_TRY(log->append(Verdict{pass ? "pass" : "fail", pass ? "all 4 SLOs met" : "messaging did not fail over"}),
          "fixture");

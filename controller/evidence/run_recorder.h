@@ -1,0 +1,72 @@
+// The runner's hook into evidence: a RunObserver (controller/runner/run.h) that turns
+// everything a run tells it into that run's signed event log. Give one to every Run:
+//
+//   evidence::RunRecorder recorder(store, key);
+//   runner::Run run(record, &clock, &fleet, std::move(probes), &run_store, &recorder);
+//
+// Probe samples are buffered per probe and written in batches (and before any other
+// event, so the log stays in time order). A run resumed after a restart continues its
+// existing log. Evidence that cannot be written never stops a run: the error is logged
+// and kept, and `firedrill report` then shows the log as far as it got.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "controller/evidence/evidence_log.h"
+#include "controller/runner/run.h"
+
+namespace firedrill::evidence {
+
+class RunRecorder : public runner::RunObserver {
+ public:
+  RunRecorder(EvidenceStore& store, const SigningKey& key, EvidenceLog::Clock clock = {},
+              size_t samples_per_batch = 50);
+
+  void on_created(const v1::RunRecord& run) override;
+  void on_approval(const v1::RunRecord& run, const v1::Approval& a, bool rejected) override;
+  void on_phase(const v1::RunRecord& run, const std::string& detail) override;
+  void on_targets(const v1::RunRecord& run, int step, const std::vector<controller::Host>& hosts) override;
+  void on_guard(const v1::RunRecord& run, const std::string& when, const v1::GuardVerdict& verdict) override;
+  void on_fault(const v1::RunRecord& run, const v1::FaultRecord& fault, bool reverted) override;
+  void on_samples(const v1::RunRecord& run, const std::string& probe, const std::vector<slo::Sample>& s) override;
+  void on_data_check(const v1::RunRecord& run, const v1::DataReadBack& data) override;
+  void on_milestone(const v1::RunRecord& run, const std::string& name, WallTime at,
+                    const std::string& detail) override;
+  void on_abort(const v1::RunRecord& run, const std::string& reason, const std::string& by) override;
+  void on_verdict(const v1::RunRecord& run) override;
+
+  // The first error met while recording the run, if any.
+  std::optional<Error> error(const std::string& run_id) const;
+
+  // What the run's first event says, from its record (exposed for tests).
+  static RunCreated created_from(const v1::RunRecord& run);
+
+ private:
+  struct Open {
+    std::unique_ptr<EvidenceLog> log;
+    std::map<std::string, std::vector<ProbeSample>> pending;  // probe -> samples not yet written
+    std::map<std::string, int64_t> writes;                     // probe -> samples seen
+    std::map<std::string, std::string> host_of;                // agent id -> host name
+  };
+
+  // The run's open log (created or resumed on first use); nullptr after an error.
+  Open* open(const v1::RunRecord& run);
+  template <typename T>
+  void append(const v1::RunRecord& run, const T& payload);
+  void flush(const v1::RunRecord& run, Open& o, const std::string& only_probe = "");
+  void fail(const std::string& run_id, const Error& e);
+
+  EvidenceStore& store_;
+  const SigningKey& key_;
+  EvidenceLog::Clock clock_;
+  size_t batch_;
+  mutable std::mutex mu_;
+  std::map<std::string, Open> runs_;
+  std::map<std::string, Error> errors_;
+};
+
+}  // namespace firedrill::evidence

@@ -1,0 +1,342 @@
+// The runner's real state machine (controller/runner) writing evidence through
+// RunRecorder: a whole game day over a fake clock, a fake fleet (real selectors and
+// guard) and scripted probes, then the report built from the signed log alone. This
+// is the hook a run on real agents uses; the report must hold every section.
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "controller/evidence/document.h"
+#include "controller/evidence/html_report.h"
+#include "controller/evidence/run_recorder.h"
+#include "controller/evidence/sqlite_store.h"
+#include "controller/evidence/verify.h"
+#include "controller/guard/guard.h"
+#include "controller/runner/run.h"
+
+namespace firedrill::evidence {
+namespace {
+
+using namespace std::chrono_literals;
+
+const WallTime kT0 = WallTime(std::chrono::seconds(1'795'251'600));  // 2026-11-21T09:00:00Z
+
+class FakeClock : public runner::Clock {
+ public:
+  WallTime now() override { return now_; }
+  void sleep_until(WallTime t) override {
+    while (!hooks_.empty() && hooks_.begin()->first <= t) {
+      auto it = hooks_.begin();
+      auto fn = std::move(it->second);
+      if (it->first > now_) now_ = it->first;
+      hooks_.erase(it);
+      fn();
+    }
+    if (t > now_) now_ = t;
+  }
+  void wake() override {}
+  void at(WallTime t, std::function<void()> fn) { hooks_.emplace(t, std::move(fn)); }
+
+ private:
+  WallTime now_ = kT0;
+  std::multimap<WallTime, std::function<void()>> hooks_;
+};
+
+// Agents in memory; faults take effect at their not_before plus a few ms per host.
+class FakeFleet : public runner::FleetDriver {
+ public:
+  explicit FakeFleet(FakeClock* clock) : clock_(clock) {}
+  void add(const std::string& id, controller::Tags tags) { hosts_.push_back({id, std::move(tags)}); }
+
+  Result<std::vector<controller::Host>> resolve(const v1::Targets& targets) override {
+    FD_ASSIGN(res, controller::resolve(hosts_, targets), "resolve");
+    std::vector<controller::Host> out;
+    for (const auto& id : res.targets) {
+      for (const auto& h : hosts_) {
+        if (h.id == id) out.push_back(h);
+      }
+    }
+    return out;
+  }
+  v1::GuardVerdict admit(const std::string& run, const std::vector<std::string>& hosts,
+                         const v1::BlastRadius& r) override {
+    return check(run, hosts, r);
+  }
+  v1::GuardVerdict check(const std::string&, const std::vector<std::string>& hosts, const v1::BlastRadius& r) override {
+    controller::GuardInput in;
+    in.fleet = hosts_;
+    in.targets = hosts;
+    in.radius = r;
+    return controller::check_guard(controller::GuardPolicy{}, in);
+  }
+  void set_run_hosts(const std::string&, const std::vector<std::string>&) override {}
+  void end_run(const std::string&) override {}
+  std::vector<std::string> not_ready(const std::vector<std::string>&, const v1::FaultSpec&) override { return {}; }
+  std::string fault_id(const std::string& run, int step) override { return run + "." + std::to_string(step); }
+  runner::FanoutOutcome apply(const std::string&, const std::string& fid, const v1::FaultSpec&,
+                              const std::vector<std::string>& hosts, WallTime not_before, WallTime) override {
+    runner::FanoutOutcome out;
+    int n = 0;
+    for (const auto& h : hosts) {
+      runner::HostOutcome o;
+      o.agent_id = h;
+      o.ok = true;
+      o.status = "applied";
+      o.acked_at = clock_->now();
+      o.effective_at = not_before + std::chrono::microseconds(800 + 650 * n++);
+      down_from = not_before;
+      out.hosts.push_back(o);
+    }
+    return out;
+  }
+  runner::FanoutOutcome revert(const std::string&, const std::vector<std::string>& hosts) override {
+    runner::FanoutOutcome out;
+    for (const auto& h : hosts) {
+      runner::HostOutcome o;
+      o.agent_id = h;
+      o.ok = true;
+      o.status = "reverted";
+      o.acked_at = clock_->now();
+      out.hosts.push_back(o);
+    }
+    down_until = clock_->now();
+    return out;
+  }
+  std::vector<std::string> lost(const std::vector<std::string>&) override { return {}; }
+  bool halted(std::string*) override { return false; }
+
+  std::optional<WallTime> down_from, down_until;
+
+ private:
+  FakeClock* clock_;
+  std::vector<controller::Host> hosts_;
+};
+
+// Each probe samples every interval; its health is a function of time.
+class ScriptedProbes : public probes::ProbeSource {
+ public:
+  using Health = std::function<bool(WallTime)>;
+  explicit ScriptedProbes(FakeClock* clock) : clock_(clock) {}
+  void add(const std::string& name, std::chrono::milliseconds every, Health health, bool data = false) {
+    probes_.push_back({name, every, std::move(health), data, {}, 0});
+  }
+  void start() override {
+    for (auto& p : probes_) p.next = clock_->now();
+  }
+  void stop() override {}
+  std::vector<std::pair<std::string, slo::Sample>> take_new() override {
+    std::vector<std::pair<std::string, slo::Sample>> out;
+    for (auto& p : probes_) {
+      if (p.data && data_stopped_) continue;
+      while (p.next <= clock_->now()) {
+        slo::Sample s;
+        s.start = p.next;
+        s.ok = p.health(p.next);
+        s.duration = std::chrono::microseconds(1200 + 37 * (p.seq % 11));
+        s.detail = s.ok ? "ok" : "connection refused";
+        if (p.data) {
+          s.marker = ++p.seq;
+          if (s.ok) written_.insert(s.marker);
+        } else {
+          ++p.seq;
+        }
+        out.emplace_back(p.name, s);
+        p.next += p.every;
+      }
+    }
+    return out;
+  }
+  std::map<std::string, slo::DataCheck> read_back() override {
+    data_stopped_ = true;
+    std::map<std::string, slo::DataCheck> out;
+    for (auto& p : probes_) {
+      if (!p.data) continue;
+      slo::DataCheck c;
+      c.read_ok = true;
+      c.read = written_;
+      out[p.name] = c;
+    }
+    return out;
+  }
+
+ private:
+  struct P {
+    std::string name;
+    std::chrono::milliseconds every;
+    Health health;
+    bool data;
+    WallTime next;
+    uint64_t seq;
+  };
+  FakeClock* clock_;
+  std::vector<P> probes_;
+  std::set<uint64_t> written_;
+  bool data_stopped_ = false;
+};
+
+const char* kGameDay = R"(name: pangyo-datacenter-fire
+version: "7"
+description: Every rack in dc=pangyo loses power; messaging must fail over to chuncheon.
+hypothesis: Sentinel promotes the chuncheon replica within 30s and no acknowledged marker is lost.
+owner: jiyoung.park
+test_type: game_day
+environment: lab
+participants:
+  - {name: jiyoung.park, role: incident commander}
+  - {name: minho.lee, role: messaging on-call}
+targets: {selector: "dc=pangyo"}
+blast_radius:
+  max_domains: {key: dc, count: 1}
+  keep_untouched: {key: dc, min: 1}
+steps:
+  - {name: power loss, fault: {power_loss: {}}, duration: 60s}
+probes:
+  - {name: messaging, interval: 500ms, tcp: {address: "10.0.2.10:26379"}}
+  - {name: web, interval: 500ms, http: {url: "http://10.0.2.20:8080/health"}}
+  - {name: markers, interval: 1s, data: {write: [w, "{marker}"], read: [r]}}
+steady_state: {hold: 5s}
+recovery: {hold: 5s, timeout: 1m}
+slo:
+  availability: {min: 0.5}
+  failover_time: {max: 30s}
+  recovery_time: {max: 30s}
+  data_loss: {max_markers: 0}
+abort: {unavailability_over: 5m}
+approvals: {required: 2}
+report: {user_notice_threshold: 2h}
+)";
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/fdv-runner-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
+TEST(EvidenceFromTheRunner, AGameDayRunMakesACompleteVerifiableReport) {
+  TempDir dir;
+  auto store = SqliteEvidenceStore::open(dir.path + "/state.db");
+  ASSERT_TRUE(store) << store.error().message;
+  auto key = SigningKey::generate();
+  ASSERT_TRUE(key);
+  FakeClock clock;
+  RunRecorder recorder(**store, *key, [&] { return clock.now(); }, 20);
+
+  FakeFleet fleet(&clock);
+  for (int r = 1; r <= 2; ++r) {
+    for (int h = 1; h <= 2; ++h) {
+      std::string id = fmt::format("p{}-h{}", r, h);
+      fleet.add(id, {{"dc", "pangyo"}, {"rack", fmt::format("p{}", r)}, {"host", id}});
+    }
+  }
+  fleet.add("c1-h1", {{"dc", "chuncheon"}, {"rack", "c1"}, {"host", "c1-h1"}});
+
+  auto loaded = experiment::parse_experiment(kGameDay, "experiments/pangyo.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.diagnostics[0].to_string();
+  auto probes = std::make_unique<ScriptedProbes>(&clock);
+  // messaging: down from the power loss until Sentinel fails over 12 s later; web:
+  // down for 4 s; the data probe keeps writing through the failover.
+  probes->add("messaging", 500ms, [&](WallTime t) {
+    return !fleet.down_from || t < *fleet.down_from + 500ms || t >= *fleet.down_from + 12s;
+  });
+  probes->add("web", 500ms, [&](WallTime t) {
+    return !fleet.down_from || t < *fleet.down_from + 500ms || t >= *fleet.down_from + 4s;
+  });
+  probes->add("markers", 1s, [&](WallTime t) {
+    return !fleet.down_from || t < *fleet.down_from || t >= *fleet.down_from + 12s;
+  }, true);
+  runner::RunnerOptions opt;
+  opt.start_delay = 1s;
+  runner::Run run(runner::new_run_record(loaded, "gd-2026-11-21", "jiyoung.park", clock.now()), &clock, &fleet,
+                  std::move(probes), nullptr, &recorder, opt);
+  clock.at(kT0 + 3s, [&] { run.approve("hyunwoo.cho", "game day GD-2026-11", false); });
+  clock.at(kT0 + 4s, [&] { run.approve("sara.kim", "", false); });
+  v1::RunRecord done = run.execute();
+  ASSERT_EQ(done.outcome(), v1::RUN_OUTCOME_PASSED) << done.reason();
+  ASSERT_FALSE(recorder.error(done.id())) << recorder.error(done.id())->message;
+
+  FindingBook book(**store, &*key, [&] { return clock.now(); });
+  ASSERT_TRUE(book.add({done.id(), "low", "minho.lee", "2026-12-31", "web 503s for 4s during failover", "", "jiyoung.park"}));
+
+  auto doc = build_document(**store, done.id(), clock.now(), "firedrill test");
+  ASSERT_TRUE(doc) << doc.error().message;
+  auto model = build_model((*doc)["evidence"]);
+  ASSERT_TRUE(model) << model.error().message;
+  auto missing = missing_sections(*model);
+  EXPECT_TRUE(missing.empty()) << "missing: " << fmt::format("{}", fmt::join(missing, ", "));
+
+  const auto& m = *model;
+  EXPECT_EQ(m.summary.verdict, "pass");
+  EXPECT_EQ(m.identity.experiment_name, "pangyo-datacenter-fire");
+  EXPECT_EQ(m.identity.experiment_sha256, loaded.sha256);
+  EXPECT_EQ(m.identity.test_type, "game_day");
+  EXPECT_EQ(m.scope.hosts.size(), 4u);
+  EXPECT_EQ(m.people.approvals.size(), 2u);
+  EXPECT_EQ(m.timeline.steps.at(0).hosts, 4);
+  EXPECT_EQ(m.timeline.steps.at(0).start_spread_us, 3 * 650);
+  // The runner states detection, failover, fault lifted and recovery; the report uses them.
+  EXPECT_EQ(m.timeline.milestones.source_failover, "stated");
+  EXPECT_GE(m.timeline.milestones.failover_ms, 11'000);
+  EXPECT_LE(m.timeline.milestones.failover_ms, 13'000);
+  bool rto = false, rpo = false;
+  for (auto& s : m.results.slos) {
+    EXPECT_EQ(s.result, "pass") << s.name << " " << s.measured;
+    rto |= s.objective == "RTO";
+    rpo |= s.objective == "RPO";
+  }
+  EXPECT_TRUE(rto && rpo);
+  EXPECT_EQ(m.results.data_lost_markers, 0);
+  for (auto& c : m.compliance) EXPECT_EQ(c.status, "evidenced") << c.framework << " " << c.clause;
+
+  auto html = render_html(*doc);
+  ASSERT_TRUE(html);
+  auto v = verify_report_text(*html, &key->public_key());
+  EXPECT_TRUE(v.ok()) << (v.issues.empty() ? "" : v.issues[0].message);
+}
+
+TEST(EvidenceFromTheRunner, ARefusedRunStillLeavesASignedRecord) {
+  TempDir dir;
+  auto store = SqliteEvidenceStore::open(dir.path + "/state.db");
+  ASSERT_TRUE(store);
+  auto key = SigningKey::generate();
+  FakeClock clock;
+  RunRecorder recorder(**store, *key, [&] { return clock.now(); });
+  FakeFleet fleet(&clock);
+  fleet.add("p1-h1", {{"dc", "pangyo"}, {"rack", "p1"}});
+  fleet.add("c1-h1", {{"dc", "chuncheon"}, {"rack", "c1"}});
+  // Every dc targeted while one must stay untouched: the guard refuses at preflight.
+  std::string yaml = R"y(name: too-wide
+targets: {selector: "dc in (pangyo,chuncheon)"}
+blast_radius: {keep_untouched: {key: dc, min: 1}}
+steps: [{fault: {power_loss: {}}, duration: 10s}]
+probes: [{name: web, http: {url: "http://web/"}}]
+)y";
+  auto loaded = experiment::parse_experiment(yaml, "too-wide.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.diagnostics[0].to_string();
+  auto probes = std::make_unique<ScriptedProbes>(&clock);
+  probes->add("web", 1s, [](WallTime) { return true; });
+  runner::Run run(runner::new_run_record(loaded, "refused-1", "me", clock.now()), &clock, &fleet, std::move(probes),
+                  nullptr, &recorder);
+  v1::RunRecord done = run.execute();
+  ASSERT_EQ(done.outcome(), v1::RUN_OUTCOME_REFUSED) << done.reason();
+  auto doc = build_document(**store, "refused-1", clock.now(), "t");
+  ASSERT_TRUE(doc) << doc.error().message;
+  EXPECT_EQ((*doc)["report"]["summary"]["verdict"], "refused");
+  bool refused_guard = false;
+  for (auto& g : (*doc)["report"]["scope"]["guard"]) refused_guard |= !g["allowed"].get<bool>();
+  EXPECT_TRUE(refused_guard);
+  EXPECT_TRUE(verify_document(*doc, &key->public_key()).ok());
+}
+
+}  // namespace
+}  // namespace firedrill::evidence
