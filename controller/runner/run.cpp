@@ -247,7 +247,9 @@ v1::ApproveResponse Run::approve(const std::string& approver, const std::string&
       return out;
     }
     if (record_.phase() != v1::RUN_PHASE_PENDING_APPROVAL) {
-      out.set_error(fmt::format("run {} is not waiting for approval (it is in {})", record_.id(), phase_name(record_.phase())));
+      out.set_error(record_.phase() == v1::RUN_PHASE_DONE
+                        ? fmt::format("run {} is not waiting for approval (it is {})", record_.id(), outcome_name(record_.outcome()))
+                        : fmt::format("run {} is not waiting for approval (it is in {})", record_.id(), phase_name(record_.phase())));
       return out;
     }
     if (!req.approvers().empty() && std::find(req.approvers().begin(), req.approvers().end(), approver) == req.approvers().end()) {
@@ -290,10 +292,27 @@ void Run::abort(const std::string& reason, const std::string& by) {
   clock_->wake();
 }
 
+void Run::shutdown(const std::string& why) {
+  {
+    std::lock_guard lock(mu_);
+    if (record_.phase() == v1::RUN_PHASE_DONE) return;
+    if (record_.phase() == v1::RUN_PHASE_PENDING_APPROVAL || record_.phase() == v1::RUN_PHASE_UNSPECIFIED) {
+      suspended_ = true;
+    } else if (abort_reason_.empty()) {
+      abort_reason_ = why;
+      abort_by_ = "controller";
+      record_.set_abort_requested(why);
+    }
+    touch();
+  }
+  clock_->wake();
+}
+
 std::pair<std::string, std::string> Run::should_abort(bool faults_on) {
   {
     std::lock_guard lock(mu_);
     if (!abort_reason_.empty()) return {abort_reason_, abort_by_.empty() ? "operator" : abort_by_};
+    if (suspended_) return {"the controller is shutting down", "controller"};
   }
   std::string why;
   if (fleet_->halted(&why)) return {fmt::format("the fleet was halted: {}", why), "halt"};
@@ -348,6 +367,7 @@ Run::Step Run::wait_for_approvals() {
       std::unique_lock lock(mu_);
       std::set<std::string> distinct;
       for (const auto& a : record_.approvals()) distinct.insert(a.approver());
+      if (suspended_) return Step::kStop;  // stays pending on disk
       if (distinct.size() >= record_.experiment().approvals().required()) break;
       if (!rejection_.empty()) {
         std::string why = rejection_;
@@ -373,6 +393,10 @@ Run::Step Run::preflight() {
   std::string why;
   if (fleet_->halted(&why)) {
     end_refused(fmt::format("the fleet is halted ({}); `firedrill release` first", why));
+    return Step::kStop;
+  }
+  if (auto [reason, by] = should_abort(false); !reason.empty()) {
+    end_aborted(reason, by);
     return Step::kStop;
   }
   step_hosts_.clear();

@@ -79,6 +79,9 @@ class Run {
   // Thread-safe while execute() runs on another thread.
   v1::ApproveResponse approve(const std::string& approver, const std::string& comment, bool reject);
   void abort(const std::string& reason, const std::string& by);
+  // The controller is stopping: a run waiting for approval stops waiting and stays
+  // pending on disk (resumed on the next start); any other is aborted.
+  void shutdown(const std::string& why);
   v1::RunRecord snapshot(bool with_samples = false) const;
   v1::RunUpdate update() const;
   // Waits until the run changed after `version` (or `timeout`); returns the version now.
@@ -135,6 +138,7 @@ class Run {
   uint64_t version_ = 0;
   std::string abort_reason_, abort_by_;
   std::string rejection_;
+  bool suspended_ = false;
   std::map<std::string, slo::DataCheck> data_checks_;
 
   std::mutex persist_mu_;

@@ -7,3 +7,5 @@ firedrill_test(scheduler_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/scheduler_test.c
                LIBS firedrill_controller_scheduler LABELS unit)
 firedrill_test(runner_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/runner_test.cpp
                LIBS firedrill_controller_runner LABELS unit)
+firedrill_test(run_manager_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/run_manager_test.cpp
+               LIBS firedrill_controller_runner LABELS unit)

@@ -1,0 +1,94 @@
+#include "controller/runner/fleet_adapter.h"
+
+namespace firedrill::runner {
+
+namespace {
+
+FanoutOutcome convert(const controller::FanoutResult& r, bool revert) {
+  FanoutOutcome out;
+  for (const auto& t : r.targets) {
+    HostOutcome h;
+    h.agent_id = t.agent_id;
+    h.ok = t.ok();
+    h.error = t.error;
+    h.acked_at = t.acked_at;
+    h.effective_at = t.effective_at;
+    switch (t.status) {
+      case v1::ACK_APPLIED: h.status = revert ? "reverted" : "applied"; break;
+      case v1::ACK_SCHEDULED: h.status = t.effective_at ? "applied" : "scheduled"; break;
+      case v1::ACK_REFUSED: h.status = "refused"; break;
+      case v1::ACK_FAILED: h.status = "failed"; break;
+      default: h.status = "no answer"; break;
+    }
+    out.hosts.push_back(std::move(h));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<controller::Host>> FleetAdapter::resolve(const v1::Targets& targets) {
+  FD_ASSIGN(res, fleet_.resolve(targets), "targets");
+  std::vector<controller::Host> out;
+  for (const auto& id : res.targets) {
+    auto a = fleet_.agent(id);
+    out.push_back(controller::Host{id, a ? a->tags : controller::Tags{}});
+  }
+  return out;
+}
+
+v1::GuardVerdict FleetAdapter::admit(const std::string& run_id, const std::vector<std::string>& hosts,
+                                     const v1::BlastRadius& radius) {
+  return fleet_.admit(run_id, hosts, radius);
+}
+
+v1::GuardVerdict FleetAdapter::check(const std::string& run_id, const std::vector<std::string>& hosts,
+                                     const v1::BlastRadius& radius) {
+  return fleet_.check(run_id, hosts, radius);
+}
+
+void FleetAdapter::set_run_hosts(const std::string& run_id, const std::vector<std::string>& hosts) {
+  fleet_.set_run_hosts(run_id, hosts);
+}
+
+void FleetAdapter::end_run(const std::string& run_id) { fleet_.end_run(run_id); }
+
+std::vector<std::string> FleetAdapter::not_ready(const std::vector<std::string>& hosts, const v1::FaultSpec& spec) {
+  return fleet_.incapable(hosts, spec);
+}
+
+std::string FleetAdapter::fault_id(const std::string& run_id, int step) { return controller::make_fault_id(run_id, step); }
+
+FanoutOutcome FleetAdapter::apply(const std::string& run_id, const std::string& fault_id, const v1::FaultSpec& spec,
+                                  const std::vector<std::string>& hosts, WallTime not_before, WallTime expires_at) {
+  controller::ApplyRequest req;
+  req.run_id = run_id;
+  req.fault_id = fault_id;
+  req.spec = spec;
+  req.hosts = hosts;
+  req.not_before = not_before;
+  req.expires_at = expires_at;
+  req.wait_effective = true;
+  return convert(fleet_.apply(req), false);
+}
+
+FanoutOutcome FleetAdapter::revert(const std::string& fault_id, const std::vector<std::string>& hosts) {
+  return convert(fleet_.revert(fault_id, hosts), true);
+}
+
+std::vector<std::string> FleetAdapter::lost(const std::vector<std::string>& hosts) {
+  std::vector<std::string> out;
+  for (const auto& h : hosts) {
+    auto a = fleet_.agent(h);
+    if (!a || !a->live) out.push_back(h);
+  }
+  return out;
+}
+
+bool FleetAdapter::halted(std::string* reason) {
+  auto s = fleet_.halt_state();
+  if (s.halted && reason) *reason = s.reason.empty() ? "halted" : s.reason;
+  return s.halted;
+}
+
+}  // namespace firedrill::runner

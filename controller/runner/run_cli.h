@@ -1,0 +1,23 @@
+// The `firedrill` verbs of experiment runs and schedules (listed in
+// controller/cli/commands.cpp). They talk to the daemon (`firedrill serve`) through
+// RunService on its API socket.
+#pragma once
+
+#include <string>
+
+#include "firedrill/v1/run.pb.h"
+
+namespace firedrill::runner {
+
+int run_main(int argc, char** argv);       // start a run and follow it live; exit 0 passed, 1 failed, 2 otherwise
+int show_main(int argc, char** argv);      // one run in full, or the recent ones
+int approve_main(int argc, char** argv);   // approve (or reject) a run as a named person
+int abort_main(int argc, char** argv);     // stop a run; its faults are reverted
+int schedule_main(int argc, char** argv);  // schedule add|list|pause|resume|remove
+
+// The verdict table and the run's summary as printed at the end of `run` and by `show`.
+std::string render_verdict(const v1::RunRecord& run);
+// 0 passed, 1 an SLO failed, 2 refused or aborted (or not finished).
+int exit_code(const v1::RunRecord& run);
+
+}  // namespace firedrill::runner

@@ -1,0 +1,239 @@
+#include "controller/runner/run_manager.h"
+
+#include "common/log.h"
+#include "controller/experiment/proto_file.h"
+
+namespace firedrill::runner {
+
+namespace {
+
+// Hands every event to several observers in order.
+class FanOut : public RunObserver {
+ public:
+  explicit FanOut(std::vector<RunObserver*> to) : to_(std::move(to)) {}
+  void on_created(const v1::RunRecord& r) override {
+    for (auto* o : to_) o->on_created(r);
+  }
+  void on_approval(const v1::RunRecord& r, const v1::Approval& a, bool rejected) override {
+    for (auto* o : to_) o->on_approval(r, a, rejected);
+  }
+  void on_phase(const v1::RunRecord& r, const std::string& d) override {
+    for (auto* o : to_) o->on_phase(r, d);
+  }
+  void on_targets(const v1::RunRecord& r, int step, const std::vector<controller::Host>& h) override {
+    for (auto* o : to_) o->on_targets(r, step, h);
+  }
+  void on_guard(const v1::RunRecord& r, const std::string& when, const v1::GuardVerdict& v) override {
+    for (auto* o : to_) o->on_guard(r, when, v);
+  }
+  void on_fault(const v1::RunRecord& r, const v1::FaultRecord& f, bool reverted) override {
+    for (auto* o : to_) o->on_fault(r, f, reverted);
+  }
+  void on_samples(const v1::RunRecord& r, const std::string& p, const std::vector<slo::Sample>& s) override {
+    for (auto* o : to_) o->on_samples(r, p, s);
+  }
+  void on_data_check(const v1::RunRecord& r, const v1::DataReadBack& d) override {
+    for (auto* o : to_) o->on_data_check(r, d);
+  }
+  void on_milestone(const v1::RunRecord& r, const std::string& n, WallTime at, const std::string& d) override {
+    for (auto* o : to_) o->on_milestone(r, n, at, d);
+  }
+  void on_abort(const v1::RunRecord& r, const std::string& reason, const std::string& by) override {
+    for (auto* o : to_) o->on_abort(r, reason, by);
+  }
+  void on_verdict(const v1::RunRecord& r) override {
+    for (auto* o : to_) o->on_verdict(r);
+  }
+
+ private:
+  std::vector<RunObserver*> to_;
+};
+
+}  // namespace
+
+RunManager::RunManager(RunManagerConfig config, Clock* clock, FleetDriver* fleet, ObserverFactory observers,
+                       ProbeFactory probes)
+    : config_(std::move(config)),
+      clock_(clock),
+      fleet_(fleet),
+      observers_(std::move(observers)),
+      probes_(std::move(probes)),
+      store_(config_.runs_dir),
+      scheduler_(config_.schedules_dir, this) {
+  if (!probes_) probes_ = [](const v1::Experiment& e) { return std::make_unique<probes::ProbeSet>(e); };
+  if (!config_.new_run_id) config_.new_run_id = [] { return experiment::new_record_id("r"); };
+}
+
+RunManager::~RunManager() { stop("the controller is shutting down"); }
+
+Result<void> RunManager::start() {
+  FD_TRY(store_.open(), "runs directory {}", config_.runs_dir);
+  FD_TRY(scheduler_.open(), "schedules directory {}", config_.schedules_dir);
+  for (const auto& id : recover_interrupted(&store_, fleet_, clock_)) {
+    auto r = store_.load(id);
+    if (!r) continue;
+    if (auto b = begin(std::move(*r), true); !b) {
+      logger("controller.runner")->error("run {}: cannot resume: {}", id, b.error().describe());
+    } else {
+      logger("controller.runner")->info("run {}: resumed, waiting for approval", id);
+    }
+  }
+  scheduler_thread_ = std::thread([this] { scheduler_loop(); });
+  return ok();
+}
+
+void RunManager::stop(const std::string& why) {
+  std::vector<std::unique_ptr<Entry>> entries;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && runs_.empty() && !scheduler_thread_.joinable()) return;
+    stopping_ = true;
+    for (auto& [id, e] : runs_) {
+      if (!e->done) e->run->shutdown(why);
+    }
+    cv_.notify_all();
+  }
+  if (scheduler_thread_.joinable()) scheduler_thread_.join();
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, e] : runs_) entries.push_back(std::move(e));
+    runs_.clear();
+  }
+  for (auto& e : entries) {
+    if (e->thread.joinable()) e->thread.join();
+  }
+}
+
+Result<std::string> RunManager::begin(v1::RunRecord record, bool resumed) {
+  std::string id = record.id();
+  auto entry = std::make_unique<Entry>();
+  if (observers_) entry->observers = observers_(record, resumed);
+  std::vector<RunObserver*> raw;
+  for (auto& o : entry->observers) raw.push_back(o.get());
+  entry->fanout = std::make_unique<FanOut>(raw);
+  auto probes = probes_(record.experiment());
+  entry->run = std::make_shared<Run>(std::move(record), clock_, fleet_, std::move(probes), &store_, entry->fanout.get(),
+                                     config_.options);
+  Entry* e = entry.get();
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return make_error("the controller is shutting down");
+    if (runs_.count(id)) return make_error("run {} exists", id);
+    runs_[id] = std::move(entry);
+  }
+  if (auto s = store_.save(e->run->snapshot(true)); !s) logger("controller.runner")->error("{}", s.error().describe());
+  e->thread = std::thread([this, e] {
+    e->run->execute();
+    std::lock_guard lock(mu_);
+    e->done = true;
+  });
+  reap();
+  return id;
+}
+
+void RunManager::reap() {
+  std::vector<std::unique_ptr<Entry>> done;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = runs_.begin(); it != runs_.end();) {
+      if (it->second->done) {
+        done.push_back(std::move(it->second));
+        it = runs_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& e : done) {
+    if (e->thread.joinable()) e->thread.join();
+  }
+}
+
+Result<std::string> RunManager::start_run(const experiment::LoadedExperiment& file, const std::string& started_by,
+                                          const std::vector<v1::Participant>& participants) {
+  if (!file.ok()) return make_error("{}: {} error(s), the first: {}", file.file, file.diagnostics.size(),
+                                    file.diagnostics[0].to_string());
+  v1::RunRecord r = new_run_record(file, config_.new_run_id(), started_by, clock_->now());
+  for (const auto& p : participants) *r.add_participants() = p;
+  return begin(std::move(r), false);
+}
+
+std::shared_ptr<Run> RunManager::live(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = runs_.find(id);
+  return it == runs_.end() ? nullptr : it->second->run;
+}
+
+Result<v1::RunRecord> RunManager::get(const std::string& id, bool with_samples) {
+  if (auto r = live(id)) return r->snapshot(with_samples);
+  FD_ASSIGN(r, store_.load(id), "run");
+  if (!with_samples) {
+    auto events = r.events();
+    r = summary(r);
+    *r.mutable_events() = events;
+  }
+  return r;
+}
+
+Result<std::vector<v1::RunRecord>> RunManager::list(size_t limit) {
+  reap();
+  FD_ASSIGN(all, store_.list(false), "runs");
+  // Live runs are fresher than their last save.
+  for (auto& r : all) {
+    if (auto l = live(r.id())) r = summary(l->snapshot(false));
+  }
+  if (limit && all.size() > limit) all.resize(limit);
+  return all;
+}
+
+v1::ApproveResponse RunManager::approve(const std::string& id, const std::string& approver, const std::string& comment,
+                                        bool reject) {
+  if (auto r = live(id)) return r->approve(approver, comment, reject);
+  v1::ApproveResponse out;
+  auto stored = store_.load(id);
+  out.set_error(stored ? fmt::format("run {} is not waiting for approval (it is {})", id, outcome_name(stored->outcome()))
+                       : fmt::format("no run {}", id));
+  return out;
+}
+
+Result<void> RunManager::abort(const std::string& id, const std::string& reason, const std::string& by) {
+  auto r = live(id);
+  if (!r || r->finished()) {
+    auto stored = r ? Result<v1::RunRecord>(r->snapshot(false)) : store_.load(id);
+    if (!stored) return make_error("no run {}", id);
+    return make_error("run {} has ended ({})", id, outcome_name(stored->outcome()));
+  }
+  r->abort(reason.empty() ? fmt::format("aborted by {}", by) : reason, by);
+  return ok();
+}
+
+Result<std::string> RunManager::launch(const v1::ScheduleRecord& s, const v1::Experiment& experiment, WallTime due) {
+  experiment::LoadedExperiment file;
+  file.file = s.experiment_file();
+  file.text = s.experiment_yaml();
+  file.sha256 = s.experiment_sha256();
+  file.experiment = experiment;
+  v1::RunRecord r = new_run_record(file, config_.new_run_id(), fmt::format("scheduler (schedule {})", s.id()), clock_->now());
+  r.set_schedule_id(s.id());
+  r.set_seed(experiment.targets().seed());
+  return begin(std::move(r), false);
+}
+
+bool RunManager::active(const std::string& run_id) {
+  std::lock_guard lock(mu_);
+  auto it = runs_.find(run_id);
+  return it != runs_.end() && !it->second->done && !it->second->run->finished();
+}
+
+void RunManager::scheduler_loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    scheduler_.tick(clock_->now());
+    reap();
+    lock.lock();
+    cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+  }
+}
+
+}  // namespace firedrill::runner

@@ -1,0 +1,92 @@
+// The daemon's runs: each on its own thread, reachable by id for approvals, aborts
+// and live updates; finished ones read back from the run store. Also the scheduler's
+// Launcher, and the thread that ticks the scheduler. On start it ends the runs a
+// previous controller left in flight (reverting their faults) and resumes the ones
+// that were waiting for approval.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "controller/experiment/loader.h"
+#include "controller/runner/run.h"
+#include "controller/scheduler/scheduler.h"
+
+namespace firedrill::runner {
+
+// Observers for one run (evidence, the store mirror, ...); `resumed` when the run
+// continues after a controller restart.
+using ObserverFactory =
+    std::function<std::vector<std::unique_ptr<RunObserver>>(const v1::RunRecord& run, bool resumed)>;
+// The probes of one run (the daemon's are real; tests may script them).
+using ProbeFactory = std::function<std::unique_ptr<probes::ProbeSource>(const v1::Experiment& e)>;
+
+struct RunManagerConfig {
+  std::string runs_dir;       // one file per run
+  std::string schedules_dir;  // one file per schedule
+  RunnerOptions options;
+  std::function<std::string()> new_run_id;  // "r-..." ids the fleet recognises
+};
+
+class RunManager : public scheduler::Launcher {
+ public:
+  RunManager(RunManagerConfig config, Clock* clock, FleetDriver* fleet, ObserverFactory observers = {},
+             ProbeFactory probes = {});
+  ~RunManager() override;
+
+  // Opens the stores, ends or resumes interrupted runs, starts the scheduler's thread.
+  Result<void> start();
+  // Aborts every run in flight (reverting its faults) and joins every thread.
+  void stop(const std::string& why);
+
+  // Starts a run of a valid experiment file; returns its id.
+  Result<std::string> start_run(const experiment::LoadedExperiment& file, const std::string& started_by,
+                                const std::vector<v1::Participant>& participants);
+  Result<v1::RunRecord> get(const std::string& id, bool with_samples);
+  Result<std::vector<v1::RunRecord>> list(size_t limit);
+  v1::ApproveResponse approve(const std::string& id, const std::string& approver, const std::string& comment,
+                              bool reject);
+  Result<void> abort(const std::string& id, const std::string& reason, const std::string& by);
+  // The live run, or null when it is not running in this controller.
+  std::shared_ptr<Run> live(const std::string& id);
+
+  scheduler::Scheduler& schedules() { return scheduler_; }
+
+  // Launcher
+  Result<std::string> launch(const v1::ScheduleRecord& s, const v1::Experiment& experiment, WallTime due) override;
+  bool active(const std::string& run_id) override;
+
+ private:
+  struct Entry {
+    std::shared_ptr<Run> run;
+    std::vector<std::unique_ptr<RunObserver>> observers;
+    std::unique_ptr<RunObserver> fanout;
+    std::thread thread;
+    bool done = false;
+  };
+
+  Result<std::string> begin(v1::RunRecord record, bool resumed);
+  void reap();
+  void scheduler_loop();
+
+  RunManagerConfig config_;
+  Clock* clock_;
+  FleetDriver* fleet_;
+  ObserverFactory observers_;
+  ProbeFactory probes_;
+  FileRunStore store_;
+  scheduler::Scheduler scheduler_;
+
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Entry>> runs_;
+  bool stopping_ = false;
+  std::condition_variable cv_;
+  std::thread scheduler_thread_;
+};
+
+}  // namespace firedrill::runner
