@@ -88,7 +88,52 @@ std::string tag_of(const controller::Host& h, const char* key) {
   return it == h.tags.end() ? "" : it->second;
 }
 
+class Forwarder : public runner::RunObserver {
+ public:
+  explicit Forwarder(runner::RunObserver* to) : to_(to) {}
+  void on_created(const v1::RunRecord& r) override { to_->on_created(r); }
+  void on_approval(const v1::RunRecord& r, const v1::Approval& a, bool rejected) override {
+    to_->on_approval(r, a, rejected);
+  }
+  void on_phase(const v1::RunRecord& r, const std::string& d) override { to_->on_phase(r, d); }
+  void on_targets(const v1::RunRecord& r, int step, const std::vector<controller::Host>& h) override {
+    to_->on_targets(r, step, h);
+  }
+  void on_guard(const v1::RunRecord& r, const std::string& when, const v1::GuardVerdict& v) override {
+    to_->on_guard(r, when, v);
+  }
+  void on_fault(const v1::RunRecord& r, const v1::FaultRecord& f, bool reverted) override {
+    to_->on_fault(r, f, reverted);
+  }
+  void on_samples(const v1::RunRecord& r, const std::string& p, const std::vector<slo::Sample>& s) override {
+    to_->on_samples(r, p, s);
+  }
+  void on_data_check(const v1::RunRecord& r, const v1::DataReadBack& d) override { to_->on_data_check(r, d); }
+  void on_milestone(const v1::RunRecord& r, const std::string& n, WallTime at, const std::string& d) override {
+    to_->on_milestone(r, n, at, d);
+  }
+  void on_abort(const v1::RunRecord& r, const std::string& reason, const std::string& by) override {
+    to_->on_abort(r, reason, by);
+  }
+  void on_verdict(const v1::RunRecord& r) override { to_->on_verdict(r); }
+
+ private:
+  runner::RunObserver* to_;
+};
+
 }  // namespace
+
+std::unique_ptr<runner::RunObserver> RunRecorder::for_run() { return std::make_unique<Forwarder>(this); }
+
+Result<std::unique_ptr<ControllerEvidence>> ControllerEvidence::open(const std::filesystem::path& state_dir,
+                                                                     const std::filesystem::path& db) {
+  FD_ASSIGN(key, SigningKey::load_or_create(state_dir), "controller evidence");
+  FD_ASSIGN(store, SqliteEvidenceStore::open(db.empty() ? state_dir / "state.db" : db), "controller evidence");
+  auto out = std::make_unique<ControllerEvidence>(ControllerEvidence{std::move(store), std::move(key), nullptr});
+  out->recorder = std::make_unique<RunRecorder>(*out->store, out->key);
+  logger("controller.evidence")->info("evidence key {} in {}", out->key.fingerprint(), state_dir.string());
+  return out;
+}
 
 RunRecorder::RunRecorder(EvidenceStore& store, const SigningKey& key, EvidenceLog::Clock clock,
                          size_t samples_per_batch)

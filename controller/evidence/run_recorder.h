@@ -4,6 +4,9 @@
 //   evidence::RunRecorder recorder(store, key);
 //   runner::Run run(record, &clock, &fleet, std::move(probes), &run_store, &recorder);
 //
+// or, where each run gets observers of its own (RunManager's ObserverFactory), one
+// forwarder per run: `observers.push_back(recorder.for_run());`
+//
 // Probe samples are buffered per probe and written in batches (and before any other
 // event, so the log stays in time order). A run resumed after a restart continues its
 // existing log. Evidence that cannot be written never stops a run: the error is logged
@@ -16,7 +19,10 @@
 #include <string>
 #include <vector>
 
+#include <filesystem>
+
 #include "controller/evidence/evidence_log.h"
+#include "controller/evidence/sqlite_store.h"
 #include "controller/runner/run.h"
 
 namespace firedrill::evidence {
@@ -38,6 +44,10 @@ class RunRecorder : public runner::RunObserver {
                     const std::string& detail) override;
   void on_abort(const v1::RunRecord& run, const std::string& reason, const std::string& by) override;
   void on_verdict(const v1::RunRecord& run) override;
+
+  // An observer of its own for one run, forwarding to this recorder (which must
+  // outlive it).
+  std::unique_ptr<runner::RunObserver> for_run();
 
   // The first error met while recording the run, if any.
   std::optional<Error> error(const std::string& run_id) const;
@@ -67,6 +77,18 @@ class RunRecorder : public runner::RunObserver {
   mutable std::mutex mu_;
   std::map<std::string, Open> runs_;
   std::map<std::string, Error> errors_;
+};
+
+// What the controller daemon opens once, at its start: the evidence key (made on the
+// first start, in the state directory), the evidence tables in the daemon's database
+// (STATE_DIR/state.db unless `db` is given), and the recorder for its runs.
+struct ControllerEvidence {
+  std::unique_ptr<SqliteEvidenceStore> store;
+  SigningKey key;
+  std::unique_ptr<RunRecorder> recorder;
+
+  static Result<std::unique_ptr<ControllerEvidence>> open(const std::filesystem::path& state_dir,
+                                                          const std::filesystem::path& db = {});
 };
 
 }  // namespace firedrill::evidence

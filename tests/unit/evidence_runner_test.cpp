@@ -338,5 +338,33 @@ probes: [{name: web, http: {url: "http://web/"}}]
   EXPECT_TRUE(verify_document(*doc, &key->public_key()).ok());
 }
 
+TEST(EvidenceFromTheRunner, TheDaemonOpensItsEvidenceOnceAndGivesEachRunAForwarder) {
+  TempDir dir;
+  auto state = std::filesystem::path(dir.path) / "state";
+  auto ev = ControllerEvidence::open(state);
+  ASSERT_TRUE(ev) << ev.error().message;
+  EXPECT_TRUE(std::filesystem::exists(state / kKeyFileName));
+  EXPECT_TRUE(std::filesystem::exists(state / "state.db"));
+  std::string fingerprint = (*ev)->key.fingerprint();
+
+  auto loaded = experiment::parse_experiment(kGameDay, "pangyo.yaml");
+  ASSERT_TRUE(loaded.ok());
+  auto record = runner::new_run_record(loaded, "fwd-1", "me", kT0);
+  auto observer = (*ev)->recorder->for_run();
+  observer->on_created(record);
+  observer->on_phase(record, "waiting");
+  auto events = (*ev)->store->events("fwd-1");
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].kind, "run_created");
+  EXPECT_EQ((*events)[0].key_fingerprint, fingerprint);
+  ev->reset();
+
+  // A restart keeps the key made on the first start.
+  auto again = ControllerEvidence::open(state);
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again)->key.fingerprint(), fingerprint);
+}
+
 }  // namespace
 }  // namespace firedrill::evidence
