@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # boot-host.sh LAB_DIR HOST: what a lab host does when it boots. Starts each of the
 # host's services (listed in LAB_DIR/hosts/HOST/services at `lab.sh up`) under
-# supervise.sh, in the service's own cgroup below the host's workload cgroup and in the
-# host's network namespace, detached, and returns. A service whose cgroup still holds
-# processes is left alone, so running it twice is harmless.
+# supervise.sh in the host's network namespace, detached, and returns. Below the host's
+# workload cgroup W, the supervisor of service S runs in W/init/S and the service in
+# W/S, so that a fault can name one service (workload_cgroups: [S]). A service whose
+# supervisor still runs is left alone, so running this twice is harmless.
 #
 # It is the --boot-hook of the host's firedrill-agent (run when power is restored) and
 # lab.sh runs it for the first boot.
@@ -26,6 +27,7 @@ populated() { grep -qx 'populated 1' "$1/cgroup.events" 2>/dev/null; }
 
 start() {
   local svc=$1 dir=$host_dir/$1 cg=$FDL_LAB_CGROUP/hosts/$host/$1
+  local init=$FDL_LAB_CGROUP/hosts/$host/init/$1
   local -a cmd
   case "$svc" in
     redis) cmd=(redis-server "$dir/redis.conf") ;;
@@ -35,15 +37,15 @@ start() {
     haproxy) cmd=(haproxy -db -f "$dir/haproxy.cfg") ;;
     *) echo "boot-host: $host: unknown service '$svc'" >&2; return 1 ;;
   esac
-  mkdir -p "$cg"
-  if populated "$cg"; then
+  mkdir -p "$cg" "$init"
+  if populated "$init"; then
     echo "boot-host: $host: $svc already running"
     return 0
   fi
-  # The shell joins the cgroup before it execs, so nothing of the service ever runs
-  # outside it; setsid keeps the caller's terminal and signals away from it.
+  # The shell joins the cgroup before it execs, so nothing ever runs outside the host's;
+  # setsid keeps the caller's terminal and signals away.
   TZ=UTC setsid nsenter --net="/run/netns/$FDL_LAB_NAME-$host" -- /bin/sh -c \
-    'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$here/supervise.sh" "$svc" "${cmd[@]}" \
+    'echo $$ > "$0/cgroup.procs" && exec "$@"' "$init" "$here/supervise.sh" "$cg" "$svc" "${cmd[@]}" \
     </dev/null >>"$dir/$svc.log" 2>&1 &
   echo "boot-host: $host: started $svc"
 }
