@@ -45,6 +45,11 @@ OPTIONS
                   'fdl' followed by up to two letters or digits): two labs can coexist
   --agent PATH    the firedrill-agent binary (default: \$FDL_AGENT, else build/agent/
                   firedrill-agent of this checkout)
+  --firedrill PATH  the firedrill binary, whose \`serve\` is the lab's controller
+                  (default: \$FDL_FIREDRILL, else build/controller/firedrill)
+  --controller WHEN  yes, no or auto (default): run the controller in ops, with every
+                  agent connected to it over the management network; auto runs it
+                  when the firedrill binary has \`serve\`
   --keep-state    down: keep the state directory (logs) instead of removing it
   -h, --help      this text
 
@@ -52,10 +57,13 @@ FILES
   /run/firedrill-lab/NAME/          state: lab.env, per-host configs, logs, agent sockets
     hosts/HOST/agent.sock           the agent's local control socket (firedrill-agent ctl)
     hosts/HOST/*.log                the agent's and each service's log
+    controller.sock                 the controller's API: export FIREDRILL_API=this path
+    controller/                     the controller's state (store, evidence) and log
   <cgroup2>/firedrill-lab/NAME/     hosts/HOST/SERVICE (workloads), agents/HOST
 
 EXAMPLES
   deploy/lab/lab.sh up --placement single-site
+  FIREDRILL_API=/run/firedrill-lab/fdl/controller.sock build/controller/firedrill run experiments/pangyo-fire.yaml
   build/agent/firedrill-agent ctl --socket /run/firedrill-lab/fdl/hosts/p1-h1/agent.sock status
   deploy/lab/bin/lab-redis primary
   deploy/lab/lab.sh down
@@ -69,6 +77,8 @@ command=""
 placement=two-site
 name=${FDL_LAB_NAME:-fdl}
 agent=${FDL_AGENT:-}
+firedrill=${FDL_FIREDRILL:-}
+controller=auto
 keep_state=0
 up_done=0
 while [ $# -gt 0 ]; do
@@ -80,6 +90,10 @@ while [ $# -gt 0 ]; do
     --name=*) name=${1#*=} ;;
     --agent) agent=${2:?--agent needs a value}; shift ;;
     --agent=*) agent=${1#*=} ;;
+    --firedrill) firedrill=${2:?--firedrill needs a value}; shift ;;
+    --firedrill=*) firedrill=${1#*=} ;;
+    --controller) controller=${2:?--controller needs a value}; shift ;;
+    --controller=*) controller=${1#*=} ;;
     --keep-state) keep_state=1 ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see lab.sh --help)" ;;
@@ -88,6 +102,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$command" ] || { usage >&2; exit 2; }
 case " $FDL_PLACEMENTS " in *" $placement "*) ;; *) die "--placement '$placement': expected single-site or two-site" ;; esac
+case "$controller" in yes | no | auto) ;; *) die "--controller '$controller': expected yes, no or auto" ;; esac
 [[ "$name" =~ ^fdl[a-z0-9]{0,2}$ ]] || die "--name '$name': expected 'fdl' followed by up to two letters or digits"
 [ "$(id -u)" -eq 0 ] || die "needs root (namespaces, cgroups, eBPF agents)"
 
@@ -134,6 +149,10 @@ do_down() {
     done
     deadline=$((SECONDS + 5))
     while [ $SECONDS -lt $deadline ] && cgroup_populated "$CG_LAB/agents"; do sleep 0.2; done
+    # Then the controller, so that it closes its store and evidence cleanly.
+    term_lab_pid "$(cat "$LAB_DIR/controller/pid" 2>/dev/null || true)"
+    deadline=$((SECONDS + 5))
+    while [ $SECONDS -lt $deadline ] && cgroup_populated "$CG_LAB/controller"; do sleep 0.2; done
   fi
   # Then everything else the lab started, at once, frozen or not.
   if [ -d "$CG_LAB" ]; then
@@ -331,14 +350,40 @@ start_agent() {
         --boot-hook "$LAB_ROOT/boot-host.sh $LAB_DIR $h"
         --state-dir "$dir/agent"
         --local-socket "$dir/agent.sock")
-  if [ -n "${FDL_CONTROLLER:-}" ]; then
-    args+=(--controller "$FDL_CONTROLLER" --insecure)
+  if [ "$controller" = yes ]; then
+    # Plaintext, as the lab's controller: the management network is the lab's own.
+    args+=(--controller "$FDL_OPS_MGMT_IP:$FDL_CONTROLLER_PORT" --insecure)
   fi
   # The agent is not a workload: its own cgroup, outside the host's, so that a power
   # loss of the host does not kill the thing that restores the power.
   setsid nsenter --net="/run/netns/$(ns_of "$h")" -- /bin/sh -c \
     'echo $$ > "$0/cgroup.procs" && echo $$ > "$1" && shift && exec "$@"' \
     "$cg" "$dir/agent.pid" "$agent" "${args[@]}" </dev/null >>"$dir/agent.log" 2>&1 9>&- &
+}
+
+# The controller lives in ops, outside both data centres (the lesson of 2022: the
+# tools to fail over must not burn with the site). It listens for agents on the
+# management network, serves its API on a Unix socket in the lab's state directory,
+# runs the probes from ops, and works from the repository root, where the experiments'
+# probe commands (deploy/lab/bin/...) are found.
+start_controller() {
+  local dir=$LAB_DIR/controller cg=$CG_LAB/controller
+  mkdir -p "$dir" "$cg"
+  (
+    cd "$REPO"
+    setsid nsenter --net="/run/netns/$(ns_of ops)" -- /bin/sh -c \
+      'echo $$ > "$0/cgroup.procs" && echo $$ > "$1" && shift && exec "$@"' \
+      "$cg" "$dir/pid" "$firedrill" serve --insecure \
+      --listen "$FDL_OPS_MGMT_IP:$FDL_CONTROLLER_PORT" --api "$LAB_DIR/controller.sock" \
+      --state-dir "$dir" --controller-domain dc=ops \
+      </dev/null >>"$dir/controller.log" 2>&1 9>&- &
+  )
+}
+
+controller_sees_every_agent() {
+  local out h
+  out=$("$firedrill" agents --api "$LAB_DIR/controller.sock" 2>/dev/null) || return 1
+  for h in $(fdl_host_names); do grep -qw -- "$h" <<<"$out" || return 1; done
 }
 
 wait_for() {
@@ -377,6 +422,14 @@ do_up() {
   [ -n "$agent" ] || agent=$REPO/build/agent/firedrill-agent
   [ -x "$agent" ] || die "no firedrill-agent at $agent (build it: cmake --build build --target firedrill-agent, or give --agent)"
   agent=$(readlink -f "$agent")
+  [ -n "$firedrill" ] || firedrill=$REPO/build/controller/firedrill
+  if [ "$controller" = auto ]; then
+    if [ -x "$firedrill" ] && "$firedrill" serve --help >/dev/null 2>&1; then controller=yes; else controller=no; fi
+  fi
+  if [ "$controller" = yes ]; then
+    [ -x "$firedrill" ] || die "no firedrill at $firedrill (build it, or give --firedrill, or --controller no)"
+    firedrill=$(readlink -f "$firedrill")
+  fi
   for c in ip nsenter setsid flock redis-server redis-sentinel redis-cli haproxy curl socat /usr/bin/python3; do
     command -v "$c" >/dev/null || die "'$c' is missing (run scripts/install-deps.sh)"
   done
@@ -386,6 +439,7 @@ do_up() {
 
   # Whatever stops up half way (a failed step, Ctrl-C, a kill) takes the lab down.
   trap 'exit 130' INT TERM
+  # shellcheck disable=SC2154  # rc is assigned inside the trap
   trap 'rc=$?; if [ "$up_done" != 1 ]; then echo "lab.sh: up failed or interrupted; taking down what was built" >&2; do_down || true; fi; exit $rc' EXIT
   say "bringing up lab '$name' ($placement)"
   mkdir -p "$LAB_DIR/hosts" "$CG_LAB/hosts" "$CG_LAB/agents"
@@ -397,6 +451,9 @@ FDL_LAB_CGROUP=$CG_LAB
 FDL_LAB_CGROUP_REL=$CG_REL
 FDL_LAB_AGENT=$agent
 FDL_LAB_ROOT=$LAB_ROOT
+FDL_LAB_CONTROLLER=$controller
+FDL_LAB_FIREDRILL=$firedrill
+FDL_LAB_API=$LAB_DIR/controller.sock
 EOF
   fdl_sentinel_addrs "$placement" >"$LAB_DIR/sentinels"
 
@@ -405,9 +462,14 @@ EOF
   say "network: fabric $FABRIC, bridges $name-br-{pg,cc,ops,mgmt}, $(all_hosts | wc -l) hosts"
 
   for h in $(all_hosts); do write_host_services "$h"; done
+  if [ "$controller" = yes ]; then start_controller; fi
   for h in $(fdl_host_names); do start_agent "$h"; done
   for h in $(fdl_host_names); do wait_for "the agent of $h (see $LAB_DIR/hosts/$h/agent.log)" 60 agent_answers "$h"; done
   say "agents: $(fdl_host_names | wc -l) up"
+  if [ "$controller" = yes ]; then
+    wait_for "the controller to see every agent (see $LAB_DIR/controller/controller.log)" 60 controller_sees_every_agent
+    say "controller: in ops, API $LAB_DIR/controller.sock, every agent connected"
+  fi
 
   for h in $(all_hosts); do "$LAB_ROOT/boot-host.sh" "$LAB_DIR" "$h" >/dev/null 9>&-; done
   wait_for "the Redis replica to sync" 30 replica_in_sync
@@ -452,6 +514,12 @@ do_status() {
   source "$LAB_DIR/lab.env"
   placement=$FDL_LAB_PLACEMENT
   echo "lab '$name': placement $placement, state $LAB_DIR, cgroup $CG_LAB"
+  if [ "${FDL_LAB_CONTROLLER:-no}" = yes ]; then
+    if cgroup_populated "$CG_LAB/controller"; then s=up; else s=DOWN; fi
+    echo "controller: $s in ops (agents on $FDL_OPS_MGMT_IP:$FDL_CONTROLLER_PORT); export FIREDRILL_API=$FDL_LAB_API"
+  else
+    echo "controller: none (agents obey their local sockets only)"
+  fi
   printf '%-6s %-10s %-4s %-12s %-24s %s\n' HOST DC RACK IP AGENT SERVICES
   for h in $(all_hosts); do
     line=""
