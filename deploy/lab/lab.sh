@@ -14,7 +14,7 @@ lab.sh - the firedrill lab fleet: two data centres and an ops network on one mac
 
 SYNOPSIS
   deploy/lab/lab.sh up [--placement single-site|two-site] [OPTIONS]
-  deploy/lab/lab.sh down [--keep-state] [OPTIONS]
+  deploy/lab/lab.sh down [--keep-state] [--purge] [OPTIONS]
   deploy/lab/lab.sh status [OPTIONS]
 
 DESCRIPTION
@@ -34,7 +34,9 @@ DESCRIPTION
 
   down stops every process the lab started (agents first, so that they revert their
   faults), removes its cgroups, namespaces, bridges and veths and its state directory.
-  It works on a half-built lab too, and does nothing when there is no lab.
+  It works on a half-built lab too, and does nothing when there is no lab. The
+  controller's store (runs, signed evidence, its key) is evidence, not lab: it is kept
+  for the next up unless --purge.
 
   status lists hosts, agents, services, each Sentinel's primary and HAProxy's backends.
   Exit 0 when the lab is up, 3 when it is down.
@@ -51,6 +53,7 @@ OPTIONS
                   agent connected to it over the management network; auto runs it
                   when the firedrill binary has \`serve\`
   --keep-state    down: keep the state directory (logs) instead of removing it
+  --purge         down: remove the controller's store and evidence as well
   -h, --help      this text
 
 FILES
@@ -58,7 +61,8 @@ FILES
     hosts/HOST/agent.sock           the agent's local control socket (firedrill-agent ctl)
     hosts/HOST/*.log                the agent's and each service's log
     controller.sock                 the controller's API: export FIREDRILL_API=this path
-    controller/                     the controller's state (store, evidence) and log
+    controller.log                  the controller's log
+  /var/lib/firedrill-lab/NAME/controller/   the controller's store, evidence and key
   <cgroup2>/firedrill-lab/NAME/     hosts/HOST/SERVICE (workloads), agents/HOST
 
 EXAMPLES
@@ -80,6 +84,7 @@ agent=${FDL_AGENT:-}
 firedrill=${FDL_FIREDRILL:-}
 controller=auto
 keep_state=0
+purge=0
 up_done=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -95,6 +100,7 @@ while [ $# -gt 0 ]; do
     --controller) controller=${2:?--controller needs a value}; shift ;;
     --controller=*) controller=${1#*=} ;;
     --keep-state) keep_state=1 ;;
+    --purge) purge=1 ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see lab.sh --help)" ;;
   esac
@@ -108,6 +114,7 @@ case "$controller" in yes | no | auto) ;; *) die "--controller '$controller': ex
 
 STATE_ROOT=${FDL_LAB_STATE_ROOT:-/run/firedrill-lab}
 LAB_DIR=$STATE_ROOT/$name
+EVIDENCE_DIR=${FDL_LAB_EVIDENCE_ROOT:-/var/lib/firedrill-lab}/$name/controller
 CG2=$(awk '{ for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' /proc/self/mountinfo)
 [ -n "$CG2" ] || die "no cgroup v2 mount on this host (the lab's hosts are cgroups)"
 CG_REL=firedrill-lab/$name
@@ -150,7 +157,7 @@ do_down() {
     deadline=$((SECONDS + 5))
     while [ $SECONDS -lt $deadline ] && cgroup_populated "$CG_LAB/agents"; do sleep 0.2; done
     # Then the controller, so that it closes its store and evidence cleanly.
-    term_lab_pid "$(cat "$LAB_DIR/controller/pid" 2>/dev/null || true)"
+    term_lab_pid "$(cat "$LAB_DIR/controller.pid" 2>/dev/null || true)"
     deadline=$((SECONDS + 5))
     while [ $SECONDS -lt $deadline ] && cgroup_populated "$CG_LAB/controller"; do sleep 0.2; done
   fi
@@ -177,6 +184,12 @@ do_down() {
   else
     rm -rf "$LAB_DIR"
     rmdir "$STATE_ROOT" 2>/dev/null || true
+  fi
+  if [ "$purge" = 1 ]; then
+    rm -rf "$EVIDENCE_DIR"
+    rmdir "$(dirname "$EVIDENCE_DIR")" "$(dirname "$(dirname "$EVIDENCE_DIR")")" 2>/dev/null || true
+  elif [ -d "$EVIDENCE_DIR" ]; then
+    say "the controller's store and evidence are kept in $EVIDENCE_DIR (--purge removes them)"
   fi
   [ "$leftovers" = 0 ] || return 1
   return 0
@@ -367,16 +380,16 @@ start_agent() {
 # runs the probes from ops, and works from the repository root, where the experiments'
 # probe commands (deploy/lab/bin/...) are found.
 start_controller() {
-  local dir=$LAB_DIR/controller cg=$CG_LAB/controller
-  mkdir -p "$dir" "$cg"
+  local cg=$CG_LAB/controller
+  mkdir -p "$EVIDENCE_DIR" "$cg"
   (
     cd "$REPO"
     setsid nsenter --net="/run/netns/$(ns_of ops)" -- /bin/sh -c \
       'echo $$ > "$0/cgroup.procs" && echo $$ > "$1" && shift && exec "$@"' \
-      "$cg" "$dir/pid" "$firedrill" serve --insecure \
+      "$cg" "$LAB_DIR/controller.pid" "$firedrill" serve --insecure \
       --listen "$FDL_OPS_MGMT_IP:$FDL_CONTROLLER_PORT" --api "$LAB_DIR/controller.sock" \
-      --state-dir "$dir" --controller-domain dc=ops \
-      </dev/null >>"$dir/controller.log" 2>&1 9>&- &
+      --state-dir "$EVIDENCE_DIR" --controller-domain dc=ops \
+      </dev/null >>"$LAB_DIR/controller.log" 2>&1 9>&- &
   )
 }
 
@@ -454,6 +467,7 @@ FDL_LAB_ROOT=$LAB_ROOT
 FDL_LAB_CONTROLLER=$controller
 FDL_LAB_FIREDRILL=$firedrill
 FDL_LAB_API=$LAB_DIR/controller.sock
+FDL_LAB_CONTROLLER_STATE=$EVIDENCE_DIR
 EOF
   fdl_sentinel_addrs "$placement" >"$LAB_DIR/sentinels"
 
@@ -467,7 +481,7 @@ EOF
   for h in $(fdl_host_names); do wait_for "the agent of $h (see $LAB_DIR/hosts/$h/agent.log)" 60 agent_answers "$h"; done
   say "agents: $(fdl_host_names | wc -l) up"
   if [ "$controller" = yes ]; then
-    wait_for "the controller to see every agent (see $LAB_DIR/controller/controller.log)" 60 controller_sees_every_agent
+    wait_for "the controller to see every agent (see $LAB_DIR/controller.log)" 60 controller_sees_every_agent
     say "controller: in ops, API $LAB_DIR/controller.sock, every agent connected"
   fi
 
