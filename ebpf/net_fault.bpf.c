@@ -57,17 +57,22 @@ struct {
 	__type(value, struct nf_counter);
 } nf_counters SEC(".maps");
 
-/* The index is split by prefix length: full-length (host) prefixes in a hash, whose
- * lookup costs the same however many it holds, and shorter prefixes in an LPM trie,
- * whose lookup cost grows with the depth of the trie. A host entry's list includes the
- * rules of every trie prefix covering it, so a hit there ends the search. */
+/* The index, split by prefix length (see net_fault.h): a hash for the scope's hashed
+ * lengths, an LPM trie for the others, and per scope the lengths to probe. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, NF_MAX_PREFIXES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct nf_lpm_key);
 	__type(value, struct nf_candidates);
-} nf_hosts SEC(".maps");
+} nf_hashed SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, struct nf_scope_info);
+} nf_scopes SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -371,6 +376,50 @@ __noinline int nf_allowed(const struct nf_pkt *p, __u32 dir, __u64 *slots)
 	return 0;
 }
 
+/* The remote address masked to `bits`, in network order. */
+static __always_inline void mask_remote(__u32 *out, const __u32 *addr, __u32 bits)
+{
+	for (int i = 0; i < 4; i++) {
+		__u32 first = i * 32;
+		__u32 m = bits >= first + 32 ? 0xffffffffu : bits <= first ? 0 : ~0u << (32 - (bits - first));
+		out[i] = addr[i] & bpf_htonl(m);
+	}
+}
+
+/* The index entry of the longest prefix covering the packet's remote address: hashed
+ * lengths first, longest first; the trie only when it may hold a longer one. */
+static __always_inline struct nf_candidates *nf_longest_match(const struct nf_pkt *p, __u32 dir)
+{
+	__u32 si = NF_SCOPE_INDEX(dir, p->family);
+	struct nf_scope_info *info = bpf_map_lookup_elem(&nf_scopes, &si);
+	if (!info)
+		return 0;
+	struct nf_lpm_key key = {};
+	key.scope = NF_SCOPE(dir, p->family);
+	struct nf_candidates *best = 0;
+	__u32 best_len = 0;
+	for (int i = 0; i < NF_MAX_HASHED_LENS; i++) {
+		if (i >= info->n_hashed)
+			break;
+		__u32 bits = info->hashed[i];
+		key.prefixlen = 32 + bits;
+		mask_remote((__u32 *)key.addr, p->remote, bits);
+		best = bpf_map_lookup_elem(&nf_hashed, &key);
+		if (best) {
+			best_len = bits;
+			break;
+		}
+	}
+	if (info->has_trie && (!best || info->max_trie > best_len)) {
+		key.prefixlen = 32 + (p->family == NF_FAMILY_V4 ? 32 : 128);
+		__builtin_memcpy(key.addr, p->remote, 16);
+		struct nf_candidates *t = bpf_map_lookup_elem(&nf_index, &key);
+		if (t && (!best || t->len > best_len))
+			best = t;
+	}
+	return best;
+}
+
 /* Returns 1 to drop. */
 __noinline int nf_decide(const struct nf_pkt *p, __u32 dir, __u32 ifindex, __u64 len)
 {
@@ -381,13 +430,7 @@ __noinline int nf_decide(const struct nf_pkt *p, __u32 dir, __u32 ifindex, __u64
 		__u32 k = dir;
 		c = bpf_map_lookup_elem(&nf_nonip, &k);
 	} else {
-		struct nf_lpm_key key = {};
-		key.prefixlen = 32 + (p->family == NF_FAMILY_V4 ? 32 : 128);
-		key.scope = NF_SCOPE(dir, p->family);
-		__builtin_memcpy(key.addr, p->remote, 16);
-		c = bpf_map_lookup_elem(&nf_hosts, &key);
-		if (!c)
-			c = bpf_map_lookup_elem(&nf_index, &key);
+		c = nf_longest_match(p, dir);
 	}
 	if (!c || c->n == 0)
 		return 0;

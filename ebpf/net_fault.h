@@ -6,9 +6,11 @@
  * ingress: source). The index maps a prefix to the candidate rules of that prefix AND
  * of every shorter prefix covering it (propagated by userspace), so that a packet finds
  * them with one longest-match lookup and scans at most NF_MAX_CANDIDATES rules,
- * whatever the number installed. Host prefixes (/32, /128) live in a hash, the rest in
- * an LPM trie: a trie lookup walks deeper as prefixes multiply, a hash lookup does not,
- * and host lists are the common large rule set. */
+ * whatever the number installed. The longest match is found in two kinds of maps: a hash
+ * keyed by exact prefix, probed once per "hashed" length of the scope (the host length
+ * always, and the NF_MAX_HASHED_LENS - 1 lengths holding the most prefixes), and an LPM
+ * trie for prefixes of any other length. A hash probe costs the same however many
+ * prefixes the hash holds; a trie lookup walks deeper as prefixes multiply. */
 #ifndef FIREDRILL_EBPF_NET_FAULT_H
 #define FIREDRILL_EBPF_NET_FAULT_H
 
@@ -44,7 +46,21 @@ struct nf_lpm_key {
 
 struct nf_candidates {
 	__u32 n;
+	__u32 len; /* the prefix length of the entry (longest match across maps) */
 	__u32 ids[NF_MAX_CANDIDATES];
+};
+
+/* Per scope (NF_SCOPE_INDEX): which lengths live in the hash, longest first, and the
+ * longest length in the trie, so that a packet probes only what can match. */
+#define NF_MAX_HASHED_LENS 4
+#define NF_SCOPE_INDEX(dir, family) ((dir) * 2 + ((family) == NF_FAMILY_V6 ? 1 : 0))
+
+struct nf_scope_info {
+	__u8 n_hashed;
+	__u8 hashed[NF_MAX_HASHED_LENS];
+	__u8 has_trie; /* the trie holds prefixes of this scope */
+	__u8 max_trie; /* the longest of them */
+	__u8 pad;
 };
 
 struct nf_port_range {

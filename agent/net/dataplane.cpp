@@ -1,6 +1,9 @@
 #include "agent/net/dataplane.h"
 
+#include <algorithm>
 #include <cstring>
+#include <functional>
+#include <map>
 
 #include "common/log.h"
 #include "net_fault.skel.h"
@@ -78,7 +81,8 @@ Result<std::unique_ptr<NetDataplane>> NetDataplane::load() {
   dp->rules_fd_ = bpf_map__fd(s->maps.nf_rules);
   dp->counters_fd_ = bpf_map__fd(s->maps.nf_counters);
   dp->index_fd_ = bpf_map__fd(s->maps.nf_index);
-  dp->hosts_fd_ = bpf_map__fd(s->maps.nf_hosts);
+  dp->hashed_fd_ = bpf_map__fd(s->maps.nf_hashed);
+  dp->scopes_fd_ = bpf_map__fd(s->maps.nf_scopes);
   dp->allow_fd_ = bpf_map__fd(s->maps.nf_allow);
   dp->nonip_fd_ = bpf_map__fd(s->maps.nf_nonip);
   dp->ifaces_fd_ = bpf_map__fd(s->maps.nf_ifaces);
@@ -88,6 +92,15 @@ Result<std::unique_ptr<NetDataplane>> NetDataplane::load() {
   dp->free_ids_.reserve(NF_MAX_RULES);
   for (uint32_t id = NF_MAX_RULES; id > 0; --id) dp->free_ids_.push_back(id - 1);
   for (uint32_t s = 0; s < NF_MAX_SLOTS; ++s) dp->free_slots_.insert(s);
+  // Every scope probes its host length from the start, whatever is installed: the
+  // per-packet cost is the same with no rule as with many.
+  for (uint32_t dir : {NF_DIR_INGRESS, NF_DIR_EGRESS}) {
+    for (uint8_t fam : {NF_FAMILY_V4, NF_FAMILY_V6}) {
+      uint32_t sc = NF_SCOPE(dir, fam);
+      dp->hashed_[sc] = dp->hashed_lengths(sc);
+      FD_TRY(dp->write_scope(sc, dp->hashed_[sc]), "network classifier");
+    }
+  }
   return dp;
 }
 
@@ -132,20 +145,94 @@ Result<void> NetDataplane::zero_counters(uint32_t id) {
   return ok();
 }
 
+std::vector<uint8_t> NetDataplane::hashed_lengths(uint32_t scope) const {
+  uint8_t host = (scope & 0xff) == NF_FAMILY_V4 ? 32 : 128;
+  std::vector<std::pair<size_t, uint8_t>> busiest;  // (prefixes, length)
+  for (auto [len, count] : index_.lengths(scope)) {
+    if (len != host) busiest.push_back({count, len});
+  }
+  std::sort(busiest.begin(), busiest.end(), std::greater<>());
+  std::vector<uint8_t> out = {host};
+  for (size_t i = 0; i < busiest.size() && out.size() < NF_MAX_HASHED_LENS; ++i) out.push_back(busiest[i].second);
+  std::sort(out.begin(), out.end(), std::greater<>());  // probed longest first
+  return out;
+}
+
+Result<void> NetDataplane::write_scope(uint32_t scope, const std::vector<uint8_t>& hashed) {
+  nf_scope_info info{};
+  info.n_hashed = static_cast<uint8_t>(hashed.size());
+  std::copy(hashed.begin(), hashed.end(), info.hashed);
+  for (auto [len, count] : index_.lengths(scope)) {
+    if (std::find(hashed.begin(), hashed.end(), len) != hashed.end()) continue;
+    info.has_trie = 1;
+    info.max_trie = std::max(info.max_trie, len);
+  }
+  uint32_t k = NF_SCOPE_INDEX(scope >> 8, scope & 0xff);
+  return bpf::update_map(scopes_fd_, "nf_scopes", k, info);
+}
+
+Result<void> NetDataplane::write_entry(const PrefixKey& key, const std::vector<uint32_t>& items, bool hashed) {
+  nf_candidates v{};
+  v.n = static_cast<uint32_t>(items.size());
+  v.len = key.len;
+  std::copy(items.begin(), items.end(), v.ids);
+  auto k = lpm_key(key);
+  FD_TRY(bpf::update_map(hashed ? hashed_fd_ : index_fd_, hashed ? "nf_hashed" : "nf_index", k, v), "index {}",
+         PrefixIndex<uint32_t>::describe(key));
+  return ok();
+}
+
+Result<void> NetDataplane::delete_entry(const PrefixKey& key, bool hashed) {
+  auto k = lpm_key(key);
+  FD_TRY(bpf::delete_map(hashed ? hashed_fd_ : index_fd_, hashed ? "nf_hashed" : "nf_index", k), "index {}",
+         PrefixIndex<uint32_t>::describe(key));
+  return ok();
+}
+
+// Writes what changed, and moves whole lengths between the hash and the trie when the
+// busiest lengths of a scope change. Order keeps every lookup complete in between:
+// entries are written where the old and the new probing would look for them, then the
+// scope's probing switches, then what neither looks at any more is deleted.
 Result<void> NetDataplane::write_index(const std::vector<PrefixIndex<uint32_t>::Change>& changes) {
+  std::map<uint32_t, std::vector<uint8_t>> next;
+  std::set<uint32_t> scopes;
+  for (auto& c : changes) scopes.insert(c.key.scope);
+  for (auto sc : scopes) next[sc] = hashed_lengths(sc);
+  auto in = [](const std::vector<uint8_t>& v, uint8_t len) { return std::find(v.begin(), v.end(), len) != v.end(); };
+
   for (auto& c : changes) {
-    auto key = lpm_key(c.key);
-    bool host = c.key.len == ((c.key.scope & 0xff) == NF_FAMILY_V4 ? 32 : 128);
-    int fd = host ? hosts_fd_ : index_fd_;
-    const char* map = host ? "nf_hosts" : "nf_index";
-    if (c.items) {
-      nf_candidates v{};
-      v.n = static_cast<uint32_t>(c.items->size());
-      std::copy(c.items->begin(), c.items->end(), v.ids);
-      FD_TRY(bpf::update_map(fd, map, key, v), "index {}", PrefixIndex<uint32_t>::describe(c.key));
-    } else {
-      FD_TRY(bpf::delete_map(fd, map, key), "index {}", PrefixIndex<uint32_t>::describe(c.key));
+    if (!c.items) continue;
+    bool was = in(hashed_[c.key.scope], c.key.len), will = in(next[c.key.scope], c.key.len);
+    FD_TRY(write_entry(c.key, *c.items, will), "write");
+    if (was != will) FD_TRY(write_entry(c.key, *c.items, was), "write");
+  }
+  // Lengths that change sides move with every prefix they hold.
+  std::vector<std::pair<uint32_t, uint8_t>> moved;
+  for (auto sc : scopes) {
+    for (auto [len, count] : index_.lengths(sc)) {
+      if (in(hashed_[sc], len) != in(next[sc], len)) moved.push_back({sc, len});
     }
+  }
+  std::set<PrefixKey> changed;
+  for (auto& c : changes) changed.insert(c.key);
+  for (auto [sc, len] : moved) {
+    for (auto& [k, items] : index_.installed()) {
+      if (k.scope == sc && k.len == len && !changed.count(k)) FD_TRY(write_entry(k, items, in(next[sc], len)), "move");
+    }
+  }
+  for (auto sc : scopes) FD_TRY(write_scope(sc, next[sc]), "scope");
+  auto old = hashed_;
+  for (auto sc : scopes) hashed_[sc] = next[sc];
+  for (auto [sc, len] : moved) {
+    for (auto& [k, items] : index_.installed()) {
+      if (k.scope == sc && k.len == len) FD_TRY(delete_entry(k, in(old[sc], len)), "move");
+    }
+  }
+  for (auto& c : changes) {
+    if (c.items) continue;
+    bool was = in(old[c.key.scope], c.key.len), will = in(hashed_[c.key.scope], c.key.len);
+    FD_TRY(delete_entry(c.key, was), "delete");
+    if (was != will) FD_TRY(delete_entry(c.key, will), "delete");
   }
   return ok();
 }

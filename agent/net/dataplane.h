@@ -78,6 +78,11 @@ class NetDataplane {
 
   NetDataplane() = default;
   Result<void> write_index(const std::vector<PrefixIndex<uint32_t>::Change>& changes);
+  // The lengths a scope probes in the hash: the host length, and the busiest others.
+  std::vector<uint8_t> hashed_lengths(uint32_t scope) const;
+  Result<void> write_scope(uint32_t scope, const std::vector<uint8_t>& hashed);
+  Result<void> write_entry(const PrefixKey& key, const std::vector<uint32_t>& items, bool hashed);
+  Result<void> delete_entry(const PrefixKey& key, bool hashed);
   Result<void> write_allow(const std::vector<PrefixIndex<AllowItem>::Change>& changes);
   Result<void> write_nonip(uint8_t dir);
   Result<void> write_rule(uint32_t id, const nf_rule& rule);
@@ -87,12 +92,14 @@ class NetDataplane {
 
   struct SkelOps;
   std::unique_ptr<bpf::BpfSkeleton<net_fault, SkelOps>> skel_;
-  int rules_fd_ = -1, counters_fd_ = -1, index_fd_ = -1, hosts_fd_ = -1, allow_fd_ = -1, nonip_fd_ = -1, ifaces_fd_ = -1;
+  int rules_fd_ = -1, counters_fd_ = -1, index_fd_ = -1, hashed_fd_ = -1, scopes_fd_ = -1, allow_fd_ = -1,
+      nonip_fd_ = -1, ifaces_fd_ = -1;
   size_t ncpus_ = 1;
 
   PrefixIndex<uint32_t> index_{NF_MAX_CANDIDATES, NF_MAX_PREFIXES, "rule index"};
   PrefixIndex<AllowItem> allow_{NF_MAX_ALLOW, NF_MAX_ALLOW_PREFIXES, "allow list"};
   std::vector<uint32_t> nonip_[2];
+  std::map<uint32_t, std::vector<uint8_t>> hashed_;  // scope -> hashed lengths, as the kernel has them
   std::vector<uint32_t> free_ids_;      // a stack; low ids on top
   size_t quarantined_ = 0;
   std::set<uint32_t> free_slots_;

@@ -103,6 +103,11 @@ class PrefixIndex {
   }
 
   size_t prefixes() const { return own_.size(); }
+  // How many prefixes of each length a scope holds (empty when none).
+  std::map<uint8_t, size_t> lengths(uint32_t scope) const {
+    auto it = lengths_.find(scope);
+    return it == lengths_.end() ? std::map<uint8_t, size_t>{} : it->second;
+  }
   const std::map<PrefixKey, std::vector<Item>>& installed() const { return installed_; }
 
   static std::string describe(const PrefixKey& k) {

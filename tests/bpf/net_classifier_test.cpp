@@ -372,6 +372,48 @@ TEST_F(NetClassifier, RefusesWhatDoesNotFitAndLeavesNothing) {
   EXPECT_FALSE(run(*dp_, Program::kEgress, pkt).drop);
 }
 
+// The index keeps the busiest prefix lengths in a hash and the rest in an LPM trie;
+// the longest match must win across both, also as lengths move from one to the other.
+TEST_F(NetClassifier, LongestMatchAcrossHashAndTrie) {
+  auto drop = [](double percent, const std::vector<std::string>& dsts) {
+    std::string text = fmt::format("drop {{ percent: {} percent_set: true match {{ direction: DIRECTION_EGRESS", percent);
+    for (auto& d : dsts) text += " dst_cidrs: \"" + d + "\"";
+    return compile(text + " } }");
+  };
+  auto egress = [&](const char* dst) {
+    return run(*dp_, Program::kEgress, Packet().eth().ipv4("10.201.1.1", dst).udp(1, 2).bytes()).drop;
+  };
+  // Busiest lengths (hashed with /32): /24, /20, /16, five prefixes each.
+  ASSERT_TRUE(dp_->install("24", drop(0, {"10.50.0.0/24", "10.50.1.0/24", "10.50.2.0/24", "10.50.3.0/24", "10.50.4.0/24"}), NF_IFACES_ALL));
+  ASSERT_TRUE(dp_->install("20", drop(0, {"10.60.0.0/20", "10.60.16.0/20", "10.60.32.0/20", "10.60.48.0/20", "10.60.64.0/20"}), NF_IFACES_ALL));
+  ASSERT_TRUE(dp_->install("16", drop(0, {"10.70.0.0/16", "10.71.0.0/16", "10.72.0.0/16", "10.73.0.0/16", "10.74.0.0/16"}), NF_IFACES_ALL));
+  // One prefix each: in the trie.
+  ASSERT_TRUE(dp_->install("28", drop(100, {"10.50.1.16/28"}), NF_IFACES_ALL));
+  ASSERT_TRUE(dp_->install("8", drop(100, {"11.0.0.0/8"}), NF_IFACES_ALL));
+  auto check = [&](const char* when) {
+    SCOPED_TRACE(when);
+    EXPECT_TRUE(egress("10.50.1.20")) << "a trie /28 inside a hashed /24 is the longer match";
+    EXPECT_FALSE(egress("10.50.1.40")) << "the hashed /24 (0%) when the trie has nothing longer";
+    EXPECT_TRUE(egress("11.1.2.3")) << "the trie alone";
+    EXPECT_FALSE(egress("10.72.9.9")) << "a hashed /16 at 0%";
+    EXPECT_FALSE(egress("12.0.0.1")) << "nothing";
+  };
+  check("/28 and /8 in the trie");
+  ASSERT_TRUE(dp_->install("32", drop(100, {"10.50.1.40"}), NF_IFACES_ALL));
+  EXPECT_TRUE(egress("10.50.1.40")) << "a host entry beats its covering /24";
+  ASSERT_TRUE(dp_->remove("32"));
+  // /16 goes: the /28 becomes one of the busiest lengths and moves into the hash.
+  ASSERT_TRUE(dp_->remove("16"));
+  check("/28 moved to the hash");
+  // /16 comes back busier than anything: the /28 moves back to the trie.
+  ASSERT_TRUE(dp_->install("16", drop(0, {"10.70.0.0/16", "10.71.0.0/16", "10.72.0.0/16", "10.73.0.0/16", "10.74.0.0/16", "10.75.0.0/16"}), NF_IFACES_ALL));
+  check("/28 back in the trie");
+  for (auto* k : {"24", "20", "16", "28", "8"}) ASSERT_TRUE(dp_->remove(k));
+  EXPECT_EQ(dp_->index_prefixes(), 0u);
+  EXPECT_FALSE(egress("10.50.1.20"));
+  EXPECT_FALSE(egress("11.1.2.3"));
+}
+
 // 10,000 rules at once: installed, effective, and removed without a trace.
 TEST_F(NetClassifier, TenThousandRules) {
   v1::NetworkFault f;

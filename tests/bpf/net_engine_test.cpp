@@ -134,7 +134,9 @@ TEST_F(NetEngine, AttachesOnceToManagedInterfacesAndLeavesNothingWhenGone) {
   // An interface that appears after the start is attached when a fault first needs it.
   std::unique_ptr<Netns> late_peer = std::make_unique<Netns>("elate");
   veth(host_, "fdn" + pid_ + "later", {"10.201.13.1/24"}, *late_peer, "fdn" + pid_ + "z", {"10.201.13.2/24"});
-  ASSERT_TRUE(icmp_echo(host_, "10.201.13.2", 1s));
+  bool up = false;  // a fresh veth takes a moment to carry traffic
+  for (int i = 0; i < 25 && !up; ++i) up = icmp_echo(host_, "10.201.13.2", 200ms);
+  ASSERT_TRUE(up);
   ASSERT_TRUE(apply(*e, "late", "network { drop { match { protocol: L4_ICMP } } }"));
   EXPECT_EQ(attached_programs(host_, "fdn" + pid_ + "later"), 2);
   EXPECT_FALSE(icmp_echo(host_, "10.201.13.2", 300ms));
