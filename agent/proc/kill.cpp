@@ -18,6 +18,7 @@ constexpr int kMaxScanPasses = 5;
 // Members of a killed cgroup followed by a pidfd each; beyond this the cgroup's own
 // "populated 0" says they are gone.
 constexpr size_t kMaxTrackedMembers = 16384;
+constexpr std::chrono::nanoseconds kWaitTick{500'000};
 
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
@@ -145,19 +146,24 @@ Result<KillReport> kill_now(const Selection& sel, const Protected& guard, std::c
     auto left = std::chrono::duration_cast<Millis>(deadline - SteadyClock::now());
     if (left <= Millis::zero()) break;
     // The pidfds say when each known process is gone; cgroup.events then confirms the
-    // cgroups are empty. Its change notification goes through a kernel work queue, so
-    // a short tick re-reads it rather than wait for the wake-up.
-    int tick = pidfds.empty() ? 2 : 20;
-    int n = ::epoll_wait(ep.get(), evs, 256, static_cast<int>(std::min<int64_t>(left.count() + 1, tick)));
-    if (n < 0 && errno != EINTR) return sys_error(errno, "epoll_wait");
-    for (int i = 0; i < n; ++i) {
-      uint64_t tag = evs[i].data.u64;
-      if (tag >> 32) continue;  // cgroup: checked below
-      int raw = static_cast<int>(tag & 0xffffffffu);
-      ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, raw, nullptr);
-      pidfds.erase(raw);
-      ++pid_killed;
-    }
+    // cgroups are empty. Harvested on a short tick rather than woken per death: a
+    // thousand wake-ups of this thread would take CPU from the processes that must
+    // run to die. (cgroup.events' own notification goes through a work queue anyway.)
+    struct timespec tick{0, kWaitTick.count()};
+    ::nanosleep(&tick, nullptr);
+    int n;
+    do {
+      n = ::epoll_wait(ep.get(), evs, 256, 0);
+      if (n < 0 && errno != EINTR) return sys_error(errno, "epoll_wait");
+      for (int i = 0; i < n; ++i) {
+        uint64_t tag = evs[i].data.u64;
+        if (tag >> 32) continue;  // cgroup: checked below
+        int raw = static_cast<int>(tag & 0xffffffffu);
+        ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, raw, nullptr);
+        pidfds.erase(raw);
+        ++pid_killed;
+      }
+    } while (n == 256);
     for (auto& w : cg_waits) {
       if (!w.done && unpopulated(w.events.get())) {
         w.done = true;
