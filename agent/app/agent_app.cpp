@@ -15,6 +15,7 @@
 #include "agent/core/fault_manager.h"
 #include "agent/journal/journal.h"
 #include "agent/local/control_socket.h"
+#include "agent/session/controller_session.h"
 #include "agent/power/power_engine.h"
 #include "common/log.h"
 #include "common/time.h"
@@ -46,7 +47,9 @@ class LogEvents : public EventSink {
   void emit(const v1::Event& event) override {
     static auto log = logger("agent.events");
     log->debug("event {}", event.ShortDebugString());
+    if (forward) forward->emit(event);
   }
+  EventSink* forward = nullptr;  // the controller session, when there is one
 };
 
 }  // namespace
@@ -171,7 +174,20 @@ int agent_main(int argc, char** argv) {
             config->id, feats.kernel_release, feats.tcx, feats.xdp_link,
             feats.cgroup2_mount.empty() ? "none" : feats.cgroup2_mount);
 
+  // With a controller, events go up its stream, and the controller's address joins the
+  // allow list so that no network fault cuts the agent off from it.
+  std::unique_ptr<ControllerSession> session;
+  if (!config->controller.empty()) {
+    auto allow = controller_allow_entries(config->controller);
+    if (!allow) {
+      log->error("{}", allow.error().describe());
+      return 1;
+    }
+    for (auto& e : *allow) config->allow.push_back(e);
+    session = std::make_unique<ControllerSession>(*config);
+  }
   LogEvents events;
+  events.forward = session.get();
   // What an agent killed mid-fault still owes (frozen cgroups, boot hooks after a power
   // loss) is finished before anything new is accepted.
   auto journal = journal::Journal::shared(config->state_dir);
@@ -194,6 +210,12 @@ int agent_main(int argc, char** argv) {
       return 1;
     }
   }
+  if (session) {
+    if (auto r = session->start(handler, faults); !r) {
+      log->error("{}", r.error().describe());
+      return 1;
+    }
+  }
   log->info("ready");
 
   int sig = 0;
@@ -201,6 +223,7 @@ int agent_main(int argc, char** argv) {
   log->info("signal {}: reverting every fault and stopping", strsignal(sig));
   local.stop();
   size_t n = faults.revert_all(v1::REVERT_AGENT_SHUTDOWN);
+  if (session) session->stop();
   log->info("reverted {} fault(s); bye", n);
   return 0;
 }

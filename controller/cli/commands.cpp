@@ -1,6 +1,8 @@
 // Every verb of `firedrill`, in the order --help lists them. A subsystem adds its verbs
 // here and links its library in controller/cli/CMakeLists.txt.
 #include "controller/cli/cli.h"
+#include "controller/api/verbs.h"
+#include "controller/session/certs.h"
 #include "controller/evidence/evidence_cli.h"
 #include "controller/experiment/commands.h"
 
@@ -8,6 +10,15 @@ namespace firedrill::controller {
 
 const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table = {
+      {"serve", "run the controller daemon", serve_main},
+      {"agents", "list the agents of the fleet, by selector", agents_main},
+      {"plan", "dry run: which hosts a selection hits, and the guard's verdict", plan_main},
+      {"inject", "an ad hoc fault on a selection for a duration, through the guard", inject_main},
+      {"revert", "end an ad hoc run before its lease ends", revert_main},
+      {"halt", "revert every fault in the fleet and refuse new runs", halt_main},
+      {"release", "lift a halt", release_main},
+      {"runs", "recent runs, or one run with its targets", runs_main},
+      {"certs", "make the fleet's mutual TLS material (CA, controller, agents)", certs_main},
       {"validate", "check experiment files and report every error at once", experiment::validate_main},
       {"report", "render a run's evidence report (json, html) or verify one", evidence::report_main},
       {"finding", "record findings of a run and close them after a retest", evidence::finding_main},

@@ -1,0 +1,372 @@
+#include "agent/session/controller_session.h"
+
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <grpcpp/grpcpp.h>
+
+#include "agent/bpf/features.h"
+#include "common/log.h"
+#include "common/time.h"
+#include "firedrill/v1/agent.grpc.pb.h"
+
+namespace firedrill::agent {
+namespace {
+
+auto log() {
+  static auto l = logger("agent.session");
+  return l;
+}
+
+using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>;
+
+constexpr auto kBackoffFirst = std::chrono::milliseconds(200);
+constexpr auto kBackoffMax = std::chrono::seconds(5);
+constexpr size_t kMaxOutbox = 10000;
+constexpr size_t kMaxReceive = 4u << 20;
+
+Result<std::string> read_file(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return sys_error(errno, "{} {}", what, path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// "host:port", "[v6]:port"
+Result<std::pair<std::string, std::string>> split_address(const std::string& addr) {
+  if (!addr.empty() && addr[0] == '[') {
+    auto close = addr.find(']');
+    if (close == std::string::npos || close + 1 >= addr.size() || addr[close + 1] != ':') {
+      return make_error("controller address '{}': expected [v6-address]:port", addr);
+    }
+    return std::pair{addr.substr(1, close - 1), addr.substr(close + 2)};
+  }
+  auto colon = addr.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == addr.size()) {
+    return make_error("controller address '{}': expected host:port", addr);
+  }
+  return std::pair{addr.substr(0, colon), addr.substr(colon + 1)};
+}
+
+}  // namespace
+
+Result<std::vector<v1::AllowEntry>> controller_allow_entries(const std::string& controller) {
+  FD_ASSIGN(hp, split_address(controller), "allow list");
+  auto [host, port_text] = hp;
+  char* end = nullptr;
+  long port = std::strtol(port_text.c_str(), &end, 10);
+  if (*end != '\0' || port <= 0 || port > 65535) {
+    return make_error("controller address '{}': port '{}' is not 1-65535", controller, port_text);
+  }
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
+  if (rc != 0) return make_error("controller address '{}': cannot resolve {}: {}", controller, host, gai_strerror(rc));
+  std::vector<v1::AllowEntry> out;
+  for (auto* p = res; p; p = p->ai_next) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (::getnameinfo(p->ai_addr, p->ai_addrlen, buf, sizeof buf, nullptr, 0, NI_NUMERICHOST) != 0) continue;
+    bool dup = std::any_of(out.begin(), out.end(), [&](auto& e) { return e.peer_cidr() == buf; });
+    if (dup) continue;
+    v1::AllowEntry e;
+    e.set_peer_cidr(buf);
+    e.set_protocol(v1::L4_TCP);
+    e.mutable_peer_ports()->set_first(static_cast<uint32_t>(port));
+    e.mutable_peer_ports()->set_last(static_cast<uint32_t>(port));
+    out.push_back(std::move(e));
+  }
+  ::freeaddrinfo(res);
+  if (out.empty()) return make_error("controller address '{}' resolves to no address", controller);
+  return out;
+}
+
+std::vector<std::string> offered_fault_kinds(const FaultManager& faults) {
+  // One specimen of every kind the schema knows; an engine that handles() it offers it.
+  std::vector<std::pair<std::string, v1::FaultSpec>> specimens;
+  auto add = [&](const char* name, auto fill) {
+    v1::FaultSpec s;
+    fill(s);
+    specimens.emplace_back(name, std::move(s));
+  };
+  add("network.drop", [](v1::FaultSpec& s) { s.mutable_network()->mutable_drop(); });
+  add("network.blackhole", [](v1::FaultSpec& s) { s.mutable_network()->mutable_blackhole(); });
+  add("network.partition", [](v1::FaultSpec& s) { s.mutable_network()->mutable_partition(); });
+  add("process.kill", [](v1::FaultSpec& s) { s.mutable_process()->mutable_kill(); });
+  add("process.keep_down", [](v1::FaultSpec& s) { s.mutable_process()->mutable_keep_down(); });
+  add("process.freeze", [](v1::FaultSpec& s) { s.mutable_process()->mutable_freeze(); });
+  add("power_loss", [](v1::FaultSpec& s) { s.mutable_power_loss(); });
+  std::vector<std::string> out;
+  for (auto& [name, spec] : specimens) {
+    for (auto& e : faults.engines()) {
+      if (e->handles(spec)) {
+        out.push_back(name);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+ControllerSession::ControllerSession(const AgentConfig& config) : config_(config), grace_(config.lease_grace) {}
+
+ControllerSession::~ControllerSession() { stop(); }
+
+std::chrono::nanoseconds ControllerSession::lease_grace() const {
+  std::lock_guard lock(mu_);
+  return grace_;
+}
+
+void ControllerSession::emit(const v1::Event& event) {
+  v1::AgentMessage m;
+  *m.mutable_event() = event;
+  enqueue(std::move(m));
+}
+
+void ControllerSession::enqueue(v1::AgentMessage message) {
+  std::lock_guard lock(mu_);
+  if (!stream_up_) return;  // reverts while away go into the next Hello instead
+  if (outbox_.size() >= kMaxOutbox) {
+    log()->warn("outbox full ({} messages): dropping the oldest", outbox_.size());
+    outbox_.pop_front();
+  }
+  outbox_.push_back(std::move(message));
+  cv_.notify_all();
+}
+
+Result<std::shared_ptr<grpc::Channel>> ControllerSession::make_channel() {
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (config_.insecure) {
+    for (int i = 0; i < 3; ++i) {
+      log()->warn("!!! INSECURE: the stream to {} is PLAINTEXT and the controller is not authenticated. Labs only. !!!",
+                  config_.controller);
+    }
+    creds = grpc::InsecureChannelCredentials();
+  } else {
+    grpc::SslCredentialsOptions opts;
+    FD_ASSIGN(ca, read_file(config_.tls_ca, "--tls-ca"), "TLS");
+    FD_ASSIGN(cert, read_file(config_.tls_cert, "--tls-cert"), "TLS");
+    FD_ASSIGN(key, read_file(config_.tls_key, "--tls-key"), "TLS");
+    opts.pem_root_certs = ca;
+    opts.pem_cert_chain = cert;
+    opts.pem_private_key = key;
+    creds = grpc::SslCredentials(opts);
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(static_cast<int>(kMaxReceive));
+  // Our own loop backs off; the channel must not add minutes of its own.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  return grpc::CreateCustomChannel(config_.controller, creds, args);
+}
+
+Result<void> ControllerSession::start(CommandHandler& handler, FaultManager& faults) {
+  handler_ = &handler;
+  faults_ = &faults;
+  FD_ASSIGN(channel, make_channel(), "controller {}", config_.controller);
+  channel_ = channel;
+  handler.on_lease([this](std::chrono::nanoseconds grace) {
+    std::lock_guard lock(mu_);
+    if (grace != grace_) log()->info("lease grace is now {} (set by the controller)", format_duration(grace));
+    grace_ = grace;
+  });
+  faults.on_revert([this](const v1::FaultReverted& r) {
+    // Told in the next Hello: what happened while nobody listened, and what the
+    // dead-man switch undid (its stream may look open but say nothing).
+    std::lock_guard lock(mu_);
+    if (!stream_up_ || r.reason() == v1::REVERT_LEASE_LOST) {
+      if (reverted_away_.size() < 1024) reverted_away_.push_back(r);
+    }
+  });
+  {
+    std::lock_guard lock(mu_);
+    last_heard_ = SteadyClock::now();
+  }
+  connect_thread_ = std::thread([this] { connect_loop(); });
+  deadman_thread_ = std::thread([this] { deadman_loop(); });
+  log()->info("controller session to {} started (lease grace {})", config_.controller,
+              format_duration(config_.lease_grace));
+  return ok();
+}
+
+void ControllerSession::stop() {
+  if (stopping_.exchange(true)) return;
+  {
+    std::lock_guard lock(mu_);
+    if (ctx_) ctx_->TryCancel();
+    cv_.notify_all();
+  }
+  if (connect_thread_.joinable()) connect_thread_.join();
+  if (deadman_thread_.joinable()) deadman_thread_.join();
+}
+
+v1::Hello ControllerSession::make_hello() {
+  v1::Hello h;
+  h.set_agent_id(config_.id);
+  for (auto& [k, v] : config_.tags) (*h.mutable_tags())[k] = v;
+  bpf::features().to_proto(h.mutable_capabilities());
+  for (auto& k : offered_fault_kinds(*faults_)) h.mutable_capabilities()->add_fault_kinds(k);
+  h.set_version(FIREDRILL_VERSION);
+  for (auto& f : faults_->active()) *h.add_active_faults() = std::move(f);
+  {
+    std::lock_guard lock(mu_);
+    for (auto& r : reverted_away_) *h.add_reverted_while_away() = r;
+  }
+  *h.mutable_clock() = to_proto(WallClock::now());
+  return h;
+}
+
+void ControllerSession::connect_loop() {
+  auto backoff = std::chrono::duration_cast<std::chrono::milliseconds>(kBackoffFirst);
+  std::mt19937 rng(std::random_device{}());
+  while (!stopping_) {
+    auto began = SteadyClock::now();
+    run_stream();
+    if (stopping_) break;
+    // A stream that lived a while was healthy: start the backoff over.
+    if (SteadyClock::now() - began > std::chrono::seconds(10)) backoff = kBackoffFirst;
+    std::uniform_real_distribution<double> jitter(0.8, 1.2);
+    auto wait = std::chrono::milliseconds(static_cast<int64_t>(backoff.count() * jitter(rng)));
+    log()->info("reconnecting to {} in {}", config_.controller, format_duration(wait));
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, wait, [this] { return stopping_.load(); });
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, kBackoffMax);
+  }
+}
+
+void ControllerSession::run_stream() {
+  // Connect first, so that the Hello (faults held, clock) is fresh when it is sent.
+  if (!channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(2))) {
+    log()->warn("cannot reach the controller at {} (channel state {})", config_.controller,
+                static_cast<int>(channel_->GetState(false)));
+    return;
+  }
+  auto stub = v1::AgentService::NewStub(channel_);
+  grpc::ClientContext ctx;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    ctx_ = &ctx;
+  }
+  std::unique_ptr<Stream> stream = stub->Connect(&ctx);
+  v1::AgentMessage hello;
+  *hello.mutable_hello() = make_hello();
+  size_t away = hello.hello().reverted_while_away_size();
+  bool sent = stream->Write(hello);
+  std::thread writer;
+  if (sent) {
+    {
+      std::lock_guard lock(mu_);
+      stream_up_ = true;
+      outbox_.clear();
+      // What this Hello reported is delivered; later reverts start a new list.
+      reverted_away_.erase(reverted_away_.begin(), reverted_away_.begin() + std::min(away, reverted_away_.size()));
+    }
+    connected_ = true;
+    log()->info("connected to {}; registered as {} holding {} fault(s), {} reverted while away", config_.controller,
+                config_.id, hello.hello().active_faults_size(), away);
+    writer = std::thread([this, &ctx, &stream] { writer_loop(&ctx, stream.get()); });
+    v1::ControllerMessage msg;
+    while (stream->Read(&msg)) {
+      {
+        std::lock_guard lock(mu_);
+        last_heard_ = SteadyClock::now();
+        if (msg.has_lease() && msg.lease().has_heartbeat_interval()) {
+          auto hb = from_proto(msg.lease().heartbeat_interval());
+          if (hb >= std::chrono::milliseconds(100) && hb <= std::chrono::minutes(1)) heartbeat_interval_ = hb;
+        }
+      }
+      auto reply = handler_->handle(msg, v1::REVERT_REQUESTED);
+      // Renewals are answered only when refused: ten thousand agents renewing every
+      // few seconds should not double the controller's load.
+      if (msg.has_lease() && reply.has_ack() && reply.ack().status() == v1::ACK_APPLIED) continue;
+      enqueue(std::move(reply));
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    stream_up_ = false;
+    cv_.notify_all();
+  }
+  connected_ = false;
+  if (writer.joinable()) writer.join();
+  grpc::Status status = stream->Finish();
+  {
+    std::lock_guard lock(mu_);
+    ctx_ = nullptr;
+    outbox_.clear();
+  }
+  if (stopping_) return;
+  if (sent) {
+    log()->warn("stream to {} ended: {} {}", config_.controller, static_cast<int>(status.error_code()),
+                status.error_message());
+  } else {
+    log()->warn("cannot reach the controller at {}: {} {}", config_.controller, static_cast<int>(status.error_code()),
+                status.error_message());
+  }
+}
+
+void ControllerSession::writer_loop(grpc::ClientContext* ctx, void* stream_ptr) {
+  auto* stream = static_cast<Stream*>(stream_ptr);
+  auto next_heartbeat = SteadyClock::now();
+  std::unique_lock lock(mu_);
+  while (stream_up_ && !stopping_) {
+    if (SteadyClock::now() >= next_heartbeat) {
+      lock.unlock();
+      v1::AgentMessage hb;
+      *hb.mutable_heartbeat() = handler_->heartbeat();
+      lock.lock();
+      outbox_.push_back(std::move(hb));
+      next_heartbeat = SteadyClock::now() + heartbeat_interval_;
+    }
+    if (outbox_.empty()) {
+      cv_.wait_until(lock, next_heartbeat, [&] { return !outbox_.empty() || !stream_up_ || stopping_; });
+      continue;
+    }
+    v1::AgentMessage m = std::move(outbox_.front());
+    outbox_.pop_front();
+    lock.unlock();
+    bool ok = stream->Write(m);
+    lock.lock();
+    if (!ok) {
+      ctx->TryCancel();
+      break;
+    }
+  }
+}
+
+void ControllerSession::deadman_loop() {
+  while (!stopping_) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(50), [this] { return stopping_.load(); });
+    }
+    if (stopping_) break;
+    SteadyClock::time_point heard;
+    std::chrono::nanoseconds grace;
+    {
+      std::lock_guard lock(mu_);
+      heard = last_heard_;
+      grace = grace_;
+    }
+    auto silent = SteadyClock::now() - heard;
+    if (silent > grace && !faults_->empty()) {
+      log()->error("DEAD-MAN SWITCH: no word from the controller for {} (lease grace {}): reverting every fault",
+                   format_duration(std::chrono::duration_cast<std::chrono::nanoseconds>(silent)),
+                   format_duration(grace));
+      size_t n = faults_->revert_all(v1::REVERT_LEASE_LOST);
+      log()->error("dead-man switch reverted {} fault(s)", n);
+    }
+  }
+}
+
+}  // namespace firedrill::agent

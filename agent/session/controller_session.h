@@ -1,0 +1,92 @@
+// The agent's side of AgentService.Connect: one stream to the controller, over mutual
+// TLS. It registers (Hello: id, tags, capabilities, version, clock, faults held, and
+// what was reverted while away), obeys commands through the CommandHandler, sends
+// heartbeats, acks and events, and reconnects with backoff when the stream breaks.
+//
+// The dead-man switch lives here: when no controller message has arrived for the lease
+// grace (the controller renews it every third of the grace), every fault is reverted
+// (REVERT_LEASE_LOST), whether or not the stream still looks open. Those reverts are
+// reported in the next Hello.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/core/command_handler.h"
+#include "agent/core/config.h"
+#include "agent/core/event_sink.h"
+#include "agent/core/fault_manager.h"
+#include "common/result.h"
+#include "firedrill/v1/agent.pb.h"
+
+namespace grpc {
+class Channel;
+class ClientContext;
+}  // namespace grpc
+
+namespace firedrill::agent {
+
+class ControllerSession : public EventSink {
+ public:
+  explicit ControllerSession(const AgentConfig& config);
+  ~ControllerSession() override;
+  ControllerSession(const ControllerSession&) = delete;
+  ControllerSession& operator=(const ControllerSession&) = delete;
+
+  // Events from the engines and the fault manager; forwarded while connected, and
+  // also logged (debug).
+  void emit(const v1::Event& event) override;
+
+  // Starts the connection loop and the dead-man switch. `handler` and `faults` must
+  // outlive the session (stop() before destroying them).
+  Result<void> start(CommandHandler& handler, FaultManager& faults);
+  void stop();
+
+  bool connected() const { return connected_.load(); }
+  std::chrono::nanoseconds lease_grace() const;
+
+ private:
+  void connect_loop();
+  void run_stream();
+  void writer_loop(grpc::ClientContext* ctx, void* stream);
+  void deadman_loop();
+  void enqueue(v1::AgentMessage message);
+  v1::Hello make_hello();
+  Result<std::shared_ptr<grpc::Channel>> make_channel();
+
+  AgentConfig config_;
+  CommandHandler* handler_ = nullptr;
+  FaultManager* faults_ = nullptr;
+  std::shared_ptr<grpc::Channel> channel_;
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> connected_{false};
+  std::thread connect_thread_;
+  std::thread deadman_thread_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;  // writer wake-ups, stop
+  std::deque<v1::AgentMessage> outbox_;
+  bool stream_up_ = false;
+  grpc::ClientContext* ctx_ = nullptr;  // the current stream's, for cancel on stop
+  SteadyClock::time_point last_heard_;
+  std::chrono::nanoseconds grace_;
+  std::chrono::nanoseconds heartbeat_interval_ = std::chrono::seconds(1);
+  std::vector<v1::FaultReverted> reverted_away_;
+};
+
+// The controller's address as allow-list entries (every address it resolves to, TCP,
+// its port), so that no network fault cuts the agent off from its controller.
+Result<std::vector<v1::AllowEntry>> controller_allow_entries(const std::string& controller);
+
+// The fault kinds some engine of this agent handles ("network.blackhole", ...).
+std::vector<std::string> offered_fault_kinds(const FaultManager& faults);
+
+}  // namespace firedrill::agent

@@ -1,0 +1,227 @@
+// `firedrill serve`: the controller daemon. Agents stream to it over mTLS; operators
+// talk to it through the API socket. On start it records the runs a previous life left
+// in flight as aborted (their faults are reverted on every agent as it registers), and
+// restores a halt that was not released.
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include <boost/program_options.hpp>
+
+#include "common/log.h"
+#include "controller/api/runs.h"
+#include "controller/api/services.h"
+#include "controller/api/verbs.h"
+#include "controller/session/agent_service.h"
+
+namespace firedrill::controller {
+namespace po = boost::program_options;
+namespace {
+
+auto log() {
+  static auto l = logger("controller");
+  return l;
+}
+
+constexpr const char* kUsage = R"(firedrill serve - the firedrill controller daemon
+
+SYNOPSIS
+  firedrill serve --tls-ca CA --tls-cert CERT --tls-key KEY [OPTIONS]
+  firedrill serve --insecure [OPTIONS]          (labs only)
+
+DESCRIPTION
+  Accepts one stream per agent on --listen (mutual TLS: an agent's certificate
+  common name is the only agent id it may register as), keeps their leases renewed,
+  and serves the operators' API on a Unix socket (--api) for `firedrill agents`,
+  `plan`, `inject`, `halt`, `release`, `runs` and the other verbs.
+
+  Agents revert every fault when the controller is silent for the lease grace, so a
+  controller that dies leaves nothing behind. On start, runs a previous life left in
+  flight are recorded aborted and their faults reverted on every agent as it comes
+  back; a halt that was not released stays in force.
+
+  The blast-radius guard applies to every run: the run's own limits, and these
+  fleet-wide ones: --protect, --budget-hosts/--budget-percent (shared by concurrent
+  runs), and --controller-domain/--peer-domain (the controller refuses to target its
+  own failure domain unless a peer controller lives in another value of that key).
+
+OPTIONS)";
+
+// "key=value"
+Result<std::pair<std::string, std::string>> key_value(const std::string& text, const char* option) {
+  auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
+    return make_error("{} '{}': expected KEY=VALUE", option, text);
+  }
+  return std::pair{text.substr(0, eq), text.substr(eq + 1)};
+}
+
+void raise_fd_limit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
+
+}  // namespace
+
+int serve_main(int argc, char** argv) {
+  AgentServerConfig agents;
+  FleetConfig fleet_config;
+  std::string state_dir = "/var/lib/firedrill", api = default_api_socket();
+  std::string lease = "5s", heartbeat = "1s", lost_after = "0s", log_format = "text", log_level = "info";
+  std::vector<std::string> protect, controller_domain, peer_domain;
+  uint32_t budget_hosts = 0;
+  double budget_percent = 0;
+  size_t max_message = 1u << 20;
+  agents.listen = "0.0.0.0:7443";
+
+  po::options_description desc(kUsage);
+  desc.add_options()
+    ("help,h", "print this help")
+    ("listen", po::value(&agents.listen), "address for agent streams (default 0.0.0.0:7443)")
+    ("tls-ca", po::value(&agents.tls_ca), "CA certificate (PEM) that signed the agents' certificates")
+    ("tls-cert", po::value(&agents.tls_cert), "this controller's certificate (PEM)")
+    ("tls-key", po::value(&agents.tls_key), "this controller's private key (PEM)")
+    ("insecure", po::bool_switch(&agents.insecure), "plaintext agent streams, no identities (labs only; logged loudly)")
+    ("state-dir", po::value(&state_dir), "store and state (default /var/lib/firedrill)")
+    ("api", po::value(&api), "the API's Unix socket (default /run/firedrill/controller.sock, or $FIREDRILL_API)")
+    ("lease-grace", po::value(&lease), "agents revert everything after this much silence (default 5s)")
+    ("heartbeat", po::value(&heartbeat), "how often agents report (default 1s)")
+    ("lost-after", po::value(&lost_after), "an agent silent this long is lost (default: max(3 heartbeats, lease grace))")
+    ("protect", po::value(&protect)->composing(), "a selector of hosts no run may target (repeatable)")
+    ("budget-hosts", po::value(&budget_hosts), "at most this many hosts under fault across all runs (0: no limit)")
+    ("budget-percent", po::value(&budget_percent), "at most this share of the live fleet under fault across all runs")
+    ("controller-domain", po::value(&controller_domain)->composing(), "KEY=VALUE of the controller's own failure domain (repeatable)")
+    ("peer-domain", po::value(&peer_domain)->composing(), "KEY=VALUE where a peer controller lives (repeatable)")
+    ("max-message-bytes", po::value(&max_message), "agent messages above this close the stream (default 1048576)")
+    ("log-format", po::value(&log_format), "text or json")
+    ("log-level", po::value(&log_level), "trace, debug, info, warn, error");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "firedrill serve: " << e.what() << " (see firedrill serve --help)\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  auto usage = [](const std::string& what) {
+    std::cerr << "firedrill serve: " << what << "\n";
+    return 2;
+  };
+  auto lf = parse_log_format(log_format);
+  if (!lf) return usage("--log-format: " + lf.error().message);
+  auto ll = parse_log_level(log_level);
+  if (!ll) return usage("--log-level: " + ll.error().message);
+  for (auto [opt, text, out] : {std::tuple{"--lease-grace", &lease, &fleet_config.lease_grace},
+                                std::tuple{"--heartbeat", &heartbeat, &fleet_config.heartbeat_interval},
+                                std::tuple{"--lost-after", &lost_after, &fleet_config.lost_after}}) {
+    auto d = parse_duration(*text);
+    if (!d) return usage(std::string(opt) + ": " + d.error().message);
+    *out = *d;
+  }
+  if (fleet_config.lease_grace < std::chrono::milliseconds(300) || fleet_config.lease_grace > std::chrono::minutes(10)) {
+    return usage("--lease-grace must be within 300ms..10m");
+  }
+  if (fleet_config.heartbeat_interval < std::chrono::milliseconds(100)) return usage("--heartbeat must be at least 100ms");
+  if (max_message < 4096 || max_message > (64u << 20)) return usage("--max-message-bytes must be within 4096..67108864");
+  fleet_config.max_message_bytes = max_message;
+  agents.max_message_bytes = max_message;
+  fleet_config.require_certificate_id = !agents.insecure;
+  fleet_config.guard.protected_selectors = protect;
+  fleet_config.guard.budget_hosts = budget_hosts;
+  fleet_config.guard.budget_percent = budget_percent;
+  for (auto& t : controller_domain) {
+    auto kv = key_value(t, "--controller-domain");
+    if (!kv) return usage(kv.error().message);
+    fleet_config.guard.controller_domain.push_back(*kv);
+  }
+  for (auto& t : peer_domain) {
+    auto kv = key_value(t, "--peer-domain");
+    if (!kv) return usage(kv.error().message);
+    fleet_config.guard.peer_domains.push_back(*kv);
+  }
+  if (auto r = fleet_config.guard.validate(); !r) return usage(r.error().message);
+
+  init_logging({*lf, *ll});
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  ::umask(0077);
+  raise_fd_limit();
+
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) {
+    log()->error("state directory {}: {}", state_dir, ec.message());
+    return 1;
+  }
+  std::filesystem::create_directories(std::filesystem::path(api).parent_path(), ec);
+  auto store = open_sqlite_store(state_dir + "/controller.db");
+  if (!store) {
+    log()->error("{}", store.error().describe());
+    return 1;
+  }
+  auto aborted = abort_runs_in_flight(**store, "the controller restarted while the run was in flight");
+  if (!aborted) {
+    log()->error("{}", aborted.error().describe());
+    return 1;
+  }
+
+  Fleet fleet(fleet_config, store->get());
+  InjectRuns inject_runs(fleet, **store);
+  AgentServer agent_server(fleet);
+  if (auto r = agent_server.start(agents); !r) {
+    log()->error("{}", r.error().describe());
+    return 1;
+  }
+
+  ApiContext context{fleet, **store, inject_runs, state_dir};
+  auto services = make_api_services(context);
+  ::unlink(api.c_str());
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix:" + api, grpc::InsecureServerCredentials());
+  for (auto& s : services) builder.RegisterService(s.get());
+  grpc::ResourceQuota quota("firedrill-api");
+  quota.SetMaxThreads(8);  // a 2-core controller: operators' calls are few
+  builder.SetResourceQuota(quota);
+  builder.SetMaxReceiveMessageSize(16 << 20);
+  builder.SetMaxSendMessageSize(64 << 20);
+  auto api_server = builder.BuildAndStart();
+  if (!api_server) {
+    log()->error("cannot serve the API on {}", api);
+    return 1;
+  }
+  ::chmod(api.c_str(), 0600);
+  log()->info("firedrill controller {} ready: agents on {} (port {}), API on {}, state in {}, lease grace {}{}",
+              FIREDRILL_VERSION, agents.listen, agent_server.port(), api, state_dir,
+              format_duration(fleet_config.lease_grace),
+              aborted->empty() ? "" : fmt::format("; {} run(s) from before the restart recorded aborted", aborted->size()));
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  log()->info("signal {}: stopping; runs in flight are reverted and recorded aborted", strsignal(sig));
+  inject_runs.shutdown(fmt::format("the controller stopped ({})", strsignal(sig)));
+  api_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  api_server.reset();
+  services.clear();
+  agent_server.stop();
+  ::unlink(api.c_str());
+  log()->info("bye");
+  return 0;
+}
+
+}  // namespace firedrill::controller

@@ -1,0 +1,210 @@
+#include "controller/session/agent_service.h"
+
+#include <deque>
+#include <mutex>
+
+#include "common/log.h"
+#include "controller/session/agent_session.h"
+#include "controller/session/certs.h"
+
+namespace firedrill::controller {
+namespace {
+
+auto log() {
+  static auto l = logger("controller.session");
+  return l;
+}
+
+// An agent that stops reading must not make the controller buffer without end.
+constexpr size_t kMaxQueued = 4096;
+
+class StreamReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>,
+                            public SessionTransport {
+ public:
+  StreamReactor(Fleet& fleet, grpc::CallbackServerContext* ctx) : fleet_(fleet), ctx_(ctx) {
+    peer_ = ctx->peer();
+    if (auto auth = ctx->auth_context(); auth && auth->IsPeerAuthenticated()) {
+      auto cn = auth->FindPropertyValues("x509_common_name");
+      if (!cn.empty()) certificate_id_ = std::string(cn.front().data(), cn.front().size());
+    }
+    session_ = std::make_shared<AgentSession>(this, peer_);
+    fleet_.session_started(session_);
+    StartRead(&in_);
+  }
+
+  // SessionTransport
+  bool send(const v1::ControllerMessage& message) override {
+    std::lock_guard lock(mu_);
+    if (finished_) return false;
+    if (queue_.size() >= kMaxQueued) {
+      lock_free_close(grpc::StatusCode::RESOURCE_EXHAUSTED, "agent does not read its stream");
+      return false;
+    }
+    queue_.push_back(message);
+    if (!writing_) {
+      writing_ = true;
+      StartWrite(&queue_.front());
+    }
+    return true;
+  }
+
+  void close(int code, const std::string& why) override {
+    std::lock_guard lock(mu_);
+    lock_free_close(code, why);
+  }
+
+  // Reactor
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      close(grpc::StatusCode::OK, "");
+      fleet_.session_ended(session_, ended_why());
+      return;
+    }
+    if (size_t n = in_.ByteSizeLong(); n > fleet_.config().max_message_bytes) {
+      log()->warn("stream from {} ({}): message of {} bytes is over the limit of {} bytes: closing it", peer_,
+                  id_or_peer(), n, fleet_.config().max_message_bytes);
+      refuse(grpc::StatusCode::RESOURCE_EXHAUSTED,
+             fmt::format("message of {} bytes is over the limit of {}", n, fleet_.config().max_message_bytes));
+      return;
+    }
+    if (!registered_) {
+      if (!in_.has_hello()) {
+        log()->warn("stream from {}: first message is not a Hello (kind {}): closing it", peer_,
+                    static_cast<int>(in_.msg_case()));
+        refuse(grpc::StatusCode::INVALID_ARGUMENT, "the first message must be a Hello");
+        return;
+      }
+      auto r = fleet_.register_session(session_, in_.hello(), certificate_id_);
+      if (!r) {
+        log()->warn("refused: {}", r.error().describe());
+        refuse(grpc::StatusCode::PERMISSION_DENIED, r.error().message);
+        return;
+      }
+      registered_ = true;
+      agent_id_ = in_.hello().agent_id();
+    } else if (in_.has_hello()) {
+      log()->warn("agent {} sent a second Hello on one stream: closing it", agent_id_);
+      refuse(grpc::StatusCode::INVALID_ARGUMENT, "Hello may be sent only once per stream");
+      return;
+    } else {
+      fleet_.on_message(session_, in_);
+    }
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    queue_.pop_front();
+    if (!ok || finished_ || queue_.empty()) {
+      writing_ = false;
+      return;
+    }
+    StartWrite(&queue_.front());
+  }
+
+  void OnCancel() override {
+    {
+      std::lock_guard lock(mu_);
+      cancelled_ = true;
+    }
+    close(grpc::StatusCode::CANCELLED, "cancelled");
+  }
+
+  void OnDone() override {
+    session_->detach();
+    fleet_.session_ended(session_, ended_why());
+    delete this;
+  }
+
+ private:
+  // Every RPC is finished exactly once; reads and writes after that are not started.
+  void lock_free_close(int code, const std::string& why) {
+    if (finished_) return;
+    finished_ = true;
+    why_ = why;
+    Finish(grpc::Status(static_cast<grpc::StatusCode>(code), why));
+  }
+
+  void refuse(int code, const std::string& why) {
+    close(code, why);
+    fleet_.session_ended(session_, why);
+  }
+
+  std::string ended_why() {
+    std::lock_guard lock(mu_);
+    if (!why_.empty()) return why_;
+    return cancelled_ ? "stream broken (connection lost or cancelled)" : "agent closed its stream";
+  }
+
+  std::string id_or_peer() const { return agent_id_.empty() ? "before Hello" : agent_id_; }
+
+  Fleet& fleet_;
+  grpc::CallbackServerContext* ctx_;
+  std::string peer_;
+  std::string certificate_id_;
+  std::shared_ptr<AgentSession> session_;
+  v1::AgentMessage in_;
+  bool registered_ = false;  // reader side only
+  std::string agent_id_;
+
+  std::mutex mu_;
+  std::deque<v1::ControllerMessage> queue_;
+  bool writing_ = false;
+  bool finished_ = false;
+  bool cancelled_ = false;
+  std::string why_;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentService::Connect(
+    grpc::CallbackServerContext* context) {
+  return new StreamReactor(fleet_, context);
+}
+
+Result<std::shared_ptr<grpc::ServerCredentials>> agent_server_credentials(const AgentServerConfig& config) {
+  if (config.insecure) {
+    for (int i = 0; i < 3; ++i) {
+      log()->warn("!!! INSECURE: agent streams on {} are PLAINTEXT and UNAUTHENTICATED; any client may claim any "
+                  "agent id. Use this in a lab only. !!!", config.listen);
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (config.tls_ca.empty() || config.tls_cert.empty() || config.tls_key.empty()) {
+    return make_error("the agent listener needs --tls-ca, --tls-cert and --tls-key (or --insecure for a lab)");
+  }
+  FD_ASSIGN(ca, read_small_file(config.tls_ca), "--tls-ca");
+  FD_ASSIGN(pem, read_pem(config.tls_cert, config.tls_key), "controller certificate");
+  grpc::SslServerCredentialsOptions opts(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  opts.pem_root_certs = ca;
+  opts.pem_key_cert_pairs.push_back({pem.key, pem.cert});
+  return grpc::SslServerCredentials(opts);
+}
+
+Result<void> AgentServer::start(const AgentServerConfig& config) {
+  FD_ASSIGN(creds, agent_server_credentials(config), "agent listener");
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen, creds, &port_);
+  builder.RegisterService(&service_);
+  // gRPC's own hard stop; the fleet logs and closes anything above max_message_bytes.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes * 4));
+  builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes * 4));
+  // Dead TCP peers are noticed by keepalive even when no heartbeat is due.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  server_ = builder.BuildAndStart();
+  if (!server_ || port_ == 0) return make_error("cannot listen for agents on {}", config.listen);
+  log()->info("listening for agents on {} (port {}, {})", config.listen, port_, config.insecure ? "INSECURE" : "mTLS");
+  return ok();
+}
+
+void AgentServer::stop() {
+  if (!server_) return;
+  fleet_.stop();
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  server_.reset();
+}
+
+}  // namespace firedrill::controller

@@ -1,0 +1,55 @@
+// The server side of AgentService.Connect: one callback reactor per agent stream (no
+// thread per stream, so ten thousand agents cost memory, not threads), mutual TLS, the
+// agent id bound to the certificate's common name, and message size limits. Streams
+// hand what they read to the Fleet.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/result.h"
+#include "controller/session/fleet.h"
+#include "firedrill/v1/agent.grpc.pb.h"
+
+namespace firedrill::controller {
+
+struct AgentServerConfig {
+  std::string listen;                    // "0.0.0.0:7443", "127.0.0.1:0"
+  std::string tls_ca, tls_cert, tls_key; // PEM file paths (mTLS)
+  bool insecure = false;                 // plaintext, no client identity: labs only
+  size_t max_message_bytes = 1u << 20;
+};
+
+class AgentService final : public v1::AgentService::CallbackService {
+ public:
+  explicit AgentService(Fleet& fleet) : fleet_(fleet) {}
+  grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* Connect(
+      grpc::CallbackServerContext* context) override;
+
+ private:
+  Fleet& fleet_;
+};
+
+class AgentServer {
+ public:
+  explicit AgentServer(Fleet& fleet) : fleet_(fleet), service_(fleet) {}
+  ~AgentServer() { stop(); }
+
+  Result<void> start(const AgentServerConfig& config);
+  // The port actually bound (for listen addresses with port 0).
+  int port() const { return port_; }
+  void stop();
+
+ private:
+  Fleet& fleet_;
+  AgentService service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+// Server credentials for mTLS from PEM files, or insecure ones (logged loudly).
+Result<std::shared_ptr<grpc::ServerCredentials>> agent_server_credentials(const AgentServerConfig& config);
+
+}  // namespace firedrill::controller
