@@ -124,11 +124,14 @@ std::vector<SwitchMaster> switch_masters(const std::string& log_path) {
   return out;
 }
 
-Lab::Lab(const std::string& placement) : placement_(placement) {
-  // A lab of this name left by an earlier, killed run would make `up` refuse.
-  sh("deploy/lab/lab.sh down --name " + std::string(kName));
+Lab::Lab(const std::string& placement, Controller controller) : placement_(placement) {
+  // A lab of this name left by an earlier, killed run would make `up` refuse; its
+  // evidence too would mix with this run's.
+  sh("deploy/lab/lab.sh down --purge --name " + std::string(kName));
   auto r = sh("deploy/lab/lab.sh up --name " + std::string(kName) + " --placement " + placement +
-              " --agent " + quote(build_dir() + "/agent/firedrill-agent"));
+              " --agent " + quote(build_dir() + "/agent/firedrill-agent") + " --firedrill " +
+              quote(build_dir() + "/controller/firedrill") + " --controller " +
+              (controller == Controller::kServe ? "yes" : "no"));
   if (r.status != 0) {
     ADD_FAILURE() << "lab.sh up --placement " << placement << " failed (" << r.status << "):\n" << r.output;
     return;
@@ -137,7 +140,15 @@ Lab::Lab(const std::string& placement) : placement_(placement) {
 }
 
 Lab::~Lab() {
-  if (up_) sh("deploy/lab/lab.sh down --name " + std::string(kName));
+  if (up_) sh("deploy/lab/lab.sh down --purge --name " + std::string(kName));
+}
+
+std::string Lab::controller_state() {
+  return std::string("/var/lib/firedrill-lab/") + kName + "/controller";
+}
+
+Run Lab::firedrill(const std::string& args) const {
+  return sh("FIREDRILL_API=" + quote(api()) + " " + quote(build_dir() + "/controller/firedrill") + " " + args);
 }
 
 std::string Lab::dir() const { return std::string("/run/firedrill-lab/") + kName; }
@@ -222,7 +233,7 @@ std::set<int> Lab::agent_bpf_programs() const {
 std::vector<std::string> Lab::down_and_check(const std::set<ProcessId>& processes,
                                              const std::set<int>& programs) {
   std::vector<std::string> problems;
-  auto r = sh("deploy/lab/lab.sh down --name " + std::string(kName));
+  auto r = sh("deploy/lab/lab.sh down --purge --name " + std::string(kName));
   up_ = false;
   if (r.status != 0) problems.push_back("lab.sh down failed (" + std::to_string(r.status) + "): " + r.output);
   auto ns = sh("ip netns list | grep -E '^" + std::string(kName) + "-' || true");
@@ -231,6 +242,7 @@ std::vector<std::string> Lab::down_and_check(const std::set<ProcessId>& processe
   if (!trim(links.output).empty()) problems.push_back("links left in the host namespace: " + trim(links.output));
   if (fs::exists(cgroup())) problems.push_back("cgroup left: " + cgroup());
   if (fs::exists(dir())) problems.push_back("state directory left: " + dir());
+  if (fs::exists(controller_state())) problems.push_back("controller store left: " + controller_state());
   for (auto& p : processes) {
     if (alive(p)) problems.push_back("process left: pid " + std::to_string(p.pid));
   }

@@ -49,8 +49,11 @@ class Lab {
  public:
   static constexpr const char* kName = "fdlt";
 
-  // Brings the lab up; fails the test (fatally) when it cannot.
-  explicit Lab(const std::string& placement);
+  enum class Controller { kNone, kServe };
+
+  // Brings the lab up (with the controller of this build in ops, for kServe); records a
+  // test failure when it cannot.
+  explicit Lab(const std::string& placement, Controller controller = Controller::kNone);
   // Takes the lab down if the test did not.
   ~Lab();
   Lab(const Lab&) = delete;
@@ -75,11 +78,17 @@ class Lab {
   std::optional<std::string> http_get() const;
   Run status() const;
 
+  // The controller's API socket and store (kServe).
+  std::string api() const { return dir() + "/controller.sock"; }
+  static std::string controller_state();
+  // build/controller/firedrill with FIREDRILL_API set to this lab's controller.
+  Run firedrill(const std::string& args) const;
+
   // What the lab is made of right now: its processes and the BPF programs its agents hold.
   std::set<ProcessId> processes() const;
   std::set<int> agent_bpf_programs() const;
 
-  // Runs `lab.sh down` and checks that no namespace, cgroup, link, BPF program (of
+  // Runs `lab.sh down --purge` and checks that no namespace, cgroup, link, BPF program (of
   // `programs`) or process (of `processes`) of the lab is left; returns the failures.
   std::vector<std::string> down_and_check(const std::set<ProcessId>& processes,
                                           const std::set<int>& programs);
