@@ -10,6 +10,9 @@
 //            parent's waitpid() seeing it dead, and the connections a client hammering
 //            the port got accepted meanwhile; with a control run without keep-down.
 //
+// A "floor" row shows what the kernel alone takes to kill the same cgroup (a bare
+// cgroup.kill and a spinning waiter), so that the agent's own overhead can be read off.
+//
 // Everything runs on processes, cgroups (<cgroup2>/fdp-bench-*) and a network
 // namespace of its own; nothing else is signalled.
 #include <fcntl.h>
@@ -258,6 +261,14 @@ struct Bench {
         s.add_exe_paths(sleeper);
         auto r = engine_kill(s);
         if (!r) throw std::runtime_error(r.error().describe());
+      } else if (method == "floor: echo 1 > cgroup.kill, busy-poll") {
+        // What the kernel alone takes: no selection, no checks, a spinning waiter.
+        std::ofstream(cg + "/cgroup.kill") << "1";
+        while (true) {
+          std::ifstream ev(cg + "/cgroup.events");
+          std::string all((std::istreambuf_iterator<char>(ev)), {});
+          if (all.find("populated 0") != std::string::npos) break;
+        }
       } else if (method == "pkill -9 -f PATTERN") {
         // The copy's directory is unique to this run: only our processes match.
         pid_t p = spawn({"/usr/bin/pkill", "-9", "-f", scratch.dir + "/fdp-bsleep"}, "");
@@ -461,7 +472,8 @@ int main(int argc, char** argv) {
     Bench b;
     std::vector<KillRow> rows;
     const std::vector<std::string> methods = {"agent: cgroup selector (cgroup.kill)", "agent: exe selector (pidfd)",
-                                              "pkill -9 -f PATTERN", "bash kill -9 loop"};
+                                              "pkill -9 -f PATTERN", "bash kill -9 loop",
+                                              "floor: echo 1 > cgroup.kill, busy-poll"};
     for (size_t n : {size_t{1}, size_t{100}, size_t{1000}}) {
       int runs = n == 1000 ? 5 : n == 100 ? 10 : 20;
       if (runs_scale == 0) runs = 2;
@@ -479,7 +491,7 @@ int main(int argc, char** argv) {
     ::uname(&u);
     std::cout << "proc benchmarks on " << u.release << ", " << std::thread::hardware_concurrency() << " CPUs\n\n";
     std::cout << "Kill: time from the call to every selected process gone (ms; median [min-max] over runs)\n";
-    std::cout << fmt::format("{:>6}  {:<38} {:>9} {:>9} {:>9}  {:>8}\n", "procs", "method", "median", "min", "max",
+    std::cout << fmt::format("{:>6}  {:<40} {:>9} {:>9} {:>9}  {:>8}\n", "procs", "method", "median", "min", "max",
                              "x agent");
     std::map<size_t, double> agent_median;
     for (auto& r : rows) {
@@ -487,7 +499,7 @@ int main(int argc, char** argv) {
     }
     for (auto& r : rows) {
       double ratio = agent_median[r.n] > 0 ? r.ms.median / agent_median[r.n] : 0;
-      std::cout << fmt::format("{:>6}  {:<38} {:>9.3f} {:>9.3f} {:>9.3f}  {:>7.2f}x{}\n", r.n, r.method, r.ms.median,
+      std::cout << fmt::format("{:>6}  {:<40} {:>9.3f} {:>9.3f} {:>9.3f}  {:>7.2f}x{}\n", r.n, r.method, r.ms.median,
                                r.ms.min, r.ms.max, ratio, r.failures ? "  (SOME SURVIVED)" : "");
     }
     double agent1000 = agent_median[1000];
