@@ -15,8 +15,8 @@ packages=(
   # tests, benchmarks and the lab
   iproute2 iputils-ping iperf3 iptables nftables procps psmisc socat netcat-openbsd
   python3 curl haproxy redis-server redis-sentinel redis-tools util-linux
-  # evidence reports: render and check the HTML page headless
-  chromium
+  # evidence reports: render and check the HTML page headless; verify-evidence.py
+  chromium openssl
 )
 
 missing=()

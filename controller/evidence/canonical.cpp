@@ -1,5 +1,7 @@
 #include "controller/evidence/canonical.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <ctime>
 
@@ -9,41 +11,157 @@ namespace firedrill::evidence {
 
 namespace {
 
-Result<void> check_numbers(const Json& v, std::string& path) {
-  if (v.is_number_float() && !std::isfinite(v.get<double>())) {
-    return make_error("{}: number is not finite (NaN or infinity cannot be recorded)", path.empty() ? "/" : path);
-  }
-  if (v.is_object()) {
-    for (auto it = v.begin(); it != v.end(); ++it) {
-      size_t len = path.size();
-      path += "/" + it.key();
-      auto r = check_numbers(it.value(), path);
-      path.resize(len);
-      if (!r) return r;
+// Python's repr() of a float, which is what json.dumps writes: the shortest digits
+// that read back as the same double, in fixed notation from 1e-4 up to 1e16 (with at
+// least one digit after the point), in exponent notation (e-05, e+16) outside.
+std::string float_text(double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+  std::string sci(buf, r.ptr);  // "-8.217054263565892e-01": the shortest round trip
+  bool neg = sci[0] == '-';
+  if (neg) sci.erase(0, 1);
+  size_t epos = sci.find('e');
+  std::string digits = sci.substr(0, epos);
+  digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
+  int exp = std::stoi(sci.substr(epos + 1));
+  std::string out;
+  if (exp >= -4 && exp < 16) {
+    size_t whole = static_cast<size_t>(exp + 1);
+    if (exp >= 0) {
+      std::string ip = digits.substr(0, std::min(digits.size(), whole));
+      ip.resize(whole, '0');
+      std::string fp = digits.size() > whole ? digits.substr(whole) : "0";
+      out = ip + "." + fp;
+    } else {
+      out = "0." + std::string(static_cast<size_t>(-exp - 1), '0') + digits;
     }
-  } else if (v.is_array()) {
-    for (size_t i = 0; i < v.size(); ++i) {
-      size_t len = path.size();
-      path += "/" + std::to_string(i);
-      auto r = check_numbers(v[i], path);
-      path.resize(len);
-      if (!r) return r;
+  } else {
+    out = digits.substr(0, 1);
+    if (digits.size() > 1) out += "." + digits.substr(1);
+    out += fmt::format("e{}{:02d}", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+  }
+  return neg ? "-" + out : out;
+}
+
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c >> 5) == 6) {
+      n = 1;
+      cp = c & 0x1f;
+    } else if ((c >> 4) == 14) {
+      n = 2;
+      cp = c & 0x0f;
+    } else if ((c >> 3) == 30) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 2) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff)) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+std::string where(const std::string& path) { return path.empty() ? "/" : path; }
+
+Result<void> write_string(std::string& out, std::string_view s, const std::string& path) {
+  if (!valid_utf8(s)) return make_error("{}: text is not valid UTF-8", where(path));
+  out += '"';
+  for (char ch : s) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    switch (ch) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) out += fmt::format("\\u{:04x}", c);
+        else out += ch;
     }
   }
+  out += '"';
   return ok();
+}
+
+Result<void> write(std::string& out, const Json& v, std::string& path) {
+  switch (v.type()) {
+    case Json::value_t::null: out += "null"; return ok();
+    case Json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return ok();
+    case Json::value_t::number_integer: out += std::to_string(v.get<int64_t>()); return ok();
+    case Json::value_t::number_unsigned: out += std::to_string(v.get<uint64_t>()); return ok();
+    case Json::value_t::number_float: {
+      double d = v.get<double>();
+      if (!std::isfinite(d)) return make_error("{}: number is not finite (NaN or infinity cannot be recorded)", where(path));
+      out += float_text(d);
+      return ok();
+    }
+    case Json::value_t::string: return write_string(out, v.get_ref<const std::string&>(), path);
+    case Json::value_t::array: {
+      out += '[';
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (i) out += ',';
+        size_t len = path.size();
+        path += "/" + std::to_string(i);
+        auto r = write(out, v[i], path);
+        path.resize(len);
+        if (!r) return r;
+      }
+      out += ']';
+      return ok();
+    }
+    case Json::value_t::object: {
+      // nlohmann::json keeps members in a std::map: sorted by bytes, which for UTF-8
+      // is the order of code points (Python's sort_keys).
+      out += '{';
+      bool first = true;
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        if (!first) out += ',';
+        first = false;
+        size_t len = path.size();
+        path += "/" + it.key();
+        auto r = write_string(out, it.key(), path);
+        if (r) {
+          out += ':';
+          r = write(out, it.value(), path);
+        }
+        path.resize(len);
+        if (!r) return r;
+      }
+      out += '}';
+      return ok();
+    }
+    default:
+      return make_error("{}: binary values cannot be recorded", where(path));
+  }
 }
 
 }  // namespace
 
 Result<std::string> canonical(const Json& value) {
-  std::string path;
-  FD_TRY(check_numbers(value, path), "canonical JSON");
-  try {
-    // nlohmann::json keeps members in a std::map, so they come out sorted.
-    return value.dump(-1, ' ', false, Json::error_handler_t::strict);
-  } catch (const Json::exception& e) {
-    return make_error("canonical JSON: {}", e.what());
-  }
+  std::string out, path;
+  FD_TRY(write(out, value, path), "canonical JSON");
+  return out;
 }
 
 std::string to_hex(std::string_view bytes) {

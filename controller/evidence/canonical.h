@@ -2,15 +2,18 @@
 // encodings (hex, base64, RFC 3339 with microseconds) the records use.
 //
 // Canonical JSON (what every hash and signature covers):
-//   - object members sorted by key, compared byte by byte (keys are ASCII here);
+//   - object members sorted by key, compared byte by byte (code point order);
 //   - no whitespace outside strings;
-//   - strings as UTF-8; only '"', '\\' and control characters below 0x20 escaped
-//     (\b \f \n \r \t, others as \u00xx with lower-case hex); '/' is not escaped;
-//   - integers in plain decimal; other numbers in the shortest form that reads back
-//     as the same IEEE double ("0.9", "60.0"); NaN and infinities are refused.
-// Python's json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-// gives the same bytes for every record firedrill writes, so a third party can check
-// the chain without firedrill.
+//   - strings as UTF-8 (invalid UTF-8 is refused); only '"', '\\' and control
+//     characters below 0x20 escaped (\b \f \n \r \t, others as \u00xx in lower-case
+//     hex); '/' and non-ASCII characters are written as they are;
+//   - integers in plain decimal; other numbers as the shortest digits that read back
+//     as the same IEEE double, in fixed notation from 1e-4 up to (not including) 1e16
+//     with at least one digit after the point ("0.9", "60.0"), else as d.ddde-05 /
+//     d.ddde+16; NaN and infinities are refused.
+// These are exactly the bytes of Python's
+//   json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+// so anyone can check the chain without firedrill (scripts/verify-evidence.py does).
 #pragma once
 
 #include <cstdint>

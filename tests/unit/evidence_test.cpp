@@ -1,11 +1,14 @@
 // Evidence: canonical form, keys, the append-only store, the log's chain and seal,
 // findings, the report built from a complete synthetic run, and the tamper table.
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <cstring>
+#include <random>
 #include <thread>
 
 #include <fmt/ranges.h>
@@ -50,6 +53,65 @@ TEST(EvidenceCanonical, SortedKeysNoWhitespaceMinimalEscapes) {
   auto again = canonical(Json::parse(*c));
   ASSERT_TRUE(again);
   EXPECT_EQ(*again, *c);
+}
+
+TEST(EvidenceCanonical, NumbersAsPythonWritesThem) {
+  std::vector<std::pair<double, std::string>> cases = {
+      {0.9255, "0.9255"}, {60.0, "60.0"}, {-0.5, "-0.5"}, {0.1 + 0.2, "0.30000000000000004"},
+      {1e16, "1e+16"},    {1e15, "1000000000000000.0"}, {0.0001, "0.0001"}, {0.00001, "1e-05"},
+      {1.5e-7, "1.5e-07"}, {123.456, "123.456"}, {5e-324, "5e-324"}, {1.7976931348623157e308, "1.7976931348623157e+308"},
+      {0.0, "0.0"}, {2.5e20, "2.5e+20"}};
+  for (auto& [v, want] : cases) {
+    auto c = canonical(Json(v));
+    ASSERT_TRUE(c);
+    EXPECT_EQ(*c, want) << v;
+  }
+}
+
+// Python is the independent reference for the canonical bytes: thousands of random
+// doubles and awkward strings must come out byte for byte as json.dumps writes them.
+TEST(EvidenceCanonical, SameBytesAsPythonJsonDumps) {
+  TempDir dir;
+  std::mt19937_64 rng(20261121);
+  Json values = Json::array();
+  for (int i = 0; i < 3000; ++i) {
+    uint64_t bits = rng();
+    double d;
+    std::memcpy(&d, &bits, sizeof d);
+    if (!std::isfinite(d)) continue;
+    values.push_back(d);
+    values.push_back(static_cast<double>(rng() % 100000) / 1000.0);
+  }
+  values.push_back(std::string("quote \" back \\ nl \n tab \t bell \x07 del \x7f slash / é 한국 \xf0\x9f\x94\xa5"));
+  values.push_back(Json{{"z", 1}, {"a", Json::array({true, nullptr, -7})}, {"é", "x"}, {"B", 1.0}});
+  std::vector<std::string> mine;
+  for (auto& v : values) {
+    auto c = canonical(v);
+    ASSERT_TRUE(c) << c.error().message;
+    mine.push_back(*c);
+  }
+  // The values travel to Python as canonical JSON lines: they read back exactly.
+  std::string in = dir.path + "/in.jsonl", out = dir.path + "/out.jsonl";
+  {
+    std::ofstream f(in);
+    for (auto& line : mine) f << line << "\n";
+  }
+  std::string cmd = fmt::format(
+      "python3 -c 'import json,sys\n"
+      "for line in open(sys.argv[1], encoding=\"utf-8\"):\n"
+      "    print(json.dumps(json.loads(line), sort_keys=True, separators=(\",\",\":\"), ensure_ascii=False))' {} > {}",
+      in, out);
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream f(out);
+  std::string line;
+  size_t i = 0, differ = 0;
+  while (std::getline(f, line)) {
+    ASSERT_LT(i, mine.size());
+    if (line != mine[i] && differ++ < 5) ADD_FAILURE() << "python: " << line << "\nfiredrill: " << mine[i];
+    ++i;
+  }
+  EXPECT_EQ(i, mine.size());
+  EXPECT_EQ(differ, 0u);
 }
 
 TEST(EvidenceCanonical, RefusesNonFiniteNumbersAndBadUtf8) {
@@ -606,6 +668,42 @@ TEST(EvidenceVerify, TamperTable) {
     for (auto& i : v.issues) all += "\n  [" + std::string(to_string(i.problem)) + "] " + i.message;
     EXPECT_TRUE(named) << c.name << ": no message says \"" << c.says << "\"; got:" << all;
   }
+}
+
+// scripts/verify-evidence.py checks a report with nothing but Python and openssl: it
+// accepts the untouched report and names a changed event.
+TEST(EvidenceVerify, IndependentPythonVerifierAgrees) {
+  auto rp = render_fixture_ptr();
+  auto& r = *rp;
+  std::string base = r.env.dir.path;
+  std::ofstream(base + "/report.json") << r.json;
+  std::ofstream(base + "/report.html") << r.html;
+  std::ofstream(base + "/pub.pem") << r.env.key.public_key().pem();
+  std::string changed = r.json;
+  replace_once(changed, "\"fault_id\": \"f-p1-h1\"", "\"fault_id\": \"f-p1-h7\"");
+  std::ofstream(base + "/changed.json") << changed;
+  auto other = SigningKey::generate();
+  std::ofstream(base + "/other.pem") << other->public_key().pem();
+  auto run = [&](const std::string& file, const std::string& key) {
+    std::string cmd = fmt::format("scripts/verify-evidence.py {}/{} --key {}/{} > {}/out.txt 2>&1", base, file, base,
+                                  key, base);
+    int rc = std::system(cmd.c_str());
+    std::ifstream in(base + "/out.txt");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return std::make_pair(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, ss.str());
+  };
+  auto [ok_rc, ok_out] = run("report.json", "pub.pem");
+  EXPECT_EQ(ok_rc, 0) << ok_out;
+  EXPECT_THAT(ok_out, HasSubstr("VERIFIED"));
+  auto [page_rc, page_out] = run("report.html", "pub.pem");
+  EXPECT_EQ(page_rc, 0) << page_out;
+  auto [bad_rc, bad_out] = run("changed.json", "pub.pem");
+  EXPECT_EQ(bad_rc, 1) << bad_out;
+  EXPECT_THAT(bad_out, HasSubstr("(fault_applied) was changed"));
+  auto [key_rc, key_out] = run("report.json", "other.pem");
+  EXPECT_EQ(key_rc, 1) << key_out;
+  EXPECT_THAT(key_out, HasSubstr("signed by another key"));
 }
 
 TEST(EvidenceVerify, AnotherKeyIsOnlyCaughtWhenTheSignerIsPinned) {
