@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <map>
 
 #include "controller/evidence/report_model.h"
 
@@ -31,6 +32,8 @@ std::string slug(std::string_view s) {
   for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '-';
   return out.empty() ? "x" : out;
 }
+
+std::string hosts_text(int n) { return fmt::format("{} host{}", n, n == 1 ? "" : "s"); }
 
 std::string or_dash(const std::string& s) { return s.empty() ? "-" : esc(s); }
 
@@ -222,15 +225,19 @@ void timeline_svg(Page& p, const ReportModel& m) {
   y += lane;
   // Lane 2: every host's apply (red) and revert (grey).
   p.f(R"(<text x="8" y="{}">hosts ({})</text>)", n1(y + 14), tl.hosts.size());
+  // One tick per pixel column, however many hosts share it (a site has thousands).
+  std::map<int, int> applied_cols, reverted_cols;
   for (auto& h : tl.hosts) {
-    if (!h.applied_at.empty()) {
-      p.f(R"(<line class="host-tick" x1="{0}" y1="{1}" x2="{0}" y2="{2}"><title>{3} applied {4}</title></line>)",
-          n1(sc.x(h.applied_at)), n1(y + 2), n1(y + 18), esc(h.host), esc(h.applied_at));
-    }
-    if (!h.reverted_at.empty()) {
-      p.f(R"(<line class="host-revert" x1="{0}" y1="{1}" x2="{0}" y2="{2}"><title>{3} reverted {4}</title></line>)",
-          n1(sc.x(h.reverted_at)), n1(y + 2), n1(y + 18), esc(h.host), esc(h.reverted_at));
-    }
+    if (!h.applied_at.empty()) applied_cols[static_cast<int>(sc.x(h.applied_at))]++;
+    if (!h.reverted_at.empty()) reverted_cols[static_cast<int>(sc.x(h.reverted_at))]++;
+  }
+  for (auto [col, n] : applied_cols) {
+    p.f(R"(<line class="host-tick" x1="{0}" y1="{1}" x2="{0}" y2="{2}"><title>{3} applied</title></line>)", col,
+        n1(y + 2), n1(y + 18), hosts_text(n));
+  }
+  for (auto [col, n] : reverted_cols) {
+    p.f(R"(<line class="host-revert" x1="{0}" y1="{1}" x2="{0}" y2="{2}"><title>{3} reverted</title></line>)", col,
+        n1(y + 2), n1(y + 18), hosts_text(n));
   }
   y += lane;
   // One lane per probe: good and failed stretches.
@@ -315,12 +322,17 @@ void probe_svg(Page& p, const ReportModel& m, const ProbeSeries& pr) {
         n1(strip_y - 4), n1(std::max(1.0, b - a)), n1(plot_bottom - strip_y + 4));
   }
   p.f(R"(<text x="4" y="{}">success</text>)", n1(strip_y + 10));
-  for (size_t i = 0; i < pr.points.size(); ++i) {
-    auto& pt = pr.points[i];
-    double a = sc.x(pt.at);
-    double b = i + 1 < pr.points.size() ? sc.x(pr.points[i + 1].at) : a + 2;
-    const char* cls = pt.good == pt.total ? "ok" : (pt.good == 0 ? "bad" : "mixed");
-    p.f(R"(<rect class="{}" x="{}" y="{}" width="{}" height="14"/>)", cls, n1(a), n1(strip_y), n1(std::max(0.8, b - a)));
+  // Runs of samples in the same state are one rectangle, so a day of samples at
+  // 100 ms stays a small page.
+  auto cls_of = [](const ProbePoint& pt) { return pt.good == pt.total ? "ok" : (pt.good == 0 ? "bad" : "mixed"); };
+  for (size_t i = 0; i < pr.points.size();) {
+    size_t j = i;
+    while (j + 1 < pr.points.size() && std::string_view(cls_of(pr.points[j + 1])) == cls_of(pr.points[i])) ++j;
+    double a = sc.x(pr.points[i].at);
+    double b = j + 1 < pr.points.size() ? sc.x(pr.points[j + 1].at) : sc.x(pr.points[j].at) + 2;
+    p.f(R"(<rect class="{}" x="{}" y="{}" width="{}" height="14"/>)", cls_of(pr.points[i]), n1(a), n1(strip_y),
+        n1(std::max(0.8, b - a)));
+    i = j + 1;
   }
   // Latency grid and labels.
   for (int g = 0; g <= 2; ++g) {
@@ -328,6 +340,9 @@ void probe_svg(Page& p, const ReportModel& m, const ProbeSeries& pr) {
     p.f(R"(<line class="grid" x1="{}" y1="{}" x2="{}" y2="{}"/><text x="4" y="{}">{}</text>)", n1(sc.left), n1(y),
         n1(sc.right), n1(y), n1(y + 4), us_text(top * g / 2));
   }
+  // One value per pixel column: the worst latency of its good samples (so peaks are
+  // never averaged away); a column with failures only breaks the line, and failed
+  // columns show as red marks on the axis.
   std::string pts;
   bool open = false;
   auto flush = [&] {
@@ -335,19 +350,37 @@ void probe_svg(Page& p, const ReportModel& m, const ProbeSeries& pr) {
     pts.clear();
     open = false;
   };
-  for (auto& pt : pr.points) {
-    double x = sc.x(pt.at);
-    if (pt.good == 0) {
-      // A failed sample has no latency: the line breaks and a red mark sits on the axis.
+  std::vector<std::pair<int, int>> bad_runs;  // [first, last] columns with a failure
+  auto mark_bad = [&](int col) {
+    if (!bad_runs.empty() && bad_runs.back().second >= col - 1) bad_runs.back().second = col;
+    else bad_runs.emplace_back(col, col);
+  };
+  size_t i = 0;
+  while (i < pr.points.size()) {
+    int col = static_cast<int>(sc.x(pr.points[i].at));
+    bool any_ok = false, any_bad = false;
+    int64_t worst = 0;
+    for (; i < pr.points.size() && static_cast<int>(sc.x(pr.points[i].at)) == col; ++i) {
+      const auto& pt = pr.points[i];
+      if (pt.good > 0) {
+        any_ok = true;
+        worst = std::max(worst, pt.latency_us);
+      }
+      if (pt.good < pt.total) any_bad = true;
+    }
+    if (any_bad) mark_bad(col);
+    if (!any_ok) {
       flush();
-      p.f(R"(<rect class="bad" x="{}" y="{}" width="2" height="6"/>)", n1(x - 1), n1(plot_bottom - 6));
       continue;
     }
-    double y = plot_bottom - (plot_bottom - plot_top) * static_cast<double>(pt.latency_us) / static_cast<double>(top);
-    pts += (open ? " " : "") + n1(x) + "," + n1(y);
+    double y = plot_bottom - (plot_bottom - plot_top) * static_cast<double>(worst) / static_cast<double>(top);
+    pts += (open ? " " : "") + std::to_string(col) + "," + n1(y);
     open = true;
   }
   flush();
+  for (auto [a, b] : bad_runs) {
+    p.f(R"(<rect class="bad" x="{}" y="{}" width="{}" height="6"/>)", a, n1(plot_bottom - 6), b - a + 2);
+  }
   axis(p, sc, plot_bottom + 6, zero);
   p.raw("</svg>");
 }
