@@ -1,7 +1,10 @@
-// The probes of a run, each on its own thread and its own interval, so that a slow
-// probe (a command stuck until its timeout) never delays the others. Samples start on
-// a fixed grid (start + k * interval); a sample that overruns its slot skips the slots
-// it overran instead of bunching samples up afterwards.
+// The probes of a run, each with its own timer thread and its own workers, so that a
+// slow probe (a command stuck until its timeout) never delays the others. Samples start
+// on a fixed grid (start + k * interval) whatever the service does: a probe whose
+// timeout is longer than its interval has several samples in flight (up to
+// timeout/interval + 1), so an outage is sampled as densely as normal operation and
+// availability is not biased toward the fast, successful samples. A slot whose every
+// worker is still busy is skipped and counted.
 #pragma once
 
 #include <atomic>
@@ -48,10 +51,23 @@ class ProbeSet : public ProbeSource {
   struct Runner {
     v1::Probe probe;
     std::unique_ptr<Prober> prober;
-    std::thread thread;
+    std::thread timer;
+    std::vector<std::thread> workers;
     std::atomic<bool> stop{false};
+    // Sample numbers due and not yet taken; guarded by ProbeSet::mu_.
+    std::vector<uint64_t> due;
+    size_t idle = 0;
+    uint64_t skipped = 0;
   };
-  void loop(Runner* r);
+  void timer_loop(Runner* r);
+  void worker_loop(Runner* r);
+  void stop_runner(Runner* r);
+
+ public:
+  // Slots skipped because every worker of the probe was busy.
+  uint64_t skipped(const std::string& probe);
+
+ private:
 
   std::vector<std::unique_ptr<Runner>> runners_;
   std::mutex mu_;

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -359,6 +360,39 @@ probes:
   auto t0 = std::chrono::steady_clock::now();
   set.stop();  // waits for the slow sample in flight, bounded by its timeout
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 6s);
+}
+
+// A probe whose timeout is longer than its interval keeps its grid during an outage:
+// failing samples overlap instead of pushing the next ones back, so an outage is sampled
+// as densely as normal operation.
+TEST(ProbeSet, AnOutageIsSampledOnTheGrid) {
+  TinyServer silent(17518, [](const std::string&) { return std::string(); });
+  const char* yaml = R"(name: t
+targets: {selector: a=b}
+steps: [{fault: {power_loss: {}}, duration: 1s}]
+probes:
+  - {name: hung, interval: 100ms, timeout: 400ms, http: {url: "http://127.0.0.1:17518/"}}
+)";
+  auto loaded = experiment::parse_experiment(yaml, "grid.yaml");
+  ASSERT_TRUE(loaded.ok());
+  ProbeSet set(loaded.experiment);
+  set.start();
+  std::this_thread::sleep_for(1500ms);
+  set.stop();
+  auto samples = set.take_new();
+  // Slots at 0, 100, ..., 1400 ms; each sample takes 400 ms, so up to 5 are in flight.
+  EXPECT_GE(samples.size(), 10u);
+  std::vector<WallTime> starts;
+  for (auto& [probe, s] : samples) {
+    EXPECT_FALSE(s.ok);
+    EXPECT_GE(s.duration, 350ms) << s.detail;
+    starts.push_back(s.start);
+  }
+  std::sort(starts.begin(), starts.end());
+  for (size_t i = 1; i < starts.size(); ++i) {
+    EXPECT_LT(starts[i] - starts[i - 1], 250ms) << "sample " << i << " started late";
+  }
+  EXPECT_EQ(set.skipped("hung"), 0u);
 }
 
 }  // namespace

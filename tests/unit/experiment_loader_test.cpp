@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -297,6 +298,18 @@ TEST(ExperimentLoader, ValidExampleFilesLoad) {
     EXPECT_TRUE(got.ok()) << dump(got.diagnostics);
     EXPECT_EQ(got.sha256.size(), 64u);
   }
+}
+
+// The experiments shipped in experiments/ (the lab's game days) keep to the schema.
+TEST(ExperimentLoader, ShippedExperimentsAreValid) {
+  size_t n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("experiments")) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++n;
+    LoadedExperiment got = load_experiment_file(entry.path().string());
+    EXPECT_TRUE(got.ok()) << dump(got.diagnostics);
+  }
+  EXPECT_GT(n, 0u) << "no experiments/*.yaml";
 }
 
 TEST(ExperimentLoader, ConvertsEveryKindOfField) {
