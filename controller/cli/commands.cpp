@@ -5,6 +5,7 @@
 #include "controller/session/certs.h"
 #include "controller/evidence/evidence_cli.h"
 #include "controller/experiment/commands.h"
+#include "controller/runner/run_cli.h"
 
 namespace firedrill::controller {
 
@@ -20,6 +21,11 @@ const std::vector<Subcommand>& subcommands() {
       {"runs", "recent runs, or one run with its targets", runs_main},
       {"certs", "make the fleet's mutual TLS material (CA, controller, agents)", certs_main},
       {"validate", "check experiment files and report every error at once", experiment::validate_main},
+      {"run", "start an experiment and follow it live to its verdict", runner::run_main},
+      {"show", "an experiment run in full (steps, faults, timeline, SLOs), or the recent ones", runner::show_main},
+      {"approve", "approve (or reject) a run that waits for approval", runner::approve_main},
+      {"abort", "stop an experiment run; its faults are reverted", runner::abort_main},
+      {"schedule", "continuous chaos: schedule add|list|pause|resume|remove", runner::schedule_main},
       {"report", "render a run's evidence report (json, html) or verify one", evidence::report_main},
       {"finding", "record findings of a run and close them after a retest", evidence::finding_main},
       {"keys", "export the controller's evidence public key", evidence::keys_main},

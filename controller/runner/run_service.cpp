@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "controller/evidence/run_recorder.h"
 #include "controller/experiment/loader.h"
 #include "controller/runner/fleet_adapter.h"
 #include "controller/runner/run_manager.h"
@@ -41,9 +42,19 @@ class RunServiceImpl final : public v1::RunService::Service {
     config.schedules_dir = ctx.state_dir + "/schedules";
     config.new_run_id = [] { return controller::make_run_id(); };
     controller::Store* store = &ctx.store;
-    auto observers = [store](const v1::RunRecord&, bool) {
+    // Every run keeps a signed evidence log; without one a run still runs, and says so.
+    auto evidence = evidence::ControllerEvidence::open(ctx.state_dir);
+    if (evidence) {
+      evidence_ = std::move(*evidence);
+    } else {
+      logger("controller.runner")->error("evidence unavailable, runs will have no signed log: {}",
+                                         evidence.error().describe());
+    }
+    evidence::RunRecorder* recorder = evidence_ ? evidence_->recorder.get() : nullptr;
+    auto observers = [store, recorder](const v1::RunRecord&, bool) {
       std::vector<std::unique_ptr<RunObserver>> out;
       out.push_back(std::make_unique<StoreMirror>(*store));
+      if (recorder) out.push_back(recorder->for_run());
       return out;
     };
     manager_ = std::make_unique<RunManager>(config, &clock_, &fleet_, observers);
@@ -170,6 +181,7 @@ class RunServiceImpl final : public v1::RunService::Service {
   }
 
   controller::ApiContext& ctx_;
+  std::unique_ptr<evidence::ControllerEvidence> evidence_;  // outlives the manager's runs
   SystemClock clock_;
   FleetAdapter fleet_;
   std::unique_ptr<RunManager> manager_;
