@@ -205,6 +205,14 @@ OPTIONS)");
     std::cerr << file << ": " << loaded.diagnostics.size() << " error(s); nothing was run\n";
     return 2;
   }
+  // Ctrl-C (or SIGTERM) asks the controller to abort the run; the watch goes on and
+  // shows the revert. Blocked before gRPC starts its threads, so that only the waiting
+  // thread below ever takes them.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   v1::StartRunRequest req;
   req.set_experiment_file(file);
   req.set_experiment_yaml(loaded.text);
@@ -234,13 +242,6 @@ OPTIONS)");
   std::cout << fmt::format("run {} of {} ({})\n", id, loaded.experiment.name(), file) << std::flush;
   if (detach) return 0;
 
-  // Ctrl-C (or SIGTERM) asks the controller to abort the run; the watch goes on and
-  // shows the revert.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   std::thread([sigs, api, id] {
     int sig = 0;
     while (sigwait(&sigs, &sig) == 0) {

@@ -193,6 +193,7 @@ backend hosts
 
   bool ready() const { return ready_; }
   const std::string& dir() const { return dir_; }
+  const std::string& api() const { return api_; }
 
   std::string firedrill(const std::string& args) const {
     return build_dir() + "/controller/firedrill " + args + " --api " + api_;
@@ -309,6 +310,95 @@ TEST_F(ExperimentE2E, BlackholeOnOneOfTwoHostsBehindHaproxyPasses) {
   EXPECT_EQ(show.status, 0) << show.output;
   EXPECT_NE(show.output.find("fde-h1"), std::string::npos) << show.output;
   EXPECT_NE(show.output.find("reverted"), std::string::npos) << show.output;
+  // Its signed evidence log renders a report that verifies.
+  std::string report = fleet_->dir() + "/" + id + ".json";
+  auto r = sh(build_dir() + "/controller/firedrill report " + id + " --format json -o " + report + " --state-dir " +
+              fleet_->dir() + "/state");
+  EXPECT_EQ(r.status, 0) << r.output;
+  auto v = sh(build_dir() + "/controller/firedrill report verify " + report);
+  EXPECT_EQ(v.status, 0) << v.output;
+}
+
+TEST_F(ExperimentE2E, ApprovalsFromTheCommandLine) {
+  auto file = fleet_->write("approve.yaml", experiment("fde-approvals", "host=fde-h1", "http://10.204.0.1:17581/", "2s",
+                                                       "approvals: {required: 2, approvers: [kim, lee]}\n"));
+  auto start = sh(fleet_->firedrill("run " + file + " --detach --as tester"));
+  ASSERT_EQ(start.status, 0) << start.output;
+  std::string id = start.output.substr(4, start.output.find(' ', 4) - 4);
+  auto first = sh(fleet_->firedrill("approve " + id + " --as kim --comment 'change CHG-1'"));
+  EXPECT_EQ(first.status, 0) << first.output;
+  EXPECT_NE(first.output.find("(1 of 2)"), std::string::npos) << first.output;
+  auto again = sh(fleet_->firedrill("approve " + id + " --as kim"));
+  EXPECT_EQ(again.status, 1);
+  EXPECT_NE(again.output.find("approvals must come from distinct people"), std::string::npos) << again.output;
+  auto stranger = sh(fleet_->firedrill("approve " + id + " --as mallory"));
+  EXPECT_EQ(stranger.status, 1);
+  EXPECT_NE(stranger.output.find("mallory may not approve this run"), std::string::npos) << stranger.output;
+  // Nothing was injected while it waited.
+  EXPECT_EQ(fleet_->agent_status("h1").find("fault_id"), std::string::npos);
+  EXPECT_EQ(sh(fleet_->firedrill("approve " + id + " --as lee")).status, 0);
+  bool done = eventually([&] { return sh(fleet_->firedrill("show " + id)).status == 0; }, 60s);
+  auto show = sh(fleet_->firedrill("show " + id));
+  EXPECT_TRUE(done) << show.output;
+  EXPECT_NE(show.output.find("approved    by kim"), std::string::npos) << show.output;
+  EXPECT_NE(show.output.find("change CHG-1"), std::string::npos) << show.output;
+  EXPECT_NE(show.output.find("approved    by lee"), std::string::npos) << show.output;
+  EXPECT_NE(show.output.find("verdict: PASSED"), std::string::npos) << show.output;
+}
+
+TEST_F(ExperimentE2E, CtrlCAbortsTheRunAndRevertsIt) {
+  auto file = fleet_->write("ctrlc.yaml", experiment("fde-ctrl-c", "host=fde-h1", "http://10.204.0.1:17581/", "2m", ""));
+  std::string log = fleet_->dir() + "/ctrlc.out";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    std::string api = fleet_->api();
+    ::execl((build_dir() + "/controller/firedrill").c_str(), "firedrill", "run", file.c_str(), "--quiet", "--api",
+            api.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Interrupt once the fault is on.
+  bool faulted = eventually([] { return fleet_->agent_status("h1").find("fault_id") != std::string::npos; }, 30s);
+  EXPECT_TRUE(faulted);
+  ::kill(pid, SIGINT);
+  int status = 0;
+  bool exited = eventually([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 30s);
+  if (!exited) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  std::ifstream in(log);
+  std::stringstream out;
+  out << in.rdbuf();
+  EXPECT_TRUE(exited) << out.str();
+  EXPECT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 2) << out.str();
+  EXPECT_NE(out.str().find("verdict: ABORTED - interrupted from the terminal"), std::string::npos) << out.str();
+  EXPECT_EQ(fleet_->agent_status("h1").find("fault_id"), std::string::npos) << fleet_->agent_status("h1");
+}
+
+TEST_F(ExperimentE2E, SchedulesFromTheCommandLine) {
+  auto file = fleet_->write("sched.yaml", experiment("fde-scheduled", "host=fde-h1", "http://10.204.0.1:17581/", "2s",
+                                                     "schedule: {cron: \"0 3 * * mon\", time_zone: Asia/Seoul, "
+                                                     "blackout_dates: [\"2026-12-28\"]}\n"));
+  auto add = sh(fleet_->firedrill("schedule add " + file));
+  ASSERT_EQ(add.status, 0) << add.output;
+  std::string id = add.output.substr(9, add.output.find(' ', 9) - 9);
+  auto list = sh(fleet_->firedrill("schedule list"));
+  EXPECT_NE(list.output.find(id), std::string::npos) << list.output;
+  EXPECT_NE(list.output.find("Asia/Seoul"), std::string::npos) << list.output;
+  EXPECT_NE(list.output.find("active"), std::string::npos) << list.output;
+  auto pause = sh(fleet_->firedrill("schedule pause " + id));
+  EXPECT_EQ(pause.status, 0) << pause.output;
+  EXPECT_NE(pause.output.find("paused"), std::string::npos) << pause.output;
+  EXPECT_EQ(sh(fleet_->firedrill("schedule resume " + id)).status, 0);
+  EXPECT_EQ(sh(fleet_->firedrill("schedule remove " + id)).status, 0);
+  EXPECT_EQ(sh(fleet_->firedrill("schedule list")).output.find(id), std::string::npos);
+  auto none = sh(fleet_->firedrill("schedule add " + fleet_->write("nosched.yaml",
+      experiment("fde-unscheduled", "host=fde-h1", "http://10.204.0.1:17581/", "2s", ""))));
+  EXPECT_NE(none.status, 0);
+  EXPECT_NE(none.output.find("has no schedule"), std::string::npos) << none.output;
 }
 
 TEST_F(ExperimentE2E, AbortConditionStopsTheRunEarlyAndRevertsEverything) {
