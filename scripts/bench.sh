@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs one area's benchmarks side by side and writes its table and JSON under
 # bench/results/ (SUITE.txt, SUITE.json):
-#   scripts/bench.sh SUITE [ARGS...]      SUITE: net, proc
+#   scripts/bench.sh SUITE [ARGS...]      SUITE: net, proc, evidence
 # ARGS go to the suite's benchmark (e.g. scripts/bench.sh net --only cost).
 # BUILD_DIR picks the build directory (default: build). Needs root with CAP_BPF.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: scripts/bench.sh SUITE [ARGS...]   (suites: net, proc)" >&2
+  echo "usage: scripts/bench.sh SUITE [ARGS...]   (suites: net, proc, evidence)" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -39,6 +39,12 @@ case "$suite" in
     # exec-to-death and connections accepted over 1,000 restarts (--quick: fewer).
     build proc_bench
     "$BUILD_DIR/bench/proc/proc_bench" --json bench/results/proc.json "$@" | tee bench/results/proc.txt
+    ;;
+  evidence)
+    # Appending one event (hash, signature, SQLite) part by part; a fan-out one by one
+    # against one batch; a one-hour game day recorded, rendered and verified.
+    build evidence_bench
+    "$BUILD_DIR/bench/evidence/evidence_bench" --json bench/results/evidence.json "$@" | tee bench/results/evidence.txt
     ;;
   *)
     usage

@@ -13,7 +13,12 @@ Result<Json> collect_evidence(EvidenceStore& store, std::string_view run_id) {
     j["hash"] = e.hash;
     events.push_back(std::move(j));
   }
+  // Every append or batch ends with a signed head; the last event always has one.
   const StoredEvent& head = stored.back();
+  if (head.head_signature.empty()) {
+    return make_error("report of run {}: its last event {} carries no signature (the store was edited)", run_id,
+                      head.seq);
+  }
   FD_ASSIGN(pem, store.public_key(head.key_fingerprint), "report of run {}", run_id);
   if (!pem) return make_error("report of run {}: the store lacks public key {}", run_id, head.key_fingerprint);
   Json seal{{"statement", make_seal(run_id, head.seq, head.hash, head.key_fingerprint)},

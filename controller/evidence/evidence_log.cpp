@@ -17,7 +17,7 @@ Result<std::unique_ptr<EvidenceLog>> EvidenceLog::create(EvidenceStore& store, c
   FD_TRY(store.put_public_key(key.fingerprint(), key.public_key().pem()), "start evidence log of run {}", run_id);
   std::unique_ptr<EvidenceLog> log(new EvidenceLog(store, key, std::move(run_id), std::move(clock)));
   std::lock_guard lock(log->mu_);
-  FD_TRY(log->append_locked(EventKind::kRunCreated, Json(created)), "start evidence log of run {}", log->run_id_);
+  FD_TRY(log->append_locked({PendingEvent::of(created)}), "start evidence log of run {}", log->run_id_);
   return log;
 }
 
@@ -43,30 +43,47 @@ Result<std::unique_ptr<EvidenceLog>> EvidenceLog::resume(EvidenceStore& store, c
 
 Result<AppendedEvent> EvidenceLog::append_json(EventKind kind, const Json& data) {
   std::lock_guard lock(mu_);
-  return append_locked(kind, data);
+  return append_locked({PendingEvent{kind, data}});
 }
 
-Result<AppendedEvent> EvidenceLog::append_locked(EventKind kind, const Json& data) {
-  std::string_view kind_name = to_string(kind);
-  if (closed_) return make_error("run {}: cannot record {} after the verdict", run_id_, kind_name);
-  if (kind == EventKind::kRunCreated && count_ != 0) {
-    return make_error("run {}: run_created may only be the first event", run_id_);
+Result<AppendedEvent> EvidenceLog::append_all(const std::vector<PendingEvent>& events) {
+  if (events.empty()) return make_error("run {}: nothing to record", run_id_);
+  std::lock_guard lock(mu_);
+  return append_locked(events);
+}
+
+Result<AppendedEvent> EvidenceLog::append_locked(const std::vector<PendingEvent>& events) {
+  std::vector<StoredEvent> rows;
+  int64_t seq = count_;
+  std::string head = head_;
+  bool closed = closed_;
+  for (const auto& ev : events) {
+    std::string_view kind_name = to_string(ev.kind);
+    if (closed) return make_error("run {}: cannot record {} after the verdict", run_id_, kind_name);
+    if (ev.kind == EventKind::kRunCreated && seq != 0) {
+      return make_error("run {}: run_created may only be the first event", run_id_);
+    }
+    if (ev.kind != EventKind::kRunCreated && seq == 0) {
+      return make_error("run {}: the first event must be run_created, not {}", run_id_, kind_name);
+    }
+    if (!ev.data.is_object()) return make_error("run {}: {} data is not a JSON object", run_id_, kind_name);
+    ++seq;
+    std::string at = format_time(clock_());
+    FD_ASSIGN(body, canonical(make_envelope(run_id_, seq, kind_name, at, ev.data, head)), "run {}: record {}", run_id_,
+              kind_name);
+    std::string hash = sha256_hex(body);
+    rows.push_back(StoredEvent{run_id_, seq, std::string(kind_name), at, body, head, hash, "", key_.fingerprint()});
+    head = hash;
+    closed = ev.kind == EventKind::kVerdict;
   }
-  if (!data.is_object()) return make_error("run {}: {} data is not a JSON object", run_id_, kind_name);
-  int64_t seq = count_ + 1;
-  std::string at = format_time(clock_());
-  Json envelope = make_envelope(run_id_, seq, kind_name, at, data, head_);
-  FD_ASSIGN(body, canonical(envelope), "run {}: record {}", run_id_, kind_name);
-  std::string hash = sha256_hex(body);
-  FD_ASSIGN(seal_bytes, canonical(make_seal(run_id_, seq, hash, key_.fingerprint())), "run {}: seal", run_id_);
+  FD_ASSIGN(seal_bytes, canonical(make_seal(run_id_, seq, head, key_.fingerprint())), "run {}: seal", run_id_);
   FD_ASSIGN(signature, key_.sign(seal_bytes), "run {}: seal", run_id_);
-  StoredEvent stored{run_id_, seq, std::string(kind_name), at, body, head_, hash, base64_encode(signature),
-                     key_.fingerprint()};
-  FD_TRY(store_.append_event(stored), "run {}: record {}", run_id_, kind_name);
+  rows.back().head_signature = base64_encode(signature);
+  FD_TRY(store_.append_events(rows), "run {}: record {}", run_id_, rows.back().kind);
   count_ = seq;
-  head_ = hash;
-  if (kind == EventKind::kVerdict) closed_ = true;
-  return AppendedEvent{seq, hash};
+  head_ = head;
+  closed_ = closed;
+  return AppendedEvent{seq, head};
 }
 
 std::string EvidenceLog::head() const {

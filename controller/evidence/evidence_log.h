@@ -1,7 +1,7 @@
 // The evidence log of one run: the runner's one door into evidence. Every append
-// extends the hash chain and signs the new head, in one store transaction, so the
-// log on disk is signed at every point (a controller that dies mid-run leaves a
-// verifiable prefix). Safe to call from several threads (probe threads, the runner).
+// (or batch of appends) extends the hash chain and signs the new head, in one store
+// transaction, so the log on disk is signed at every point (a controller that dies
+// mid-run leaves a verifiable prefix). Safe to call from several threads (probe threads, the runner).
 //
 //   FD_ASSIGN(log, EvidenceLog::create(store, key, run_id, created), "run {}", run_id);
 //   log->append(Approval{...});
@@ -30,6 +30,15 @@ struct AppendedEvent {
   std::string hash;
 };
 
+struct PendingEvent {
+  EventKind kind;
+  Json data;
+  template <typename T>
+  static PendingEvent of(const T& payload) {
+    return PendingEvent{EventKindOf<T>::kKind, Json(payload)};
+  }
+};
+
 class EvidenceLog {
  public:
   using Clock = std::function<WallTime()>;
@@ -48,6 +57,10 @@ class EvidenceLog {
     return append_json(EventKindOf<T>::kKind, Json(payload));
   }
   Result<AppendedEvent> append_json(EventKind kind, const Json& data);
+  // Several events in one store transaction with one signature, over the last head:
+  // for fan-outs (a fault applied on every host of a site) and sample batches. Each
+  // event is still chained; the signed head covers all of them. Returns the last.
+  Result<AppendedEvent> append_all(const std::vector<PendingEvent>& events);
 
   const std::string& run_id() const { return run_id_; }
   std::string head() const;
@@ -56,7 +69,7 @@ class EvidenceLog {
 
  private:
   EvidenceLog(EvidenceStore& store, const SigningKey& key, std::string run_id, Clock clock);
-  Result<AppendedEvent> append_locked(EventKind kind, const Json& data);
+  Result<AppendedEvent> append_locked(const std::vector<PendingEvent>& events);
 
   EvidenceStore& store_;
   const SigningKey& key_;

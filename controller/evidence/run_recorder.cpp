@@ -231,16 +231,17 @@ RunRecorder::Open* RunRecorder::open(const v1::RunRecord& run) {
   return &o;
 }
 
-void RunRecorder::flush(const v1::RunRecord& run, Open& o, const std::string& only_probe) {
+void RunRecorder::flush(const v1::RunRecord& run, Open& o) {
+  std::vector<PendingEvent> batch;
   for (auto& [probe, samples] : o.pending) {
-    if (samples.empty() || (!only_probe.empty() && probe != only_probe)) continue;
-    auto r = o.log->append(ProbeSamples{probe, std::move(samples)});
+    if (samples.empty()) continue;
+    batch.push_back(PendingEvent::of(ProbeSamples{probe, std::move(samples)}));
     samples.clear();
-    if (!r) {
-      fail(run.id(), r.error());
-      return;
-    }
   }
+  for (auto& f : o.faults) batch.push_back(std::move(f));
+  o.faults.clear();
+  if (batch.empty()) return;
+  if (auto r = o.log->append_all(batch); !r) fail(run.id(), r.error());
 }
 
 template <typename T>
@@ -318,13 +319,17 @@ void RunRecorder::on_fault(const v1::RunRecord& run, const v1::FaultRecord& f, b
     }
     bool ok = f.status() == "applied" || f.status() == "scheduled";
     WallTime applied = time_or(f.effective_at(), time_or(f.acked_at(), clock_()));
-    append(run, FaultApplied{host, f.agent_id(), step, f.fault_id(), kind, time_or(f.not_before(), WallTime{}),
-                             applied, time_or(f.expires_at(), WallTime{}), ok, ok ? "" : f.status() + ": " + f.error()});
+    o->faults.push_back(PendingEvent::of(FaultApplied{host, f.agent_id(), step, f.fault_id(), kind,
+                                                      time_or(f.not_before(), WallTime{}), applied,
+                                                      time_or(f.expires_at(), WallTime{}), ok,
+                                                      ok ? "" : f.status() + ": " + f.error()}));
   } else {
     bool ok = f.status() == "reverted";
-    append(run, FaultReverted{host, f.agent_id(), step, f.fault_id(), time_or(f.reverted_at(), clock_()),
-                              ok ? "reverted" : "not confirmed", ok, f.error()});
+    o->faults.push_back(PendingEvent::of(FaultReverted{host, f.agent_id(), step, f.fault_id(),
+                                                       time_or(f.reverted_at(), clock_()),
+                                                       ok ? "reverted" : "not confirmed", ok, f.error()}));
   }
+  if (o->faults.size() >= 1000) flush(run, *o);
 }
 
 void RunRecorder::on_samples(const v1::RunRecord& run, const std::string& probe, const std::vector<slo::Sample>& s) {
@@ -338,7 +343,7 @@ void RunRecorder::on_samples(const v1::RunRecord& run, const std::string& probe,
                                   x.ok ? "" : x.detail});
   }
   o->writes[probe] += static_cast<int64_t>(s.size());
-  if (pending.size() >= batch_) flush(run, *o, probe);
+  if (pending.size() >= batch_) flush(run, *o);
 }
 
 void RunRecorder::on_data_check(const v1::RunRecord& run, const v1::DataReadBack& d) {

@@ -7,8 +7,9 @@
 // or, where each run gets observers of its own (RunManager's ObserverFactory), one
 // forwarder per run: `observers.push_back(recorder.for_run());`
 //
-// Probe samples are buffered per probe and written in batches (and before any other
-// event, so the log stays in time order). A run resumed after a restart continues its
+// Probe samples (per probe) and per-host fault records are buffered and written as
+// one signed batch before any other event, or when a buffer fills: a site's thousands
+// of hosts cost one signature, not thousands. A run resumed after a restart continues its
 // existing log. Evidence that cannot be written never stops a run: the error is logged
 // and kept, and `firedrill report` then shows the log as far as it got.
 #pragma once
@@ -59,6 +60,7 @@ class RunRecorder : public runner::RunObserver {
   struct Open {
     std::unique_ptr<EvidenceLog> log;
     std::map<std::string, std::vector<ProbeSample>> pending;  // probe -> samples not yet written
+    std::vector<PendingEvent> faults;                          // fault_applied/reverted not yet written
     std::map<std::string, int64_t> writes;                     // probe -> samples seen
     std::map<std::string, std::string> host_of;                // agent id -> host name
   };
@@ -67,7 +69,7 @@ class RunRecorder : public runner::RunObserver {
   Open* open(const v1::RunRecord& run);
   template <typename T>
   void append(const v1::RunRecord& run, const T& payload);
-  void flush(const v1::RunRecord& run, Open& o, const std::string& only_probe = "");
+  void flush(const v1::RunRecord& run, Open& o);
   void fail(const std::string& run_id, const Error& e);
 
   EvidenceStore& store_;

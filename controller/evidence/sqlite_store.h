@@ -22,7 +22,8 @@ class SqliteEvidenceStore final : public EvidenceStore {
   SqliteEvidenceStore(const SqliteEvidenceStore&) = delete;
   SqliteEvidenceStore& operator=(const SqliteEvidenceStore&) = delete;
 
-  Result<void> append_event(const StoredEvent& event) override;
+  Result<void> append_events(const std::vector<StoredEvent>& events) override;
+  using EvidenceStore::append_event;
   Result<std::vector<StoredEvent>> events(std::string_view run_id) override;
   Result<std::optional<StoredEvent>> last_event(std::string_view run_id) override;
   Result<std::vector<std::string>> runs() override;

@@ -21,7 +21,8 @@ struct StoredEvent {
   std::string body;            // canonical JSON of the event: the bytes that are hashed
   std::string prev_hash;       // hash of event seq-1, or 64 zeros
   std::string hash;            // SHA-256 of body
-  std::string head_signature;  // base64 Ed25519 signature of the seal with this event as head
+  std::string head_signature;  // base64 Ed25519 signature of the seal with this event as head;
+                               // "" inside a batch (only a batch's last event is signed)
   std::string key_fingerprint;
 };
 
@@ -40,8 +41,10 @@ class EvidenceStore {
  public:
   virtual ~EvidenceStore() = default;
 
-  // Fails when event.seq is not the run's last seq + 1.
-  virtual Result<void> append_event(const StoredEvent& event) = 0;
+  // Appends events of one run, all or none; fails when they do not number on from the
+  // run's last seq + 1.
+  virtual Result<void> append_events(const std::vector<StoredEvent>& events) = 0;
+  Result<void> append_event(const StoredEvent& event) { return append_events({event}); }
   virtual Result<std::vector<StoredEvent>> events(std::string_view run_id) = 0;
   virtual Result<std::optional<StoredEvent>> last_event(std::string_view run_id) = 0;
   // Every run with evidence, oldest first.

@@ -272,6 +272,36 @@ TEST(EvidenceLogTest, ChainsSignsEveryHeadAndClosesAtVerdict) {
   EXPECT_THAT(bad_id.error().message, HasSubstr("character 2"));
 }
 
+TEST(EvidenceLogTest, ABatchIsChainedAndSignedOnceAtItsEnd) {
+  Env env;
+  auto log = EvidenceLog::create(*env.store, env.key, "fanout", testing::fixture_created(), env.clock.fn());
+  ASSERT_TRUE(log);
+  std::vector<PendingEvent> batch;
+  for (int i = 0; i < 100; ++i) {
+    batch.push_back(PendingEvent::of(FaultApplied{fmt::format("h{}", i), "", 1, "f", "power_loss", {}, {}, {}, true, ""}));
+  }
+  auto last = (*log)->append_all(batch);
+  ASSERT_TRUE(last) << last.error().message;
+  EXPECT_EQ(last->seq, 101);
+  auto events = env.store->events("fanout");
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 101u);
+  for (size_t i = 1; i < events->size(); ++i) {
+    EXPECT_EQ((*events)[i].prev_hash, (*events)[i - 1].hash);
+    EXPECT_EQ((*events)[i].head_signature.empty(), i != 100) << i;
+  }
+  auto doc = build_document(*env.store, "fanout", env.clock.now, "t");
+  ASSERT_TRUE(doc) << doc.error().message;
+  EXPECT_TRUE(verify_document(*doc, &env.key.public_key()).ok());
+  // A batch that breaks a rule is refused whole.
+  auto bad = (*log)->append_all({PendingEvent::of(Note{"a", "b"}), PendingEvent::of(testing::fixture_created())});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ((*log)->count(), 101);
+  auto after = env.store->events("fanout");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->size(), 101u);
+}
+
 TEST(EvidenceLogTest, ResumesAfterARestart) {
   Env env;
   {
