@@ -964,7 +964,10 @@ std::vector<std::string> recover_interrupted(RunStore* store, FleetDriver* fleet
               f.set_status("reverted");
               *f.mutable_reverted_at() = to_proto(h.acked_at.value_or(now));
             } else {
-              f.set_error("revert after restart: " + (h.error.empty() ? h.status : h.error));
+              // Agents away now revert it themselves: the fleet reverts faults of runs
+              // not in flight when their agent registers, and every lease ends.
+              f.set_error(fmt::format("revert not confirmed at restart ({}); reverted when the agent reconnects",
+                                      h.error.empty() ? h.status : h.error));
             }
           }
         }

@@ -310,6 +310,9 @@ TEST_F(ExperimentE2E, BlackholeOnOneOfTwoHostsBehindHaproxyPasses) {
   EXPECT_EQ(show.status, 0) << show.output;
   EXPECT_NE(show.output.find("fde-h1"), std::string::npos) << show.output;
   EXPECT_NE(show.output.find("reverted"), std::string::npos) << show.output;
+  // `firedrill runs` lists experiment runs with the ad hoc ones.
+  auto runs = sh(fleet_->firedrill("runs"));
+  EXPECT_NE(runs.output.find(id), std::string::npos) << runs.output;
   // Its signed evidence log renders a report that verifies.
   std::string report = fleet_->dir() + "/" + id + ".json";
   auto r = sh(build_dir() + "/controller/firedrill report " + id + " --format json -o " + report + " --state-dir " +
