@@ -37,7 +37,10 @@ TEST(Store, AgentsUpsertKeepsFirstSeen) {
   auto& r = rows->front();
   EXPECT_EQ(r.tags.at("rack"), "p2");
   EXPECT_EQ(r.capabilities, std::string("\0caps", 5));
-  EXPECT_EQ(std::chrono::round<std::chrono::microseconds>(r.first_seen - t0).count(), 0);
+  // The store keeps microseconds (truncated): first_seen is t0 to the microsecond.
+  using std::chrono::microseconds;
+  EXPECT_EQ(std::chrono::duration_cast<microseconds>(r.first_seen.time_since_epoch()),
+            std::chrono::duration_cast<microseconds>(t0.time_since_epoch()));
   EXPECT_EQ(std::chrono::round<std::chrono::milliseconds>(r.last_seen - t0).count(), 5000);
 }
 
