@@ -1,0 +1,201 @@
+// The controller with real agents in namespaces this test creates (root): register,
+// plan, inject a blackhole on a selector, traffic drops only on the selected hosts,
+// revert; halt and release; SIGKILL of the controller during a fault (every agent
+// reverts within lease grace + 1 s) and the restart that records the run aborted.
+#include <gtest/gtest.h>
+
+#include <regex>
+
+#include "tests/integration/ctl/ctl_lab.h"
+
+namespace firedrill::ctltest {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<HostSpec> three_hosts() {
+  return {{"p1-h1", {{"dc", "pangyo"}, {"rack", "p1"}}},
+          {"p2-h1", {{"dc", "pangyo"}, {"rack", "p2"}, {"role", "db"}}},
+          {"c1-h1", {{"dc", "chuncheon"}, {"rack", "c1"}}}};
+}
+
+std::string run_id_of(const std::string& out) {
+  std::smatch m;
+  std::regex re(R"(run (r-[0-9T]+-[0-9a-f]+))");
+  return std::regex_search(out, m, re) ? m[1].str() : "";
+}
+
+class CtlFleet : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(::geteuid(), 0u) << "the controller integration suite needs root (namespaces, BPF)";
+  }
+  void TearDown() override {
+    if (HasFailure() && lab) {
+      std::cerr << "--- controller log\n" << lab->controller().log();
+      for (auto& id : lab->ids()) std::cerr << "--- agent " << id << " log\n" << lab->agent(id).log();
+    }
+    lab.reset();
+  }
+  void up(std::string grace = "2s", std::vector<std::string> extra = {}) {
+    lab = std::make_unique<Lab>(three_hosts(), grace);
+    lab->start_controller(extra);
+    lab->start_agents();
+  }
+  std::unique_ptr<Lab> lab;
+};
+
+TEST_F(CtlFleet, RegisterPlanInjectBlackholeOnSelectorRevert) {
+  up();
+  auto agents = lab->cli({"agents"});
+  ASSERT_EQ(agents.code, 0) << agents.out;
+  EXPECT_NE(agents.out.find("3 agent(s), 3 live"), std::string::npos) << agents.out;
+  EXPECT_NE(agents.out.find("dc=pangyo,rack=p2,role=db"), std::string::npos) << agents.out;
+  EXPECT_NE(agents.out.find("network.blackhole"), std::string::npos) << agents.out;
+  auto only = lab->cli({"agents", "-l", "rack in (p1,c1)"});
+  EXPECT_NE(only.out.find("2 agent(s), 2 live"), std::string::npos) << only.out;
+
+  // A malformed selector is an error with its position.
+  auto bad = lab->cli({"plan", "-l", "rack in (p1"});
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("at position 12: expected ',' or ')'"), std::string::npos) << bad.out;
+
+  auto plan = lab->cli({"plan", "-l", "dc=pangyo", "--fault", "blackhole"});
+  ASSERT_EQ(plan.code, 0) << plan.out;
+  EXPECT_NE(plan.out.find("matches 2 of 3 live host(s)"), std::string::npos) << plan.out;
+  EXPECT_NE(plan.out.find("p1-h1, p2-h1"), std::string::npos) << plan.out;
+  EXPECT_NE(plan.out.find("guard: allowed"), std::string::npos) << plan.out;
+
+  auto refused = lab->cli({"plan", "-l", "dc=pangyo", "--max-hosts", "1", "--protect", "role=db"});
+  EXPECT_EQ(refused.code, 1) << refused.out;
+  EXPECT_NE(refused.out.find("rule max_hosts (limit: 1 hosts)"), std::string::npos) << refused.out;
+  EXPECT_NE(refused.out.find("rule protected"), std::string::npos) << refused.out;
+  EXPECT_NE(refused.out.find("hosts: p2-h1"), std::string::npos) << refused.out;
+
+  for (auto& id : lab->ids()) ASSERT_TRUE(lab->reachable(id, 1s)) << id << " before the fault";
+
+  auto inject = lab->cli({"inject", "-l", "dc=pangyo", "--fault", "blackhole", "--for", "60s", "--in", "500ms",
+                          "--description", "integration"});
+  ASSERT_EQ(inject.code, 0) << inject.out;
+  std::string run = run_id_of(inject.out);
+  ASSERT_FALSE(run.empty()) << inject.out;
+  EXPECT_NE(inject.out.find("effect spread"), std::string::npos) << inject.out;
+
+  EXPECT_FALSE(lab->reachable("p1-h1")) << "selected host p1-h1 still reachable";
+  EXPECT_FALSE(lab->reachable("p2-h1")) << "selected host p2-h1 still reachable";
+  EXPECT_TRUE(lab->reachable("c1-h1", 1s)) << "unselected host c1-h1 cut off";
+
+  // The control channel lives through the blackhole (the controller's address is on
+  // the allow list): after several lease renewals every agent is still live.
+  std::this_thread::sleep_for(3s);
+  EXPECT_TRUE(lab->wait_live(3, 2s)) << lab->cli({"agents"}).out;
+  EXPECT_FALSE(lab->reachable("p1-h1")) << "fault lifted early";
+
+  auto show = lab->cli({"runs", run});
+  EXPECT_NE(show.out.find("active"), std::string::npos) << show.out;
+
+  auto revert = lab->cli({"revert", run});
+  ASSERT_EQ(revert.code, 0) << revert.out;
+  for (auto& id : lab->ids()) EXPECT_TRUE(lab->reachable(id, 1s)) << id << " after revert";
+  show = lab->cli({"runs", run});
+  EXPECT_NE(show.out.find("completed"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("reverted by"), std::string::npos) << show.out;
+}
+
+TEST_F(CtlFleet, HaltRevertsEverythingAndRefusesRunsUntilRelease) {
+  up();
+  auto inject = lab->cli({"inject", "-l", "rack in (p1,c1)", "--fault", "blackhole", "--for", "60s"});
+  ASSERT_EQ(inject.code, 0) << inject.out;
+  std::string run = run_id_of(inject.out);
+  EXPECT_FALSE(lab->reachable("p1-h1"));
+  EXPECT_FALSE(lab->reachable("c1-h1"));
+
+  auto halt = lab->cli({"halt", "--reason", "integration halt"});
+  ASSERT_EQ(halt.code, 0) << halt.out;
+  EXPECT_NE(halt.out.find("3 of 3 agent(s) confirmed"), std::string::npos) << halt.out;
+  EXPECT_NE(halt.out.find("aborted runs: " + run), std::string::npos) << halt.out;
+  for (auto& id : lab->ids()) EXPECT_TRUE(lab->reachable(id, 1s)) << id << " after halt";
+
+  auto blocked = lab->cli({"inject", "-l", "rack=p2", "--fault", "blackhole", "--for", "10s"});
+  EXPECT_EQ(blocked.code, 1) << blocked.out;
+  EXPECT_NE(blocked.out.find("rule halted"), std::string::npos) << blocked.out;
+  EXPECT_NE(blocked.out.find("integration halt"), std::string::npos) << blocked.out;
+  EXPECT_TRUE(lab->reachable("p2-h1", 1s));
+  auto agents = lab->cli({"agents"});
+  EXPECT_NE(agents.out.find("FLEET HALTED"), std::string::npos) << agents.out;
+  auto runs = lab->cli({"runs", run});
+  EXPECT_NE(runs.out.find("aborted"), std::string::npos) << runs.out;
+
+  auto release = lab->cli({"release"});
+  ASSERT_EQ(release.code, 0) << release.out;
+  EXPECT_NE(release.out.find("released"), std::string::npos) << release.out;
+  auto again = lab->cli({"inject", "-l", "rack=p2", "--fault", "blackhole", "--for", "10s"});
+  EXPECT_EQ(again.code, 0) << again.out;
+  EXPECT_FALSE(lab->reachable("p2-h1"));
+}
+
+TEST_F(CtlFleet, ControllerKilledAgentsRevertWithinGraceRestartRecordsAborted) {
+  const auto grace = 2s;
+  up("2s");
+  auto inject = lab->cli({"inject", "-l", "", "--fault", "blackhole", "--for", "120s"});
+  ASSERT_EQ(inject.code, 0) << inject.out;
+  std::string run = run_id_of(inject.out);
+  ASSERT_FALSE(run.empty());
+  for (auto& id : lab->ids()) ASSERT_FALSE(lab->reachable(id)) << id;
+
+  auto killed = Clock::now();
+  lab->kill_controller();
+  // Probe every host until it answers again: each must within grace + 1 s.
+  std::map<std::string, Clock::duration> restored;
+  while (restored.size() < 3 && Clock::now() - killed < grace + 5s) {
+    for (auto& id : lab->ids()) {
+      if (!restored.count(id) && lab->reachable(id, 100ms)) restored[id] = Clock::now() - killed;
+    }
+  }
+  for (auto& id : lab->ids()) {
+    ASSERT_TRUE(restored.count(id)) << id << " never reverted after the controller died";
+    EXPECT_LE(restored[id], grace + 1s) << id << " reverted "
+                                        << std::chrono::duration_cast<std::chrono::milliseconds>(restored[id]).count()
+                                        << " ms after the controller died";
+    EXPECT_TRUE(lab->agent(id).wait_log("DEAD-MAN SWITCH", 1s)) << id;
+    std::cout << id << ": traffic restored "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(restored[id]).count()
+              << " ms after SIGKILL of the controller (lease grace 2000 ms)\n";
+  }
+
+  lab->start_controller();
+  EXPECT_TRUE(lab->controller().wait_log("1 run(s) from before the restart recorded aborted", 2s))
+      << lab->controller().log();
+  auto runs = lab->cli({"runs", run});
+  ASSERT_EQ(runs.code, 0) << runs.out;
+  EXPECT_NE(runs.out.find("aborted"), std::string::npos) << runs.out;
+  EXPECT_NE(runs.out.find("the controller restarted while the run was in flight"), std::string::npos) << runs.out;
+  // The agents come back and tell what they reverted while it was away.
+  ASSERT_TRUE(lab->wait_live(3, 20s));
+  for (auto& id : lab->ids()) {
+    EXPECT_TRUE(lab->controller().wait_log("agent " + id + " reverted " + run + ".1 on its own while away: REVERT_LEASE_LOST", 5s))
+        << id;
+  }
+}
+
+TEST_F(CtlFleet, RestartedControllerRevertsFaultsOfRunsItNoLongerHas) {
+  // A long grace: the agents still hold the fault when the controller is back.
+  up("30s");
+  auto inject = lab->cli({"inject", "-l", "rack=p1", "--fault", "blackhole", "--for", "120s"});
+  ASSERT_EQ(inject.code, 0) << inject.out;
+  std::string run = run_id_of(inject.out);
+  ASSERT_FALSE(lab->reachable("p1-h1"));
+  lab->kill_controller();
+  lab->start_controller();
+  // The agent reconnects holding a fault of a run that is now aborted: reverted.
+  auto deadline = Clock::now() + 15s;
+  while (Clock::now() < deadline && !lab->reachable("p1-h1", 200ms)) {
+  }
+  EXPECT_TRUE(lab->reachable("p1-h1", 1s)) << "fault of the aborted run still in effect";
+  EXPECT_TRUE(lab->controller().wait_log("agent p1-h1 holds " + run + ".1 of run " + run, 5s));
+  auto runs = lab->cli({"runs", run});
+  EXPECT_NE(runs.out.find("aborted"), std::string::npos) << runs.out;
+}
+
+}  // namespace
+}  // namespace firedrill::ctltest

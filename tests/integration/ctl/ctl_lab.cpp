@@ -1,0 +1,384 @@
+#include "tests/integration/ctl/ctl_lab.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+
+namespace firedrill::ctltest {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (auto& a : v) s += (s.empty() ? "" : " ") + a;
+  return s;
+}
+
+// Namespaces of test processes that died without cleaning up.
+void remove_stale_namespaces() {
+  static bool done = false;
+  if (done) return;
+  done = true;
+  DIR* d = ::opendir("/run/netns");
+  if (!d) return;
+  std::vector<std::string> stale;
+  while (auto* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n.rfind("fdc-", 0) != 0) continue;
+    auto dash = n.find('-', 4);
+    pid_t pid = std::atoi(n.substr(4, dash - 4).c_str());
+    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(n);
+  }
+  ::closedir(d);
+  for (auto& n : stale) exec({"ip", "netns", "del", n});
+}
+
+// Runs f on a thread inside the namespace.
+template <typename F>
+void in_netns(const Netns& ns, F f) {
+  std::exception_ptr err;
+  std::thread([&] {
+    try {
+      if (::setns(ns.fd(), CLONE_NEWNET) != 0) throw std::runtime_error("setns " + ns.name() + ": " + std::strerror(errno));
+      f();
+    } catch (...) {
+      err = std::current_exception();
+    }
+  }).join();
+  if (err) std::rethrow_exception(err);
+}
+
+sockaddr_in address(const std::string& addr, uint16_t port) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  if (::inet_pton(AF_INET, addr.c_str(), &sa.sin_addr) != 1) throw std::runtime_error("bad address " + addr);
+  return sa;
+}
+
+}  // namespace
+
+Exec exec(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return {-1, "pipe failed"};
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(pipefd[1], 1);
+    ::dup2(pipefd[1], 2);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  ::close(pipefd[1]);
+  Exec out;
+  auto deadline = Clock::now() + timeout;
+  char buf[4096];
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) {
+      ::kill(pid, SIGKILL);
+      out.out += "\n[timed out after " + std::to_string(timeout.count()) + "ms]";
+      break;
+    }
+    pollfd p{pipefd[0], POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue;
+    ssize_t n = ::read(pipefd[0], buf, sizeof buf);
+    if (n <= 0) break;
+    out.out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(pipefd[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return out;
+}
+
+std::string must(const std::vector<std::string>& argv) {
+  auto r = exec(argv);
+  if (r.code != 0) throw std::runtime_error(join(argv) + " failed (" + std::to_string(r.code) + "): " + r.out);
+  return r.out;
+}
+
+std::string tag() { return "fdc-" + std::to_string(::getpid()); }
+
+Netns::Netns(const std::string& name) : name_(tag() + "-" + name) {
+  remove_stale_namespaces();
+  exec({"ip", "netns", "del", name_});
+  must({"ip", "netns", "add", name_});
+  fd_ = ::open(("/run/netns/" + name_).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw std::runtime_error("open netns " + name_);
+  must({"ip", "-n", name_, "link", "set", "lo", "up"});
+}
+
+Netns::~Netns() {
+  if (fd_ >= 0) ::close(fd_);
+  exec({"ip", "netns", "del", name_});
+}
+
+std::string Netns::ip(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = {"ip", "-n", name_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return must(argv);
+}
+
+Process::Process(const Netns* ns, const std::vector<std::string>& argv, const std::string& log_path)
+    : log_path_(log_path) {
+  std::vector<std::string> full;
+  if (ns) full = {"ip", "netns", "exec", ns->name()};
+  full.insert(full.end(), argv.begin(), argv.end());
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::setpgid(0, 0);
+    std::vector<char*> args;
+    for (auto& a : full) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+}
+
+Process::~Process() { terminate(); }
+
+bool Process::running() {
+  if (pid_ <= 0) return false;
+  int status;
+  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+void Process::kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+int Process::terminate() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  auto deadline = Clock::now() + 5s;
+  int status = 0;
+  while (Clock::now() < deadline) {
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  kill9();
+  return 137;
+}
+
+std::string Process::log() const {
+  std::ifstream in(log_path_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool Process::wait_log(const std::string& text, std::chrono::milliseconds within) const {
+  auto deadline = Clock::now() + within;
+  while (Clock::now() < deadline) {
+    if (log().find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return log().find(text) != std::string::npos;
+}
+
+TcpListener::TcpListener(const Netns& ns, const std::string& addr, uint16_t port) {
+  in_netns(ns, [&] {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    auto sa = address(addr, port);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd_, 128) != 0) {
+      throw std::runtime_error("listen on " + addr + ":" + std::to_string(port) + " in " + ns.name() + ": " +
+                               std::strerror(errno));
+    }
+  });
+  thread_ = std::thread([this] {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c >= 0) ::close(c);
+    }
+  });
+}
+
+TcpListener::~TcpListener() {
+  stop_ = true;
+  thread_.join();
+  ::close(fd_);
+}
+
+bool tcp_connects(const Netns& from, const std::string& addr, uint16_t port, std::chrono::milliseconds timeout) {
+  bool ok = false;
+  in_netns(from, [&] {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    auto sa = address(addr, port);
+    int r = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    if (r == 0) {
+      ok = true;
+    } else if (errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, static_cast<int>(timeout.count())) == 1) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        ok = err == 0;
+      }
+    }
+    ::close(fd);
+  });
+  return ok;
+}
+
+std::string firedrill_binary() { return FDC_FIREDRILL_BIN; }
+std::string agent_binary() { return FDC_AGENT_BIN; }
+
+Lab::Lab(std::vector<HostSpec> hosts, std::string lease_grace) : specs_(std::move(hosts)), grace_(std::move(lease_grace)) {
+  std::string tmpl = "/tmp/" + tag() + "-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  dir_ = ::mkdtemp(buf.data());
+  api_ = dir_ + "/api.sock";
+  auto fd = firedrill_binary();
+  must({fd, "certs", "init", "--dir", dir_ + "/tls"});
+  must({fd, "certs", "controller", "--dir", dir_ + "/tls", "--san", kController});
+  for (auto& h : specs_) must({fd, "certs", "agent", "--dir", dir_ + "/tls", "--id", h.id});
+
+  hub_ = std::make_unique<Netns>("hub");
+  hub_->ip({"link", "add", "br0", "type", "bridge"});
+  hub_->ip({"addr", "add", std::string(kController) + "/24", "dev", "br0"});
+  hub_->ip({"link", "set", "br0", "up"});
+  auto attach = [&](const Netns& ns, const std::string& port, const std::string& addr) {
+    must({"ip", "link", "add", "eth0", "netns", ns.name(), "type", "veth", "peer", "name", port, "netns",
+          hub_->name()});
+    ns.ip({"addr", "add", addr + "/24", "dev", "eth0"});
+    ns.ip({"link", "set", "eth0", "up"});
+    hub_->ip({"link", "set", port, "master", "br0"});
+    hub_->ip({"link", "set", port, "up"});
+  };
+  client_ns_ = std::make_unique<Netns>("client");
+  attach(*client_ns_, "vc", kClient);
+  int i = 0;
+  for (auto& h : specs_) {
+    auto ns = std::make_unique<Netns>("h" + std::to_string(i));
+    std::string addr = "10.203.0." + std::to_string(10 + i);
+    attach(*ns, "vh" + std::to_string(i), addr);
+    listeners_.push_back(std::make_unique<TcpListener>(*ns, addr, kProbePort));
+    addrs_[h.id] = addr;
+    host_ns_[h.id] = std::move(ns);
+    ++i;
+  }
+}
+
+Lab::~Lab() {
+  agents_.clear();
+  controller_.reset();
+  listeners_.clear();
+  host_ns_.clear();
+  client_ns_.reset();
+  hub_.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+void Lab::start_controller(const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {firedrill_binary(), "serve",
+                                   "--listen", std::string(kController) + ":" + std::to_string(kControllerPort),
+                                   "--tls-ca", dir_ + "/tls/ca.pem",
+                                   "--tls-cert", dir_ + "/tls/controller.pem",
+                                   "--tls-key", dir_ + "/tls/controller.key",
+                                   "--state-dir", dir_ + "/state",
+                                   "--api", api_,
+                                   "--lease-grace", grace_,
+                                   "--heartbeat", "500ms"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  controller_ = std::make_unique<Process>(hub_.get(), argv,
+                                          dir_ + "/controller-" + std::to_string(++controller_starts_) + ".log");
+  if (!controller_->wait_log("ready")) throw std::runtime_error("controller did not start:\n" + controller_->log());
+}
+
+void Lab::start_agents() {
+  for (auto& h : specs_) {
+    std::vector<std::string> argv = {agent_binary(), "--id", h.id,
+                                     "--controller", std::string(kController) + ":" + std::to_string(kControllerPort),
+                                     "--tls-ca", dir_ + "/tls/ca.pem",
+                                     "--tls-cert", dir_ + "/tls/agent-" + h.id + ".pem",
+                                     "--tls-key", dir_ + "/tls/agent-" + h.id + ".key",
+                                     "--interface", "eth0",
+                                     "--state-dir", dir_ + "/agent-" + h.id,
+                                     "--local-socket", dir_ + "/agent-" + h.id + ".sock",
+                                     "--lease-grace", grace_};
+    for (auto& [k, v] : h.tags) {
+      argv.push_back("--tag");
+      argv.push_back(k + "=" + v);
+    }
+    agents_[h.id] = std::make_unique<Process>(host_ns_.at(h.id).get(), argv, dir_ + "/agent-" + h.id + ".log");
+  }
+  if (!wait_live(specs_.size())) {
+    std::string logs;
+    for (auto& [id, p] : agents_) logs += "--- " + id + "\n" + p->log();
+    throw std::runtime_error("agents did not register:\n" + logs + "--- controller\n" + controller_->log());
+  }
+}
+
+Exec Lab::cli(std::vector<std::string> args) const {
+  args.insert(args.begin(), firedrill_binary());
+  args.push_back("--api");
+  args.push_back(api_);
+  return exec(args);
+}
+
+bool Lab::wait_live(size_t n, std::chrono::milliseconds within) const {
+  auto deadline = Clock::now() + within;
+  std::regex re(R"((\d+) agent\(s\), (\d+) live)");
+  while (Clock::now() < deadline) {
+    auto r = cli({"agents"});
+    std::smatch m;
+    if (r.code == 0 && std::regex_search(r.out, m, re) && std::stoul(m[2]) == n) return true;
+    std::this_thread::sleep_for(200ms);
+  }
+  return false;
+}
+
+bool Lab::reachable(const std::string& id, std::chrono::milliseconds timeout) const {
+  return tcp_connects(*client_ns_, addrs_.at(id), kProbePort, timeout);
+}
+
+std::vector<std::string> Lab::ids() const {
+  std::vector<std::string> out;
+  for (auto& h : specs_) out.push_back(h.id);
+  return out;
+}
+
+}  // namespace firedrill::ctltest
