@@ -38,7 +38,7 @@ struct Where {
 void add_where(po::options_description& o, Where& w) {
   o.add_options()("state-dir", po::value(&w.state_dir),
                   "controller state directory (default $FIREDRILL_STATE_DIR or /var/lib/firedrill)")(
-      "db", po::value(&w.db), "evidence database (default STATE_DIR/state.db)");
+      "db", po::value(&w.db), "evidence database (default STATE_DIR/controller.db, the controller's store)");
 }
 
 // Parses options; returns -1 to go on, else the exit code (help printed, or an error).

@@ -452,7 +452,7 @@ Result<std::string> render_html(const Json& document) {
   kv(p, "Mode", m.scope.mode);
   kv(p, "Targets", m.scope.fleet_size > 0
                        ? fmt::format("{} of a fleet of {}", m.scope.hosts.size(), m.scope.fleet_size)
-                       : fmt::format("{} hosts", m.scope.hosts.size()));
+                       : hosts_text(static_cast<int>(m.scope.hosts.size())));
   std::string domains;
   for (size_t i = 0; i < m.scope.domains.size(); ++i) domains += (i ? "; " : "") + m.scope.domains[i];
   kv(p, "Failure domains", domains);

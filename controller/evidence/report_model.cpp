@@ -387,9 +387,8 @@ Result<ReportModel> build_model(const Json& evidence) {
         add_entry(span.first, "fault",
                   fmt::format("step {}{} applied on {} (coordinated start spread {})", index_,
                               st.name.empty() ? "" : " " + st.name, hosts_word(static_cast<size_t>(st.hosts - st.refused)),
-                              human_ms(st.start_spread_us / 1000) + (st.start_spread_us < 1000
-                                                                        ? fmt::format(" ({}us)", st.start_spread_us)
-                                                                        : "")));
+                              st.start_spread_us < 1000 ? fmt::format("{}us", st.start_spread_us)
+                                                        : human_ms(st.start_spread_us / 1000)));
       }
       if (lifted[index_].first != WallTime{}) {
         add_entry(lifted[index_].first, "revert",

@@ -83,7 +83,8 @@ class RunRecorder : public runner::RunObserver {
 
 // What the controller daemon opens once, at its start: the evidence key (made on the
 // first start, in the state directory), the evidence tables in the daemon's database
-// (STATE_DIR/state.db unless `db` is given), and the recorder for its runs.
+// (STATE_DIR/controller.db, shared with the controller's store, unless `db` is given),
+// and the recorder for its runs.
 struct ControllerEvidence {
   std::unique_ptr<SqliteEvidenceStore> store;
   SigningKey key;

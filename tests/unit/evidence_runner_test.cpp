@@ -344,7 +344,7 @@ TEST(EvidenceFromTheRunner, TheDaemonOpensItsEvidenceOnceAndGivesEachRunAForward
   auto ev = ControllerEvidence::open(state);
   ASSERT_TRUE(ev) << ev.error().message;
   EXPECT_TRUE(std::filesystem::exists(state / kKeyFileName));
-  EXPECT_TRUE(std::filesystem::exists(state / "state.db"));
+  EXPECT_TRUE(std::filesystem::exists(state / "controller.db"));
   std::string fingerprint = (*ev)->key.fingerprint();
 
   auto loaded = experiment::parse_experiment(kGameDay, "pangyo.yaml");
