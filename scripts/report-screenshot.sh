@@ -6,7 +6,7 @@
 #   scripts/report-screenshot.sh                # the synthetic sample run, from build/
 #
 # With no report it builds the sample (target evidence_sample) in $BUILD_DIR (default
-# build), renders it with `firedrill report`, and writes report-sample.png.
+# build), renders it with `firedrill report`, and writes $BUILD_DIR/report-sample.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +21,7 @@ work=$(mktemp -d /tmp/fdv-shot-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 report=${1:-}
-out=${2:-report-sample.png}
+out=${2:-$build/report-sample.png}
 size=${3:-1280x4200}
 if [ -z "$report" ]; then
   cmake --build "$build" --target evidence_sample firedrill >/dev/null
