@@ -279,9 +279,11 @@ write_sentinel_conf() {
     # Tuned for a failover well inside 30 s: 3 s without an answer is subjectively
     # down; quorum 2 of 3 makes it objectively down and elects a leader within about a
     # second; promotion is immediate. 3 s rather than less keeps a busy two-core CI
-    # machine from failing over on a scheduling hiccup.
+    # machine from failing over on a scheduling hiccup. When two Sentinels split the
+    # vote, the next election waits twice the failover timeout: 5 s keeps that retry
+    # at 10 s (the default of 3 minutes would miss any target).
     echo "sentinel down-after-milliseconds $FDL_MASTER_NAME 3000"
-    echo "sentinel failover-timeout $FDL_MASTER_NAME 15000"
+    echo "sentinel failover-timeout $FDL_MASTER_NAME 5000"
     echo "sentinel parallel-syncs $FDL_MASTER_NAME 1"
   } >"$dir/sentinel.conf"
 }
@@ -378,12 +380,14 @@ start_agent() {
 # tools to fail over must not burn with the site). It listens for agents on the
 # management network, serves its API on a Unix socket in the lab's state directory,
 # runs the probes from ops, and works from the repository root, where the experiments'
-# probe commands (deploy/lab/bin/...) are found.
+# probe commands (deploy/lab/bin/...) are found; FDL_LAB_NAME in its environment tells
+# them which lab they probe.
 start_controller() {
   local cg=$CG_LAB/controller
   mkdir -p "$EVIDENCE_DIR" "$cg"
   (
     cd "$REPO"
+    export FDL_LAB_NAME=$name FDL_LAB_STATE_ROOT=$STATE_ROOT
     setsid nsenter --net="/run/netns/$(ns_of ops)" -- /bin/sh -c \
       'echo $$ > "$0/cgroup.procs" && echo $$ > "$1" && shift && exec "$@"' \
       "$cg" "$LAB_DIR/controller.pid" "$firedrill" serve --insecure \

@@ -1,0 +1,290 @@
+// The experiment files of experiments/ run by the controller on the lab fleet, each
+// once: the Pangyo game day on both placements (two-site passes, single-site fails on
+// failover), and rack-power-loss, dc-partition, kill-primary and continuous. The
+// verdicts are asserted, and the failover time firedrill measures is checked against
+// the time Sentinel itself logged the switch.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "firedrill/v1/run.grpc.pb.h"
+#include "tests/e2e/lab_harness.h"
+
+namespace firedrill::e2e {
+namespace {
+
+using Controller = Lab::Controller;
+
+WallTime wall(const google::protobuf::Timestamp& t) {
+  return WallTime(std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos()));
+}
+
+struct Drill {
+  Run cli;             // `firedrill run FILE --quiet`
+  std::string id;
+  v1::RunRecord record;
+};
+
+// Runs an experiment file through the lab's controller and reads the finished run back.
+Drill drill(const Lab& lab, const std::string& file) {
+  Drill d;
+  d.cli = lab.firedrill("run " + quote(file) + " --quiet");
+  std::smatch m;
+  static const std::regex run_re(R"(^run (\S+) of )");
+  std::istringstream lines(d.cli.output);
+  for (std::string line; std::getline(lines, line);) {
+    if (std::regex_search(line, m, run_re)) {
+      d.id = m[1];
+      break;
+    }
+  }
+  if (d.id.empty()) {
+    ADD_FAILURE() << "firedrill run " << file << " started no run (" << d.cli.status << "):\n" << d.cli.output;
+    return d;
+  }
+  auto stub = v1::RunService::NewStub(grpc::CreateChannel("unix:" + lab.api(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::GetRunRequest req;
+  req.set_run_id(d.id);
+  req.set_with_samples(true);
+  auto st = stub->GetRun(&ctx, req, &d.record);
+  EXPECT_TRUE(st.ok()) << "GetRun " << d.id << ": " << st.error_message();
+  std::printf("%s: %s\n", file.c_str(), d.cli.output.substr(d.cli.output.find("\n  SLO") == std::string::npos
+                                                                ? 0
+                                                                : d.cli.output.find("\n  SLO")).c_str());
+  return d;
+}
+
+const v1::SloRow* slo(const v1::RunRecord& r, const std::string& objective, const std::string& probe) {
+  for (const auto& row : r.slo()) {
+    if (row.objective() == objective && row.probe() == probe) return &row;
+  }
+  return nullptr;
+}
+
+const v1::DataReadBack* data(const v1::RunRecord& r, const std::string& probe) {
+  for (const auto& d : r.data()) {
+    if (d.probe() == probe) return &d;
+  }
+  return nullptr;
+}
+
+// Samples of a probe that began and ended while the fault was in effect.
+std::vector<const v1::ProbeSample*> during_fault(const v1::RunRecord& r, const std::string& probe) {
+  std::vector<const v1::ProbeSample*> out;
+  auto from = wall(r.fault_start()), to = wall(r.fault_end());
+  for (const auto& s : r.samples()) {
+    auto at = wall(s.start());
+    auto end = at + std::chrono::seconds(s.duration().seconds()) + std::chrono::nanoseconds(s.duration().nanos());
+    if (s.probe() == probe && at >= from && end < to) out.push_back(&s);
+  }
+  return out;
+}
+
+// The evidence report of a run renders and verifies.
+void expect_verified_report(const Lab& lab, const Drill& d) {
+  std::string path = "/tmp/firedrill-e2e-report-" + d.id + ".json";
+  auto r = lab.firedrill("report " + d.id + " --format json -o " + path + " --state-dir " +
+                         quote(Lab::controller_state()));
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto v = lab.firedrill("report verify " + path);
+  EXPECT_EQ(v.status, 0) << v.output;
+  std::filesystem::remove(path);
+}
+
+std::string redis_pid(const Lab& lab, const std::string& host) {
+  std::ifstream in(lab.cgroup() + "/hosts/" + host + "/redis/cgroup.procs");
+  std::string pid;
+  in >> pid;
+  return pid;
+}
+
+TEST(LabExperiments, FilesValidate) {
+  auto r = sh(quote(build_dir() + "/controller/firedrill") + " validate experiments/*.yaml");
+  EXPECT_EQ(r.status, 0) << r.output;
+  for (const char* f : {"pangyo-fire.yaml", "pangyo-fire-ci.yaml", "rack-power-loss.yaml", "dc-partition.yaml",
+                        "kill-primary.yaml", "continuous.yaml"}) {
+    EXPECT_NE(r.output.find(std::string("experiments/") + f + ": valid"), std::string::npos) << f << "\n" << r.output;
+  }
+}
+
+TEST(LabExperiments, PangyoFireTwoSitePassesAndAgreesWithSentinel) {
+  Lab lab("two-site", Controller::kServe);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  auto d = drill(lab, "experiments/pangyo-fire-ci.yaml");
+  ASSERT_FALSE(d.id.empty());
+  EXPECT_EQ(d.cli.status, 0) << d.cli.output;
+  EXPECT_EQ(d.record.outcome(), v1::RUN_OUTCOME_PASSED) << d.record.reason();
+  ASSERT_EQ(d.record.steps_size(), 1);
+  EXPECT_EQ(d.record.steps(0).targets_size(), 4);
+
+  auto* failover = slo(d.record, "failover_time", "messaging");
+  ASSERT_NE(failover, nullptr);
+  EXPECT_TRUE(failover->pass()) << failover->measured() << " " << failover->detail();
+  EXPECT_GT(failover->value(), 0.0);
+  EXPECT_LT(failover->value(), 30.0);
+
+  // Sentinel's own account: the ops Sentinel's +switch-master, from the fault's start.
+  auto switches = switch_masters(lab.sentinel_log("ops"));
+  ASSERT_EQ(switches.size(), 1u);
+  EXPECT_EQ(switches[0].to, lab.ip("c1-h1") + ":6379");
+  double sentinel = seconds_between(wall(d.record.fault_start()), switches[0].at);
+  EXPECT_LT(std::abs(failover->value() - sentinel), 1.0)
+      << "firedrill measured " << failover->value() << " s, Sentinel switched " << sentinel << " s after the fault";
+  std::printf("two-site failover: firedrill %.2f s, Sentinel +switch-master %.2f s\n", failover->value(), sentinel);
+
+  auto* loss = data(d.record, "markers");
+  ASSERT_NE(loss, nullptr);
+  EXPECT_TRUE(loss->ok()) << loss->error();
+  EXPECT_GT(loss->acknowledged(), 20u);
+  EXPECT_LE(loss->lost_size(), 1);
+  auto* web = slo(d.record, "availability", "web");
+  ASSERT_NE(web, nullptr);
+  EXPECT_TRUE(web->pass()) << web->measured();
+  expect_verified_report(lab, d);
+
+  auto problems = lab.down_and_check(lab.processes(), lab.agent_bpf_programs());
+  EXPECT_TRUE(problems.empty()) << ::testing::PrintToString(problems);
+}
+
+TEST(LabExperiments, PangyoFireSingleSiteFailsOnFailover) {
+  Lab lab("single-site", Controller::kServe);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  auto d = drill(lab, "experiments/pangyo-fire-ci.yaml");
+  ASSERT_FALSE(d.id.empty());
+  EXPECT_EQ(d.cli.status, 1) << d.cli.output;
+  EXPECT_EQ(d.record.outcome(), v1::RUN_OUTCOME_FAILED) << d.record.reason();
+
+  // Which SLO, and why: no primary was reachable for the whole fault.
+  auto* failover = slo(d.record, "failover_time", "messaging");
+  ASSERT_NE(failover, nullptr);
+  EXPECT_FALSE(failover->pass());
+  // "never"; or, when samples begun in the last instant of the fault succeeded because
+  // they lasted past the power's return, no earlier than that.
+  double fault_seconds = seconds_between(wall(d.record.fault_start()), wall(d.record.fault_end()));
+  EXPECT_TRUE(std::isnan(failover->value()) || failover->value() > fault_seconds - 1.0) << failover->measured();
+  EXPECT_NE(d.record.reason().find("failover_time"), std::string::npos) << d.record.reason();
+  auto samples = during_fault(d.record, "messaging");
+  EXPECT_GT(samples.size(), 30u);
+  for (auto* s : samples) EXPECT_FALSE(s->ok()) << "messaging answered during the fault: " << s->detail();
+  for (auto h : {"p1-h2", "p2-h2", "c1-h2"}) {
+    EXPECT_TRUE(switch_masters(lab.sentinel_log(h)).empty()) << "Sentinel on " << h << " switched";
+  }
+  // The rest held: the web tier has chuncheon backends, and nothing acknowledged was lost.
+  auto* web = slo(d.record, "availability", "web");
+  ASSERT_NE(web, nullptr);
+  EXPECT_TRUE(web->pass()) << web->measured();
+  auto* loss = data(d.record, "markers");
+  ASSERT_NE(loss, nullptr);
+  EXPECT_EQ(loss->lost_size(), 0);
+  expect_verified_report(lab, d);
+
+  auto problems = lab.down_and_check(lab.processes(), lab.agent_bpf_programs());
+  EXPECT_TRUE(problems.empty()) << ::testing::PrintToString(problems);
+}
+
+TEST(LabExperiments, RackPowerLossStaysInOneRackAndSingleSiteSurvivesIt) {
+  Lab lab("single-site", Controller::kServe);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  // The guard keeps it to one rack: the same file aimed at the whole site is refused
+  // before any fault, naming the rule.
+  std::ifstream in("experiments/rack-power-loss.yaml");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  auto at = text.find("selector: \"dc=pangyo,rack=p1\"");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, std::string("selector: \"dc=pangyo,rack=p1\"").size(), "selector: \"dc=pangyo\"");
+  std::string wide = "/tmp/firedrill-e2e-rack-power-loss-wide.yaml";
+  std::ofstream(wide) << text;
+  auto refused = drill(lab, wide);
+  std::filesystem::remove(wide);
+  EXPECT_EQ(refused.cli.status, 2) << refused.cli.output;
+  EXPECT_EQ(refused.record.outcome(), v1::RUN_OUTCOME_REFUSED) << refused.record.reason();
+  EXPECT_NE(refused.record.reason().find("max_domains"), std::string::npos) << refused.record.reason();
+  EXPECT_TRUE(refused.record.steps_size() == 0 || refused.record.steps(0).faults_size() == 0);
+
+  // One rack is what a single site survives: p2-h2 and c1-h2 are two of three Sentinels.
+  auto d = drill(lab, "experiments/rack-power-loss.yaml");
+  ASSERT_FALSE(d.id.empty());
+  EXPECT_EQ(d.record.outcome(), v1::RUN_OUTCOME_PASSED) << d.record.reason() << "\n" << d.cli.output;
+  ASSERT_EQ(d.record.steps_size(), 1);
+  EXPECT_EQ(d.record.steps(0).targets_size(), 2);
+  for (const auto& t : d.record.steps(0).targets()) EXPECT_EQ(t.tags().at("rack"), "p1");
+  auto switches = switch_masters(lab.sentinel_log("c1-h2"));
+  ASSERT_EQ(switches.size(), 1u);
+  EXPECT_EQ(switches[0].to, lab.ip("p2-h1") + ":6379");
+}
+
+TEST(LabExperiments, DcPartitionShowsTwoPrimariesAndTheLossOnHeal) {
+  Lab lab("two-site", Controller::kServe);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  auto d = drill(lab, "experiments/dc-partition.yaml");
+  ASSERT_FALSE(d.id.empty());
+  // Chuncheon and ops fail over; pangyo's primary keeps taking its own clients' writes.
+  auto* failover = slo(d.record, "failover_time", "messaging");
+  ASSERT_NE(failover, nullptr);
+  EXPECT_TRUE(failover->pass()) << failover->measured();
+  // Two primaries: while chuncheon's took ops' writes, pangyo's acknowledged those of
+  // the application inside pangyo.
+  int pangyo_acked = 0;
+  for (auto* s : during_fault(d.record, "pangyo-app")) pangyo_acked += s->ok();
+  EXPECT_GE(pangyo_acked, 5) << "the cut-off primary should keep acknowledging pangyo's writes";
+  // On heal it became a replica of the chuncheon primary and dropped every one of them
+  // (give or take the writes in flight when the cut began and ended).
+  auto* lost = data(d.record, "pangyo-app");
+  ASSERT_NE(lost, nullptr);
+  EXPECT_TRUE(lost->ok()) << lost->error();
+  EXPECT_GE(lost->lost_size(), pangyo_acked - 1);
+  EXPECT_LE(lost->lost_size(), pangyo_acked + 3);
+  std::printf("dc-partition: pangyo's primary acknowledged %d writes during the cut; %d lost on heal\n",
+              pangyo_acked, lost->lost_size());
+  auto* row = slo(d.record, "data_loss", "pangyo-app");
+  ASSERT_NE(row, nullptr);
+  EXPECT_FALSE(row->pass());
+  EXPECT_EQ(d.record.outcome(), v1::RUN_OUTCOME_FAILED) << d.record.reason();
+  EXPECT_EQ(d.cli.status, 1);
+  // Ops' own markers went to whichever primary it could reach: at most the one in flight.
+  auto* ops = data(d.record, "markers");
+  ASSERT_NE(ops, nullptr);
+  EXPECT_LE(ops->lost_size(), 1);
+  // Healed: one primary again, the same from both sides.
+  EXPECT_EQ(lab.redis("primary").output, lab.ip("c1-h1") + ":6379\n");
+  EXPECT_EQ(lab.redis("--from p2-h2 primary").output, lab.ip("c1-h1") + ":6379\n");
+}
+
+TEST(LabExperiments, KillPrimaryKeepsItDownAndTouchesNothingElse) {
+  Lab lab("two-site", Controller::kServe);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  std::string replica_pid = redis_pid(lab, "c1-h1");
+  ASSERT_FALSE(replica_pid.empty());
+  auto d = drill(lab, "experiments/kill-primary.yaml");
+  ASSERT_FALSE(d.id.empty());
+  EXPECT_EQ(d.record.outcome(), v1::RUN_OUTCOME_PASSED) << d.record.reason() << "\n" << d.cli.output;
+  ASSERT_EQ(d.record.steps_size(), 1);
+  ASSERT_EQ(d.record.steps(0).targets_size(), 1);
+  EXPECT_EQ(d.record.steps(0).targets(0).agent_id(), "p1-h1");
+  // The replica on another host of the same kernel was not touched, and was promoted.
+  EXPECT_EQ(redis_pid(lab, "c1-h1"), replica_pid);
+  EXPECT_EQ(lab.redis("primary").output, lab.ip("c1-h1") + ":6379\n");
+  // The supervisor on p1-h1 survived the keep-down and brought Redis back afterwards.
+  EXPECT_TRUE(eventually([&] { return !redis_pid(lab, "p1-h1").empty(); }, std::chrono::seconds(15),
+                         std::chrono::milliseconds(500)));
+}
+
+TEST(LabExperiments, ContinuousWebKillRunsOnce) {
+  Lab lab("two-site", Controller::kServe);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  auto d = drill(lab, "experiments/continuous.yaml");
+  ASSERT_FALSE(d.id.empty());
+  EXPECT_EQ(d.record.outcome(), v1::RUN_OUTCOME_PASSED) << d.record.reason() << "\n" << d.cli.output;
+  ASSERT_EQ(d.record.steps_size(), 1);
+  ASSERT_EQ(d.record.steps(0).targets_size(), 1);
+  EXPECT_EQ(d.record.steps(0).targets(0).tags().at("web"), "true");
+}
+
+}  // namespace
+}  // namespace firedrill::e2e
