@@ -125,6 +125,7 @@ int report_verify(int argc, char** argv) {
   Verification v = verify_report_text(*text, expected ? &*expected : nullptr, file);
   std::cout << "report verify: " << file << "\n";
   for (auto& c : v.checked) std::cout << "  ok: " << c << "\n";
+  for (auto& c : v.skipped) std::cout << "  skipped: " << c << "\n";
   for (auto& i : v.issues) std::cout << "  FAIL [" << to_string(i.problem) << "]: " << i.message << "\n";
   if (v.ok()) {
     std::cout << "VERIFIED: " << v.events << " events, head " << v.head << ", signed by " << v.signer << "\n";

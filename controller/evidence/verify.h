@@ -41,6 +41,7 @@ struct Verification {
   bool has(Problem p) const;
   std::vector<Issue> issues;
   std::vector<std::string> checked;  // what was checked and found good
+  std::vector<std::string> skipped;  // what was not checked, and why
   std::string signer;                // fingerprint of the key that sealed it
   int64_t events = 0;
   std::string head;
