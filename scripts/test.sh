@@ -13,4 +13,8 @@ scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$(nproc)"
 cd build
-ctest --output-on-failure --timeout 900 "$@"
+# Everything but the lab game days, then the game days. Those time real failover
+# software (Sentinel, HAProxy) against the clock on a 2-core machine: a run that a burst
+# of load pushed past a bound gets one more try, and both tries are in the log.
+ctest --output-on-failure --timeout 900 -LE e2e "$@"
+ctest --output-on-failure --timeout 900 -L e2e --repeat until-pass:2 "$@"
