@@ -8,7 +8,8 @@
 #   scripts/demo.sh --short    the CI variant (35 s per placement)
 #
 # Exit 0 when firedrill told the designs apart as expected (two-site passed,
-# single-site failed), 1 otherwise.
+# single-site failed), 1 otherwise. FIREDRILL_BUILD_DIR picks another build directory
+# (default build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -17,7 +18,7 @@ experiment=experiments/pangyo-fire.yaml
 case "${1:-}" in
   --short) experiment=experiments/pangyo-fire-ci.yaml ;;
   "") ;;
-  -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "demo.sh: unknown argument '$1' (--short, --help)" >&2; exit 2 ;;
 esac
 if [ "$(id -u)" -ne 0 ]; then
@@ -26,11 +27,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 scripts/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target firedrill-agent firedrill
+build=${FIREDRILL_BUILD_DIR:-build}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc)" --target firedrill-agent firedrill
 
 lab=deploy/lab/lab.sh
-firedrill=$repo/build/controller/firedrill
+firedrill=$(cd "$build" && pwd)/controller/firedrill
+agent=$(cd "$build" && pwd)/agent/firedrill-agent
 reports=$repo/reports
 mkdir -p "$reports"
 # Whatever happens, the lab goes.
@@ -41,7 +44,7 @@ for placement in two-site single-site; do
   echo
   echo "=== $placement: lab up"
   "$lab" down >/dev/null
-  "$lab" up --placement "$placement" --controller yes | sed 's/^/  /'
+  "$lab" up --placement "$placement" --controller yes --agent "$agent" --firedrill "$firedrill" | sed 's/^/  /'
   # shellcheck disable=SC1091
   source /run/firedrill-lab/fdl/lab.env
   export FIREDRILL_API=$FDL_LAB_API

@@ -61,8 +61,7 @@ FILES
     hosts/HOST/agent.sock           the agent's local control socket (firedrill-agent ctl)
     hosts/HOST/*.log                the agent's and each service's log
     controller.sock                 the controller's API: export FIREDRILL_API=this path
-    controller.log                  the controller's log
-  /var/lib/firedrill-lab/NAME/controller/   the controller's store, evidence and key
+  /var/lib/firedrill-lab/NAME/controller/   the controller's store, evidence, key and log
   <cgroup2>/firedrill-lab/NAME/     hosts/HOST/SERVICE (workloads), agents/HOST
 
 EXAMPLES
@@ -393,7 +392,7 @@ start_controller() {
       "$cg" "$LAB_DIR/controller.pid" "$firedrill" serve --insecure \
       --listen "$FDL_OPS_MGMT_IP:$FDL_CONTROLLER_PORT" --api "$LAB_DIR/controller.sock" \
       --state-dir "$EVIDENCE_DIR" --controller-domain dc=ops \
-      </dev/null >>"$LAB_DIR/controller.log" 2>&1 9>&- &
+      </dev/null >>"$EVIDENCE_DIR/controller.log" 2>&1 9>&- &
   )
 }
 
@@ -485,7 +484,7 @@ EOF
   for h in $(fdl_host_names); do wait_for "the agent of $h (see $LAB_DIR/hosts/$h/agent.log)" 60 agent_answers "$h"; done
   say "agents: $(fdl_host_names | wc -l) up"
   if [ "$controller" = yes ]; then
-    wait_for "the controller to see every agent (see $LAB_DIR/controller.log)" 60 controller_sees_every_agent
+    wait_for "the controller to see every agent (see $EVIDENCE_DIR/controller.log)" 60 controller_sees_every_agent
     say "controller: in ops, API $LAB_DIR/controller.sock, every agent connected"
   fi
 

@@ -8,3 +8,4 @@ firedrill_test(lab_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/lab_test.cpp
                LIBS firedrill_e2e_lab_harness LABELS e2e)
 # The lab runs the agent of this build.
 add_dependencies(lab_test firedrill-agent)
+
