@@ -284,6 +284,29 @@ TEST(LabExperiments, ContinuousWebKillRunsOnce) {
   ASSERT_EQ(d.record.steps_size(), 1);
   ASSERT_EQ(d.record.steps(0).targets_size(), 1);
   EXPECT_EQ(d.record.steps(0).targets(0).tags().at("web"), "true");
+
+  // As a schedule: the next occurrence is on the 10-minute grid, Monday to Friday,
+  // 10:00 to 17:00 in Seoul (UTC+9, no daylight saving).
+  auto added = lab.firedrill("schedule add experiments/continuous.yaml");
+  ASSERT_EQ(added.status, 0) << added.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(added.output, m, std::regex(R"(schedule (\S+) added)"))) << added.output;
+  std::string id = m[1];
+  auto list = lab.firedrill("schedule list");
+  ASSERT_TRUE(std::regex_search(list.output, m,
+                                std::regex(id + R"(\s+continuous-web-kill.*?(\d{4}-\d\d-\d\dT\d\d:\d\d):00\.000Z)")))
+      << list.output;
+  struct tm tm = {};
+  ASSERT_NE(strptime(m[1].str().c_str(), "%Y-%m-%dT%H:%M", &tm), nullptr);
+  time_t seoul = timegm(&tm) + 9 * 3600;
+  struct tm local = {};
+  gmtime_r(&seoul, &local);
+  EXPECT_GE(local.tm_wday, 1) << m[1];
+  EXPECT_LE(local.tm_wday, 5) << m[1];
+  EXPECT_GE(local.tm_hour, 10) << m[1];
+  EXPECT_LT(local.tm_hour, 17) << m[1];
+  EXPECT_EQ(local.tm_min % 10, 0) << m[1];
+  EXPECT_EQ(lab.firedrill("schedule remove " + id).status, 0);
 }
 
 }  // namespace
