@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs one area's benchmarks side by side and writes its table and JSON under
 # bench/results/ (SUITE.txt, SUITE.json):
-#   scripts/bench.sh SUITE [ARGS...]      SUITE: net, proc, evidence
+#   scripts/bench.sh SUITE [ARGS...]      SUITE: net, proc, evidence, fanout
 # ARGS go to the suite's benchmark (e.g. scripts/bench.sh net --only cost).
 # BUILD_DIR picks the build directory (default: build). Needs root with CAP_BPF.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: scripts/bench.sh SUITE [ARGS...]   (suites: net, proc, evidence)" >&2
+  echo "usage: scripts/bench.sh SUITE [ARGS...]   (suites: net, proc, evidence, fanout)" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -45,6 +45,13 @@ case "$suite" in
     # against one batch; a one-hour game day recorded, rendered and verified.
     build evidence_bench
     "$BUILD_DIR/bench/evidence/evidence_bench" --json bench/results/evidence.json "$@" | tee bench/results/evidence.txt
+    ;;
+  fanout)
+    # One controller and 10,000 simulated agents over mTLS on loopback: ApplyFault to
+    # the last ack and halt to the last confirmation (p50/p99), controller memory
+    # (--quick: 1,000 agents; --agents N, --repeats N).
+    build fanout_bench firedrill
+    "$BUILD_DIR/bench/fanout/fanout_bench" --json bench/results/fanout.json "$@" | tee bench/results/fanout.txt
     ;;
   *)
     usage

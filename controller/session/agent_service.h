@@ -49,6 +49,10 @@ class AgentServer {
   int port_ = 0;
 };
 
+// Process-wide gRPC settings for many streams (called by AgentServer::start; tools
+// that open many streams call it too).
+void tune_grpc_runtime();
+
 // Server credentials for mTLS from PEM files, or insecure ones (logged loudly).
 Result<std::shared_ptr<grpc::ServerCredentials>> agent_server_credentials(const AgentServerConfig& config);
 

@@ -20,9 +20,12 @@ auto log() {
 }
 
 constexpr auto kTick = std::chrono::milliseconds(100);
+// Leases and silence are checked every few ticks: a scan touches every stream.
+constexpr int kScanEvery = 3;
 // A stream that has not said Hello by then is closed: idle streams cost the
 // controller memory and hold nothing.
 constexpr auto kHelloTimeout = std::chrono::seconds(10);
+constexpr size_t kMaxSendThreads = 4;
 
 std::string fault_kind_of(const v1::FaultSpec& spec) {
   switch (spec.kind_case()) {
@@ -330,30 +333,53 @@ FanoutResult Fleet::fanout(const std::vector<std::string>& hosts,
       if (it != sessions_.end()) targets[i] = it->second;
     }
   }
-  v1::ControllerMessage message;
-  fill(message);
+  v1::ControllerMessage prototype;
+  fill(prototype);
   const std::string effect_key = wait_effective ? fault_id : std::string();
+  std::vector<uint64_t> command_ids(hosts.size(), 0);  // 0: not sent
+  // Each send is a write on its own connection (TLS record, syscall): spread them over
+  // a few threads so that ten thousand targets are not one core's serial work.
+  auto send_range = [&](size_t from, size_t to) {
+    v1::ControllerMessage message = prototype;
+    for (size_t i = from; i < to; ++i) {
+      auto& s = targets[i];
+      if (!s) {
+        std::lock_guard lock(batch->mu);
+        batch->results[i].error = "not connected";
+        batch->finish(i);
+        continue;
+      }
+      uint64_t id = next_command_.fetch_add(1);
+      message.set_command_id(id);
+      s->expect(id, batch, i, effect_key);
+      if (!s->send(message)) {
+        s->forget(id, effect_key);
+        std::lock_guard lock(batch->mu);
+        batch->results[i].error = "stream closed before the command could be sent";
+        batch->finish(i);
+        continue;
+      }
+      command_ids[i] = id;
+    }
+  };
   out.sent_at = WallClock::now();
-  for (size_t i = 0; i < hosts.size(); ++i) {
-    auto& s = targets[i];
-    if (!s) {
-      std::lock_guard lock(batch->mu);
-      batch->results[i].error = "not connected";
-      batch->finish(i);
-      continue;
+  constexpr size_t kPerThread = 1024;
+  size_t workers = std::min<size_t>(kMaxSendThreads, (hosts.size() + kPerThread - 1) / kPerThread);
+  if (workers <= 1) {
+    send_range(0, hosts.size());
+  } else {
+    std::vector<std::thread> threads;
+    size_t per = (hosts.size() + workers - 1) / workers;
+    for (size_t w = 0; w < workers; ++w) {
+      size_t from = w * per, to = std::min(hosts.size(), from + per);
+      if (from < to) threads.emplace_back(send_range, from, to);
     }
-    uint64_t id = next_command_.fetch_add(1);
-    message.set_command_id(id);
-    s->expect(id, batch, i, effect_key);
-    if (!s->send(message)) {
-      s->forget(id, effect_key);
-      std::lock_guard lock(batch->mu);
-      batch->results[i].error = "stream closed before the command could be sent";
-      batch->finish(i);
-      continue;
-    }
-    sent.emplace_back(s, id);
+    for (auto& t : threads) t.join();
   }
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    if (command_ids[i] != 0) sent.emplace_back(targets[i], command_ids[i]);
+  }
+  out.all_sent = WallClock::now();
 
   {
     std::unique_lock lock(batch->mu);
@@ -405,10 +431,11 @@ FanoutResult Fleet::apply(const ApplyRequest& req) {
   log()->info("run {}: apply {} ({}) on {} agent(s), not before {}, expires {}", req.run_id, req.fault_id,
               fault_kind_of(req.spec), req.hosts.size(), format_utc(start), format_utc(req.expires_at));
   auto out = fanout(req.hosts, fill, req.fault_id, req.wait_effective, deadline, start + req.effect_timeout);
-  log()->info("run {}: {} of {} target(s) took {}; last ack {} after dispatch, ack spread {}, effect spread {}",
+  log()->info("run {}: {} of {} target(s) took {}; sent to all in {}, last ack {} after dispatch, ack spread {}, "
+              "effect spread {}",
               req.run_id, std::count_if(out.targets.begin(), out.targets.end(), [](auto& t) { return t.ok(); }),
-              out.targets.size(), req.fault_id, seconds_text(out.dispatch_to_last_ack()), seconds_text(out.ack_spread()),
-              seconds_text(out.effect_spread()));
+              out.targets.size(), req.fault_id, seconds_text(out.all_sent - out.sent_at),
+              seconds_text(out.dispatch_to_last_ack()), seconds_text(out.ack_spread()), seconds_text(out.effect_spread()));
   return out;
 }
 
@@ -657,7 +684,6 @@ void Fleet::on_message(const std::shared_ptr<AgentSession>& s, const v1::AgentMe
           found = true;
         }
       }
-      inventory_.touch(id, now);
       if (!found) {
         if (ack.status() == v1::ACK_REFUSED) {
           log()->warn("agent {} refused command {}: {}", id, ack.command_id(), ack.error());
@@ -808,7 +834,7 @@ void Fleet::ticker() {
 
     auto now = WallClock::now();
     std::vector<std::shared_ptr<AgentSession>> all;
-    {
+    if (++ticks_ % kScanEvery == 0) {
       std::lock_guard l(mu_);
       all.reserve(sessions_.size());
       for (auto& [id, s] : sessions_) all.push_back(s);

@@ -87,6 +87,7 @@ struct TargetResult {
 
 struct FanoutResult {
   WallTime sent_at{};
+  WallTime all_sent{};                // when the last command was handed to its stream
   std::vector<TargetResult> targets;  // in the order of the request's hosts
   std::optional<WallTime> first_ack, last_ack, first_effect, last_effect;
 
@@ -231,6 +232,7 @@ class Fleet {
   std::mutex tick_mu_;
   std::condition_variable tick_cv_;
   bool stopping_ = false;
+  uint64_t ticks_ = 0;
   std::thread ticker_;
 };
 
