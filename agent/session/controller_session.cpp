@@ -246,8 +246,14 @@ void ControllerSession::connect_loop() {
 void ControllerSession::run_stream() {
   // Connect first, so that the Hello (faults held, clock) is fresh when it is sent.
   if (!channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(2))) {
-    log()->warn("cannot reach the controller at {} (channel state {})", config_.controller,
-                static_cast<int>(channel_->GetState(false)));
+    // The channel keeps why it failed (refused, TLS handshake, certificate): a call
+    // that fails fast brings it out for the log.
+    grpc::ClientContext probe;
+    probe.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    auto stream = v1::AgentService::NewStub(channel_)->Connect(&probe);
+    auto status = stream->Finish();
+    log()->warn("cannot reach the controller at {}: {}", config_.controller,
+                status.error_message().empty() ? "not connected" : status.error_message());
     return;
   }
   auto stub = v1::AgentService::NewStub(channel_);
