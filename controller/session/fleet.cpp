@@ -317,7 +317,8 @@ std::vector<std::string> Fleet::incapable(const std::vector<std::string>& hosts,
 
 FanoutResult Fleet::fanout(const std::vector<std::string>& hosts,
                            const std::function<void(v1::ControllerMessage&)>& fill, const std::string& fault_id,
-                           bool wait_effective, WallTime deadline, WallTime effect_deadline) {
+                           bool wait_effective, WallTime deadline, WallTime effect_deadline,
+                           const std::string* admitted_run) {
   FanoutResult out;
   auto batch = std::make_shared<CommandBatch>(hosts.size(), wait_effective);
   for (size_t i = 0; i < hosts.size(); ++i) batch->results[i].agent_id = hosts[i];
@@ -362,6 +363,29 @@ FanoutResult Fleet::fanout(const std::vector<std::string>& hosts,
       command_ids[i] = id;
     }
   };
+  std::shared_lock<std::shared_mutex> gate;
+  if (admitted_run) {
+    gate = std::shared_lock(halt_gate_);
+    std::string refusal;
+    {
+      std::lock_guard lock(mu_);
+      if (halt_.halted) {
+        refusal = fmt::format("the fleet is halted ({})", halt_.reason);
+      } else if (!runs_.count(*admitted_run)) {
+        refusal = fmt::format("run {} is not admitted (admit() it first; a halt aborts every run)", *admitted_run);
+      }
+    }
+    if (!refusal.empty()) {
+      out.sent_at = out.all_sent = WallClock::now();
+      for (size_t i = 0; i < hosts.size(); ++i) {
+        batch->results[i].status = v1::ACK_REFUSED;
+        batch->results[i].error = refusal;
+      }
+      out.targets = batch->results;
+      log()->warn("not sent to {} agent(s): {}", hosts.size(), refusal);
+      return out;
+    }
+  }
   out.sent_at = WallClock::now();
   constexpr size_t kPerThread = 1024;
   size_t workers = std::min<size_t>(kMaxSendThreads, (hosts.size() + kPerThread - 1) / kPerThread);
@@ -380,6 +404,7 @@ FanoutResult Fleet::fanout(const std::vector<std::string>& hosts,
     if (command_ids[i] != 0) sent.emplace_back(targets[i], command_ids[i]);
   }
   out.all_sent = WallClock::now();
+  if (gate.owns_lock()) gate.unlock();
 
   {
     std::unique_lock lock(batch->mu);
@@ -430,7 +455,8 @@ FanoutResult Fleet::apply(const ApplyRequest& req) {
   auto deadline = now + req.ack_timeout;
   log()->info("run {}: apply {} ({}) on {} agent(s), not before {}, expires {}", req.run_id, req.fault_id,
               fault_kind_of(req.spec), req.hosts.size(), format_utc(start), format_utc(req.expires_at));
-  auto out = fanout(req.hosts, fill, req.fault_id, req.wait_effective, deadline, start + req.effect_timeout);
+  auto out = fanout(req.hosts, fill, req.fault_id, req.wait_effective, deadline, start + req.effect_timeout,
+                    &req.run_id);
   log()->info("run {}: {} of {} target(s) took {}; sent to all in {}, last ack {} after dispatch, ack spread {}, "
               "effect spread {}",
               req.run_id, std::count_if(out.targets.begin(), out.targets.end(), [](auto& t) { return t.ok(); }),
@@ -469,6 +495,7 @@ HaltResult Fleet::halt(const std::string& reason, const std::string& by, std::ch
   std::vector<HaltCallback> callbacks;
   std::vector<std::string> hosts;
   {
+    std::unique_lock gate(halt_gate_);
     std::lock_guard lock(mu_);
     halted_ = true;
     halt_ = {true, reason, by, WallClock::now()};

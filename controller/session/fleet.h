@@ -38,6 +38,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -164,6 +165,8 @@ class Fleet {
   std::vector<std::string> incapable(const std::vector<std::string>& hosts, const v1::FaultSpec& spec) const;
 
   // ---- commands
+  // Refused on every target (nothing sent) when the run is not admitted (admit() or
+  // set_run_hosts()) or the fleet is halted.
   FanoutResult apply(const ApplyRequest& request);
   FanoutResult revert(const std::string& fault_id, const std::vector<std::string>& hosts,
                       std::chrono::milliseconds timeout = std::chrono::seconds(10));
@@ -199,8 +202,12 @@ class Fleet {
   friend class AgentSession;
 
   std::shared_ptr<AgentSession> session(const std::string& id) const;
+  // `admitted_run`: a fault of this run; refused unless the run is admitted and the
+  // fleet is not halted, checked under the halt gate so no fault slips in after a
+  // halt's RevertAll.
   FanoutResult fanout(const std::vector<std::string>& hosts, const std::function<void(v1::ControllerMessage&)>& fill,
-                      const std::string& fault_id, bool wait_effective, WallTime deadline, WallTime effect_deadline);
+                      const std::string& fault_id, bool wait_effective, WallTime deadline, WallTime effect_deadline,
+                      const std::string* admitted_run = nullptr);
   void ticker();
   void reconcile(const std::shared_ptr<AgentSession>& session, const v1::Hello& hello);
   void record_events(std::vector<EventRow> rows);
@@ -215,6 +222,9 @@ class Fleet {
   std::atomic<uint64_t> next_command_{1};
   std::atomic<bool> halted_{false};
 
+  // Applies hold it shared while they hand commands to streams; a halt takes it
+  // exclusively to flip halted_, so every stream gets its RevertAll after any apply.
+  std::shared_mutex halt_gate_;
   mutable std::mutex mu_;  // sessions_, runs_, halt_, callbacks
   std::unordered_map<std::string, std::shared_ptr<AgentSession>> sessions_;
   std::vector<std::weak_ptr<AgentSession>> handshaking_;  // streams before their Hello

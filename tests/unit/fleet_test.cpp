@@ -156,6 +156,7 @@ TEST_F(FleetTest, ApplyCollectsAcksEffectsAndSpreads) {
   req.hosts = {"h1", "h2", "gone"};
   req.not_before = WallClock::now() + 200ms;
   req.expires_at = req.not_before + 10s;
+  fleet->set_run_hosts(req.run_id, req.hosts);
   auto fut = std::async(std::launch::async, [&] { return fleet->apply(req); });
 
   auto c1 = h1->stream.wait_for(v1::ControllerMessage::kApply);
@@ -193,6 +194,7 @@ TEST_F(FleetTest, ClockOffsetMapsAgentTimesToOurs) {
   *h.mutable_clock() = to_proto(WallClock::now() + 10s);  // the agent's clock runs 10 s ahead
   auto a = connect("skewed", {}, h);
   ApplyRequest req{"r-x-1", "r-x-1.1", blackhole(), {"skewed"}, {}, WallClock::now() + 5s};
+  fleet->set_run_hosts(req.run_id, req.hosts);
   auto fut = std::async(std::launch::async, [&] { return fleet->apply(req); });
   auto c = a->stream.wait_for(v1::ControllerMessage::kApply);
   ASSERT_TRUE(c);
@@ -210,6 +212,7 @@ TEST_F(FleetTest, RefusalsTimeoutsAndLostAgents) {
   connect("h2");
   auto h3 = connect("h3");
   ApplyRequest req{"r-y-1", "r-y-1.1", blackhole(), {"h1", "h2", "h3"}, {}, WallClock::now() + 5s};
+  ASSERT_TRUE(fleet->admit(req.run_id, req.hosts, {}).allowed());
   req.ack_timeout = 600ms;
   req.wait_effective = false;
   auto fut = std::async(std::launch::async, [&] { return fleet->apply(req); });
@@ -225,6 +228,23 @@ TEST_F(FleetTest, RefusalsTimeoutsAndLostAgents) {
   EXPECT_NE(out.targets[1].error.find("no answer within"), std::string::npos) << out.targets[1].error;
   EXPECT_EQ(out.targets[2].error, "agent lost: stream broken");
   EXPECT_EQ(fleet->live_count(), 2u);
+}
+
+TEST_F(FleetTest, ApplyOfARunNotAdmittedOrWhileHaltedSendsNothing) {
+  make();
+  auto h1 = connect("h1");
+  ApplyRequest req{"r-n-1", "r-n-1.1", blackhole(), {"h1"}, {}, WallClock::now() + 5s};
+  req.ack_timeout = 300ms;
+  auto out = fleet->apply(req);
+  ASSERT_EQ(out.targets.size(), 1u);
+  EXPECT_EQ(out.targets[0].status, v1::ACK_REFUSED);
+  EXPECT_NE(out.targets[0].error.find("run r-n-1 is not admitted"), std::string::npos) << out.targets[0].error;
+  ASSERT_TRUE(fleet->admit(req.run_id, req.hosts, {}).allowed());
+  (void)fleet->halt("stop", "test", 300ms);
+  fleet->set_run_hosts(req.run_id, req.hosts);  // even re-registered, a halt holds
+  out = fleet->apply(req);
+  EXPECT_NE(out.targets[0].error.find("the fleet is halted (stop)"), std::string::npos) << out.targets[0].error;
+  EXPECT_FALSE(h1->stream.wait_for(v1::ControllerMessage::kApply, 0, 200ms));
 }
 
 TEST_F(FleetTest, SilentAgentIsLostAndNotified) {
