@@ -406,7 +406,9 @@ wait_for() {
   local what=$1 seconds=$2
   shift 2
   local deadline=$((SECONDS + seconds))
-  until "$@" >/dev/null 2>&1; do
+  # In a subshell: a redirection of a function call stays in force while a signal's
+  # trap runs, and would swallow what the EXIT trap says.
+  until ("$@") >/dev/null 2>&1; do
     [ $SECONDS -lt $deadline ] || { echo "lab.sh: timed out after ${seconds}s waiting for $what" >&2; return 1; }
     sleep 0.3
   done

@@ -1,11 +1,14 @@
 #include "tests/e2e/lab_harness.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -124,7 +127,31 @@ std::vector<SwitchMaster> switch_masters(const std::string& log_path) {
   return out;
 }
 
+LabLock::LabLock() {
+  std::string path = std::string("/run/lock/firedrill-lab-") + Lab::kName + ".tests.lock";
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd_ < 0) {
+    ADD_FAILURE() << "open " << path << ": " << std::strerror(errno);
+    return;
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(15);
+  while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ADD_FAILURE() << "another lab test held " << path << " for 15 minutes";
+      ::close(fd_);
+      fd_ = -1;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+LabLock::~LabLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
 Lab::Lab(const std::string& placement, Controller controller) : placement_(placement) {
+  if (!lock_.held()) return;
   // A lab of this name left by an earlier, killed run would make `up` refuse; its
   // evidence too would mix with this run's.
   sh("deploy/lab/lab.sh down --purge --name " + std::string(kName));

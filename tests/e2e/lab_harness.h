@@ -45,6 +45,21 @@ struct SwitchMaster {
 };
 std::vector<SwitchMaster> switch_masters(const std::string& log_path);
 
+// Holds the lab test lock: test processes of every build directory on this machine
+// use the same lab name, so they take turns for the whole life of a lab (and the
+// timing of one drill is not disturbed by another's). Waits up to 15 minutes.
+class LabLock {
+ public:
+  LabLock();
+  ~LabLock();
+  LabLock(const LabLock&) = delete;
+  LabLock& operator=(const LabLock&) = delete;
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
 class Lab {
  public:
   static constexpr const char* kName = "fdlt";
@@ -94,6 +109,7 @@ class Lab {
                                           const std::set<int>& programs);
 
  private:
+  LabLock lock_;  // first: taken before the lab is up, released after it is down
   std::string placement_;
   bool up_ = false;
 };

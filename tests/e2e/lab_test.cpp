@@ -200,6 +200,8 @@ TEST(LabTest, SingleSitePangyoPowerLossLeavesNoPrimary) {
 }
 
 TEST(LabTest, InterruptedUpLeavesNothing) {
+  LabLock lock;
+  ASSERT_TRUE(lock.held());
   sh("deploy/lab/lab.sh down --purge --name " + std::string(Lab::kName));
   // Interrupt `up` (SIGTERM: a background job of a script ignores SIGINT) once the agents
   // run, half way through booting the services.
