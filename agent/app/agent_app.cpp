@@ -15,6 +15,7 @@
 #include "agent/core/fault_manager.h"
 #include "agent/journal/journal.h"
 #include "agent/local/control_socket.h"
+#include "agent/net/cidr.h"
 #include "agent/session/controller_session.h"
 #include "agent/power/power_engine.h"
 #include "common/log.h"
@@ -57,7 +58,7 @@ class LogEvents : public EventSink {
 Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
   AgentConfig c;
   std::vector<std::string> tags, allow;
-  std::string tags_file, log_format = "text", log_level = "info", lease = "5s";
+  std::string tags_file, log_format = "text", log_level = "info", lease = "5s", hook_timeout = "60s";
   po::options_description desc(kUsage);
   desc.add_options()
     ("help,h", "print this help")
@@ -72,6 +73,7 @@ Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
     ("lease-grace", po::value(&lease), "revert everything when the controller is silent this long (default 5s)")
     ("workload-cgroup", po::value(&c.workload_cgroup), "cgroup v2 subtree holding this host's workloads (power loss kills it)")
     ("boot-hook", po::value(&c.boot_hooks)->composing(), "a command run (by /bin/sh -c) when power is restored (repeatable)")
+    ("boot-hook-timeout", po::value(&hook_timeout), "each boot hook is killed (with its process group) after this long (default 60s)")
     ("state-dir", po::value(&c.state_dir), "journal and state (default /var/lib/firedrill-agent)")
     ("interface", po::value(&c.interfaces)->composing(), "a data interface faults may act on (repeatable)")
     ("allow", po::value(&allow)->composing(), "management traffic never dropped: CIDR[,PROTO[,PORT[-PORT]]] (repeatable)")
@@ -96,6 +98,9 @@ Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
   FD_ASSIGN(grace, parse_duration(lease), "--lease-grace");
   if (grace <= std::chrono::nanoseconds::zero()) return make_error("--lease-grace must be positive");
   c.lease_grace = grace;
+  FD_ASSIGN(hook_limit, parse_duration(hook_timeout), "--boot-hook-timeout");
+  if (hook_limit < std::chrono::milliseconds(1)) return make_error("--boot-hook-timeout must be at least 1ms");
+  c.boot_hook_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(hook_limit);
   if (!tags_file.empty()) {
     std::ifstream in(tags_file);
     if (!in) return sys_error(errno, "--tags-file {}", tags_file);
@@ -115,6 +120,7 @@ Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
   }
   for (auto& a : allow) {
     FD_ASSIGN(e, parse_allow(a), "--allow");
+    FD_TRY(net::Cidr::parse(e.peer_cidr()), "--allow '{}'", a);
     c.allow.push_back(e);
   }
   if (c.id.empty()) {
@@ -195,7 +201,9 @@ int agent_main(int argc, char** argv) {
     log->error("{}", journal.error().describe());
     return 1;
   }
-  power::recover_from_journal(**journal, *config, &events);
+  // The controller hears of it in the next Hello, like any revert made while away.
+  auto recovered = power::recover_from_journal(**journal, *config, &events);
+  if (session) session->report_reverted_while_away(recovered);
   auto engines = make_engines(*config, &events);
   if (!engines) {
     log->error("{}", engines.error().describe());

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 
 #include <fmt/ranges.h>
@@ -49,6 +50,7 @@ BootHookConfig boot_hook_config(const AgentConfig& config) {
   BootHookConfig c;
   c.hooks = config.boot_hooks;
   c.workload_cgroup = config.workload_cgroup;
+  c.timeout = config.boot_hook_timeout;
   if (!config.state_dir.empty()) c.log_path = config.state_dir + "/boot-hooks.log";
   return c;
 }
@@ -92,7 +94,9 @@ PowerLossEngine::PowerLossEngine(FaultEngine& net, FaultEngine& proc, const Agen
       workload_cgroup_(config.workload_cgroup),
       hooks_(boot_hook_config(config)),
       journal_(std::move(journal)),
-      events_(events) {}
+      events_(events) {
+  booter_ = std::thread([this] { boot_loop(); });
+}
 
 PowerLossEngine::~PowerLossEngine() {
   std::vector<std::string> ids;
@@ -103,6 +107,37 @@ PowerLossEngine::~PowerLossEngine() {
   for (auto& id : ids) {
     if (auto r = revert(id); !r) log()->error("power loss {}: revert at shutdown: {}", id, r.error().describe());
   }
+  // The boots owed so far run before the agent goes (each hook is bounded by its
+  // timeout); one cut short by a kill stays in the journal for the next start.
+  {
+    std::lock_guard lock(boot_mu_);
+    stopping_ = true;
+  }
+  boot_cv_.notify_all();
+  booter_.join();
+}
+
+void PowerLossEngine::boot_loop() {
+  std::unique_lock lock(boot_mu_);
+  while (true) {
+    boot_cv_.wait(lock, [&] { return stopping_ || !boots_.empty(); });
+    if (boots_.empty()) return;  // stopping, nothing owed
+    std::string id = boots_.front();
+    booting_ = true;
+    lock.unlock();
+    size_t good = run_boot_hooks(hooks_, id, events_);
+    log()->info("power loss {}: power restored, {}/{} boot hook(s) succeeded", id, good, hooks_.hooks.size());
+    if (auto r = journal_->end(hooks_entry(id)); !r) log()->error("power loss {}: {}", id, r.error().describe());
+    lock.lock();
+    boots_.pop_front();
+    booting_ = false;
+    boot_cv_.notify_all();
+  }
+}
+
+bool PowerLossEngine::wait_booted(std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(boot_mu_);
+  return boot_cv_.wait_for(lock, timeout, [&] { return boots_.empty() && !booting_; });
 }
 
 v1::FaultSpec PowerLossEngine::net_spec() const {
@@ -148,6 +183,12 @@ Result<void> PowerLossEngine::apply(const std::string& id, const v1::FaultSpec& 
     return make_error("power loss {} is already in effect with another spec", id);
   }
   FD_TRY(check(spec), "power loss {}", id);
+  {
+    std::lock_guard boot_lock(boot_mu_);
+    if (std::find(boots_.begin(), boots_.end(), id) != boots_.end()) {
+      return make_error("power loss {}: the host is still booting from the last power loss of this id", id);
+    }
+  }
   Active a;
   a.spec = spec;
   a.hooks_owed = !spec.power_loss().skip_boot_hooks() && !hooks_.hooks.empty();
@@ -192,9 +233,12 @@ Result<void> PowerLossEngine::revert(const std::string& id) {
     a.proc_applied = false;
   }
   if (a.hooks_owed) {
-    size_t good = run_boot_hooks(hooks_, id, events_);
-    log()->info("power loss {}: power restored, {}/{} boot hook(s) succeeded", id, good, hooks_.hooks.size());
-    FD_TRY(journal_->end(hooks_entry(id)), "power loss {}", id);
+    log()->info("power loss {}: power restored, booting the host ({} boot hook(s))", id, hooks_.hooks.size());
+    {
+      std::lock_guard boot_lock(boot_mu_);
+      boots_.push_back(id);
+    }
+    boot_cv_.notify_all();
     a.hooks_owed = false;
   } else {
     log()->info("power loss {}: power restored (no boot hooks run)", id);

@@ -9,14 +9,21 @@
 // stops the keep-down, and runs the host's boot hooks in the workload cgroup.
 //
 // The boot hooks are owed from the moment the processes are killed: they are
-// journaled before, and a restarted agent runs them (recover_power_loss_journal).
+// journaled before, and a restarted agent runs them (recover_from_journal). They run
+// on the engine's own boot thread, after revert has returned: power is back when the
+// network and the keep-down are lifted, and the services then boot in their own time,
+// as after a real power-on, without holding up the fault manager (heartbeats, halts,
+// other faults) for as long as a boot takes. The journal entry ends when they are done.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "agent/core/config.h"
@@ -60,6 +67,9 @@ class PowerLossEngine : public FaultEngine {
   v1::FaultSpec net_spec() const;
   v1::FaultSpec proc_spec() const;
 
+  // Waits until every boot owed by a revert so far has run; false on timeout.
+  bool wait_booted(std::chrono::milliseconds timeout) const;
+
  private:
   struct Active {
     v1::FaultSpec spec;
@@ -68,6 +78,7 @@ class PowerLossEngine : public FaultEngine {
     bool hooks_owed = false;
   };
   journal::Entry hooks_entry(const std::string& id) const;
+  void boot_loop();
 
   FaultEngine& net_;
   FaultEngine& proc_;
@@ -77,6 +88,15 @@ class PowerLossEngine : public FaultEngine {
   EventSink* events_;
   mutable std::mutex mu_;
   std::map<std::string, Active> active_;
+
+  // Boots owed by reverts, run in order by booter_ (declared last: it starts after
+  // everything above exists).
+  mutable std::mutex boot_mu_;
+  mutable std::condition_variable boot_cv_;
+  std::deque<std::string> boots_;  // fault ids; the front one is running while booting_
+  bool booting_ = false;
+  bool stopping_ = false;
+  std::thread booter_;
 };
 
 // Finishes, on start, what a killed agent owed (journal entries of the kinds

@@ -27,6 +27,7 @@ using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>
 constexpr auto kBackoffFirst = std::chrono::milliseconds(200);
 constexpr auto kBackoffMax = std::chrono::seconds(5);
 constexpr size_t kMaxOutbox = 10000;
+constexpr size_t kMaxRevertedAway = 1024;  // told in one Hello; older ones are dropped
 constexpr size_t kMaxReceive = 4u << 20;
 
 Result<std::string> read_file(const std::string& path, const char* what) {
@@ -169,6 +170,13 @@ Result<std::shared_ptr<grpc::Channel>> ControllerSession::make_channel() {
   return grpc::CreateCustomChannel(config_.controller, creds, args);
 }
 
+void ControllerSession::report_reverted_while_away(const std::vector<v1::FaultReverted>& reverted) {
+  std::lock_guard lock(mu_);
+  for (auto& r : reverted) {
+    if (reverted_away_.size() < kMaxRevertedAway) reverted_away_.push_back(r);
+  }
+}
+
 Result<void> ControllerSession::start(CommandHandler& handler, FaultManager& faults) {
   handler_ = &handler;
   faults_ = &faults;
@@ -184,7 +192,7 @@ Result<void> ControllerSession::start(CommandHandler& handler, FaultManager& fau
     // dead-man switch undid (its stream may look open but say nothing).
     std::lock_guard lock(mu_);
     if (!stream_up_ || r.reason() == v1::REVERT_LEASE_LOST) {
-      if (reverted_away_.size() < 1024) reverted_away_.push_back(r);
+      if (reverted_away_.size() < kMaxRevertedAway) reverted_away_.push_back(r);
     }
   });
   {

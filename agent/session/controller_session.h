@@ -49,6 +49,10 @@ class ControllerSession : public EventSink {
   Result<void> start(CommandHandler& handler, FaultManager& faults);
   void stop();
 
+  // Reverts made before the session existed (what the journal finished at start): told
+  // to the controller in the next Hello.
+  void report_reverted_while_away(const std::vector<v1::FaultReverted>& reverted);
+
   bool connected() const { return connected_.load(); }
   std::chrono::nanoseconds lease_grace() const;
 

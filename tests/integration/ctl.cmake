@@ -8,6 +8,6 @@ target_compile_definitions(fdc_ctl_lab PRIVATE FDC_FIREDRILL_BIN="$<TARGET_FILE:
 add_dependencies(fdc_ctl_lab firedrill firedrill-agent)
 
 firedrill_test(ctl_fleet_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ctl/ctl_fleet_test.cpp
-               LIBS fdc_ctl_lab LABELS integration)
+               LIBS fdc_ctl_lab firedrill_agent_journal LABELS integration)
 firedrill_test(ctl_hostile_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ctl/ctl_hostile_test.cpp
                LIBS fdc_ctl_lab firedrill_controller_session LABELS integration)

@@ -472,6 +472,8 @@ TEST_F(PowerFixture, RestoreLiftsNetworkThenKeepDownThenBoots) {
   ASSERT_EQ(rec.calls.size(), 4u);
   EXPECT_EQ(rec.calls[2], "revert pl/net");
   EXPECT_EQ(rec.calls[3], "revert pl/proc");
+  // The host boots after power is back, on the engine's boot thread.
+  ASSERT_TRUE(engine->wait_booted(std::chrono::seconds(10)));
   std::ifstream in(marker);
   std::string line;
   ASSERT_TRUE(std::getline(in, line)) << "boot hook did not run";
@@ -513,6 +515,7 @@ TEST_F(PowerFixture, SkipBootHooksOwesNothing) {
   ASSERT_TRUE(engine->apply("pl", spec));
   EXPECT_TRUE(journal->owed().empty());
   ASSERT_TRUE(engine->revert("pl"));
+  ASSERT_TRUE(engine->wait_booted(std::chrono::seconds(10)));
   EXPECT_FALSE(fs::exists(marker));
 }
 

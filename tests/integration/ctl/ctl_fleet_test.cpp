@@ -6,6 +6,7 @@
 
 #include <regex>
 
+#include "agent/journal/journal.h"
 #include "tests/integration/ctl/ctl_lab.h"
 
 namespace firedrill::ctltest {
@@ -195,6 +196,25 @@ TEST_F(CtlFleet, RestartedControllerRevertsFaultsOfRunsItNoLongerHas) {
   EXPECT_TRUE(lab->controller().wait_log("agent p1-h1 holds " + run + ".1 of run " + run, 5s));
   auto runs = lab->cli({"runs", run});
   EXPECT_NE(runs.out.find("aborted"), std::string::npos) << runs.out;
+}
+
+TEST_F(CtlFleet, AgentTellsTheControllerWhatItsJournalFinishedAtStart) {
+  up("5s");
+  // An agent killed while it owed a thaw (its cgroup gone since): the next start
+  // finishes the entry and the controller hears of it in the Hello.
+  lab->agent("p1-h1").kill9();
+  {
+    auto journal = agent::journal::Journal::open(lab->agent_state_dir("p1-h1"));
+    ASSERT_TRUE(journal) << journal.error().describe();
+    ASSERT_TRUE((*journal)->begin({"r-19700101T000000-0.1", agent::journal::kThawCgroup,
+                                   lab->dir() + "/no-such-cgroup", "frozen by a killed agent", {}}));
+  }
+  lab->start_agent("p1-h1");
+  EXPECT_TRUE(lab->agent("p1-h1").wait_log("recovered fault r-19700101T000000-0.1 from journal", 10s))
+      << lab->agent("p1-h1").log();
+  EXPECT_TRUE(lab->controller().wait_log(
+      "agent p1-h1 reverted r-19700101T000000-0.1 on its own while away: REVERT_RECOVERED", 15s));
+  ASSERT_TRUE(lab->wait_live(3, 20s));
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -328,23 +329,28 @@ void Lab::start_controller(const std::vector<std::string>& extra) {
   if (!controller_->wait_log("ready")) throw std::runtime_error("controller did not start:\n" + controller_->log());
 }
 
-void Lab::start_agents() {
-  for (auto& h : specs_) {
-    std::vector<std::string> argv = {agent_binary(), "--id", h.id,
-                                     "--controller", std::string(kController) + ":" + std::to_string(kControllerPort),
-                                     "--tls-ca", dir_ + "/tls/ca.pem",
-                                     "--tls-cert", dir_ + "/tls/agent-" + h.id + ".pem",
-                                     "--tls-key", dir_ + "/tls/agent-" + h.id + ".key",
-                                     "--interface", "eth0",
-                                     "--state-dir", dir_ + "/agent-" + h.id,
-                                     "--local-socket", dir_ + "/agent-" + h.id + ".sock",
-                                     "--lease-grace", grace_};
-    for (auto& [k, v] : h.tags) {
-      argv.push_back("--tag");
-      argv.push_back(k + "=" + v);
-    }
-    agents_[h.id] = std::make_unique<Process>(host_ns_.at(h.id).get(), argv, dir_ + "/agent-" + h.id + ".log");
+void Lab::start_agent(const std::string& id) {
+  auto spec = std::find_if(specs_.begin(), specs_.end(), [&](const HostSpec& h) { return h.id == id; });
+  if (spec == specs_.end()) throw std::runtime_error("no host " + id + " in this lab");
+  const HostSpec& h = *spec;
+  std::vector<std::string> argv = {agent_binary(), "--id", h.id,
+                                   "--controller", std::string(kController) + ":" + std::to_string(kControllerPort),
+                                   "--tls-ca", dir_ + "/tls/ca.pem",
+                                   "--tls-cert", dir_ + "/tls/agent-" + h.id + ".pem",
+                                   "--tls-key", dir_ + "/tls/agent-" + h.id + ".key",
+                                   "--interface", "eth0",
+                                   "--state-dir", agent_state_dir(h.id),
+                                   "--local-socket", dir_ + "/agent-" + h.id + ".sock",
+                                   "--lease-grace", grace_};
+  for (auto& [k, v] : h.tags) {
+    argv.push_back("--tag");
+    argv.push_back(k + "=" + v);
   }
+  agents_[h.id] = std::make_unique<Process>(host_ns_.at(h.id).get(), argv, dir_ + "/agent-" + h.id + ".log");
+}
+
+void Lab::start_agents() {
+  for (auto& h : specs_) start_agent(h.id);
   if (!wait_live(specs_.size())) {
     std::string logs;
     for (auto& [id, p] : agents_) logs += "--- " + id + "\n" + p->log();

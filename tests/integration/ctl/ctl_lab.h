@@ -106,6 +106,10 @@ class Lab {
   void kill_controller() { controller_->kill9(); }
   Process& controller() { return *controller_; }
   void start_agents();
+  // Starts one agent again (after kill9 of its process); its state directory is
+  // agent_state_dir(id).
+  void start_agent(const std::string& id);
+  std::string agent_state_dir(const std::string& id) const { return dir_ + "/agent-" + id; }
   Process& agent(const std::string& id) { return *agents_.at(id); }
 
   // `firedrill ARGS --api SOCKET`
