@@ -285,7 +285,8 @@ void RunRecorder::on_targets(const v1::RunRecord& run, int step, const std::vect
   tr.selector = t.selector();
   tr.mode = controller::format_mode(t.mode());
   for (const auto& h : hosts) {
-    TargetHost th{host_name(h), h.id, tag_of(h, "dc"), tag_of(h, "rack"), tag_of(h, "agent_version"), {}};
+    TargetHost th{host_name(h), h.id, tag_of(h, "dc"), tag_of(h, "rack"),
+                  h.agent_version.empty() ? tag_of(h, "agent_version") : h.agent_version, {}};
     for (const auto& [k, v] : h.tags) th.tags[k] = v;
     o->host_of[h.id] = th.host;
     tr.hosts.push_back(std::move(th));

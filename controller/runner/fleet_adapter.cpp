@@ -32,7 +32,7 @@ Result<std::vector<controller::Host>> FleetAdapter::resolve(const v1::Targets& t
   std::vector<controller::Host> out;
   for (const auto& id : res.targets) {
     auto a = fleet_.agent(id);
-    out.push_back(controller::Host{id, a ? a->tags : controller::Tags{}});
+    out.push_back(controller::Host{id, a ? a->tags : controller::Tags{}, a ? a->version : std::string()});
   }
   return out;
 }

@@ -15,6 +15,7 @@ namespace firedrill::controller {
 struct Host {
   std::string id;
   Tags tags;
+  std::string agent_version;  // as the agent registered it; "" when unknown
 };
 
 struct Resolution {

@@ -19,6 +19,7 @@
 #include "controller/evidence/verify.h"
 #include "controller/guard/guard.h"
 #include "controller/runner/run.h"
+#include "tests/unit/runner_fakes.h"
 
 namespace firedrill::evidence {
 namespace {
@@ -27,32 +28,14 @@ using namespace std::chrono_literals;
 
 const WallTime kT0 = WallTime(std::chrono::seconds(1'795'251'600));  // 2026-11-21T09:00:00Z
 
-class FakeClock : public runner::Clock {
- public:
-  WallTime now() override { return now_; }
-  void sleep_until(WallTime t) override {
-    while (!hooks_.empty() && hooks_.begin()->first <= t) {
-      auto it = hooks_.begin();
-      auto fn = std::move(it->second);
-      if (it->first > now_) now_ = it->first;
-      hooks_.erase(it);
-      fn();
-    }
-    if (t > now_) now_ = t;
-  }
-  void wake() override {}
-  void at(WallTime t, std::function<void()> fn) { hooks_.emplace(t, std::move(fn)); }
-
- private:
-  WallTime now_ = kT0;
-  std::multimap<WallTime, std::function<void()>> hooks_;
-};
+using runner::FakeClock;
+using runner::ScriptedProbes;
 
 // Agents in memory; faults take effect at their not_before plus a few ms per host.
 class FakeFleet : public runner::FleetDriver {
  public:
   explicit FakeFleet(FakeClock* clock) : clock_(clock) {}
-  void add(const std::string& id, controller::Tags tags) { hosts_.push_back({id, std::move(tags)}); }
+  void add(const std::string& id, controller::Tags tags) { hosts_.push_back({id, std::move(tags), "0.1.0"}); }
 
   Result<std::vector<controller::Host>> resolve(const v1::Targets& targets) override {
     FD_ASSIGN(res, controller::resolve(hosts_, targets), "resolve");
@@ -118,67 +101,13 @@ class FakeFleet : public runner::FleetDriver {
   std::vector<controller::Host> hosts_;
 };
 
-// Each probe samples every interval; its health is a function of time.
-class ScriptedProbes : public probes::ProbeSource {
- public:
-  using Health = std::function<bool(WallTime)>;
-  explicit ScriptedProbes(FakeClock* clock) : clock_(clock) {}
-  void add(const std::string& name, std::chrono::milliseconds every, Health health, bool data = false) {
-    probes_.push_back({name, every, std::move(health), data, {}, 0});
-  }
-  void start() override {
-    for (auto& p : probes_) p.next = clock_->now();
-  }
-  void stop() override {}
-  std::vector<std::pair<std::string, slo::Sample>> take_new() override {
-    std::vector<std::pair<std::string, slo::Sample>> out;
-    for (auto& p : probes_) {
-      if (p.data && data_stopped_) continue;
-      while (p.next <= clock_->now()) {
-        slo::Sample s;
-        s.start = p.next;
-        s.ok = p.health(p.next);
-        s.duration = std::chrono::microseconds(1200 + 37 * (p.seq % 11));
-        s.detail = s.ok ? "ok" : "connection refused";
-        if (p.data) {
-          s.marker = ++p.seq;
-          if (s.ok) written_.insert(s.marker);
-        } else {
-          ++p.seq;
-        }
-        out.emplace_back(p.name, s);
-        p.next += p.every;
-      }
-    }
-    return out;
-  }
-  std::map<std::string, slo::DataCheck> read_back() override {
-    data_stopped_ = true;
-    std::map<std::string, slo::DataCheck> out;
-    for (auto& p : probes_) {
-      if (!p.data) continue;
-      slo::DataCheck c;
-      c.read_ok = true;
-      c.read = written_;
-      out[p.name] = c;
-    }
-    return out;
-  }
-
- private:
-  struct P {
-    std::string name;
-    std::chrono::milliseconds every;
-    Health health;
-    bool data;
-    WallTime next;
-    uint64_t seq;
-  };
-  FakeClock* clock_;
-  std::vector<P> probes_;
-  std::set<uint64_t> written_;
-  bool data_stopped_ = false;
-};
+// Probe round trips that vary a little, as real ones do, so that the report's
+// latency figures are not all one value.
+std::unique_ptr<ScriptedProbes> varied_probes(FakeClock* clock) {
+  auto p = std::make_unique<ScriptedProbes>(clock);
+  p->sample_duration = [](uint64_t n) { return std::chrono::microseconds(1200 + 37 * (n % 11)); };
+  return p;
+}
 
 const char* kGameDay = R"(name: pangyo-datacenter-fire
 version: "7"
@@ -229,7 +158,7 @@ TEST(EvidenceFromTheRunner, AGameDayRunMakesACompleteVerifiableReport) {
   ASSERT_TRUE(store) << store.error().message;
   auto key = SigningKey::generate();
   ASSERT_TRUE(key);
-  FakeClock clock;
+  FakeClock clock(kT0);
   RunRecorder recorder(**store, *key, [&] { return clock.now(); }, 20);
 
   FakeFleet fleet(&clock);
@@ -243,7 +172,7 @@ TEST(EvidenceFromTheRunner, AGameDayRunMakesACompleteVerifiableReport) {
 
   auto loaded = experiment::parse_experiment(kGameDay, "experiments/pangyo.yaml");
   ASSERT_TRUE(loaded.ok()) << loaded.diagnostics[0].to_string();
-  auto probes = std::make_unique<ScriptedProbes>(&clock);
+  auto probes = varied_probes(&clock);
   // messaging: down from the power loss until Sentinel fails over 12 s later; web:
   // down for 4 s; the data probe keeps writing through the failover.
   probes->add("messaging", 500ms, [&](WallTime t) {
@@ -281,6 +210,10 @@ TEST(EvidenceFromTheRunner, AGameDayRunMakesACompleteVerifiableReport) {
   EXPECT_EQ(m.identity.experiment_sha256, loaded.sha256);
   EXPECT_EQ(m.identity.test_type, "game_day");
   EXPECT_EQ(m.scope.hosts.size(), 4u);
+  // The agents' versions as they registered them, host by host.
+  for (const auto& h : m.scope.hosts) EXPECT_EQ(h.agent_version, "0.1.0") << h.host;
+  ASSERT_EQ(m.identity.agent_versions.size(), 1u);
+  EXPECT_EQ(m.identity.agent_versions[0].rfind("0.1.0 (", 0), 0u) << m.identity.agent_versions[0];
   EXPECT_EQ(m.people.approvals.size(), 2u);
   EXPECT_EQ(m.timeline.steps.at(0).hosts, 4);
   EXPECT_EQ(m.timeline.steps.at(0).start_spread_us, 3 * 650);
@@ -309,7 +242,7 @@ TEST(EvidenceFromTheRunner, ARefusedRunStillLeavesASignedRecord) {
   auto store = SqliteEvidenceStore::open(dir.path + "/state.db");
   ASSERT_TRUE(store);
   auto key = SigningKey::generate();
-  FakeClock clock;
+  FakeClock clock(kT0);
   RunRecorder recorder(**store, *key, [&] { return clock.now(); });
   FakeFleet fleet(&clock);
   fleet.add("p1-h1", {{"dc", "pangyo"}, {"rack", "p1"}});
@@ -323,7 +256,7 @@ probes: [{name: web, http: {url: "http://web/"}}]
 )y";
   auto loaded = experiment::parse_experiment(yaml, "too-wide.yaml");
   ASSERT_TRUE(loaded.ok()) << loaded.diagnostics[0].to_string();
-  auto probes = std::make_unique<ScriptedProbes>(&clock);
+  auto probes = varied_probes(&clock);
   probes->add("web", 1s, [](WallTime) { return true; });
   runner::Run run(runner::new_run_record(loaded, "refused-1", "me", clock.now()), &clock, &fleet, std::move(probes),
                   nullptr, &recorder);
