@@ -757,36 +757,41 @@ void Run::recover() {
     event("recover", fmt::format("recovered: every probe held again for {}", format_duration(hold)));
     if (observer_) observer_->on_milestone(snapshot(false), "recovery", from_proto(record_.recovered_at()), "");
   }
-  if (probes_ && probes_started_) {
-    auto checks = probes_->read_back();
-    for (const auto& [probe, check] : checks) {
-      std::vector<slo::Sample> writes;
-      {
-        std::lock_guard lock(mu_);
-        writes = sets_[probe];
-      }
-      slo::DataLoss loss = slo::data_loss(writes, check);
-      v1::DataReadBack d;
-      d.set_probe(probe);
-      d.set_ok(check.read_ok);
-      d.set_error(check.error);
-      d.set_acknowledged(loss.acknowledged);
-      d.set_read(check.read.size());
-      for (auto m : loss.lost) d.add_lost(m);
-      *d.mutable_lost_span() = to_proto_duration(loss.span);
-      {
-        std::lock_guard lock(mu_);
-        *record_.add_data() = d;
-        data_checks_[probe] = check;
-      }
-      event("data", check.read_ok ? fmt::format("{}: {} of {} acknowledged markers lost", probe, loss.lost.size(), loss.acknowledged)
-                                  : fmt::format("{}: read-back failed: {}", probe, check.error));
-      if (observer_) observer_->on_data_check(snapshot(false), d);
-    }
-  }
+  read_back_data();
   pump();
   std::lock_guard lock(mu_);
   *record_.mutable_window_end() = to_proto(clock_->now());
+}
+
+// The data probes read their markers back: what was acknowledged and is gone. Also
+// after an abort, once the faults are off: a run cut short may have lost data too.
+void Run::read_back_data() {
+  if (!probes_ || !probes_started_) return;
+  auto checks = probes_->read_back();
+  for (const auto& [probe, check] : checks) {
+    std::vector<slo::Sample> writes;
+    {
+      std::lock_guard lock(mu_);
+      writes = sets_[probe];
+    }
+    slo::DataLoss loss = slo::data_loss(writes, check);
+    v1::DataReadBack d;
+    d.set_probe(probe);
+    d.set_ok(check.read_ok);
+    d.set_error(check.error);
+    d.set_acknowledged(loss.acknowledged);
+    d.set_read(check.read.size());
+    for (auto m : loss.lost) d.add_lost(m);
+    *d.mutable_lost_span() = to_proto_duration(loss.span);
+    {
+      std::lock_guard lock(mu_);
+      *record_.add_data() = d;
+      data_checks_[probe] = check;
+    }
+    event("data", check.read_ok ? fmt::format("{}: {} of {} acknowledged markers lost", probe, loss.lost.size(), loss.acknowledged)
+                                : fmt::format("{}: read-back failed: {}", probe, check.error));
+    if (observer_) observer_->on_data_check(snapshot(false), d);
+  }
 }
 
 void Run::compute_slos(WallTime window_end) {
@@ -886,6 +891,7 @@ void Run::end_aborted(const std::string& reason, const std::string& by) {
   }
   if (!active_.empty()) revert_all("abort: " + reason);
   if (injected) {
+    read_back_data();
     pump();
     compute_slos(clock_->now());
     std::lock_guard lock(mu_);

@@ -113,6 +113,7 @@ class Run {
   void revert_entry(size_t index, const std::string& why);
   bool holds(const std::vector<std::string>& probes, WallTime since, std::chrono::nanoseconds hold,
              WallTime* held_since, std::string* failing);
+  void read_back_data();
   void compute_slos(WallTime window_end);
   void sleep_tick(WallTime limit);
   void touch();  // the record changed: wake watchers

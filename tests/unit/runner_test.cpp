@@ -390,6 +390,34 @@ slo:
   EXPECT_EQ(loss->value(), 2);
 }
 
+TEST_F(RunnerTest, AnAbortedRunStillReadsItsMarkersBack) {
+  auto r = run(R"(name: data-abort
+targets: {selector: "role=db,rack=p1"}
+steps: [{fault: {power_loss: {}}, duration: 30s}]
+probes:
+  - {name: db, tcp: {address: "db:5432"}}
+  - {name: markers, interval: 1s, data: {write: [w, "{marker}"], read: [r]}}
+steady_state: {hold: 2s}
+abort: {unavailability_over: 3s}
+slo:
+  data_loss: {max_markers: 0}
+)", [&](ScriptedProbes& p, RunT&) {
+    p.add("db", 1s, [&](WallTime t) { return !fleet_.down("db1", t); });
+    p.add("markers", 1s, [](WallTime) { return true; }, true);
+    p.lost_markers = {4};
+  });
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_ABORTED);
+  // The faults are off before the read-back, and the loss is measured all the same.
+  EXPECT_EQ(fleet_.in_effect(), 0u);
+  ASSERT_EQ(r.data_size(), 1);
+  EXPECT_TRUE(r.data(0).ok());
+  EXPECT_EQ(std::vector<uint64_t>(r.data(0).lost().begin(), r.data(0).lost().end()), (std::vector<uint64_t>{4}));
+  const auto* loss = row(r, "data_loss", "markers");
+  ASSERT_NE(loss, nullptr);
+  EXPECT_FALSE(loss->pass());
+  EXPECT_EQ(loss->value(), 1);
+}
+
 TEST_F(RunnerTest, ARestartAbortsInFlightRunsAndRevertsTheirFaults) {
   // A run that was observing when its controller died: its record says what it applied.
   auto loaded = load(kSingleHost);
