@@ -12,7 +12,9 @@
 //
 // A "bare cgroup.kill" row shows the kernel's kill with none of the agent's checks
 // around it and a spinning waiter: its minimum approaches what the kernel alone
-// takes, and its median shows what a waiter that competes for CPU costs.
+// takes, and its median shows what a waiter that competes for CPU costs. The
+// "signalled only" row times the cgroup.kill write alone: from then on no selected
+// process runs user code; the rest of every row is the kernel's exit work.
 //
 // Everything runs on processes, cgroups (<cgroup2>/fdp-bench-*) and a network
 // namespace of its own; nothing else is signalled.
@@ -41,6 +43,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -207,6 +210,10 @@ std::unique_ptr<Targets> start_targets(const std::string& sleeper, size_t n, con
   return t;
 }
 
+// Not a "gone" time: the kill's own cost, so that the rest of a row is seen to be the
+// kernel's exit work.
+constexpr const char* kSignalledRow = "bare cgroup.kill write (signalled only)";
+
 struct KillRow {
   size_t n;
   std::string method;
@@ -252,6 +259,7 @@ struct Bench {
       fs::create_directories(cg);
       auto targets = start_targets(sleeper, n, cg);
       auto t0 = Clock::now();
+      std::optional<double> signalled_ms;
       if (method == "agent: cgroup selector (cgroup.kill)") {
         v1::ProcessSelector s;
         s.add_cgroups(rel(cg));
@@ -271,6 +279,12 @@ struct Bench {
           std::string all((std::istreambuf_iterator<char>(ev)), {});
           if (all.find("populated 0") != std::string::npos) break;
         }
+      } else if (method == kSignalledRow) {
+        // The write alone: when it returns every process of the cgroup has SIGKILL
+        // pending and none runs user code again; what follows is the kernel tearing
+        // them down (the rows above wait for that).
+        std::ofstream(cg + "/cgroup.kill") << "1";
+        signalled_ms = ms_since(t0);
       } else if (method == "pkill -9 -f PATTERN") {
         // The copy's directory is unique to this run: only our processes match.
         pid_t p = spawn({"/usr/bin/pkill", "-9", "-f", scratch.dir + "/fdp-bsleep"}, "");
@@ -282,7 +296,7 @@ struct Bench {
         ::waitpid(p, nullptr, 0);
       }
       bool gone = targets->wait_gone(std::chrono::seconds(10));
-      double ms = ms_since(t0);
+      double ms = signalled_ms ? *signalled_ms : ms_since(t0);
       if (!gone) ++row.failures;
       times.push_back(ms);
       targets->reap();
@@ -475,7 +489,7 @@ int main(int argc, char** argv) {
     std::vector<KillRow> rows;
     const std::vector<std::string> methods = {"agent: cgroup selector (cgroup.kill)", "agent: exe selector (pidfd)",
                                               "pkill -9 -f PATTERN", "bash kill -9 loop",
-                                              "bare cgroup.kill, busy-polling waiter"};
+                                              "bare cgroup.kill, busy-polling waiter", kSignalledRow};
     for (size_t n : {size_t{1}, size_t{100}, size_t{1000}}) {
       int runs = n == 1000 ? 5 : n == 100 ? 10 : 20;
       if (runs_scale == 0) runs = 2;
