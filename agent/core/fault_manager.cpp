@@ -1,5 +1,6 @@
 #include "agent/core/fault_manager.h"
 
+#include "common/fault_kind.h"
 #include "common/log.h"
 
 namespace firedrill::agent {
@@ -15,27 +16,6 @@ auto log() {
 constexpr auto kMaxLease = std::chrono::hours(24);
 
 }  // namespace
-
-std::string fault_kind(const v1::FaultSpec& spec) {
-  switch (spec.kind_case()) {
-    case v1::FaultSpec::kNetwork:
-      switch (spec.network().kind_case()) {
-        case v1::NetworkFault::kDrop: return "network.drop";
-        case v1::NetworkFault::kBlackhole: return "network.blackhole";
-        case v1::NetworkFault::kPartition: return "network.partition";
-        default: return "network.unknown";
-      }
-    case v1::FaultSpec::kProcess:
-      switch (spec.process().kind_case()) {
-        case v1::ProcessFault::kKill: return "process.kill";
-        case v1::ProcessFault::kKeepDown: return "process.keep_down";
-        case v1::ProcessFault::kFreeze: return "process.freeze";
-        default: return "process.unknown";
-      }
-    case v1::FaultSpec::kPowerLoss: return "power_loss";
-    default: return "unknown";
-  }
-}
 
 FaultManager::FaultManager(std::vector<std::unique_ptr<FaultEngine>> engines, EventSink* events)
     : engines_(std::move(engines)), events_(events) {

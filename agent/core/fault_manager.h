@@ -74,7 +74,4 @@ class FaultManager {
   std::thread timer_;
 };
 
-// A one-line description of a spec for logs: "network.blackhole", "process.kill".
-std::string fault_kind(const v1::FaultSpec& spec);
-
 }  // namespace firedrill::agent

@@ -4,9 +4,12 @@
 
 #include <thread>
 
+#include <google/protobuf/text_format.h>
+
 #include "agent/core/command_handler.h"
 #include "agent/core/config.h"
 #include "agent/core/fault_manager.h"
+#include "common/fault_kind.h"
 
 namespace firedrill::agent {
 namespace {
@@ -230,6 +233,27 @@ TEST(Config, ParsesAllowEntriesAndTags) {
   EXPECT_FALSE(parse_tag("=x"));
   EXPECT_FALSE(parse_tag("noequals"));
   EXPECT_FALSE(parse_tag("bad key=x"));
+}
+
+
+// The names are part of the protocol (an agent's Hello lists them, the controller
+// matches on them), so each one is pinned here.
+TEST(FaultKind, NamesEveryKind) {
+  auto kind_of = [](const char* text) {
+    v1::FaultSpec s;
+    EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &s)) << text;
+    return fault_kind(s);
+  };
+  EXPECT_EQ(kind_of("network { drop { percent: 10 } }"), "network.drop");
+  EXPECT_EQ(kind_of("network { blackhole {} }"), "network.blackhole");
+  EXPECT_EQ(kind_of("network { partition { peer_cidrs: \"10.0.0.0/8\" } }"), "network.partition");
+  EXPECT_EQ(kind_of("network {}"), "network.unknown");
+  EXPECT_EQ(kind_of("process { kill {} }"), "process.kill");
+  EXPECT_EQ(kind_of("process { keep_down {} }"), "process.keep_down");
+  EXPECT_EQ(kind_of("process { freeze {} }"), "process.freeze");
+  EXPECT_EQ(kind_of("process {}"), "process.unknown");
+  EXPECT_EQ(kind_of("power_loss {}"), "power_loss");
+  EXPECT_EQ(kind_of(""), "unknown");
 }
 
 }  // namespace

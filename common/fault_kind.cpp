@@ -1,0 +1,26 @@
+#include "common/fault_kind.h"
+
+namespace firedrill {
+
+std::string fault_kind(const v1::FaultSpec& spec) {
+  switch (spec.kind_case()) {
+    case v1::FaultSpec::kNetwork:
+      switch (spec.network().kind_case()) {
+        case v1::NetworkFault::kDrop: return "network.drop";
+        case v1::NetworkFault::kBlackhole: return "network.blackhole";
+        case v1::NetworkFault::kPartition: return "network.partition";
+        default: return "network.unknown";
+      }
+    case v1::FaultSpec::kProcess:
+      switch (spec.process().kind_case()) {
+        case v1::ProcessFault::kKill: return "process.kill";
+        case v1::ProcessFault::kKeepDown: return "process.keep_down";
+        case v1::ProcessFault::kFreeze: return "process.freeze";
+        default: return "process.unknown";
+      }
+    case v1::FaultSpec::kPowerLoss: return "power_loss";
+    default: return "unknown";
+  }
+}
+
+}  // namespace firedrill
