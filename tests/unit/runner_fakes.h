@@ -17,6 +17,7 @@ inline const WallTime kT0 = WallTime(std::chrono::seconds(1'800'000'000));
 
 class FakeClock : public Clock {
  public:
+  explicit FakeClock(WallTime start = kT0) : now_(start) {}
   WallTime now() override { return now_; }
   void sleep_until(WallTime t) override {
     while (!hooks_.empty() && hooks_.begin()->first <= t) {
@@ -36,7 +37,7 @@ class FakeClock : public Clock {
   int sleeps = 0;
 
  private:
-  WallTime now_ = kT0;
+  WallTime now_;
   std::multimap<WallTime, std::function<void()>> hooks_;
 };
 
@@ -207,10 +208,11 @@ class ScriptedProbes : public probes::ProbeSource {
         slo::Sample s;
         s.start = p.next;
         s.ok = p.health(p.next);
-        s.duration = std::chrono::milliseconds(5);
+        s.duration = sample_duration(p.seq);
         s.detail = s.ok ? "ok" : "connection refused";
+        ++p.seq;
         if (p.data) {
-          s.marker = ++p.seq;
+          s.marker = p.seq;
           if (s.ok) written.insert(s.marker);
         }
         out.emplace_back(p.name, s);
@@ -234,6 +236,10 @@ class ScriptedProbes : public probes::ProbeSource {
     return out;
   }
 
+  // How long the n-th sample (from 0) of a probe took.
+  std::function<std::chrono::nanoseconds(uint64_t n)> sample_duration = [](uint64_t) {
+    return std::chrono::milliseconds(5);
+  };
   WallTime started{};
   int stops = 0;
   bool data_stopped = false;
