@@ -54,7 +54,7 @@ class FakeFleet : public FleetDriver {
   explicit FakeFleet(Clock* clock) : clock_(clock) {}
 
   void add(const std::string& id, controller::Tags tags) {
-    hosts_.push_back({id, std::move(tags)});
+    hosts_.push_back({id, std::move(tags), {}});
     live_.insert(id);
   }
 
