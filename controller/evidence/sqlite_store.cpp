@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include "controller/store/sqlite.h"
+
 namespace firedrill::evidence {
 
 namespace {
@@ -45,50 +47,10 @@ CREATE TRIGGER IF NOT EXISTS evidence_keys_no_update BEFORE UPDATE ON evidence_k
   BEGIN SELECT RAISE(ABORT, 'evidence keys are append-only'); END;
 )sql";
 
-// One prepared statement, finalized on scope exit.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
-  ~Stmt() { sqlite3_finalize(s_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  Result<void> prepared(std::string_view what) const {
-    if (rc_ != SQLITE_OK) return make_error("{}: prepare: {}", what, sqlite3_errmsg(db_));
-    return ok();
-  }
-  Stmt& bind(int i, std::string_view v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& bind(int i, int64_t v) {
-    sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  int step() { return sqlite3_step(s_); }
-  void reset() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-  std::string text(int col) const {
-    auto p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
-    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, col))) : std::string();
-  }
-  int64_t int64(int col) const { return sqlite3_column_int64(s_, col); }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* s_ = nullptr;
-  int rc_ = SQLITE_OK;
-};
+using sqlite::Stmt;
 
 Result<void> exec(sqlite3* db, const char* sql, std::string_view what) {
-  char* msg = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-    std::string text = msg ? msg : sqlite3_errmsg(db);
-    sqlite3_free(msg);
-    return make_error("{}: {}", what, text);
-  }
+  FD_TRY(sqlite::exec(db, sql), "{}", what);
   return ok();
 }
 
@@ -120,22 +82,14 @@ constexpr const char* kEventColumns =
     "run_id, seq, kind, recorded_at, body, prev_hash, hash, head_signature, key_fingerprint";
 
 StoredEvent read_event(const Stmt& s) {
-  return StoredEvent{s.text(0), s.int64(1), s.text(2), s.text(3), s.text(4),
+  return StoredEvent{s.text(0), s.integer(1), s.text(2), s.text(3), s.text(4),
                      s.text(5), s.text(6), s.text(7), s.text(8)};
 }
 
 }  // namespace
 
 Result<std::unique_ptr<SqliteEvidenceStore>> SqliteEvidenceStore::open(const std::filesystem::path& file) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(db);
-    return make_error("open evidence database {}: {}", file.string(), msg);
-  }
-  sqlite3_busy_timeout(db, 5000);
+  FD_ASSIGN(db, sqlite::open(file.string()), "open evidence database {}", file.string());
   std::unique_ptr<SqliteEvidenceStore> store(new SqliteEvidenceStore(db, true));
   // WAL lets reports be rendered while a run appends; a failure here is not fatal
   // (e.g. :memory:), the store works in any journal mode.
@@ -174,7 +128,7 @@ Result<void> SqliteEvidenceStore::append_events(const std::vector<StoredEvent>& 
   FD_TRY(last.prepared("append event"), "run {}", run);
   last.bind(1, run);
   if (last.step() != SQLITE_ROW) return make_error("append events to run {}: {}", run, sqlite3_errmsg(db_));
-  int64_t have = last.int64(0);
+  int64_t have = last.integer(0);
   Stmt ins(db_,
            "INSERT INTO evidence_events(run_id, seq, kind, recorded_at, body, prev_hash, hash, head_signature, "
            "key_fingerprint) VALUES(?,?,?,?,?,?,?,?,?)");
@@ -238,7 +192,7 @@ Result<void> SqliteEvidenceStore::append_finding(const StoredFinding& f) {
   FD_TRY(last.prepared("append finding"), "{}", f.finding_id);
   last.bind(1, f.finding_id);
   if (last.step() != SQLITE_ROW) return make_error("append finding {}: {}", f.finding_id, sqlite3_errmsg(db_));
-  int64_t have = last.int64(0);
+  int64_t have = last.integer(0);
   if (f.rev != have + 1) {
     return make_error("append finding {}: revision {} does not follow the last stored revision {}", f.finding_id,
                       f.rev, have);
@@ -263,7 +217,7 @@ Result<std::vector<StoredFinding>> SqliteEvidenceStore::finding_revisions(std::s
   std::vector<StoredFinding> out;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) {
-    out.push_back(StoredFinding{s.text(0), s.int64(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6),
+    out.push_back(StoredFinding{s.text(0), s.integer(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6),
                                 s.text(7)});
   }
   if (rc != SQLITE_DONE) return make_error("read finding {}: {}", finding_id, sqlite3_errmsg(db_));

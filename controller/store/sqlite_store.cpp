@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "controller/store/sqlite.h"
 #include "controller/store/store.h"
 
 namespace firedrill::controller {
@@ -68,56 +69,16 @@ WallTime from_us(int64_t v) {
   return WallTime(std::chrono::duration_cast<WallClock::duration>(std::chrono::microseconds(v)));
 }
 
-// A prepared statement, finalized on scope exit; binds by 1-based index.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
-  ~Stmt() { sqlite3_finalize(s_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
+std::optional<int64_t> us(const std::optional<WallTime>& t) {
+  if (!t) return std::nullopt;
+  return us(*t);
+}
+std::optional<WallTime> from_us(std::optional<int64_t> v) {
+  if (!v) return std::nullopt;
+  return from_us(*v);
+}
 
-  Result<void> prepared(const char* what) const {
-    if (rc_ != SQLITE_OK) return make_error("store: prepare {}: {}", what, sqlite3_errmsg(db_));
-    return ok();
-  }
-  Stmt& bind(int i, const std::string& v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& bind_blob(int i, const std::string& v) {
-    sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& bind(int i, int64_t v) {
-    sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  Stmt& bind(int i, const std::optional<WallTime>& v) {
-    if (v) sqlite3_bind_int64(s_, i, us(*v));
-    else sqlite3_bind_null(s_, i);
-    return *this;
-  }
-  // SQLITE_ROW, SQLITE_DONE or an error code.
-  int step() { return sqlite3_step(s_); }
-  void reset() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-  std::string text(int col) const {
-    auto* p = sqlite3_column_blob(s_, col);
-    return p ? std::string(static_cast<const char*>(p), sqlite3_column_bytes(s_, col)) : std::string();
-  }
-  int64_t integer(int col) const { return sqlite3_column_int64(s_, col); }
-  std::optional<WallTime> time(int col) const {
-    if (sqlite3_column_type(s_, col) == SQLITE_NULL) return std::nullopt;
-    return from_us(sqlite3_column_int64(s_, col));
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* s_ = nullptr;
-  int rc_;
-};
+using sqlite::Stmt;
 
 class SqliteStore : public Store {
  public:
@@ -128,7 +89,6 @@ class SqliteStore : public Store {
     FD_TRY(exec("PRAGMA journal_mode=WAL"), "store {}", path_);
     FD_TRY(exec("PRAGMA synchronous=NORMAL"), "store {}", path_);
     FD_TRY(exec("PRAGMA foreign_keys=ON"), "store {}", path_);
-    sqlite3_busy_timeout(db_, 5000);
     FD_TRY(exec(kSchema), "store {}: schema", path_);
     return ok();
   }
@@ -183,7 +143,7 @@ class SqliteStore : public Store {
                 "ended_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
     FD_TRY(s.prepared("create run"), "store");
     s.bind(1, r.id).bind(2, r.kind).bind(3, r.status).bind(4, r.state).bind(5, r.description).bind(6, r.requested_by)
-        .bind(7, r.spec).bind(8, r.reason).bind(9, us(r.created_at)).bind(10, r.ended_at);
+        .bind(7, r.spec).bind(8, r.reason).bind(9, us(r.created_at)).bind(10, us(r.ended_at));
     int rc = s.step();
     if (rc == SQLITE_CONSTRAINT) return make_error("store: run {} already exists", r.id);
     return done(rc, "create run " + r.id);
@@ -236,7 +196,7 @@ class SqliteStore : public Store {
       FD_TRY(s.prepared("put target"), "store");
       for (auto& r : rows) {
         s.bind(1, r.run_id).bind(2, r.agent_id).bind(3, r.fault_id).bind(4, r.status).bind(5, r.error)
-            .bind(6, r.acked_at).bind(7, r.effective_at).bind(8, r.reverted_at);
+            .bind(6, us(r.acked_at)).bind(7, us(r.effective_at)).bind(8, us(r.reverted_at));
         FD_TRY(done(s.step(), "put target " + r.agent_id), "store");
         s.reset();
       }
@@ -253,7 +213,8 @@ class SqliteStore : public Store {
     std::vector<TargetRow> out;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) {
-      out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.time(5), s.time(6), s.time(7)});
+      out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), from_us(s.maybe_integer(5)),
+                     from_us(s.maybe_integer(6)), from_us(s.maybe_integer(7))});
     }
     FD_TRY(done(rc, "targets of " + run_id), "store");
     return out;
@@ -308,15 +269,7 @@ class SqliteStore : public Store {
   }
 
  private:
-  Result<void> exec(const char* sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string msg = err ? err : "unknown error";
-      sqlite3_free(err);
-      return make_error("{}", msg);
-    }
-    return ok();
-  }
+  Result<void> exec(const char* sql) { return sqlite::exec(db_, sql); }
 
   Result<void> done(int rc, const std::string& what) {
     if (rc == SQLITE_DONE || rc == SQLITE_ROW || rc == SQLITE_OK) return ok();
@@ -353,7 +306,7 @@ class SqliteStore : public Store {
       r.spec = s.text(6);
       r.reason = s.text(7);
       r.created_at = from_us(s.integer(8));
-      r.ended_at = s.time(9);
+      r.ended_at = from_us(s.maybe_integer(9));
       out.push_back(std::move(r));
     }
     FD_TRY(done(rc, "list runs"), "store");
@@ -368,14 +321,7 @@ class SqliteStore : public Store {
 }  // namespace
 
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(db);
-    return make_error("store {}: cannot open: {}", path, msg);
-  }
+  FD_ASSIGN(db, sqlite::open(path), "store {}: cannot open", path);
   auto store = std::make_unique<SqliteStore>(db, path);
   FD_TRY(store->init(), "open store");
   return std::unique_ptr<Store>(std::move(store));
