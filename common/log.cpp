@@ -57,4 +57,10 @@ Result<spdlog::level::level_enum> parse_log_level(std::string_view text) {
   return level;
 }
 
+Result<LogConfig> parse_log_options(std::string_view format, std::string_view level) {
+  FD_ASSIGN(f, parse_log_format(format), "--log-format");
+  FD_ASSIGN(l, parse_log_level(level), "--log-level");
+  return LogConfig{f, l};
+}
+
 }  // namespace firedrill

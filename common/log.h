@@ -26,5 +26,7 @@ std::shared_ptr<spdlog::logger> logger(const std::string& subsystem);
 
 Result<LogFormat> parse_log_format(std::string_view text);
 Result<spdlog::level::level_enum> parse_log_level(std::string_view text);
+// The daemons' --log-format and --log-level together; an error names the option.
+Result<LogConfig> parse_log_options(std::string_view format, std::string_view level);
 
 }  // namespace firedrill

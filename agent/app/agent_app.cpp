@@ -18,7 +18,9 @@
 #include "agent/net/cidr.h"
 #include "agent/session/controller_session.h"
 #include "agent/power/power_engine.h"
+#include "common/cli.h"
 #include "common/log.h"
+#include "common/signals.h"
 #include "common/time.h"
 
 namespace firedrill::agent {
@@ -81,20 +83,16 @@ Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
     ("log-format", po::value(&log_format), "text or json")
     ("log-level", po::value(&log_level), "trace, debug, info, warn, error");
   po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, desc), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return make_error("{} (see firedrill-agent --help)", e.what());
-  }
-  if (vm.count("help")) {
+  auto help = parse_options(argc, argv, desc, vm);
+  if (!help) return make_error("{} (see firedrill-agent --help)", help.error().message);
+  if (*help) {
     std::cout << desc << "\n";
     *exit_now = true;
     return c;
   }
-  FD_ASSIGN(fmt_, parse_log_format(log_format), "--log-format");
-  FD_ASSIGN(lvl, parse_log_level(log_level), "--log-level");
-  c.log = {fmt_, lvl};
+  auto log_config = parse_log_options(log_format, log_level);
+  if (!log_config) return log_config.error();
+  c.log = *log_config;
   FD_ASSIGN(grace, parse_duration(lease), "--lease-grace");
   if (grace <= std::chrono::nanoseconds::zero()) return make_error("--lease-grace must be positive");
   c.lease_grace = grace;
@@ -161,13 +159,7 @@ int agent_main(int argc, char** argv) {
   auto log = logger("agent");
 
   // Signals are taken synchronously by this thread only; every other thread blocks them.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  sigset_t sigs = block_stop_signals();
 
   std::error_code ec;
   std::filesystem::create_directories(config->state_dir, ec);

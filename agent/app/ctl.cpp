@@ -6,6 +6,7 @@
 #include <google/protobuf/text_format.h>
 
 #include "agent/local/control_socket.h"
+#include "common/cli.h"
 #include "common/time.h"
 
 namespace firedrill::agent {
@@ -54,24 +55,15 @@ int ctl_main(int argc, char** argv) {
   po::positional_options_description pos;
   pos.add("command", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(desc).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "firedrill-agent ctl: " << e.what() << " (see firedrill-agent ctl --help)\n";
-    return 2;
-  }
-  if (vm.count("help") || command.empty()) {
+  if (auto done = parse_verb_options(argc, argv, desc, vm, "firedrill-agent ctl", &pos)) return *done;
+  if (command.empty()) {
     std::cout << desc << "\n";
-    return command.empty() && !vm.count("help") ? 2 : 0;
+    return 2;
   }
 
   v1::ControllerMessage msg;
   msg.set_command_id(static_cast<uint64_t>(WallClock::now().time_since_epoch().count()));
-  auto usage = [](const std::string& what) {
-    std::cerr << "firedrill-agent ctl: " << what << "\n";
-    return 2;
-  };
+  auto usage = [](const std::string& what) { return usage_error("firedrill-agent ctl", what); };
   if (command == "apply") {
     if (id.empty() || duration.empty() || spec_text.empty()) return usage("apply needs --id, --for and --spec");
     auto lease = parse_duration(duration);

@@ -8,6 +8,7 @@
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
 
+#include "common/cli.h"
 #include "common/time.h"
 #include "controller/api/services.h"
 #include "controller/api/verbs.h"
@@ -84,26 +85,12 @@ struct Selection {
 // Parses argv; returns -1 to go on, or the exit code.
 int parse(int argc, char** argv, po::options_description& desc, po::variables_map& vm, const char* verb,
           po::positional_options_description* pos = nullptr) {
-  try {
-    po::command_line_parser p(argc, argv);
-    p.options(desc);
-    if (pos) p.positional(*pos);
-    po::store(p.run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "firedrill " << verb << ": " << e.what() << " (see firedrill " << verb << " --help)\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
-  return -1;
+  auto done = parse_verb_options(argc, argv, desc, vm, std::string("firedrill ") + verb, pos);
+  return done ? *done : -1;
 }
 
 int usage_error(const char* verb, const std::string& what) {
-  std::cerr << "firedrill " << verb << ": " << what << "\n";
-  return 2;
+  return firedrill::usage_error(std::string("firedrill ") + verb, what);
 }
 
 // A failed call: no daemon is exit 2; the daemon's refusal of the request is 1.

@@ -13,6 +13,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "common/cli.h"
 #include "controller/api/services.h"
 #include "controller/experiment/loader.h"
 #include "controller/runner/run.h"
@@ -184,21 +185,8 @@ OPTIONS)");
   po::positional_options_description pos;
   pos.add("file", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(desc).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "firedrill run: " << e.what() << " (see firedrill run --help)\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
-  if (file.empty()) {
-    std::cerr << "firedrill run: no experiment file given (see firedrill run --help)\n";
-    return 2;
-  }
+  if (auto done = parse_verb_options(argc, argv, desc, vm, "firedrill run", &pos)) return *done;
+  if (file.empty()) return usage_error("firedrill run", "no experiment file given (see firedrill run --help)");
   auto loaded = experiment::load_experiment_file(file);
   if (!loaded.ok()) {
     for (const auto& d : loaded.diagnostics) std::cerr << d.to_string() << "\n";
@@ -331,17 +319,7 @@ OPTIONS)");
   po::positional_options_description pos;
   pos.add("run", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(desc).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "firedrill show: " << e.what() << " (see firedrill show --help)\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  if (auto done = parse_verb_options(argc, argv, desc, vm, "firedrill show", &pos)) return *done;
   auto stub = connect(api);
   if (id.empty()) {
     v1::ListExperimentRunsRequest req;
@@ -432,20 +410,9 @@ OPTIONS)");
   po::positional_options_description pos;
   pos.add("run", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(desc).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "firedrill approve: " << e.what() << " (see firedrill approve --help)\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  if (auto done = parse_verb_options(argc, argv, desc, vm, "firedrill approve", &pos)) return *done;
   if (id.empty() || as.empty()) {
-    std::cerr << "firedrill approve: RUN and --as NAME are required (see firedrill approve --help)\n";
-    return 2;
+    return usage_error("firedrill approve", "RUN and --as NAME are required (see firedrill approve --help)");
   }
   v1::ApproveRequest req;
   req.set_run_id(id);
@@ -487,21 +454,8 @@ OPTIONS)");
   po::positional_options_description pos;
   pos.add("run", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(desc).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "firedrill abort: " << e.what() << " (see firedrill abort --help)\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
-  if (id.empty()) {
-    std::cerr << "firedrill abort: RUN is required\n";
-    return 2;
-  }
+  if (auto done = parse_verb_options(argc, argv, desc, vm, "firedrill abort", &pos)) return *done;
+  if (id.empty()) return usage_error("firedrill abort", "RUN is required");
   v1::AbortRunRequest req;
   req.set_run_id(id);
   req.set_reason(reason);
@@ -560,17 +514,7 @@ OPTIONS)");
   po::positional_options_description pos;
   pos.add("command", 1).add("arg", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(desc).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "firedrill schedule: " << e.what() << " (see firedrill schedule --help)\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  if (auto done = parse_verb_options(argc, argv, desc, vm, "firedrill schedule", &pos)) return *done;
   auto stub = connect(api);
   if (command == "list") {
     v1::ListSchedulesResponse resp;
@@ -580,8 +524,7 @@ OPTIONS)");
     return 0;
   }
   if (arg.empty() || (command != "add" && command != "pause" && command != "resume" && command != "remove")) {
-    std::cerr << "firedrill schedule: expected add FILE, list, pause ID, resume ID or remove ID\n";
-    return 2;
+    return usage_error("firedrill schedule", "expected add FILE, list, pause ID, resume ID or remove ID");
   }
   v1::ScheduleRecord rec;
   grpc::ClientContext ctx;

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "common/cli.h"
+#include "common/log.h"
 #include "common/result.h"
 #include "common/time.h"
 
@@ -64,6 +66,66 @@ TEST(Result, CarriesErrnoAndContext) {
   EXPECT_EQ(r.error().code, ENOENT);
   EXPECT_EQ(r.error().message, "load config: open /nope");
   EXPECT_NE(r.error().describe().find("No such file"), std::string::npos);
+}
+
+
+TEST(Cli, ParsesOptionsPositionalsAndHelp) {
+  namespace po = boost::program_options;
+  std::string id, command;
+  po::options_description desc("test");
+  desc.add_options()("help,h", "help")("id", po::value(&id), "id")("command", po::value(&command), "command");
+  po::positional_options_description pos;
+  pos.add("command", 1);
+  auto parse = [&](std::vector<const char*> args) {
+    args.insert(args.begin(), "prog");
+    po::variables_map vm;
+    return parse_options(static_cast<int>(args.size()), const_cast<char**>(args.data()), desc, vm, &pos);
+  };
+  auto r = parse({"apply", "--id", "f1"});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_FALSE(*r);
+  EXPECT_EQ(command, "apply");
+  EXPECT_EQ(id, "f1");
+  r = parse({"--help"});
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(*r);
+  r = parse({"--bogus"});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("bogus"), std::string::npos) << r.error().message;
+  r = parse({"--id"});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("id"), std::string::npos) << r.error().message;
+  r = parse({"apply", "extra"});
+  EXPECT_FALSE(r);
+}
+
+TEST(Cli, VerbOptionsGiveExitCodes) {
+  namespace po = boost::program_options;
+  po::options_description desc("test");
+  desc.add_options()("help,h", "help");
+  auto run = [&](std::vector<const char*> args) {
+    args.insert(args.begin(), "prog");
+    po::variables_map vm;
+    return parse_verb_options(static_cast<int>(args.size()), const_cast<char**>(args.data()), desc, vm, "prog");
+  };
+  EXPECT_EQ(run({}), std::nullopt);
+  EXPECT_EQ(run({"--help"}), 0);
+  EXPECT_EQ(run({"--bogus"}), 2);
+  EXPECT_EQ(usage_error("prog", "bad"), 2);
+  EXPECT_EQ(usage_error("prog", "bad", 1), 1);
+}
+
+TEST(Log, OptionsNameTheBadOne) {
+  auto c = parse_log_options("json", "debug");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->format, LogFormat::kJson);
+  EXPECT_EQ(c->level, spdlog::level::debug);
+  c = parse_log_options("xml", "info");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().message.rfind("--log-format: ", 0), 0u) << c.error().message;
+  c = parse_log_options("text", "loud");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().message.rfind("--log-level: ", 0), 0u) << c.error().message;
 }
 
 }  // namespace
