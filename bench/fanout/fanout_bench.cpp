@@ -1,9 +1,11 @@
 // fanout: one real controller (`firedrill serve`, its own process) and N lightweight
-// simulated agents in this process, each with its own mTLS connection and certificate,
-// speaking the real AgentService protocol over loopback. Measures, over repeats:
+// simulated agents (sim_agents.h, a child process of their own), each with its own
+// mTLS connection and certificate, speaking the real AgentService protocol over
+// loopback. Measures, over repeats:
 //   - ApplyFault on all N (an `inject` on the empty selector) to the last ack,
 //   - halt to the last agent's confirmation,
 //   - the controller's resident memory.
+//   - the CPU each side used (the controller, the simulated fleet), idle and per RPC.
 // Prints a table and writes JSON (--json). Targets: both p99 under 1 s with 10,000
 // agents, controller RSS under 512 MiB.
 #include <sys/resource.h>
@@ -17,6 +19,8 @@
 #include <csignal>
 #include <deque>
 #include <fcntl.h>
+#include <poll.h>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -31,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/time.h"
+#include "bench/fanout/sim_agents.h"
 #include "controller/session/agent_service.h"
 #include "controller/session/certs.h"
 #include "firedrill/v1/agent.grpc.pb.h"
@@ -41,113 +46,6 @@ namespace {
 using namespace firedrill;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-// ---------------------------------------------------------------- simulated agents
-
-class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
- public:
-  SimAgent(std::string id, std::shared_ptr<grpc::Channel> channel, std::atomic<int>* registered,
-           std::atomic<int>* ended)
-      : id_(std::move(id)), channel_(std::move(channel)), registered_(registered), ended_(ended) {
-    stub_ = v1::AgentService::NewStub(channel_);
-    stub_->async()->Connect(&ctx_, this);
-    v1::AgentMessage hello;
-    hello.mutable_hello()->set_agent_id(id_);
-    (*hello.mutable_hello()->mutable_tags())["dc"] = "sim";
-    (*hello.mutable_hello()->mutable_tags())["rack"] = "r" + std::to_string(std::hash<std::string>{}(id_) % 100);
-    hello.mutable_hello()->mutable_capabilities()->add_fault_kinds("network.blackhole");
-    hello.mutable_hello()->set_version("sim");
-    // No clock: the Hello waits for the TLS handshake, so a stamp taken here would be
-    // stale; the controller takes an unstamped Hello as offset 0 (same host here).
-    send(std::move(hello));
-    StartRead(&in_);
-    StartCall();
-  }
-
-  void send(v1::AgentMessage m) {
-    std::lock_guard l(mu_);
-    if (done_) return;
-    queue_.push_back(std::move(m));
-    if (!writing_) {
-      writing_ = true;
-      StartWrite(&queue_.front());
-    }
-  }
-
-  void heartbeat() {
-    v1::AgentMessage hb;
-    *hb.mutable_heartbeat()->mutable_clock() = to_proto(WallClock::now());
-    send(std::move(hb));
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) return;
-    if (!registered_once_) {
-      registered_once_ = true;
-      registered_->fetch_add(1);
-    }
-    if (in_.has_apply() || in_.has_revert() || in_.has_revert_all()) {
-      // A simulated agent applies nothing: it answers at once, as a real one does for
-      // a fault that takes effect at once.
-      v1::AgentMessage ack;
-      auto* a = ack.mutable_ack();
-      a->set_command_id(in_.command_id());
-      a->set_status(v1::ACK_APPLIED);
-      if (in_.has_apply()) a->set_fault_id(in_.apply().fault_id());
-      if (in_.has_revert()) a->set_fault_id(in_.revert().fault_id());
-      *a->mutable_at() = to_proto(WallClock::now());
-      send(std::move(ack));
-    }
-    StartRead(&in_);
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::lock_guard l(mu_);
-    queue_.pop_front();
-    if (!ok || queue_.empty()) {
-      writing_ = false;
-      return;
-    }
-    StartWrite(&queue_.front());
-  }
-
-  void OnDone(const grpc::Status& s) override {
-    {
-      std::lock_guard l(mu_);
-      done_ = true;
-      status_ = s;
-    }
-    ended_->fetch_add(1);
-    done_cv_.notify_all();
-  }
-
-  void cancel() { ctx_.TryCancel(); }
-  bool wait_done(std::chrono::milliseconds within) {
-    std::unique_lock l(mu_);
-    return done_cv_.wait_for(l, within, [&] { return done_; });
-  }
-  bool registered() const { return registered_once_; }
-  std::string status() {
-    std::lock_guard l(mu_);
-    return fmt::format("{} {}", static_cast<int>(status_.error_code()), status_.error_message());
-  }
-
- private:
-  std::string id_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::AgentService::Stub> stub_;
-  grpc::ClientContext ctx_;
-  v1::ControllerMessage in_;
-  std::atomic<int>* registered_;
-  std::atomic<int>* ended_;
-  std::atomic<bool> registered_once_{false};
-  std::mutex mu_;
-  std::condition_variable done_cv_;
-  std::deque<v1::AgentMessage> queue_;
-  bool writing_ = false;
-  bool done_ = false;
-  grpc::Status status_;
-};
 
 // ---------------------------------------------------------------- helpers
 
@@ -216,8 +114,8 @@ std::string read_file(const std::string& p) {
 int main(int argc, char** argv) {
   namespace po = boost::program_options;
   int agents = 10000, repeats = 10, batch = 500;
-  std::string json_path, heartbeat = "5s", grace = "10s", key_type = "p256";
-  bool quick = false, insecure = false;
+  std::string json_path, heartbeat = "5s", grace = "10s", key_type = "p256", wrap, keep_log;
+  bool quick = false;
   po::options_description desc(R"(fanout_bench - one controller, many simulated agents, over mTLS on loopback
 
 Measures ApplyFault on every agent to the last ack, halt to the last confirmation,
@@ -233,8 +131,9 @@ OPTIONS)");
     ("lease-grace", po::value(&grace), "the controller's lease grace (default 10s)")
     ("key-type", po::value(&key_type), "agent keys: p256 (default) or ed25519")
     ("quick", po::bool_switch(&quick), "1,000 agents, 3 repeats")
-    ("insecure", po::bool_switch(&insecure), "plaintext streams (to see what TLS costs)")
-    ("json", po::value(&json_path), "write the results as JSON here");
+    ("json", po::value(&json_path), "write the results as JSON here")
+    ("keep-log", po::value(&keep_log), "copy the controller's log here at the end")
+    ("wrap", po::value(&wrap), "run the controller under this command (e.g. 'heaptrack -o /tmp/ctl'; split at spaces)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -292,22 +191,31 @@ OPTIONS)");
     int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    std::vector<std::string> a = {FDC_FIREDRILL_BIN, "serve", "--listen", "127.0.0.1:0", "--tls-ca", dir + "/ca.pem",
+    std::vector<std::string> a;
+    std::istringstream words(wrap);
+    for (std::string w; words >> w;) a.push_back(w);
+    a.insert(a.end(), {FDC_FIREDRILL_BIN, "serve", "--listen", "127.0.0.1:0", "--tls-ca", dir + "/ca.pem",
                                   "--tls-cert", dir + "/controller.pem", "--tls-key", dir + "/controller.key",
                                   "--state-dir", dir + "/state", "--api", api, "--heartbeat", heartbeat,
-                                  "--lease-grace", grace};
-    if (insecure) a.push_back("--insecure");
+                                  "--lease-grace", grace});
     std::vector<char*> args;
     for (auto& s : a) args.push_back(s.data());
     args.push_back(nullptr);
-    ::execv(args[0], args.data());
+    ::execvp(args[0], args.data());
     ::_exit(127);
   }
+  pid_t sim_pid = -1;
+  std::function<void()> stop_sims = [] {};
   auto cleanup = [&] {
+    stop_sims();
     if (ctl_pid > 0) {
       ::kill(ctl_pid, SIGKILL);
       ::waitpid(ctl_pid, nullptr, 0);
       ctl_pid = -1;
+    }
+    if (!keep_log.empty()) {
+      std::error_code ec;
+      std::filesystem::copy_file(log_path, keep_log, std::filesystem::copy_options::overwrite_existing, ec);
     }
     std::filesystem::remove_all(dir);
   };
@@ -324,83 +232,107 @@ OPTIONS)");
     cleanup();
     return 1;
   }
+  long rss_idle = status_kib(ctl_pid, "VmRSS");
+
+  // The simulated agents: a child process of their own, forked before this process
+  // starts gRPC, so that their CPU and memory are theirs alone.
+  int report_pipe[2], command_pipe[2];
+  if (::pipe2(report_pipe, O_CLOEXEC) != 0 || ::pipe2(command_pipe, O_CLOEXEC) != 0) {
+    std::cerr << "fanout_bench: pipe: " << std::strerror(errno) << "\n";
+    cleanup();
+    return 1;
+  }
+  bench::SimAgentsConfig sim_config;
+  sim_config.port = port;
+  sim_config.ca_pem = ca->cert;
+  sim_config.batch = static_cast<size_t>(batch);
+  sim_config.heartbeat = std::chrono::duration_cast<std::chrono::milliseconds>(*parse_duration(heartbeat));
+  sim_config.agents.reserve(certs.size());
+  for (int i = 0; i < agents; ++i) {
+    sim_config.agents.push_back({fmt::format("sim-{:05d}", i), std::move(certs[i].cert), std::move(certs[i].key)});
+  }
+  certs.clear();
+  sim_config.report_fd = report_pipe[1];
+  sim_config.command_fd = command_pipe[0];
+  auto c0 = Clock::now();
+  sim_pid = ::fork();
+  if (sim_pid == 0) {
+    ::_exit(bench::run_sim_agents(sim_config));
+  }
+  ::close(report_pipe[1]);
+  ::close(command_pipe[0]);
+  stop_sims = [&, fd = command_pipe[1]] {
+    if (sim_pid <= 0) return;
+    (void)!::write(fd, "stop\n", 5);
+    ::close(fd);
+    ::waitpid(sim_pid, nullptr, 0);
+    sim_pid = -1;
+  };
+  sim_config.agents.clear();
+  sim_config.agents.shrink_to_fit();
+
+  // Progress lines from the simulation: "R <registered> <ended> <first error>".
+  int registered = 0, ended = 0;
+  std::string first_error, pending;
+  auto read_progress = [&](int timeout_ms) {
+    pollfd pfd{report_pipe[0], POLLIN, 0};
+    if (::poll(&pfd, 1, timeout_ms) <= 0) return;
+    char buf[4096];
+    ssize_t n = ::read(report_pipe[0], buf, sizeof buf);
+    if (n <= 0) return;
+    pending.append(buf, static_cast<size_t>(n));
+    for (size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1)) {
+      std::istringstream line(pending.substr(0, nl));
+      std::string tag;
+      line >> tag >> registered >> ended;
+      std::getline(line, first_error);
+      if (!first_error.empty() && first_error[0] == ' ') first_error.erase(0, 1);
+    }
+  };
+  int shown = 0;
+  auto connect_deadline = Clock::now() + std::chrono::seconds(60 + agents / 20);
+  while (registered + ended < agents && Clock::now() < connect_deadline) {
+    read_progress(100);
+    if (registered >= shown + batch * 4 || (registered + ended >= agents && shown < registered)) {
+      shown = registered;
+      std::cerr << fmt::format("connected {} agents in {:.1f} s (controller CPU {:.1f} s, agents {:.1f} s)\n",
+                               registered, std::chrono::duration<double>(Clock::now() - c0).count(),
+                               cpu_seconds(ctl_pid), cpu_seconds(sim_pid));
+    }
+  }
+  double connect_s = std::chrono::duration<double>(Clock::now() - c0).count();
+  if (registered < agents) {
+    std::cerr << fmt::format("fanout_bench: only {} of {} agents registered ({} streams ended); first failure: {}\n",
+                             registered, agents, ended, first_error);
+  }
   grpc::ChannelArguments api_args;
   api_args.SetMaxReceiveMessageSize(256 << 20);
   auto api_stub = v1::ControllerService::NewStub(
       grpc::CreateCustomChannel("unix:" + api, grpc::InsecureChannelCredentials(), api_args));
-  long rss_idle = status_kib(ctl_pid, "VmRSS");
-
-  // Connect every agent, a batch at a time (each is a TLS handshake on both sides).
-  std::atomic<int> registered{0}, ended{0};
-  std::vector<std::unique_ptr<SimAgent>> sims;
-  sims.reserve(static_cast<size_t>(agents));
-  std::atomic<size_t> made{0};  // sims[0, made) exist; the heartbeat thread reads up to it
-  // Heartbeats at the interval the controller asked for, spread over it, from the
-  // first agent on (the first ones must not go silent while the rest connect).
-  std::atomic<bool> stop{false};
-  auto hb_interval = std::chrono::duration_cast<std::chrono::nanoseconds>(*parse_duration(heartbeat));
-  std::thread beats([&] {
-    size_t i = 0;
-    auto step = hb_interval / agents;
-    auto next = Clock::now();
-    while (!stop) {
-      size_t n = made.load();
-      if (n > 0) {
-        if (i >= n) i = 0;
-        if (sims[i]->registered()) sims[i]->heartbeat();
-        ++i;
-      }
-      next += step;
-      if (next > Clock::now()) std::this_thread::sleep_until(next);
-    }
-  });
-  auto c0 = Clock::now();
-  for (int i = 0; i < agents; ++i) {
-    grpc::SslCredentialsOptions o;
-    o.pem_root_certs = ca->cert;
-    o.pem_cert_chain = certs[i].cert;
-    o.pem_private_key = certs[i].key;
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection per agent, as in a fleet
-    auto ch = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
-                                        insecure ? grpc::InsecureChannelCredentials() : grpc::SslCredentials(o), args);
-    sims.push_back(std::make_unique<SimAgent>(fmt::format("sim-{:05d}", i), ch, &registered, &ended));
-    made.store(sims.size());
-    if ((i + 1) % batch == 0 || i + 1 == agents) {
-      auto deadline = Clock::now() + 120s;
-      while (registered.load() + ended.load() < i + 1 && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
-      if ((i + 1) % (batch * 4) == 0 || i + 1 == agents) {
-        std::cerr << fmt::format("connected {} agents in {:.1f} s (controller CPU {:.1f} s, ours {:.1f} s)\n", i + 1,
-                                 std::chrono::duration<double>(Clock::now() - c0).count(), cpu_seconds(ctl_pid),
-                                 cpu_seconds(::getpid()));
-      }
-    }
-  }
-  double connect_s = std::chrono::duration<double>(Clock::now() - c0).count();
-  certs.clear();
-  certs.shrink_to_fit();
-  if (registered.load() < agents) {
-    std::cerr << fmt::format("fanout_bench: only {} of {} agents registered ({} streams ended)\n", registered.load(),
-                             agents, ended.load());
-    for (auto& s : sims) {
-      if (!s->registered()) {
-        std::cerr << "  first failure: " << s->status() << "\n";
-        break;
-      }
-    }
-  }
   // Wait until the controller lists them all live.
   size_t live = 0;
   for (int i = 0; i < 300; ++i) {
     grpc::ClientContext ctx;
     v1::ControllerStatus st;
     if (api_stub->GetStatus(&ctx, {}, &st).ok()) live = st.live_agents();
-    if (live >= static_cast<size_t>(registered.load())) break;
+    if (live >= static_cast<size_t>(registered)) break;
     std::this_thread::sleep_for(100ms);
   }
   long rss_connected = status_kib(ctl_pid, "VmRSS");
 
+  // What the connected fleet costs with nothing to do (heartbeats, lease renewals,
+  // keepalives), on each side of the loopback.
+  const double idle_window_s = 5;
+  double idle_ctl0 = cpu_seconds(ctl_pid), idle_sim0 = cpu_seconds(sim_pid);
+  std::this_thread::sleep_for(std::chrono::duration<double>(idle_window_s));
+  double idle_ctl = (cpu_seconds(ctl_pid) - idle_ctl0) / idle_window_s;
+  double idle_sim = (cpu_seconds(sim_pid) - idle_sim0) / idle_window_s;
+  std::cerr << fmt::format("idle: controller {:.0f}% of a CPU, simulated agents {:.0f}%\n", idle_ctl * 100,
+                           idle_sim * 100);
+
   Stats apply_last_ack, apply_rpc, halt_last, halt_rpc, target_ack;
+  // CPU seconds each side spent during the inject and the halt RPCs.
+  Stats apply_cpu_ctl, apply_cpu_sim, halt_cpu_ctl, halt_cpu_sim;
   size_t apply_failures = 0, halt_unconfirmed = 0;
   for (int r = 0; r < repeats; ++r) {
     v1::InjectRequest req;
@@ -411,9 +343,12 @@ OPTIONS)");
     v1::InjectResponse resp;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + 120s);
+    double cc0 = cpu_seconds(ctl_pid), b0 = cpu_seconds(sim_pid);
     auto s0 = Clock::now();
     auto st = api_stub->Inject(&ctx, req, &resp);
     apply_rpc.add(std::chrono::duration<double, std::milli>(Clock::now() - s0).count());
+    apply_cpu_ctl.add((cpu_seconds(ctl_pid) - cc0) * 1000);
+    apply_cpu_sim.add((cpu_seconds(sim_pid) - b0) * 1000);
     if (!st.ok() || !resp.applied()) {
       std::cerr << "inject failed: " << st.error_message() << " " << resp.error().substr(0, 500) << "\n";
       ++apply_failures;
@@ -431,9 +366,13 @@ OPTIONS)");
     v1::HaltResponse hresp;
     grpc::ClientContext hctx;
     hctx.set_deadline(std::chrono::system_clock::now() + 120s);
+    cc0 = cpu_seconds(ctl_pid);
+    b0 = cpu_seconds(sim_pid);
     auto h0 = Clock::now();
     auto hs = api_stub->Halt(&hctx, hreq, &hresp);
     halt_rpc.add(std::chrono::duration<double, std::milli>(Clock::now() - h0).count());
+    halt_cpu_ctl.add((cpu_seconds(ctl_pid) - cc0) * 1000);
+    halt_cpu_sim.add((cpu_seconds(sim_pid) - b0) * 1000);
     if (hs.ok()) {
       halt_last.add(ms_of(hresp.to_last_confirmation()));
       halt_unconfirmed += hresp.unconfirmed_size();
@@ -459,11 +398,9 @@ OPTIONS)");
       if (at != std::string::npos) std::cerr << "controller: " << line.substr(at) << "\n";
     }
   }
-  stop = true;
-  beats.join();
-  for (auto& s : sims) s->cancel();
-  for (auto& s : sims) s->wait_done(5s);
-  sims.clear();
+  read_progress(0);
+  int ended_during_runs = ended;
+  stop_sims();
   cleanup();
 
   auto pass = [](bool ok) { return ok ? "PASS" : "FAIL"; };
@@ -474,7 +411,7 @@ OPTIONS)");
       "fanout: {} simulated agents, each its own mTLS connection over loopback, against one controller\n"
       "  setup: certificates {:.1f} s, {} agents registered in {:.1f} s ({} live at the controller)\n"
       "  heartbeat {}, lease grace {}, {} repeats\n\n",
-      agents, certs_s, registered.load(), connect_s, live, heartbeat, grace, repeats);
+      agents, certs_s, registered, connect_s, live, heartbeat, grace, repeats);
   std::cout << fmt::format("  {:<44} {:>10} {:>10} {:>10}  {}\n", "measure", "p50", "p99", "max", "target");
   auto row = [](const char* name, const Stats& s, const char* target) {
     std::cout << fmt::format("  {:<44} {:>8.1f}ms {:>8.1f}ms {:>8.1f}ms  {}\n", name, s.pct(50), s.pct(99), s.max(), target);
@@ -487,8 +424,15 @@ OPTIONS)");
   std::cout << fmt::format("\n  controller RSS: idle {:.0f} MiB, {} agents connected {:.0f} MiB, after the runs {:.0f} MiB, "
                            "peak {:.0f} MiB  (target < 512 MiB: {})\n",
                            rss_idle / 1024.0, agents, rss_connected / 1024.0, rss / 1024.0, hwm / 1024.0, pass(rss_ok));
-  std::cout << fmt::format("  failures: {} inject(s) not applied everywhere, {} halt confirmation(s) missing\n",
-                           apply_failures, halt_unconfirmed);
+  std::cout << fmt::format("\n  CPU (ms, p50 over rounds; 2 CPUs give 2,000 ms per second of wall time)\n"
+                           "    inject RPC: controller {:.0f}, simulated agents {:.0f}\n"
+                           "    halt RPC:   controller {:.0f}, simulated agents {:.0f}\n"
+                           "    idle with {} agents connected: controller {:.0f}% of a CPU, simulated agents {:.0f}%\n",
+                           apply_cpu_ctl.pct(50), apply_cpu_sim.pct(50), halt_cpu_ctl.pct(50), halt_cpu_sim.pct(50),
+                           agents, idle_ctl * 100, idle_sim * 100);
+  std::cout << fmt::format("  failures: {} inject(s) not applied everywhere, {} halt confirmation(s) missing, "
+                           "{} agent stream(s) ended\n",
+                           apply_failures, halt_unconfirmed, ended_during_runs);
   std::cout << "\n  published anchors: a managed cloud fault service starts actions about 13 s after an experiment\n"
                "  starts; a popular Kubernetes chaos tool never finished injecting into 6,000 pods.\n";
 
@@ -496,7 +440,7 @@ OPTIONS)");
     nlohmann::json j = {
         {"suite", "fanout"},
         {"agents", agents},
-        {"registered", registered.load()},
+        {"registered", registered},
         {"repeats", repeats},
         {"heartbeat", heartbeat},
         {"lease_grace", grace},
@@ -509,7 +453,14 @@ OPTIONS)");
         {"halt_to_last_confirmation", halt_last.json()},
         {"halt_rpc", halt_rpc.json()},
         {"controller_rss_kib", {{"idle", rss_idle}, {"connected", rss_connected}, {"end", rss}, {"peak", hwm}}},
-        {"failures", {{"inject", apply_failures}, {"halt_unconfirmed", halt_unconfirmed}}},
+        {"cpu_ms",
+         {{"inject_controller", apply_cpu_ctl.json()},
+          {"inject_agents", apply_cpu_sim.json()},
+          {"halt_controller", halt_cpu_ctl.json()},
+          {"halt_agents", halt_cpu_sim.json()},
+          {"idle_controller_cpu_share", idle_ctl},
+          {"idle_agents_cpu_share", idle_sim}}},
+        {"failures", {{"inject", apply_failures}, {"halt_unconfirmed", halt_unconfirmed}, {"streams_ended", ended_during_runs}}},
         {"targets", {{"apply_p99_under_1s", apply_ok}, {"halt_p99_under_1s", halt_ok}, {"rss_under_512mib", rss_ok}}},
     };
     std::ofstream(json_path) << j.dump(2) << "\n";

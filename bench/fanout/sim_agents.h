@@ -1,0 +1,47 @@
+// Simulated agents for the fan-out benchmark: many AgentService.Connect streams from
+// one single-threaded event loop, each its own TCP connection and its own mutual-TLS
+// session (its own certificate), speaking the real wire protocol: HTTP/2 (client
+// preface, SETTINGS, HEADERS for POST /firedrill.v1.AgentService/Connect, DATA frames
+// carrying length-prefixed protobuf messages, PING and SETTINGS acknowledgements,
+// keepalive PINGs like the real agent's gRPC channel) over OpenSSL.
+//
+// Why not gRPC's client: a gRPC channel per agent costs the load generator as much CPU
+// as the controller spends (thread hand-offs on every message), and on a shared 2-CPU
+// machine every cycle the simulation burns is taken from the controller under test. A
+// real fleet runs its agents on ten thousand other machines.
+//
+// A simulated agent registers (Hello), sends a heartbeat every heartbeat interval and
+// answers every ApplyFault, RevertFault and RevertAll at once with ACK_APPLIED, as a
+// real agent does for a fault that takes effect at once.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace firedrill::bench {
+
+struct SimAgentIdentity {
+  std::string id;
+  std::string cert_pem;
+  std::string key_pem;
+};
+
+struct SimAgentsConfig {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  std::string ca_pem;  // verifies the controller's certificate (its IP SAN)
+  std::vector<SimAgentIdentity> agents;
+  size_t batch = 500;  // connections handshaking at once
+  std::chrono::milliseconds heartbeat{5000};
+  std::chrono::milliseconds keepalive{10000};  // as agent/session's GRPC_ARG_KEEPALIVE_TIME_MS
+  int report_fd = -1;   // progress lines: "R <registered> <ended> <first error>\n"
+  int command_fd = -1;  // "stop\n" (or end of file) ends the loop
+};
+
+// Runs until told to stop; returns a process exit code. Meant for a child process
+// of its own (its CPU and memory are then its own, apart from the controller's and
+// the benchmark's).
+int run_sim_agents(const SimAgentsConfig& config);
+
+}  // namespace firedrill::bench
