@@ -4,5 +4,5 @@ firedrill_test(net_classifier_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/net_classif
                LIBS firedrill_agent_net LABELS bpf)
 firedrill_test(net_engine_test
                SOURCES ${CMAKE_CURRENT_LIST_DIR}/net_engine_test.cpp ${PROJECT_SOURCE_DIR}/tests/integration/net_lab.cpp
-               LIBS firedrill_agent_net LABELS bpf)
+               LIBS firedrill_agent_net firedrill_test_support LABELS bpf)
 target_compile_definitions(net_engine_test PRIVATE FD_AGENT_BIN="$<TARGET_FILE:firedrill-agent>")

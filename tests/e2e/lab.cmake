@@ -2,7 +2,7 @@
 add_library(firedrill_e2e_lab_harness STATIC ${CMAKE_CURRENT_LIST_DIR}/lab_harness.cpp)
 target_include_directories(firedrill_e2e_lab_harness PUBLIC ${PROJECT_SOURCE_DIR})
 target_compile_definitions(firedrill_e2e_lab_harness PRIVATE FDL_BUILD_DIR="${CMAKE_BINARY_DIR}")
-target_link_libraries(firedrill_e2e_lab_harness PUBLIC GTest::gtest)
+target_link_libraries(firedrill_e2e_lab_harness PUBLIC firedrill_test_support GTest::gtest)
 
 firedrill_test(lab_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/lab_test.cpp
                LIBS firedrill_e2e_lab_harness LABELS e2e)

@@ -16,17 +16,14 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/process.h"
+
 namespace firedrill::e2e {
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using support::read_file;
 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();

@@ -2,7 +2,7 @@
 # and hostile input on both ends of the agent stream.
 add_library(fdc_ctl_lab STATIC ${CMAKE_CURRENT_LIST_DIR}/ctl/ctl_lab.cpp)
 target_include_directories(fdc_ctl_lab PUBLIC ${PROJECT_SOURCE_DIR})
-target_link_libraries(fdc_ctl_lab PUBLIC Threads::Threads)
+target_link_libraries(fdc_ctl_lab PUBLIC firedrill_test_support Threads::Threads)
 target_compile_definitions(fdc_ctl_lab PRIVATE FDC_FIREDRILL_BIN="$<TARGET_FILE:firedrill>"
                                                FDC_AGENT_BIN="$<TARGET_FILE:firedrill-agent>")
 add_dependencies(fdc_ctl_lab firedrill firedrill-agent)

@@ -2,6 +2,6 @@
 # create, real TCP/UDP/ICMP (root).
 firedrill_test(net_integration_test
                SOURCES ${CMAKE_CURRENT_LIST_DIR}/net_integration_test.cpp ${CMAKE_CURRENT_LIST_DIR}/net_lab.cpp
-               LIBS PkgConfig::LIBBPF Threads::Threads LABELS integration)
+               LIBS firedrill_test_support PkgConfig::LIBBPF Threads::Threads LABELS integration)
 target_compile_definitions(net_integration_test PRIVATE FD_AGENT_BIN="$<TARGET_FILE:firedrill-agent>")
 add_dependencies(net_integration_test firedrill-agent)

@@ -9,7 +9,6 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,39 +24,10 @@
 #include <sstream>
 #include <stdexcept>
 
-extern char** environ;
-
 namespace firedrill::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (auto& x : v) s += (s.empty() ? "" : " ") + x;
-  return s;
-}
-
-// Namespaces named fdn-<pid>-... whose process is gone: a test that crashed.
-void sweep_stale_namespaces() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    DIR* d = opendir("/run/netns");
-    if (!d) return;
-    std::vector<std::string> stale;
-    while (auto* e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n.rfind("fdn-", 0) != 0) continue;
-      auto dash = n.find('-', 4);
-      if (dash == std::string::npos) continue;
-      std::string pid = n.substr(4, dash - 4);
-      if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
-      if (::kill(std::stoi(pid), 0) != 0 && errno == ESRCH) stale.push_back(n);
-    }
-    closedir(d);
-    for (auto& n : stale) exec({"ip", "netns", "del", n});
-  });
-}
 
 bool is_v6(const std::string& addr) { return addr.find(':') != std::string::npos; }
 
@@ -101,105 +71,9 @@ uint16_t checksum(const void* data, size_t len) {
 
 }  // namespace
 
-Exec exec(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int err = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(pipefd[1]);
-  Exec out;
-  if (err != 0) {
-    ::close(pipefd[0]);
-    out.out = std::string("cannot run ") + argv[0] + ": " + std::strerror(err);
-    return out;
-  }
-  auto deadline = Clock::now() + timeout;
-  char buf[4096];
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      ::kill(pid, SIGKILL);
-      out.out += "\n[timed out after " + std::to_string(timeout.count()) + " ms]";
-      break;
-    }
-    if (!wait_readable(pipefd[0], left)) continue;
-    ssize_t n = ::read(pipefd[0], buf, sizeof buf);
-    if (n <= 0) break;
-    out.out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(pipefd[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return out;
-}
+std::string lab_tag() { return support::run_tag("fdn"); }
 
-std::string must(const std::vector<std::string>& argv) {
-  auto r = exec(argv);
-  if (r.code != 0) throw std::runtime_error(join(argv) + " failed (" + std::to_string(r.code) + "): " + r.out);
-  return r.out;
-}
-
-std::string lab_tag() { return "fdn-" + std::to_string(::getpid()); }
-
-Netns::Netns(const std::string& name) : name_(lab_tag() + "-" + name) {
-  sweep_stale_namespaces();
-  must({"ip", "netns", "add", name_});
-  fd_ = ::open(("/run/netns/" + name_).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) {
-    exec({"ip", "netns", "del", name_});
-    throw std::runtime_error("open /run/netns/" + name_ + ": " + std::strerror(errno));
-  }
-  ip({"link", "set", "lo", "up"});
-}
-
-Netns::~Netns() {
-  if (fd_ >= 0) ::close(fd_);
-  exec({"ip", "netns", "del", name_});
-}
-
-std::string Netns::ip(const std::vector<std::string>& args) const {
-  std::vector<std::string> argv = {"ip", "-n", name_};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return must(argv);
-}
-
-void veth(const Netns& a, const std::string& a_if, const std::vector<std::string>& a_addrs, const Netns& b,
-          const std::string& b_if, const std::vector<std::string>& b_addrs) {
-  must({"ip", "link", "add", a_if, "netns", a.name(), "type", "veth", "peer", "name", b_if, "netns", b.name()});
-  for (auto* side : {&a, &b}) {
-    const auto& ifname = side == &a ? a_if : b_if;
-    for (auto& addr : side == &a ? a_addrs : b_addrs) {
-      if (is_v6(addr)) side->ip({"addr", "add", addr, "dev", ifname, "nodad"});
-      else side->ip({"addr", "add", addr, "dev", ifname});
-    }
-    side->ip({"link", "set", ifname, "up"});
-  }
-}
-
-void in_netns(const Netns& ns, const std::function<void()>& f) {
-  std::exception_ptr error;
-  std::thread t([&] {
-    try {
-      if (::setns(ns.fd(), CLONE_NEWNET) != 0) {
-        throw std::runtime_error("setns into " + ns.name() + ": " + std::strerror(errno));
-      }
-      f();
-    } catch (...) {
-      error = std::current_exception();
-    }
-  });
-  t.join();
-  if (error) std::rethrow_exception(error);
-}
+Netns::Netns(const std::string& name) : support::Netns(support::fresh_netns_name("fdn", name)) {}
 
 Fd& Fd::operator=(Fd&& o) noexcept {
   if (this != &o) {
@@ -508,11 +382,6 @@ void AgentProcess::kill9() {
   pid_ = -1;
 }
 
-std::string AgentProcess::log() const {
-  std::ifstream in(log_path_);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string AgentProcess::log() const { return support::read_file(log_path_); }
 
 }  // namespace firedrill::testing

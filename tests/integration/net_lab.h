@@ -19,49 +19,32 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/netns.h"
+#include "tests/support/process.h"
+
 namespace firedrill::testing {
 
 using namespace std::chrono_literals;
 
-struct Exec {
-  int code = -1;
-  std::string out;  // stdout and stderr
-};
+using support::Exec;
 
 // Runs argv (no shell) and waits, up to `timeout`.
-Exec exec(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = 30s);
+using support::exec;
 // Like exec, but throws std::runtime_error naming the command when it fails.
-std::string must(const std::vector<std::string>& argv);
+using support::must;
 
 // This process's name prefix: "fdn-<pid>".
 std::string lab_tag();
 
-class Netns {
+class Netns : public support::Netns {
  public:
   // Creates fdn-<pid>-<name> with its loopback up.
   explicit Netns(const std::string& name);
-  ~Netns();
-  Netns(const Netns&) = delete;
-  Netns& operator=(const Netns&) = delete;
-
-  const std::string& name() const { return name_; }
-  int fd() const { return fd_; }
-  // `ip -n NAME args...`
-  std::string ip(const std::vector<std::string>& args) const;
-
- private:
-  std::string name_;
-  int fd_ = -1;
 };
 
-// A veth pair: `a_if` in a with a_addrs, `b_if` in b with b_addrs (CIDRs). IPv6
-// addresses skip duplicate address detection so they work at once.
-void veth(const Netns& a, const std::string& a_if, const std::vector<std::string>& a_addrs, const Netns& b,
-          const std::string& b_if, const std::vector<std::string>& b_addrs);
-
-// Runs f on a thread that has entered the namespace: sockets opened there belong to it,
-// and interface names resolve there.
-void in_netns(const Netns& ns, const std::function<void()>& f);
+// A veth pair between two namespaces; runs f inside a namespace (support/netns.h).
+using support::in_netns;
+using support::veth;
 
 // An owned fd.
 class Fd {

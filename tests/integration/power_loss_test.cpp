@@ -20,13 +20,6 @@ using fdp::Netns;
 using fdp::TempDir;
 using fdp::TestCgroup;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 uint64_t counter_value(const std::string& status, const std::string& name) {
   auto p = status.find(name + ": ");
   if (p == std::string::npos) return 0;
@@ -88,7 +81,7 @@ struct PowerLab {
   bool infra_reachable() const { return fdp::tcp_answers(&peer, host_ip, kInfraPort); }
   bool mgmt_reachable() const { return fdp::tcp_answers(&host, peer_ip, kMgmtPort); }
   bool other_reachable() const { return fdp::tcp_answers(&host, peer_ip, kOtherPort); }
-  bool ping_ok() const { return peer.exec("ping -c1 -W1 " + host_ip).status == 0; }
+  bool ping_ok() const { return peer.exec("ping -c1 -W1 " + host_ip).code == 0; }
   std::vector<pid_t> workload_procs() const {
     std::vector<pid_t> out;
     std::ifstream in(workload + "/cgroup.procs");
@@ -97,7 +90,7 @@ struct PowerLab {
     return out;
   }
   size_t booted() const {
-    auto s = slurp(marker);
+    auto s = fdp::read_file(marker);
     return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
   }
 
@@ -147,7 +140,7 @@ TEST(PowerLoss, HostGoesDarkAndBootsAgainWhenTheLeaseEnds) {
   Agent agent(lab.agent_options());
 
   auto r = agent.apply("pl", "6s", "power_loss {}");
-  ASSERT_EQ(r.status, 0) << r.out << agent.log();
+  ASSERT_EQ(r.code, 0) << r.out << agent.log();
   expect_host_is_dark(lab, agent);
   EXPECT_EQ(lab.booted(), 0u);
 
@@ -163,7 +156,7 @@ TEST(PowerLoss, AgentKilledMidwayIsFinishedByTheNextStart) {
   {
     Agent first(lab.agent_options());
     auto r = first.apply("pl", "10m", "power_loss {}");
-    ASSERT_EQ(r.status, 0) << r.out << first.log();
+    ASSERT_EQ(r.code, 0) << r.out << first.log();
     expect_host_is_dark(lab, first);
     first.kill9();
   }
@@ -191,7 +184,7 @@ TEST(PowerLoss, RefusedWithoutAWorkloadCgroupAndChangesNothing) {
   o.args = {"--interface", lab.host_if, "--allow", lab.peer_ip + ",tcp,7443"};
   Agent agent(o);
   auto r = agent.apply("pl", "30s", "power_loss {}");
-  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("--workload-cgroup"), std::string::npos) << r.out;
   EXPECT_TRUE(lab.service_up());
   EXPECT_TRUE(lab.infra_reachable());

@@ -3,7 +3,7 @@
 # issue asks for it.
 add_library(fdp_proc_lab STATIC ${CMAKE_CURRENT_LIST_DIR}/proc_lab.cpp)
 target_include_directories(fdp_proc_lab PUBLIC ${PROJECT_SOURCE_DIR})
-target_link_libraries(fdp_proc_lab PUBLIC firedrill_agent_bpf)
+target_link_libraries(fdp_proc_lab PUBLIC firedrill_agent_bpf firedrill_test_support)
 target_compile_definitions(fdp_proc_lab PRIVATE FIREDRILL_AGENT_BIN="$<TARGET_FILE:firedrill-agent>")
 add_dependencies(fdp_proc_lab firedrill-agent)
 

@@ -20,15 +20,8 @@ using fdp::Netns;
 using fdp::TempDir;
 using fdp::TestCgroup;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 size_t lines(const std::string& path) {
-  auto s = slurp(path);
+  auto s = fdp::read_file(path);
   return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
 }
 
@@ -72,13 +65,13 @@ TEST_P(KeepDown, SupervisedServerNeverAcceptsDuringKeepDownAndServesAfter) {
   Child supervisor = Child::spawn({"/bin/sh", "-c", supervisor_script(server, port, restarts, svc_dir)},
                                   super_dir, &ns, dir.file("supervisor.log"));
   ASSERT_TRUE(fdp::eventually([&] { return fdp::tcp_answers(&ns, "127.0.0.1", port); }, 10s))
-      << "the server never came up: " << slurp(dir.file("supervisor.log"));
+      << "the server never came up: " << fdp::read_file(dir.file("supervisor.log"));
 
   Agent agent({});
   std::string spec = by_cgroup ? "process { keep_down { select { cgroups: \"" + cg.rel() + "/svc\" } kill_running: true } }"
                                : "process { keep_down { select { exe_paths: \"" + server + "\" } kill_running: true } }";
   auto r = agent.apply("kd", "60s", spec);
-  ASSERT_EQ(r.status, 0) << r.out << agent.log();
+  ASSERT_EQ(r.code, 0) << r.out << agent.log();
 
   // Three seconds of connection attempts while the supervisor keeps restarting it.
   size_t restarts_before = lines(restarts);
@@ -95,7 +88,7 @@ TEST_P(KeepDown, SupervisedServerNeverAcceptsDuringKeepDownAndServesAfter) {
   EXPECT_TRUE(supervisor.alive()) << "the supervisor was not selected and must live";
 
   auto status = agent.ctl({"status"});
-  ASSERT_EQ(status.status, 0) << status.out;
+  ASSERT_EQ(status.code, 0) << status.out;
   EXPECT_GE(counter_value(status.out, "processes_killed"), restarted) << status.out;
   // Each kill at exec is an event naming the process.
   EXPECT_NE(agent.log().find("killed pid"), std::string::npos);
@@ -105,7 +98,7 @@ TEST_P(KeepDown, SupervisedServerNeverAcceptsDuringKeepDownAndServesAfter) {
       << agent.log().substr(0, 4000);
 
   r = agent.ctl({"revert", "--id", "kd"});
-  ASSERT_EQ(r.status, 0) << r.out;
+  ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(fdp::eventually([&] { return fdp::tcp_answers(&ns, "127.0.0.1", port); }, 5s))
       << "the service did not come back after revert";
 }
@@ -121,7 +114,7 @@ TEST(KeepDownLease, ExpiryLiftsItWithoutARevert) {
   auto sleeper = fdp::private_copy("/bin/sleep", dir, comm);
   Agent agent({});
   auto r = agent.apply("kdl", "2s", "process { keep_down { select { comms: \"" + comm + "\" } } }");
-  ASSERT_EQ(r.status, 0) << r.out;
+  ASSERT_EQ(r.code, 0) << r.out;
   Child during = Child::spawn({sleeper, "5"});
   EXPECT_EQ(during.wait(2s), 128 + SIGKILL) << "a selected exec survived keep-down";
   ASSERT_TRUE(agent.wait_log("reverted: REVERT_EXPIRED", 5s)) << agent.log();
@@ -138,7 +131,7 @@ std::string ticker(const std::string& file) {
 }
 
 long read_long(const std::string& file) {
-  auto s = slurp(file);
+  auto s = fdp::read_file(file);
   return s.empty() ? -1 : std::stol(s);
 }
 
@@ -157,13 +150,13 @@ TEST(Freeze, FreezeStopsTheCgroupAndRevertThawsIt) {
   ASSERT_TRUE(fdp::eventually([&] { return ticking(tick); }, 5s));
   Agent agent({});
   auto r = agent.apply("fz", "60s", "process { freeze { cgroups: \"" + cg.rel() + "\" } }");
-  ASSERT_EQ(r.status, 0) << r.out;
+  ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(cg.frozen());
   EXPECT_FALSE(ticking(tick));
   // Journaled while frozen.
   EXPECT_GT(std::filesystem::file_size(agent.state_dir() + "/journal"), 0u);
   r = agent.ctl({"revert", "--id", "fz"});
-  ASSERT_EQ(r.status, 0) << r.out;
+  ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_FALSE(cg.frozen());
   EXPECT_TRUE(ticking(tick));
   EXPECT_EQ(std::filesystem::file_size(agent.state_dir() + "/journal"), 0u);
@@ -183,7 +176,7 @@ TEST(Freeze, AgentKilledWhileFrozenThawsOnItsNextStart) {
     o.state_dir = state;
     Agent first(o);
     auto r = first.apply("fz", "60s", "process { freeze { cgroups: \"" + cg.rel() + "\" } }");
-    ASSERT_EQ(r.status, 0) << r.out;
+    ASSERT_EQ(r.code, 0) << r.out;
     ASSERT_TRUE(cg.frozen());
     first.kill9();
   }

@@ -190,7 +190,7 @@ TEST(ProcRefusals, BadRequestsAreRefusedWithAClearErrorAndChangeNothing) {
     auto r = agent.apply("bad" + std::to_string(n++), "30s", c.spec);
     // The answer is printed in text format, which escapes quotes.
     for (size_t p; (p = r.out.find("\\'")) != std::string::npos;) r.out.erase(p, 1);
-    EXPECT_EQ(r.status, 1) << c.spec << "\n" << r.out;
+    EXPECT_EQ(r.code, 1) << c.spec << "\n" << r.out;
     EXPECT_NE(r.out.find("ACK_REFUSED"), std::string::npos) << c.spec << "\n" << r.out;
     EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.spec << "\nexpected: " << c.expect << "\n" << r.out;
   }
@@ -199,7 +199,7 @@ TEST(ProcRefusals, BadRequestsAreRefusedWithAClearErrorAndChangeNothing) {
   EXPECT_FALSE(cg.frozen());
   EXPECT_TRUE(agent.running());
   auto status = agent.ctl({"status"});
-  EXPECT_EQ(status.status, 0) << status.out;
+  EXPECT_EQ(status.code, 0) << status.out;
   EXPECT_EQ(status.out.find("active_faults"), std::string::npos) << status.out;
   EXPECT_EQ(agent.log().find("keep-down program attached"), std::string::npos);
 }

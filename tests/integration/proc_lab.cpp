@@ -31,13 +31,6 @@ int decode(int status) {
   return -1;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 void rmdir_tree(const std::string& dir) {
   std::error_code ec;
   std::vector<std::string> subs;
@@ -51,50 +44,6 @@ void rmdir_tree(const std::string& dir) {
 }  // namespace
 
 std::string unique(const std::string& what) { return "fdp-" + std::to_string(::getpid()) + "-" + what; }
-
-RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
-  RunResult r;
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) return r;
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(pipefd[1], 1);
-    ::dup2(pipefd[1], 2);
-    int null = ::open("/dev/null", O_RDONLY);
-    ::dup2(null, 0);
-    ::setpgid(0, 0);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(pipefd[1]);
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  char buf[4096];
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      ::kill(-pid, SIGKILL);
-      break;
-    }
-    pollfd p{pipefd[0], POLLIN, 0};
-    int n = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (n <= 0) continue;
-    ssize_t got = ::read(pipefd[0], buf, sizeof buf);
-    if (got <= 0) break;
-    r.out.append(buf, static_cast<size_t>(got));
-  }
-  ::close(pipefd[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  r.status = decode(status);
-  return r;
-}
-
-RunResult sh(const std::string& command, std::chrono::milliseconds timeout) {
-  return run({"/bin/sh", "-c", command}, timeout);
-}
 
 TempDir::TempDir() {
   char tmpl[] = "/tmp/fdp-XXXXXX";
@@ -126,7 +75,7 @@ TestCgroup::~TestCgroup() {
   std::ofstream(path_ + "/cgroup.kill") << "1";
   std::ofstream(path_ + "/cgroup.freeze") << "0";
   for (int i = 0; i < 500; ++i) {
-    if (slurp(path_ + "/cgroup.events").find("populated 0") != std::string::npos) break;
+    if (read_file(path_ + "/cgroup.events").find("populated 0") != std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   rmdir_tree(path_);
@@ -158,26 +107,17 @@ std::vector<pid_t> TestCgroup::procs() const {
   return out;
 }
 
-bool TestCgroup::frozen() const { return slurp(path_ + "/cgroup.events").find("frozen 1") != std::string::npos; }
+bool TestCgroup::frozen() const { return read_file(path_ + "/cgroup.events").find("frozen 1") != std::string::npos; }
 
-Netns::Netns(const std::string& what) : name_(unique(what)) {
-  auto r = run({"ip", "netns", "add", name_});
-  if (r.status != 0) throw std::runtime_error("ip netns add " + name_ + ": " + r.out);
-  exec("ip link set lo up");
-}
-
-Netns::~Netns() { run({"ip", "netns", "del", name_}); }
+Netns::Netns(const std::string& what) : firedrill::support::Netns(unique(what)) {}
 
 RunResult Netns::exec(const std::string& command) const {
-  return run({"ip", "netns", "exec", name_, "/bin/sh", "-c", command});
+  return run({"ip", "netns", "exec", name(), "/bin/sh", "-c", command});
 }
 
 void veth(const Netns& a, const std::string& a_if, const std::string& a_cidr, const Netns& b,
           const std::string& b_if, const std::string& b_cidr) {
-  auto r = run({"ip", "link", "add", a_if, "netns", a.name(), "type", "veth", "peer", "name", b_if, "netns", b.name()});
-  if (r.status != 0) throw std::runtime_error("ip link add " + a_if + ": " + r.out);
-  a.exec("ip addr add " + a_cidr + " dev " + a_if + " && ip link set " + a_if + " up");
-  b.exec("ip addr add " + b_cidr + " dev " + b_if + " && ip link set " + b_if + " up");
+  firedrill::support::veth(a, a_if, {a_cidr}, b, b_if, {b_cidr});
 }
 
 Child Child::spawn(const std::vector<std::string>& argv, const std::string& cgroup_dir, const Netns* ns,
@@ -289,7 +229,7 @@ int Agent::stop() {
   return s;
 }
 
-std::string Agent::log() const { return slurp(log_path_); }
+std::string Agent::log() const { return read_file(log_path_); }
 
 bool Agent::wait_log(const std::string& needle, std::chrono::milliseconds timeout) const {
   return eventually([&] { return log().find(needle) != std::string::npos; }, timeout);
@@ -347,7 +287,7 @@ std::string private_copy(const std::string& binary, const TempDir& dir, const st
 
 bool process_exists(pid_t pid) {
   // A zombie is dead: only a live process has a state other than Z.
-  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
   if (stat.empty()) return false;
   auto close = stat.rfind(')');
   return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';

@@ -10,6 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/netns.h"
+#include "tests/support/process.h"
+
 namespace fdp {
 
 using namespace std::chrono_literals;
@@ -17,15 +20,18 @@ using namespace std::chrono_literals;
 // "fdp-<test pid>-<what>": unique per test process, so parallel runs never collide.
 std::string unique(const std::string& what);
 
-struct RunResult {
-  int status = -1;  // exit code, 128+signal, or -1
-  std::string out;  // stdout and stderr
-};
+// What a command gave: code (exit status, 128+signal or -1) and out.
+using RunResult = firedrill::support::Exec;
 
 // Runs argv (no shell) and collects its output.
-RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = 30s);
+using firedrill::support::exec;
+inline RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = 30s) {
+  return exec(argv, timeout);
+}
 // Runs a /bin/sh -c command.
-RunResult sh(const std::string& command, std::chrono::milliseconds timeout = 30s);
+using firedrill::support::sh;
+// A file's whole content.
+using firedrill::support::read_file;
 
 class TempDir {
  public:
@@ -63,19 +69,13 @@ class TestCgroup {
   std::string path_;
 };
 
-// A network namespace (ip netns add) with its loopback up; deleted on destruction.
-class Netns {
+// A network namespace fdp-<pid>-<what> (ip netns add) with its loopback up; deleted
+// on destruction.
+class Netns : public firedrill::support::Netns {
  public:
   explicit Netns(const std::string& what);
-  ~Netns();
-  Netns(const Netns&) = delete;
-  Netns& operator=(const Netns&) = delete;
-  const std::string& name() const { return name_; }
   // Runs a command inside (ip netns exec).
   RunResult exec(const std::string& command) const;
-
- private:
-  std::string name_;
 };
 
 // Connects a veth pair: a_if in `a` with a_cidr, b_if in `b` with b_cidr; both up.

@@ -25,45 +25,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (auto& a : v) s += (s.empty() ? "" : " ") + a;
-  return s;
-}
-
-// Namespaces of test processes that died without cleaning up.
-void remove_stale_namespaces() {
-  static bool done = false;
-  if (done) return;
-  done = true;
-  DIR* d = ::opendir("/run/netns");
-  if (!d) return;
-  std::vector<std::string> stale;
-  while (auto* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n.rfind("fdc-", 0) != 0) continue;
-    auto dash = n.find('-', 4);
-    pid_t pid = std::atoi(n.substr(4, dash - 4).c_str());
-    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(n);
-  }
-  ::closedir(d);
-  for (auto& n : stale) exec({"ip", "netns", "del", n});
-}
-
-// Runs f on a thread inside the namespace.
-template <typename F>
-void in_netns(const Netns& ns, F f) {
-  std::exception_ptr err;
-  std::thread([&] {
-    try {
-      if (::setns(ns.fd(), CLONE_NEWNET) != 0) throw std::runtime_error("setns " + ns.name() + ": " + std::strerror(errno));
-      f();
-    } catch (...) {
-      err = std::current_exception();
-    }
-  }).join();
-  if (err) std::rethrow_exception(err);
-}
+using support::in_netns;
 
 sockaddr_in address(const std::string& addr, uint16_t port) {
   sockaddr_in sa{};
@@ -76,72 +38,14 @@ sockaddr_in address(const std::string& addr, uint16_t port) {
 }  // namespace
 
 Exec exec(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) return {-1, "pipe failed"};
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(pipefd[1], 1);
-    ::dup2(pipefd[1], 2);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
-    ::_exit(127);
-  }
-  ::close(pipefd[1]);
-  Exec out;
-  auto deadline = Clock::now() + timeout;
-  char buf[4096];
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) {
-      ::kill(pid, SIGKILL);
-      out.out += "\n[timed out after " + std::to_string(timeout.count()) + "ms]";
-      break;
-    }
-    pollfd p{pipefd[0], POLLIN, 0};
-    int r = ::poll(&p, 1, static_cast<int>(left));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) continue;
-    ssize_t n = ::read(pipefd[0], buf, sizeof buf);
-    if (n <= 0) break;
-    out.out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(pipefd[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return out;
+  return support::exec(argv, timeout);
 }
 
-std::string must(const std::vector<std::string>& argv) {
-  auto r = exec(argv);
-  if (r.code != 0) throw std::runtime_error(join(argv) + " failed (" + std::to_string(r.code) + "): " + r.out);
-  return r.out;
-}
+std::string must(const std::vector<std::string>& argv) { return support::must(argv, 60s); }
 
-std::string tag() { return "fdc-" + std::to_string(::getpid()); }
+std::string tag() { return support::run_tag("fdc"); }
 
-Netns::Netns(const std::string& name) : name_(tag() + "-" + name) {
-  remove_stale_namespaces();
-  exec({"ip", "netns", "del", name_});
-  must({"ip", "netns", "add", name_});
-  fd_ = ::open(("/run/netns/" + name_).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) throw std::runtime_error("open netns " + name_);
-  must({"ip", "-n", name_, "link", "set", "lo", "up"});
-}
-
-Netns::~Netns() {
-  if (fd_ >= 0) ::close(fd_);
-  exec({"ip", "netns", "del", name_});
-}
-
-std::string Netns::ip(const std::vector<std::string>& args) const {
-  std::vector<std::string> argv = {"ip", "-n", name_};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return must(argv);
-}
+Netns::Netns(const std::string& name) : support::Netns(support::fresh_netns_name("fdc", name)) {}
 
 Process::Process(const Netns* ns, const std::vector<std::string>& argv, const std::string& log_path)
     : log_path_(log_path) {
@@ -197,12 +101,7 @@ int Process::terminate() {
   return 137;
 }
 
-std::string Process::log() const {
-  std::ifstream in(log_path_);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string Process::log() const { return support::read_file(log_path_); }
 
 bool Process::wait_log(const std::string& text, std::chrono::milliseconds within) const {
   auto deadline = Clock::now() + within;

@@ -16,14 +16,14 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/netns.h"
+#include "tests/support/process.h"
+
 namespace firedrill::ctltest {
 
 using namespace std::chrono_literals;
 
-struct Exec {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
+using support::Exec;
 
 // Runs argv (no shell), up to `timeout`.
 Exec exec(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = 60s);
@@ -32,19 +32,9 @@ std::string must(const std::vector<std::string>& argv);
 
 std::string tag();  // "fdc-<pid>"
 
-class Netns {
+class Netns : public support::Netns {
  public:
   explicit Netns(const std::string& name);  // fdc-<pid>-<name>, loopback up
-  ~Netns();
-  Netns(const Netns&) = delete;
-  Netns& operator=(const Netns&) = delete;
-  const std::string& name() const { return name_; }
-  int fd() const { return fd_; }
-  std::string ip(const std::vector<std::string>& args) const;
-
- private:
-  std::string name_;
-  int fd_ = -1;
 };
 
 // A process started in a namespace (or here, with ns null), output to a log file.
