@@ -24,211 +24,35 @@
 #include <gtest/gtest.h>
 
 #include "controller/evidence/report_model.h"
+#include "tests/e2e/web_fleet.h"
 
 namespace firedrill::evidence {
 namespace {
 
 using namespace std::chrono_literals;
 
-std::string build_dir() { return FDV_BUILD_DIR; }
+using e2e::build_dir;
+using e2e::eventually;
+using e2e::sh;
 
-struct Out {
-  int status = -1;
-  std::string output;
-};
-
-Out sh(const std::string& cmd) {
-  Out o;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return o;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) o.output.append(buf, n);
-  int st = ::pclose(p);
-  o.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return o;
-}
-
-// A process this test started, in its own process group; stopped with its group.
-class Child {
+// h1 in dc=pangyo, h2 in dc=chuncheon. `balance first` sends every request to h1 while
+// HAProxy thinks it is up, and no retries: the probe sees the outage until the health
+// check marks h1 down, then sustained success through h2 (the failover this drill
+// measures).
+class Fleet : public e2e::WebFleet {
  public:
-  Child(const std::vector<std::string>& argv, const std::string& log) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::setpgid(0, 0);
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execvp(args[0], args.data());
-      ::_exit(127);
-    }
-    ::setpgid(pid_, pid_);
-  }
-  ~Child() {
-    if (pid_ <= 0) return;
-    ::kill(-pid_, SIGTERM);
-    for (int i = 0; i < 50; ++i) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-      std::this_thread::sleep_for(100ms);
-    }
-    ::kill(-pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
- private:
-  pid_t pid_ = -1;
-};
-
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds within) {
-  auto end = std::chrono::steady_clock::now() + within;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(200ms);
-  }
-  return f();
-}
-
-constexpr const char* kNamespaces[] = {"fdv-ops", "fdv-h1", "fdv-h2"};
-
-void teardown_namespaces() {
-  for (const char* ns : kNamespaces) sh(std::string("ip netns del ") + ns + " 2>/dev/null");
-}
-
-class Fleet {
- public:
-  Fleet() {
-    if (::geteuid() != 0) {
-      ADD_FAILURE() << "the evidence e2e test needs root with CAP_BPF (run as root)";
-      return;
-    }
-    teardown_namespaces();  // what a crashed earlier run may have left
-    char tmpl[] = "/tmp/fdv-e2e-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    auto must = [&](const std::string& cmd) {
-      auto o = sh(cmd);
-      if (o.status != 0) ADD_FAILURE() << cmd << " failed (" << o.status << "): " << o.output;
-      return o.status == 0;
-    };
-    bool ok = true;
-    for (const char* ns : kNamespaces) ok &= must(std::string("ip netns add ") + ns + " && ip -n " + ns + " link set lo up");
-    ok &= must("ip -n fdv-ops link add fdv-br type bridge && ip -n fdv-ops addr add 10.207.0.1/24 dev fdv-br && "
-               "ip -n fdv-ops link set fdv-br up");
-    for (int i = 1; i <= 2; ++i) {
-      std::string h = "h" + std::to_string(i), ns = "fdv-" + h, ip = "10.207.0.1" + std::to_string(i);
-      ok &= must("ip -n fdv-ops link add fdv-" + h + "-br type veth peer name eth0 netns " + ns +
-                 " && ip -n fdv-ops link set fdv-" + h + "-br master fdv-br up && ip -n " + ns + " addr add " + ip +
-                 "/24 dev eth0 && ip -n " + ns + " link set eth0 up");
-    }
-    if (!ok) return;
-    std::filesystem::create_directories(dir_ + "/www");
-    std::ofstream(dir_ + "/www/index.html") << "hello from the fleet\n";
-    // `balance first` sends every request to h1 while HAProxy thinks it is up, and no
-    // retries: the probe sees the outage until the health check marks h1 down, then
-    // sustained success through h2 (the failover this drill measures).
-    std::ofstream(dir_ + "/haproxy.cfg") << R"(global
-  maxconn 256
-defaults
-  mode http
-  timeout connect 300ms
-  timeout client 5s
-  timeout server 2s
-  retries 0
-frontend web
-  bind 10.207.0.1:17781
-  default_backend hosts
-backend hosts
-  balance first
-  default-server inter 300ms fastinter 200ms downinter 300ms fall 2 rise 2
-  server h1 10.207.0.11:17780 check
-  server h2 10.207.0.12:17780 check
-)";
-    api_ = dir_ + "/api.sock";
-    children_.push_back(std::make_unique<Child>(
-        std::vector<std::string>{"ip", "netns", "exec", "fdv-ops", build_dir() + "/controller/firedrill", "serve",
-                                 "--insecure", "--listen", "10.207.0.1:17740", "--state-dir", state(), "--api", api_,
-                                 "--lease-grace", "3s", "--heartbeat", "500ms"},
-        dir_ + "/controller.log"));
-    const char* dcs[] = {"pangyo", "chuncheon"};
-    for (int i = 1; i <= 2; ++i) {
-      std::string h = "h" + std::to_string(i), ns = "fdv-" + h;
-      children_.push_back(std::make_unique<Child>(
-          std::vector<std::string>{"ip", "netns", "exec", ns, "python3", "-m", "http.server", "17780", "--bind",
-                                   "10.207.0.1" + std::to_string(i), "--directory", dir_ + "/www"},
-          dir_ + "/web-" + h + ".log"));
-      children_.push_back(std::make_unique<Child>(
-          std::vector<std::string>{"ip", "netns", "exec", ns, build_dir() + "/agent/firedrill-agent", "--id", ns,
-                                   "--tag", "host=" + ns, "--tag", std::string("dc=") + dcs[i - 1], "--tag",
-                                   "rack=r" + std::to_string(i), "--controller", "10.207.0.1:17740", "--insecure",
-                                   "--interface", "eth0", "--allow", "10.207.0.1,tcp,17740", "--lease-grace", "3s",
-                                   "--state-dir", dir_ + "/agent-" + h, "--local-socket", dir_ + "/agent-" + h + ".sock"},
-          dir_ + "/agent-" + h + ".log"));
-    }
-    children_.push_back(std::make_unique<Child>(
-        std::vector<std::string>{"ip", "netns", "exec", "fdv-ops", "haproxy", "-db", "-f", dir_ + "/haproxy.cfg"},
-        dir_ + "/haproxy.log"));
-    bool registered = eventually(
-        [&] {
-          auto o = sh(firedrill("agents"));
-          return o.status == 0 && o.output.find("fdv-h1") != std::string::npos &&
-                 o.output.find("fdv-h2") != std::string::npos;
-        },
-        20s);
-    if (!registered) {
-      ADD_FAILURE() << "agents did not register:\n" << sh(firedrill("agents")).output << logs();
-      return;
-    }
-    bool serving = eventually(
-        [&] {
-          return sh("ip netns exec fdv-ops curl -s -m 1 --noproxy '*' -o /dev/null -w '%{http_code}' "
-                    "http://10.207.0.1:17781/")
-                     .output == "200";
-        },
-        20s);
-    if (!serving) {
-      ADD_FAILURE() << "the web service is not up\n" << logs();
-      return;
-    }
-    ready_ = true;
-  }
-
-  ~Fleet() {
-    while (!children_.empty()) children_.pop_back();  // last started, first stopped
-    teardown_namespaces();
-    if (!dir_.empty() && !::testing::Test::HasFailure()) std::filesystem::remove_all(dir_);
-  }
-
-  bool ready() const { return ready_; }
-  const std::string& dir() const { return dir_; }
-  std::string state() const { return dir_ + "/state"; }
-  std::string firedrill(const std::string& args) const {
-    return build_dir() + "/controller/firedrill " + args + " --api " + api_;
-  }
-  std::string offline(const std::string& args) const {  // verbs that read the state directory
-    return build_dir() + "/controller/firedrill " + args + " --state-dir " + state();
-  }
-  std::string logs() const {
-    std::string out;
-    for (const char* f : {"controller.log", "agent-h1.log", "agent-h2.log", "haproxy.log"}) {
-      std::ifstream in(dir_ + "/" + f);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      std::string s = ss.str();
-      if (s.size() > 3000) s = "..." + s.substr(s.size() - 3000);
-      out += std::string("--- ") + f + "\n" + s + "\n";
-    }
-    return out;
-  }
-
- private:
-  std::string dir_, api_;
-  std::vector<std::unique_ptr<Child>> children_;
-  bool ready_ = false;
+  Fleet()
+      : WebFleet({.suite = "the evidence e2e test",
+                  .prefix = "fdv",
+                  .net = "10.207.0",
+                  .controller_port = 17740,
+                  .web_port = 17780,
+                  .front_port = 17781,
+                  .haproxy_defaults = "  retries 0\n",
+                  .haproxy_backend = "  balance first\n"
+                                     "  default-server inter 300ms fastinter 200ms downinter 300ms fall 2 rise 2\n",
+                  .host_tags = {{"dc=pangyo", "rack=r1"}, {"dc=chuncheon", "rack=r2"}},
+                  .log_tail = 3000}) {}
 };
 
 std::string game_day(const std::string& dir) {

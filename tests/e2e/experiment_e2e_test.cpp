@@ -23,220 +23,33 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/e2e/web_fleet.h"
+
 namespace {
 
 using namespace std::chrono_literals;
 
-std::string build_dir() { return FDE_BUILD_DIR; }
+using firedrill::e2e::build_dir;
+using firedrill::e2e::eventually;
+using firedrill::e2e::sh;
+using Out = firedrill::e2e::Run;
 
-struct Out {
-  int status = -1;
-  std::string output;
-};
-
-Out sh(const std::string& cmd) {
-  Out o;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return o;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) o.output.append(buf, n);
-  int st = ::pclose(p);
-  o.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return o;
-}
-
-// A process of ours, in its own process group, killed with its group at the end.
-class Child {
+// h1 in dc1 and h2 in dc2, both role=web, round robin behind HAProxy with a retry on
+// the other server: one host down costs no request once the health check saw it.
+class Fleet : public firedrill::e2e::WebFleet {
  public:
-  Child(const std::vector<std::string>& argv, const std::string& log) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::setpgid(0, 0);
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execvp(args[0], args.data());
-      ::_exit(127);
-    }
-    ::setpgid(pid_, pid_);
-  }
-  ~Child() { stop(); }
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(-pid_, SIGTERM);
-    for (int i = 0; i < 50; ++i) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(100ms);
-    }
-    ::kill(-pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  bool running() const { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
-
- private:
-  pid_t pid_ = -1;
-};
-
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds within) {
-  auto end = std::chrono::steady_clock::now() + within;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return f();
-}
-
-constexpr const char* kNamespaces[] = {"fde-ops", "fde-h1", "fde-h2"};
-
-class Fleet {
- public:
-  Fleet() {
-    if (::geteuid() != 0) {
-      ADD_FAILURE() << "the experiment e2e tests need root with CAP_BPF (run as root)";
-      return;
-    }
-    teardown_namespaces();  // what a crashed earlier run may have left
-    char tmpl[] = "/tmp/fde-e2e-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    auto must = [&](const std::string& cmd) {
-      auto o = sh(cmd);
-      if (o.status != 0) ADD_FAILURE() << cmd << " failed (" << o.status << "): " << o.output;
-      return o.status == 0;
-    };
-    bool ok = true;
-    for (const char* ns : kNamespaces) ok &= must(std::string("ip netns add ") + ns + " && ip -n " + ns + " link set lo up");
-    ok &= must("ip -n fde-ops link add fde-br type bridge && ip -n fde-ops addr add 10.204.0.1/24 dev fde-br && "
-               "ip -n fde-ops link set fde-br up");
-    for (int i = 1; i <= 2; ++i) {
-      std::string h = "h" + std::to_string(i), ns = "fde-" + h, ip = "10.204.0.1" + std::to_string(i);
-      ok &= must("ip -n fde-ops link add fde-" + h + "-br type veth peer name eth0 netns " + ns + " && ip -n fde-ops link set fde-" +
-                 h + "-br master fde-br up && ip -n " + ns + " addr add " + ip + "/24 dev eth0 && ip -n " + ns +
-                 " link set eth0 up");
-    }
-    if (!ok) return;
-    std::filesystem::create_directories(dir_ + "/www");
-    std::ofstream(dir_ + "/www/index.html") << "hello from the fleet\n";
-    std::ofstream(dir_ + "/haproxy.cfg") << R"(global
-  maxconn 256
-defaults
-  mode http
-  timeout connect 300ms
-  timeout client 5s
-  timeout server 2s
-  retries 2
-  option redispatch 1
-frontend web
-  bind 10.204.0.1:17581
-  default_backend hosts
-backend hosts
-  balance roundrobin
-  default-server inter 300ms fastinter 200ms downinter 300ms fall 1 rise 2
-  server h1 10.204.0.11:17580 check
-  server h2 10.204.0.12:17580 check
-)";
-    api_ = dir_ + "/api.sock";
-    children_.emplace_back(std::make_unique<Child>(
-        std::vector<std::string>{"ip", "netns", "exec", "fde-ops", build_dir() + "/controller/firedrill", "serve", "--insecure",
-                                 "--listen", "10.204.0.1:17540", "--state-dir", dir_ + "/state", "--api", api_,
-                                 "--lease-grace", "3s", "--heartbeat", "500ms"},
-        dir_ + "/controller.log"));
-    for (int i = 1; i <= 2; ++i) {
-      std::string h = "h" + std::to_string(i), ns = "fde-" + h;
-      children_.emplace_back(std::make_unique<Child>(
-          std::vector<std::string>{"ip", "netns", "exec", ns, "python3", "-m", "http.server", "17580", "--bind",
-                                   "10.204.0.1" + std::to_string(i), "--directory", dir_ + "/www"},
-          dir_ + "/web-" + h + ".log"));
-      children_.emplace_back(std::make_unique<Child>(
-          std::vector<std::string>{"ip", "netns", "exec", ns, build_dir() + "/agent/firedrill-agent", "--id", ns, "--tag",
-                                   "host=" + ns, "--tag", "role=web", "--tag", "dc=dc" + std::to_string(i), "--controller",
-                                   "10.204.0.1:17540", "--insecure", "--interface", "eth0", "--allow", "10.204.0.1,tcp,17540",
-                                   "--lease-grace", "3s", "--state-dir", dir_ + "/agent-" + h, "--local-socket",
-                                   dir_ + "/agent-" + h + ".sock"},
-          dir_ + "/agent-" + h + ".log"));
-    }
-    children_.emplace_back(std::make_unique<Child>(
-        std::vector<std::string>{"ip", "netns", "exec", "fde-ops", "haproxy", "-db", "-f", dir_ + "/haproxy.cfg"},
-        dir_ + "/haproxy.log"));
-    bool registered = eventually(
-        [&] {
-          auto o = sh(firedrill("agents"));
-          return o.status == 0 && o.output.find("fde-h1") != std::string::npos && o.output.find("fde-h2") != std::string::npos;
-        },
-        20s);
-    if (!registered) {
-      ADD_FAILURE() << "agents did not register with the controller:\n" << sh(firedrill("agents")).output << "\n"
-                    << logs();
-      return;
-    }
-    bool serving = eventually([&] { return reachable("10.204.0.1:17581") && reachable("10.204.0.11:17580"); }, 20s);
-    if (!serving) {
-      ADD_FAILURE() << "the web service is not up\n" << logs();
-      return;
-    }
-    ready_ = true;
-  }
-
-  ~Fleet() {
-    for (auto it = children_.rbegin(); it != children_.rend(); ++it) (*it)->stop();
-    teardown_namespaces();
-    if (!dir_.empty() && !::testing::Test::HasFailure()) std::filesystem::remove_all(dir_);
-  }
-
-  bool ready() const { return ready_; }
-  const std::string& dir() const { return dir_; }
-  const std::string& api() const { return api_; }
-
-  std::string firedrill(const std::string& args) const {
-    return build_dir() + "/controller/firedrill " + args + " --api " + api_;
-  }
-
-  // An HTTP GET from the controller's namespace (where the probes run).
-  bool reachable(const std::string& hostport) const {
-    return sh("ip netns exec fde-ops curl -s -m 1 --noproxy '*' -o /dev/null -w '%{http_code}' http://" + hostport + "/")
-               .output == "200";
-  }
-
-  // What a host's agent holds right now.
-  std::string agent_status(const std::string& h) const {
-    return sh(build_dir() + "/agent/firedrill-agent ctl --socket " + dir_ + "/agent-" + h + ".sock status").output;
-  }
-
-  std::string write(const std::string& name, const std::string& yaml) const {
-    std::string path = dir_ + "/" + name;
-    std::ofstream(path) << yaml;
-    return path;
-  }
-
-  std::string logs() const {
-    std::string out;
-    for (const char* f : {"controller.log", "agent-h1.log", "agent-h2.log", "haproxy.log"}) {
-      std::ifstream in(dir_ + "/" + f);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      std::string s = ss.str();
-      if (s.size() > 4000) s = "..." + s.substr(s.size() - 4000);
-      out += std::string("--- ") + f + "\n" + s + "\n";
-    }
-    return out;
-  }
-
- private:
-  static void teardown_namespaces() {
-    for (const char* ns : kNamespaces) sh(std::string("ip netns del ") + ns + " 2>/dev/null");
-  }
-
-  std::string dir_, api_;
-  std::vector<std::unique_ptr<Child>> children_;
-  bool ready_ = false;
+  Fleet()
+      : WebFleet({.suite = "the experiment e2e tests",
+                  .prefix = "fde",
+                  .net = "10.204.0",
+                  .controller_port = 17540,
+                  .web_port = 17580,
+                  .front_port = 17581,
+                  .haproxy_defaults = "  retries 2\n  option redispatch 1\n",
+                  .haproxy_backend = "  balance roundrobin\n"
+                                     "  default-server inter 300ms fastinter 200ms downinter 300ms fall 1 rise 2\n",
+                  .host_tags = {{"role=web", "dc=dc1"}, {"role=web", "dc=dc2"}},
+                  .log_tail = 4000}) {}
 };
 
 std::string experiment(const std::string& name, const std::string& selector, const std::string& url,
