@@ -48,7 +48,7 @@ void Child::stop() {
 
 WebFleet::WebFleet(WebFleetSpec spec) : spec_(std::move(spec)) {
   if (::geteuid() != 0) {
-    ADD_FAILURE() << spec_.suite << " needs root with CAP_BPF (run as root)";
+    ADD_FAILURE() << spec_.suite << ": needs root with CAP_BPF (run as root)";
     return;
   }
   teardown_namespaces();  // what a crashed earlier run may have left

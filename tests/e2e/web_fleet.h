@@ -45,7 +45,7 @@ bool eventually(F f, std::chrono::milliseconds within) {
 }
 
 struct WebFleetSpec {
-  std::string suite;             // for the root message: "the evidence e2e test"
+  std::string suite;             // names the suite in the root message: "the evidence e2e test"
   std::string prefix;            // "fdv"
   std::string net;               // "10.207.0"
   int controller_port = 0;       // on <net>.1
