@@ -390,45 +390,39 @@ std::vector<LatencyRow> bench_latency(Lab& lab, int trials) {
     std::function<int64_t()> inject;  // returns t0, the moment the call started
     std::function<void()> revert;
   };
+  // Runs `call` on a thread in lab.a at real-time priority; returns when it started.
+  auto timed_in_a = [&](const std::function<void()>& call) {
+    int64_t t0 = 0;
+    in_netns(lab.a, [&] {
+      realtime(20);
+      t0 = now_ns();
+      call();
+    });
+    return t0;
+  };
+  // Injection by a command (iptables, tc) run in lab.a.
+  auto command = [&](const std::string& name, const std::vector<std::string>& argv) {
+    return [&timed_in_a, name, argv] {
+      Exec r;
+      int64_t t0 = timed_in_a([&] { r = exec(argv); });
+      if (r.code != 0) throw std::runtime_error(name + ": " + r.out);
+      return t0;
+    };
+  };
   std::vector<Method> methods = {
       {"firedrill eBPF",
        [&] {
-         int64_t t0 = 0;
          firedrill::Result<void> r = firedrill::ok();
-         in_netns(lab.a, [&] {
-           realtime(20);
-           t0 = now_ns();
-           r = engine.apply("lat", spec);
-         });
+         int64_t t0 = timed_in_a([&] { r = engine.apply("lat", spec); });
          if (!r) throw std::runtime_error(r.error().describe());
          return t0;
        },
        [&] { (void)engine.revert("lat"); }},
-      {"iptables -A",
-       [&] {
-         int64_t t0 = 0;
-         Exec r;
-         in_netns(lab.a, [&] {
-           realtime(20);
-           t0 = now_ns();
-           r = exec({"iptables", "-A", "OUTPUT", "-d", kReceiver, "-p", "udp", "-j", "DROP"});
-         });
-         if (r.code != 0) throw std::runtime_error("iptables -A: " + r.out);
-         return t0;
-       },
+      {"iptables -A", command("iptables -A", {"iptables", "-A", "OUTPUT", "-d", kReceiver, "-p", "udp", "-j", "DROP"}),
        [&] { must_a({"iptables", "-D", "OUTPUT", "-d", kReceiver, "-p", "udp", "-j", "DROP"}); }},
       {"tc filter add",
-       [&] {
-         int64_t t0 = 0;
-         Exec r;
-         in_netns(lab.a, [&] {
-           realtime(20);
-           t0 = now_ns();
-           r = exec({"tc", "filter", "add", "dev", lab.ifa, "egress", "bpf", "da", "obj", FD_TC_DROP_OBJ, "sec", "tc"});
-         });
-         if (r.code != 0) throw std::runtime_error("tc filter add: " + r.out);
-         return t0;
-       },
+       command("tc filter add",
+               {"tc", "filter", "add", "dev", lab.ifa, "egress", "bpf", "da", "obj", FD_TC_DROP_OBJ, "sec", "tc"}),
        [&] { must_a({"tc", "filter", "del", "dev", lab.ifa, "egress"}); }},
   };
 
