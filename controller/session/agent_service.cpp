@@ -1,6 +1,8 @@
 #include "controller/session/agent_service.h"
 
+#include <algorithm>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 
 #include <absl/synchronization/mutex.h>
@@ -8,6 +10,7 @@
 #include "common/log.h"
 #include "controller/session/agent_session.h"
 #include "controller/session/certs.h"
+#include "controller/session/tls_memory.h"
 
 namespace firedrill::controller {
 namespace {
@@ -190,25 +193,55 @@ void tune_grpc_runtime() {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
+// BIO buffers must hold a whole TLS handshake flight (Debian's gRPC does not feed a
+// flight in parts): ours (certificate chain, CertificateRequest naming the CA) and an
+// agent's (its chain, issued by the same CA). Both are about the size of our chain.
+size_t bio_bytes_for(const AgentServerConfig& config) {
+  std::error_code ec1, ec2;
+  auto cert = std::filesystem::file_size(config.tls_cert, ec1);
+  auto ca = std::filesystem::file_size(config.tls_ca, ec2);
+  if (ec1 || ec2) return 17408;  // OpenSSL's default
+  size_t need = (cert + ca + 2048 + 1023) / 1024 * 1024;
+  return std::clamp<size_t>(need, 4096, 17408);
+}
+
 Result<void> AgentServer::start(const AgentServerConfig& config) {
   tune_grpc_runtime();
   FD_ASSIGN(creds, agent_server_credentials(config), "agent listener");
+  if (!config.insecure) {
+    TlsMemorySettings tls;
+    tls.bio_buffer_bytes = bio_bytes_for(config);
+    if (shrink_tls_memory(tls)) {
+      log()->info("TLS per connection: BIO buffers of {} bytes each way, record buffers released when idle",
+                  tls.bio_buffer_bytes);
+    } else {
+      log()->warn("TLS per connection: gRPC's default buffers (this executable does not take gRPC's OpenSSL calls)");
+    }
+  }
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen, creds, &port_);
   builder.RegisterService(&service_);
   // gRPC's own hard stop; the fleet logs and closes anything above max_message_bytes.
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes * 4));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes * 4));
-  // Dead TCP peers are noticed by keepalive even when no heartbeat is due.
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  // The fleet itself drops an agent that stops heartbeating (lost_after), and an agent
+  // pings us every 10 s: our own keepalive is only the backstop for a dead TCP peer.
+  // At ten thousand agents a 10 s keepalive is a thousand pings a second, a sixth of
+  // the controller's idle CPU.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // Bandwidth-delay probing sizes flow-control windows for bulk transfers; agent
+  // messages are a few hundred bytes, and every probe is one more PING round trip.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   // An agent holds one stream; more on one connection is not an agent.
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 4);
-  // Agent messages are small: smaller TLS frames cost each of ten thousand
-  // connections less buffer memory.
-  builder.AddChannelArgument(GRPC_ARG_TSI_MAX_FRAME_SIZE, 4096);
+  // Agent messages are small: smaller TLS frames and read chunks cost each of ten
+  // thousand connections less buffer memory (a larger message takes a few more reads).
+  builder.AddChannelArgument(GRPC_ARG_TSI_MAX_FRAME_SIZE, 2048);
+  builder.AddChannelArgument(GRPC_ARG_TCP_READ_CHUNK_SIZE, 1024);
+  builder.AddChannelArgument(GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE, 4096);
   // Per-socket statistics for a debugging UI nobody runs here, on every message.
   builder.AddChannelArgument(GRPC_ARG_ENABLE_CHANNELZ, 0);
   server_ = builder.BuildAndStart();

@@ -25,7 +25,9 @@ constexpr int kScanEvery = 3;
 // A stream that has not said Hello by then is closed: idle streams cost the
 // controller memory and hold nothing.
 constexpr auto kHelloTimeout = std::chrono::seconds(10);
-constexpr size_t kMaxSendThreads = 4;
+// Sends run on the caller's CPU time like everything else: more threads than cores
+// only add hand-offs with the threads that read the acks.
+const size_t kMaxSendThreads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
 
 std::string fault_kind_of(const v1::FaultSpec& spec) {
   switch (spec.kind_case()) {
@@ -509,12 +511,18 @@ HaltResult Fleet::halt(const std::string& reason, const std::string& by, std::ch
   std::sort(hosts.begin(), hosts.end());
   log()->warn("HALT by {}: {}; reverting every fault on {} live agent(s), aborting {} run(s)", by, reason,
               hosts.size(), out.aborted_runs.size());
-  persist_halt();
-  record_events({{0, "", state.at, "", "halt", fmt::format("by {}: {}", by, reason)}});
-  for (auto& cb : callbacks) cb(state);
+  // The agents' RevertAll goes out first; the record of the halt (durable, and the
+  // runs it aborted) is written meanwhile. No run can start in between: halted_ is
+  // already set, under the gate every apply holds.
+  std::thread record([&] {
+    persist_halt();
+    record_events({{0, "", state.at, "", "halt", fmt::format("by {}: {}", by, reason)}});
+    for (auto& cb : callbacks) cb(state);
+  });
   auto fill = [&](v1::ControllerMessage& m) { m.mutable_revert_all()->set_reason("halt: " + reason); };
   auto now = WallClock::now();
   out.agents = fanout(hosts, fill, "", false, now + timeout, now + timeout);
+  record.join();
   for (auto& t : out.agents.targets) {
     if (t.status != v1::ACK_APPLIED) out.unconfirmed.push_back(t.agent_id);
   }
