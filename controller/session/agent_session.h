@@ -97,6 +97,7 @@ class AgentSession {
   WallTime connected_at_;
   WallTime last_seen_;
   WallTime next_lease_{};
+  WallClock::duration renew_every_{0};  // set at registration
   std::chrono::nanoseconds clock_offset_{0};
   std::unordered_map<uint64_t, Waiter> pending_;
   std::unordered_map<std::string, Waiter> effect_waiters_;

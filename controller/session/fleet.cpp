@@ -138,7 +138,11 @@ void CommandBatch::finish(size_t i) {
 bool AgentSession::send(const v1::ControllerMessage& message) {
   std::lock_guard lock(mu_);
   if (!transport_ || ended_) return false;
-  return transport_->send(message);
+  if (!transport_->send(message)) return false;
+  // Whatever the agent hears from us renews its lease: the next renewal is due a
+  // renewal interval after this, not in the middle of a fan-out's acks.
+  if (renew_every_.count() > 0) next_lease_ = std::max(next_lease_, WallClock::now() + renew_every_);
+  return true;
 }
 
 void AgentSession::close(int code, const std::string& why) {
@@ -609,7 +613,8 @@ Result<void> Fleet::register_session(const std::shared_ptr<AgentSession>& s, con
     s->registered_ = true;
     s->clock_offset_ = offset;
     s->last_seen_ = now;
-    s->next_lease_ = now + std::chrono::duration_cast<WallClock::duration>(config_.lease_grace / 3);
+    s->renew_every_ = std::chrono::duration_cast<WallClock::duration>(config_.lease_grace / 3);
+    s->next_lease_ = now + s->renew_every_;
   }
   if (replaced && replaced != s) {
     log()->warn("agent {}: a new stream from {} replaces the one from {}", id, s->peer(), replaced->peer());
