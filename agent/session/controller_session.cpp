@@ -167,6 +167,10 @@ Result<std::shared_ptr<grpc::Channel>> ControllerSession::make_channel() {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // Bandwidth-delay probes size windows for bulk transfers; commands are a few hundred
+  // bytes, and each probe is a PING the controller answers for every agent of a fleet
+  // (bench/fanout's simulated agents send none either).
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   return grpc::CreateCustomChannel(config_.controller, creds, args);
 }
 
