@@ -21,6 +21,7 @@ class FakeStream : public SessionTransport {
     std::lock_guard l(mu);
     if (closed) return false;
     sent.push_back(m);
+    sent_at.push_back(WallClock::now());
     cv.notify_all();
     return true;
   }
@@ -50,6 +51,7 @@ class FakeStream : public SessionTransport {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<v1::ControllerMessage> sent;
+  std::vector<WallTime> sent_at;
   bool closed = false;
   int close_code = -1;
   std::string close_why;
@@ -143,6 +145,28 @@ TEST_F(FleetTest, RegistrationChecksIdentityAndSendsALease) {
   EXPECT_EQ(from_proto(lease->lease().heartbeat_interval()), std::chrono::nanoseconds(1s));
   // Renewed every third of the grace.
   EXPECT_TRUE(h1->stream.wait_for(v1::ControllerMessage::kLease, 1, 2s));
+}
+
+TEST_F(FleetTest, ACommandRenewsTheLease) {
+  make();  // grace 3 s: a renewal every second of silence
+  auto h1 = connect("h1");
+  ASSERT_TRUE(h1->stream.wait_for(v1::ControllerMessage::kLease));
+  std::this_thread::sleep_for(500ms);
+  // Unanswered: it times out, but the agent heard from us.
+  (void)fleet->revert("r-test-000009.1", {"h1"}, 100ms);
+  auto lease = h1->stream.wait_for(v1::ControllerMessage::kLease, 1, 3s);
+  ASSERT_TRUE(lease);
+  std::lock_guard l(h1->stream.mu);
+  WallTime command{}, renewal{};
+  size_t leases = 0;
+  for (size_t i = 0; i < h1->stream.sent.size(); ++i) {
+    if (h1->stream.sent[i].has_revert()) command = h1->stream.sent_at[i];
+    if (h1->stream.sent[i].has_lease() && leases++ == 1) renewal = h1->stream.sent_at[i];
+  }
+  ASSERT_NE(command, WallTime{});
+  // The renewal due a second after registration was put off to a second after the
+  // command (it would otherwise have come about half a second after it).
+  EXPECT_GE(renewal - command, std::chrono::milliseconds(1000));
 }
 
 TEST_F(FleetTest, ApplyCollectsAcksEffectsAndSpreads) {
