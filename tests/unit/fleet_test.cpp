@@ -151,7 +151,7 @@ TEST_F(FleetTest, ACommandRenewsTheLease) {
   make();  // grace 3 s: a renewal every second of silence
   auto h1 = connect("h1");
   ASSERT_TRUE(h1->stream.wait_for(v1::ControllerMessage::kLease));
-  std::this_thread::sleep_for(500ms);
+  std::this_thread::sleep_for(900ms);
   // Unanswered: it times out, but the agent heard from us.
   (void)fleet->revert("r-test-000009.1", {"h1"}, 100ms);
   auto lease = h1->stream.wait_for(v1::ControllerMessage::kLease, 1, 3s);
@@ -164,9 +164,9 @@ TEST_F(FleetTest, ACommandRenewsTheLease) {
     if (h1->stream.sent[i].has_lease() && leases++ == 1) renewal = h1->stream.sent_at[i];
   }
   ASSERT_NE(command, WallTime{});
-  // The renewal due a second after registration was put off to a second after the
-  // command (it would otherwise have come about half a second after it).
-  EXPECT_GE(renewal - command, std::chrono::milliseconds(1000));
+  // The renewal due a second after registration was put off to at least half a
+  // renewal interval after the command (it would otherwise have come within a tick).
+  EXPECT_GE(renewal - command, std::chrono::milliseconds(500));
 }
 
 TEST_F(FleetTest, ApplyCollectsAcksEffectsAndSpreads) {
