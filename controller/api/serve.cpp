@@ -12,7 +12,9 @@
 
 #include <boost/program_options.hpp>
 
+#include "common/cli.h"
 #include "common/log.h"
+#include "common/signals.h"
 #include "controller/api/runs.h"
 #include "controller/api/services.h"
 #include "controller/api/verbs.h"
@@ -103,25 +105,10 @@ int serve_main(int argc, char** argv) {
     ("log-format", po::value(&log_format), "text or json")
     ("log-level", po::value(&log_level), "trace, debug, info, warn, error");
   po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, desc), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "firedrill serve: " << e.what() << " (see firedrill serve --help)\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
-  auto usage = [](const std::string& what) {
-    std::cerr << "firedrill serve: " << what << "\n";
-    return 2;
-  };
-  auto lf = parse_log_format(log_format);
-  if (!lf) return usage("--log-format: " + lf.error().message);
-  auto ll = parse_log_level(log_level);
-  if (!ll) return usage("--log-level: " + ll.error().message);
+  if (auto done = parse_verb_options(argc, argv, desc, vm, "firedrill serve")) return *done;
+  auto usage = [](const std::string& what) { return usage_error("firedrill serve", what); };
+  auto log_config = parse_log_options(log_format, log_level);
+  if (!log_config) return usage(log_config.error().message);
   for (auto [opt, text, out] : {std::tuple{"--lease-grace", &lease, &fleet_config.lease_grace},
                                 std::tuple{"--heartbeat", &heartbeat, &fleet_config.heartbeat_interval},
                                 std::tuple{"--lost-after", &lost_after, &fleet_config.lost_after}}) {
@@ -152,13 +139,8 @@ int serve_main(int argc, char** argv) {
   }
   if (auto r = fleet_config.guard.validate(); !r) return usage(r.error().message);
 
-  init_logging({*lf, *ll});
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  init_logging(*log_config);
+  sigset_t sigs = block_stop_signals();
   signal(SIGPIPE, SIG_IGN);
   ::umask(0077);
   raise_fd_limit();

@@ -59,7 +59,7 @@ std::vector<Host> Inventory::live_hosts() const {
   std::vector<Host> out;
   out.reserve(live_);
   for (auto& [id, a] : agents_) {
-    if (a.live) out.push_back({a.id, a.tags});
+    if (a.live) out.push_back({a.id, a.tags, a.version});
   }
   return out;
 }

@@ -20,6 +20,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "common/cli.h"
+
 namespace firedrill::controller {
 namespace {
 
@@ -280,17 +282,7 @@ int certs_main(int argc, char** argv) {
   po::positional_options_description pos;
   pos.add("command", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(desc).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "firedrill certs: " << e.what() << " (see firedrill certs --help)\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  if (auto done = parse_verb_options(argc, argv, desc, vm, "firedrill certs", &pos)) return *done;
   auto fail = [](const std::string& what, int code = 1) {
     std::cerr << "firedrill certs: " << what << "\n";
     return code;

@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "common/fault_kind.h"
 #include "common/log.h"
 #include "controller/session/agent_session.h"
 
@@ -28,27 +29,6 @@ constexpr auto kHelloTimeout = std::chrono::seconds(10);
 // Sends run on the caller's CPU time like everything else: more threads than cores
 // only add hand-offs with the threads that read the acks.
 const size_t kMaxSendThreads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
-
-std::string fault_kind_of(const v1::FaultSpec& spec) {
-  switch (spec.kind_case()) {
-    case v1::FaultSpec::kNetwork:
-      switch (spec.network().kind_case()) {
-        case v1::NetworkFault::kDrop: return "network.drop";
-        case v1::NetworkFault::kBlackhole: return "network.blackhole";
-        case v1::NetworkFault::kPartition: return "network.partition";
-        default: return "network.unknown";
-      }
-    case v1::FaultSpec::kProcess:
-      switch (spec.process().kind_case()) {
-        case v1::ProcessFault::kKill: return "process.kill";
-        case v1::ProcessFault::kKeepDown: return "process.keep_down";
-        case v1::ProcessFault::kFreeze: return "process.freeze";
-        default: return "process.unknown";
-      }
-    case v1::FaultSpec::kPowerLoss: return "power_loss";
-    default: return "unknown";
-  }
-}
 
 template <typename T>
 std::string seconds_text(T d) {
@@ -309,7 +289,7 @@ std::vector<std::string> Fleet::active_runs() const {
 
 std::vector<std::string> Fleet::incapable(const std::vector<std::string>& hosts, const v1::FaultSpec& spec) const {
   std::vector<std::string> out;
-  std::string kind = fault_kind_of(spec);
+  std::string kind = fault_kind(spec);
   for (auto& h : hosts) {
     auto a = inventory_.get(h);
     if (!a || !a->live) {
@@ -464,7 +444,7 @@ FanoutResult Fleet::apply(const ApplyRequest& req) {
   auto start = std::max(now, req.not_before);
   auto deadline = now + req.ack_timeout;
   log()->info("run {}: apply {} ({}) on {} agent(s), not before {}, expires {}", req.run_id, req.fault_id,
-              fault_kind_of(req.spec), req.hosts.size(), format_utc(start), format_utc(req.expires_at));
+              fault_kind(req.spec), req.hosts.size(), format_utc(start), format_utc(req.expires_at));
   auto out = fanout(req.hosts, fill, req.fault_id, req.wait_effective, deadline, start + req.effect_timeout,
                     &req.run_id);
   log()->info("run {}: {} of {} target(s) took {}; sent to all in {}, last ack {} after dispatch, ack spread {}, "
