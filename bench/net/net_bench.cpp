@@ -16,6 +16,7 @@
 // is named fdn-<pid>-bench-* and removed at the end, also on failure.
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <signal.h>
@@ -485,6 +486,27 @@ std::string json_list(const std::vector<double>& v) {
   return s + "]";
 }
 
+// `tc filter add ... bpf obj` (iproute2) mounts a bpffs at /sys/fs/bpf where there is
+// none and leaves tc/globals and the ip and xdp links in it. The benchmark runs in a
+// mount namespace of its own with a bpffs of its own there, so whatever tc leaves goes
+// with the namespace when the benchmark exits (also when it fails). The namespaces the
+// Lab makes are bound in this mount namespace too, and go with it.
+bool private_bpffs() {
+  if (::unshare(CLONE_NEWNS) != 0) {
+    std::cerr << "net_bench: unshare(CLONE_NEWNS): " << std::strerror(errno) << "\n";
+    return false;
+  }
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    std::cerr << "net_bench: make / private in the benchmark's mount namespace: " << std::strerror(errno) << "\n";
+    return false;
+  }
+  if (::mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0) {
+    std::cerr << "net_bench: mount a private bpffs at /sys/fs/bpf: " << std::strerror(errno) << "\n";
+    return false;
+  }
+  return true;
+}
+
 int usage() {
   std::cerr << "usage: net_bench [--out FILE] [--only cost|throughput|latency]... [--rounds N] "
                "[--iperf-seconds S] [--trials N] [--no-rt]\n";
@@ -509,6 +531,8 @@ int main(int argc, char** argv) {
     else return usage();
   }
   if (parts.empty()) parts = {"cost", "throughput", "latency"};
+  // Before any thread starts: unshare(CLONE_NEWNS) refuses a multi-threaded process.
+  if (!private_bpffs()) return 1;
   firedrill::init_logging({firedrill::LogFormat::kText, spdlog::level::warn});
   (void)firedrill::agent::bpf::features();  // probed once, as the agent does at start
 
