@@ -122,22 +122,20 @@ void PowerLossEngine::boot_loop() {
   while (true) {
     boot_cv_.wait(lock, [&] { return stopping_ || !boots_.empty(); });
     if (boots_.empty()) return;  // stopping, nothing owed
-    std::string id = boots_.front();
-    booting_ = true;
+    std::string id = boots_.front();  // stays queued until booted: wait_booted sees it
     lock.unlock();
     size_t good = run_boot_hooks(hooks_, id, events_);
     log()->info("power loss {}: power restored, {}/{} boot hook(s) succeeded", id, good, hooks_.hooks.size());
     if (auto r = journal_->end(hooks_entry(id)); !r) log()->error("power loss {}: {}", id, r.error().describe());
     lock.lock();
     boots_.pop_front();
-    booting_ = false;
     boot_cv_.notify_all();
   }
 }
 
 bool PowerLossEngine::wait_booted(std::chrono::milliseconds timeout) const {
   std::unique_lock lock(boot_mu_);
-  return boot_cv_.wait_for(lock, timeout, [&] { return boots_.empty() && !booting_; });
+  return boot_cv_.wait_for(lock, timeout, [&] { return boots_.empty(); });
 }
 
 v1::FaultSpec PowerLossEngine::net_spec() const {

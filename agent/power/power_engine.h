@@ -93,8 +93,7 @@ class PowerLossEngine : public FaultEngine {
   // everything above exists).
   mutable std::mutex boot_mu_;
   mutable std::condition_variable boot_cv_;
-  std::deque<std::string> boots_;  // fault ids; the front one is running while booting_
-  bool booting_ = false;
+  std::deque<std::string> boots_;  // fault ids; the front one is booting
   bool stopping_ = false;
   std::thread booter_;
 };

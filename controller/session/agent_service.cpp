@@ -195,14 +195,17 @@ void tune_grpc_runtime() {
 
 // BIO buffers must hold a whole TLS handshake flight (Debian's gRPC does not feed a
 // flight in parts): ours (certificate chain, CertificateRequest naming the CA) and an
-// agent's (its chain, issued by the same CA). Both are about the size of our chain.
+// agent's (its chain, signature, Finished). An agent's chain may be longer than ours
+// (an intermediate CA, RSA keys), and a flight that does not fit fails the handshake
+// with nothing better than gRPC's "handshake failed": twice our chain and the CA, and
+// never under 8 KiB, leaves that room; OpenSSL's own 17 KiB is the most.
 size_t bio_bytes_for(const AgentServerConfig& config) {
   std::error_code ec1, ec2;
   auto cert = std::filesystem::file_size(config.tls_cert, ec1);
   auto ca = std::filesystem::file_size(config.tls_ca, ec2);
   if (ec1 || ec2) return 17408;  // OpenSSL's default
-  size_t need = (cert + ca + 2048 + 1023) / 1024 * 1024;
-  return std::clamp<size_t>(need, 4096, 17408);
+  size_t need = (2 * (cert + ca) + 4096 + 1023) / 1024 * 1024;
+  return std::clamp<size_t>(need, 8192, 17408);
 }
 
 Result<void> AgentServer::start(const AgentServerConfig& config) {
@@ -212,7 +215,8 @@ Result<void> AgentServer::start(const AgentServerConfig& config) {
     TlsMemorySettings tls;
     tls.bio_buffer_bytes = bio_bytes_for(config);
     if (shrink_tls_memory(tls)) {
-      log()->info("TLS per connection: BIO buffers of {} bytes each way, record buffers released when idle",
+      log()->info("TLS per connection: BIO buffers of {} bytes each way (an agent's handshake flight must fit: "
+                  "certificate chain and signature), record buffers released when idle",
                   tls.bio_buffer_bytes);
     } else {
       log()->warn("TLS per connection: gRPC's default buffers (this executable does not take gRPC's OpenSSL calls)");

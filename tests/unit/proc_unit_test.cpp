@@ -483,6 +483,28 @@ TEST_F(PowerFixture, RestoreLiftsNetworkThenKeepDownThenBoots) {
   EXPECT_EQ(rec.calls.size(), 4u);
 }
 
+TEST_F(PowerFixture, PowerIsBackBeforeTheHostHasBooted) {
+  // A boot that waits for a gate: revert must return (network and keep-down lifted)
+  // while it still waits, and the journal owes the boot until it is done.
+  std::string gate = dir.path + "/gate";
+  config.boot_hooks = {"while [ ! -e " + gate + " ]; do sleep 0.01; done; echo booted >> " + marker};
+  config.boot_hook_timeout = std::chrono::seconds(5);
+  engine = std::make_unique<power::PowerLossEngine>(net, proc, config, journal, nullptr);
+  ASSERT_TRUE(engine->apply("pl", spec));
+  ASSERT_TRUE(engine->revert("pl"));
+  EXPECT_EQ(rec.calls.back(), "revert pl/proc");
+  EXPECT_FALSE(fs::exists(marker)) << "revert waited for the boot";
+  EXPECT_EQ(journal->owed().size(), 1u);
+  EXPECT_FALSE(engine->apply("pl", spec)) << "a power loss of the same id while its boot is owed";
+  std::ofstream(gate) << "open";
+  ASSERT_TRUE(engine->wait_booted(std::chrono::seconds(10)));
+  std::ifstream in(marker);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line)) << "boot hook did not run";
+  EXPECT_EQ(line, "booted");
+  EXPECT_TRUE(journal->owed().empty());
+}
+
 TEST_F(PowerFixture, FailedKillUndoesTheBlackholeAndOwesNothing) {
   proc.fail_apply = true;
   auto r = engine->apply("pl", spec);
