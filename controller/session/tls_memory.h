@@ -18,8 +18,9 @@ namespace firedrill::controller {
 
 struct TlsMemorySettings {
   // Each direction of a connection's BIO pair. gRPC's frame protector needs one whole
-  // TLS record of its own (GRPC_ARG_TSI_MAX_FRAME_SIZE, 4 KiB on the agent listener)
-  // in the outgoing buffer; incoming records larger than the buffer are taken in parts.
+  // TLS record of its own (GRPC_ARG_TSI_MAX_FRAME_SIZE, 2 KiB on the agent listener)
+  // in the outgoing buffer, and a whole handshake flight must fit (see bio_bytes_for in
+  // agent_service.cpp).
   size_t bio_buffer_bytes = 8192;
   bool release_record_buffers = true;
 };
