@@ -83,9 +83,7 @@ class SqliteStore : public Store {
   ~SqliteStore() override { sqlite3_close(db_); }
 
   Result<void> init() {
-    FD_TRY(exec("PRAGMA journal_mode=WAL"), "store {}", path_);
-    FD_TRY(exec("PRAGMA synchronous=NORMAL"), "store {}", path_);
-    FD_TRY(exec("PRAGMA foreign_keys=ON"), "store {}", path_);
+    // The version first: a database this binary refuses is left as it found it.
     FD_ASSIGN(version, schema_version(), "store {}", path_);
     if (version > kSchemaVersion) {
       return make_error("store {}: its schema is version {}, written by a newer firedrill; this one ({}) knows "
@@ -93,6 +91,9 @@ class SqliteStore : public Store {
                         "start afresh (its runs and evidence stay in the file)",
                         path_, version, FIREDRILL_VERSION, kSchemaVersion);
     }
+    FD_TRY(exec("PRAGMA journal_mode=WAL"), "store {}", path_);
+    FD_TRY(exec("PRAGMA synchronous=NORMAL"), "store {}", path_);
+    FD_TRY(exec("PRAGMA foreign_keys=ON"), "store {}", path_);
     if (version == 1) return migrate_from_1();
     FD_TRY(exec(kSchema), "store {}: schema", path_);
     if (version == 0) {
