@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "common/time.h"
-#include "controller/scheduler/calendar.h"
+#include "controller/calendar/calendar.h"
 #include "controller/targeting/selector.h"
 
 namespace firedrill::experiment {
@@ -452,18 +452,18 @@ class Checker {
     const auto& s = e_.schedule();
     if (trim(s.cron()).empty()) {
       error("schedule.cron", "required: when to run, as 5 cron fields (e.g. \"*/15 10-15 * * mon-fri\")");
-    } else if (auto c = scheduler::parse_cron(s.cron()); !c) {
+    } else if (auto c = calendar::parse_cron(s.cron()); !c) {
       error("schedule.cron", "{}", c.error().message);
     }
-    if (auto z = scheduler::find_zone(s.time_zone()); !z) error("schedule.time_zone", "{}", z.error().message);
+    if (auto z = calendar::find_zone(s.time_zone()); !z) error("schedule.time_zone", "{}", z.error().message);
     for (int i = 0; i < s.windows_size(); ++i) {
       const auto& w = s.windows(i);
       std::string p = fmt::format("schedule.windows[{}]", i);
       for (int k = 0; k < w.days_size(); ++k) {
-        if (auto d = scheduler::parse_days(w.days(k)); !d) error(fmt::format("{}.days[{}]", p, k), "{}", d.error().message);
+        if (auto d = calendar::parse_days(w.days(k)); !d) error(fmt::format("{}.days[{}]", p, k), "{}", d.error().message);
       }
-      auto st = scheduler::parse_clock(w.start());
-      auto en = scheduler::parse_clock(w.end());
+      auto st = calendar::parse_clock(w.start());
+      auto en = calendar::parse_clock(w.end());
       if (w.start().empty()) error(p + ".start", "required: HH:MM");
       else if (!st) error(p + ".start", "{}", st.error().message);
       if (w.end().empty()) error(p + ".end", "required: HH:MM");
@@ -471,7 +471,7 @@ class Checker {
       if (st && en && *st == *en) error(p, "start and end are the same time: the window is empty");
     }
     for (int i = 0; i < s.blackout_dates_size(); ++i) {
-      if (auto r = scheduler::parse_date_range(s.blackout_dates(i)); !r) {
+      if (auto r = calendar::parse_date_range(s.blackout_dates(i)); !r) {
         error(fmt::format("schedule.blackout_dates[{}]", i), "{}", r.error().message);
       }
     }

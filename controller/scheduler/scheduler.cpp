@@ -40,7 +40,7 @@ Result<void> Scheduler::open() {
       logger("controller.scheduler")->error("skipping schedule file: {}", rd.error().describe());
       continue;
     }
-    auto cal = Calendar::compile(r.experiment().schedule());
+    auto cal = calendar::Calendar::compile(r.experiment().schedule());
     if (!cal) {
       logger("controller.scheduler")->error("schedule {}: {}", r.id(), cal.error().describe());
       continue;
@@ -62,7 +62,7 @@ void Scheduler::refresh_next(Entry* e, WallTime now) {
 
 Result<v1::ScheduleRecord> Scheduler::add(v1::ScheduleRecord draft, WallTime now) {
   if (!draft.experiment().has_schedule()) return make_error("experiment '{}' has no schedule", draft.experiment().name());
-  FD_ASSIGN(cal, Calendar::compile(draft.experiment().schedule()), "experiment '{}'", draft.experiment().name());
+  FD_ASSIGN(cal, calendar::Calendar::compile(draft.experiment().schedule()), "experiment '{}'", draft.experiment().name());
   if (draft.id().empty()) draft.set_id(experiment::new_record_id("s"));
   *draft.mutable_created_at() = to_proto(now);
   draft.set_paused(draft.experiment().schedule().paused());

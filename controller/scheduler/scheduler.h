@@ -24,7 +24,7 @@
 
 #include "common/result.h"
 #include "common/time.h"
-#include "controller/scheduler/calendar.h"
+#include "controller/calendar/calendar.h"
 #include "firedrill/v1/run.pb.h"
 
 namespace firedrill::scheduler {
@@ -67,7 +67,7 @@ class Scheduler {
  private:
   struct Entry {
     v1::ScheduleRecord record;
-    Calendar calendar;
+    calendar::Calendar calendar;
   };
 
   std::string path_of(const std::string& id) const;

@@ -10,13 +10,14 @@
 #include <filesystem>
 
 #include "controller/experiment/loader.h"
-#include "controller/scheduler/calendar.h"
+#include "controller/calendar/calendar.h"
 #include "controller/scheduler/scheduler.h"
 
 namespace firedrill::scheduler {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace firedrill::calendar;
 
 // "2026-03-08T06:59:00Z" -> WallTime
 WallTime utc(const std::string& text) {
