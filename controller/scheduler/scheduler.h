@@ -25,6 +25,7 @@
 #include "common/result.h"
 #include "common/time.h"
 #include "controller/calendar/calendar.h"
+#include "controller/store/store.h"
 #include "firedrill/v1/run.pb.h"
 
 namespace firedrill::scheduler {
@@ -42,10 +43,10 @@ class Launcher {
 
 class Scheduler {
  public:
-  // `dir` holds one file per schedule; it is created when missing.
-  Scheduler(std::string dir, Launcher* launcher);
+  // Schedules live in `store`.
+  Scheduler(controller::Store* store, Launcher* launcher);
 
-  // Loads every schedule from disk. Call once before anything else.
+  // Loads every schedule from the store. Call once before anything else.
   Result<void> open();
 
   // Adds a schedule from a draft with experiment_* and created_by filled in; the
@@ -70,13 +71,12 @@ class Scheduler {
     calendar::Calendar calendar;
   };
 
-  std::string path_of(const std::string& id) const;
   Result<void> persist(const v1::ScheduleRecord& r);
   void note(v1::ScheduleRecord* r, WallTime due, WallTime now, std::string outcome, std::string run_id);
   void refresh_next(Entry* e, WallTime now);
   std::vector<std::string> tick_one(Entry* e, WallTime now);
 
-  std::string dir_;
+  controller::Store* store_;
   Launcher* launcher_;
   mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;
