@@ -49,20 +49,23 @@ for placement in two-site single-site; do
   source /run/firedrill-lab/fdl/lab.env
   export FIREDRILL_API=$FDL_LAB_API
   echo "=== $placement: firedrill run $experiment"
-  out=$(mktemp)
+  # Machine-readable answers (--json), read with jq: the run's id from the start, its
+  # outcome from the finished record.
+  id=$("$firedrill" run "$experiment" --detach --json | jq -r .run_id)
   set +e
-  "$firedrill" run "$experiment" --quiet | tee "$out"
-  rc=${PIPESTATUS[0]}
+  "$firedrill" show "$id" --follow --quiet
+  rc=$?
   set -e
-  id=$(sed -n 's/^run \([^ ]*\) of .*/\1/p' "$out" | head -1)
-  verdict[$placement]=$(grep -E '^verdict: ' "$out" | tail -1 || echo "verdict: none (exit $rc)")
-  rm -f "$out"
-  if [ -n "$id" ]; then
+  if [ -n "$id" ] && [ "$id" != null ]; then
     base=$reports/pangyo-fire-$placement-$id
+    "$firedrill" show "$id" --json >"$base.run.json" || true
+    verdict[$placement]=$(jq -r '"verdict: " + ((.outcome // "RUN_OUTCOME_UNSPECIFIED") | sub("RUN_OUTCOME_"; "")) + " - " + (.reason // "")' \
+      "$base.run.json" 2>/dev/null || echo "verdict: none (exit $rc)")
     "$firedrill" report "$id" --format html -o "$base.html" --state-dir "$FDL_LAB_CONTROLLER_STATE" &&
       "$firedrill" report "$id" --format json -o "$base.json" --state-dir "$FDL_LAB_CONTROLLER_STATE" &&
       report[$placement]=$base.html || report[$placement]="(report failed)"
   else
+    verdict[$placement]="verdict: none (the run did not start)"
     report[$placement]="(no run)"
   fi
   "$lab" down | sed 's/^/  /'

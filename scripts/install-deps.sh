@@ -15,6 +15,8 @@ packages=(
   # tests, benchmarks and the lab
   iproute2 iputils-ping iperf3 iptables nftables procps psmisc socat netcat-openbsd
   python3 curl haproxy redis-server redis-sentinel redis-tools util-linux
+  # scripts/demo.sh reads `firedrill run/show --json`; tests/data/state-0.1.0/make.sh dumps SQL
+  jq sqlite3
   # evidence reports: render and check the HTML page headless; verify-evidence.py
   chromium openssl
 )

@@ -333,12 +333,13 @@ OPTIONS)");
 
 int show_main(int argc, char** argv) {
   std::string api = controller::default_api_socket(), id;
-  bool samples = false, json = false;
+  bool samples = false, json = false, follow = false, quiet = false;
   unsigned limit = 20;
   po::options_description desc(R"(firedrill show - an experiment run in full, or the recent runs
 
 SYNOPSIS
   firedrill show [RUN] [--samples] [--limit N] [--json]
+  firedrill show RUN --follow [--quiet] [--json]
 
 DESCRIPTION
   With RUN: the experiment and its file's SHA-256, who started it, approvals, each
@@ -353,12 +354,18 @@ OPTIONS)");
     ("run", po::value(&id), "the run id")
     ("samples", po::bool_switch(&samples), "print every probe sample")
     ("json", po::bool_switch(&json), "print the run (firedrill.v1.RunRecord) or the list as JSON")
+    ("follow", po::bool_switch(&follow), "follow the run live to its end, as `run` does (Ctrl-C aborts it)")
+    ("quiet,q", po::bool_switch(&quiet), "with --follow: no live status line")
     ("limit", po::value(&limit), "how many recent runs (default 20)")
     ("api", po::value(&api), "the controller's API socket");
   po::positional_options_description pos;
   pos.add("run", 1);
   po::variables_map vm;
   if (auto done = parse_verb_options(argc, argv, desc, vm, "firedrill show", &pos)) return *done;
+  if (follow) {
+    if (id.empty()) return usage_error("firedrill show", "--follow needs a run id");
+    return follow_run(api, id, block_interrupts(), quiet, "show", json);
+  }
   auto stub = connect(api);
   if (id.empty()) {
     v1::ListExperimentRunsRequest req;
