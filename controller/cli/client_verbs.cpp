@@ -112,14 +112,7 @@ std::unique_ptr<v1::ControllerService::Stub> stub(const std::string& api) {
 
 void deadline(grpc::ClientContext& ctx) { ctx.set_deadline(std::chrono::system_clock::now() + kCallTimeout); }
 
-void print_json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions o;
-  o.add_whitespace = true;
-  o.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  std::cout << out;
-}
+using runner::print_json;
 
 std::string ms(const google::protobuf::Duration& d) {
   return fmt::format("{:.1f}ms", std::chrono::duration<double, std::milli>(from_proto(d)).count());

@@ -111,14 +111,6 @@ std::string status_line(const v1::RunUpdate& u, WallTime now) {
 
 std::atomic<bool> g_interrupted{false};
 
-void print_json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions o;
-  o.add_whitespace = true;
-  o.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  std::cout << out << std::flush;
-}
 
 }  // namespace
 
@@ -160,6 +152,15 @@ std::string render_verdict(const v1::RunRecord& run) {
   }
   out += fmt::format("\nverdict: {} - {}\n", verdict, run.reason());
   return out;
+}
+
+void print_json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.add_whitespace = true;
+  o.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+  std::cout << out << std::flush;
 }
 
 sigset_t block_interrupts() {

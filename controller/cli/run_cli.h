@@ -17,6 +17,9 @@ int approve_main(int argc, char** argv);   // approve (or reject) a run as a nam
 int abort_main(int argc, char** argv);     // stop a run; its faults are reverted
 int schedule_main(int argc, char** argv);  // schedule add|list|pause|resume|remove
 
+// A message as JSON on stdout (proto field names), what every verb's --json prints.
+void print_json(const google::protobuf::Message& m);
+
 // Blocks SIGINT and SIGTERM for follow_run; call it before any gRPC thread starts.
 sigset_t block_interrupts();
 // Follows run `id` live to its end (events, a status line unless `quiet`, the verdict,
