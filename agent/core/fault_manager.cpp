@@ -1,6 +1,7 @@
 #include "agent/core/fault_manager.h"
 
 #include "common/fault_kind.h"
+#include "common/fault_values.h"
 #include "common/log.h"
 
 namespace firedrill::agent {
@@ -63,6 +64,11 @@ Result<v1::AckStatus> FaultManager::apply(const v1::ApplyFault& command) {
   }
   if (expires - now > kMaxLease) {
     return make_error("fault {}: expires_at {} is more than 24h away", id, format_utc(expires));
+  }
+
+  // Values beyond the schema, with the lease known (a delay longer than the fault).
+  if (auto p = first_fault_value_problem(command.spec(), expires - not_before); !p.empty()) {
+    return make_error("fault {}: {}", id, p);
   }
 
   FaultEngine* engine = nullptr;

@@ -53,6 +53,10 @@ nf_rule to_nf_rule(const Rule& r, uint32_t slot, uint64_t iface_mask) {
   out.protocol = r.protocol;
   if (r.percent >= 100) out.flags |= NF_RULE_ALWAYS;
   out.drop_threshold = drop_threshold(r.percent);
+  out.action = static_cast<uint8_t>(r.action);
+  out.action_flags = r.fix_checksums ? NF_ACT_F_FIX_CSUM : 0;
+  out.delay_ns = r.delay_ns;
+  out.jitter_ns = r.jitter_ns;
   if (r.local) {
     out.flags |= NF_RULE_LOCAL;
     std::array<uint8_t, 16> mask{};
@@ -426,6 +430,7 @@ v1::FaultCounters NetDataplane::counters(const std::string& key) const {
       out.set_bytes_matched(out.bytes_matched() + c.bytes_matched);
       out.set_packets_dropped(out.packets_dropped() + c.packets_dropped);
       out.set_bytes_dropped(out.bytes_dropped() + c.bytes_dropped);
+      out.set_packets_altered(out.packets_altered() + c.packets_altered);
     }
   }
   return out;

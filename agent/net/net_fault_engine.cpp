@@ -2,6 +2,7 @@
 
 #include <net/if.h>
 
+#include "common/fault_values.h"
 #include "common/log.h"
 
 namespace firedrill::agent::net {
@@ -70,6 +71,7 @@ NetFaultEngine::~NetFaultEngine() {
 }
 
 bool NetFaultEngine::tcx() const { return config_.tcx.value_or(bpf::features().tcx); }
+bool NetFaultEngine::sch_fq() const { return config_.sch_fq.value_or(bpf::features().sch_fq); }
 bool NetFaultEngine::xdp_link() const { return config_.xdp_link.value_or(bpf::features().xdp_link); }
 
 Result<std::vector<NetFaultEngine::Iface>> NetFaultEngine::interfaces_of(const v1::NetworkFault& fault,
@@ -103,8 +105,18 @@ Result<void> NetFaultEngine::check_locked(const v1::FaultSpec& spec, CompiledFau
     return load_error_->context("the network engine is unavailable (its eBPF classifier did not load)");
   }
   const auto& nf = spec.network();
+  if (auto p = first_fault_value_problem(spec); !p.empty()) return make_error("network fault: {}", p);
   FD_ASSIGN(c, compile_network_fault(nf), "network fault");
   FD_ASSIGN(ifaces, interfaces_of(nf, false), "network fault");
+  bool alters = nf.has_corrupt() || nf.has_duplicate() || nf.has_delay();
+  if (alters && !tcx()) {
+    return bpf::features().missing("tcx").context(
+        "network fault: corrupt, duplicate and delay rewrite, copy or time packets in tc (tcx); XDP only drops");
+  }
+  if (nf.has_delay() && !sch_fq()) {
+    return bpf::features().missing("sch_fq").context(
+        "network fault: delay sets departure times, which only the fq qdisc honours");
+  }
   if (c.needs_egress && !tcx()) {
     return bpf::features().missing("tcx").context(
         "network fault: egress filtering needs tcx (XDP sees ingress only)");

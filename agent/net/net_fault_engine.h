@@ -31,6 +31,7 @@ struct NetEngineConfig {
   // What the kernel offers; unset: the agent's probe (bpf::features()). Tests set it
   // to exercise the XDP fallback and the refusals.
   std::optional<bool> tcx, xdp_link;
+  std::optional<bool> sch_fq;  // replaces the probe (tests of the delay fault)
 };
 
 class NetFaultEngine : public FaultEngine {
@@ -72,6 +73,7 @@ class NetFaultEngine : public FaultEngine {
   // interface deleted and made again has a new one; the kernel dropped the old links).
   Result<void> ensure_attached(const Iface& iface);
   bool tcx() const;
+  bool sch_fq() const;
   bool xdp_link() const;
 
   NetEngineConfig config_;

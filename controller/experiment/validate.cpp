@@ -181,6 +181,16 @@ class Checker {
     }
   }
 
+  void traffic_match(const v1::TrafficMatch& m, const std::string& path) {
+    auto cidrs = [&](const auto& list, const std::string& p) {
+      for (int i = 0; i < list.size(); ++i) {
+        if (!valid_cidr(list.Get(i))) error(fmt::format("{}[{}]", p, i), "'{}' is not a CIDR", list.Get(i));
+      }
+    };
+    cidrs(m.src_cidrs(), path + ".src_cidrs");
+    cidrs(m.dst_cidrs(), path + ".dst_cidrs");
+  }
+
   void fault(const v1::FaultSpec& f, const std::string& path) {
     switch (f.kind_case()) {
       case v1::FaultSpec::kNetwork: {
@@ -195,15 +205,19 @@ class Checker {
           case v1::NetworkFault::kDrop: {
             const auto& d = n.drop();
             if (d.percent() < 0 || d.percent() > 100) error(np + ".drop.percent", "must be between 0 and 100");
-            auto cidrs = [&](const auto& list, const std::string& p) {
-              for (int i = 0; i < list.size(); ++i) {
-                if (!valid_cidr(list.Get(i))) error(fmt::format("{}[{}]", p, i), "'{}' is not a CIDR", list.Get(i));
-              }
-            };
-            cidrs(d.match().src_cidrs(), np + ".drop.match.src_cidrs");
-            cidrs(d.match().dst_cidrs(), np + ".drop.match.dst_cidrs");
+            traffic_match(d.match(), np + ".drop.match");
             break;
           }
+          // Their values: fault_value_problems().
+          case v1::NetworkFault::kCorrupt:
+            traffic_match(n.corrupt().match(), np + ".corrupt.match");
+            break;
+          case v1::NetworkFault::kDuplicate:
+            traffic_match(n.duplicate().match(), np + ".duplicate.match");
+            break;
+          case v1::NetworkFault::kDelay:
+            traffic_match(n.delay().match(), np + ".delay.match");
+            break;
           case v1::NetworkFault::kPartition: {
             const auto& p = n.partition();
             if (p.peer_cidrs_size() == 0) error(np + ".partition.peer_cidrs", "required: the peers to cut off");
@@ -217,7 +231,7 @@ class Checker {
           case v1::NetworkFault::kBlackhole:
             break;
           default:
-            error(np, "choose the kind of network fault: drop, blackhole or partition");
+            error(np, "choose the kind of network fault: drop, blackhole or partition; or corrupt, duplicate or delay");
         }
         break;
       }
