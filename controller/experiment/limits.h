@@ -15,8 +15,8 @@ inline constexpr std::chrono::seconds kLeaseOverhead{31};
 // Probes per experiment: each is sampled by the controller's shared probe pool.
 inline constexpr size_t kMaxProbes = 64;
 // Samples of one probe in flight at once (controller/probes/probe_set): a timeout may
-// span at most this many intervals less one.
-inline constexpr size_t kMaxSamplesInFlight = 8;
+// span at most this many intervals less one (100 ms sampling with a 1 s timeout fits).
+inline constexpr size_t kMaxSamplesInFlight = 16;
 inline constexpr std::chrono::seconds kDefaultProbeInterval{1};
 
 }  // namespace firedrill::experiment
