@@ -94,6 +94,11 @@ struct nf_rule {
 	__u32 local_mask[4];
 	struct nf_port_range remote_ports[NF_MAX_PORT_RANGES];
 	struct nf_port_range local_ports[NF_MAX_PORT_RANGES];
+	/* The kernel starts the rule: it matches nothing before this CLOCK_MONOTONIC time
+	 * (bpf_ktime_get_ns); 0: from its install. Faults are staged ahead of their
+	 * not_before with it, so that no user-space wake-up lies between the instant and
+	 * the first drop, on every host alike. */
+	__u64 start_ns;
 };
 
 struct nf_counter {
@@ -101,6 +106,7 @@ struct nf_counter {
 	__u64 bytes_matched;
 	__u64 packets_dropped;
 	__u64 bytes_dropped;
+	__u64 first_drop_ns; /* bpf_ktime_get_ns of this CPU's first drop; 0: none yet */
 };
 
 /* An allow entry: the far end's protocol (0: any) and port range (0-65535: any). */

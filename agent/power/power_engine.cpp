@@ -1,6 +1,7 @@
 #include "agent/power/power_engine.h"
 
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -53,6 +54,20 @@ std::string parent_of(const std::string& id, const std::set<std::string>& power_
     }
   }
   return id;
+}
+
+// Sleeps until `at` on an absolute timer (CLOCK_REALTIME, TIMER_ABSTIME: a clock step
+// moves the wake-up with it), woken 2 ms early and finished by spinning, so that the
+// kernel's wake-up latency does not delay the instant.
+void wait_until(WallTime at) {
+  constexpr auto kEarly = std::chrono::milliseconds(2);
+  if (at == WallTime{} || WallClock::now() >= at) return;
+  auto wake = std::chrono::duration_cast<std::chrono::nanoseconds>((at - kEarly).time_since_epoch()).count();
+  timespec ts{static_cast<time_t>(wake / 1'000'000'000), static_cast<long>(wake % 1'000'000'000)};
+  while (::clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
+  while (WallClock::now() < at) {
+  }
 }
 
 // Whether the workload cgroup exists and holds no process (with its descendants).
@@ -280,6 +295,10 @@ Result<void> PowerLossEngine::check(const v1::FaultSpec& spec) const {
 }
 
 Result<void> PowerLossEngine::apply(const std::string& id, const v1::FaultSpec& spec) {
+  return apply_at(id, spec, WallTime{});
+}
+
+Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpec& spec, WallTime start) {
   std::lock_guard lock(mu_);
   if (auto it = active_.find(id); it != active_.end()) {
     if (it->second.spec.SerializeAsString() == spec.SerializeAsString()) return ok();
@@ -321,11 +340,13 @@ Result<void> PowerLossEngine::apply(const std::string& id, const v1::FaultSpec& 
     if (auto r = begin(e); !r) return undo(r.error());
   }
 
-  if (auto r = net_.apply(net_id(id), net_spec()); !r) {
+  if (auto r = net_.apply_at(net_id(id), net_spec(), start); !r) {
     return undo(r.error().context(fmt::format("power loss {}: black-hole interfaces", id)));
   }
   a.net_applied = true;
-  a.effect.network_cut = WallClock::now();
+  // The kernel starts the cut at `start`; the rest follows it at once.
+  wait_until(start);
+  a.effect.network_cut = std::max(start, WallClock::now());
   if (auto r = proc_.apply(freeze_id(id), freeze_spec()); !r) {
     return undo(r.error().context(fmt::format("power loss {}: freeze {}", id, workload_cgroup_)));
   }
@@ -365,6 +386,23 @@ Result<void> PowerLossEngine::apply(const std::string& id, const v1::FaultSpec& 
               proc_.counters(proc_id(id)).processes_killed(), since(a.effect.killed));
   active_.emplace(id, std::move(a));
   return ok();
+}
+
+std::vector<v1::FaultEffect> PowerLossEngine::effects(const std::string& id) const {
+  std::vector<v1::FaultEffect> out = net_.effects(net_id(id));
+  std::lock_guard lock(mu_);
+  auto it = active_.find(id);
+  if (it == active_.end()) return out;
+  const auto& e = it->second.effect;
+  for (auto [part, at] : {std::pair{"freeze", e.frozen}, {"fs shutdown", e.fs_shut_down}, {"kill", e.killed}}) {
+    if (at == WallTime{}) continue;
+    v1::FaultEffect f;
+    f.set_part(part);
+    *f.mutable_at() = to_proto(at);
+    f.set_source("agent");
+    out.push_back(std::move(f));
+  }
+  return out;
 }
 
 // Power back, part by part; what is done stays done if a later part fails (revert is

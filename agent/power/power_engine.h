@@ -100,6 +100,15 @@ class PowerLossEngine : public FaultEngine {
   Result<void> revert(const std::string& fault_id) override;
   v1::FaultCounters counters(const std::string& fault_id) const override;
 
+  // Staged: the journal is written and the network cut installed (started by the
+  // kernel's clock) ahead of `start`; freeze, shutdown and kill follow an absolute
+  // timer woken just before it and finished by spinning to it.
+  std::chrono::milliseconds stage_ahead() const override { return kStageAhead; }
+  Result<void> apply_at(const std::string& fault_id, const v1::FaultSpec& spec, WallTime start) override;
+  // network cut (the classifier's first drop), freeze, fs shutdown, kill.
+  std::vector<v1::FaultEffect> effects(const std::string& fault_id) const override;
+  static constexpr std::chrono::milliseconds kStageAhead{300};
+
   static std::string net_id(const std::string& id) { return id + "/net"; }
   static std::string proc_id(const std::string& id) { return id + "/proc"; }
 

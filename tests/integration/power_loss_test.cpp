@@ -97,6 +97,30 @@ TEST(PowerLoss, RecoveryThawsBeforeItBootsAndCtlAnswersMeanwhile) {
   expect_host_is_back(lab);
 }
 
+// Staged: the agent sets the power loss up ahead of not_before (journal, the network
+// cut started by the kernel's clock) and the host goes dark at not_before, not before;
+// the applied event carries when each part took effect and the clock's sync state.
+TEST(PowerLoss, AStagedPowerLossStartsAtNotBeforeAndReportsItsParts) {
+  ASSERT_EQ(::geteuid(), 0u);
+  PowerLab lab(36);
+  ASSERT_TRUE(fdp::eventually([&] { return lab.service_up(); }, 10s));
+  Agent agent(lab.agent_options());
+  auto r = agent.ctl({"apply", "--id", "pl", "--for", "6s", "--in", "2s", "--spec", "power_loss {}"});
+  ASSERT_EQ(r.code, 0) << r.out << agent.log();
+  EXPECT_TRUE(lab.service_up()) << "dark before not_before";
+  EXPECT_TRUE(lab.infra_reachable()) << "the staged cut dropped before not_before";
+  EXPECT_TRUE(fdp::eventually([&] { return lab.workload_procs().empty(); }, 5s));
+  EXPECT_FALSE(lab.infra_reachable());
+  ASSERT_TRUE(agent.wait_log("applied at not_before", 2s)) << agent.log();
+  EXPECT_TRUE(agent.wait_log("part: \"network cut\"", 2s)) << agent.log();
+  auto log = agent.log();
+  EXPECT_NE(log.find("part: \"kill\""), std::string::npos) << log;
+  EXPECT_NE(log.find("part: \"freeze\""), std::string::npos) << log;
+  EXPECT_NE(log.find("clock {"), std::string::npos) << log;
+  ASSERT_TRUE(agent.wait_log("reverted: REVERT_EXPIRED", 15s)) << agent.log();
+  expect_host_is_back(lab);
+}
+
 // Issue 13: a power loss whose workload cgroup is missing is refused at check.
 TEST(PowerLoss, RefusedWhenTheWorkloadCgroupIsMissing) {
   ASSERT_EQ(::geteuid(), 0u);
