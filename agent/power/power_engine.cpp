@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "agent/proc/cgroup.h"
+#include "agent/resource/pressure_group.h"
 #include "common/log.h"
 
 namespace firedrill::agent::power {
@@ -512,6 +513,17 @@ std::vector<v1::FaultReverted> PowerLossEngine::recover() {
     }
     finish(e, "thawed " + e.target);
   }
+  // Then what other engines journaled (resource pressure: workers and fills removed).
+  auto others = resource::replay_handlers();
+  for (auto& e : owed) {
+    auto h = others.find(e.kind);
+    if (h == others.end()) continue;
+    if (auto r = h->second(e); !r) {
+      fail(e, r.error());
+      continue;
+    }
+    finish(e, "removed " + e.detail + " " + e.target);
+  }
   // 2. The data file systems that a power loss shut down are mounted again.
   for (auto& e : of_kind(kRemountFs)) {
     auto fs = decode(e.detail);
@@ -552,7 +564,7 @@ std::vector<v1::FaultReverted> PowerLossEngine::recover() {
   }
   for (auto& e : owed) {
     if (e.kind == journal::kThawCgroup || e.kind == kRemountFs || e.kind == journal::kBootHooks ||
-        e.kind == kPowerStage || e.kind == kPowerLossIntent) {
+        e.kind == kPowerStage || e.kind == kPowerLossIntent || others.count(e.kind)) {
       continue;
     }
     fail(e, make_error("no recovery for journal entry kind '{}'", e.kind));
