@@ -278,7 +278,7 @@ int main(int argc, char** argv) {
   double record_ms = us_since(t0) / 1000;
 
   t0 = Clock::now();
-  auto doc = must(build_document(*store, "bench-gameday", start, "firedrill bench"), "document");
+  auto doc = must(build_document(*store, "bench-gameday", key, start, "firedrill bench"), "document");
   std::string json = render_json(doc);
   double json_ms = us_since(t0) / 1000;
   t0 = Clock::now();

@@ -11,6 +11,8 @@
 #include "common/fault_values.h"
 #include "common/time.h"
 #include "controller/calendar/calendar.h"
+#include "controller/experiment/limits.h"
+#include "controller/experiment/text_match.h"
 #include "controller/targeting/selector.h"
 
 namespace firedrill::experiment {
@@ -162,8 +164,8 @@ class Checker {
       }
       if (!s.has_duration()) {
         error(path + ".duration", "required: how long the fault lasts (e.g. 2m)");
-      } else {
-        positive(s.duration(), path + ".duration");
+      } else if (positive(s.duration(), path + ".duration")) {
+        lease(i, path);
       }
       if (s.has_targets()) {
         targets(s.targets(), path + ".targets");
@@ -173,12 +175,44 @@ class Checker {
     }
   }
 
+  // A step's lease is its duration (and, held, the steps after it) plus the runner's
+  // start delay and margin; agents refuse one over 24 h.
+  void lease(int i, const std::string& path) {
+    const auto& s = e_.steps(i);
+    nanoseconds lease = dur(s.duration()) + kLeaseOverhead;
+    if (s.hold()) {
+      for (int j = i + 1; j < e_.steps_size(); ++j) {
+        if (e_.steps(j).has_duration()) lease += dur(e_.steps(j).duration()) + std::chrono::seconds(1);
+      }
+    }
+    if (lease <= kMaxLease) return;
+    if (dur(s.duration()) + kLeaseOverhead > kMaxLease) {
+      error(path + ".duration", "{} is too long: with the runner's {} of start delay and margin its lease would be "
+            "{}, and agents refuse leases over {}",
+            format_duration(dur(s.duration())), format_duration(kLeaseOverhead),
+            format_duration(dur(s.duration()) + kLeaseOverhead), format_duration(kMaxLease));
+    } else {
+      error(path + ".hold", "held until the last step, its lease would be {}, and agents refuse leases over {}",
+            format_duration(lease), format_duration(kMaxLease));
+    }
+  }
+
   void process_selector(const v1::ProcessSelector& sel, const std::string& path) {
     if (sel.cgroups_size() + sel.workload_cgroups_size() + sel.exe_paths_size() + sel.comms_size() +
             sel.pids_size() ==
         0) {
       error(path, "selects no process: give cgroups, workload_cgroups, exe_paths, comms or pids");
     }
+  }
+
+  void traffic_match(const v1::TrafficMatch& m, const std::string& path) {
+    auto cidrs = [&](const auto& list, const std::string& p) {
+      for (int i = 0; i < list.size(); ++i) {
+        if (!valid_cidr(list.Get(i))) error(fmt::format("{}[{}]", p, i), "'{}' is not a CIDR", list.Get(i));
+      }
+    };
+    cidrs(m.src_cidrs(), path + ".src_cidrs");
+    cidrs(m.dst_cidrs(), path + ".dst_cidrs");
   }
 
   void fault(const v1::FaultSpec& f, const std::string& path) {
@@ -195,15 +229,19 @@ class Checker {
           case v1::NetworkFault::kDrop: {
             const auto& d = n.drop();
             if (d.percent() < 0 || d.percent() > 100) error(np + ".drop.percent", "must be between 0 and 100");
-            auto cidrs = [&](const auto& list, const std::string& p) {
-              for (int i = 0; i < list.size(); ++i) {
-                if (!valid_cidr(list.Get(i))) error(fmt::format("{}[{}]", p, i), "'{}' is not a CIDR", list.Get(i));
-              }
-            };
-            cidrs(d.match().src_cidrs(), np + ".drop.match.src_cidrs");
-            cidrs(d.match().dst_cidrs(), np + ".drop.match.dst_cidrs");
+            traffic_match(d.match(), np + ".drop.match");
             break;
           }
+          // Their values: fault_value_problems().
+          case v1::NetworkFault::kCorrupt:
+            traffic_match(n.corrupt().match(), np + ".corrupt.match");
+            break;
+          case v1::NetworkFault::kDuplicate:
+            traffic_match(n.duplicate().match(), np + ".duplicate.match");
+            break;
+          case v1::NetworkFault::kDelay:
+            traffic_match(n.delay().match(), np + ".delay.match");
+            break;
           case v1::NetworkFault::kPartition: {
             const auto& p = n.partition();
             if (p.peer_cidrs_size() == 0) error(np + ".partition.peer_cidrs", "required: the peers to cut off");
@@ -217,7 +255,7 @@ class Checker {
           case v1::NetworkFault::kBlackhole:
             break;
           default:
-            error(np, "choose the kind of network fault: drop, blackhole or partition");
+            error(np, "choose the kind of network fault: drop, blackhole or partition; or corrupt, duplicate or delay");
         }
         break;
       }
@@ -257,13 +295,10 @@ class Checker {
     return true;
   }
 
+  // The probes' own engine (RE2), so that what validates also runs.
   void regex(const std::string& pattern, const std::string& path) {
     if (pattern.empty()) return;
-    try {
-      std::regex re(pattern, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      error(path, "bad regular expression '{}': {}", pattern, e.what());
-    }
+    if (auto m = TextMatch::compile(pattern); !m) error(path, "{}", m.error().message);
   }
 
   void http_url(const std::string& url, const std::string& path) {
@@ -279,6 +314,10 @@ class Checker {
   void probes() {
     static const std::regex kName("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
     std::set<std::string> names;
+    if (static_cast<size_t>(e_.probes_size()) > kMaxProbes) {
+      error(fmt::format("probes[{}]", kMaxProbes), "{} probes; an experiment may have at most {}",
+            e_.probes_size(), kMaxProbes);
+    }
     for (int i = 0; i < e_.probes_size(); ++i) {
       const auto& p = e_.probes(i);
       std::string path = fmt::format("probes[{}]", i);
@@ -292,7 +331,18 @@ class Checker {
       if (p.has_interval() && dur(p.interval()) < milliseconds(100)) {
         error(path + ".interval", "at least 100ms (got {})", format_duration(dur(p.interval())));
       }
-      if (p.has_timeout()) positive(p.timeout(), path + ".timeout");
+      if (p.has_timeout() && positive(p.timeout(), path + ".timeout")) {
+        // A timeout longer than its interval keeps several samples in flight; the
+        // probe pool keeps at most kMaxSamplesInFlight of one probe.
+        nanoseconds interval = p.has_interval() ? dur(p.interval()) : nanoseconds(kDefaultProbeInterval);
+        auto most = interval * static_cast<int64_t>(kMaxSamplesInFlight - 1);
+        if (interval > nanoseconds(0) && dur(p.timeout()) > most) {
+          error(path + ".timeout", "{} is longer than {} intervals of {} ({}): at most {} samples of a probe are in "
+                "flight; shorten the timeout or lengthen the interval",
+                format_duration(dur(p.timeout())), kMaxSamplesInFlight - 1, format_duration(interval),
+                format_duration(most), kMaxSamplesInFlight);
+        }
+      }
       switch (p.kind_case()) {
         case v1::Probe::kHttp: {
           const auto& h = p.http();

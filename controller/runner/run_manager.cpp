@@ -46,6 +46,14 @@ class FanOut : public RunObserver {
   void on_verdict(const v1::RunRecord& r) override {
     for (auto* o : to_) o->on_verdict(r);
   }
+  std::string incomplete(const std::string& run_id) const override {
+    std::string out;
+    for (auto* o : to_) {
+      std::string gap = o->incomplete(run_id);
+      if (!gap.empty()) out += (out.empty() ? "" : "; ") + gap;
+    }
+    return out;
+  }
 
  private:
   std::vector<RunObserver*> to_;
