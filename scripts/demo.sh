@@ -59,8 +59,12 @@ for placement in two-site single-site; do
   rm -f "$out"
   if [ -n "$id" ]; then
     base=$reports/pangyo-fire-$placement-$id
+    # Verified against the controller's own public key (without one, verify says the
+    # signer is not pinned and exits 3).
     "$firedrill" report "$id" --format html -o "$base.html" --state-dir "$FDL_LAB_CONTROLLER_STATE" &&
       "$firedrill" report "$id" --format json -o "$base.json" --state-dir "$FDL_LAB_CONTROLLER_STATE" &&
+      "$firedrill" keys export -o "$base.pub" --state-dir "$FDL_LAB_CONTROLLER_STATE" &&
+      "$firedrill" report verify "$base.html" --key "$base.pub" | tail -1 | sed 's/^/  /' &&
       report[$placement]=$base.html || report[$placement]="(report failed)"
   else
     report[$placement]="(no run)"
