@@ -9,6 +9,9 @@ std::string fault_kind(const v1::FaultSpec& spec) {
         case v1::NetworkFault::kDrop: return "network.drop";
         case v1::NetworkFault::kBlackhole: return "network.blackhole";
         case v1::NetworkFault::kPartition: return "network.partition";
+        case v1::NetworkFault::kCorrupt: return "network.corrupt";
+        case v1::NetworkFault::kDuplicate: return "network.duplicate";
+        case v1::NetworkFault::kDelay: return "network.delay";
         default: return "network.unknown";
       }
     case v1::FaultSpec::kProcess:

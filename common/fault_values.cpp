@@ -9,6 +9,7 @@ namespace {
 
 constexpr uint64_t kTiB = uint64_t(1) << 40;
 constexpr uint64_t kGiB = uint64_t(1) << 30;
+constexpr uint32_t kMaxDelayUs = 10'000'000;
 
 class Checker {
  public:
@@ -29,6 +30,35 @@ class Checker {
     if (dir.empty()) problem(field, "required: an absolute directory");
     else if (dir[0] != '/') problem(field, "must be an absolute path (got '{}')", dir);
     else if (dir.find("/../") != std::string::npos || dir.ends_with("/..")) problem(field, "must not hold '..'");
+  }
+
+  void network(const v1::NetworkFault& n, std::optional<std::chrono::nanoseconds> duration) {
+    const std::string p = "network";
+    switch (n.kind_case()) {
+      case v1::NetworkFault::kCorrupt:
+        percent(n.corrupt().percent(), p + ".corrupt.percent", false);
+        break;
+      case v1::NetworkFault::kDuplicate:
+        percent(n.duplicate().percent(), p + ".duplicate.percent", false);
+        break;
+      case v1::NetworkFault::kDelay: {
+        const auto& d = n.delay();
+        if (d.delay_us() == 0) problem(p + ".delay.delay_us", "required: more than 0");
+        else if (d.delay_us() > kMaxDelayUs) problem(p + ".delay.delay_us", "at most {} (10 s; got {})", kMaxDelayUs, d.delay_us());
+        if (d.jitter_us() > kMaxDelayUs) problem(p + ".delay.jitter_us", "at most {} (10 s; got {})", kMaxDelayUs, d.jitter_us());
+        auto longest = std::chrono::microseconds(uint64_t(d.delay_us()) + d.jitter_us());
+        if (duration && longest >= *duration) {
+          problem(p + ".delay.delay_us", "{} us (with jitter) is not shorter than the fault ({} ms)", longest.count(),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(*duration).count());
+        }
+        if (d.match().direction() != v1::DIRECTION_EGRESS) {
+          problem(p + ".delay.match.direction", "must be DIRECTION_EGRESS (a departure time holds on egress only)");
+        }
+        break;
+      }
+      default:
+        break;
+    }
   }
 
   void resource(const v1::ResourcePressure& r) {
@@ -80,15 +110,15 @@ class Checker {
 
 std::vector<FieldProblem> fault_value_problems(const v1::FaultSpec& spec,
                                                std::optional<std::chrono::nanoseconds> duration) {
-  (void)duration;
   std::vector<FieldProblem> out;
   Checker c(out);
+  if (spec.has_network()) c.network(spec.network(), duration);
   if (spec.has_resource()) c.resource(spec.resource());
   return out;
 }
 
-std::string first_fault_value_problem(const v1::FaultSpec& spec) {
-  auto problems = fault_value_problems(spec);
+std::string first_fault_value_problem(const v1::FaultSpec& spec, std::optional<std::chrono::nanoseconds> duration) {
+  auto problems = fault_value_problems(spec, duration);
   if (problems.empty()) return "";
   return problems.front().field + ": " + problems.front().message;
 }

@@ -24,6 +24,7 @@ std::vector<FieldProblem> fault_value_problems(const v1::FaultSpec& spec,
                                                std::optional<std::chrono::nanoseconds> duration = {});
 
 // The first problem as "field: message", or "" when there is none.
-std::string first_fault_value_problem(const v1::FaultSpec& spec);
+std::string first_fault_value_problem(const v1::FaultSpec& spec,
+                                      std::optional<std::chrono::nanoseconds> duration = {});
 
 }  // namespace firedrill

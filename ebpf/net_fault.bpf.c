@@ -119,7 +119,22 @@ struct nf_pkt {
 	__u32 arp_tpa;
 	__u8 is_nd;        /* ICMPv6 neighbour solicitation or advertisement */
 	__u32 nd_target[4];
+	__u16 l4_off;      /* where the L4 header starts (0: not found) */
+	__u16 payload_off; /* where the L4 payload starts */
 };
+
+/* What nf_decide() asks of the caller beyond a drop. */
+struct nf_act {
+	__u32 id; /* the rule */
+	__u8 action;
+	__u8 flags;
+	__u64 delay_ns;
+	__u64 jitter_ns;
+};
+
+#define NF_VERDICT_PASS 0
+#define NF_VERDICT_DROP 1
+#define NF_VERDICT_ACT 2
 
 struct vlan_hdr_ {
 	__be16 tci;
@@ -179,6 +194,16 @@ static __always_inline void parse_ports(void *data, void *data_end, __u32 off, _
 	p->remote_port = dir == NF_DIR_EGRESS ? dport : sport;
 	p->local_port = dir == NF_DIR_EGRESS ? sport : dport;
 	p->has_ports = 1;
+	if (p->protocol == IPPROTO_UDP_) {
+		p->payload_off = off + 8;
+	} else if (p->protocol == IPPROTO_SCTP_) {
+		p->payload_off = off + 12;
+	} else {
+		__u8 *doff = data + off + 12;
+		if ((void *)(doff + 1) > data_end)
+			return;
+		p->payload_off = off + (*doff >> 4) * 4;
+	}
 }
 
 /* Fills p; a frame that is not well-formed IP is left as non-IP (family 0), which
@@ -211,6 +236,8 @@ static __always_inline void parse(void *data, void *data_end, __u32 dir, struct 
 		/* A non-first fragment carries no L4 header: only port-less rules match it. */
 		if (bpf_ntohs(ip->frag_off) & 0x1fff)
 			return;
+		p->l4_off = off + ihl;
+		p->payload_off = off + ihl;
 		parse_ports(data, data_end, off + ihl, dir, p);
 		return;
 	}
@@ -249,6 +276,8 @@ static __always_inline void parse(void *data, void *data_end, __u32 dir, struct 
 			off += len;
 		}
 		p->protocol = next;
+		p->l4_off = off;
+		p->payload_off = off;
 		if (next == IPPROTO_ICMPV6_)
 			parse_nd(data, data_end, off, p);
 		else
@@ -420,10 +449,12 @@ static __always_inline struct nf_candidates *nf_longest_match(const struct nf_pk
 	return best;
 }
 
-/* Returns 1 to drop. */
-__noinline int nf_decide(const struct nf_pkt *p, __u32 dir, __u32 ifindex, __u64 len)
+/* NF_VERDICT_DROP, NF_VERDICT_PASS, or NF_VERDICT_ACT with *act filled: the first
+ * matching rule whose draw fires decides. */
+__noinline int nf_decide(const struct nf_pkt *p, __u32 dir, __u32 ifindex, __u64 len,
+			 struct nf_act *act)
 {
-	if (!p)
+	if (!p || !act)
 		return 0;
 	struct nf_candidates *c;
 	if (p->family == NF_FAMILY_NONIP) {
@@ -439,6 +470,7 @@ __noinline int nf_decide(const struct nf_pkt *p, __u32 dir, __u32 ifindex, __u64
 	int iface_known = 0;
 	int allow_checked = 0;
 	__u64 exempt = 0;
+	__u64 now = 0;
 	for (int i = 0; i < NF_MAX_CANDIDATES; i++) {
 		if (i >= c->n)
 			break;
@@ -450,6 +482,13 @@ __noinline int nf_decide(const struct nf_pkt *p, __u32 dir, __u32 ifindex, __u64
 			__u32 *slot = bpf_map_lookup_elem(&nf_ifaces, &ifindex);
 			iface_bit = slot && *slot < NF_MAX_IFACES ? 1ull << *slot : 0;
 			iface_known = 1;
+		}
+		if (r->start_ns) {
+			/* Staged ahead: the kernel's clock starts it. */
+			if (!now)
+				now = bpf_ktime_get_ns();
+			if (now < r->start_ns)
+				continue;
 		}
 		if (!nf_rule_matches(r, p, dir, iface_bit))
 			continue;
@@ -466,22 +505,87 @@ __noinline int nf_decide(const struct nf_pkt *p, __u32 dir, __u32 ifindex, __u64
 			cnt->bytes_matched += len;
 		}
 		if ((r->flags & NF_RULE_ALWAYS) || bpf_get_prandom_u32() < r->drop_threshold) {
+			if (r->action != NF_ACT_DROP) {
+				act->id = id;
+				act->action = r->action;
+				act->flags = r->action_flags;
+				act->delay_ns = r->delay_ns;
+				act->jitter_ns = r->jitter_ns;
+				return NF_VERDICT_ACT;
+			}
 			if (cnt) {
 				cnt->packets_dropped++;
 				cnt->bytes_dropped += len;
+				if (!cnt->first_drop_ns)
+					cnt->first_drop_ns = now ? now : bpf_ktime_get_ns();
 			}
-			return 1;
+			return NF_VERDICT_DROP;
 		}
 	}
 	return 0;
 }
 
 static __always_inline int classify(void *data, void *data_end, __u32 dir, __u32 ifindex,
-				    __u64 len)
+				    __u64 len, struct nf_pkt *p, struct nf_act *act)
 {
-	struct nf_pkt p = {};
-	parse(data, data_end, dir, &p);
-	return nf_decide(&p, dir, ifindex, len);
+	parse(data, data_end, dir, p);
+	return nf_decide(p, dir, ifindex, len, act);
+}
+
+static __always_inline void count_altered(__u32 id)
+{
+	struct nf_counter *cnt = bpf_map_lookup_elem(&nf_counters, &id);
+	if (cnt)
+		cnt->packets_altered++;
+}
+
+/* Flips one random bit of the payload; with NF_ACT_F_FIX_CSUM the TCP/UDP checksum
+ * follows (bpf_l4_csum_replace on the 16-bit word that holds the byte). A packet
+ * without payload is left alone. Returns 1 when it changed the packet. */
+__noinline int nf_corrupt(struct __sk_buff *skb, const struct nf_pkt *p, __u8 flags)
+{
+	if (!skb || !p || p->payload_off == 0)
+		return 0;
+	__u32 start = p->payload_off, len = skb->len;
+	if (start >= len)
+		return 0;
+	__u32 off = start + bpf_get_prandom_u32() % (len - start);
+	__u8 bit = 1 << (bpf_get_prandom_u32() & 7);
+	if ((flags & NF_ACT_F_FIX_CSUM) && p->l4_off &&
+	    (p->protocol == IPPROTO_TCP_ || p->protocol == IPPROTO_UDP_)) {
+		__u32 rel = off - p->l4_off;
+		__u32 word_off = off - (rel & 1);
+		__u8 w[2];
+		if (bpf_skb_load_bytes(skb, word_off, w, 2))
+			return 0;
+		__u16 from, to;
+		__builtin_memcpy(&from, w, 2);
+		if (rel & 1)
+			w[1] ^= bit;
+		else
+			w[0] ^= bit;
+		__builtin_memcpy(&to, w, 2);
+		__u32 csum_off = p->l4_off + (p->protocol == IPPROTO_TCP_ ? 16 : 6);
+		__u64 f = 2 | (p->protocol == IPPROTO_UDP_ ? BPF_F_MARK_MANGLED_0 : 0);
+		if (bpf_l4_csum_replace(skb, csum_off, from, to, f))
+			return 0;
+		return bpf_skb_store_bytes(skb, word_off, w, 2, 0) == 0;
+	}
+	__u8 b;
+	if (bpf_skb_load_bytes(skb, off, &b, 1))
+		return 0;
+	b ^= bit;
+	return bpf_skb_store_bytes(skb, off, &b, 1, 0) == 0;
+}
+
+/* The departure time of a delayed packet: its own (a pacing TCP sets one) or now,
+ * plus the delay and the jitter drawn. For fq; CLOCK_MONOTONIC like fq's clock. */
+static __always_inline void nf_delay(struct __sk_buff *skb, const struct nf_act *a)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u64 base = skb->tstamp > now ? skb->tstamp : now;
+	__u64 jitter = a->jitter_ns ? ((__u64)bpf_get_prandom_u32() * a->jitter_ns) >> 32 : 0;
+	bpf_skb_set_tstamp(skb, base + a->delay_ns + jitter, 1 /* BPF_SKB_CLOCK_MONOTONIC */);
 }
 
 static __always_inline int tc_classify(struct __sk_buff *skb, __u32 dir)
@@ -495,7 +599,31 @@ static __always_inline int tc_classify(struct __sk_buff *skb, __u32 dir)
 		data = (void *)(long)skb->data;
 		data_end = (void *)(long)skb->data_end;
 	}
-	return classify(data, data_end, dir, skb->ifindex, skb->len) ? NF_TC_DROP : NF_TC_NEXT;
+	/* A copy made by a duplicate rule passes untouched. */
+	if (skb->mark == NF_DUP_MARK)
+		return NF_TC_NEXT;
+	struct nf_pkt p = {};
+	struct nf_act act = {};
+	int v = classify(data, data_end, dir, skb->ifindex, skb->len, &p, &act);
+	if (v == NF_VERDICT_DROP)
+		return NF_TC_DROP;
+	if (v != NF_VERDICT_ACT)
+		return NF_TC_NEXT;
+	if (act.action == NF_ACT_CORRUPT) {
+		if (nf_corrupt(skb, &p, act.flags))
+			count_altered(act.id);
+	} else if (act.action == NF_ACT_DUPLICATE) {
+		__u32 mark = skb->mark;
+		skb->mark = NF_DUP_MARK;
+		long r = bpf_clone_redirect(skb, skb->ifindex, dir == NF_DIR_INGRESS ? BPF_F_INGRESS : 0);
+		skb->mark = mark;
+		if (r == 0)
+			count_altered(act.id);
+	} else if (act.action == NF_ACT_DELAY && dir == NF_DIR_EGRESS) {
+		nf_delay(skb, &act);
+		count_altered(act.id);
+	}
+	return NF_TC_NEXT;
 }
 
 SEC("tc")
@@ -515,8 +643,11 @@ int net_fault_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	struct nf_pkt p = {};
+	struct nf_act act = {};
+	/* Only drops here: the engine installs no other action where XDP is the attachment. */
 	return classify(data, data_end, NF_DIR_INGRESS, ctx->ingress_ifindex,
-			(__u64)(data_end - data))
+			(__u64)(data_end - data), &p, &act) == NF_VERDICT_DROP
 		       ? XDP_DROP_
 		       : XDP_PASS_;
 }

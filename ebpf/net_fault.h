@@ -79,6 +79,20 @@ struct nf_port_range {
 #define NF_SLOT_GLOBAL 0xffffffffu     /* allow entry of the agent: exempts from every rule */
 #define NF_IFACES_ALL 0xffffffffffffffffull
 
+/* What a matching packet undergoes (the rule's action). Drop works on every
+ * attachment; the others need tc (tcx), where the packet can be rewritten, cloned or
+ * given a departure time. */
+#define NF_ACT_DROP 0
+#define NF_ACT_CORRUPT 1   /* flip one random payload bit */
+#define NF_ACT_DUPLICATE 2 /* send a copy too (bpf_clone_redirect) */
+#define NF_ACT_DELAY 3     /* earliest departure time (skb->tstamp), for fq */
+
+#define NF_ACT_F_FIX_CSUM (1u << 0) /* corrupt: update the TCP/UDP checksum */
+
+/* The mark of a copy made by a duplicate rule: the classifier lets it pass untouched,
+ * so that a copy is never copied (or corrupted, or dropped) again. */
+#define NF_DUP_MARK 0x46440d00u
+
 struct nf_rule {
 	__u32 flags;
 	__u32 slot;           /* fault slot whose own allow entries exempt packets from it */
@@ -89,11 +103,20 @@ struct nf_rule {
 	__u8 protocol;        /* 0: any */
 	__u8 n_remote_ports;
 	__u8 n_local_ports;
-	__u8 pad[3];
+	__u8 action;          /* NF_ACT_* */
+	__u8 action_flags;    /* NF_ACT_F_* */
+	__u8 pad;
 	__u32 local_addr[4];  /* network order, pre-masked */
 	__u32 local_mask[4];
 	struct nf_port_range remote_ports[NF_MAX_PORT_RANGES];
 	struct nf_port_range local_ports[NF_MAX_PORT_RANGES];
+	__u64 delay_ns;       /* NF_ACT_DELAY: added to the departure time */
+	__u64 jitter_ns;      /* and uniform in [0, jitter_ns) more */
+	/* The kernel starts the rule: it matches nothing before this CLOCK_MONOTONIC time
+	 * (bpf_ktime_get_ns); 0: from its install. Faults are staged ahead of their
+	 * not_before with it, so that no user-space wake-up lies between the instant and
+	 * the first drop, on every host alike. */
+	__u64 start_ns;
 };
 
 struct nf_counter {
@@ -101,6 +124,8 @@ struct nf_counter {
 	__u64 bytes_matched;
 	__u64 packets_dropped;
 	__u64 bytes_dropped;
+	__u64 packets_altered; /* corrupted, duplicated or delayed */
+	__u64 first_drop_ns; /* bpf_ktime_get_ns of this CPU's first drop; 0: none yet */
 };
 
 /* An allow entry: the far end's protocol (0: any) and port range (0-65535: any). */

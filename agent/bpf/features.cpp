@@ -3,6 +3,7 @@
 #include <linux/bpf.h>
 #include <sched.h>
 #include <sys/utsname.h>
+#include <zlib.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -74,6 +75,22 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+// Whether the kernel has the fq qdisc (earliest departure time): loaded as a module, or
+// built in or available as one according to the kernel's own configuration.
+std::pair<bool, std::string> probe_sch_fq() {
+  if (fs::exists("/sys/module/sch_fq")) return {true, "sch_fq loaded"};
+  gzFile z = ::gzopen("/proc/config.gz", "rb");
+  if (!z) return {false, "sch_fq not available: not loaded, and no /proc/config.gz to tell whether it can be"};
+  std::string config;
+  char buf[65536];
+  int n;
+  while ((n = ::gzread(z, buf, sizeof buf)) > 0) config.append(buf, static_cast<size_t>(n));
+  ::gzclose(z);
+  if (config.find("\nCONFIG_NET_SCH_FQ=y") != std::string::npos) return {true, "sch_fq built in"};
+  if (config.find("\nCONFIG_NET_SCH_FQ=m") != std::string::npos) return {true, "sch_fq as a module"};
+  return {false, "sch_fq not available: CONFIG_NET_SCH_FQ is not set"};
+}
+
 Features probe() {
   Features f;
   utsname u{};
@@ -117,6 +134,9 @@ Features probe() {
     lsm_why = "kernel lockdown is in confidentiality mode";
   }
   f.bpf_lsm = add("bpf_lsm", lsm, lsm_why);
+
+  auto [fq, fq_why] = probe_sch_fq();
+  f.sch_fq = add("sch_fq", fq, fq_why);
 
   auto mount = find_cgroup2_mount();
   f.cgroup_v2 = add("cgroup_v2", mount.ok(), mount.ok() ? *mount : mount.error().describe());

@@ -27,6 +27,7 @@ struct Features {
   bool cgroup_v2 = false;      // a cgroup2 mount exists
   bool cgroup_kill = false;    // cgroup.kill
   bool cgroup_freeze = false;  // cgroup.freeze
+  bool sch_fq = false;         // the fq qdisc (packet delay by departure time)
   std::string cgroup2_mount;   // where cgroup v2 lives, e.g. /sys/fs/cgroup/unified
   std::vector<v1::Feature> details;  // one per probe, with why-not
 

@@ -74,22 +74,23 @@ Result<void> check_direction(int d, std::string_view where) {
   return ok();
 }
 
-Result<void> compile_drop(const v1::NetDrop& drop, size_t max_rules, CompiledFault& out) {
-  const auto& m = drop.match();
-  double percent = drop.percent();
-  if (!drop.percent_set() && percent == 0) percent = 100;
+// The rules of a fault that acts on the packets of a TrafficMatch (drop, corrupt,
+// duplicate, delay): `base` is the rule every expansion starts from (its action and
+// parameters), `k` the fault's field name in errors.
+Result<void> compile_match(const v1::TrafficMatch& m, double percent, const Rule& base, const std::string& k,
+                           size_t max_rules, CompiledFault& out) {
   if (!(percent >= 0 && percent <= 100)) {
-    return make_error("drop.percent {} is not between 0 and 100", percent);
+    return make_error("{}.percent {} is not between 0 and 100", k, percent);
   }
-  FD_TRY(check_direction(m.direction(), "drop.match.direction"), "drop");
-  FD_ASSIGN(protocol, protocol_number(m.protocol(), "drop.match.protocol"), "drop");
-  FD_ASSIGN(srcs, cidrs(m.src_cidrs(), "drop.match.src_cidrs"), "drop");
-  FD_ASSIGN(dsts, cidrs(m.dst_cidrs(), "drop.match.dst_cidrs"), "drop");
-  FD_ASSIGN(sports, port_spans(m.src_ports(), "drop.match.src_ports"), "drop");
-  FD_ASSIGN(dports, port_spans(m.dst_ports(), "drop.match.dst_ports"), "drop");
+  FD_TRY(check_direction(m.direction(), k + ".match.direction"), "{}", k);
+  FD_ASSIGN(protocol, protocol_number(m.protocol(), k + ".match.protocol"), "{}", k);
+  FD_ASSIGN(srcs, cidrs(m.src_cidrs(), k + ".match.src_cidrs"), "{}", k);
+  FD_ASSIGN(dsts, cidrs(m.dst_cidrs(), k + ".match.dst_cidrs"), "{}", k);
+  FD_ASSIGN(sports, port_spans(m.src_ports(), k + ".match.src_ports"), "{}", k);
+  FD_ASSIGN(dports, port_spans(m.dst_ports(), k + ".match.dst_ports"), "{}", k);
   if ((!sports.empty() || !dports.empty()) && !has_ports(protocol)) {
-    return make_error("drop.match: ports given with protocol {}, which has none (use L4_TCP, L4_UDP or L4_SCTP)",
-                      v1::L4Protocol_Name(static_cast<v1::L4Protocol>(protocol)));
+    return make_error("{}.match: ports given with protocol {}, which has none (use L4_TCP, L4_UDP or L4_SCTP)",
+                      k, v1::L4Protocol_Name(static_cast<v1::L4Protocol>(protocol)));
   }
 
   std::vector<std::optional<Cidr>> src_list(srcs.begin(), srcs.end()), dst_list(dsts.begin(), dsts.end());
@@ -101,8 +102,8 @@ Result<void> compile_drop(const v1::NetDrop& drop, size_t max_rules, CompiledFau
   size_t fams = (srcs.empty() && dsts.empty()) ? 2 : 1;
   size_t estimate = dirs * fams * src_list.size() * dst_list.size();
   if (estimate > max_rules) {
-    return make_error("drop expands to {} rules (src_cidrs {} x dst_cidrs {} x directions {}), at most {}",
-                      estimate, srcs.size(), dsts.size(), dirs, max_rules);
+    return make_error("{} expands to {} rules (src_cidrs {} x dst_cidrs {} x directions {}), at most {}",
+                      k, estimate, srcs.size(), dsts.size(), dirs, max_rules);
   }
 
   for (Dir dir : directions(m.direction())) {
@@ -123,7 +124,7 @@ Result<void> compile_drop(const v1::NetDrop& drop, size_t max_rules, CompiledFau
           // and ping6 alike; L4_ICMPV6 exists only in IPv6.
           if (proto == v1::L4_ICMP && fam == 6) proto = v1::L4_ICMPV6;
           if (proto == v1::L4_ICMPV6 && fam == 4) continue;
-          Rule r;
+          Rule r = base;
           r.dir = dir;
           r.family = fam;
           const auto& remote = dir == Dir::kEgress ? d : s;
@@ -140,10 +141,42 @@ Result<void> compile_drop(const v1::NetDrop& drop, size_t max_rules, CompiledFau
     }
   }
   if (out.rules.empty()) {
-    return make_error("drop.match matches nothing: every src/dst pair mixes IPv4 and IPv6, or L4_ICMPV6 is "
-                      "asked of IPv4 addresses");
+    return make_error("{}.match matches nothing: every src/dst pair mixes IPv4 and IPv6, or L4_ICMPV6 is "
+                      "asked of IPv4 addresses", k);
   }
   return ok();
+}
+
+Result<void> compile_drop(const v1::NetDrop& drop, size_t max_rules, CompiledFault& out) {
+  double percent = drop.percent();
+  if (!drop.percent_set() && percent == 0) percent = 100;
+  return compile_match(drop.match(), percent, Rule{}, "drop", max_rules, out);
+}
+
+// Their values (probabilities above 0, delays in range) are checked by
+// fault_value_problems() (common/fault_values.h) before a fault is compiled.
+Result<void> compile_corrupt(const v1::NetCorrupt& c, size_t max_rules, CompiledFault& out) {
+  Rule proto;
+  proto.action = Action::kCorrupt;
+  proto.fix_checksums = c.fix_checksums();
+  return compile_match(c.match(), c.percent(), proto, "corrupt", max_rules, out);
+}
+
+Result<void> compile_duplicate(const v1::NetDuplicate& d, size_t max_rules, CompiledFault& out) {
+  Rule proto;
+  proto.action = Action::kDuplicate;
+  return compile_match(d.match(), d.percent(), proto, "duplicate", max_rules, out);
+}
+
+Result<void> compile_delay(const v1::NetDelay& d, size_t max_rules, CompiledFault& out) {
+  if (d.match().direction() != v1::DIRECTION_EGRESS) {
+    return make_error("delay.match.direction must be DIRECTION_EGRESS (a departure time holds on egress only)");
+  }
+  Rule proto;
+  proto.action = Action::kDelay;
+  proto.delay_ns = uint64_t(d.delay_us()) * 1000;
+  proto.jitter_ns = uint64_t(d.jitter_us()) * 1000;
+  return compile_match(d.match(), 100, proto, "delay", max_rules, out);
 }
 
 void compile_blackhole(CompiledFault& out) {
@@ -220,8 +253,18 @@ Result<CompiledFault> compile_network_fault(const v1::NetworkFault& fault, size_
     case v1::NetworkFault::kPartition:
       FD_TRY(compile_partition(fault.partition(), max_rules, out), "network");
       break;
+    case v1::NetworkFault::kCorrupt:
+      FD_TRY(compile_corrupt(fault.corrupt(), max_rules, out), "network");
+      break;
+    case v1::NetworkFault::kDuplicate:
+      FD_TRY(compile_duplicate(fault.duplicate(), max_rules, out), "network");
+      break;
+    case v1::NetworkFault::kDelay:
+      FD_TRY(compile_delay(fault.delay(), max_rules, out), "network");
+      break;
     default:
-      return make_error("network: unknown fault kind (none of drop, blackhole, partition is set)");
+      return make_error("network: unknown fault kind (none of drop, blackhole, partition, corrupt, duplicate, "
+                        "delay is set)");
   }
   for (int i = 0; i < fault.allow_size(); ++i) {
     FD_ASSIGN(a, compile_allow(fault.allow(i), fmt::format("network.allow[{}]", i)), "network");
@@ -241,6 +284,12 @@ std::string describe(const Rule& r) {
   for (auto& p : r.remote_ports) s += fmt::format(" rport {}-{}", p.first, p.last);
   for (auto& p : r.local_ports) s += fmt::format(" lport {}-{}", p.first, p.last);
   if (r.percent < 100) s += fmt::format(" {}%", r.percent);
+  switch (r.action) {
+    case Action::kDrop: break;
+    case Action::kCorrupt: s += r.fix_checksums ? " corrupt (checksums fixed)" : " corrupt"; break;
+    case Action::kDuplicate: s += " duplicate"; break;
+    case Action::kDelay: s += fmt::format(" delay {}us+{}us", r.delay_ns / 1000, r.jitter_ns / 1000); break;
+  }
   return s;
 }
 

@@ -1,4 +1,4 @@
-// Turns a NetworkFault (drop, blackhole, partition) into the engine's internal rules:
+// Turns a NetworkFault (drop, blackhole, partition, corrupt, duplicate, delay) into the engine's internal rules:
 // each of one direction and one family, keyed by its REMOTE prefix (the destination
 // on egress, the source on ingress), so that the kernel finds a packet's candidate
 // rules with one lookup. Pure logic: no kernel, unit tested.
@@ -22,6 +22,9 @@ struct PortSpan {
   bool operator==(const PortSpan&) const = default;
 };
 
+// What a matching packet undergoes (NF_ACT_* in ebpf/net_fault.h).
+enum class Action : uint8_t { kDrop = 0, kCorrupt = 1, kDuplicate = 2, kDelay = 3 };
+
 struct Rule {
   Dir dir = Dir::kEgress;
   uint8_t family = 4;           // 4, 6, or 0: matches frames that are neither (ARP, ...)
@@ -29,7 +32,11 @@ struct Rule {
   std::optional<Cidr> local;    // none: any local address
   uint8_t protocol = 0;         // IANA number; 0: any
   std::vector<PortSpan> remote_ports, local_ports;  // empty: any (and port-less packets)
-  double percent = 100;         // drop probability
+  double percent = 100;         // probability of the action
+  Action action = Action::kDrop;
+  bool fix_checksums = false;   // corrupt
+  uint64_t delay_ns = 0;        // delay
+  uint64_t jitter_ns = 0;
 };
 
 // Traffic never dropped: the peer (remote) address, protocol and the peer's ports.

@@ -10,9 +10,9 @@
 
 #include "common/fault_values.h"
 #include "common/time.h"
+#include "controller/calendar/calendar.h"
 #include "controller/experiment/limits.h"
 #include "controller/experiment/text_match.h"
-#include "controller/scheduler/calendar.h"
 #include "controller/targeting/selector.h"
 
 namespace firedrill::experiment {
@@ -205,6 +205,16 @@ class Checker {
     }
   }
 
+  void traffic_match(const v1::TrafficMatch& m, const std::string& path) {
+    auto cidrs = [&](const auto& list, const std::string& p) {
+      for (int i = 0; i < list.size(); ++i) {
+        if (!valid_cidr(list.Get(i))) error(fmt::format("{}[{}]", p, i), "'{}' is not a CIDR", list.Get(i));
+      }
+    };
+    cidrs(m.src_cidrs(), path + ".src_cidrs");
+    cidrs(m.dst_cidrs(), path + ".dst_cidrs");
+  }
+
   void fault(const v1::FaultSpec& f, const std::string& path) {
     switch (f.kind_case()) {
       case v1::FaultSpec::kNetwork: {
@@ -219,15 +229,19 @@ class Checker {
           case v1::NetworkFault::kDrop: {
             const auto& d = n.drop();
             if (d.percent() < 0 || d.percent() > 100) error(np + ".drop.percent", "must be between 0 and 100");
-            auto cidrs = [&](const auto& list, const std::string& p) {
-              for (int i = 0; i < list.size(); ++i) {
-                if (!valid_cidr(list.Get(i))) error(fmt::format("{}[{}]", p, i), "'{}' is not a CIDR", list.Get(i));
-              }
-            };
-            cidrs(d.match().src_cidrs(), np + ".drop.match.src_cidrs");
-            cidrs(d.match().dst_cidrs(), np + ".drop.match.dst_cidrs");
+            traffic_match(d.match(), np + ".drop.match");
             break;
           }
+          // Their values: fault_value_problems().
+          case v1::NetworkFault::kCorrupt:
+            traffic_match(n.corrupt().match(), np + ".corrupt.match");
+            break;
+          case v1::NetworkFault::kDuplicate:
+            traffic_match(n.duplicate().match(), np + ".duplicate.match");
+            break;
+          case v1::NetworkFault::kDelay:
+            traffic_match(n.delay().match(), np + ".delay.match");
+            break;
           case v1::NetworkFault::kPartition: {
             const auto& p = n.partition();
             if (p.peer_cidrs_size() == 0) error(np + ".partition.peer_cidrs", "required: the peers to cut off");
@@ -241,7 +255,7 @@ class Checker {
           case v1::NetworkFault::kBlackhole:
             break;
           default:
-            error(np, "choose the kind of network fault: drop, blackhole or partition");
+            error(np, "choose the kind of network fault: drop, blackhole or partition; or corrupt, duplicate or delay");
         }
         break;
       }
@@ -493,18 +507,18 @@ class Checker {
     const auto& s = e_.schedule();
     if (trim(s.cron()).empty()) {
       error("schedule.cron", "required: when to run, as 5 cron fields (e.g. \"*/15 10-15 * * mon-fri\")");
-    } else if (auto c = scheduler::parse_cron(s.cron()); !c) {
+    } else if (auto c = calendar::parse_cron(s.cron()); !c) {
       error("schedule.cron", "{}", c.error().message);
     }
-    if (auto z = scheduler::find_zone(s.time_zone()); !z) error("schedule.time_zone", "{}", z.error().message);
+    if (auto z = calendar::find_zone(s.time_zone()); !z) error("schedule.time_zone", "{}", z.error().message);
     for (int i = 0; i < s.windows_size(); ++i) {
       const auto& w = s.windows(i);
       std::string p = fmt::format("schedule.windows[{}]", i);
       for (int k = 0; k < w.days_size(); ++k) {
-        if (auto d = scheduler::parse_days(w.days(k)); !d) error(fmt::format("{}.days[{}]", p, k), "{}", d.error().message);
+        if (auto d = calendar::parse_days(w.days(k)); !d) error(fmt::format("{}.days[{}]", p, k), "{}", d.error().message);
       }
-      auto st = scheduler::parse_clock(w.start());
-      auto en = scheduler::parse_clock(w.end());
+      auto st = calendar::parse_clock(w.start());
+      auto en = calendar::parse_clock(w.end());
       if (w.start().empty()) error(p + ".start", "required: HH:MM");
       else if (!st) error(p + ".start", "{}", st.error().message);
       if (w.end().empty()) error(p + ".end", "required: HH:MM");
@@ -512,7 +526,7 @@ class Checker {
       if (st && en && *st == *en) error(p, "start and end are the same time: the window is empty");
     }
     for (int i = 0; i < s.blackout_dates_size(); ++i) {
-      if (auto r = scheduler::parse_date_range(s.blackout_dates(i)); !r) {
+      if (auto r = calendar::parse_date_range(s.blackout_dates(i)); !r) {
         error(fmt::format("schedule.blackout_dates[{}]", i), "{}", r.error().message);
       }
     }

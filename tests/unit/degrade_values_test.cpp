@@ -23,6 +23,9 @@ TEST(DegradeValues, GoodSpecsHaveNoProblem) {
            "resource { workload_cgroup: \"redis\" memory { bytes: 1048576 } }",
            "resource { disk_fill { directory: \"/var/lib/x\" leave_free_bytes: 1000 } }",
            "resource { workload_cgroup: \"db\" io { directory: \"/data\" workers: 2 } }",
+           "network { corrupt { percent: 1 fix_checksums: true } }",
+           "network { duplicate { percent: 100 } }",
+           "network { delay { delay_us: 100 jitter_us: 50 match { direction: DIRECTION_EGRESS } } }",
        }) {
     EXPECT_TRUE(fault_value_problems(spec(t)).empty()) << t << ": " << first_fault_value_problem(spec(t));
   }
@@ -49,12 +52,29 @@ TEST(DegradeValues, BadValuesNameTheirField) {
             "resource.io.file_bytes"},
            {"resource { workload_cgroup: \"\" io { directory: \"/d\" workers: 65 } }", "resource.io.workers"},
            {"resource { workload_cgroup: \"\" }", "resource"},
+           {"network { corrupt { percent: 0 } }", "network.corrupt.percent"},
+           {"network { corrupt { percent: 100.5 } }", "network.corrupt.percent"},
+           {"network { duplicate { percent: -3 } }", "network.duplicate.percent"},
+           {"network { delay { match { direction: DIRECTION_EGRESS } } }", "network.delay.delay_us"},
+           {"network { delay { delay_us: 20000000 match { direction: DIRECTION_EGRESS } } }", "network.delay.delay_us"},
+           {"network { delay { delay_us: 1000 jitter_us: 20000000 match { direction: DIRECTION_EGRESS } } }",
+            "network.delay.jitter_us"},
+           {"network { delay { delay_us: 1000 } }", "network.delay.match.direction"},
        }) {
     auto problems = fault_value_problems(spec(c.spec));
     ASSERT_FALSE(problems.empty()) << c.spec;
     EXPECT_EQ(problems.front().field, c.field) << c.spec << ": " << problems.front().message;
     EXPECT_FALSE(problems.front().message.empty());
   }
+}
+
+TEST(DegradeValues, ADelayLongerThanTheFaultIsRefused) {
+  auto s = spec("network { delay { delay_us: 3000000 jitter_us: 1000000 match { direction: DIRECTION_EGRESS } } }");
+  EXPECT_TRUE(fault_value_problems(s, std::chrono::seconds(5)).empty());
+  auto p = fault_value_problems(s, std::chrono::seconds(4));
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].field, "network.delay.delay_us");
+  EXPECT_NE(p[0].message.find("not shorter than the fault"), std::string::npos) << p[0].message;
 }
 
 TEST(DegradeValues, ExperimentFileErrorsPointAtTheField) {
@@ -69,6 +89,16 @@ TEST(DegradeValues, ExperimentFileErrorsPointAtTheField) {
   EXPECT_EQ(got.diagnostics[0].field, "steps[0].fault.resource.cpu.percent");
   EXPECT_EQ(got.diagnostics[0].pos.line, 4);
   EXPECT_NE(got.diagnostics[0].message.find("250"), std::string::npos) << got.diagnostics[0].message;
+
+  const char* late =
+      "name: t\n"
+      "targets: {selector: a=b}\n"
+      "steps:\n"
+      "  - fault: {network: {delay: {delay_us: 3000000, match: {direction: DIRECTION_EGRESS}}}}\n"
+      "    duration: 2s\n";
+  got = experiment::parse_experiment(late, "late.yaml");
+  ASSERT_EQ(got.diagnostics.size(), 1u);
+  EXPECT_EQ(got.diagnostics[0].field, "steps[0].fault.network.delay.delay_us");
 }
 
 }  // namespace
