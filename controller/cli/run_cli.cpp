@@ -242,7 +242,7 @@ int follow_run(const std::string& api, const std::string& id, sigset_t sigs, boo
     return 2;
   }
   if (!json) std::cout << fmt::format("report: firedrill report {0} --format json -o {0}.json && firedrill report verify {0}.json"
-                           "   (html: --format html -o {0}.html)\n",
+                           " --key controller.pub   (html: --format html -o {0}.html; the key: firedrill keys export)\n",
                            id);
   return exit_code(final_run);
 }
