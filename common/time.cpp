@@ -1,5 +1,9 @@
 #include "common/time.h"
 
+#include <time.h>
+
+#include <algorithm>
+
 #include <cmath>
 #include <ctime>
 
@@ -95,6 +99,25 @@ std::string format_utc(WallTime t) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
   return fmt::format("{}.{:03d}Z", buf, static_cast<int>(ms % 1000));
+}
+
+uint64_t mono_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t mono_ns_of_wall(WallTime t) {
+  auto wall_now = WallClock::now();
+  auto mono_now = static_cast<int64_t>(mono_ns());
+  auto ahead = std::chrono::duration_cast<std::chrono::nanoseconds>(t - wall_now).count();
+  return static_cast<uint64_t>(std::max<int64_t>(0, mono_now + ahead));
+}
+
+WallTime wall_of_mono_ns(uint64_t ns) {
+  auto wall_now = WallClock::now();
+  auto ago = static_cast<int64_t>(mono_ns()) - static_cast<int64_t>(ns);
+  return wall_now - std::chrono::duration_cast<WallClock::duration>(std::chrono::nanoseconds(ago));
 }
 
 }  // namespace firedrill

@@ -32,4 +32,11 @@ std::chrono::nanoseconds from_proto(const google::protobuf::Duration& d);
 // RFC 3339 in UTC with milliseconds: 2026-11-21T09:00:00.123Z
 std::string format_utc(WallTime t);
 
+// CLOCK_MONOTONIC in ns (what BPF's bpf_ktime_get_ns reads), and the mapping between it
+// and the wall clock as it stands now: to start a kernel-side timer at a wall-clock
+// instant, and to report a kernel timestamp as a wall-clock time.
+uint64_t mono_ns();
+uint64_t mono_ns_of_wall(WallTime t);
+WallTime wall_of_mono_ns(uint64_t ns);
+
 }  // namespace firedrill

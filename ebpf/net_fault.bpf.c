@@ -470,6 +470,7 @@ __noinline int nf_decide(const struct nf_pkt *p, __u32 dir, __u32 ifindex, __u64
 	int iface_known = 0;
 	int allow_checked = 0;
 	__u64 exempt = 0;
+	__u64 now = 0;
 	for (int i = 0; i < NF_MAX_CANDIDATES; i++) {
 		if (i >= c->n)
 			break;
@@ -481,6 +482,13 @@ __noinline int nf_decide(const struct nf_pkt *p, __u32 dir, __u32 ifindex, __u64
 			__u32 *slot = bpf_map_lookup_elem(&nf_ifaces, &ifindex);
 			iface_bit = slot && *slot < NF_MAX_IFACES ? 1ull << *slot : 0;
 			iface_known = 1;
+		}
+		if (r->start_ns) {
+			/* Staged ahead: the kernel's clock starts it. */
+			if (!now)
+				now = bpf_ktime_get_ns();
+			if (now < r->start_ns)
+				continue;
 		}
 		if (!nf_rule_matches(r, p, dir, iface_bit))
 			continue;
@@ -508,6 +516,8 @@ __noinline int nf_decide(const struct nf_pkt *p, __u32 dir, __u32 ifindex, __u64
 			if (cnt) {
 				cnt->packets_dropped++;
 				cnt->bytes_dropped += len;
+				if (!cnt->first_drop_ns)
+					cnt->first_drop_ns = now ? now : bpf_ktime_get_ns();
 			}
 			return NF_VERDICT_DROP;
 		}

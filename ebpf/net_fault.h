@@ -112,6 +112,11 @@ struct nf_rule {
 	struct nf_port_range local_ports[NF_MAX_PORT_RANGES];
 	__u64 delay_ns;       /* NF_ACT_DELAY: added to the departure time */
 	__u64 jitter_ns;      /* and uniform in [0, jitter_ns) more */
+	/* The kernel starts the rule: it matches nothing before this CLOCK_MONOTONIC time
+	 * (bpf_ktime_get_ns); 0: from its install. Faults are staged ahead of their
+	 * not_before with it, so that no user-space wake-up lies between the instant and
+	 * the first drop, on every host alike. */
+	__u64 start_ns;
 };
 
 struct nf_counter {
@@ -120,6 +125,7 @@ struct nf_counter {
 	__u64 packets_dropped;
 	__u64 bytes_dropped;
 	__u64 packets_altered; /* corrupted, duplicated or delayed */
+	__u64 first_drop_ns; /* bpf_ktime_get_ns of this CPU's first drop; 0: none yet */
 };
 
 /* An allow entry: the far end's protocol (0: any) and port range (0-65535: any). */

@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Checks a firedrill evidence report without firedrill: an auditor's second opinion.
 
-    scripts/verify-evidence.py REPORT.json|REPORT.html [--key CONTROLLER.pub]
+    scripts/verify-evidence.py REPORT.json|REPORT.html --key CONTROLLER.pub | --keys KEYS.pem
 
 Uses only Python's standard library and the `openssl` command (for Ed25519). It
 recomputes every event hash over the canonical JSON that firedrill documents
 (controller/evidence/canonical.h: sorted keys, no whitespace, UTF-8, minimal escapes),
 checks that each event links to the one before it, that the last hash is the signed
-head, that the seal's Ed25519 signature verifies with the key it carries (and that this
-key is --key, when given), and that every finding record matches its hash and
-signature. It does not re-derive the report's summary; `firedrill report verify` does.
-Exit status: 0 verified, 1 a problem was found, 2 the file could not be read.
+head, that the seal's Ed25519 signature verifies, that every finding record matches its
+hash and signature, and that the report seal (controller/evidence/chain.h) covers the
+findings shown (ids, revisions, heads), the generation time and the generator. Every
+signature must be by a pinned key (--key, or --keys with several). It does not
+re-derive the report's summary; `firedrill report verify` does.
+Exit status: 0 verified, 1 a problem was found, 2 the file or key could not be read,
+3 no problem but no key pinned (the signatures are valid for keys the report carries,
+which anyone can make).
 """
 import argparse
 import base64
@@ -51,6 +55,71 @@ def ed25519_verify(pem, message, signature):
         return r.returncode == 0
 
 
+def pinned_keys(text):
+    """Fingerprints of every PEM public key in a file."""
+    out = []
+    begin, end = "-----BEGIN PUBLIC KEY-----", "-----END PUBLIC KEY-----"
+    at = 0
+    while True:
+        a = text.find(begin, at)
+        if a < 0:
+            break
+        b = text.find(end, a)
+        if b < 0:
+            raise ValueError(f"key {len(out) + 1} has no END line (truncated file)")
+        out.append(fingerprint(text[a:b + len(end)]))
+        at = b + len(end)
+    if not out:
+        raise ValueError("holds no PEM public key")
+    return out
+
+
+def findings_manifest(findings):
+    by_id = {}
+    for f in findings:
+        if not isinstance(f, dict) or not isinstance(f.get("record"), dict):
+            continue
+        fid = f["record"].get("id", "")
+        revs = by_id.get(fid, {}).get("revs", 0)
+        by_id[fid] = {"id": fid, "revs": revs + 1, "head": f.get("hash", "")}
+    return [by_id[k] for k in sorted(by_id)]
+
+
+def check_report_seal(doc, ev, pinned):
+    problems = []
+    seal = doc.get("seal")
+    if not isinstance(seal, dict) or not isinstance(seal.get("statement"), dict):
+        return ["the report has no report seal: its findings, generation time and generator are not signed"]
+    st = seal["statement"]
+    pem = seal.get("public_key", "")
+    try:
+        fpr = fingerprint(pem)
+    except ValueError as e:
+        return [f"the report seal's public key: {e}"]
+    if fpr != st.get("key") or not ed25519_verify(pem, canonical(st), base64.b64decode(seal.get("signature", ""))):
+        return [f"the report seal's signature does not verify with key {fpr}"]
+    if pinned and fpr not in pinned:
+        problems.append(f"the report seal is signed by another key: {fpr}")
+    est = (ev.get("seal") or {}).get("statement") or {}
+    for field, have in (("run", ev.get("run")), ("events", est.get("events")), ("head", est.get("head"))):
+        if st.get(field) != have:
+            problems.append(f"the report seal covers {field} {st.get(field)!r}, the evidence has {have!r}")
+    for field, words in (("generated_at", "generation time"), ("generator", "generator")):
+        if st.get(field) != doc.get(field):
+            problems.append(f"{words} changed: the file says {doc.get(field)!r}, the seal says {st.get(field)!r}")
+    sealed = {f.get("id"): f for f in st.get("findings") or [] if isinstance(f, dict)}
+    shown = {f["id"]: f for f in findings_manifest(ev.get("findings") or [])}
+    for fid, f in sorted(sealed.items()):
+        if fid not in shown:
+            problems.append(f"finding {fid} was removed from the report")
+        elif shown[fid] != f:
+            problems.append(f"finding {fid} differs from the one the report was sealed with: sealed "
+                            f"{f.get('revs')} revision(s), the file shows {shown[fid]['revs']}")
+    for fid in sorted(set(shown) - set(sealed)):
+        problems.append(f"finding {fid} was added to the report after it was sealed")
+    return problems
+
+
 def load(path):
     with open(path, "rb") as f:
         text = f.read().decode("utf-8")
@@ -67,7 +136,7 @@ def load(path):
         raise ValueError(f"not valid JSON ({e}); a file that stops early is truncated")
 
 
-def verify(doc, expected_fpr):
+def verify(doc, pinned):
     problems = []
     ev = doc.get("evidence") or {}
     run = ev.get("run", "")
@@ -101,8 +170,8 @@ def verify(doc, expected_fpr):
         problems.append(f"the seal names key {st.get('key')} but carries {fpr}")
     if not ed25519_verify(pem, canonical(st), base64.b64decode(seal.get("signature", ""))):
         problems.append(f"the seal's signature does not verify with key {fpr}")
-    if expected_fpr and fpr != expected_fpr:
-        problems.append(f"signed by another key: {fpr}, expected {expected_fpr}")
+    if pinned and fpr not in pinned:
+        problems.append(f"signed by another key: {fpr}, the pinned key(s): {', '.join(pinned)}")
     for f in ev.get("findings") or []:
         rec = f.get("record") or {}
         name = f"finding {rec.get('id')} rev {rec.get('rev')}"
@@ -113,26 +182,36 @@ def verify(doc, expected_fpr):
         fpem = f.get("public_key", "")
         if fingerprint(fpem) != rec.get("key") or not ed25519_verify(fpem, data, base64.b64decode(f.get("signature", ""))):
             problems.append(f"{name}: its signature does not verify")
-        elif expected_fpr and rec.get("key") != expected_fpr:
+        elif pinned and rec.get("key") not in pinned:
             problems.append(f"{name} is signed by another key: {rec.get('key')}")
-    return problems
+    return problems + check_report_seal(doc, ev, pinned)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("report")
     ap.add_argument("--key", help="PEM public key the report must be signed by (firedrill keys export)")
+    ap.add_argument("--keys", help="file of PEM public keys, one of which must have signed the report")
     args = ap.parse_args()
+    pinned = []
+    for path in (args.key, args.keys):
+        if not path:
+            continue
+        try:
+            with open(path) as f:
+                pinned += pinned_keys(f.read())
+        except (OSError, ValueError) as e:
+            print(f"verify-evidence: {path}: {e}", file=sys.stderr)
+            return 2
     try:
         doc = load(args.report)
-        expected = None
-        if args.key:
-            with open(args.key) as f:
-                expected = fingerprint(f.read())
     except (OSError, ValueError) as e:
         print(f"verify-evidence: {args.report}: {e}", file=sys.stderr)
         return 2
-    problems = verify(doc, expected)
+    try:
+        problems = verify(doc, pinned)
+    except (AttributeError, TypeError, KeyError, ValueError) as e:
+        problems = [f"the report is malformed: {e}"]
     events = (doc.get("evidence") or {}).get("events") or []
     if problems:
         for p in problems:
@@ -140,8 +219,12 @@ def main():
         print(f"NOT VERIFIED: {len(problems)} problem(s)")
         return 1
     head = events[-1]["hash"]
-    print(f"VERIFIED: {len(events)} events, head {head}, signed by {doc['evidence']['seal']['statement']['key']}"
-          + ("" if expected else " (signer not pinned: pass --key)"))
+    signer = doc['evidence']['seal']['statement']['key']
+    if not pinned:
+        print(f"SIGNATURE VALID, SIGNER NOT PINNED: {len(events)} events, head {head}, signed by {signer}, a key the "
+              "report carries; pass --key or --keys with the controller's public key to verify who signed it")
+        return 3
+    print(f"VERIFIED: {len(events)} events, head {head}, signed by {signer}")
     return 0
 
 

@@ -76,6 +76,7 @@ Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
     ("workload-cgroup", po::value(&c.workload_cgroup), "cgroup v2 subtree holding this host's workloads (power loss kills it)")
     ("boot-hook", po::value(&c.boot_hooks)->composing(), "a command run (by /bin/sh -c) when power is restored (repeatable)")
     ("boot-hook-timeout", po::value(&hook_timeout), "each boot hook is killed (with its process group) after this long (default 60s)")
+    ("data-dir", po::value(&c.data_dirs)->composing(), "a data directory on a file system of its own (ext4, xfs) that a power loss with lose_unsynced shuts down without flushing, and mounts again at restore (repeatable)")
     ("state-dir", po::value(&c.state_dir), "journal and state (default /var/lib/firedrill-agent)")
     ("interface", po::value(&c.interfaces)->composing(), "a data interface faults may act on (repeatable)")
     ("allow", po::value(&allow)->composing(), "management traffic never dropped: CIDR[,PROTO[,PORT[-PORT]]] (repeatable)")
@@ -186,16 +187,11 @@ int agent_main(int argc, char** argv) {
   }
   LogEvents events;
   events.forward = session.get();
-  // What an agent killed mid-fault still owes (frozen cgroups, boot hooks after a power
-  // loss) is finished before anything new is accepted.
   auto journal = journal::Journal::shared(config->state_dir);
   if (!journal) {
     log->error("{}", journal.error().describe());
     return 1;
   }
-  // The controller hears of it in the next Hello, like any revert made while away.
-  auto recovered = power::recover_from_journal(**journal, *config, &events);
-  if (session) session->report_reverted_while_away(recovered);
   auto engines = make_engines(*config, &events);
   if (!engines) {
     log->error("{}", engines.error().describe());
@@ -214,6 +210,16 @@ int agent_main(int argc, char** argv) {
     if (auto r = session->start(handler, faults); !r) {
       log->error("{}", r.error().describe());
       return 1;
+    }
+  }
+  // What an agent killed mid-fault still owes (frozen cgroups, data file systems shut
+  // down, boots after a power loss) is finished once the agent can be reached: the boots
+  // run on the power engine's own thread, so that ctl and the controller are never kept
+  // waiting by a hook. The controller hears of it like any revert made while away.
+  for (auto& engine : faults.engines()) {
+    if (auto* power_engine = dynamic_cast<power::PowerLossEngine*>(engine.get())) {
+      auto recovered = power_engine->recover();
+      if (session) session->report_reverted_while_away(recovered);
     }
   }
   log->info("ready");

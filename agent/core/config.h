@@ -23,6 +23,7 @@ struct AgentConfig {
   std::string workload_cgroup;                 // cgroup v2 subtree of the host's workloads
   std::vector<std::string> boot_hooks;         // commands run when power is restored
   std::chrono::milliseconds boot_hook_timeout = std::chrono::seconds(60);  // per hook
+  std::vector<std::string> data_dirs;          // each on its own file system: lose_unsynced shuts them down
   std::string state_dir = "/var/lib/firedrill-agent";
   std::vector<std::string> interfaces;         // data interfaces faults may act on
   std::vector<v1::AllowEntry> allow;           // management plane, never dropped

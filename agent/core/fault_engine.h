@@ -2,10 +2,13 @@
 // session, its journal and the tests all talk to engines through this, and nothing else.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
+#include "common/time.h"
 #include "firedrill/v1/agent.pb.h"
 #include "firedrill/v1/fault.pb.h"
 
@@ -35,6 +38,21 @@ class FaultEngine {
 
   // What the fault did so far (packets dropped, processes killed).
   virtual v1::FaultCounters counters(const std::string& fault_id) const = 0;
+
+  // Staging: an engine that can set a fault up ahead and have it start at an instant
+  // (by the kernel's clock, or an absolute timer) says how long ahead it wants it; the
+  // fault manager then calls apply_at that long before not_before, and the fault takes
+  // effect at `start`, not at a user-space wake-up. The default applies at once.
+  virtual std::chrono::milliseconds stage_ahead() const { return std::chrono::milliseconds(0); }
+  virtual Result<void> apply_at(const std::string& fault_id, const v1::FaultSpec& spec, WallTime start) {
+    (void)start;
+    return apply(fault_id, spec);
+  }
+  // When each part of the fault took effect, as this host saw it (empty: not known).
+  virtual std::vector<v1::FaultEffect> effects(const std::string& fault_id) const {
+    (void)fault_id;
+    return {};
+  }
 };
 
 }  // namespace firedrill::agent

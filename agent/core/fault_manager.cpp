@@ -1,5 +1,7 @@
 #include "agent/core/fault_manager.h"
 
+#include <sys/timex.h>
+
 #include "common/fault_kind.h"
 #include "common/fault_values.h"
 #include "common/log.h"
@@ -15,6 +17,27 @@ auto log() {
 // A fault whose expiry is further away than this is refused: leases are short by
 // design, and a typo of "10d" for "10m" must not leave a host broken for days.
 constexpr auto kMaxLease = std::chrono::hours(24);
+
+// The kernel's view of this host's clock: times reported to the controller are only as
+// good as it.
+v1::ClockSync clock_sync() {
+  v1::ClockSync c;
+  timex tx{};
+  int state = ::adjtimex(&tx);
+  c.set_synchronized(state != TIME_ERROR && !(tx.status & STA_UNSYNC));
+  c.set_max_error_us(tx.maxerror);
+  c.set_est_error_us(tx.esterror);
+  return c;
+}
+
+v1::Event applied_event(const std::string& id, const FaultEngine& engine) {
+  v1::Event ev;
+  auto* a = ev.mutable_applied();
+  a->set_fault_id(id);
+  for (auto& e : engine.effects(id)) *a->add_effects() = e;
+  *a->mutable_clock() = clock_sync();
+  return ev;
+}
 
 }  // namespace
 
@@ -107,9 +130,7 @@ Result<v1::AckStatus> FaultManager::apply(const v1::ApplyFault& command) {
   faults_.emplace(id, std::move(fault));
   cv_.notify_all();
   log()->info("fault {} ({}) applied, expires {}", id, kind, format_utc(expires));
-  v1::Event ev;
-  ev.mutable_applied()->set_fault_id(id);
-  emit(ev);
+  emit(applied_event(id, *engine));
   return v1::ACK_APPLIED;
 }
 
@@ -192,10 +213,11 @@ void FaultManager::timer_loop() {
     for (auto& [id, f] : faults_) {
       if (f.expires_at <= now) {
         due_expire.push_back(id);
-      } else if (!f.in_effect && f.not_before <= now) {
+      } else if (!f.in_effect && f.not_before - f.engine->stage_ahead() <= now) {
         due_apply.push_back(id);
       } else {
-        next = std::min(next, f.in_effect ? f.expires_at : std::min(f.not_before, f.expires_at));
+        next = std::min(next, f.in_effect ? f.expires_at
+                                          : std::min(f.not_before - f.engine->stage_ahead(), f.expires_at));
       }
     }
     for (auto& id : due_expire) (void)revert_locked(lock, id, v1::REVERT_EXPIRED);
@@ -203,7 +225,8 @@ void FaultManager::timer_loop() {
       auto it = faults_.find(id);
       if (it == faults_.end()) continue;
       auto& f = it->second;
-      auto r = f.engine->apply(id, f.spec);
+      // Staged ahead where the engine can: it takes effect at not_before itself.
+      auto r = f.engine->apply_at(id, f.spec, f.not_before);
       if (!r) {
         log()->error("fault {}: scheduled apply failed: {}", id, r.error().describe());
         v1::Event ev;
@@ -214,12 +237,10 @@ void FaultManager::timer_loop() {
         continue;
       }
       f.in_effect = true;
-      f.applied_at = WallClock::now();
+      f.applied_at = std::max(WallClock::now(), f.not_before);  // staged: in effect from not_before
       log()->info("fault {} ({}) applied at not_before, expires {}", id, fault_kind(f.spec),
                   format_utc(f.expires_at));
-      v1::Event ev;
-      ev.mutable_applied()->set_fault_id(id);
-      emit(ev);
+      emit(applied_event(id, *f.engine));
       next = std::min(next, f.expires_at);
     }
     if (!due_apply.empty() || !due_expire.empty()) continue;

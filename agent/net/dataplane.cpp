@@ -43,9 +43,10 @@ struct NetDataplane::SkelOps {
   static void destroy(net_fault* s) { net_fault__destroy(s); }
 };
 
-nf_rule to_nf_rule(const Rule& r, uint32_t slot, uint64_t iface_mask) {
+nf_rule to_nf_rule(const Rule& r, uint32_t slot, uint64_t iface_mask, uint64_t start_ns) {
   nf_rule out{};
   out.flags = NF_RULE_LIVE;
+  out.start_ns = start_ns;
   out.slot = slot;
   out.iface_mask = iface_mask;
   out.direction = static_cast<uint8_t>(r.dir);
@@ -298,7 +299,8 @@ Result<void> NetDataplane::set_global_allow(const std::vector<AllowRule>& allow)
   return write_allow(all);
 }
 
-Result<void> NetDataplane::install(const std::string& key, const CompiledFault& fault, uint64_t iface_mask) {
+Result<void> NetDataplane::install(const std::string& key, const CompiledFault& fault, uint64_t iface_mask,
+                                   uint64_t start_ns) {
   if (faults_.count(key)) return make_error("network fault {} is already installed", key);
   if (fault.rules.size() > free_ids_.size()) {
     return make_error("rule table full: {} of {} rules in use, this fault needs {}", rules_in_use(),
@@ -353,7 +355,7 @@ Result<void> NetDataplane::install(const std::string& key, const CompiledFault& 
   auto write = [&]() -> Result<void> {
     for (size_t i = 0; i < f.ids.size(); ++i) {
       FD_TRY(zero_counters(f.ids[i]), "fault {}", key);
-      FD_TRY(write_rule(f.ids[i], to_nf_rule(fault.rules[i], f.slot, iface_mask)), "fault {}", key);
+      FD_TRY(write_rule(f.ids[i], to_nf_rule(fault.rules[i], f.slot, iface_mask, start_ns)), "fault {}", key);
     }
     FD_TRY(write_allow(allow_changes), "fault {}", key);
     FD_TRY(write_index(*index_changes), "fault {}", key);
@@ -434,6 +436,20 @@ v1::FaultCounters NetDataplane::counters(const std::string& key) const {
     }
   }
   return out;
+}
+
+uint64_t NetDataplane::first_drop_ns(const std::string& key) const {
+  auto it = faults_.find(key);
+  if (it == faults_.end()) return 0;
+  uint64_t first = 0;
+  std::vector<nf_counter> per_cpu(ncpus_);
+  for (uint32_t id : it->second.ids) {
+    if (bpf_map_lookup_elem(counters_fd_, &id, per_cpu.data()) != 0) continue;
+    for (auto& c : per_cpu) {
+      if (c.first_drop_ns && (!first || c.first_drop_ns < first)) first = c.first_drop_ns;
+    }
+  }
+  return first;
 }
 
 }  // namespace firedrill::agent::net

@@ -47,15 +47,20 @@ class NetDataplane {
   Result<void> set_global_allow(const std::vector<AllowRule>& allow);
 
   // Installs a fault under `key`; iface_mask restricts it to interfaces whose slot
-  // bits are set (NF_IFACES_ALL: wherever the classifier is attached). On error
-  // nothing of it is left.
-  Result<void> install(const std::string& key, const CompiledFault& fault, uint64_t iface_mask);
+  // bits are set (NF_IFACES_ALL: wherever the classifier is attached); start_ns, when
+  // not 0, is the CLOCK_MONOTONIC time from which the kernel lets its rules match (it
+  // is staged until then). On error nothing of it is left.
+  Result<void> install(const std::string& key, const CompiledFault& fault, uint64_t iface_mask,
+                       uint64_t start_ns = 0);
   // Removes a fault; a key not installed succeeds.
   Result<void> remove(const std::string& key);
   bool installed(const std::string& key) const { return faults_.count(key) > 0; }
 
   // The sum of the fault's per-rule, per-CPU counters.
   v1::FaultCounters counters(const std::string& key) const;
+  // The kernel's time (CLOCK_MONOTONIC ns) of the fault's first dropped packet, 0 when
+  // none was dropped yet: when the fault took effect, as the kernel saw it.
+  uint64_t first_drop_ns(const std::string& key) const;
 
   // Maps an interface to its bit in rules' iface_mask.
   Result<void> set_iface_slot(uint32_t ifindex, uint32_t slot);
@@ -108,6 +113,6 @@ class NetDataplane {
 };
 
 // The kernel-side rule for an internal rule.
-nf_rule to_nf_rule(const Rule& r, uint32_t slot, uint64_t iface_mask);
+nf_rule to_nf_rule(const Rule& r, uint32_t slot, uint64_t iface_mask, uint64_t start_ns = 0);
 
 }  // namespace firedrill::agent::net

@@ -158,6 +158,10 @@ Result<void> NetFaultEngine::ensure_attached(const Iface& iface) {
 }
 
 Result<void> NetFaultEngine::apply(const std::string& fault_id, const v1::FaultSpec& spec) {
+  return apply_at(fault_id, spec, WallTime{});
+}
+
+Result<void> NetFaultEngine::apply_at(const std::string& fault_id, const v1::FaultSpec& spec, WallTime start) {
   std::lock_guard lock(mu_);
   if (auto it = active_.find(fault_id); it != active_.end()) {
     if (it->second.SerializeAsString() == spec.SerializeAsString()) return ok();
@@ -177,8 +181,13 @@ Result<void> NetFaultEngine::apply(const std::string& fault_id, const v1::FaultS
     FD_TRY(ensure_attached(i), "apply {}", fault_id);
     FD_TRY(dataplane_->set_iface_slot(i.ifindex, i.slot), "apply {}", fault_id);
   }
-  // The fault takes effect here, whole, by map updates.
-  FD_TRY(dataplane_->install(fault_id, compiled, mask), "apply {}", fault_id);
+  // The fault takes effect here, whole, by map updates; or, staged, when the kernel's
+  // clock reaches its start (the wall-clock start mapped onto CLOCK_MONOTONIC now).
+  uint64_t start_ns = 0;
+  auto now = WallClock::now();
+  if (start > now) start_ns = mono_ns_of_wall(start);
+  FD_TRY(dataplane_->install(fault_id, compiled, mask, start_ns), "apply {}", fault_id);
+  starts_[fault_id] = start > now ? start : now;
   std::vector<std::string> names;
   for (auto& i : ifaces) names.push_back(i.name);
   log()->info("fault {}: {} rules on {} ({}{}{})", fault_id, compiled.rules.size(), join(names),
@@ -196,6 +205,7 @@ Result<void> NetFaultEngine::revert(const std::string& fault_id) {
   // fault drops nothing more, so it is no longer held.
   auto r = dataplane_->remove(fault_id);
   active_.erase(it);
+  starts_.erase(fault_id);
   if (!r) return r.error().context(fmt::format("revert {}", fault_id));
   return ok();
 }
@@ -210,6 +220,24 @@ std::vector<std::string> NetFaultEngine::attached() const {
   std::lock_guard lock(mu_);
   std::vector<std::string> out;
   for (auto& [name, a] : attachments_) out.push_back(name);
+  return out;
+}
+
+std::vector<v1::FaultEffect> NetFaultEngine::effects(const std::string& fault_id) const {
+  std::lock_guard lock(mu_);
+  std::vector<v1::FaultEffect> out;
+  auto it = starts_.find(fault_id);
+  if (it == starts_.end() || !dataplane_) return out;
+  v1::FaultEffect e;
+  e.set_part("network cut");
+  if (uint64_t first = dataplane_->first_drop_ns(fault_id)) {
+    *e.mutable_at() = to_proto(wall_of_mono_ns(first));
+    e.set_source("kernel: first dropped packet");
+  } else {
+    *e.mutable_at() = to_proto(it->second);
+    e.set_source("agent: rules in effect from (no packet dropped yet)");
+  }
+  out.push_back(std::move(e));
   return out;
 }
 

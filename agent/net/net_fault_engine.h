@@ -48,6 +48,16 @@ class NetFaultEngine : public FaultEngine {
   Result<void> revert(const std::string& fault_id) override;
   v1::FaultCounters counters(const std::string& fault_id) const override;
 
+  // Staged: the rules are installed ahead with their start time, and the classifier
+  // starts them by the kernel's clock (net_fault.h, nf_rule.start_ns).
+  std::chrono::milliseconds stage_ahead() const override { return kStageAhead; }
+  Result<void> apply_at(const std::string& fault_id, const v1::FaultSpec& spec, WallTime start) override;
+  // "network cut": the kernel's time of the first dropped packet, or the staged start
+  // while none was dropped.
+  std::vector<v1::FaultEffect> effects(const std::string& fault_id) const override;
+
+  static constexpr std::chrono::milliseconds kStageAhead{200};
+
   // Interfaces with the classifier attached now (for tests and status).
   std::vector<std::string> attached() const;
   // The loaded classifier, or null with load_error() saying why.
@@ -82,6 +92,7 @@ class NetFaultEngine : public FaultEngine {
   mutable std::mutex mu_;
   std::map<std::string, Attachment> attachments_;  // by interface name
   std::map<std::string, v1::FaultSpec> active_;
+  std::map<std::string, WallTime> starts_;  // staged start times, by fault
 };
 
 }  // namespace firedrill::agent::net

@@ -1,6 +1,7 @@
 #include "agent/power/power_engine.h"
 
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,6 +46,39 @@ Result<std::string> workload_path(const std::string& workload) {
   return ref.path;
 }
 
+std::string parent_of(const std::string& id, const std::set<std::string>& power_ids) {
+  for (auto* suffix : {"/freeze", "/proc", "/net"}) {
+    std::string_view v(id), sfx(suffix);
+    if (v.size() > sfx.size() && v.substr(v.size() - sfx.size()) == sfx) {
+      std::string parent(v.substr(0, v.size() - sfx.size()));
+      if (power_ids.count(parent)) return parent;
+    }
+  }
+  return id;
+}
+
+// Sleeps until `at` on an absolute timer (CLOCK_REALTIME, TIMER_ABSTIME: a clock step
+// moves the wake-up with it), woken 2 ms early and finished by spinning, so that the
+// kernel's wake-up latency does not delay the instant.
+void wait_until(WallTime at) {
+  constexpr auto kEarly = std::chrono::milliseconds(2);
+  if (at == WallTime{} || WallClock::now() >= at) return;
+  auto wake = std::chrono::duration_cast<std::chrono::nanoseconds>((at - kEarly).time_since_epoch()).count();
+  timespec ts{static_cast<time_t>(wake / 1'000'000'000), static_cast<long>(wake % 1'000'000'000)};
+  while (::clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
+  while (WallClock::now() < at) {
+  }
+}
+
+// Whether the workload cgroup exists and holds no process (with its descendants).
+bool workload_empty(const std::string& workload) {
+  auto path = workload_path(workload);
+  if (!path) return false;
+  auto procs = proc::cgroup_procs(*path, true);
+  return procs && procs->empty();
+}
+
 }  // namespace
 
 BootHookConfig boot_hook_config(const AgentConfig& config) {
@@ -53,49 +87,50 @@ BootHookConfig boot_hook_config(const AgentConfig& config) {
   c.workload_cgroup = config.workload_cgroup;
   c.timeout = config.boot_hook_timeout;
   if (!config.state_dir.empty()) c.log_path = config.state_dir + "/boot-hooks.log";
+  c.run = [workload = c.workload_cgroup, log_path = c.log_path, timeout = c.timeout](const std::string& hook)
+      -> Result<int> {
+    if (workload.empty()) return make_error("boot hooks run in the workload cgroup, and the agent has no --workload-cgroup");
+    FD_ASSIGN(path, workload_path(workload), "boot hooks run in the workload cgroup only");
+    return proc::run_in_cgroup(hook, path, log_path, timeout);
+  };
   return c;
 }
 
-size_t run_boot_hooks(const BootHookConfig& config, const std::string& fault_id, EventSink* events) {
-  std::string cgroup;
-  if (!config.workload_cgroup.empty()) {
-    auto path = workload_path(config.workload_cgroup);
-    if (!path) {
-      auto msg = fmt::format("boot hooks: {}; they run in the agent's cgroup", path.error().describe());
-      log()->error("fault {}: {}", fault_id, msg);
-      emit_error(events, fault_id, msg);
-    } else {
-      cgroup = *path;
-    }
-  }
-  size_t good = 0;
+size_t run_boot_hooks(const BootHookConfig& config, const std::string& fault_id, EventSink* events,
+                      std::vector<bool>& pending) {
+  if (pending.size() != config.hooks.size()) pending.assign(config.hooks.size(), true);
+  size_t left = 0;
   for (size_t i = 0; i < config.hooks.size(); ++i) {
+    if (!pending[i]) continue;
     const auto& hook = config.hooks[i];
     auto start = SteadyClock::now();
-    auto r = proc::run_in_cgroup(hook, cgroup, config.log_path, config.timeout);
+    auto r = config.run(hook);
     auto took = format_duration(SteadyClock::now() - start);
     if (r && *r == 0) {
-      ++good;
+      pending[i] = false;
       log()->info("fault {}: boot hook {}/{} '{}' done in {}", fault_id, i + 1, config.hooks.size(), hook, took);
       continue;
     }
+    ++left;
     auto msg = r ? fmt::format("boot hook {}/{} '{}' exited {} after {} (output in {})", i + 1, config.hooks.size(),
                                hook, *r, took, config.log_path.empty() ? "/dev/null" : config.log_path)
                  : fmt::format("boot hook {}/{} '{}': {}", i + 1, config.hooks.size(), hook, r.error().describe());
     log()->error("fault {}: {}", fault_id, msg);
     emit_error(events, fault_id, msg);
   }
-  return good;
+  return left;
 }
 
 PowerLossEngine::PowerLossEngine(FaultEngine& net, FaultEngine& proc, const AgentConfig& config,
-                                 std::shared_ptr<journal::Journal> journal, EventSink* events)
+                                 std::shared_ptr<journal::Journal> journal, EventSink* events, HookRunner run_hook)
     : net_(net),
       proc_(proc),
       workload_cgroup_(config.workload_cgroup),
+      data_dirs_(config.data_dirs),
       hooks_(boot_hook_config(config)),
       journal_(std::move(journal)),
       events_(events) {
+  if (run_hook) hooks_.run = std::move(run_hook);
   booter_ = std::thread([this] { boot_loop(); });
 }
 
@@ -108,8 +143,9 @@ PowerLossEngine::~PowerLossEngine() {
   for (auto& id : ids) {
     if (auto r = revert(id); !r) log()->error("power loss {}: revert at shutdown: {}", id, r.error().describe());
   }
-  // The boots owed so far run before the agent goes (each hook is bounded by its
-  // timeout); one cut short by a kill stays in the journal for the next start.
+  // The boots owed so far are tried once before the agent goes (each hook is bounded
+  // by its timeout); one that fails or is cut short by a kill stays in the journal for
+  // the next start.
   {
     std::lock_guard lock(boot_mu_);
     stopping_ = true;
@@ -118,19 +154,62 @@ PowerLossEngine::~PowerLossEngine() {
   booter_.join();
 }
 
+void PowerLossEngine::queue_boot(const std::string& id) {
+  {
+    std::lock_guard lock(boot_mu_);
+    for (auto& b : boots_) {
+      if (b.fault_id == id) return;
+    }
+    boots_.push_back(Boot{id, {}, 0, SteadyClock::now()});
+  }
+  boot_cv_.notify_all();
+}
+
 void PowerLossEngine::boot_loop() {
   std::unique_lock lock(boot_mu_);
   while (true) {
-    boot_cv_.wait(lock, [&] { return stopping_ || !boots_.empty(); });
-    if (boots_.empty()) return;  // stopping, nothing owed
-    std::string id = boots_.front();  // stays queued until booted: wait_booted sees it
+    // The boot due first; when stopping, only those never tried.
+    auto due = boots_.end();
+    for (auto it = boots_.begin(); it != boots_.end(); ++it) {
+      if (stopping_ && it->attempts > 0) continue;
+      if (due == boots_.end() || it->next < due->next) due = it;
+    }
+    if (due == boots_.end()) {
+      if (stopping_) return;
+      boot_cv_.wait(lock);
+      continue;
+    }
+    if (!stopping_ && due->next > SteadyClock::now()) {
+      boot_cv_.wait_until(lock, due->next);
+      continue;
+    }
+    std::string id = due->fault_id;
+    std::vector<bool> pending = due->pending;
+    int attempt = due->attempts + 1;
     lock.unlock();
-    size_t good = run_boot_hooks(hooks_, id, events_);
-    log()->info("power loss {}: power restored, {}/{} boot hook(s) succeeded", id, good, hooks_.hooks.size());
-    if (auto r = journal_->end(hooks_entry(id)); !r) log()->error("power loss {}: {}", id, r.error().describe());
+    size_t left = run_boot_hooks(hooks_, id, events_, pending);
+    if (left == 0) {
+      log()->info("power loss {}: power restored, {}/{} boot hook(s) succeeded", id, hooks_.hooks.size(),
+                  hooks_.hooks.size());
+      if (auto r = journal_->end(hooks_entry(id)); !r) log()->error("power loss {}: {}", id, r.error().describe());
+    }
     lock.lock();
-    boots_.pop_front();
-    boot_cv_.notify_all();
+    auto it = std::find_if(boots_.begin(), boots_.end(), [&](const Boot& b) { return b.fault_id == id; });
+    if (it == boots_.end()) continue;
+    if (left == 0) {
+      boots_.erase(it);
+      boot_cv_.notify_all();
+      continue;
+    }
+    auto delay = kBootRetryFirst * (1 << std::min(attempt - 1, 16));
+    if (delay > kBootRetryMax) delay = kBootRetryMax;
+    it->pending = pending;
+    it->attempts = attempt;
+    it->next = SteadyClock::now() + delay;
+    auto msg = fmt::format("boot failing: {} of {} boot hook(s) failed (attempt {}); the boot stays owed, next try in {}",
+                           left, hooks_.hooks.size(), attempt, format_duration(delay));
+    log()->error("power loss {}: {}", id, msg);
+    emit_error(events_, id, msg);
   }
 }
 
@@ -139,11 +218,24 @@ bool PowerLossEngine::wait_booted(std::chrono::milliseconds timeout) const {
   return boot_cv_.wait_for(lock, timeout, [&] { return boots_.empty(); });
 }
 
+std::optional<PowerEffect> PowerLossEngine::effect(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = active_.find(id);
+  if (it == active_.end()) return std::nullopt;
+  return it->second.effect;
+}
+
 v1::FaultSpec PowerLossEngine::net_spec() const {
   v1::FaultSpec s;
   // No interfaces named: every data interface the agent manages; the network engine
   // keeps the management allow list.
   s.mutable_network()->mutable_blackhole();
+  return s;
+}
+
+v1::FaultSpec PowerLossEngine::freeze_spec() const {
+  v1::FaultSpec s;
+  s.mutable_process()->mutable_freeze()->add_cgroups(workload_cgroup_);
   return s;
 }
 
@@ -155,6 +247,11 @@ v1::FaultSpec PowerLossEngine::proc_spec() const {
   return s;
 }
 
+journal::Entry PowerLossEngine::intent_entry(const std::string& id) const {
+  return journal::Entry{id, kPowerLossIntent, "",
+                        fmt::format("power loss of workload cgroup {}", workload_cgroup_), {}};
+}
+
 journal::Entry PowerLossEngine::hooks_entry(const std::string& id) const {
   return journal::Entry{id, journal::kBootHooks, "",
                         fmt::format("power loss of workload cgroup {}: {} boot hook(s) owed", workload_cgroup_,
@@ -162,20 +259,47 @@ journal::Entry PowerLossEngine::hooks_entry(const std::string& id) const {
                         {}};
 }
 
+journal::Entry PowerLossEngine::remount_entry(const std::string& id, const DataFs& fs) const {
+  return journal::Entry{id, kRemountFs, fs.dir, encode(fs), {}};
+}
+
+journal::Entry PowerLossEngine::stage_entry(const std::string& id, const char* stage) const {
+  return journal::Entry{id, kPowerStage, stage, stage, {}};
+}
+
+Result<std::vector<DataFs>> PowerLossEngine::data_file_systems(const v1::FaultSpec& spec) const {
+  std::vector<DataFs> out;
+  if (!spec.power_loss().lose_unsynced()) return out;
+  if (data_dirs_.empty()) {
+    return make_error("power loss with lose_unsynced needs the agent's --data-dir (each data directory on a file "
+                      "system of its own)");
+  }
+  for (auto& d : data_dirs_) {
+    FD_ASSIGN(fs, inspect_data_dir(d), "power loss with lose_unsynced");
+    out.push_back(std::move(fs));
+  }
+  return out;
+}
+
 Result<void> PowerLossEngine::check(const v1::FaultSpec& spec) const {
   if (!spec.has_power_loss()) return make_error("not a power loss");
   if (workload_cgroup_.empty()) {
     return make_error("power loss needs the agent's --workload-cgroup (the cgroup of the host's workloads)");
   }
+  FD_ASSIGN(data, data_file_systems(spec), "power loss");
   FD_TRY(net_.check(net_spec()), "power loss, network part ({})", net_.name());
+  FD_TRY(proc_.check(freeze_spec()), "power loss, freeze part (workload cgroup {})", workload_cgroup_);
   FD_TRY(proc_.check(proc_spec()), "power loss, process part (workload cgroup {})", workload_cgroup_);
-  if (!spec.power_loss().skip_boot_hooks() && !hooks_.hooks.empty() && !journal_) {
-    return make_error("power loss with boot hooks needs the agent's journal (no state directory)");
-  }
+  if (!journal_) return make_error("power loss needs the agent's journal (no state directory)");
+  (void)data;
   return ok();
 }
 
 Result<void> PowerLossEngine::apply(const std::string& id, const v1::FaultSpec& spec) {
+  return apply_at(id, spec, WallTime{});
+}
+
+Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpec& spec, WallTime start) {
   std::lock_guard lock(mu_);
   if (auto it = active_.find(id); it != active_.end()) {
     if (it->second.spec.SerializeAsString() == spec.SerializeAsString()) return ok();
@@ -184,36 +308,128 @@ Result<void> PowerLossEngine::apply(const std::string& id, const v1::FaultSpec& 
   FD_TRY(check(spec), "power loss {}", id);
   {
     std::lock_guard boot_lock(boot_mu_);
-    if (std::find(boots_.begin(), boots_.end(), id) != boots_.end()) {
-      return make_error("power loss {}: the host is still booting from the last power loss of this id", id);
+    for (auto& b : boots_) {
+      if (b.fault_id == id) {
+        return make_error("power loss {}: the host is still booting from the last power loss of this id", id);
+      }
     }
   }
   Active a;
   a.spec = spec;
   a.hooks_owed = !spec.power_loss().skip_boot_hooks() && !hooks_.hooks.empty();
-  if (a.hooks_owed) {
-    // Owed from before the first kill: an agent killed from here on boots the host's
-    // services on its next start.
-    FD_TRY(journal_->begin(hooks_entry(id)), "power loss {}", id);
-  }
+  FD_ASSIGN(data, data_file_systems(spec), "power loss {}", id);
+  a.data = std::move(data);
+
+  // Everything a restarted agent would have to finish is journaled before the first
+  // part, so that no record is written between the parts.
+  std::vector<journal::Entry> begun;
   auto undo = [&](const Error& e) -> Result<void> {
-    if (a.proc_applied) (void)proc_.revert(proc_id(id));
-    if (a.net_applied) (void)net_.revert(net_id(id));
-    if (a.hooks_owed) (void)journal_->end(hooks_entry(id));
+    if (auto r = restore(id, a); !r) log()->error("power loss {}: undo: {}", id, r.error().describe());
+    for (auto it = begun.rbegin(); it != begun.rend(); ++it) (void)journal_->end(*it);
     log()->error("power loss {} failed and was undone: {}", id, e.describe());
     return e;
   };
-  if (auto r = net_.apply(net_id(id), net_spec()); !r) {
+  auto begin = [&](journal::Entry e) -> Result<void> {
+    FD_TRY(journal_->begin(e), "power loss {}", id);
+    begun.push_back(std::move(e));
+    return ok();
+  };
+  std::vector<journal::Entry> owed{intent_entry(id)};
+  if (a.hooks_owed) owed.push_back(hooks_entry(id));
+  for (auto& fs : a.data) owed.push_back(remount_entry(id, fs));
+  for (auto& e : owed) {
+    if (auto r = begin(e); !r) return undo(r.error());
+  }
+
+  if (auto r = net_.apply_at(net_id(id), net_spec(), start); !r) {
     return undo(r.error().context(fmt::format("power loss {}: black-hole interfaces", id)));
   }
   a.net_applied = true;
+  // The kernel starts the cut at `start`; the rest follows it at once.
+  wait_until(start);
+  a.effect.network_cut = std::max(start, WallClock::now());
+  if (auto r = proc_.apply(freeze_id(id), freeze_spec()); !r) {
+    return undo(r.error().context(fmt::format("power loss {}: freeze {}", id, workload_cgroup_)));
+  }
+  a.frozen = true;
+  a.effect.frozen = WallClock::now();
+  for (auto& fs : a.data) {
+    if (auto r = shut_down(fs); !r) return undo(r.error().context(fmt::format("power loss {}", id)));
+    a.shut.push_back(fs);
+  }
+  if (!a.data.empty()) a.effect.fs_shut_down = WallClock::now();
   if (auto r = proc_.apply(proc_id(id), proc_spec()); !r) {
     return undo(r.error().context(fmt::format("power loss {}: kill and keep down {}", id, workload_cgroup_)));
   }
   a.proc_applied = true;
-  log()->warn("power loss {}: interfaces black-holed, {} workload process(es) of {} killed and kept down", id,
-              proc_.counters(proc_id(id)).processes_killed(), workload_cgroup_);
+  a.effect.killed = WallClock::now();
+  // Empty now: thawed, so that whatever is started into it while the power is off dies
+  // at exec (the keep-down) instead of waiting frozen for the power to come back.
+  if (auto r = proc_.revert(freeze_id(id)); !r) {
+    return undo(r.error().context(fmt::format("power loss {}: thaw {} after the kill", id, workload_cgroup_)));
+  }
+  a.frozen = false;
+  // What happened, for an agent that dies from here on: the services are down and must
+  // be booted. A record that cannot be written is not worth undoing the cut for: recovery
+  // also finds the workload cgroup empty.
+  for (auto* stage : {kStageNetworkCut, kStageKilled}) {
+    if (auto r = journal_->begin(stage_entry(id, stage)); !r) {
+      log()->error("power loss {}: record stage '{}': {}", id, stage, r.error().describe());
+    }
+  }
+  auto since = [&](WallTime t) { return format_duration(t - a.effect.network_cut); };
+  log()->warn("power loss {}: interfaces black-holed, workload {} frozen after {}{}, {} process(es) killed after {} "
+              "and kept down",
+              id, workload_cgroup_, since(a.effect.frozen),
+              a.data.empty() ? std::string()
+                             : fmt::format(", {} data file system(s) shut down without flushing after {}",
+                                           a.data.size(), since(a.effect.fs_shut_down)),
+              proc_.counters(proc_id(id)).processes_killed(), since(a.effect.killed));
   active_.emplace(id, std::move(a));
+  return ok();
+}
+
+std::vector<v1::FaultEffect> PowerLossEngine::effects(const std::string& id) const {
+  std::vector<v1::FaultEffect> out = net_.effects(net_id(id));
+  std::lock_guard lock(mu_);
+  auto it = active_.find(id);
+  if (it == active_.end()) return out;
+  const auto& e = it->second.effect;
+  for (auto [part, at] : {std::pair{"freeze", e.frozen}, {"fs shutdown", e.fs_shut_down}, {"kill", e.killed}}) {
+    if (at == WallTime{}) continue;
+    v1::FaultEffect f;
+    f.set_part(part);
+    *f.mutable_at() = to_proto(at);
+    f.set_source("agent");
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+// Power back, part by part; what is done stays done if a later part fails (revert is
+// retried by the fault manager and goes on where it stopped).
+Result<void> PowerLossEngine::restore(const std::string& id, Active& a) {
+  if (a.net_applied) {
+    FD_TRY(net_.revert(net_id(id)), "power loss {}: lift black hole", id);
+    a.net_applied = false;
+  }
+  if (a.frozen) {
+    FD_TRY(proc_.revert(freeze_id(id)), "power loss {}: thaw {}", id, workload_cgroup_);
+    a.frozen = false;
+  }
+  if (a.proc_applied) {
+    FD_TRY(proc_.revert(proc_id(id)), "power loss {}: lift keep-down", id);
+    a.proc_applied = false;
+  }
+  while (!a.shut.empty()) {
+    auto& fs = a.shut.back();
+    auto start = SteadyClock::now();
+    FD_TRY(remount(fs), "power loss {}: restore data file system", id);
+    log()->info("power loss {}: {} mounted again ({} {}, journal replayed) in {}", id, fs.dir, fs.fstype, fs.source,
+                format_duration(SteadyClock::now() - start));
+    FD_TRY(journal_->end(remount_entry(id, fs)), "power loss {}", id);
+    a.shut.pop_back();
+  }
   return ok();
 }
 
@@ -222,26 +438,17 @@ Result<void> PowerLossEngine::revert(const std::string& id) {
   auto it = active_.find(id);
   if (it == active_.end()) return ok();
   Active& a = it->second;
-  // Power restored: the network first, then the keep-down, then the services boot.
-  if (a.net_applied) {
-    FD_TRY(net_.revert(net_id(id)), "power loss {}: lift black hole", id);
-    a.net_applied = false;
-  }
-  if (a.proc_applied) {
-    FD_TRY(proc_.revert(proc_id(id)), "power loss {}: lift keep-down", id);
-    a.proc_applied = false;
-  }
+  FD_TRY(restore(id, a), "power loss {}", id);
+  for (auto& fs : a.data) FD_TRY(journal_->end(remount_entry(id, fs)), "power loss {}", id);
+  for (auto* stage : {kStageNetworkCut, kStageKilled}) FD_TRY(journal_->end(stage_entry(id, stage)), "power loss {}", id);
   if (a.hooks_owed) {
     log()->info("power loss {}: power restored, booting the host ({} boot hook(s))", id, hooks_.hooks.size());
-    {
-      std::lock_guard boot_lock(boot_mu_);
-      boots_.push_back(id);
-    }
-    boot_cv_.notify_all();
+    queue_boot(id);
     a.hooks_owed = false;
   } else {
     log()->info("power loss {}: power restored (no boot hooks run)", id);
   }
+  FD_TRY(journal_->end(intent_entry(id)), "power loss {}", id);
   active_.erase(it);
   return ok();
 }
@@ -257,51 +464,123 @@ v1::FaultCounters PowerLossEngine::counters(const std::string& id) const {
   return c;
 }
 
-std::vector<v1::FaultReverted> recover_from_journal(journal::Journal& journal, const AgentConfig& config,
-                                                    EventSink* events) {
+std::vector<v1::FaultReverted> PowerLossEngine::recover() {
   std::vector<v1::FaultReverted> recovered;
-  auto owed = journal.owed();
+  if (!journal_) return recovered;
+  auto owed = journal_->owed();
   if (owed.empty()) return recovered;
-  log()->warn("journal {}: {} entr{} owed by an agent that did not finish; recovering", journal.path(),
+  log()->warn("journal {}: {} entr{} owed by an agent that did not finish; recovering", journal_->path(),
               owed.size(), owed.size() == 1 ? "y" : "ies");
-  auto hooks = boot_hook_config(config);
-  std::map<std::string, journal::ReplayHandler> handlers;
-  handlers[journal::kThawCgroup] = [](const journal::Entry& e) -> Result<void> {
-    struct stat st {};
-    if (::stat(e.target.c_str(), &st) != 0) return ok();  // removed since: nothing is frozen
-    return proc::set_frozen(e.target, false, std::chrono::seconds(5));
-  };
-  handlers[journal::kBootHooks] = [&](const journal::Entry& e) -> Result<void> {
-    run_boot_hooks(hooks, e.fault_id, events);
-    return ok();
-  };
-  for (auto& [kind, handler] : resource::replay_handlers()) handlers[kind] = handler;
-  auto report = journal::replay(journal, handlers);
-  std::map<std::string, std::vector<std::string>> by_fault;
-  for (auto& e : report.finished) {
-    by_fault[e.fault_id].push_back(e.kind == journal::kThawCgroup  ? "thawed " + e.target
-                                   : e.kind == journal::kBootHooks ? "ran boot hooks (" + e.detail + ")"
-                                                                   : "removed " + e.detail + " " + e.target);
+  std::set<std::string> power_ids, killed;
+  for (auto& e : owed) {
+    if (e.kind == kPowerLossIntent || e.kind == journal::kBootHooks) power_ids.insert(e.fault_id);
+    if (e.kind == kPowerStage && e.target == kStageKilled) killed.insert(e.fault_id);
   }
+  // Whether the kill happened is read before anything is thawed: a workload left
+  // without processes was killed even if the agent died before it could say so.
+  bool workload_was_empty = workload_empty(workload_cgroup_);
+
+  std::map<std::string, std::vector<std::string>> done;
   std::set<std::string> failed;
-  for (auto& [e, err] : report.failed) {
-    log()->error("could not recover fault {} from journal ({} {}): {}; it stays owed", e.fault_id, e.kind,
-                 e.target, err.describe());
-    emit_error(events, e.fault_id, "recovery from journal: " + err.describe());
-    failed.insert(e.fault_id);
+  auto fail = [&](const journal::Entry& e, const Error& err) {
+    auto id = parent_of(e.fault_id, power_ids);
+    log()->error("could not recover fault {} from journal ({} {}): {}; it stays owed", id, e.kind, e.target,
+                 err.describe());
+    emit_error(events_, id, "recovery from journal: " + err.describe());
+    failed.insert(id);
+  };
+  auto finish = [&](const journal::Entry& e, std::string what) {
+    if (auto r = journal_->end(e); !r) return fail(e, r.error());
+    if (!what.empty()) done[parent_of(e.fault_id, power_ids)].push_back(std::move(what));
+  };
+  auto of_kind = [&](const char* kind) {
+    std::vector<journal::Entry> out;
+    for (auto& e : owed) {
+      if (e.kind == kind) out.push_back(e);
+    }
+    return out;
+  };
+  // 1. Thaw every cgroup first: nothing boots into a frozen cgroup.
+  for (auto& e : of_kind(journal::kThawCgroup)) {
+    struct stat st {};
+    if (::stat(e.target.c_str(), &st) != 0) {
+      finish(e, "cgroup " + e.target + " is gone (nothing frozen)");
+      continue;
+    }
+    if (auto r = proc::set_frozen(e.target, false, std::chrono::seconds(5)); !r) {
+      fail(e, r.error());
+      continue;
+    }
+    finish(e, "thawed " + e.target);
   }
-  for (auto& [id, what] : by_fault) {
+  // Then what other engines journaled (resource pressure: workers and fills removed).
+  auto others = resource::replay_handlers();
+  for (auto& e : owed) {
+    auto h = others.find(e.kind);
+    if (h == others.end()) continue;
+    if (auto r = h->second(e); !r) {
+      fail(e, r.error());
+      continue;
+    }
+    finish(e, "removed " + e.detail + " " + e.target);
+  }
+  // 2. The data file systems that a power loss shut down are mounted again.
+  for (auto& e : of_kind(kRemountFs)) {
+    auto fs = decode(e.detail);
+    if (!fs) {
+      fail(e, fs.error());
+      continue;
+    }
+    auto down = is_shut_down(fs->dir);
+    if (!down) {
+      fail(e, down.error());
+      continue;
+    }
+    if (*down) {
+      if (auto r = remount(*fs); !r) {
+        fail(e, r.error());
+        continue;
+      }
+      finish(e, fmt::format("mounted {} again (journal replayed)", fs->dir));
+    } else {
+      finish(e, fmt::format("{} was not shut down", fs->dir));
+    }
+  }
+  // 3. Boots, only where the services went down; they run on the boot thread.
+  for (auto& e : of_kind(journal::kBootHooks)) {
+    if (failed.count(e.fault_id)) continue;  // not while a thaw or remount is owed
+    if (killed.count(e.fault_id) || workload_was_empty) {
+      queue_boot(e.fault_id);
+      done[e.fault_id].push_back(fmt::format("boot hooks queued ({})", e.detail));
+    } else {
+      finish(e, "the workload was not killed yet: its services still run, no boot hooks");
+    }
+  }
+  // 4. The power-loss records end with the restore.
+  for (auto& e : owed) {
+    if (e.kind != kPowerStage && e.kind != kPowerLossIntent) continue;
+    if (failed.count(e.fault_id)) continue;
+    finish(e, e.kind == kPowerStage ? "" : "power restored");
+  }
+  for (auto& e : owed) {
+    if (e.kind == journal::kThawCgroup || e.kind == kRemountFs || e.kind == journal::kBootHooks ||
+        e.kind == kPowerStage || e.kind == kPowerLossIntent || others.count(e.kind)) {
+      continue;
+    }
+    fail(e, make_error("no recovery for journal entry kind '{}'", e.kind));
+  }
+  for (auto& [id, what] : done) {
     if (failed.count(id)) continue;
     log()->warn("recovered fault {} from journal: {}", id, fmt::format("{}", fmt::join(what, "; ")));
     v1::FaultReverted r;
     r.set_fault_id(id);
     r.set_reason(v1::REVERT_RECOVERED);
     *r.mutable_at() = to_proto(WallClock::now());
-    if (events) {
+    if (events_) {
       v1::Event ev;
       *ev.mutable_at() = r.at();
       *ev.mutable_reverted() = r;
-      events->emit(ev);
+      events_->emit(ev);
     }
     recovered.push_back(std::move(r));
   }

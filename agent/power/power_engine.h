@@ -1,27 +1,44 @@
 // Power loss: what a rack or data centre suffers, on one host, composed from the other
-// engines through the FaultEngine face only:
-//   "<id>/net"   NetworkFault{blackhole} on every managed interface (the management
-//                allow list is the network engine's, so the control path lives),
-//   "<id>/proc"  keep-down of the workload cgroup with kill_running: SIGKILL, no
-//                SIGTERM, and nothing comes back while the power is off.
+// engines through the FaultEngine face only, in the order of a real cut:
+//   "<id>/net"     NetworkFault{blackhole} on every managed interface (the management
+//                  allow list is the network engine's, so the control path lives),
+//   "<id>/freeze"  the workload cgroup frozen: from here on nothing of it runs,
+//   data file systems shut down without flushing (lose_unsynced, data_fs.h),
+//   "<id>/proc"    keep-down of the workload cgroup with kill_running: SIGKILL, no
+//                  SIGTERM, and nothing comes back while the power is off;
+//                  then the freeze is lifted from the empty cgroup (what is started
+//                  into it from then on dies at exec).
 // The blackhole goes first, so that not even the kernel's FIN/RST of the dying
-// processes' sockets leave the host. "Power restored" (revert) lifts the blackhole,
-// stops the keep-down, and runs the host's boot hooks in the workload cgroup.
+// processes' sockets leave the host; the freeze before the shutdown, so that no
+// process sees its file system fail and reacts. "Power restored" (revert) lifts the
+// blackhole, unmounts and mounts each data file system again (the journal replays),
+// lifts the keep-down, and runs the host's boot hooks in the workload cgroup.
 //
-// The boot hooks are owed from the moment the processes are killed: they are
-// journaled before, and a restarted agent runs them (recover_from_journal). They run
-// on the engine's own boot thread, after revert has returned: power is back when the
-// network and the keep-down are lifted, and the services then boot in their own time,
-// as after a real power-on, without holding up the fault manager (heartbeats, halts,
-// other faults) for as long as a boot takes. The journal entry ends when they are done.
+// Journal (each record before what it covers, stages after them):
+//   power_loss  intent: begun before the first part, ended when power is restored;
+//   remount_fs  one per data file system, begun before its shutdown, ended after the
+//               remount (its detail holds how it was mounted);
+//   power_stage "network cut", "killed": what had happened when an agent died;
+//   boot_hooks  begun with the intent, ended when every hook succeeded.
+// A restarted agent (recover()) thaws first, then remounts what is shut down, then
+// boots the services only where the kill happened (the "killed" stage, or a workload
+// cgroup left without processes), never into a frozen cgroup.
+//
+// Boot hooks run on the engine's own boot thread, after revert has returned: power is
+// back when the network and the keep-down are lifted, and the services then boot in
+// their own time, as after a real power-on, without holding up the fault manager. A
+// boot whose hooks fail stays owed and is retried with backoff (the failed hooks
+// only), reported as an error event each time; hooks must be idempotent.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,27 +47,50 @@
 #include "agent/core/event_sink.h"
 #include "agent/core/fault_engine.h"
 #include "agent/journal/journal.h"
+#include "agent/power/data_fs.h"
 
 namespace firedrill::agent::power {
+
+// The journal entry kinds of a power loss (beside journal::kThawCgroup, kBootHooks).
+inline constexpr const char* kPowerLossIntent = "power_loss";
+inline constexpr const char* kRemountFs = "remount_fs";
+inline constexpr const char* kPowerStage = "power_stage";
+inline constexpr const char* kStageNetworkCut = "network cut";
+inline constexpr const char* kStageKilled = "killed";
+
+// Runs one hook (by /bin/sh -c) and returns its exit status.
+using HookRunner = std::function<Result<int>(const std::string& hook)>;
 
 struct BootHookConfig {
   std::vector<std::string> hooks;        // each run by /bin/sh -c, in order
   std::string workload_cgroup;           // where they run (as config, resolved at run time)
   std::string log_path;                  // their output (appended); empty: /dev/null
-  std::chrono::milliseconds timeout{60000};  // per hook
+  std::chrono::milliseconds timeout{60000};  // per hook, then its process group is killed
+  // In the workload cgroup, never elsewhere: a workload cgroup that is gone fails the
+  // hook. Tests without cgroups replace it.
+  HookRunner run;
 };
 
 BootHookConfig boot_hook_config(const AgentConfig& config);
 
-// Runs every hook; returns how many succeeded (exit 0). Failures are logged and
-// emitted as AgentError events for `fault_id`, and do not stop the hooks after them.
-size_t run_boot_hooks(const BootHookConfig& config, const std::string& fault_id, EventSink* events);
+// Runs the hooks whose `pending` flag is set (all when empty), in order, clearing the
+// flag of each that succeeded (exit 0); returns how many are still pending. Failures
+// are logged and emitted as AgentError events for `fault_id`, and do not stop the
+// hooks after them.
+size_t run_boot_hooks(const BootHookConfig& config, const std::string& fault_id, EventSink* events,
+                      std::vector<bool>& pending);
+
+// When each part of a power loss took effect on this host (zero: not done).
+struct PowerEffect {
+  WallTime network_cut{}, frozen{}, fs_shut_down{}, killed{};
+};
 
 class PowerLossEngine : public FaultEngine {
  public:
   // `net` and `proc` must outlive this engine.
+  // `run_hook` replaces the runner of boot_hook_config() (tests without cgroups).
   PowerLossEngine(FaultEngine& net, FaultEngine& proc, const AgentConfig& config,
-                  std::shared_ptr<journal::Journal> journal, EventSink* events);
+                  std::shared_ptr<journal::Journal> journal, EventSink* events, HookRunner run_hook = {});
   ~PowerLossEngine() override;
 
   std::string_view name() const override { return "power_loss"; }
@@ -60,6 +100,15 @@ class PowerLossEngine : public FaultEngine {
   Result<void> revert(const std::string& fault_id) override;
   v1::FaultCounters counters(const std::string& fault_id) const override;
 
+  // Staged: the journal is written and the network cut installed (started by the
+  // kernel's clock) ahead of `start`; freeze, shutdown and kill follow an absolute
+  // timer woken just before it and finished by spinning to it.
+  std::chrono::milliseconds stage_ahead() const override { return kStageAhead; }
+  Result<void> apply_at(const std::string& fault_id, const v1::FaultSpec& spec, WallTime start) override;
+  // network cut (the classifier's first drop), freeze, fs shutdown, kill.
+  std::vector<v1::FaultEffect> effects(const std::string& fault_id) const override;
+  static constexpr std::chrono::milliseconds kStageAhead{300};
+
   static std::string net_id(const std::string& id) { return id + "/net"; }
   static std::string proc_id(const std::string& id) { return id + "/proc"; }
 
@@ -67,43 +116,70 @@ class PowerLossEngine : public FaultEngine {
   v1::FaultSpec net_spec() const;
   v1::FaultSpec proc_spec() const;
 
-  // Waits until every boot owed by a revert so far has run; false on timeout.
+  static std::string freeze_id(const std::string& id) { return id + "/freeze"; }
+  v1::FaultSpec freeze_spec() const;
+
+  // Waits until every boot owed so far has succeeded; false on timeout.
   bool wait_booted(std::chrono::milliseconds timeout) const;
+
+  // When each part of the power loss `id` took effect (while it is in effect).
+  std::optional<PowerEffect> effect(const std::string& id) const;
+
+  // Finishes, once at start, what a killed agent owed (thaw_cgroup, remount_fs,
+  // boot_hooks and the power-loss records): thaws every cgroup first, remounts the data
+  // file systems that are shut down, and queues the boots owed where the kill happened
+  // on the boot thread (so that it returns without waiting for them). Logs "recovered
+  // fault ... from journal" and emits FaultReverted REVERT_RECOVERED per fault; returns
+  // those records (for Hello.reverted_while_away). What could not be finished stays owed.
+  std::vector<v1::FaultReverted> recover();
+
+  // The first retry of a failed boot waits this long, doubling up to kBootRetryMax.
+  static constexpr std::chrono::milliseconds kBootRetryFirst{1000};
+  static constexpr std::chrono::milliseconds kBootRetryMax{60000};
 
  private:
   struct Active {
     v1::FaultSpec spec;
     bool net_applied = false;
+    bool frozen = false;
     bool proc_applied = false;
     bool hooks_owed = false;
+    std::vector<DataFs> data;      // the data file systems it shuts down
+    std::vector<DataFs> shut;      // those shut down and not yet mounted again
+    PowerEffect effect;
   };
+  struct Boot {
+    std::string fault_id;
+    std::vector<bool> pending;   // per hook
+    int attempts = 0;
+    SteadyClock::time_point next{};
+  };
+  journal::Entry intent_entry(const std::string& id) const;
   journal::Entry hooks_entry(const std::string& id) const;
+  journal::Entry remount_entry(const std::string& id, const DataFs& fs) const;
+  journal::Entry stage_entry(const std::string& id, const char* stage) const;
+  Result<std::vector<DataFs>> data_file_systems(const v1::FaultSpec& spec) const;
+  Result<void> restore(const std::string& id, Active& a);
+  void queue_boot(const std::string& id);
   void boot_loop();
 
   FaultEngine& net_;
   FaultEngine& proc_;
   std::string workload_cgroup_;
+  std::vector<std::string> data_dirs_;
   BootHookConfig hooks_;
   std::shared_ptr<journal::Journal> journal_;
   EventSink* events_;
   mutable std::mutex mu_;
   std::map<std::string, Active> active_;
 
-  // Boots owed by reverts, run in order by booter_ (declared last: it starts after
-  // everything above exists).
+  // Boots owed by reverts and recovery, run in order by booter_ (declared last: it
+  // starts after everything above exists).
   mutable std::mutex boot_mu_;
   mutable std::condition_variable boot_cv_;
-  std::deque<std::string> boots_;  // fault ids; the front one is booting
+  std::deque<Boot> boots_;  // the front one is booting (or waiting for its retry)
   bool stopping_ = false;
   std::thread booter_;
 };
-
-// Finishes, on start, what a killed agent owed (journal entries of the kinds
-// thaw_cgroup and boot_hooks): thaws, runs the boot hooks, logs "recovered fault ...
-// from journal" and emits FaultReverted REVERT_RECOVERED per fault. Returns those
-// records (for Hello.reverted_while_away); entries that could not be finished stay
-// owed.
-std::vector<v1::FaultReverted> recover_from_journal(journal::Journal& journal, const AgentConfig& config,
-                                                    EventSink* events);
 
 }  // namespace firedrill::agent::power

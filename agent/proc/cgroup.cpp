@@ -273,7 +273,12 @@ Result<int> run_in_cgroup(const std::string& command, const std::string& cgroup_
     }
     ::close(pidfd);
   }
-  if (timed_out) ::kill(child, SIGKILL);
+  // The hook's whole process group: what it started in the background dies with it
+  // (the child made a session of its own, so its pid is the group's id).
+  if (timed_out) {
+    ::kill(-child, SIGKILL);
+    ::kill(child, SIGKILL);
+  }
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }

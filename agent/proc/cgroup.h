@@ -57,8 +57,9 @@ Result<void> set_frozen(const std::string& path, bool frozen, std::chrono::milli
 // Runs COMMAND with /bin/sh -c as a child of this process placed into the cgroup at
 // CGROUP_PATH (empty: stays in ours), in a session of its own, with the signal mask
 // and dispositions of a freshly booted service, output appended to LOG_PATH (empty:
-// /dev/null). Waits for the shell up to TIMEOUT, then SIGKILLs it. Returns its exit
-// status (the shell's; background jobs it started live on).
+// /dev/null). Waits for the shell up to TIMEOUT, then SIGKILLs its process group (the
+// shell and what it started in the background). Returns its exit status (the shell's;
+// background jobs of a shell that exited in time live on: they are the services).
 Result<int> run_in_cgroup(const std::string& command, const std::string& cgroup_path,
                           const std::string& log_path, std::chrono::milliseconds timeout);
 

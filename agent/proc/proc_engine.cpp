@@ -26,13 +26,6 @@ v1::ProcessSelector freeze_selector(const v1::ProcFreeze& f) {
   return s;
 }
 
-WallTime wall_of_ktime(uint64_t ktime_ns) {
-  auto mono_now = std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now().time_since_epoch());
-  auto ago = mono_now - std::chrono::nanoseconds(ktime_ns);
-  if (ago < std::chrono::nanoseconds::zero()) ago = std::chrono::nanoseconds::zero();
-  return WallClock::now() - std::chrono::duration_cast<WallClock::duration>(ago);
-}
-
 }  // namespace
 
 ProcFaultEngine::ProcFaultEngine(std::shared_ptr<journal::Journal> journal, EventSink* events,
@@ -339,7 +332,7 @@ void ProcFaultEngine::on_kill(const ExecKill& k) {
   if (k.signal_ret != 0) {
     log()->error("keep-down: bpf_send_signal failed ({}) for pid {} ({})", k.signal_ret, k.pid, k.comm);
   }
-  auto at = wall_of_ktime(k.ktime_ns);
+  auto at = wall_of_mono_ns(k.ktime_ns);
   for (auto& owner : owners) {
     log()->debug("fault {}: killed pid {} ({}, {}) at exec", owner, k.pid, k.comm, k.filename);
     emit_killed(owner, k.pid, k.comm, k.filename, k.cgroup, true, at);

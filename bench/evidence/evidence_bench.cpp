@@ -2,8 +2,13 @@
 //   1. one event appended: its parts (canonical JSON + SHA-256, Ed25519 signature, a
 //      bare SQLite insert) against the whole append (all three in one transaction);
 //   2. a one-hour game day on a whole site (hosts x probes at 500 ms) recorded, then
-//      rendered to JSON and HTML and verified.
-//   evidence_bench [--json FILE] [--hosts N] [--minutes M]
+//      rendered to JSON and HTML and verified;
+//   3. storing one probe sample at the start and at the end of a one-hour run with
+//      three probes at 100 ms (108,000 samples), as the runner does it (appended to the
+//      store as they arrive; the record without samples written every 2 s), against
+//      0.1.0's way (the whole record, samples included, rewritten and fsynced every
+//      2 s), as end/start ratios.
+//   evidence_bench [--json FILE] [--hosts N] [--minutes M] [--only samples]
 #include <unistd.h>
 
 #include <chrono>
@@ -19,6 +24,8 @@
 #include "controller/evidence/html_report.h"
 #include "controller/evidence/sqlite_store.h"
 #include "controller/evidence/verify.h"
+#include "controller/experiment/proto_file.h"
+#include "controller/store/store.h"
 
 using namespace firedrill;
 using namespace firedrill::evidence;
@@ -49,22 +56,123 @@ T must(Result<T> r, const char* what) {
   return std::move(r).value();
 }
 
+void must(Result<void> r, const char* what) {
+  if (!r) {
+    std::cerr << what << ": " << r.error().message << "\n";
+    std::exit(1);
+  }
+}
+
+// Section 3. Per-sample cost (us) at the start and at the end of a run of `ticks`
+// ticks of 100 ms, three probes (a sample each per tick).
+struct SampleCost {
+  double append_start_us = 0, append_end_us = 0;    // the store: append + record every 2 s
+  double rewrite_start_us = 0, rewrite_end_us = 0;  // 0.1.0: whole record every 2 s
+  size_t samples = 0;
+  size_t end_record_bytes = 0;
+};
+
+v1::ProbeSample probe_sample(int tick, int probe) {
+  v1::ProbeSample p;
+  p.set_probe(probe == 0 ? "web" : probe == 1 ? "db" : "markers");
+  *p.mutable_start() = to_proto(WallTime(std::chrono::milliseconds(1'796'000'000'000LL + tick * 100LL)));
+  *p.mutable_duration() = to_proto_duration(std::chrono::microseconds(850 + tick % 300));
+  p.set_ok(tick % 50 != 0);
+  p.set_detail(p.ok() ? "200 OK" : "connect: connection refused");
+  if (probe == 2) p.set_marker(static_cast<uint64_t>(tick));
+  return p;
+}
+
+SampleCost sample_cost(const std::string& dir, int ticks) {
+  constexpr int kProbes = 3, kTicksPerPersist = 20, kWindow = 400;  // 2 s; 40 s measured at each end
+  SampleCost out;
+  auto store = must(controller::open_sqlite_store(dir + "/controller.db"), "store");
+  v1::RunRecord record;
+  record.set_id("r-bench");
+  record.set_kind("experiment");
+  record.set_phase(v1::RUN_PHASE_OBSERVE);
+  record.mutable_experiment()->set_name("bench");
+  for (int i = 0; i < 40; ++i) {
+    auto* e = record.add_events();
+    e->set_kind("phase");
+    e->set_message("a timeline entry of about this length");
+  }
+  must(store->put_run(record), "put run");
+  // The runner: each tick's samples appended; every 2 s the record without samples.
+  auto tick_append = [&](int t) {
+    std::vector<v1::ProbeSample> batch;
+    for (int p = 0; p < kProbes; ++p) batch.push_back(probe_sample(t, p));
+    must(store->append_samples("r-bench", batch), "append");
+    if (t % kTicksPerPersist == 0) must(store->put_run(record), "put run");
+  };
+  auto window = [&](int from) {
+    auto t0 = Clock::now();
+    for (int t = from; t < from + kWindow; ++t) tick_append(t);
+    return us_since(t0, kWindow * kProbes);
+  };
+  out.append_start_us = window(0);
+  for (int t = kWindow; t < ticks - kWindow; ++t) tick_append(t);
+  out.append_end_us = window(ticks - kWindow);
+  out.samples = static_cast<size_t>(ticks) * kProbes;
+
+  // 0.1.0: the record with every sample so far, written (temp file, fsync, rename)
+  // every 2 s; the cost per sample is that write over the 2 s of samples.
+  auto rewrite = [&](int samples_so_far) {
+    v1::RunRecord full = record;
+    for (int i = 0; i < samples_so_far; ++i) *full.add_samples() = probe_sample(i / kProbes, i % kProbes);
+    constexpr int kWrites = 5;
+    auto t0 = Clock::now();
+    for (int i = 0; i < kWrites; ++i) must(experiment::write_proto_file(dir + "/r-bench.run", full), "write");
+    out.end_record_bytes = full.ByteSizeLong();
+    return us_since(t0, kWrites * kTicksPerPersist * kProbes);
+  };
+  out.rewrite_start_us = rewrite(kWindow * kProbes);
+  out.rewrite_end_us = rewrite(ticks * kProbes);
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string json_path;
+  std::string json_path, only;
   int hosts = 200, minutes = 60;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--json" && i + 1 < argc) json_path = argv[++i];
+    else if (a == "--only" && i + 1 < argc) only = argv[++i];
     else if (a == "--hosts" && i + 1 < argc) hosts = std::atoi(argv[++i]);
     else if (a == "--minutes" && i + 1 < argc) minutes = std::atoi(argv[++i]);
     else {
-      std::cerr << "usage: evidence_bench [--json FILE] [--hosts N] [--minutes M]\n";
+      std::cerr << "usage: evidence_bench [--json FILE] [--hosts N] [--minutes M] [--only samples]\n";
       return 2;
     }
   }
   TempDir dir;
+  // A one-hour run of 100 ms ticks (--minutes scales it).
+  SampleCost sc = sample_cost(dir.path, minutes * 600);
+  auto print_samples = [&] {
+    fmt::print("run store: one probe sample stored, {}-minute run, 3 probes at 100 ms ({} samples)\n", minutes,
+               sc.samples);
+    fmt::print("  {:<46} {:>10} {:>10} {:>10}\n", "", "start us", "end us", "end/start");
+    fmt::print("  {:<46} {:>10.1f} {:>10.1f} {:>10.2f}\n", "appended to the store (+ record every 2 s)",
+               sc.append_start_us, sc.append_end_us, sc.append_end_us / sc.append_start_us);
+    fmt::print("  {:<46} {:>10.1f} {:>10.1f} {:>10.2f}\n", "0.1.0: whole record rewritten every 2 s",
+               sc.rewrite_start_us, sc.rewrite_end_us, sc.rewrite_end_us / sc.rewrite_start_us);
+    fmt::print("  (0.1.0's record at the end: {:.1f} MiB, written and fsynced every 2 s; target end/start <= 1.2)\n",
+               sc.end_record_bytes / 1048576.0);
+  };
+  Json samples_json = {{"minutes", minutes},
+                       {"samples", sc.samples},
+                       {"append_us", {{"start", sc.append_start_us}, {"end", sc.append_end_us},
+                                      {"end_over_start", sc.append_end_us / sc.append_start_us}}},
+                       {"rewrite_0_1_0_us", {{"start", sc.rewrite_start_us}, {"end", sc.rewrite_end_us},
+                                             {"end_over_start", sc.rewrite_end_us / sc.rewrite_start_us},
+                                             {"end_record_bytes", sc.end_record_bytes}}}};
+  if (only == "samples") {
+    print_samples();
+    if (!json_path.empty()) std::ofstream(json_path) << Json{{"run_samples", samples_json}}.dump(2) << "\n";
+    return 0;
+  }
   auto key = must(SigningKey::generate(), "key");
   Json note = Json(Note{"bench", "a short operator note of about this length"});
 
@@ -170,7 +278,7 @@ int main(int argc, char** argv) {
   double record_ms = us_since(t0) / 1000;
 
   t0 = Clock::now();
-  auto doc = must(build_document(*store, "bench-gameday", start, "firedrill bench"), "document");
+  auto doc = must(build_document(*store, "bench-gameday", key, start, "firedrill bench"), "document");
   std::string json = render_json(doc);
   double json_ms = us_since(t0) / 1000;
   t0 = Clock::now();
@@ -203,6 +311,8 @@ int main(int argc, char** argv) {
   fmt::print("  {:<46} {:>10.1f} ms   {:>8.1f} KiB\n", "report HTML: render", html_ms, html.size() / 1024.0);
   fmt::print("  {:<46} {:>10.1f} ms\n", "verify JSON (chain, seal, re-derive)", verify_json_ms);
   fmt::print("  {:<46} {:>10.1f} ms\n", "verify HTML (the above + re-render)", verify_html_ms);
+  fmt::print("\n");
+  print_samples();
   if (!json_path.empty()) {
     std::ofstream(json_path) << Json{{"append_us", {{"canonical_sha256", hash_us}, {"ed25519_sign", sign_us},
                                                     {"sqlite_insert", sqlite_us}, {"evidence_log_append", append_us}}},
@@ -212,7 +322,8 @@ int main(int argc, char** argv) {
                                                   {"events", events}, {"record_ms", record_ms}, {"json_ms", json_ms},
                                                   {"json_bytes", json.size()}, {"html_ms", html_ms},
                                                   {"html_bytes", html.size()}, {"verify_json_ms", verify_json_ms},
-                                                  {"verify_html_ms", verify_html_ms}}}}
+                                                  {"verify_html_ms", verify_html_ms}}},
+                                     {"run_samples", samples_json}}
                                    .dump(2)
                               << "\n";
   }

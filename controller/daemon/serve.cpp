@@ -161,7 +161,7 @@ int serve_main(int argc, char** argv) {
     log()->error("{}", store.error().describe());
     return 1;
   }
-  if (auto imported = import_run_files(state_dir, **store); !imported) {
+  if (auto imported = import_files(state_dir, **store); !imported) {
     log()->error("{}", imported.error().describe());
     return 1;
   }
@@ -182,7 +182,6 @@ int serve_main(int argc, char** argv) {
   runner::FleetAdapter fleet_driver(fleet);
   runner::RunManagerConfig run_config;
   run_config.store = store->get();
-  run_config.schedules_dir = state_dir + "/schedules";
   run_config.new_run_id = [] { return make_run_id(); };
   runner::RunManager runs(
       run_config, &clock, &fleet_driver, [recorder](const v1::RunRecord&, bool) {

@@ -43,39 +43,44 @@ std::string float_text(double v) {
   return neg ? "-" + out : out;
 }
 
+// The length of the valid UTF-8 sequence at s[i], 0 when none starts there.
+size_t utf8_sequence(std::string_view s, size_t i) {
+  unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t n;
+  uint32_t cp;
+  if (c < 0x80) {
+    return 1;
+  } else if ((c >> 5) == 6) {
+    n = 1;
+    cp = c & 0x1f;
+  } else if ((c >> 4) == 14) {
+    n = 2;
+    cp = c & 0x0f;
+  } else if ((c >> 3) == 30) {
+    n = 3;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n >= s.size()) return 0;
+  for (size_t k = 1; k <= n; ++k) {
+    unsigned char cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc >> 6) != 2) return 0;
+    cp = (cp << 6) | (cc & 0x3f);
+  }
+  // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
+  if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+      (cp >= 0xd800 && cp <= 0xdfff)) {
+    return 0;
+  }
+  return n + 1;
+}
+
 bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c >> 5) == 6) {
-      n = 1;
-      cp = c & 0x1f;
-    } else if ((c >> 4) == 14) {
-      n = 2;
-      cp = c & 0x0f;
-    } else if ((c >> 3) == 30) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;
-    for (size_t k = 1; k <= n; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc >> 6) != 2) return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
-    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff)) {
-      return false;
-    }
-    i += n + 1;
+  for (size_t i = 0; i < s.size();) {
+    size_t n = utf8_sequence(s, i);
+    if (n == 0) return false;
+    i += n;
   }
   return true;
 }
@@ -294,6 +299,43 @@ Result<Json> parse_json(std::string_view text, std::string_view what) {
                         text.size());
     }
     return make_error("{}: not valid JSON at byte {}: {}", what, e.byte, e.what());
+  }
+}
+
+std::string utf8_clean(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    size_t n = utf8_sequence(s, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+void utf8_clean_strings(Json& value) {
+  if (value.is_string()) {
+    const auto& s = value.get_ref<const std::string&>();
+    if (!valid_utf8(s)) value = utf8_clean(s);
+  } else if (value.is_object()) {
+    // Keys are text too.
+    Json out = Json::object();
+    bool changed = false;
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      utf8_clean_strings(it.value());
+      if (!valid_utf8(it.key())) changed = true;
+    }
+    if (changed) {
+      for (auto it = value.begin(); it != value.end(); ++it) out[utf8_clean(it.key())] = it.value();
+      value = std::move(out);
+    }
+  } else if (value.is_array()) {
+    for (auto& v : value) utf8_clean_strings(v);
   }
 }
 

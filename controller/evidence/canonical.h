@@ -33,6 +33,13 @@ using Json = nlohmann::json;
 // The canonical bytes of a JSON value; an error names the invalid UTF-8 or number.
 Result<std::string> canonical(const Json& value);
 
+// Text from outside (probe output, agents' error messages) made valid UTF-8: every
+// byte that does not start a valid sequence becomes U+FFFD, so a cut inside a
+// character never makes an event unrecordable.
+std::string utf8_clean(std::string_view text);
+// The same for every string (and key) in a JSON value.
+void utf8_clean_strings(Json& value);
+
 // SHA-256 of bytes, as 64 lower-case hex digits.
 std::string sha256_hex(std::string_view bytes);
 // The hash that stands before the first event of a chain.

@@ -1,5 +1,7 @@
 #include "controller/evidence/chain.h"
 
+#include <map>
+
 namespace firedrill::evidence {
 
 Json make_envelope(std::string_view run, int64_t seq, std::string_view kind, std::string_view at, const Json& data,
@@ -19,6 +21,37 @@ Result<std::string> envelope_hash(const Json& envelope) {
 Json make_seal(std::string_view run, int64_t events, std::string_view head, std::string_view key_fingerprint) {
   return Json{{"type", kSealType}, {"v", kEnvelopeVersion}, {"run", run},
               {"events", events},  {"head", head},          {"key", key_fingerprint}};
+}
+
+Json findings_manifest(const Json& findings) {
+  std::map<std::string, Json> by_id;
+  if (findings.is_array()) {
+    for (const auto& f : findings) {
+      if (!f.is_object() || !f.contains("record") || !f["record"].is_object()) continue;
+      const Json& rec = f["record"];
+      std::string id = rec.contains("id") && rec["id"].is_string() ? rec["id"].get<std::string>() : "";
+      Json& entry = by_id[id];
+      int64_t revs = entry.is_object() ? entry.value("revs", int64_t{0}) : 0;
+      entry = Json{{"id", id}, {"revs", revs + 1}, {"head", f.contains("hash") ? f["hash"] : Json("")}};
+    }
+  }
+  Json out = Json::array();
+  for (auto& [id, entry] : by_id) out.push_back(std::move(entry));
+  return out;
+}
+
+Json make_report_seal(const Json& document, std::string_view key_fingerprint) {
+  const Json& ev = document.at("evidence");
+  const Json& st = ev.at("seal").at("statement");
+  return Json{{"type", kReportSealType},
+              {"v", kEnvelopeVersion},
+              {"run", ev.value("run", "")},
+              {"events", st.value("events", int64_t{0})},
+              {"head", st.value("head", "")},
+              {"findings", findings_manifest(ev.contains("findings") ? ev["findings"] : Json::array())},
+              {"generated_at", document.value("generated_at", "")},
+              {"generator", document.value("generator", "")},
+              {"key", key_fingerprint}};
 }
 
 Result<void> check_run_id(std::string_view run_id) {

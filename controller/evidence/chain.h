@@ -10,6 +10,11 @@
 //   {"type":"firedrill-evidence-seal","v":1,"run":RUN,"events":N,"head":HEAD,"key":FPR}
 // and its signature is Ed25519 over the seal's canonical bytes, by the key FPR names.
 // A finding revision is its own record, signed the same way (findings.h).
+// A rendered report carries a report seal besides, signed when it is rendered:
+//   {"type":"firedrill-report-seal","v":1,"run":RUN,"events":N,"head":HEAD,
+//    "findings":[{"id":ID,"revs":R,"head":HASH},...],   (sorted by id; HASH of rev R)
+//    "generated_at":TIME,"generator":WHO,"key":FPR}
+// so that removing, adding or editing a finding, or the generation time, is caught.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +28,7 @@ namespace firedrill::evidence {
 inline constexpr int kEnvelopeVersion = 1;
 inline constexpr const char* kSealType = "firedrill-evidence-seal";
 inline constexpr const char* kFindingType = "firedrill-finding";
+inline constexpr const char* kReportSealType = "firedrill-report-seal";
 
 Json make_envelope(std::string_view run, int64_t seq, std::string_view kind, std::string_view at,
                    const Json& data, std::string_view prev);
@@ -30,6 +36,12 @@ Json make_envelope(std::string_view run, int64_t seq, std::string_view kind, std
 // left out: reports carry each event with its hash beside it).
 Result<std::string> envelope_hash(const Json& envelope);
 Json make_seal(std::string_view run, int64_t events, std::string_view head, std::string_view key_fingerprint);
+
+// The findings manifest of an evidence member's "findings" list: per finding id, the
+// number of revisions shown and the hash of the last one.
+Json findings_manifest(const Json& findings);
+// The report seal's statement for a document (see above); `key_fingerprint` signs it.
+Json make_report_seal(const Json& document, std::string_view key_fingerprint);
 
 // Run ids name files and URLs: letters, digits and . _ : - only, at most 128.
 Result<void> check_run_id(std::string_view run_id);

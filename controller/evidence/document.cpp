@@ -41,20 +41,32 @@ Result<Json> collect_evidence(EvidenceStore& store, std::string_view run_id) {
               {"findings", std::move(findings)}};
 }
 
-Result<Json> document_from_evidence(const Json& evidence, std::string_view generated_at,
-                                    std::string_view generator) {
-  FD_ASSIGN(model, build_model(evidence), "report");
-  return Json{{"format", kReportFormat},
-              {"generator", generator},
-              {"generated_at", generated_at},
-              {"report", to_json(model)},
-              {"evidence", evidence}};
+Result<void> seal_document(Json& document, const SigningKey& key) {
+  Json statement = make_report_seal(document, key.fingerprint());
+  FD_ASSIGN(bytes, canonical(statement), "report seal");
+  FD_ASSIGN(signature, key.sign(bytes), "report seal");
+  document["seal"] = Json{{"statement", std::move(statement)},
+                          {"signature", base64_encode(signature)},
+                          {"public_key", key.public_key().pem()}};
+  return ok();
 }
 
-Result<Json> build_document(EvidenceStore& store, std::string_view run_id, WallTime generated_at,
-                            std::string_view generator) {
+Result<Json> document_from_evidence(const Json& evidence, const SigningKey& key, std::string_view generated_at,
+                                    std::string_view generator) {
+  FD_ASSIGN(model, build_model(evidence), "report");
+  Json doc{{"format", kReportFormat},
+           {"generator", generator},
+           {"generated_at", generated_at},
+           {"report", to_json(model)},
+           {"evidence", evidence}};
+  FD_TRY(seal_document(doc, key), "report of run {}", evidence.value("run", ""));
+  return doc;
+}
+
+Result<Json> build_document(EvidenceStore& store, std::string_view run_id, const SigningKey& key,
+                            WallTime generated_at, std::string_view generator) {
   FD_ASSIGN(evidence, collect_evidence(store, run_id), "report");
-  return document_from_evidence(evidence, format_time(generated_at), generator);
+  return document_from_evidence(evidence, key, format_time(generated_at), generator);
 }
 
 std::string render_json(const Json& document) {

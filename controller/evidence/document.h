@@ -2,13 +2,14 @@
 // HTML page. It carries the report (derived) and the evidence it was derived from:
 //
 //   {"format": "firedrill-evidence-report/1",
-//    "generator": "firedrill 0.1.0", "generated_at": TIME,      (not signed)
+//    "generator": "firedrill 0.1.0", "generated_at": TIME,      (in the report seal)
 //    "report": {...},                                           (report_model.h)
 //    "evidence": {
 //      "run": RUN,
 //      "events": [ {envelope..., "hash": H}, ... ],             (chain.h)
 //      "seal": {"statement": {...}, "signature": B64, "public_key": PEM},
-//      "findings": [ {"record": {...}, "hash": H, "signature": B64, "public_key": PEM} ]}}
+//      "findings": [ {"record": {...}, "hash": H, "signature": B64, "public_key": PEM} ]},
+//    "seal": {"statement": {...}, "signature": B64, "public_key": PEM}}  (report seal, chain.h)
 //
 // `report verify` checks the evidence and derives the report again (verify.h).
 #pragma once
@@ -17,6 +18,7 @@
 
 #include "controller/evidence/canonical.h"
 #include "controller/evidence/report_model.h"
+#include "controller/evidence/signing_key.h"
 #include "controller/evidence/store.h"
 
 namespace firedrill::evidence {
@@ -26,12 +28,15 @@ inline constexpr const char* kReportFormat = "firedrill-evidence-report/1";
 // The "evidence" member for a run, read from the store as it is now.
 Result<Json> collect_evidence(EvidenceStore& store, std::string_view run_id);
 
-// The whole document; `generated_at` and `generator` are render metadata.
-Result<Json> build_document(EvidenceStore& store, std::string_view run_id, WallTime generated_at,
-                            std::string_view generator);
-// Document from evidence already collected.
-Result<Json> document_from_evidence(const Json& evidence, std::string_view generated_at,
+// The whole document, sealed by `key` with the findings it shows, `generated_at` and
+// `generator`.
+Result<Json> build_document(EvidenceStore& store, std::string_view run_id, const SigningKey& key,
+                            WallTime generated_at, std::string_view generator);
+// Document from evidence already collected, sealed by `key`.
+Result<Json> document_from_evidence(const Json& evidence, const SigningKey& key, std::string_view generated_at,
                                     std::string_view generator);
+// (Re)signs the document's report seal over what it now holds.
+Result<void> seal_document(Json& document, const SigningKey& key);
 
 // The JSON file: indented, one trailing newline.
 std::string render_json(const Json& document);

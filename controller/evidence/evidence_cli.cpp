@@ -9,6 +9,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "common/output_file.h"
 #include "controller/evidence/document.h"
 #include "controller/evidence/findings.h"
 #include "controller/evidence/html_report.h"
@@ -33,6 +34,22 @@ struct Where {
   std::string db;
   fs::path dir() const { return state_dir.empty() ? default_state_dir() : fs::path(state_dir); }
   fs::path db_path() const { return db.empty() ? dir() / kDatabaseName : fs::path(db); }
+  // For verbs that only read: the database given must exist, or the state directory
+  // must be a controller's (it has the evidence key), so that a wrong path is an error
+  // and not a new, empty database.
+  Result<void> check() const {
+    std::error_code ec;
+    if (!db.empty()) {
+      if (!fs::exists(db, ec)) return make_error("no evidence database {}", db);
+      return ok();
+    }
+    if (!fs::exists(dir() / kKeyFileName, ec)) {
+      return make_error("{} is not a controller's state directory: it has no evidence key {} (only `firedrill serve` "
+                        "makes one)",
+                        dir().string(), (dir() / kKeyFileName).string());
+    }
+    return ok();
+  }
 };
 
 void add_where(po::options_description& o, Where& w) {
@@ -58,21 +75,6 @@ int parse(int argc, char** argv, po::options_description& visible, po::options_d
   return -1;
 }
 
-Result<void> write_file(const fs::path& path, std::string_view text) {
-  fs::path tmp = path;
-  tmp += fmt::format(".tmp{}", ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return sys_error(errno, "write {}", tmp.string());
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    if (!out) return sys_error(errno, "write {}", tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return sys_error(ec.value(), "rename {} to {}", tmp.string(), path.string());
-  return ok();
-}
-
 Result<std::string> read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return sys_error(errno, "open {}", path.string());
@@ -91,22 +93,34 @@ const char* kReportUsage =
     "  firedrill report - render a run's evidence report, or verify one\n\n"
     "SYNOPSIS\n"
     "  firedrill report RUN [--format json|html] [-o FILE] [--state-dir DIR] [--db FILE]\n"
-    "  firedrill report verify FILE [--key PUBLIC.pem]\n"
+    "  firedrill report verify FILE --key PUBLIC.pem | --keys KEYS.pem\n"
     "  firedrill report list\n\n"
     "DESCRIPTION\n"
     "  A report is built from the run's hash-chained, signed event log alone. The JSON\n"
     "  carries the report, the events, the chain and the signature; the HTML page is one\n"
     "  self-contained file that embeds the same document.\n"
-    "  verify recomputes every hash, checks the Ed25519 seal (against --key when given:\n"
-    "  the controller's public key from `firedrill keys export`), checks finding records,\n"
-    "  derives the report again and compares it, and for a page renders it again. It\n"
-    "  names each problem (changed, removed or reordered events, changed verdict, another\n"
-    "  key, truncated file) and exits 1 when there is one.\n";
+    "  The report is sealed when it is rendered, with the controller's evidence key\n"
+    "  (STATE_DIR/evidence-ed25519.pem): the seal covers the findings it shows, the\n"
+    "  generation time and the generator.\n"
+    "  verify recomputes every hash, checks the Ed25519 seals against the pinned key\n"
+    "  (--key: the controller's public key from `firedrill keys export`; --keys: a file of\n"
+    "  several, e.g. before and after a key rotation), checks finding records and the\n"
+    "  findings the report was sealed with, derives the report again and compares it, and\n"
+    "  for a page renders it again. It names each problem (changed, removed or reordered\n"
+    "  events, changed verdict, removed, added or edited finding, another key, truncated\n"
+    "  file).\n\n"
+    "EXIT STATUS\n"
+    "  0  VERIFIED: no problem, and every signature is by a pinned key\n"
+    "  1  NOT VERIFIED: a problem was found\n"
+    "  2  usage error, or the file or key could not be read\n"
+    "  3  no problem, but no key was pinned: the signatures are valid for the keys the\n"
+    "     report carries, and anyone can make a key\n";
 
 int report_verify(int argc, char** argv) {
-  std::string file, key;
+  std::string file, key, keys;
   po::options_description visible("Options");
-  visible.add_options()("help,h", "this help")("key", po::value(&key), "PEM public key the report must be signed by");
+  visible.add_options()("help,h", "this help")("key", po::value(&key), "PEM public key the report must be signed by")(
+      "keys", po::value(&keys), "file of PEM public keys, one of which must have signed the report");
   po::options_description all;
   all.add(visible).add_options()("file", po::value(&file)->required(), "report file");
   po::positional_options_description pos;
@@ -114,25 +128,40 @@ int report_verify(int argc, char** argv) {
   po::variables_map vm;
   if (int rc = parse(argc, argv, visible, all, pos, vm, kReportUsage); rc >= 0) return rc;
 
-  std::optional<PublicKey> expected;
+  auto unreadable = [](const Error& e) {
+    std::cerr << "firedrill report verify: " << e.describe() << "\n";
+    return 2;
+  };
+  KeyRing ring;
+  if (!keys.empty()) {
+    auto loaded = KeyRing::load(keys);
+    if (!loaded) return unreadable(loaded.error());
+    ring = std::move(*loaded);
+  }
   if (!key.empty()) {
-    auto k = PublicKey::load(key);
-    if (!k) return fail("report verify", k.error());
-    expected = std::move(*k);
+    auto loaded = PublicKey::load(key);
+    if (!loaded) return unreadable(loaded.error());
+    ring.add(std::move(*loaded));
   }
   auto text = read_file(file);
-  if (!text) return fail("report verify", text.error());
-  Verification v = verify_report_text(*text, expected ? &*expected : nullptr, file);
+  if (!text) return unreadable(text.error());
+  Verification v = verify_report_text(*text, &ring, file);
   std::cout << "report verify: " << file << "\n";
   for (auto& c : v.checked) std::cout << "  ok: " << c << "\n";
   for (auto& c : v.skipped) std::cout << "  skipped: " << c << "\n";
   for (auto& i : v.issues) std::cout << "  FAIL [" << to_string(i.problem) << "]: " << i.message << "\n";
-  if (v.ok()) {
-    std::cout << "VERIFIED: " << v.events << " events, head " << v.head << ", signed by " << v.signer << "\n";
-    return 0;
+  if (!v.ok()) {
+    std::cout << "NOT VERIFIED: " << v.issues.size() << " problem" << (v.issues.size() == 1 ? "" : "s") << "\n";
+    return 1;
   }
-  std::cout << "NOT VERIFIED: " << v.issues.size() << " problem" << (v.issues.size() == 1 ? "" : "s") << "\n";
-  return 1;
+  if (!v.pinned) {
+    std::cout << "SIGNATURE VALID, SIGNER NOT PINNED: " << v.events << " events, head " << v.head
+              << ", signed by " << v.signer << ", a key the report carries; pass --key or --keys with the "
+              << "controller's public key to verify who signed it\n";
+    return 3;
+  }
+  std::cout << "VERIFIED: " << v.events << " events, head " << v.head << ", signed by " << v.signer << "\n";
+  return 0;
 }
 
 int report_list(int argc, char** argv) {
@@ -143,6 +172,7 @@ int report_list(int argc, char** argv) {
   po::positional_options_description pos;
   po::variables_map vm;
   if (int rc = parse(argc, argv, visible, visible, pos, vm, kReportUsage); rc >= 0) return rc;
+  if (auto r = w.check(); !r) return fail("report list", r.error());
   auto store = SqliteEvidenceStore::open(w.db_path());
   if (!store) return fail("report list", store.error());
   auto runs = (*store)->runs();
@@ -176,9 +206,11 @@ int report_main(int argc, char** argv) {
     std::cerr << "firedrill report: --format '" << format << "' is not json or html\n";
     return 2;
   }
+  auto key = SigningKey::load(w.dir());
+  if (!key) return fail("report", key.error());
   auto store = SqliteEvidenceStore::open(w.db_path());
   if (!store) return fail("report", store.error());
-  auto doc = build_document(**store, run, WallClock::now(), std::string("firedrill ") + FIREDRILL_VERSION);
+  auto doc = build_document(**store, run, *key, WallClock::now(), std::string("firedrill ") + FIREDRILL_VERSION);
   if (!doc) return fail("report", doc.error());
   std::string text;
   if (format == "json") {
@@ -192,7 +224,7 @@ int report_main(int argc, char** argv) {
     std::cout << text;
     return 0;
   }
-  if (auto r = write_file(out, text); !r) return fail("report", r.error());
+  if (auto r = write_output_file(out, text); !r) return fail("report", r.error());
   std::cerr << "firedrill report: wrote " << out << " (" << format << ", run " << run << ", head "
             << (*doc)["evidence"]["seal"]["statement"].value("head", "") << ")\n";
   return 0;
@@ -258,6 +290,16 @@ int finding_main(int argc, char** argv) {
     std::cerr << "firedrill finding " << sub << ": give the " << (sub == "add" ? "run" : "finding id") << "\n";
     return 2;
   }
+  // The key first: a state directory without one is the wrong one, and opening its
+  // database would make an empty one there.
+  std::optional<SigningKey> key;
+  if (sub != "list") {
+    auto loaded = SigningKey::load(w.dir());
+    if (!loaded) return fail("finding " + sub, loaded.error());
+    key = std::move(*loaded);
+  } else if (auto r = w.check(); !r) {
+    return fail("finding list", r.error());
+  }
   auto store = SqliteEvidenceStore::open(w.db_path());
   if (!store) return fail("finding", store.error());
   if (sub == "list") {
@@ -267,8 +309,6 @@ int finding_main(int argc, char** argv) {
     for (auto& f : *list) print_finding(f);
     return 0;
   }
-  auto key = SigningKey::load_or_create(w.dir());
-  if (!key) return fail("finding", key.error());
   FindingBook book(**store, &*key);
   auto r = sub == "add" ? book.add(NewFinding{target, severity, owner, due, title, description, by})
                         : book.close(target, retest, note, by);
@@ -286,7 +326,8 @@ int keys_main(int argc, char** argv) {
       "  firedrill keys export [-o FILE] [--state-dir DIR]   the public half, PEM\n"
       "  firedrill keys show [--state-dir DIR]               fingerprint and file\n\n"
       "DESCRIPTION\n"
-      "  The key pair is made on the controller's first start in its state directory\n"
+      "  The key pair is made on the controller's first start (`firedrill serve`) in its\n"
+      "  state directory; no other verb makes one, and a directory without it is an error\n"
       "  (evidence-ed25519.pem, mode 0600) and signs every run's evidence and every\n"
       "  finding. Give auditors the public half: `firedrill report verify FILE --key it`.\n";
   if (sub != "export" && sub != "show") {
@@ -302,10 +343,8 @@ int keys_main(int argc, char** argv) {
   po::positional_options_description pos;
   po::variables_map vm;
   if (int rc = parse(argc - 1, argv + 1, visible, visible, pos, vm, usage); rc >= 0) return rc;
-  bool existed = fs::exists(w.dir() / kKeyFileName);
-  auto key = SigningKey::load_or_create(w.dir());
-  if (!key) return fail("keys", key.error());
-  if (!existed) std::cerr << "firedrill keys: made a new evidence key in " << (w.dir() / kKeyFileName).string() << "\n";
+  auto key = SigningKey::load(w.dir());
+  if (!key) return fail("keys " + sub, key.error());
   if (sub == "show") {
     std::cout << key->fingerprint() << "  " << (w.dir() / kKeyFileName).string() << "\n";
     return 0;
@@ -314,7 +353,7 @@ int keys_main(int argc, char** argv) {
     std::cout << key->public_key().pem();
     return 0;
   }
-  if (auto r = write_file(out, key->public_key().pem()); !r) return fail("keys export", r.error());
+  if (auto r = write_output_file(out, key->public_key().pem()); !r) return fail("keys export", r.error());
   std::cerr << "firedrill keys: wrote " << out << " (" << key->fingerprint() << ")\n";
   return 0;
 }

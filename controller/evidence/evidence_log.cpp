@@ -1,5 +1,7 @@
 #include "controller/evidence/evidence_log.h"
 
+#include <thread>
+
 #include "controller/evidence/chain.h"
 
 namespace firedrill::evidence {
@@ -21,18 +23,33 @@ Result<std::unique_ptr<EvidenceLog>> EvidenceLog::create(EvidenceStore& store, c
   return log;
 }
 
-Result<std::unique_ptr<EvidenceLog>> EvidenceLog::resume(EvidenceStore& store, const SigningKey& key,
-                                                         std::string run_id, Clock clock) {
-  FD_ASSIGN(events, store.events(run_id), "resume evidence log of run {}", run_id);
-  if (events.empty()) return make_error("resume evidence log: run {} has no evidence", run_id);
+Result<std::vector<StoredEvent>> read_verified_log(EvidenceStore& store, std::string_view run_id) {
+  FD_ASSIGN(events, store.events(run_id), "run {}", run_id);
+  if (events.empty()) return make_error("run '{}' has no evidence", run_id);
   std::string prev = kZeroHash;
+  int64_t seq = 0;
   for (auto& e : events) {
-    if (e.prev_hash != prev || sha256_hex(e.body) != e.hash) {
-      return make_error("resume evidence log of run {}: stored event {} does not chain (the store was edited)",
-                        run_id, e.seq);
+    if (e.seq != ++seq || e.prev_hash != prev || sha256_hex(e.body) != e.hash) {
+      return make_error("run {}: stored event {} does not chain (the store was edited)", run_id, e.seq);
     }
     prev = e.hash;
   }
+  const StoredEvent& head = events.back();
+  FD_ASSIGN(pem, store.public_key(head.key_fingerprint), "run {}", run_id);
+  if (!pem) return make_error("run {}: the store lacks public key {} of its head", run_id, head.key_fingerprint);
+  FD_ASSIGN(pub, PublicKey::from_pem(*pem, head.key_fingerprint), "run {}", run_id);
+  FD_ASSIGN(seal, canonical(make_seal(run_id, head.seq, head.hash, head.key_fingerprint)), "run {}", run_id);
+  auto sig = base64_decode(head.head_signature);
+  if (pub.fingerprint() != head.key_fingerprint || !sig || !pub.verify(seal, *sig)) {
+    return make_error("run {}: the signature of its head (event {}) does not verify with key {}", run_id, head.seq,
+                      head.key_fingerprint);
+  }
+  return events;
+}
+
+Result<std::unique_ptr<EvidenceLog>> EvidenceLog::resume(EvidenceStore& store, const SigningKey& key,
+                                                         std::string run_id, Clock clock) {
+  FD_ASSIGN(events, read_verified_log(store, run_id), "resume evidence log");
   FD_TRY(store.put_public_key(key.fingerprint(), key.public_key().pem()), "resume evidence log of run {}", run_id);
   std::unique_ptr<EvidenceLog> log(new EvidenceLog(store, key, std::move(run_id), std::move(clock)));
   log->count_ = events.back().seq;
@@ -69,7 +86,9 @@ Result<AppendedEvent> EvidenceLog::append_locked(const std::vector<PendingEvent>
     if (!ev.data.is_object()) return make_error("run {}: {} data is not a JSON object", run_id_, kind_name);
     ++seq;
     std::string at = format_time(clock_());
-    FD_ASSIGN(body, canonical(make_envelope(run_id_, seq, kind_name, at, ev.data, head)), "run {}: record {}", run_id_,
+    Json data = ev.data;
+    utf8_clean_strings(data);
+    FD_ASSIGN(body, canonical(make_envelope(run_id_, seq, kind_name, at, data, head)), "run {}: record {}", run_id_,
               kind_name);
     std::string hash = sha256_hex(body);
     rows.push_back(StoredEvent{run_id_, seq, std::string(kind_name), at, body, head, hash, "", key_.fingerprint()});
@@ -79,7 +98,14 @@ Result<AppendedEvent> EvidenceLog::append_locked(const std::vector<PendingEvent>
   FD_ASSIGN(seal_bytes, canonical(make_seal(run_id_, seq, head, key_.fingerprint())), "run {}: seal", run_id_);
   FD_ASSIGN(signature, key_.sign(seal_bytes), "run {}: seal", run_id_);
   rows.back().head_signature = base64_encode(signature);
-  FD_TRY(store_.append_events(rows), "run {}: record {}", run_id_, rows.back().kind);
+  // A busy database (another writer, a checkpoint) is waited out: the same rows are
+  // offered again, a few times with a growing pause, before the append fails.
+  Result<void> stored = store_.append_events(rows);
+  for (int attempt = 0; !stored && attempt < kAppendRetries; ++attempt) {
+    std::this_thread::sleep_for(kAppendBackoff * (1 << attempt));
+    stored = store_.append_events(rows);
+  }
+  FD_TRY(stored, "run {}: record {} (tried {} times)", run_id_, rows.back().kind, kAppendRetries + 1);
   count_ = seq;
   head_ = head;
   closed_ = closed;

@@ -14,6 +14,7 @@
 // the verdict.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -39,8 +40,17 @@ struct PendingEvent {
   }
 };
 
+// A run's stored log read back and checked: every event's hash and link, and the
+// last event's signed head against the public key the store holds for it. A log that
+// fails is refused with the event named.
+Result<std::vector<StoredEvent>> read_verified_log(EvidenceStore& store, std::string_view run_id);
+
 class EvidenceLog {
  public:
+  // A failed store append is tried again this many times, after 50, 100, 200 ms.
+  static constexpr int kAppendRetries = 3;
+  static constexpr std::chrono::milliseconds kAppendBackoff{50};
+
   using Clock = std::function<WallTime()>;
 
   // Starts the log of a new run with its run_created event. Fails if the run exists.

@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "controller/evidence/chain.h"
+#include "controller/evidence/evidence_log.h"
 
 namespace firedrill::evidence {
 
@@ -156,8 +157,34 @@ Result<FindingRecord> FindingBook::close(std::string_view finding_id, std::strin
     return make_error("finding close {}: the retest must be a later run, not run {} where it was found", finding_id,
                       r.run);
   }
-  FD_ASSIGN(last, store_.last_event(retest_run), "finding close {}", finding_id);
-  if (!last) return make_error("finding close {}: retest run '{}' has no evidence", finding_id, retest_run);
+  // The retest's log must verify, be a run of the same experiment (name and file),
+  // and have started after the finding was opened: any passing run proves nothing.
+  FD_ASSIGN(retest, read_verified_log(store_, retest_run), "finding close {}: retest", finding_id);
+  FD_ASSIGN(found, store_.events(r.run), "finding close {}", finding_id);
+  if (found.empty()) return make_error("finding close {}: run {} where it was found has no evidence", finding_id, r.run);
+  FD_ASSIGN(was, parse_json(found.front().body, "run_created event"), "finding close {}", finding_id);
+  FD_ASSIGN(now, parse_json(retest.front().body, "run_created event"), "finding close {}", finding_id);
+  auto field = [](const Json& ev, const char* name) {
+    const Json& d = ev.contains("data") && ev["data"].is_object() ? ev["data"] : Json::object();
+    return d.contains(name) && d[name].is_string() ? d[name].get<std::string>() : std::string();
+  };
+  if (field(was, "experiment_name") != field(now, "experiment_name")) {
+    return make_error("finding close {}: retest run '{}' ran experiment '{}', the finding was found by '{}'",
+                      finding_id, retest_run, field(now, "experiment_name"), field(was, "experiment_name"));
+  }
+  if (field(was, "experiment_sha256") != field(now, "experiment_sha256")) {
+    return make_error("finding close {}: retest run '{}' ran another file of experiment '{}' (sha256 {}, the finding "
+                      "was found with {})",
+                      finding_id, retest_run, field(now, "experiment_name"), field(now, "experiment_sha256"),
+                      field(was, "experiment_sha256"));
+  }
+  FD_ASSIGN(opened, parse_json(revs.front().body, "finding"), "finding close {}", finding_id);
+  std::string opened_at = opened.value("at", "");
+  if (retest.front().recorded_at <= opened_at) {
+    return make_error("finding close {}: retest run '{}' started at {}, before the finding was opened at {}",
+                      finding_id, retest_run, retest.front().recorded_at, opened_at);
+  }
+  const StoredEvent* last = &retest.back();
   if (last->kind != "verdict") {
     return make_error("finding close {}: retest run '{}' has no verdict yet", finding_id, retest_run);
   }

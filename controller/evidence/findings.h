@@ -66,8 +66,9 @@ class FindingBook {
 
   // Opens a finding against a run that has evidence. Returns the signed revision 1.
   Result<FindingRecord> add(const NewFinding& finding);
-  // Closes an open finding with a retest: the retest run must have evidence and a
-  // "pass" verdict, and must not be the run the finding was found in.
+  // Closes an open finding with a retest: the retest run must be another run of the
+  // same experiment (name and file hash), started after the finding was opened, whose
+  // log verifies and ends in a "pass" verdict.
   Result<FindingRecord> close(std::string_view finding_id, std::string_view retest_run, std::string_view note,
                               std::string_view by = "");
   // The latest revision of each finding opened in or retested by the run.

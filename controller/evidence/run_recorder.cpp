@@ -117,6 +117,7 @@ class Forwarder : public runner::RunObserver {
     to_->on_abort(r, reason, by);
   }
   void on_verdict(const v1::RunRecord& r) override { to_->on_verdict(r); }
+  std::string incomplete(const std::string& run_id) const override { return to_->incomplete(run_id); }
 
  private:
   runner::RunObserver* to_;
@@ -193,9 +194,18 @@ RunCreated RunRecorder::created_from(const v1::RunRecord& run) {
   return c;
 }
 
-void RunRecorder::fail(const std::string& run_id, const Error& e) {
-  logger("controller.evidence")->error("run {}: evidence not recorded: {}", run_id, e.describe());
+void RunRecorder::fail(const std::string& run_id, const Error& e, int64_t records) {
+  logger("controller.evidence")->error("run {}: {} evidence record(s) not written: {}", run_id, records, e.describe());
   errors_.emplace(run_id, e);
+  lost_[run_id] += records;
+}
+
+std::string RunRecorder::incomplete(const std::string& run_id) const {
+  std::lock_guard lock(mu_);
+  auto it = lost_.find(run_id);
+  if (it == lost_.end() || it->second == 0) return "";
+  return fmt::format("{} record(s) of the signed log could not be written (first: {})", it->second,
+                     errors_.at(run_id).describe());
 }
 
 std::optional<Error> RunRecorder::error(const std::string& run_id) const {
@@ -205,20 +215,21 @@ std::optional<Error> RunRecorder::error(const std::string& run_id) const {
   return it->second;
 }
 
-RunRecorder::Open* RunRecorder::open(const v1::RunRecord& run) {
-  if (errors_.count(run.id())) return nullptr;
+RunRecorder::Open* RunRecorder::open(const v1::RunRecord& run, int64_t records) {
   auto it = runs_.find(run.id());
   if (it != runs_.end()) return &it->second;
+  // Not open yet, or its opening failed before: tried again, and what this call
+  // brought is counted as lost when it fails again.
   auto last = store_.last_event(run.id());
   if (!last) {
-    fail(run.id(), last.error());
+    fail(run.id(), last.error(), records);
     return nullptr;
   }
   Result<std::unique_ptr<EvidenceLog>> log =
       *last ? EvidenceLog::resume(store_, key_, run.id(), clock_)
             : EvidenceLog::create(store_, key_, run.id(), created_from(run), clock_);
   if (!log) {
-    fail(run.id(), log.error());
+    fail(run.id(), log.error(), records + (*last ? 0 : 1));
     return nullptr;
   }
   Open& o = runs_[run.id()];
@@ -242,16 +253,17 @@ void RunRecorder::flush(const v1::RunRecord& run, Open& o) {
   for (auto& f : o.faults) batch.push_back(std::move(f));
   o.faults.clear();
   if (batch.empty()) return;
-  if (auto r = o.log->append_all(batch); !r) fail(run.id(), r.error());
+  // A batch that cannot be written (after the log's retries) is counted and dropped;
+  // the chain goes on from its last written head, and the verdict says what is missing.
+  if (auto r = o.log->append_all(batch); !r) fail(run.id(), r.error(), static_cast<int64_t>(batch.size()));
 }
 
 template <typename T>
 void RunRecorder::append(const v1::RunRecord& run, const T& payload) {
-  Open* o = open(run);
+  Open* o = open(run, 1);
   if (!o) return;
   flush(run, *o);
-  if (errors_.count(run.id())) return;
-  if (auto r = o->log->append(payload); !r) fail(run.id(), r.error());
+  if (auto r = o->log->append(payload); !r) fail(run.id(), r.error(), 1);
 }
 
 void RunRecorder::on_created(const v1::RunRecord& run) {
@@ -276,7 +288,7 @@ void RunRecorder::on_phase(const v1::RunRecord& run, const std::string& detail) 
 
 void RunRecorder::on_targets(const v1::RunRecord& run, int step, const std::vector<controller::Host>& hosts) {
   std::lock_guard lock(mu_);
-  Open* o = open(run);
+  Open* o = open(run, 1);
   if (!o) return;
   const v1::Experiment& e = run.experiment();
   const v1::Targets& t =
@@ -309,7 +321,7 @@ void RunRecorder::on_guard(const v1::RunRecord& run, const std::string& when, co
 
 void RunRecorder::on_fault(const v1::RunRecord& run, const v1::FaultRecord& f, bool reverted) {
   std::lock_guard lock(mu_);
-  Open* o = open(run);
+  Open* o = open(run, 1);
   if (!o) return;
   auto h = o->host_of.find(f.agent_id());
   std::string host = h == o->host_of.end() ? f.agent_id() : h->second;
@@ -336,7 +348,7 @@ void RunRecorder::on_fault(const v1::RunRecord& run, const v1::FaultRecord& f, b
 
 void RunRecorder::on_samples(const v1::RunRecord& run, const std::string& probe, const std::vector<slo::Sample>& s) {
   std::lock_guard lock(mu_);
-  Open* o = open(run);
+  Open* o = open(run, 1);
   if (!o) return;
   auto& pending = o->pending[probe];
   for (const auto& x : s) {
@@ -350,7 +362,7 @@ void RunRecorder::on_samples(const v1::RunRecord& run, const std::string& probe,
 
 void RunRecorder::on_data_check(const v1::RunRecord& run, const v1::DataReadBack& d) {
   std::lock_guard lock(mu_);
-  Open* o = open(run);
+  Open* o = open(run, 1);
   if (!o) return;
   DataCheck c;
   c.probe = d.probe();
@@ -381,7 +393,14 @@ void RunRecorder::on_verdict(const v1::RunRecord& run) {
     append(run, SloResult{row.objective() + " " + row.probe(), measured ? row.value() : 0, row.unit(), row.pass(),
                           measured, row.detail(), row.measured()});
   }
-  append(run, Verdict{outcome_word(run.outcome()), run.reason()});
+  // The runner asked incomplete() before this verdict, so its outcome and reason
+  // already say what is missing; records lost since then are named here.
+  std::string reason = run.reason();
+  int64_t lost = lost_.count(run.id()) ? lost_[run.id()] : 0;
+  if (lost > 0 && reason.find("evidence incomplete") == std::string::npos) {
+    reason = fmt::format("evidence incomplete: {} record(s) could not be written; {}", lost, reason);
+  }
+  append(run, Verdict{outcome_word(run.outcome()), reason});
   runs_.erase(run.id());
 }
 

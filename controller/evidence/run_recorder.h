@@ -10,8 +10,11 @@
 // Probe samples (per probe) and per-host fault records are buffered and written as
 // one signed batch before any other event, or when a buffer fills: a site's thousands
 // of hosts cost one signature, not thousands. A run resumed after a restart continues its
-// existing log. Evidence that cannot be written never stops a run: the error is logged
-// and kept, and `firedrill report` then shows the log as far as it got.
+// existing log. Evidence that cannot be written never stops a run, and never silently:
+// each append is retried on a busy database (EvidenceLog), a record that still cannot
+// be written is counted, later records go on chaining from the last written head,
+// and the run's verdict says how much is missing (incomplete()): such a run never
+// ends as passed.
 #pragma once
 
 #include <map>
@@ -52,6 +55,7 @@ class RunRecorder : public runner::RunObserver {
 
   // The first error met while recording the run, if any.
   std::optional<Error> error(const std::string& run_id) const;
+  std::string incomplete(const std::string& run_id) const override;
 
   // What the run's first event says, from its record (exposed for tests).
   static RunCreated created_from(const v1::RunRecord& run);
@@ -65,12 +69,13 @@ class RunRecorder : public runner::RunObserver {
     std::map<std::string, std::string> host_of;                // agent id -> host name
   };
 
-  // The run's open log (created or resumed on first use); nullptr after an error.
-  Open* open(const v1::RunRecord& run);
+  // The run's open log (created or resumed on first use); nullptr when that fails,
+  // and then `records` (what the caller brought) are counted as lost.
+  Open* open(const v1::RunRecord& run, int64_t records = 0);
   template <typename T>
   void append(const v1::RunRecord& run, const T& payload);
   void flush(const v1::RunRecord& run, Open& o);
-  void fail(const std::string& run_id, const Error& e);
+  void fail(const std::string& run_id, const Error& e, int64_t records);
 
   EvidenceStore& store_;
   const SigningKey& key_;
@@ -78,7 +83,8 @@ class RunRecorder : public runner::RunObserver {
   size_t batch_;
   mutable std::mutex mu_;
   std::map<std::string, Open> runs_;
-  std::map<std::string, Error> errors_;
+  std::map<std::string, Error> errors_;   // the first error of each run
+  std::map<std::string, int64_t> lost_;   // records not written, per run
 };
 
 // What the controller daemon opens once, at its start: the evidence key (made on the

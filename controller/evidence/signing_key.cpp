@@ -89,6 +89,51 @@ Result<PublicKey> PublicKey::load(const fs::path& file) {
   return from_pem(text, file.string());
 }
 
+Result<KeyRing> KeyRing::load(const fs::path& file) {
+  FD_ASSIGN(text, read_file(file), "public keys");
+  static constexpr std::string_view kBegin = "-----BEGIN PUBLIC KEY-----";
+  static constexpr std::string_view kEnd = "-----END PUBLIC KEY-----";
+  KeyRing ring;
+  size_t at = 0;
+  for (int n = 1;; ++n) {
+    size_t b = text.find(kBegin, at);
+    if (b == std::string::npos) break;
+    size_t e = text.find(kEnd, b);
+    if (e == std::string::npos) return make_error("{}: key {} has no END line (truncated file)", file.string(), n);
+    e += kEnd.size();
+    FD_ASSIGN(key, PublicKey::from_pem(std::string_view(text).substr(b, e - b), fmt::format("{} key {}", file.string(), n)),
+              "public keys");
+    ring.add(std::move(key));
+    at = e;
+  }
+  if (ring.empty()) return make_error("{}: holds no PEM public key (-----BEGIN PUBLIC KEY-----)", file.string());
+  return ring;
+}
+
+Result<KeyRing> KeyRing::of(const PublicKey& key) {
+  FD_ASSIGN(copy, PublicKey::from_pem(key.pem()), "key ring");
+  KeyRing ring;
+  ring.add(std::move(copy));
+  return ring;
+}
+
+void KeyRing::add(PublicKey key) {
+  if (!find(key.fingerprint())) keys_.push_back(std::move(key));
+}
+
+const PublicKey* KeyRing::find(std::string_view fingerprint) const {
+  for (const auto& k : keys_) {
+    if (k.fingerprint() == fingerprint) return &k;
+  }
+  return nullptr;
+}
+
+std::string KeyRing::fingerprints() const {
+  std::string out;
+  for (const auto& k : keys_) out += (out.empty() ? "" : ", ") + k.fingerprint();
+  return out;
+}
+
 bool PublicKey::verify(std::string_view message, std::string_view signature) const {
   if (!key_ || signature.size() != 64) return false;
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
@@ -117,6 +162,11 @@ Result<SigningKey> SigningKey::generate() {
 
 Result<SigningKey> SigningKey::load(const fs::path& state_dir) {
   fs::path file = state_dir / kKeyFileName;
+  std::error_code ec;
+  if (!fs::exists(file, ec)) {
+    return make_error("no evidence key {}: only `firedrill serve` makes one; is the state directory right?",
+                      file.string());
+  }
   FD_ASSIGN(text, read_file(file), "evidence key");
   BioPtr bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
   PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 
@@ -39,11 +40,29 @@ class PublicKey {
   std::string fingerprint_;
 };
 
+// The public keys a verifier trusts: `report verify --key FILE` (one PEM key) or
+// `--keys FILE` (several PEM keys, one after another: a rotation keeps the old ones).
+class KeyRing {
+ public:
+  // Every "-----BEGIN PUBLIC KEY-----" block of the file; none is an error.
+  static Result<KeyRing> load(const std::filesystem::path& file);
+  static Result<KeyRing> of(const PublicKey& key);
+  void add(PublicKey key);
+  const PublicKey* find(std::string_view fingerprint) const;
+  bool empty() const { return keys_.empty(); }
+  // "sha256:ab…, sha256:cd…" for messages.
+  std::string fingerprints() const;
+
+ private:
+  std::vector<PublicKey> keys_;
+};
+
 class SigningKey {
  public:
   // Reads DIR/evidence-ed25519.pem, or makes it (0600, DIR 0700) when absent.
   static Result<SigningKey> load_or_create(const std::filesystem::path& state_dir);
-  // Reads an existing key; an absent file is an error.
+  // Reads an existing key; an absent file is an error that names it. Only the
+  // controller's `serve` makes a key: every other verb reads one.
   static Result<SigningKey> load(const std::filesystem::path& state_dir);
   // A fresh key that lives only in memory (tests, tamper drills).
   static Result<SigningKey> generate();

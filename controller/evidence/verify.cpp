@@ -25,8 +25,21 @@ std::string_view to_string(Problem p) {
     case Problem::kReportChanged: return "report-changed";
     case Problem::kPageChanged: return "page-changed";
     case Problem::kFindingChanged: return "finding-changed";
+    case Problem::kFindingRemoved: return "finding-removed";
+    case Problem::kFindingAdded: return "finding-added";
+    case Problem::kSealedMetadata: return "sealed-metadata-changed";
   }
   return "unknown";
+}
+
+bool Pinned::trusts(std::string_view fingerprint) const {
+  if (key_ && key_->fingerprint() == fingerprint) return true;
+  return ring_ && ring_->find(fingerprint);
+}
+
+std::string Pinned::names() const {
+  if (key_) return key_->fingerprint();
+  return ring_ ? ring_->fingerprints() : "";
 }
 
 bool Verification::has(Problem p) const {
@@ -154,7 +167,19 @@ void check_chain(const Json& ev, const std::string& run, Verification& v) {
   }
 }
 
-void check_seal(const Json& ev, const std::string& run, const PublicKey* expected, Verification& v) {
+// The signer of a seal or record against the pinned keys: an issue when it is not one
+// of them, a note when nothing is pinned.
+void check_signer(const std::string& what, const std::string& fingerprint, const Pinned& pinned, Verification& v) {
+  if (!pinned.any()) return;
+  if (!pinned.trusts(fingerprint)) {
+    v.issues.push_back(Issue{Problem::kWrongKey, fmt::format("{} is signed by another key: {}, the pinned key{} {}",
+                                                             what, fingerprint,
+                                                             pinned.names().find(',') == std::string::npos ? " is" : "s are",
+                                                             pinned.names())});
+  }
+}
+
+void check_seal(const Json& ev, const std::string& run, const Pinned& pinned, Verification& v) {
   auto add = [&](Problem p, std::string msg) { v.issues.push_back(Issue{p, std::move(msg)}); };
   const Json& events = ev["events"];
   if (!ev.contains("seal") || !ev["seal"].is_object() || !ev["seal"].contains("statement")) {
@@ -204,19 +229,14 @@ void check_seal(const Json& ev, const std::string& run, const PublicKey* expecte
     v.checked.push_back(fmt::format("seal: {} events, head {}, Ed25519 signature valid for key {}", sealed_events,
                                     short_hash(sealed_head), pub->fingerprint()));
   }
-  if (expected) {
-    if (expected->fingerprint() != pub->fingerprint()) {
-      add(Problem::kWrongKey, fmt::format("signed by another key: the report is signed by {}, the expected key is {}",
-                                          pub->fingerprint(), expected->fingerprint()));
-    } else {
-      v.checked.push_back("signer is the expected key " + expected->fingerprint());
-    }
-  } else {
-    v.checked.push_back("signer not pinned (no --key): the signature was checked against the key the report carries");
+  if (pinned.any()) {
+    size_t before = v.issues.size();
+    check_signer("the evidence", pub->fingerprint(), pinned, v);
+    if (v.issues.size() == before) v.checked.push_back("signer is a pinned key: " + pub->fingerprint());
   }
 }
 
-void check_findings(const Json& ev, const std::string& run, const PublicKey* expected, bool link, Verification& v) {
+void check_findings(const Json& ev, const std::string& run, const Pinned& pinned, bool link, Verification& v) {
   auto add = [&](std::string msg) { v.issues.push_back(Issue{Problem::kFindingChanged, std::move(msg)}); };
   if (!ev.contains("findings")) return;
   const Json& events = ev["events"];
@@ -243,10 +263,7 @@ void check_findings(const Json& ev, const std::string& run, const PublicKey* exp
       add(name + ": its signature does not verify");
       continue;
     }
-    if (expected && expected->fingerprint() != pub->fingerprint()) {
-      add(fmt::format("{} is signed by another key: {}, the expected key is {}", name, pub->fingerprint(),
-                      expected->fingerprint()));
-    }
+    check_signer(name, pub->fingerprint(), pinned, v);
     auto it = last.find(rec->id);
     std::string want_prev = it == last.end() ? kZeroHash : it->second.second;
     int64_t want_rev = it == last.end() ? 1 : it->second.first + 1;
@@ -283,6 +300,83 @@ void check_findings(const Json& ev, const std::string& run, const PublicKey* exp
   }
   if (good && v.issues.size() == issues_before) {
     v.checked.push_back(fmt::format("{} finding record(s): hashes, signatures{} valid", good, link ? " and links" : ""));
+  }
+}
+
+// The report seal: signed when the report was rendered, over the findings it shows,
+// its generation time and generator, and the evidence head it was rendered from.
+void check_report_seal(const Json& doc, const Json& ev, const Pinned& pinned, Verification& v) {
+  auto add = [&](Problem p, std::string msg) { v.issues.push_back(Issue{p, std::move(msg)}); };
+  if (!doc.contains("seal") || !doc["seal"].is_object() || !doc["seal"].contains("statement") ||
+      !doc["seal"]["statement"].is_object()) {
+    add(Problem::kMalformed, "the report has no report seal: its findings, generation time and generator are not "
+                             "signed (the seal was removed, or an older firedrill made it)");
+    return;
+  }
+  const Json& seal = doc["seal"];
+  const Json& st = seal["statement"];
+  auto pub = PublicKey::from_pem(seal.value("public_key", ""), "the report seal's public key");
+  if (!pub) {
+    add(Problem::kBadSignature, pub.error().message);
+    return;
+  }
+  auto sig = base64_decode(seal.value("signature", ""));
+  auto bytes = canonical(st);
+  if (pub->fingerprint() != st.value("key", "") || !sig || !bytes || !pub->verify(*bytes, *sig)) {
+    add(Problem::kBadSignature, fmt::format("the report seal's signature does not verify with key {}: the findings, "
+                                            "generation time or generator it covers were changed",
+                                            pub->fingerprint()));
+    return;
+  }
+  check_signer("the report seal", pub->fingerprint(), pinned, v);
+  size_t before = v.issues.size();
+  Json want = make_report_seal(doc, pub->fingerprint());
+  if (st.value("type", "") != kReportSealType) add(Problem::kMalformed, "the report seal is not a firedrill report seal");
+  for (const char* field : {"run", "events", "head"}) {
+    if (want[field] != st.value(field, Json())) {
+      add(Problem::kReportChanged, fmt::format("the report seal covers {} {}, the evidence has {}: the evidence was "
+                                               "swapped after the report was rendered",
+                                               field, text_of(st.value(field, Json())), text_of(want[field])));
+    }
+  }
+  if (want["generated_at"] != st.value("generated_at", Json())) {
+    add(Problem::kSealedMetadata, fmt::format("generation time changed: the file says {}, the report was sealed at {}",
+                                              text_of(want["generated_at"]), text_of(st.value("generated_at", Json()))));
+  }
+  if (want["generator"] != st.value("generator", Json())) {
+    add(Problem::kSealedMetadata, fmt::format("generator changed: the file says {}, the report was sealed by {}",
+                                              text_of(want["generator"]), text_of(st.value("generator", Json()))));
+  }
+  std::map<std::string, Json> sealed, shown;
+  if (st.contains("findings") && st["findings"].is_array()) {
+    for (const auto& f : st["findings"]) {
+      if (f.is_object()) sealed[f.value("id", "")] = f;
+    }
+  }
+  for (const auto& f : want["findings"]) shown[f.value("id", "")] = f;
+  for (const auto& [id, f] : sealed) {
+    auto it = shown.find(id);
+    if (it == shown.end()) {
+      add(Problem::kFindingRemoved,
+          fmt::format("finding {} was removed from the report: it was sealed with {} revision(s), head {}", id,
+                      f.value("revs", int64_t{0}), short_hash(f.value("head", ""))));
+    } else if (it->second != f) {
+      add(Problem::kFindingChanged,
+          fmt::format("finding {} differs from the one the report was sealed with: sealed {} revision(s), head {}; the "
+                      "file shows {}, head {}",
+                      id, f.value("revs", int64_t{0}), short_hash(f.value("head", "")),
+                      it->second.value("revs", int64_t{0}), short_hash(it->second.value("head", ""))));
+    }
+  }
+  for (const auto& [id, f] : shown) {
+    if (!sealed.count(id)) {
+      add(Problem::kFindingAdded, fmt::format("finding {} was added to the report after it was sealed", id));
+    }
+  }
+  if (v.issues.size() == before) {
+    v.checked.push_back(fmt::format("report seal: {} finding(s), generated {} by {}, signature valid for key {}",
+                                    sealed.size(), text_of(want["generated_at"]), text_of(want["generator"]),
+                                    pub->fingerprint()));
   }
 }
 
@@ -344,46 +438,61 @@ void check_page(const Json& doc, std::string_view html, Verification& v) {
                       : fmt::format(" (it was rendered by {}; re-render with this version to compare)", generator))});
 }
 
-}  // namespace
-
-Verification verify_document(const Json& doc, const PublicKey* expected, std::string_view html) {
-  Verification v;
+void verify_document_checked(const Json& doc, const Pinned& pinned, std::string_view html, Verification& v) {
   if (!doc.is_object() || doc.value("format", "") != kReportFormat) {
     v.issues.push_back(Issue{Problem::kMalformed, fmt::format("not a firedrill report (format is not {})", kReportFormat)});
-    return v;
+    return;
   }
   if (!doc.contains("evidence") || !doc["evidence"].is_object() || !doc["evidence"].contains("events") ||
       !doc["evidence"]["events"].is_array()) {
     v.issues.push_back(Issue{Problem::kMalformed, "the report carries no evidence events"});
-    return v;
+    return;
   }
   const Json& ev = doc["evidence"];
   std::string run = ev.value("run", "");
   v.events = static_cast<int64_t>(ev["events"].size());
   if (ev["events"].empty()) {
     v.issues.push_back(Issue{Problem::kTruncated, "the report carries no events at all"});
-    return v;
+    return;
   }
   size_t before = v.issues.size();
   check_chain(ev, run, v);
   if (v.issues.size() == before) {
     v.checked.push_back(fmt::format("chain: {} events, every hash and link recomputed", ev["events"].size()));
   }
-  check_seal(ev, run, expected, v);
+  check_seal(ev, run, pinned, v);
   // When the evidence itself is broken, everything derived from it differs too: name
   // the broken evidence, not every consequence of it.
   bool evidence_ok = v.issues.size() == before;
-  check_findings(ev, run, expected, evidence_ok, v);
+  check_findings(ev, run, pinned, evidence_ok, v);
+  check_report_seal(doc, ev, pinned, v);
   if (!evidence_ok) {
     v.skipped.push_back("report content and finding links not compared: the evidence they derive from failed");
-    return v;
+    return;
   }
   check_report(doc, ev, v);
   if (!html.empty()) check_page(doc, html, v);
+}
+
+}  // namespace
+
+Verification verify_document(const Json& doc, Pinned pinned, std::string_view html) {
+  Verification v;
+  v.pinned = pinned.any();
+  // Whatever a forger wrote, a member of the wrong type is a named problem, not a crash.
+  try {
+    verify_document_checked(doc, pinned, html, v);
+  } catch (const Json::exception& e) {
+    v.issues.push_back(Issue{Problem::kMalformed, fmt::format("the report is malformed: {}", e.what())});
+  }
+  if (!v.pinned) {
+    v.checked.push_back("signer not pinned (no --key or --keys): the signatures were checked against the keys the "
+                        "report carries, which anyone can make");
+  }
   return v;
 }
 
-Verification verify_report_text(std::string_view text, const PublicKey* expected, std::string_view what) {
+Verification verify_report_text(std::string_view text, Pinned pinned, std::string_view what) {
   Verification v;
   std::string json_text;
   bool html = false;
@@ -411,7 +520,7 @@ Verification verify_report_text(std::string_view text, const PublicKey* expected
     v.issues.push_back(Issue{cut ? Problem::kTruncated : Problem::kMalformed, doc.error().message});
     return v;
   }
-  Verification out = verify_document(*doc, expected, html ? text : std::string_view());
+  Verification out = verify_document(*doc, pinned, html ? text : std::string_view());
   if (html && text.find("</html>") == std::string_view::npos && !out.has(Problem::kTruncated)) {
     out.issues.push_back(Issue{Problem::kTruncated, fmt::format("{}: truncated file: the page has no end", what)});
   }

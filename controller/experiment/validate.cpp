@@ -10,7 +10,9 @@
 
 #include "common/fault_values.h"
 #include "common/time.h"
-#include "controller/scheduler/calendar.h"
+#include "controller/calendar/calendar.h"
+#include "controller/experiment/limits.h"
+#include "controller/experiment/text_match.h"
 #include "controller/targeting/selector.h"
 
 namespace firedrill::experiment {
@@ -162,14 +164,36 @@ class Checker {
       }
       if (!s.has_duration()) {
         error(path + ".duration", "required: how long the fault lasts (e.g. 2m)");
-      } else {
-        positive(s.duration(), path + ".duration");
+      } else if (positive(s.duration(), path + ".duration")) {
+        lease(i, path);
       }
       if (s.has_targets()) {
         targets(s.targets(), path + ".targets");
       } else if (!e_.has_targets()) {
         error(path + ".targets", "no targets: give the experiment targets or this step its own");
       }
+    }
+  }
+
+  // A step's lease is its duration (and, held, the steps after it) plus the runner's
+  // start delay and margin; agents refuse one over 24 h.
+  void lease(int i, const std::string& path) {
+    const auto& s = e_.steps(i);
+    nanoseconds lease = dur(s.duration()) + kLeaseOverhead;
+    if (s.hold()) {
+      for (int j = i + 1; j < e_.steps_size(); ++j) {
+        if (e_.steps(j).has_duration()) lease += dur(e_.steps(j).duration()) + std::chrono::seconds(1);
+      }
+    }
+    if (lease <= kMaxLease) return;
+    if (dur(s.duration()) + kLeaseOverhead > kMaxLease) {
+      error(path + ".duration", "{} is too long: with the runner's {} of start delay and margin its lease would be "
+            "{}, and agents refuse leases over {}",
+            format_duration(dur(s.duration())), format_duration(kLeaseOverhead),
+            format_duration(dur(s.duration()) + kLeaseOverhead), format_duration(kMaxLease));
+    } else {
+      error(path + ".hold", "held until the last step, its lease would be {}, and agents refuse leases over {}",
+            format_duration(lease), format_duration(kMaxLease));
     }
   }
 
@@ -271,13 +295,10 @@ class Checker {
     return true;
   }
 
+  // The probes' own engine (RE2), so that what validates also runs.
   void regex(const std::string& pattern, const std::string& path) {
     if (pattern.empty()) return;
-    try {
-      std::regex re(pattern, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      error(path, "bad regular expression '{}': {}", pattern, e.what());
-    }
+    if (auto m = TextMatch::compile(pattern); !m) error(path, "{}", m.error().message);
   }
 
   void http_url(const std::string& url, const std::string& path) {
@@ -293,6 +314,10 @@ class Checker {
   void probes() {
     static const std::regex kName("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
     std::set<std::string> names;
+    if (static_cast<size_t>(e_.probes_size()) > kMaxProbes) {
+      error(fmt::format("probes[{}]", kMaxProbes), "{} probes; an experiment may have at most {}",
+            e_.probes_size(), kMaxProbes);
+    }
     for (int i = 0; i < e_.probes_size(); ++i) {
       const auto& p = e_.probes(i);
       std::string path = fmt::format("probes[{}]", i);
@@ -306,7 +331,18 @@ class Checker {
       if (p.has_interval() && dur(p.interval()) < milliseconds(100)) {
         error(path + ".interval", "at least 100ms (got {})", format_duration(dur(p.interval())));
       }
-      if (p.has_timeout()) positive(p.timeout(), path + ".timeout");
+      if (p.has_timeout() && positive(p.timeout(), path + ".timeout")) {
+        // A timeout longer than its interval keeps several samples in flight; the
+        // probe pool keeps at most kMaxSamplesInFlight of one probe.
+        nanoseconds interval = p.has_interval() ? dur(p.interval()) : nanoseconds(kDefaultProbeInterval);
+        auto most = interval * static_cast<int64_t>(kMaxSamplesInFlight - 1);
+        if (interval > nanoseconds(0) && dur(p.timeout()) > most) {
+          error(path + ".timeout", "{} is longer than {} intervals of {} ({}): at most {} samples of a probe are in "
+                "flight; shorten the timeout or lengthen the interval",
+                format_duration(dur(p.timeout())), kMaxSamplesInFlight - 1, format_duration(interval),
+                format_duration(most), kMaxSamplesInFlight);
+        }
+      }
       switch (p.kind_case()) {
         case v1::Probe::kHttp: {
           const auto& h = p.http();
@@ -471,18 +507,18 @@ class Checker {
     const auto& s = e_.schedule();
     if (trim(s.cron()).empty()) {
       error("schedule.cron", "required: when to run, as 5 cron fields (e.g. \"*/15 10-15 * * mon-fri\")");
-    } else if (auto c = scheduler::parse_cron(s.cron()); !c) {
+    } else if (auto c = calendar::parse_cron(s.cron()); !c) {
       error("schedule.cron", "{}", c.error().message);
     }
-    if (auto z = scheduler::find_zone(s.time_zone()); !z) error("schedule.time_zone", "{}", z.error().message);
+    if (auto z = calendar::find_zone(s.time_zone()); !z) error("schedule.time_zone", "{}", z.error().message);
     for (int i = 0; i < s.windows_size(); ++i) {
       const auto& w = s.windows(i);
       std::string p = fmt::format("schedule.windows[{}]", i);
       for (int k = 0; k < w.days_size(); ++k) {
-        if (auto d = scheduler::parse_days(w.days(k)); !d) error(fmt::format("{}.days[{}]", p, k), "{}", d.error().message);
+        if (auto d = calendar::parse_days(w.days(k)); !d) error(fmt::format("{}.days[{}]", p, k), "{}", d.error().message);
       }
-      auto st = scheduler::parse_clock(w.start());
-      auto en = scheduler::parse_clock(w.end());
+      auto st = calendar::parse_clock(w.start());
+      auto en = calendar::parse_clock(w.end());
       if (w.start().empty()) error(p + ".start", "required: HH:MM");
       else if (!st) error(p + ".start", "{}", st.error().message);
       if (w.end().empty()) error(p + ".end", "required: HH:MM");
@@ -490,7 +526,7 @@ class Checker {
       if (st && en && *st == *en) error(p, "start and end are the same time: the window is empty");
     }
     for (int i = 0; i < s.blackout_dates_size(); ++i) {
-      if (auto r = scheduler::parse_date_range(s.blackout_dates(i)); !r) {
+      if (auto r = calendar::parse_date_range(s.blackout_dates(i)); !r) {
         error(fmt::format("schedule.blackout_dates[{}]", i), "{}", r.error().message);
       }
     }

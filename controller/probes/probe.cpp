@@ -13,11 +13,13 @@
 #include <cmath>
 #include <cstring>
 #include <mutex>
-#include <regex>
 
 #include <curl/curl.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include "controller/experiment/limits.h"
+#include "controller/experiment/text_match.h"
 
 extern char** environ;
 
@@ -30,7 +32,6 @@ using std::chrono::nanoseconds;
 
 namespace {
 
-constexpr auto kDefaultInterval = std::chrono::seconds(1);
 constexpr size_t kMaxBody = 1 << 20;
 
 std::string ms_text(nanoseconds d) { return fmt::format("{:.1f}ms", std::chrono::duration<double, std::milli>(d).count()); }
@@ -119,7 +120,7 @@ std::string url_encode(const std::string& s) {
 class HttpProber : public Prober {
  public:
   HttpProber(const v1::Probe& p) : p_(p.http()), timeout_(probe_timeout(p)) {
-    if (!p_.body_match().empty()) body_re_.emplace(p_.body_match(), std::regex::ECMAScript);
+    if (!p_.body_match().empty()) body_re_ = experiment::TextMatch::compile(p_.body_match());
   }
 
   slo::Sample sample(uint64_t) override {
@@ -140,7 +141,11 @@ class HttpProber : public Prober {
       s.detail = fmt::format("status {} in {}", r.status, ms_text(s.duration));
       return s;
     }
-    if (body_re_ && !std::regex_search(r.body, *body_re_)) {
+    if (body_re_ && !*body_re_) {
+      s.detail = body_re_->error().message;
+      return s;
+    }
+    if (body_re_ && !(*body_re_)->search(r.body)) {
       s.detail = fmt::format("status {} but the body does not match /{}/", r.status, p_.body_match());
       return s;
     }
@@ -152,7 +157,9 @@ class HttpProber : public Prober {
  private:
   v1::HttpProbe p_;
   nanoseconds timeout_;
-  std::optional<std::regex> body_re_;
+  // `validate` refuses what RE2 cannot compile; a pattern that reaches a probe anyway
+  // fails every sample with RE2's reason.
+  std::optional<Result<experiment::TextMatch>> body_re_;
 };
 
 class TcpProber : public Prober {
@@ -235,7 +242,7 @@ class CommandProber : public Prober {
  public:
   CommandProber(const v1::Probe& p)
       : p_(p.command()), timeout_(probe_timeout(p)), env_(p_.env().begin(), p_.env().end()) {
-    if (!p_.output_match().empty()) out_re_.emplace(p_.output_match(), std::regex::ECMAScript);
+    if (!p_.output_match().empty()) out_re_ = experiment::TextMatch::compile(p_.output_match());
   }
 
   slo::Sample sample(uint64_t) override {
@@ -249,7 +256,11 @@ class CommandProber : public Prober {
       if (r.started && !r.timed_out && r.signal == 0) s.detail += fmt::format(" (expected {})", p_.expect_exit());
       return s;
     }
-    if (out_re_ && !std::regex_search(r.out, *out_re_)) {
+    if (out_re_ && !*out_re_) {
+      s.detail = out_re_->error().message;
+      return s;
+    }
+    if (out_re_ && !(*out_re_)->search(r.out)) {
       s.detail = fmt::format("exit {} but the output does not match /{}/: {}", r.exit_code, p_.output_match(),
                              first_line(r.out));
       return s;
@@ -263,7 +274,7 @@ class CommandProber : public Prober {
   v1::CommandProbe p_;
   nanoseconds timeout_;
   std::map<std::string, std::string> env_;
-  std::optional<std::regex> out_re_;
+  std::optional<Result<experiment::TextMatch>> out_re_;
 };
 
 class PrometheusProber : public Prober {
@@ -348,7 +359,7 @@ void drain(int fd, std::string* into, size_t max, bool* open) {
 }  // namespace
 
 nanoseconds probe_interval(const v1::Probe& p) {
-  return p.has_interval() ? from_proto(p.interval()) : nanoseconds(kDefaultInterval);
+  return p.has_interval() ? from_proto(p.interval()) : nanoseconds(experiment::kDefaultProbeInterval);
 }
 
 nanoseconds probe_timeout(const v1::Probe& p) { return p.has_timeout() ? from_proto(p.timeout()) : probe_interval(p); }

@@ -940,8 +940,14 @@ void Run::finish() {
   }
   if (admitted_) fleet_->end_run(record_.id());
   v1::RunRecord copy;
+  std::string gap = observer_ ? observer_->incomplete(record_.id()) : "";
   {
     std::lock_guard lock(mu_);
+    if (!gap.empty()) {
+      // What passed cannot be shown to have passed.
+      if (record_.outcome() == v1::RUN_OUTCOME_PASSED) record_.set_outcome(v1::RUN_OUTCOME_FAILED);
+      record_.set_reason("evidence incomplete: " + gap + (record_.reason().empty() ? "" : "; " + record_.reason()));
+    }
     record_.set_phase(v1::RUN_PHASE_DONE);
     *record_.mutable_ended_at() = to_proto(clock_->now());
     *record_.mutable_phase_started_at() = record_.ended_at();

@@ -64,6 +64,10 @@ class RunObserver {
   virtual void on_milestone(const v1::RunRecord& run, const std::string& name, WallTime at, const std::string& detail) {}
   virtual void on_abort(const v1::RunRecord& run, const std::string& reason, const std::string& by) {}
   virtual void on_verdict(const v1::RunRecord& run) {}  // last; also for refused runs
+  // Asked just before the verdict: what this observer could not record of the run
+  // ("" for nothing). A run whose evidence is incomplete says so in its verdict and
+  // never ends as passed.
+  virtual std::string incomplete(const std::string& run_id) const { return ""; }
 };
 
 class Run {

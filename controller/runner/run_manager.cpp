@@ -46,6 +46,14 @@ class FanOut : public RunObserver {
   void on_verdict(const v1::RunRecord& r) override {
     for (auto* o : to_) o->on_verdict(r);
   }
+  std::string incomplete(const std::string& run_id) const override {
+    std::string out;
+    for (auto* o : to_) {
+      std::string gap = o->incomplete(run_id);
+      if (!gap.empty()) out += (out.empty() ? "" : "; ") + gap;
+    }
+    return out;
+  }
 
  private:
   std::vector<RunObserver*> to_;
@@ -61,7 +69,7 @@ RunManager::RunManager(RunManagerConfig config, Clock* clock, FleetDriver* fleet
       observers_(std::move(observers)),
       probes_(std::move(probes)),
       store_(config_.store),
-      scheduler_(config_.schedules_dir, this) {
+      scheduler_(config_.store, this) {
   if (!probes_) probes_ = [](const v1::Experiment& e) { return std::make_unique<probes::ProbeSet>(e); };
   if (!config_.new_run_id) config_.new_run_id = [] { return experiment::new_record_id("r"); };
 }
@@ -70,7 +78,7 @@ RunManager::~RunManager() { stop("the controller is shutting down"); }
 
 Result<std::vector<std::string>> RunManager::start() {
   if (!store_) return make_error("the run manager has no store");
-  FD_TRY(scheduler_.open(), "schedules directory {}", config_.schedules_dir);
+  FD_TRY(scheduler_.open(), "schedules");
   FD_ASSIGN(in_flight, store_->runs_in_flight(), "runs in flight");
   std::vector<std::string> ended;
   for (auto& r : in_flight) {

@@ -30,8 +30,7 @@ using ObserverFactory =
 using ProbeFactory = std::function<std::unique_ptr<probes::ProbeSource>(const v1::Experiment& e)>;
 
 struct RunManagerConfig {
-  controller::Store* store = nullptr;  // runs and their samples
-  std::string schedules_dir;           // one file per schedule
+  controller::Store* store = nullptr;  // runs, their samples, schedules
   RunnerOptions options;
   std::function<std::string()> new_run_id;  // "r-..." ids the fleet recognises
 };

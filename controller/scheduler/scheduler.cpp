@@ -24,23 +24,15 @@ uint64_t fresh_seed() {
 
 }  // namespace
 
-Scheduler::Scheduler(std::string dir, Launcher* launcher) : dir_(std::move(dir)), launcher_(launcher) {}
+Scheduler::Scheduler(controller::Store* store, Launcher* launcher) : store_(store), launcher_(launcher) {}
 
-std::string Scheduler::path_of(const std::string& id) const { return dir_ + "/" + id + ".schedule"; }
-
-Result<void> Scheduler::persist(const v1::ScheduleRecord& r) { return experiment::write_proto_file(path_of(r.id()), r); }
+Result<void> Scheduler::persist(const v1::ScheduleRecord& r) { return store_->put_schedule(r); }
 
 Result<void> Scheduler::open() {
-  FD_TRY(experiment::make_dirs(dir_), "schedules");
-  FD_ASSIGN(files, experiment::list_files(dir_, ".schedule"), "schedules");
+  FD_ASSIGN(records, store_->schedules(), "schedules");
   std::lock_guard lock(mu_);
-  for (const auto& f : files) {
-    v1::ScheduleRecord r;
-    if (auto rd = experiment::read_proto_file(dir_ + "/" + f, &r); !rd) {
-      logger("controller.scheduler")->error("skipping schedule file: {}", rd.error().describe());
-      continue;
-    }
-    auto cal = Calendar::compile(r.experiment().schedule());
+  for (auto& r : records) {
+    auto cal = calendar::Calendar::compile(r.experiment().schedule());
     if (!cal) {
       logger("controller.scheduler")->error("schedule {}: {}", r.id(), cal.error().describe());
       continue;
@@ -62,7 +54,7 @@ void Scheduler::refresh_next(Entry* e, WallTime now) {
 
 Result<v1::ScheduleRecord> Scheduler::add(v1::ScheduleRecord draft, WallTime now) {
   if (!draft.experiment().has_schedule()) return make_error("experiment '{}' has no schedule", draft.experiment().name());
-  FD_ASSIGN(cal, Calendar::compile(draft.experiment().schedule()), "experiment '{}'", draft.experiment().name());
+  FD_ASSIGN(cal, calendar::Calendar::compile(draft.experiment().schedule()), "experiment '{}'", draft.experiment().name());
   if (draft.id().empty()) draft.set_id(experiment::new_record_id("s"));
   *draft.mutable_created_at() = to_proto(now);
   draft.set_paused(draft.experiment().schedule().paused());
@@ -118,7 +110,7 @@ Result<v1::ScheduleRecord> Scheduler::remove(const std::string& id) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(id);
   if (it == entries_.end()) return make_error("no schedule {}", id);
-  if (::unlink(path_of(id).c_str()) != 0 && errno != ENOENT) return sys_error(errno, "remove {}", path_of(id));
+  FD_TRY(store_->remove_schedule(id), "remove schedule {}", id);
   v1::ScheduleRecord r = std::move(it->second.record);
   entries_.erase(it);
   return r;

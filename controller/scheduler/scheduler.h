@@ -24,7 +24,8 @@
 
 #include "common/result.h"
 #include "common/time.h"
-#include "controller/scheduler/calendar.h"
+#include "controller/calendar/calendar.h"
+#include "controller/store/store.h"
 #include "firedrill/v1/run.pb.h"
 
 namespace firedrill::scheduler {
@@ -42,10 +43,10 @@ class Launcher {
 
 class Scheduler {
  public:
-  // `dir` holds one file per schedule; it is created when missing.
-  Scheduler(std::string dir, Launcher* launcher);
+  // Schedules live in `store`.
+  Scheduler(controller::Store* store, Launcher* launcher);
 
-  // Loads every schedule from disk. Call once before anything else.
+  // Loads every schedule from the store. Call once before anything else.
   Result<void> open();
 
   // Adds a schedule from a draft with experiment_* and created_by filled in; the
@@ -67,16 +68,15 @@ class Scheduler {
  private:
   struct Entry {
     v1::ScheduleRecord record;
-    Calendar calendar;
+    calendar::Calendar calendar;
   };
 
-  std::string path_of(const std::string& id) const;
   Result<void> persist(const v1::ScheduleRecord& r);
   void note(v1::ScheduleRecord* r, WallTime due, WallTime now, std::string outcome, std::string run_id);
   void refresh_next(Entry* e, WallTime now);
   std::vector<std::string> tick_one(Entry* e, WallTime now);
 
-  std::string dir_;
+  controller::Store* store_;
   Launcher* launcher_;
   mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;

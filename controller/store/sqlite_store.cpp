@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS run_samples (
   sample BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS samples_by_run ON run_samples(run_id, seq);
+CREATE TABLE IF NOT EXISTS schedules (
+  id TEXT PRIMARY KEY,
+  record BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   run_id TEXT NOT NULL,
@@ -190,6 +194,38 @@ class SqliteStore : public Store {
     FD_ASSIGN(rows, select_runs("WHERE done=0 ORDER BY created_us, id", "", 1u << 30, false), "store");
     for (auto& r : rows) FD_TRY(load_samples(r), "store");
     return rows;
+  }
+
+  Result<void> put_schedule(const v1::ScheduleRecord& schedule) override {
+    if (schedule.id().empty()) return make_error("store: a schedule without an id");
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "INSERT INTO schedules(id, record) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET record=?2");
+    FD_TRY(s.prepared("put schedule"), "store");
+    s.bind(1, schedule.id()).bind_blob(2, schedule.SerializeAsString());
+    return done(s.step(), "put schedule " + schedule.id());
+  }
+
+  Result<void> remove_schedule(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "DELETE FROM schedules WHERE id=?1");
+    FD_TRY(s.prepared("remove schedule"), "store");
+    s.bind(1, id);
+    return done(s.step(), "remove schedule " + id);
+  }
+
+  Result<std::vector<v1::ScheduleRecord>> schedules() override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT id, record FROM schedules ORDER BY id");
+    FD_TRY(s.prepared("schedules"), "store");
+    std::vector<v1::ScheduleRecord> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      v1::ScheduleRecord r;
+      if (!r.ParseFromString(s.text(1))) return make_error("store: the record of schedule {} does not parse", s.text(0));
+      out.push_back(std::move(r));
+    }
+    FD_TRY(done(rc, "schedules"), "store");
+    return out;
   }
 
   Result<void> append_events(std::vector<EventRow> rows) override {

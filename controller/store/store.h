@@ -1,5 +1,6 @@
 // What the controller remembers across restarts: the agents it has seen, runs (their
-// records and probe samples), the fleet's event log, and a few settings (the halt). The interface is kept
+// records and probe samples), schedules, the fleet's event log, and a few settings
+// (the halt). The interface is kept
 // narrow (rows in, rows out, no SQL outside) so that PostgreSQL can hold it for a
 // highly available pair of controllers; SQLite is the default (one file under the
 // state directory, no set-up).
@@ -55,6 +56,11 @@ class Store {
   virtual Result<std::vector<v1::RunRecord>> runs(size_t limit) = 0;
   // Runs not done, oldest first, with their samples: what a restart must recover.
   virtual Result<std::vector<v1::RunRecord>> runs_in_flight() = 0;
+
+  // Schedules (controller/scheduler), each with the last occurrence it handled.
+  virtual Result<void> put_schedule(const v1::ScheduleRecord& schedule) = 0;
+  virtual Result<void> remove_schedule(const std::string& id) = 0;
+  virtual Result<std::vector<v1::ScheduleRecord>> schedules() = 0;
 
   virtual Result<void> append_events(std::vector<EventRow> rows) = 0;
   virtual Result<std::vector<EventRow>> events(const std::string& run_id, int64_t after_seq = 0) = 0;

@@ -4,6 +4,9 @@
 // Ingress fixtures run through both the tc ingress program and the XDP fallback.
 // Needs root with CAP_BPF; fails (never skips) where it cannot load.
 #include <gtest/gtest.h>
+
+#include <time.h>
+#include <unistd.h>
 #include <google/protobuf/text_format.h>
 
 #include <bpf/bpf.h>
@@ -339,6 +342,34 @@ TEST_F(NetClassifier, CountsPacketsAndBytesPerFault) {
   ASSERT_TRUE(dp_->install("c", compile(R"(drop { match { protocol: L4_UDP } })"), NF_IFACES_ALL));
   EXPECT_EQ(dp_->counters("c").packets_matched(), 0u);
   EXPECT_EQ(dp_->counters("a").packets_matched(), 0u);  // gone
+}
+
+// Staged ahead of its start: the kernel's clock (bpf_ktime_get_ns) starts the rule,
+// and the first drop's kernel time says when it took effect.
+TEST_F(NetClassifier, AStagedRuleMatchesNothingBeforeItsStartTime) {
+  auto mono_ns = [] {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+  };
+  uint64_t start = mono_ns() + 300'000'000ull;  // 300 ms from now
+  ASSERT_TRUE(dp_->install("staged", compile(R"(drop { match {} })"), NF_IFACES_ALL, start));
+  auto pkt = Packet().eth().ipv4("10.201.1.1", "10.201.2.2").udp(1, 2).bytes();
+  EXPECT_FALSE(run(*dp_, Program::kEgress, pkt).drop) << "dropped before its start";
+  EXPECT_FALSE(run(*dp_, Program::kIngress, pkt).drop) << "dropped before its start";
+  EXPECT_FALSE(run(*dp_, Program::kXdp, pkt).drop) << "dropped before its start";
+  EXPECT_EQ(dp_->counters("staged").packets_matched(), 0u);
+  EXPECT_EQ(dp_->first_drop_ns("staged"), 0u);
+  while (mono_ns() < start) ::usleep(1000);
+  EXPECT_TRUE(run(*dp_, Program::kEgress, pkt).drop) << "not started at its start time";
+  EXPECT_TRUE(run(*dp_, Program::kXdp, pkt).drop);
+  uint64_t first = dp_->first_drop_ns("staged");
+  EXPECT_GE(first, start);
+  EXPECT_LE(first, mono_ns());
+  // A start in the past (or 0) is in effect at once.
+  ASSERT_TRUE(dp_->remove("staged"));
+  ASSERT_TRUE(dp_->install("past", compile(R"(drop { match {} })"), NF_IFACES_ALL, mono_ns() - 1));
+  EXPECT_TRUE(run(*dp_, Program::kEgress, pkt).drop);
 }
 
 // A mid probability, drawn in the kernel: 50% of 20,000 runs, within 4 sigma.

@@ -136,6 +136,10 @@ TEST(EvidenceE2E, AGameDayOnRealAgentsMakesAVerifiedCompleteReport) {
     EXPECT_THAT(v.output, ::testing::HasSubstr("VERIFIED"));
     auto py = sh("scripts/verify-evidence.py " + path + " --key " + pub);
     EXPECT_EQ(py.status, 0) << py.output;
+    // Without the controller's key a report is never VERIFIED: exit 3, both verifiers.
+    auto unpinned = sh(build_dir() + "/controller/firedrill report verify " + path);
+    EXPECT_EQ(unpinned.status, 3) << unpinned.output;
+    EXPECT_EQ(sh("scripts/verify-evidence.py " + path).status, 3);
   }
 
   // Every section of the report has content, from the real run's log alone.

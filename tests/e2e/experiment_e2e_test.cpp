@@ -131,7 +131,10 @@ TEST_F(ExperimentE2E, BlackholeOnOneOfTwoHostsBehindHaproxyPasses) {
   auto r = sh(build_dir() + "/controller/firedrill report " + id + " --format json -o " + report + " --state-dir " +
               fleet_->dir() + "/state");
   EXPECT_EQ(r.status, 0) << r.output;
-  auto v = sh(build_dir() + "/controller/firedrill report verify " + report);
+  std::string pub = fleet_->dir() + "/controller.pub";
+  auto k = sh(build_dir() + "/controller/firedrill keys export -o " + pub + " --state-dir " + fleet_->dir() + "/state");
+  EXPECT_EQ(k.status, 0) << k.output;
+  auto v = sh(build_dir() + "/controller/firedrill report verify " + report + " --key " + pub);
   EXPECT_EQ(v.status, 0) << v.output;
 }
 

@@ -92,9 +92,13 @@ void expect_verified_report(const Lab& lab, const Drill& d) {
   auto r = lab.firedrill("report " + d.id + " --format json -o " + path + " --state-dir " +
                          quote(Lab::controller_state()));
   ASSERT_EQ(r.status, 0) << r.output;
-  auto v = lab.firedrill("report verify " + path);
+  std::string pub = "/tmp/firedrill-e2e-report-" + d.id + ".pub";
+  auto k = lab.firedrill("keys export -o " + pub + " --state-dir " + quote(Lab::controller_state()));
+  ASSERT_EQ(k.status, 0) << k.output;
+  auto v = lab.firedrill("report verify " + path + " --key " + pub);
   EXPECT_EQ(v.status, 0) << v.output;
   std::filesystem::remove(path);
+  std::filesystem::remove(pub);
 }
 
 std::string redis_pid(const Lab& lab, const std::string& host) {

@@ -1,7 +1,16 @@
-# Included from tests/unit/ctl.cmake when FIREDRILL_FUZZ is on (a clang build dir made
-# by scripts/fuzz.sh).
-add_executable(command_handler_fuzz ${CMAKE_CURRENT_LIST_DIR}/command_handler_fuzz.cpp)
-target_link_libraries(command_handler_fuzz PRIVATE firedrill_agent_core)
-target_include_directories(command_handler_fuzz PRIVATE ${PROJECT_SOURCE_DIR})
-target_compile_options(command_handler_fuzz PRIVATE -fsanitize=fuzzer,address,undefined)
-target_link_options(command_handler_fuzz PRIVATE -fsanitize=fuzzer,address,undefined)
+# The libFuzzer targets, built only in a clang build dir of their own (FIREDRILL_FUZZ,
+# made by scripts/fuzz.sh); never part of the main build or its ctest run.
+function(firedrill_fuzzer name)
+  add_executable(${name} ${CMAKE_CURRENT_LIST_DIR}/${name}.cpp)
+  target_link_libraries(${name} PRIVATE ${ARGN})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
+  target_compile_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+endfunction()
+
+# The agent's command handling (controller stream and local socket).
+firedrill_fuzzer(command_handler_fuzz firedrill_agent_core)
+# Experiment files: YAML -> Experiment and its checks.
+firedrill_fuzzer(experiment_loader_fuzz firedrill_controller_experiment)
+# Report files, JSON and HTML, through `report verify`.
+firedrill_fuzzer(report_verify_fuzz firedrill_controller_evidence)

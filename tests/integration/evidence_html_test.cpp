@@ -76,7 +76,7 @@ std::unique_ptr<Page> render_page(bool fail_failover) {
   EXPECT_TRUE(log) << log.error().message;
   FindingBook book(**store, &*key, clock.fn());
   EXPECT_TRUE(book.add({shape.run_id, "high", "minho.lee", "2026-12-31", "Failover <slow> & \"unclear\"", "", "me"}));
-  auto doc = build_document(**store, shape.run_id, clock.now, "firedrill test");
+  auto doc = build_document(**store, shape.run_id, *key, clock.now, "firedrill test");
   EXPECT_TRUE(doc) << doc.error().message;
   p->doc = *doc;
   auto html = render_html(*doc);

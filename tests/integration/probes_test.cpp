@@ -16,10 +16,12 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <thread>
 
 #include "controller/experiment/loader.h"
 #include "controller/probes/probe.h"
+#include "controller/experiment/limits.h"
 #include "controller/probes/probe_set.h"
 
 namespace firedrill::probes {
@@ -295,7 +297,7 @@ TEST(DataProbe, MarkersWrittenAndReadBackThroughAProbeSet) {
   std::string file = dir.path + "/markers";
   // The store "loses" markers 2 and 3: the read command leaves them out.
   std::string yaml = "name: t\ntargets: {selector: a=b}\nsteps: [{fault: {power_loss: {}}, duration: 1s}]\nprobes:\n"
-                     "  - {name: d, interval: 100ms, timeout: 2s, data: {write: [sh, -c, \"echo {marker} >> " + file +
+                     "  - {name: d, interval: 100ms, timeout: 700ms, data: {write: [sh, -c, \"echo {marker} >> " + file +
                      "\"], read: [grep, -v, -x, -e, \"2\", -e, \"3\", " + file + "]}}\n";
   auto loaded = experiment::parse_experiment(yaml, "data.yaml");
   ASSERT_TRUE(loaded.ok()) << loaded.diagnostics[0].to_string();
@@ -335,7 +337,7 @@ TEST(ProbeSet, ASlowProbeDoesNotDelayTheOthers) {
 targets: {selector: a=b}
 steps: [{fault: {power_loss: {}}, duration: 1s}]
 probes:
-  - {name: slow, interval: 100ms, timeout: 5s, command: {argv: [sleep, "3"]}}
+  - {name: slow, interval: 1s, timeout: 5s, command: {argv: [sleep, "3"]}}
   - {name: fast, interval: 100ms, tcp: {address: "127.0.0.1:17517"}}
 )";
   auto loaded = experiment::parse_experiment(yaml, "set.yaml");
@@ -360,6 +362,37 @@ probes:
   auto t0 = std::chrono::steady_clock::now();
   set.stop();  // waits for the slow sample in flight, bounded by its timeout
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 6s);
+}
+
+size_t threads_of_this_process() {
+  size_t n = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+// Issue 13: every probe had a timer thread and up to eight workers of its own (a file
+// with many probes took thousands of threads). The probes of a run share one scheduler
+// and a bounded pool, and each is still sampled.
+TEST(ProbeSet, ManyProbesShareABoundedPool) {
+  TinyServer server(17519, [](const std::string&) { return http_answer(200, "ok"); });
+  std::string yaml = "name: t\ntargets: {selector: a=b}\nsteps: [{fault: {power_loss: {}}, duration: 1s}]\nprobes:\n";
+  for (size_t i = 0; i < experiment::kMaxProbes; ++i) {
+    yaml += fmt::format("  - {{name: p{}, interval: 200ms, timeout: 1s, tcp: {{address: \"127.0.0.1:17519\"}}}}\n", i);
+  }
+  auto loaded = experiment::parse_experiment(yaml, "many.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.diagnostics[0].to_string();
+  ProbeSet set(loaded.experiment);
+  size_t before = threads_of_this_process();
+  set.start();
+  size_t during = threads_of_this_process();
+  std::this_thread::sleep_for(1500ms);
+  set.stop();
+  EXPECT_LE(set.threads(), ProbeSet::kMaxPoolThreads + 1);
+  EXPECT_LE(during - before, ProbeSet::kMaxPoolThreads + 1) << "threads for " << experiment::kMaxProbes << " probes";
+  std::map<std::string, size_t> per_probe;
+  for (auto& [probe, s] : set.take_new()) per_probe[probe] += s.ok;
+  EXPECT_EQ(per_probe.size(), experiment::kMaxProbes);
+  for (auto& [probe, ok] : per_probe) EXPECT_GE(ok, 2u) << probe;
 }
 
 // A probe whose timeout is longer than its interval keeps its grid during an outage:

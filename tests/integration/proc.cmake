@@ -7,9 +7,15 @@ target_link_libraries(fdp_proc_lab PUBLIC firedrill_agent_bpf firedrill_test_sup
 target_compile_definitions(fdp_proc_lab PRIVATE FIREDRILL_AGENT_BIN="$<TARGET_FILE:firedrill-agent>")
 add_dependencies(fdp_proc_lab firedrill-agent)
 
-foreach(t proc_kill_test proc_keepdown_test power_loss_test)
+# The workload of the durability cases (power_data_test).
+add_executable(fdp_durability_writer ${CMAKE_CURRENT_LIST_DIR}/durability_writer.cpp)
+target_include_directories(fdp_durability_writer PRIVATE ${PROJECT_SOURCE_DIR})
+
+foreach(t proc_kill_test proc_keepdown_test power_loss_test power_data_test)
   if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/${t}.cpp)
     firedrill_test(${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.cpp
                    LIBS fdp_proc_lab firedrill_agent_power firedrill_agent_proc LABELS integration)
   endif()
 endforeach()
+target_compile_definitions(power_data_test PRIVATE FDP_DURABILITY_WRITER="$<TARGET_FILE:fdp_durability_writer>")
+add_dependencies(power_data_test fdp_durability_writer)

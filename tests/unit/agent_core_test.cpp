@@ -114,6 +114,57 @@ TEST_F(Fixture, SchedulesAtNotBefore) {
   EXPECT_TRUE(eventually([&] { return engine->is_live("f2"); }));
 }
 
+// An engine that stages: called ahead, with the instant it must start at.
+class StagingEngine : public RecordingEngine {
+ public:
+  std::chrono::milliseconds stage_ahead() const override { return 300ms; }
+  Result<void> apply_at(const std::string& id, const v1::FaultSpec& spec, WallTime start) override {
+    {
+      std::lock_guard l(mu);
+      called_at = WallClock::now();
+      start_at = start;
+    }
+    return apply(id, spec);
+  }
+  std::vector<v1::FaultEffect> effects(const std::string&) const override {
+    v1::FaultEffect e;
+    e.set_part("network cut");
+    *e.mutable_at() = to_proto(start_at);
+    return {e};
+  }
+  WallTime called_at{}, start_at{};
+};
+
+TEST(FaultManagerStaging, AStagingEngineIsCalledAheadWithItsStartAndReportsItsEffects) {
+  Events events;
+  auto e = std::make_unique<StagingEngine>();
+  auto* engine = e.get();
+  std::vector<std::unique_ptr<FaultEngine>> v;
+  v.push_back(std::move(e));
+  FaultManager manager(std::move(v), &events);
+  auto cmd = blackhole("st", 5s, 800ms);
+  auto not_before = from_proto(cmd.not_before());
+  auto r = manager.apply(cmd);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, v1::ACK_SCHEDULED);
+  auto deadline = SteadyClock::now() + 3s;
+  while (events.count(v1::Event::kApplied) == 0 && SteadyClock::now() < deadline) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(engine->is_live("st"));
+  std::lock_guard l(engine->mu);
+  EXPECT_EQ(engine->start_at, not_before);
+  EXPECT_LT(engine->called_at, not_before - 200ms) << "not staged ahead";
+  EXPECT_GE(engine->called_at, not_before - 350ms);
+  ASSERT_EQ(events.count(v1::Event::kApplied), 1u);
+  auto& applied = events.events.back().applied();
+  ASSERT_EQ(applied.effects_size(), 1);
+  EXPECT_EQ(from_proto(applied.effects(0).at()), not_before);
+  EXPECT_TRUE(applied.has_clock());
+  // Status shows it in effect from not_before, not from the staging.
+  auto active = manager.active();
+  ASSERT_EQ(active.size(), 1u);
+  EXPECT_GE(from_proto(active[0].applied_at()), not_before);
+}
+
 TEST_F(Fixture, ApplyIsIdempotentAndRevertOfUnknownSucceeds) {
   ASSERT_TRUE(manager->apply(blackhole("f3", 5s)));
   ASSERT_TRUE(manager->apply(blackhole("f3", 5s)));

@@ -31,6 +31,8 @@ struct RunShape {
   std::string run_id = "run-pangyo-0001";
   bool fail_failover = false;  // the messaging probe never recovers within the fault
   int hosts_per_rack = 3;
+  std::string experiment_name;    // "" keeps the fixture's
+  std::string experiment_sha256;  // "" keeps the fixture's
 };
 
 inline RunCreated fixture_created() {
@@ -64,13 +66,37 @@ inline RunCreated fixture_created() {
   return c;
 }
 
+// A store that forwards everything to a real one; a test overrides what it breaks.
+class ForwardingStore : public EvidenceStore {
+ public:
+  explicit ForwardingStore(EvidenceStore& real) : real_(real) {}
+  Result<void> append_events(const std::vector<StoredEvent>& e) override { return real_.append_events(e); }
+  Result<std::vector<StoredEvent>> events(std::string_view r) override { return real_.events(r); }
+  Result<std::optional<StoredEvent>> last_event(std::string_view r) override { return real_.last_event(r); }
+  Result<std::vector<std::string>> runs() override { return real_.runs(); }
+  Result<void> append_finding(const StoredFinding& f) override { return real_.append_finding(f); }
+  Result<std::vector<StoredFinding>> finding_revisions(std::string_view id) override {
+    return real_.finding_revisions(id);
+  }
+  Result<std::vector<std::string>> findings_of_run(std::string_view r) override { return real_.findings_of_run(r); }
+  Result<std::vector<std::string>> all_findings() override { return real_.all_findings(); }
+  Result<void> put_public_key(std::string_view f, std::string_view pem) override { return real_.put_public_key(f, pem); }
+  Result<std::optional<std::string>> public_key(std::string_view f) override { return real_.public_key(f); }
+
+ protected:
+  EvidenceStore& real_;
+};
+
 // Appends a whole run to `store`, signed by `key`. Returns the log (closed).
 inline Result<std::unique_ptr<EvidenceLog>> write_fixture_run(EvidenceStore& store, const SigningKey& key,
                                                               FixtureClock& clock, const RunShape& shape = {}) {
   WallTime t0 = clock.now;
   auto at = [&](std::chrono::milliseconds d) { return t0 + d; };
   clock.now = t0;
-  FD_ASSIGN(log, EvidenceLog::create(store, key, shape.run_id, fixture_created(), clock.fn()), "fixture");
+  RunCreated created = fixture_created();
+  if (!shape.experiment_name.empty()) created.experiment_name = shape.experiment_name;
+  if (!shape.experiment_sha256.empty()) created.experiment_sha256 = shape.experiment_sha256;
+  FD_ASSIGN(log, EvidenceLog::create(store, key, shape.run_id, created, clock.fn()), "fixture");
   clock.now = at(5s);
   FD_TRY(log->append(Approval{"hyunwoo.cho", "head of SRE", "approved", "game day GD-2026-11", at(4s)}), "fixture");
   FD_TRY(log->append(Approval{"sara.kim", "risk officer", "approved", "", at(5s)}), "fixture");

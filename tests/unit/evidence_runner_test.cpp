@@ -19,6 +19,7 @@
 #include "controller/evidence/verify.h"
 #include "controller/guard/guard.h"
 #include "controller/runner/run.h"
+#include "tests/unit/evidence_fixture.h"
 #include "tests/unit/runner_fakes.h"
 
 namespace firedrill::evidence {
@@ -197,7 +198,7 @@ TEST(EvidenceFromTheRunner, AGameDayRunMakesACompleteVerifiableReport) {
   FindingBook book(**store, &*key, [&] { return clock.now(); });
   ASSERT_TRUE(book.add({done.id(), "low", "minho.lee", "2026-12-31", "web 503s for 4s during failover", "", "jiyoung.park"}));
 
-  auto doc = build_document(**store, done.id(), clock.now(), "firedrill test");
+  auto doc = build_document(**store, done.id(), *key, clock.now(), "firedrill test");
   ASSERT_TRUE(doc) << doc.error().message;
   auto model = build_model((*doc)["evidence"]);
   ASSERT_TRUE(model) << model.error().message;
@@ -237,6 +238,93 @@ TEST(EvidenceFromTheRunner, AGameDayRunMakesACompleteVerifiableReport) {
   EXPECT_TRUE(v.ok()) << (v.issues.empty() ? "" : v.issues[0].message);
 }
 
+// A store whose appends fail for a while, as a busy or failing database would.
+class FlakyStore : public testing::ForwardingStore {
+ public:
+  FlakyStore(EvidenceStore& real, int fail_from, int fail_count)
+      : ForwardingStore(real), from_(fail_from), count_(fail_count) {}
+  Result<void> append_events(const std::vector<StoredEvent>& e) override {
+    int call = calls_++;
+    if (call >= from_ && call < from_ + count_) return make_error("database is locked");
+    return real_.append_events(e);
+  }
+
+ private:
+  int from_, count_, calls_ = 0;
+};
+
+struct SmallRun {
+  v1::RunRecord done;
+  std::string verdict_reason;  // as the signed log has it
+  Verification verified;
+};
+
+SmallRun small_run(int fail_from, int fail_count, const std::string& probe_detail = "") {
+  TempDir dir;
+  auto real = SqliteEvidenceStore::open(dir.path + "/state.db");
+  EXPECT_TRUE(real);
+  FlakyStore store(**real, fail_from, fail_count);
+  auto key = SigningKey::generate();
+  FakeClock clock(kT0);
+  RunRecorder recorder(store, *key, [&] { return clock.now(); }, 5);
+  FakeFleet fleet(&clock);
+  fleet.add("p1-h1", {{"dc", "pangyo"}, {"rack", "p1"}});
+  fleet.add("c1-h1", {{"dc", "chuncheon"}, {"rack", "c1"}});
+  auto loaded = experiment::parse_experiment(R"y(name: small
+targets: {selector: "dc=pangyo"}
+steps: [{fault: {power_loss: {}}, duration: 5s}]
+probes: [{name: web, interval: 1s, http: {url: "http://web/"}}]
+slo: {availability: {min: 0.5}}
+)y", "small.yaml");
+  EXPECT_TRUE(loaded.ok()) << loaded.diagnostics[0].to_string();
+  auto probes = varied_probes(&clock);
+  probes->add("web", 1s, [&](WallTime t) { return !fleet.down_from || t < *fleet.down_from + 1s || t >= *fleet.down_from + 2s; });
+  if (!probe_detail.empty()) probes->failure_detail = [probe_detail](uint64_t) { return probe_detail; };
+  runner::Run run(runner::new_run_record(loaded, "small-1", "me", clock.now()), &clock, &fleet, std::move(probes),
+                  nullptr, &recorder);
+  SmallRun out;
+  out.done = run.execute();
+  auto events = (*real)->events("small-1");
+  EXPECT_TRUE(events);
+  if (events && !events->empty()) out.verdict_reason = Json::parse(events->back().body)["data"].value("reason", "");
+  auto doc = build_document(**real, "small-1", *key, clock.now(), "t");
+  EXPECT_TRUE(doc) << doc.error().message;
+  if (doc) out.verified = verify_document(*doc, &key->public_key());
+  return out;
+}
+
+// Issue 13: an evidence append that failed stopped the run's evidence silently (every
+// later event was dropped, the run still "passed"). Now a busy database is retried,
+// and what still cannot be written makes the verdict say the evidence is incomplete:
+// the run does not pass, so `firedrill run` exits non-zero.
+TEST(EvidenceFromTheRunner, AppendsAreRetriedAndALossIsNeverSilent) {
+  auto clean = small_run(0, 0);
+  ASSERT_EQ(clean.done.outcome(), v1::RUN_OUTCOME_PASSED) << clean.done.reason();
+  EXPECT_TRUE(clean.verified.verified());
+
+  // Busy for two attempts: the append's retries get it through, nothing is lost.
+  auto busy = small_run(3, 2);
+  EXPECT_EQ(busy.done.outcome(), v1::RUN_OUTCOME_PASSED) << busy.done.reason();
+  EXPECT_EQ(busy.done.reason().find("evidence incomplete"), std::string::npos) << busy.done.reason();
+
+  // Failing for eight attempts: two appends (four attempts each) are lost.
+  auto lost = small_run(3, 8);
+  EXPECT_EQ(lost.done.outcome(), v1::RUN_OUTCOME_FAILED) << lost.done.reason();
+  EXPECT_THAT(lost.done.reason(), ::testing::MatchesRegex("evidence incomplete: [0-9]+ record\\(s\\) of the signed log could not be written.*"));
+  EXPECT_THAT(lost.done.reason(), ::testing::HasSubstr("database is locked"));
+  EXPECT_THAT(lost.verdict_reason, ::testing::HasSubstr("evidence incomplete"));
+  // What was written still chains and verifies: it is incomplete, not forged.
+  EXPECT_TRUE(lost.verified.verified()) << (lost.verified.issues.empty() ? "" : lost.verified.issues[0].message);
+}
+
+// Probe output cut inside a UTF-8 character (a 3-byte "가" cut after its first byte)
+// made the sample batch unrecordable (canonical JSON refuses invalid UTF-8).
+TEST(EvidenceFromTheRunner, ProbeOutputCutInsideACharacterIsStillRecorded) {
+  auto cut = small_run(0, 0, std::string("connection reset: \xEA\xB0", 21));
+  EXPECT_EQ(cut.done.reason().find("evidence incomplete"), std::string::npos) << cut.done.reason();
+  EXPECT_TRUE(cut.verified.verified()) << (cut.verified.issues.empty() ? "" : cut.verified.issues[0].message);
+}
+
 TEST(EvidenceFromTheRunner, ARefusedRunStillLeavesASignedRecord) {
   TempDir dir;
   auto store = SqliteEvidenceStore::open(dir.path + "/state.db");
@@ -262,7 +350,7 @@ probes: [{name: web, http: {url: "http://web/"}}]
                   nullptr, &recorder);
   v1::RunRecord done = run.execute();
   ASSERT_EQ(done.outcome(), v1::RUN_OUTCOME_REFUSED) << done.reason();
-  auto doc = build_document(**store, "refused-1", clock.now(), "t");
+  auto doc = build_document(**store, "refused-1", *key, clock.now(), "t");
   ASSERT_TRUE(doc) << doc.error().message;
   EXPECT_EQ((*doc)["report"]["summary"]["verdict"], "refused");
   bool refused_guard = false;

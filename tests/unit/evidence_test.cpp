@@ -19,6 +19,7 @@
 
 #include "controller/evidence/chain.h"
 #include "controller/evidence/document.h"
+#include "controller/evidence/evidence_cli.h"
 #include "controller/evidence/html_report.h"
 #include "controller/evidence/verify.h"
 #include "tests/unit/evidence_fixture.h"
@@ -186,6 +187,122 @@ TEST(EvidenceKeys, BadPemIsNamed) {
   EXPECT_THAT(k.error().message, HasSubstr("auditor.pem"));
 }
 
+// ------------------------------------------------------------------ verbs and their files
+
+struct Verb {
+  int status;
+  std::string out;
+  std::string err;
+};
+
+Verb run_verb(int (*main_fn)(int, char**), std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  std::stringstream out, err;
+  auto* old_out = std::cout.rdbuf(out.rdbuf());
+  auto* old_err = std::cerr.rdbuf(err.rdbuf());
+  int rc = main_fn(static_cast<int>(argv.size()), argv.data());
+  std::cout.rdbuf(old_out);
+  std::cerr.rdbuf(old_err);
+  return {rc, out.str(), err.str()};
+}
+
+// Issue 13: `keys export`, `keys show` and `finding add` pointed at a wrong
+// --state-dir quietly made a new evidence key there. Only `serve` makes one.
+TEST(EvidenceCli, AStateDirectoryWithoutAKeyIsAnErrorNamingIt) {
+  TempDir dir;
+  std::string wrong = dir.path + "/wrong";
+  std::filesystem::create_directories(wrong);
+  std::string key_file = wrong + "/" + kKeyFileName;
+  for (auto& args : std::vector<std::vector<std::string>>{
+           {"keys", "export", "--state-dir", wrong},
+           {"keys", "show", "--state-dir", wrong},
+           {"keys", "export", "-o", dir.path + "/pub.pem", "--state-dir", wrong}}) {
+    auto v = run_verb(keys_main, args);
+    EXPECT_EQ(v.status, 1) << fmt::format("{}", fmt::join(args, " "));
+    EXPECT_THAT(v.err, HasSubstr(key_file)) << fmt::format("{}", fmt::join(args, " "));
+  }
+  for (auto& args : std::vector<std::vector<std::string>>{
+           {"finding", "add", "r1", "--severity", "high", "--owner", "o", "--due", "2026-12-31", "--state-dir", wrong},
+           {"finding", "close", "F-0001", "--retest", "r2", "--state-dir", wrong},
+           {"finding", "list", "--state-dir", wrong}}) {
+    auto v = run_verb(finding_main, args);
+    EXPECT_EQ(v.status, 1) << fmt::format("{}", fmt::join(args, " "));
+    EXPECT_THAT(v.err, HasSubstr(key_file)) << fmt::format("{}", fmt::join(args, " "));
+  }
+  for (auto& args : std::vector<std::vector<std::string>>{{"report", "r1", "--state-dir", wrong},
+                                                          {"report", "list", "--state-dir", wrong}}) {
+    auto v = run_verb(report_main, args);
+    EXPECT_EQ(v.status, 1) << fmt::format("{}", fmt::join(args, " "));
+    EXPECT_THAT(v.err, HasSubstr(key_file)) << fmt::format("{}", fmt::join(args, " "));
+  }
+  // Nothing was made there: no key, no database.
+  EXPECT_TRUE(std::filesystem::is_empty(wrong)) << "a verb wrote into " << wrong;
+  EXPECT_FALSE(std::filesystem::exists(dir.path + "/pub.pem"));
+}
+
+// A controller's state directory as `serve` leaves it: its key and a database with
+// one finished run.
+struct StateDir {
+  TempDir dir;
+  std::string state = dir.path + "/state";
+  StateDir() {
+    auto key = SigningKey::load_or_create(state);  // what `serve` does
+    EXPECT_TRUE(key);
+    auto store = SqliteEvidenceStore::open(state + "/" + kDatabaseName);
+    EXPECT_TRUE(store);
+    FixtureClock clock;
+    EXPECT_TRUE(write_fixture_run(**store, *key, clock));
+  }
+};
+
+// Issue 13: `report -o` wrote through a predictable temporary name (FILE.tmpPID) and
+// followed symlinks. Output goes through a fresh name beside the target and replaces a
+// link instead of writing through it.
+TEST(EvidenceCli, OutputFilesNeverFollowALinkOrAPredictableName) {
+  StateDir sd;
+  std::string victim = sd.dir.path + "/victim";
+  std::ofstream(victim) << "precious\n";
+  auto content = [](const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  // The target is a symlink to someone else's file.
+  std::string out = sd.dir.path + "/report.json";
+  std::filesystem::create_symlink(victim, out);
+  auto r = run_verb(report_main, {"report", "run-pangyo-0001", "--format", "json", "-o", out, "--state-dir", sd.state});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(content(victim), "precious\n") << "the report was written through the symlink";
+  EXPECT_TRUE(std::filesystem::is_regular_file(std::filesystem::symlink_status(out)));
+  EXPECT_THAT(content(out), HasSubstr("firedrill-evidence-report/1"));
+  struct stat st {};
+  ASSERT_EQ(::stat(out.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  // The old temporary name, prepared as a link to the victim.
+  std::string out2 = sd.dir.path + "/report2.json";
+  std::filesystem::create_symlink(victim, out2 + fmt::format(".tmp{}", ::getpid()));
+  auto r2 = run_verb(report_main, {"report", "run-pangyo-0001", "--format", "html", "-o", out2, "--state-dir", sd.state});
+  ASSERT_EQ(r2.status, 0) << r2.err;
+  EXPECT_EQ(content(victim), "precious\n") << "the report was written through a prepared temporary name";
+  EXPECT_TRUE(std::filesystem::is_regular_file(std::filesystem::symlink_status(out2)));
+  // keys export goes the same way.
+  std::string pub = sd.dir.path + "/controller.pub";
+  std::filesystem::create_symlink(victim, pub);
+  auto k = run_verb(keys_main, {"keys", "export", "-o", pub, "--state-dir", sd.state});
+  ASSERT_EQ(k.status, 0) << k.err;
+  EXPECT_EQ(content(victim), "precious\n");
+  EXPECT_THAT(content(pub), HasSubstr("BEGIN PUBLIC KEY"));
+  // Nothing is left beside the targets but the targets.
+  for (auto& e : std::filesystem::directory_iterator(sd.dir.path)) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
+  }
+  // A report the verbs wrote verifies against the key they exported.
+  auto v = run_verb(report_main, {"report", "verify", out2, "--key", pub});
+  EXPECT_EQ(v.status, 0) << v.out;
+}
+
 // ------------------------------------------------------------------ store and log
 
 struct Env {
@@ -290,7 +407,7 @@ TEST(EvidenceLogTest, ABatchIsChainedAndSignedOnceAtItsEnd) {
     EXPECT_EQ((*events)[i].prev_hash, (*events)[i - 1].hash);
     EXPECT_EQ((*events)[i].head_signature.empty(), i != 100) << i;
   }
-  auto doc = build_document(*env.store, "fanout", env.clock.now, "t");
+  auto doc = build_document(*env.store, "fanout", env.key, env.clock.now, "t");
   ASSERT_TRUE(doc) << doc.error().message;
   EXPECT_TRUE(verify_document(*doc, &env.key.public_key()).ok());
   // A batch that breaks a rule is refused whole.
@@ -401,7 +518,7 @@ TEST(EvidenceFindings, SignedRecordsThatLeaveTheRunUnchanged) {
 
   // Both the run and the retest show the finding in later renders.
   for (const char* run : {"run-pangyo-0001", "run-pangyo-0003"}) {
-    auto doc = build_document(*env.store, run, env.clock.now, "firedrill test");
+    auto doc = build_document(*env.store, run, env.key, env.clock.now, "firedrill test");
     ASSERT_TRUE(doc) << doc.error().message;
     auto& rows = (*doc)["report"]["findings"];
     ASSERT_EQ(rows.size(), 1u) << run;
@@ -409,6 +526,73 @@ TEST(EvidenceFindings, SignedRecordsThatLeaveTheRunUnchanged) {
     EXPECT_EQ(rows[0]["retest_run"], "run-pangyo-0003");
     EXPECT_TRUE(verify_document(*doc, &env.key.public_key()).ok()) << run;
   }
+}
+
+void replace_once(std::string& s, const std::string& from, const std::string& to) {
+  auto pos = s.find(from);
+  ASSERT_NE(pos, std::string::npos) << from;
+  s.replace(pos, from.size(), to);
+}
+
+// A store that hands out one run's events with one body changed, as an edited
+// database would (the real one refuses updates by trigger).
+class EditedStore : public testing::ForwardingStore {
+ public:
+  EditedStore(EvidenceStore& real, std::string run) : ForwardingStore(real), run_(std::move(run)) {}
+  Result<std::vector<StoredEvent>> events(std::string_view run_id) override {
+    FD_ASSIGN(out, real_.events(run_id), "edited");
+    if (run_id == run_ && out.size() > 3) replace_once(out[2].body, "\"approved\"", "\"rejected\"");
+    return out;
+  }
+
+ private:
+  std::string run_;
+};
+
+// Issue 13: `finding close --retest` accepted any passing run, even an unrelated,
+// earlier one. The retest must be a passing run of the same experiment (name and
+// file hash), started after the finding was opened, whose chain verifies.
+TEST(EvidenceFindings, RetestMustBeALaterPassingRunOfTheSameExperiment) {
+  Env env;
+  env.clock.now += std::chrono::hours(1);
+  ASSERT_TRUE(write_fixture_run(*env.store, env.key, env.clock));
+  FindingBook book(*env.store, &env.key, env.clock.fn());
+  auto f = book.add({"run-pangyo-0001", "high", "minho.lee", "2026-12-31", "slow failover", "", "me"});
+  ASSERT_TRUE(f) << f.error().message;
+  auto run = [&](std::string id, std::chrono::hours at, std::string name = "", std::string sha = "") {
+    FixtureClock c;
+    c.now += at;
+    RunShape shape;
+    shape.run_id = std::move(id);
+    shape.experiment_name = std::move(name);
+    shape.experiment_sha256 = std::move(sha);
+    ASSERT_TRUE(write_fixture_run(*env.store, env.key, c, shape));
+  };
+  run("earlier-pass", std::chrono::hours(0));
+  run("other-experiment", std::chrono::hours(24), "rack-power-loss");
+  run("other-file", std::chrono::hours(24), "", std::string(64, 'e'));
+  run("edited-log", std::chrono::hours(24));
+  run("good-retest", std::chrono::hours(48));
+  struct Refusal {
+    const char* run;
+    const char* says;
+  };
+  for (auto [retest, says] : {Refusal{"earlier-pass", "before the finding was opened"},
+                              Refusal{"other-experiment", "ran experiment 'rack-power-loss'"},
+                              Refusal{"other-file", "ran another file of experiment 'pangyo-datacenter-fire'"},
+                              Refusal{"no-such-run", "has no evidence"}}) {
+    auto no = book.close("F-0001", retest, "", "me");
+    ASSERT_FALSE(no) << retest << " was accepted as the retest";
+    EXPECT_THAT(no.error().message, HasSubstr(says)) << retest;
+  }
+  EditedStore edited(*env.store, "edited-log");
+  FindingBook edited_book(edited, &env.key, env.clock.fn());
+  auto broken = edited_book.close("F-0001", "edited-log", "", "me");
+  ASSERT_FALSE(broken) << "a retest whose log does not verify was accepted";
+  EXPECT_THAT(broken.error().message, HasSubstr("stored event 3 does not chain"));
+  auto closed = book.close("F-0001", "good-retest", "fixed", "me");
+  ASSERT_TRUE(closed) << closed.error().message;
+  EXPECT_EQ(closed->retest_run, "good-retest");
 }
 
 // ------------------------------------------------------------------ the report
@@ -428,7 +612,7 @@ std::unique_ptr<Rendered> render_fixture_ptr() {
   FindingBook book(*r.env.store, &r.env.key, r.env.clock.fn());
   EXPECT_TRUE(book.add({"run-pangyo-0001", "medium", "minho.lee", "2026-12-31", "Sentinel took 24 s to fail over",
                         "", "jiyoung.park"}));
-  auto doc = build_document(*r.env.store, "run-pangyo-0001", testing::fixture_t0() + std::chrono::minutes(10),
+  auto doc = build_document(*r.env.store, "run-pangyo-0001", r.env.key, testing::fixture_t0() + std::chrono::minutes(10),
                             "firedrill test");
   EXPECT_TRUE(doc) << doc.error().message;
   r.doc = *doc;
@@ -501,7 +685,7 @@ TEST(EvidenceReport, UserNoticeThresholdIsCrossedByALongOutage) {
     s.samples.push_back(ProbeSample{testing::fixture_t0() + std::chrono::seconds(i), i < 5 || i > 28, 1000, ""});
   }
   ASSERT_TRUE((*log)->append(s));
-  auto doc = build_document(*env.store, "short-notice", env.clock.now, "t");
+  auto doc = build_document(*env.store, "short-notice", env.key, env.clock.now, "t");
   ASSERT_TRUE(doc);
   EXPECT_EQ((*doc)["report"]["results"]["longest_outage_ms"], 24000);
   EXPECT_EQ((*doc)["report"]["results"]["user_notice_required"], true);
@@ -533,12 +717,6 @@ TEST(EvidenceReport, HtmlIsSelfContainedAndDeterministic) {
 }
 
 // ------------------------------------------------------------------ tamper table
-
-void replace_once(std::string& s, const std::string& from, const std::string& to) {
-  auto pos = s.find(from);
-  ASSERT_NE(pos, std::string::npos) << from;
-  s.replace(pos, from.size(), to);
-}
 
 std::string redump(const Json& doc) { return render_json(doc); }
 
@@ -717,7 +895,7 @@ TEST(EvidenceVerify, IndependentPythonVerifierAgrees) {
   auto other = SigningKey::generate();
   std::ofstream(base + "/other.pem") << other->public_key().pem();
   auto run = [&](const std::string& file, const std::string& key) {
-    std::string cmd = fmt::format("scripts/verify-evidence.py {}/{} --key {}/{} > {}/out.txt 2>&1", base, file, base,
+    std::string cmd = fmt::format("scripts/verify-evidence.py {}/{} --keys {}/{} > {}/out.txt 2>&1", base, file, base,
                                   key, base);
     int rc = std::system(cmd.c_str());
     std::ifstream in(base + "/out.txt");
@@ -736,20 +914,182 @@ TEST(EvidenceVerify, IndependentPythonVerifierAgrees) {
   auto [key_rc, key_out] = run("report.json", "other.pem");
   EXPECT_EQ(key_rc, 1) << key_out;
   EXPECT_THAT(key_out, HasSubstr("signed by another key"));
+  // The same rules as `firedrill report verify`: nothing pinned is exit 3, and the
+  // report seal names a removed finding.
+  std::ofstream(base + "/ring.pem") << other->public_key().pem() << r.env.key.public_key().pem();
+  auto [ring_rc, ring_out] = run("report.json", "ring.pem");
+  EXPECT_EQ(ring_rc, 0) << ring_out;
+  Json cut = r.doc;
+  cut["evidence"]["findings"] = Json::array();
+  cut["report"] = to_json(*build_model(cut["evidence"]));
+  std::ofstream(base + "/cut.json") << render_json(cut);
+  auto [cut_rc, cut_out] = run("cut.json", "pub.pem");
+  EXPECT_EQ(cut_rc, 1) << cut_out;
+  EXPECT_THAT(cut_out, HasSubstr("finding F-0001 was removed from the report"));
+  int rc = std::system(fmt::format("scripts/verify-evidence.py {}/report.json > {}/out.txt 2>&1", base, base).c_str());
+  EXPECT_EQ(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, 3);
 }
 
-TEST(EvidenceVerify, AnotherKeyIsOnlyCaughtWhenTheSignerIsPinned) {
+TEST(EvidenceVerify, WithoutAPinnedKeyNothingIsVerified) {
   auto rp = render_fixture_ptr();
   auto& r = *rp;
   auto other = SigningKey::generate();
   ASSERT_TRUE(other);
   auto v = verify_report_text(r.json, &other->public_key());
   ASSERT_TRUE(v.has(Problem::kWrongKey));
+  EXPECT_FALSE(v.verified());
   auto unpinned = verify_report_text(r.json, nullptr);
   EXPECT_TRUE(unpinned.ok());
+  EXPECT_FALSE(unpinned.verified());
   bool says = false;
   for (auto& c : unpinned.checked) says |= c.find("not pinned") != std::string::npos;
   EXPECT_TRUE(says);
+  auto pinned = verify_report_text(r.json, &r.env.key.public_key());
+  EXPECT_TRUE(pinned.verified());
+}
+
+Verb report_cli(std::vector<std::string> args) {
+  args.insert(args.begin(), "report");
+  return run_verb(report_main, std::move(args));
+}
+
+// Issue 13: a report made from scratch with a new key and verdict PASS printed
+// VERIFIED and exited 0 when no key was given. Now it is "valid but not pinned",
+// exit 3; against the controller's key (or a key set holding it) it is refused.
+TEST(EvidenceVerify, AForgedReportIsNeverVerifiedWithoutThePinnedKey) {
+  auto rp = render_fixture_ptr();
+  auto& real = *rp;
+  Env forger;  // its own store and its own new key
+  ASSERT_TRUE(write_fixture_run(*forger.store, forger.key, forger.clock));
+  auto forged = build_document(*forger.store, "run-pangyo-0001", forger.key, forger.clock.now, "firedrill 0.1.0");
+  ASSERT_TRUE(forged);
+  ASSERT_EQ((*forged)["report"]["summary"]["verdict"], "pass");
+  std::string base = real.env.dir.path;
+  std::ofstream(base + "/forged.json") << render_json(*forged);
+  std::ofstream(base + "/real.json") << real.json;
+  std::ofstream(base + "/controller.pub") << real.env.key.public_key().pem();
+  std::ofstream(base + "/ring.pub") << forger.key.public_key().pem() << real.env.key.public_key().pem();
+  std::ofstream(base + "/forger-only.pub") << forger.key.public_key().pem();
+
+  auto unpinned = report_cli({"verify", base + "/forged.json"});
+  EXPECT_EQ(unpinned.status, 3) << unpinned.out;
+  EXPECT_THAT(unpinned.out, HasSubstr("SIGNER NOT PINNED"));
+  EXPECT_THAT(unpinned.out, ::testing::Not(HasSubstr("\nVERIFIED")));
+  auto wrong = report_cli({"verify", base + "/forged.json", "--key", base + "/controller.pub"});
+  EXPECT_EQ(wrong.status, 1) << wrong.out;
+  EXPECT_THAT(wrong.out, HasSubstr("signed by another key"));
+  auto genuine = report_cli({"verify", base + "/real.json", "--key", base + "/controller.pub"});
+  EXPECT_EQ(genuine.status, 0) << genuine.out;
+  EXPECT_THAT(genuine.out, HasSubstr("\nVERIFIED: "));
+  auto ring = report_cli({"verify", base + "/real.json", "--keys", base + "/ring.pub"});
+  EXPECT_EQ(ring.status, 0) << ring.out;
+  auto not_in_ring = report_cli({"verify", base + "/real.json", "--keys", base + "/forger-only.pub"});
+  EXPECT_EQ(not_in_ring.status, 1) << not_in_ring.out;
+  auto genuine_unpinned = report_cli({"verify", base + "/real.json"});
+  EXPECT_EQ(genuine_unpinned.status, 3) << genuine_unpinned.out;
+  auto no_key_file = report_cli({"verify", base + "/real.json", "--keys", base + "/nope.pub"});
+  EXPECT_EQ(no_key_file.status, 2) << no_key_file.out;
+}
+
+// Issue 13: a critical finding removed from a report's JSON still verified with the
+// right key: findings and the generation time were outside the seal. The report seal
+// covers them; each change is named, in the JSON and in the page's embedded JSON.
+TEST(EvidenceVerify, TheReportSealCoversFindingsGenerationTimeAndGenerator) {
+  auto rp = render_fixture_ptr();
+  auto& r = *rp;
+  // A second finding, closed by a retest, so that an old revision can be shown.
+  FixtureClock c2;
+  c2.now += std::chrono::hours(24);
+  RunShape retest;
+  retest.run_id = "run-pangyo-0002";
+  ASSERT_TRUE(write_fixture_run(*r.env.store, r.env.key, c2, retest));
+  FindingBook book(*r.env.store, &r.env.key, r.env.clock.fn());
+  auto f2 = book.add({"run-pangyo-0001", "critical", "minho.lee", "2026-12-31", "data lost", "", "me"});
+  ASSERT_TRUE(f2);
+  ASSERT_TRUE(book.close("F-0002", "run-pangyo-0002", "fixed", "me"));
+  auto sealed = build_document(*r.env.store, "run-pangyo-0001", r.env.key, c2.now, "firedrill test");
+  ASSERT_TRUE(sealed);
+  ASSERT_EQ((*sealed)["evidence"]["findings"].size(), 3u);  // F-0001 rev 1, F-0002 revs 1 and 2
+  // A third finding, opened after the report was rendered: a signed, valid record.
+  ASSERT_TRUE(book.add({"run-pangyo-0001", "low", "minho.lee", "2026-12-31", "later", "", "me"}));
+  auto later = collect_evidence(*r.env.store, "run-pangyo-0001");
+  ASSERT_TRUE(later);
+
+  // Each edit keeps every record valid and the report consistent with the evidence, as
+  // a careful forger would: only the seal can tell.
+  auto rederive = [](Json d) {
+    auto m = build_model(d["evidence"]);
+    EXPECT_TRUE(m) << m.error().message;
+    d["report"] = to_json(*m);
+    return d;
+  };
+  auto erase_if = [](Json& findings, auto pred) {
+    Json kept = Json::array();
+    for (auto& f : findings) {
+      if (!pred(f["record"])) kept.push_back(f);
+    }
+    findings = kept;
+  };
+  struct Case {
+    std::string name;
+    std::function<Json(Json)> tamper;
+    Problem expect;
+    std::string says;
+  };
+  std::vector<Case> cases = {
+      {"critical finding removed",
+       [&](Json d) {
+         erase_if(d["evidence"]["findings"], [](const Json& rec) { return rec["id"] == "F-0002"; });
+         return rederive(d);
+       },
+       Problem::kFindingRemoved, "finding F-0002 was removed from the report"},
+      {"finding added",
+       [&](Json d) {
+         d["evidence"]["findings"] = (*later)["findings"];
+         return rederive(d);
+       },
+       Problem::kFindingAdded, "finding F-0003 was added to the report after it was sealed"},
+      {"closed finding shown open (its last revision dropped)",
+       [&](Json d) {
+         erase_if(d["evidence"]["findings"], [](const Json& rec) { return rec["id"] == "F-0002" && rec["rev"] == 2; });
+         return rederive(d);
+       },
+       Problem::kFindingChanged, "finding F-0002 differs from the one the report was sealed with"},
+      {"generation time changed",
+       [&](Json d) {
+         d["generated_at"] = "2025-01-01T00:00:00.000000Z";
+         return d;
+       },
+       Problem::kSealedMetadata, "generation time changed"},
+      {"generator changed",
+       [&](Json d) {
+         d["generator"] = "firedrill 9.9.9";
+         return d;
+       },
+       Problem::kSealedMetadata, "generator changed"},
+      {"report seal removed",
+       [&](Json d) {
+         d.erase("seal");
+         return d;
+       },
+       Problem::kMalformed, "has no report seal"},
+  };
+  const PublicKey& pub = r.env.key.public_key();
+  auto untouched = verify_document(*sealed, &pub);
+  ASSERT_TRUE(untouched.verified()) << (untouched.issues.empty() ? "" : untouched.issues[0].message);
+  for (auto& c : cases) {
+    Json d = c.tamper(*sealed);
+    auto page = render_html(d);
+    ASSERT_TRUE(page) << c.name;
+    for (auto& [form, text] : {std::pair{"json", render_json(d)}, std::pair{"html", *page}}) {
+      auto v = verify_report_text(text, &pub, "tampered");
+      std::string all;
+      for (auto& i : v.issues) all += "\n  [" + std::string(to_string(i.problem)) + "] " + i.message;
+      EXPECT_TRUE(v.has(c.expect)) << c.name << " (" << form << "): expected " << to_string(c.expect) << "; got:" << all;
+      EXPECT_THAT(all, HasSubstr(c.says)) << c.name << " (" << form << ")";
+      EXPECT_LE(v.issues.size(), 2u) << c.name << " (" << form << "):" << all;
+    }
+  }
 }
 
 TEST(EvidenceVerify, SignatureBytesChangedIsABadSignature) {

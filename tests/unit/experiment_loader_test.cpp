@@ -1,5 +1,6 @@
 // The experiment loader on a table of valid and broken files: every kind of error is
 // reported with its file, line, column and field, and all errors of a file at once.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -11,7 +12,9 @@
 
 #include "common/time.h"
 #include "controller/experiment/commands.h"
+#include "controller/experiment/limits.h"
 #include "controller/experiment/loader.h"
+#include "controller/experiment/text_match.h"
 #include "controller/experiment/yaml_proto.h"
 
 namespace firedrill::experiment {
@@ -270,6 +273,84 @@ TEST(ExperimentLoader, DiagnosticsNameFileLineColumnAndField) {
   ASSERT_EQ(got.diagnostics.size(), 1u);
   EXPECT_EQ(got.diagnostics[0].to_string(),
             "exp/x.yaml:9:27: blast_radius.max_hosts: expected a non-negative integer, found a quoted string");
+}
+
+// Issue 13: what agents or the controller refuse (or choke on) at run time is refused
+// by `validate` already, at its line and column.
+std::string one_error(const std::string& yaml) {
+  LoadedExperiment got = parse_experiment(yaml, "limits.yaml");
+  EXPECT_EQ(got.diagnostics.size(), 1u) << dump(got.diagnostics);
+  return got.diagnostics.empty() ? "" : got.diagnostics[0].to_string();
+}
+
+TEST(ExperimentLimits, AStepOrLeaseOver24HoursIsRefused) {
+  // A 30-hour step validated although every agent refuses leases over 24 h.
+  std::string step = one_error(
+      "name: t\n"
+      "targets: {selector: a=b}\n"
+      "steps:\n"
+      "  - fault: {power_loss: {}}\n"
+      "    duration: 30h\n");
+  EXPECT_EQ(step.rfind("limits.yaml:5:15: steps[0].duration: ", 0), 0u) << step;
+  EXPECT_NE(step.find("agents refuse leases over"), std::string::npos) << step;
+  // 23h59m59s is within 24 h, but not with the runner's start delay and margin.
+  EXPECT_NE(one_error("name: t\ntargets: {selector: a=b}\nsteps: [{fault: {power_loss: {}}, duration: 23h59m59s}]\n")
+                .find("steps[0].duration"),
+            std::string::npos);
+  // Held until the last step, a step's lease covers the steps after it.
+  std::string held = one_error(
+      "name: t\n"
+      "targets: {selector: a=b}\n"
+      "steps:\n"
+      "  - {fault: {power_loss: {}}, duration: 20h, hold: true}\n"
+      "  - {fault: {power_loss: {}}, duration: 5h}\n");
+  EXPECT_NE(held.find("steps[0].hold: held until the last step"), std::string::npos) << held;
+  LoadedExperiment fine = parse_experiment(
+      "name: t\ntargets: {selector: a=b}\nsteps: [{fault: {power_loss: {}}, duration: 23h}]\n", "ok.yaml");
+  EXPECT_TRUE(fine.ok()) << dump(fine.diagnostics);
+}
+
+TEST(ExperimentLimits, ProbeCountIsCapped) {
+  // 20,000 probes validated (each would have taken up to nine threads).
+  auto file = [](size_t n) {
+    std::string y = "name: t\ntargets: {selector: a=b}\nsteps: [{fault: {power_loss: {}}, duration: 1s}]\nprobes:\n";
+    for (size_t i = 0; i < n; ++i) y += fmt::format("  - {{name: p{}, tcp: {{address: \"127.0.0.1:{}\"}}}}\n", i, 1000 + i);
+    return y;
+  };
+  std::string many = one_error(file(kMaxProbes + 1));
+  EXPECT_NE(many.find(fmt::format("probes[{}]: {} probes; an experiment may have at most {}", kMaxProbes,
+                                  kMaxProbes + 1, kMaxProbes)),
+            std::string::npos)
+      << many;
+  EXPECT_EQ(many.rfind(fmt::format("limits.yaml:{}:", 5 + kMaxProbes), 0), 0u) << many;
+  EXPECT_TRUE(parse_experiment(file(kMaxProbes), "ok.yaml").ok());
+}
+
+TEST(ExperimentLimits, ProbeTimeoutMustFitItsInterval) {
+  std::string slow = one_error(BASE "  - {name: w, interval: 1s, timeout: 30s, tcp: {address: \"h:1\"}}\n");
+  EXPECT_EQ(slow.rfind("limits.yaml:9:38: probes[1].timeout: 30s is longer than 15 intervals", 0), 0u) << slow;
+  // The default interval (1 s) counts too; 15 intervals is the most.
+  EXPECT_NE(one_error(BASE "  - {name: w, timeout: 16s, tcp: {address: \"h:1\"}}\n").find("probes[1].timeout"),
+            std::string::npos);
+  EXPECT_TRUE(parse_experiment(BASE "  - {name: w, interval: 2s, timeout: 30s, tcp: {address: \"h:1\"}}\n", "ok.yaml").ok());
+  EXPECT_TRUE(parse_experiment(BASE "  - {name: w, interval: 100ms, timeout: 1s, tcp: {address: \"h:1\"}}\n", "ok.yaml").ok());
+}
+
+TEST(ExperimentLimits, ProbeRegexesUseALinearTimeEngine) {
+  // A backreference needs backtracking: RE2 refuses it, and so does validate.
+  std::string backref = one_error(BASE "  - {name: w, http: {url: \"http://h/\", body_match: \"(a)\\\\1\"}}\n");
+  EXPECT_NE(backref.find("probes[1].http.body_match: bad regular expression '(a)\\1'"), std::string::npos) << backref;
+  // A pattern that backtracks exponentially in std::regex (or overflows its stack on
+  // long input) is answered by RE2 in one pass.
+  auto m = TextMatch::compile("^(x+x+)+y$");
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_FALSE(m->search(std::string(100000, 'x')));
+  EXPECT_TRUE(m->search("xxy"));
+  // Only the first kMaxMatchInput bytes of an answer are searched.
+  auto tail = TextMatch::compile("needle");
+  ASSERT_TRUE(tail);
+  EXPECT_TRUE(tail->search(std::string(kMaxMatchInput - 6, ' ') + "needle"));
+  EXPECT_FALSE(tail->search(std::string(kMaxMatchInput, ' ') + "needle"));
 }
 
 TEST(ExperimentLoader, AllErrorsOfAFileAtOnceInFileOrder) {

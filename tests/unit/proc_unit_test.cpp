@@ -9,8 +9,11 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 
 #include <google/protobuf/text_format.h>
 
@@ -426,6 +429,31 @@ class RecordingEngine : public FaultEngine {
   uint64_t killed = 0, dropped = 0;
 };
 
+// Hooks run without a cgroup here: the unit suite has none (the real runner, which
+// refuses to run outside the workload cgroup, is tested below).
+Result<int> run_here(const std::string& hook) { return proc::run_in_cgroup(hook, "", "", std::chrono::seconds(5)); }
+
+struct Sink : EventSink {
+  void emit(const v1::Event& e) override {
+    std::lock_guard lock(mu);
+    events.push_back(e);
+  }
+  size_t errors_with(const std::string& text) {
+    std::lock_guard lock(mu);
+    return std::count_if(events.begin(), events.end(), [&](const v1::Event& e) {
+      return e.has_error() && e.error().message().find(text) != std::string::npos;
+    });
+  }
+  std::mutex mu;
+  std::vector<v1::Event> events;
+};
+
+std::vector<std::string> owed_kinds(const journal::Journal& j) {
+  std::vector<std::string> out;
+  for (auto& e : j.owed()) out.push_back(e.kind + (e.target.empty() ? "" : ":" + e.target));
+  return out;
+}
+
 struct PowerFixture : ::testing::Test {
   PowerFixture() : net("network", rec), proc("process", rec) {
     config.workload_cgroup = "fdp-unit-workload";
@@ -434,31 +462,40 @@ struct PowerFixture : ::testing::Test {
     config.boot_hooks = {"echo booted >> " + marker};
     auto j = journal::Journal::shared(dir.path + "/state");
     journal = *j;
-    engine = std::make_unique<power::PowerLossEngine>(net, proc, config, journal, nullptr);
+    make();
     spec.mutable_power_loss();
   }
+  void make() { engine = std::make_unique<power::PowerLossEngine>(net, proc, config, journal, &sink, run_here); }
   TempDir dir;
   Recorder rec;
   RecordingEngine net, proc;
   AgentConfig config;
   std::string marker;
   std::shared_ptr<journal::Journal> journal;
+  Sink sink;
   std::unique_ptr<power::PowerLossEngine> engine;
   v1::FaultSpec spec;
 };
 
-TEST_F(PowerFixture, BlackholeFirstThenKillAndKeepDownOfTheWorkload) {
+TEST_F(PowerFixture, BlackholeThenFreezeThenKillAndKeepDownOfTheWorkload) {
   ASSERT_TRUE(engine->apply("pl", spec));
-  ASSERT_EQ(rec.calls.size(), 2u);
+  ASSERT_EQ(rec.calls.size(), 4u);
   EXPECT_EQ(rec.calls[0], "apply pl/net network { blackhole { } }");
-  EXPECT_EQ(rec.calls[1],
+  EXPECT_EQ(rec.calls[1], "apply pl/freeze process { freeze { cgroups: \"fdp-unit-workload\" } }");
+  EXPECT_EQ(rec.calls[2],
             "apply pl/proc process { keep_down { select { cgroups: \"fdp-unit-workload\" } kill_running: true } }");
-  // The boot hooks are owed from before the kill.
-  ASSERT_EQ(journal->owed().size(), 1u);
-  EXPECT_EQ(journal->owed()[0].kind, journal::kBootHooks);
-  EXPECT_EQ(journal->owed()[0].fault_id, "pl");
+  EXPECT_EQ(rec.calls[3], "revert pl/freeze");  // empty now: what starts dies at exec
+  // The intent and the boot are owed from before the first part; the stages say what
+  // happened.
+  EXPECT_EQ(owed_kinds(*journal), (std::vector<std::string>{"power_loss", "boot_hooks", "power_stage:network cut",
+                                                            "power_stage:killed"}));
+  auto effect = engine->effect("pl");
+  ASSERT_TRUE(effect);
+  EXPECT_LE(effect->network_cut, effect->frozen);
+  EXPECT_LE(effect->frozen, effect->killed);
+  EXPECT_EQ(effect->fs_shut_down, WallTime{});  // no lose_unsynced
   EXPECT_TRUE(engine->apply("pl", spec));  // idempotent
-  EXPECT_EQ(rec.calls.size(), 2u);
+  EXPECT_EQ(rec.calls.size(), 4u);
 }
 
 TEST_F(PowerFixture, RestoreLiftsNetworkThenKeepDownThenBoots) {
@@ -469,9 +506,9 @@ TEST_F(PowerFixture, RestoreLiftsNetworkThenKeepDownThenBoots) {
   EXPECT_EQ(c.packets_dropped(), 7u);
   EXPECT_EQ(c.processes_killed(), 3u);
   ASSERT_TRUE(engine->revert("pl"));
-  ASSERT_EQ(rec.calls.size(), 4u);
-  EXPECT_EQ(rec.calls[2], "revert pl/net");
-  EXPECT_EQ(rec.calls[3], "revert pl/proc");
+  ASSERT_EQ(rec.calls.size(), 6u);
+  EXPECT_EQ(rec.calls[4], "revert pl/net");
+  EXPECT_EQ(rec.calls[5], "revert pl/proc");
   // The host boots after power is back, on the engine's boot thread.
   ASSERT_TRUE(engine->wait_booted(std::chrono::seconds(10)));
   std::ifstream in(marker);
@@ -480,7 +517,7 @@ TEST_F(PowerFixture, RestoreLiftsNetworkThenKeepDownThenBoots) {
   EXPECT_EQ(line, "booted");
   EXPECT_TRUE(journal->owed().empty());
   EXPECT_TRUE(engine->revert("pl"));  // idempotent
-  EXPECT_EQ(rec.calls.size(), 4u);
+  EXPECT_EQ(rec.calls.size(), 6u);
 }
 
 TEST_F(PowerFixture, PowerIsBackBeforeTheHostHasBooted) {
@@ -488,13 +525,12 @@ TEST_F(PowerFixture, PowerIsBackBeforeTheHostHasBooted) {
   // while it still waits, and the journal owes the boot until it is done.
   std::string gate = dir.path + "/gate";
   config.boot_hooks = {"while [ ! -e " + gate + " ]; do sleep 0.01; done; echo booted >> " + marker};
-  config.boot_hook_timeout = std::chrono::seconds(5);
-  engine = std::make_unique<power::PowerLossEngine>(net, proc, config, journal, nullptr);
+  make();
   ASSERT_TRUE(engine->apply("pl", spec));
   ASSERT_TRUE(engine->revert("pl"));
   EXPECT_EQ(rec.calls.back(), "revert pl/proc");
   EXPECT_FALSE(fs::exists(marker)) << "revert waited for the boot";
-  EXPECT_EQ(journal->owed().size(), 1u);
+  EXPECT_EQ(owed_kinds(*journal), (std::vector<std::string>{"boot_hooks"}));
   EXPECT_FALSE(engine->apply("pl", spec)) << "a power loss of the same id while its boot is owed";
   std::ofstream(gate) << "open";
   ASSERT_TRUE(engine->wait_booted(std::chrono::seconds(10)));
@@ -505,13 +541,35 @@ TEST_F(PowerFixture, PowerIsBackBeforeTheHostHasBooted) {
   EXPECT_TRUE(journal->owed().empty());
 }
 
-TEST_F(PowerFixture, FailedKillUndoesTheBlackholeAndOwesNothing) {
+TEST_F(PowerFixture, AFailedBootStaysOwedIsRetriedAndReportedFailing) {
+  // Issue 13: a boot whose hooks failed was closed as if done, and nothing retried it.
+  std::string gate = dir.path + "/gate";
+  config.boot_hooks = {"echo first >> " + marker, "test -e " + gate + " && echo second >> " + marker};
+  make();
+  ASSERT_TRUE(engine->apply("pl", spec));
+  ASSERT_TRUE(engine->revert("pl"));
+  EXPECT_FALSE(engine->wait_booted(std::chrono::milliseconds(600)));
+  EXPECT_EQ(owed_kinds(*journal), (std::vector<std::string>{"boot_hooks"}));
+  EXPECT_GE(sink.errors_with("boot failing: 1 of 2 boot hook(s) failed (attempt 1)"), 1u);
+  std::ofstream(gate) << "open";
+  ASSERT_TRUE(engine->wait_booted(std::chrono::seconds(10))) << "the failed hook was not retried";
+  EXPECT_TRUE(journal->owed().empty());
+  // The retry ran the hook that failed, not the one that had booted its service.
+  std::ifstream in(marker);
+  std::string a, b, c;
+  in >> a >> b;
+  EXPECT_EQ(a + b, "firstsecond");
+  EXPECT_FALSE(in >> c) << "hook 1 ran again: " << c;
+}
+
+TEST_F(PowerFixture, FailedKillUndoesTheFreezeAndTheBlackholeAndOwesNothing) {
   proc.fail_apply = true;
   auto r = engine->apply("pl", spec);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("process failed"), std::string::npos) << r.error().message;
-  ASSERT_EQ(rec.calls.size(), 3u);
-  EXPECT_EQ(rec.calls[2], "revert pl/net");
+  EXPECT_EQ(rec.calls[0], "apply pl/net network { blackhole { } }");
+  ASSERT_GE(rec.calls.size(), 2u);
+  EXPECT_EQ(rec.calls.back(), "revert pl/net");
   EXPECT_TRUE(journal->owed().empty());
   EXPECT_FALSE(fs::exists(marker));
 }
@@ -520,7 +578,7 @@ TEST_F(PowerFixture, RefusalsNameThePartAndChangeNothing) {
   proc.refuse_check = true;
   auto r = engine->apply("pl", spec);
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("process part"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("freeze part"), std::string::npos) << r.error().message;
   EXPECT_TRUE(rec.calls.empty());
   EXPECT_TRUE(journal->owed().empty());
 
@@ -532,54 +590,116 @@ TEST_F(PowerFixture, RefusalsNameThePartAndChangeNothing) {
   EXPECT_NE(r2.error().message.find("--workload-cgroup"), std::string::npos);
 }
 
+TEST_F(PowerFixture, LoseUnsyncedNeedsDataDirsOfTheirOwn) {
+  proc.refuse_check = false;
+  spec.mutable_power_loss()->set_lose_unsynced(true);
+  auto r = engine->check(spec);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("--data-dir"), std::string::npos) << r.error().message;
+  // A directory on the file system of its parent is refused, naming it and what to do.
+  config.data_dirs = {dir.path};
+  make();
+  r = engine->apply("pl", spec);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("data directory " + dir.path + " is not a file system of its own"),
+            std::string::npos)
+      << r.error().message;
+  EXPECT_NE(r.error().message.find("loop-mounted image"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(rec.calls.empty());
+  EXPECT_TRUE(journal->owed().empty());
+}
+
 TEST_F(PowerFixture, SkipBootHooksOwesNothing) {
   spec.mutable_power_loss()->set_skip_boot_hooks(true);
   ASSERT_TRUE(engine->apply("pl", spec));
-  EXPECT_TRUE(journal->owed().empty());
   ASSERT_TRUE(engine->revert("pl"));
+  EXPECT_TRUE(journal->owed().empty());
   ASSERT_TRUE(engine->wait_booted(std::chrono::seconds(10)));
   EXPECT_FALSE(fs::exists(marker));
 }
 
-TEST(Recovery, OwedEntriesAreFinishedReportedAndEnded) {
-  TempDir dir;
-  AgentConfig config;
-  config.state_dir = dir.path;
-  config.workload_cgroup = "fdp-unit-workload";
-  std::string marker = dir.path + "/booted";
-  config.boot_hooks = {"echo one >> " + marker, "exit 3", "echo two >> " + marker};
-  auto j = journal::Journal::open(dir.path + "/state");
-  ASSERT_TRUE(j);
-  ASSERT_TRUE((*j)->begin({"pl", journal::kBootHooks, "", "owed", {}}));
-  ASSERT_TRUE((*j)->begin(thaw("fz", dir.path + "/no-such-cgroup")));  // gone since: nothing to thaw
-  struct Sink : EventSink {
-    void emit(const v1::Event& e) override { events.push_back(e); }
-    std::vector<v1::Event> events;
-  } sink;
-  auto recovered = power::recover_from_journal(**j, config, &sink);
-  ASSERT_EQ(recovered.size(), 2u);
+TEST_F(PowerFixture, RecoveryBootsWhereTheKillHappenedAndRetriesFailures) {
+  std::string gate = dir.path + "/gate";
+  config.boot_hooks = {"echo one >> " + marker, "test -e " + gate, "echo two >> " + marker};
+  ASSERT_TRUE(journal->begin({"pl", power::kPowerLossIntent, "", "owed", {}}));
+  ASSERT_TRUE(journal->begin({"pl", journal::kBootHooks, "", "owed", {}}));
+  ASSERT_TRUE(journal->begin({"pl", power::kPowerStage, power::kStageKilled, "", {}}));
+  ASSERT_TRUE(journal->begin(thaw("fz", dir.path + "/no-such-cgroup")));  // gone since: nothing to thaw
+  make();
+  auto recovered = engine->recover();
   std::set<std::string> ids;
   for (auto& r : recovered) {
     ids.insert(r.fault_id());
     EXPECT_EQ(r.reason(), v1::REVERT_RECOVERED);
   }
   EXPECT_EQ(ids, (std::set<std::string>{"pl", "fz"}));
-  EXPECT_TRUE((*j)->owed().empty());
-  // Every hook ran, in order, and the failing one was reported, not fatal.
+  // Every hook ran, in order; the failing one was reported, not fatal, and the boot
+  // stays owed until it succeeds.
+  EXPECT_FALSE(engine->wait_booted(std::chrono::milliseconds(500)));
+  EXPECT_EQ(owed_kinds(*journal), (std::vector<std::string>{"boot_hooks"}));
+  EXPECT_GE(sink.errors_with("boot hook 2/3 'test -e " + gate + "' exited 1"), 1u);
+  std::ofstream(gate) << "open";
+  ASSERT_TRUE(engine->wait_booted(std::chrono::seconds(10)));
+  EXPECT_TRUE(journal->owed().empty());
   std::ifstream in(marker);
   std::string a, b;
   ASSERT_TRUE(in >> a >> b);
   EXPECT_EQ(a + b, "onetwo");
-  size_t reverted = 0, hook_failed = 0;
-  for (auto& e : sink.events) {
-    reverted += e.has_reverted();
-    if (e.has_error() && e.error().message().find("boot hook 2/3 'exit 3' exited 3") != std::string::npos) {
-      ++hook_failed;
-      EXPECT_EQ(e.error().fault_id(), "pl");
-    }
+}
+
+TEST_F(PowerFixture, RecoveryBootsNothingWhereTheKillHadNotHappened) {
+  // Issue 13: an agent killed after journaling a power loss but before the kill booted a
+  // second copy of services that never went down. Here the workload cgroup still has
+  // its processes (this one: it does not exist, so nothing says it was emptied), and no
+  // stage says "killed".
+  ASSERT_TRUE(journal->begin({"pl", power::kPowerLossIntent, "", "owed", {}}));
+  ASSERT_TRUE(journal->begin({"pl", journal::kBootHooks, "", "owed", {}}));
+  ASSERT_TRUE(journal->begin({"pl", power::kPowerStage, power::kStageNetworkCut, "", {}}));
+  make();
+  auto recovered = engine->recover();
+  ASSERT_EQ(recovered.size(), 1u);
+  EXPECT_TRUE(engine->wait_booted(std::chrono::seconds(5)));
+  EXPECT_FALSE(fs::exists(marker)) << "boot hooks ran for services that were never killed";
+  EXPECT_TRUE(journal->owed().empty());
+}
+
+TEST(BootHooks, NeverRunOutsideTheWorkloadCgroup) {
+  // Issue 13: with the workload cgroup gone, the hooks ran in the agent's own cgroup.
+  TempDir dir;
+  AgentConfig config;
+  config.state_dir = dir.path;
+  config.workload_cgroup = "fdp-unit-no-such-workload";
+  std::string marker = dir.path + "/ran";
+  config.boot_hooks = {"echo ran >> " + marker};
+  auto hooks = power::boot_hook_config(config);
+  std::vector<bool> pending;
+  EXPECT_EQ(power::run_boot_hooks(hooks, "pl", nullptr, pending), 1u);
+  EXPECT_FALSE(fs::exists(marker)) << "a boot hook ran outside the workload cgroup";
+  auto r = hooks.run(config.boot_hooks[0]);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("workload cgroup"), std::string::npos) << r.error().message;
+}
+
+TEST(BootHooks, TimeoutKillsTheHooksWholeProcessGroup) {
+  // Issue 13: `sleep 300 & sleep 301` with a timeout left both sleeps running.
+  TempDir dir;
+  std::string pids = dir.path + "/pids";
+  auto r = proc::run_in_cgroup("sleep 300 & echo $! > " + pids + "; sleep 301", "", "",
+                               std::chrono::milliseconds(500));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("killed"), std::string::npos) << r.error().message;
+  pid_t bg = 0;
+  std::ifstream(pids) >> bg;
+  ASSERT_GT(bg, 0);
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(bg) + "/stat");
+    std::string line;
+    gone = !std::getline(stat, line) || line.find(") Z ") != std::string::npos;
+    if (!gone) ::usleep(10000);
   }
-  EXPECT_EQ(reverted, 2u);
-  EXPECT_EQ(hook_failed, 1u);
+  EXPECT_TRUE(gone) << "the hook's background sleep " << bg << " outlived the timeout";
+  if (!gone) ::kill(bg, SIGKILL);
 }
 
 }  // namespace

@@ -31,7 +31,6 @@ class RunManagerTest : public ::testing::Test {
   std::unique_ptr<RunManager> manager(ObserverFactory observers = {}) {
     RunManagerConfig c;
     c.store = store_.get();
-    c.schedules_dir = dir_ + "/schedules";
     c.options.tick = 20ms;
     c.options.start_delay = 50ms;
     int* n = &ids_;

@@ -191,6 +191,8 @@ class ScriptedProbes : public probes::ProbeSource {
  public:
   using Health = std::function<bool(WallTime)>;
   explicit ScriptedProbes(Clock* clock) : clock_(clock) {}
+  // What a failing sample says (default "connection refused").
+  std::function<std::string(uint64_t)> failure_detail;
   void add(const std::string& name, std::chrono::nanoseconds interval, Health health, bool data = false) {
     probes_.push_back({name, interval, std::move(health), data, {}, 0});
   }
@@ -209,7 +211,7 @@ class ScriptedProbes : public probes::ProbeSource {
         s.start = p.next;
         s.ok = p.health(p.next);
         s.duration = sample_duration(p.seq);
-        s.detail = s.ok ? "ok" : "connection refused";
+        s.detail = s.ok ? "ok" : failure_detail ? failure_detail(p.seq) : "connection refused";
         ++p.seq;
         if (p.data) {
           s.marker = p.seq;

@@ -10,13 +10,14 @@
 #include <filesystem>
 
 #include "controller/experiment/loader.h"
-#include "controller/scheduler/calendar.h"
+#include "controller/calendar/calendar.h"
 #include "controller/scheduler/scheduler.h"
 
 namespace firedrill::scheduler {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace firedrill::calendar;
 
 // "2026-03-08T06:59:00Z" -> WallTime
 WallTime utc(const std::string& text) {
@@ -234,8 +235,14 @@ class SchedulerTest : public ::testing::Test {
     char tmpl[] = "/tmp/fde-sched-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
+    auto store = controller::open_sqlite_store(dir_ + "/controller.db");
+    ASSERT_TRUE(store) << store.error().describe();
+    store_ = std::move(*store);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
 
   v1::ScheduleRecord draft(const std::string& schedule_yaml) {
     std::string yaml = std::string(
@@ -256,13 +263,14 @@ class SchedulerTest : public ::testing::Test {
   }
 
   std::string dir_;
+  std::unique_ptr<controller::Store> store_;  // where schedules live
 };
 
 TEST_F(SchedulerTest, StartsRunsWhenDueAndPersistsAcrossRestart) {
   FakeLauncher launcher;
   std::string id;
   {
-    Scheduler s(dir_, &launcher);
+    Scheduler s(store_.get(), &launcher);
     ASSERT_TRUE(s.open().ok());
     auto added = s.add(draft("schedule: {cron: \"*/10 * * * *\", random_targets: 2}\n"), utc("2026-11-21T10:01:00Z"));
     ASSERT_TRUE(added.ok()) << added.error().describe();
@@ -282,7 +290,7 @@ TEST_F(SchedulerTest, StartsRunsWhenDueAndPersistsAcrossRestart) {
   }
   // A new scheduler over the same directory (a controller restart) knows the schedule
   // and that 10:10 was handled.
-  Scheduler again(dir_, &launcher);
+  Scheduler again(store_.get(), &launcher);
   ASSERT_TRUE(again.open().ok());
   ASSERT_EQ(again.list().size(), 1u);
   EXPECT_EQ(again.list()[0].id(), id);
@@ -294,7 +302,7 @@ TEST_F(SchedulerTest, StartsRunsWhenDueAndPersistsAcrossRestart) {
 
 TEST_F(SchedulerTest, MissedRunsAfterDowntimeAreSkippedOrRunOnceWithinTheDeadline) {
   FakeLauncher launcher;
-  Scheduler s(dir_, &launcher);
+  Scheduler s(store_.get(), &launcher);
   ASSERT_TRUE(s.open().ok());
   auto strict = s.add(draft("schedule: {cron: \"*/10 * * * *\"}\n"), utc("2026-11-21T10:00:00Z"));
   auto lenient = s.add(draft("schedule: {cron: \"*/10 * * * *\", starting_deadline: 15m, concurrency: allow}\n"),
@@ -317,7 +325,7 @@ TEST_F(SchedulerTest, MissedRunsAfterDowntimeAreSkippedOrRunOnceWithinTheDeadlin
 
 TEST_F(SchedulerTest, ConcurrencyForbidSkipsWhileThePreviousRunIsActive) {
   FakeLauncher launcher;
-  Scheduler s(dir_, &launcher);
+  Scheduler s(store_.get(), &launcher);
   ASSERT_TRUE(s.open().ok());
   auto r = s.add(draft("schedule: {cron: \"* * * * *\", concurrency: forbid}\n"), utc("2026-11-21T10:00:30Z"));
   ASSERT_TRUE(r.ok());
@@ -331,7 +339,7 @@ TEST_F(SchedulerTest, ConcurrencyForbidSkipsWhileThePreviousRunIsActive) {
 
 TEST_F(SchedulerTest, PauseAndResume) {
   FakeLauncher launcher;
-  Scheduler s(dir_, &launcher);
+  Scheduler s(store_.get(), &launcher);
   ASSERT_TRUE(s.open().ok());
   auto r = s.add(draft("schedule: {cron: \"*/5 * * * *\", concurrency: allow, starting_deadline: 1h}\n"),
                  utc("2026-11-21T10:00:00Z"));
@@ -340,7 +348,7 @@ TEST_F(SchedulerTest, PauseAndResume) {
   EXPECT_TRUE(s.tick(utc("2026-11-21T10:05:00Z")).empty());
   EXPECT_TRUE(s.tick(utc("2026-11-21T10:20:00Z")).empty());
   {
-    Scheduler reopened(dir_, &launcher);  // paused survives a restart
+    Scheduler reopened(store_.get(), &launcher);  // paused survives a restart
     ASSERT_TRUE(reopened.open().ok());
     EXPECT_TRUE(reopened.list()[0].paused());
   }
@@ -352,7 +360,7 @@ TEST_F(SchedulerTest, PauseAndResume) {
   EXPECT_EQ(s.tick(utc("2026-11-21T10:25:00Z")).size(), 1u);
   ASSERT_TRUE(s.remove(r->id()).ok());
   EXPECT_TRUE(s.list().empty());
-  Scheduler reopened(dir_, &launcher);
+  Scheduler reopened(store_.get(), &launcher);
   ASSERT_TRUE(reopened.open().ok());
   EXPECT_TRUE(reopened.list().empty());
 }
@@ -360,7 +368,7 @@ TEST_F(SchedulerTest, PauseAndResume) {
 TEST_F(SchedulerTest, AFailedStartIsRecordedAndNotRetried) {
   FakeLauncher launcher;
   launcher.fail = true;
-  Scheduler s(dir_, &launcher);
+  Scheduler s(store_.get(), &launcher);
   ASSERT_TRUE(s.open().ok());
   auto r = s.add(draft("schedule: {cron: \"*/5 * * * *\"}\n"), utc("2026-11-21T10:00:00Z"));
   ASSERT_TRUE(r.ok());
@@ -374,7 +382,7 @@ TEST_F(SchedulerTest, AFailedStartIsRecordedAndNotRetried) {
 
 TEST_F(SchedulerTest, RefusesAnExperimentWithoutSchedule) {
   FakeLauncher launcher;
-  Scheduler s(dir_, &launcher);
+  Scheduler s(store_.get(), &launcher);
   ASSERT_TRUE(s.open().ok());
   auto r = s.add(draft(""), utc("2026-11-21T10:00:00Z"));
   ASSERT_FALSE(r.ok());

@@ -76,7 +76,7 @@ TEST_F(StateMigration, A010StateDirectoryIsMigratedImportedAndStillVerifies) {
   ASSERT_TRUE(controller_->wait_log("controller", 10s));
   ASSERT_TRUE(controller_->wait_log("ready", 15s)) << controller_->log();
   EXPECT_TRUE(controller_->wait_log("migrated from schema 1 (firedrill 0.1.0) to 2: 2 run(s)", 1s));
-  EXPECT_TRUE(controller_->wait_log("imported 1 run(s) of firedrill 0.1.0", 1s));
+  EXPECT_TRUE(controller_->wait_log("imported 1 file(s) of firedrill 0.1.0 from " + state_ + "/runs", 1s));
   EXPECT_FALSE(fs::exists(state_ + "/runs"));
   EXPECT_TRUE(fs::exists(state_ + "/runs.imported-0.1.0/" + std::string(kExperiment) + ".run"));
 
@@ -100,8 +100,24 @@ TEST_F(StateMigration, A010StateDirectoryIsMigratedImportedAndStillVerifies) {
   std::string file = dir_ + "/report.json";
   auto report = exec({firedrill_binary(), "report", kExperiment, "--format", "json", "--state-dir", state_, "-o", file});
   ASSERT_EQ(report.code, 0) << report.out;
-  auto verify = exec({firedrill_binary(), "report", "verify", file});
+  // Pinned: the 0.1.0 controller's key (it sealed the evidence; the database keeps
+  // its public half) and this controller's (it sealed the report as rendered).
+  std::string ring = dir_ + "/keys.pem";
+  auto exported = exec({firedrill_binary(), "keys", "export", "--state-dir", state_, "-o", ring});
+  ASSERT_EQ(exported.code, 0) << exported.out;
+  {
+    auto db = sqlite::open(state_ + "/controller.db");
+    ASSERT_TRUE(db) << db.error().describe();
+    std::ofstream out(ring, std::ios::app);
+    {
+      sqlite::Stmt keys(*db, "SELECT public_pem FROM evidence_keys");
+      while (keys.step() == SQLITE_ROW) out << keys.text(0);
+    }
+    sqlite3_close(*db);
+  }
+  auto verify = exec({firedrill_binary(), "report", "verify", file, "--keys", ring});
   EXPECT_EQ(verify.code, 0) << verify.out;
+  EXPECT_EQ(exec({firedrill_binary(), "report", "verify", file}).code, 3);
 
   // A second start migrates and imports nothing.
   ASSERT_EQ(controller_->terminate(), 0);

@@ -23,7 +23,7 @@
 #include "common/time.h"
 #include "firedrill/v1/experiment.pb.h"
 
-namespace firedrill::scheduler {
+namespace firedrill::calendar {
 
 // minute hour day-of-month month day-of-week, as in crontab(5): '*', numbers, ranges
 // 'a-b', steps '*/n' and 'a-b/n', lists 'a,b', month names jan..dec, day names
@@ -92,4 +92,4 @@ class Calendar {
 // The instant a local time means in `zone`, by the rules above.
 WallTime local_to_instant(const date::time_zone* zone, date::local_time<std::chrono::minutes> t);
 
-}  // namespace firedrill::scheduler
+}  // namespace firedrill::calendar

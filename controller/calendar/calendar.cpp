@@ -1,11 +1,11 @@
-#include "controller/scheduler/calendar.h"
+#include "controller/calendar/calendar.h"
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
 
-namespace firedrill::scheduler {
+namespace firedrill::calendar {
 
 using namespace std::chrono;
 
@@ -361,4 +361,4 @@ std::optional<WallTime> Calendar::next_after(WallTime t) const {
   return std::nullopt;
 }
 
-}  // namespace firedrill::scheduler
+}  // namespace firedrill::calendar
