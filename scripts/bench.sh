@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs one area's benchmarks side by side and writes its table and JSON under
 # bench/results/ (SUITE.txt, SUITE.json):
-#   scripts/bench.sh SUITE [ARGS...]      SUITE: net, proc, evidence, fanout
+#   scripts/bench.sh SUITE [ARGS...]      SUITE: net, proc, evidence, fanout, degrade
 # ARGS go to the suite's benchmark (e.g. scripts/bench.sh net --only cost).
 # BUILD_DIR picks the build directory (default: build). Needs root with CAP_BPF.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: scripts/bench.sh SUITE [ARGS...]   (suites: net, proc, evidence, fanout)" >&2
+  echo "usage: scripts/bench.sh SUITE [ARGS...]   (suites: net, proc, evidence, fanout, degrade)" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -52,6 +52,12 @@ case "$suite" in
     # (--quick: 1,000 agents; --agents N, --repeats N).
     build fanout_bench firedrill
     "$BUILD_DIR/bench/fanout/fanout_bench" --json bench/results/fanout.json "$@" | tee bench/results/fanout.txt
+    ;;
+  degrade)
+    # The classifier's cost per packet with a corrupt, duplicate or delay rule against
+    # none and against a matching drop rule that does nothing.
+    build degrade_bench
+    "$BUILD_DIR/bench/degrade/degrade_bench" --json bench/results/degrade.json "$@" | tee bench/results/degrade.txt
     ;;
   *)
     usage

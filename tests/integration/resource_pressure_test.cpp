@@ -236,6 +236,21 @@ TEST(ResourcePressure, CpuWorkersCompeteInsideTheTarget) {
   EXPECT_LT(after[0], 0.02) << "the target still burns CPU after revert";
 }
 
+TEST(ResourcePressure, ExpiryLiftsThePressure) {
+  Lab lab;
+  Tmpfs tmp(16 * kMiB);
+  Agent agent(lab.agent_options());
+  uint64_t before = tmp.avail();
+  expect_applied(agent.apply("e-cpu", "2s", "resource { workload_cgroup: \"target\" cpu { workers: 1 percent: 10 } }"));
+  expect_applied(agent.apply("e-fill", "2s", "resource { disk_fill { directory: \"" + tmp.path() +
+                                                 "\" bytes: 4194304 } }"));
+  EXPECT_FALSE(lab.clean("e-cpu"));
+  EXPECT_LT(tmp.avail(), before);
+  EXPECT_TRUE(eventually([&] { return lab.clean("e-cpu") && tmp.avail() == before; }, 6s));
+  EXPECT_EQ(tmp.entries(), 0u);
+  EXPECT_TRUE(eventually([&] { return guardians_of(agent.pid()).empty(); }, 2s));
+}
+
 TEST(ResourcePressure, MemoryIsChargedToTheTarget) {
   Lab lab;
   Agent agent(lab.agent_options());
