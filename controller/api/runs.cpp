@@ -25,6 +25,7 @@ std::string status_text(const TargetResult& t) {
     case v1::ACK_SCHEDULED: return "scheduled";
     case v1::ACK_REFUSED: return "refused";
     case v1::ACK_FAILED: return "failed";
+    case v1::ACK_NOT_IN_EFFECT: return "not in effect";
     default: return t.error.starts_with("agent lost") ? "lost" : "no answer";
   }
 }

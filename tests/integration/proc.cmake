@@ -7,9 +7,12 @@ target_link_libraries(fdp_proc_lab PUBLIC firedrill_agent_bpf firedrill_test_sup
 target_compile_definitions(fdp_proc_lab PRIVATE FIREDRILL_AGENT_BIN="$<TARGET_FILE:firedrill-agent>")
 add_dependencies(fdp_proc_lab firedrill-agent)
 
-foreach(t proc_kill_test proc_keepdown_test power_loss_test)
+foreach(t proc_kill_test proc_keepdown_test power_loss_test agent_safety_test)
   if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/${t}.cpp)
     firedrill_test(${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.cpp
                    LIBS fdp_proc_lab firedrill_agent_power firedrill_agent_proc LABELS integration)
   endif()
 endforeach()
+# The wedge test drives the agent under a real controller.
+target_compile_definitions(agent_safety_test PRIVATE FDP_FIREDRILL_BIN="$<TARGET_FILE:firedrill>")
+add_dependencies(agent_safety_test firedrill)
