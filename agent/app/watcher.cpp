@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <string>
 
 #include "agent/core/fault_manager.h"
 #include "agent/journal/journal.h"
@@ -23,8 +24,17 @@ auto log() {
   return l;
 }
 
+// This binary's path: exec'd by its name (not /proc/self/exe), so that the agent's
+// comm is its own ("firedrill-agent"), as without a watcher.
+std::string own_path() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "/proc/self/exe";
+}
+
 // fork + exec of this binary with the worker mark; the child dies with the watcher.
 pid_t spawn_worker(char** argv, const sigset_t& original_mask) {
+  static const std::string path = own_path();
   pid_t watcher = ::getpid();
   pid_t pid = ::fork();
   if (pid != 0) return pid;
@@ -32,7 +42,7 @@ pid_t spawn_worker(char** argv, const sigset_t& original_mask) {
   if (::getppid() != watcher) _exit(127);  // the watcher died before the prctl
   ::sigprocmask(SIG_SETMASK, &original_mask, nullptr);
   ::setenv(kWorkerEnv, "1", 1);
-  ::execv("/proc/self/exe", argv);
+  ::execv(path.c_str(), argv);
   _exit(127);
 }
 
