@@ -1,4 +1,5 @@
 #include "agent/app/agent_app.h"
+#include "agent/app/watcher.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include "agent/net/cidr.h"
 #include "agent/session/controller_session.h"
 #include "agent/power/power_engine.h"
+#include "agent/proc/selector.h"
 #include "common/cli.h"
 #include "common/log.h"
 #include "common/signals.h"
@@ -59,7 +61,8 @@ class LogEvents : public EventSink {
 
 Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
   AgentConfig c;
-  std::vector<std::string> tags, allow;
+  std::vector<std::string> tags, allow, protect;
+  bool no_default_protect = false, no_watcher = false;
   std::string tags_file, log_format = "text", log_level = "info", lease = "5s", hook_timeout = "60s";
   po::options_description desc(kUsage);
   desc.add_options()
@@ -81,6 +84,17 @@ Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
     ("interface", po::value(&c.interfaces)->composing(), "a data interface faults may act on (repeatable)")
     ("allow", po::value(&allow)->composing(), "management traffic never dropped: CIDR[,PROTO[,PORT[-PORT]]] (repeatable)")
     ("local-socket", po::value(&c.local_socket), "serve the local control socket at this path")
+    ("protect", po::value(&protect)->composing(),
+     "a process name (comm) no fault may touch (repeatable), beside the defaults sshd and "
+     "systemd-journal; the agent, its parent (the watcher) and pid 1 are always protected. "
+     "A fault that selects one is refused, naming it")
+    ("no-watcher", po::bool_switch(&no_watcher),
+     "run without firedrill-agent's own watcher (a parent that restarts the agent and, when it "
+     "cannot, finishes what the journal owes): for systemd, whose unit restarts it")
+    ("max-restarts", po::value(&c.watcher_max_restarts),
+     "the watcher restarts an agent that died at most this often in a minute (default 5; 0: never), "
+     "then finishes what the journal owes and exits")
+    ("no-default-protect", po::bool_switch(&no_default_protect), "drop sshd and systemd-journal from the protected list")
     ("log-format", po::value(&log_format), "text or json")
     ("log-level", po::value(&log_level), "trace, debug, info, warn, error");
   po::variables_map vm;
@@ -112,6 +126,15 @@ Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
       if (!t) return t.error().context(fmt::format("{}:{}", tags_file, n));
       tags.push_back(line);
     }
+  }
+  if (no_default_protect) c.protected_comms.clear();
+  c.watcher = !no_watcher;
+  if (c.watcher_max_restarts < 0) return make_error("--max-restarts must be 0 or more");
+  for (auto& p : protect) {
+    if (p.empty() || p.size() > 15 || p.find('/') != std::string::npos) {
+      return make_error("--protect '{}': a process name (comm) of 1-15 characters, without '/'", p);
+    }
+    c.protected_comms.push_back(p);
   }
   for (auto& t : tags) {
     FD_ASSIGN(kv, parse_tag(t), "--tag");
@@ -158,7 +181,13 @@ int agent_main(int argc, char** argv) {
   if (exit_now) return 0;
   init_logging(config->log);
   auto log = logger("agent");
+  if (config->watcher && !is_watched_worker()) {
+    WatcherPolicy policy;
+    policy.max_restarts = config->watcher_max_restarts;
+    return run_watcher(argv, *config, policy);
+  }
 
+  proc::set_protected_comms(config->protected_comms);
   // Signals are taken synchronously by this thread only; every other thread blocks them.
   sigset_t sigs = block_stop_signals();
 
@@ -192,12 +221,18 @@ int agent_main(int argc, char** argv) {
     log->error("{}", journal.error().describe());
     return 1;
   }
+  // Faults that were held when the agent died ended with it: the controller hears of
+  // them in the next Hello, like any revert made while away. (Before the power
+  // engine's recovery below, which finishes what those faults still owe.)
+  auto recovered = close_faults_held_by_a_dead_agent(**journal, &events);
+  if (session) session->report_reverted_while_away(recovered);
   auto engines = make_engines(*config, &events);
   if (!engines) {
     log->error("{}", engines.error().describe());
     return 1;
   }
-  FaultManager faults(std::move(*engines), &events);
+  FaultManager faults(std::move(*engines), &events, *journal);
+  faults.note_ended(recovered);
   CommandHandler handler(faults);
   LocalControlServer local(handler);
   if (!config->local_socket.empty()) {
@@ -218,8 +253,9 @@ int agent_main(int argc, char** argv) {
   // waiting by a hook. The controller hears of it like any revert made while away.
   for (auto& engine : faults.engines()) {
     if (auto* power_engine = dynamic_cast<power::PowerLossEngine*>(engine.get())) {
-      auto recovered = power_engine->recover();
-      if (session) session->report_reverted_while_away(recovered);
+      auto booted = power_engine->recover();
+      faults.note_ended(booted);
+      if (session) session->report_reverted_while_away(booted);
     }
   }
   log->info("ready");

@@ -33,9 +33,12 @@ DESCRIPTION
     --spec 'process { keep_down { select { exe_paths: "/usr/bin/redis-server" } kill_running: true } }'
     --spec 'process { freeze { cgroups: "app/batch" } }'
     --spec 'power_loss {}'
-  status prints the faults in effect with their counters.
+  status prints the faults in effect with their counters (a fault whose revert fails
+  shows revert_error: it is still in effect and retried), and the faults that ended
+  lately with why. revert of an id the agent does not hold answers ACK_NOT_IN_EFFECT.
   The answer is printed in protobuf text format. Exit 0 when applied (or scheduled),
-  1 when refused or failed, 2 on bad usage or no agent.
+  1 when refused, failed or not in effect, 2 on bad usage, no agent or no answer
+  within --timeout.
 
 OPTIONS)";
 
@@ -43,6 +46,7 @@ OPTIONS)";
 
 int ctl_main(int argc, char** argv) {
   std::string socket = "/run/firedrill-agent.sock", command, id, spec_text, duration = "", delay = "0s";
+  std::string timeout_text = "30s";
   po::options_description desc(kUsage);
   desc.add_options()
     ("help,h", "print this help")
@@ -51,6 +55,7 @@ int ctl_main(int argc, char** argv) {
     ("for", po::value(&duration), "lease: the fault expires this long from now (apply)")
     ("in", po::value(&delay), "not_before: the fault starts this long from now (apply)")
     ("spec", po::value(&spec_text), "FaultSpec in protobuf text format (apply)")
+    ("timeout", po::value(&timeout_text), "give up when the agent has not answered this long (default 30s)")
     ("command", po::value(&command), "apply, revert, revert-all or status");
   po::positional_options_description pos;
   pos.add("command", 1);
@@ -90,7 +95,11 @@ int ctl_main(int argc, char** argv) {
     return usage("unknown command '" + command + "' (apply, revert, revert-all, status)");
   }
 
-  auto reply = local_call(socket, msg);
+  auto timeout = parse_duration(timeout_text);
+  if (!timeout || *timeout < std::chrono::milliseconds(1)) {
+    return usage("--timeout: " + (timeout ? std::string("must be at least 1ms") : timeout.error().describe()));
+  }
+  auto reply = local_call(socket, msg, std::chrono::duration_cast<std::chrono::milliseconds>(*timeout));
   if (!reply) {
     std::cerr << "firedrill-agent ctl: " << reply.error().describe() << "\n";
     return 2;

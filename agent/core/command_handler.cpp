@@ -28,6 +28,7 @@ v1::Heartbeat CommandHandler::heartbeat() const {
   v1::Heartbeat hb;
   *hb.mutable_clock() = to_proto(WallClock::now());
   for (auto& f : faults_.active()) *hb.add_active_faults() = std::move(f);
+  for (auto& e : faults_.ended()) *hb.add_ended() = std::move(e);
   return hb;
 }
 
@@ -52,6 +53,7 @@ v1::AgentMessage CommandHandler::handle(const v1::ControllerMessage& message,
       const auto& fid = message.revert().fault_id();
       auto r = faults_.revert(fid, revert_reason);
       if (!r) return ack(id, v1::ACK_FAILED, fid, r.error().describe());
+      if (!r->was_in_effect) return ack(id, v1::ACK_NOT_IN_EFFECT, fid, r->note);
       return ack(id, v1::ACK_APPLIED, fid);
     }
     case v1::ControllerMessage::kRevertAll: {

@@ -28,6 +28,10 @@ struct AgentConfig {
   std::vector<std::string> interfaces;         // data interfaces faults may act on
   std::vector<v1::AllowEntry> allow;           // management plane, never dropped
   std::string local_socket;                    // local control socket; empty: none
+  // Processes no fault touches, by comm (with the agent, its parent and pid 1, always).
+  std::vector<std::string> protected_comms = {"sshd", "systemd-journal"};
+  bool watcher = true;                         // run under firedrill-agent's own watcher
+  int watcher_max_restarts = 5;                // a minute; then the watcher finishes the journal
   LogConfig log;
 };
 

@@ -39,10 +39,21 @@ v1::Event applied_event(const std::string& id, const FaultEngine& engine) {
   return ev;
 }
 
+// Ended faults kept for heartbeats and for "was not in effect" answers.
+constexpr size_t kMaxEnded = 64;
+constexpr auto kEndedFor = std::chrono::minutes(10);
+
 }  // namespace
 
-FaultManager::FaultManager(std::vector<std::unique_ptr<FaultEngine>> engines, EventSink* events)
-    : engines_(std::move(engines)), events_(events) {
+namespace {
+journal::Entry held_entry(const std::string& id, const v1::FaultSpec& spec) {
+  return {id, journal::kFaultHeld, "", fault_kind(spec), {}};
+}
+}  // namespace
+
+FaultManager::FaultManager(std::vector<std::unique_ptr<FaultEngine>> engines, EventSink* events,
+                           std::shared_ptr<journal::Journal> journal)
+    : engines_(std::move(engines)), events_(events), journal_(std::move(journal)) {
   timer_ = std::thread([this] { timer_loop(); });
 }
 
@@ -106,17 +117,31 @@ Result<v1::AckStatus> FaultManager::apply(const v1::ApplyFault& command) {
   FD_TRY(engine->check(command.spec()), "fault {} ({})", id, kind);
 
   std::unique_lock lock(mu_);
+  wait_not_busy(lock, id);
   if (auto it = faults_.find(id); it != faults_.end()) {
     // Idempotent re-apply: same spec is fine (lease may be extended), another is not.
     if (it->second.spec.SerializeAsString() != command.spec().SerializeAsString()) {
       return make_error("fault {}: already held with a different spec", id);
+    }
+    if (it->second.revert_reason) {
+      return make_error("fault {}: being reverted{}", id,
+                        it->second.revert_error.empty() ? "" : " (revert failing: " + it->second.revert_error + ")");
     }
     it->second.expires_at = std::max(it->second.expires_at, expires);
     cv_.notify_all();
     return it->second.in_effect ? v1::ACK_APPLIED : v1::ACK_SCHEDULED;
   }
 
-  ManagedFault fault{id, command.spec(), engine, not_before, expires, false, {}};
+  if (journal_) {
+    // Held from here: a restart that loses it is told to the controller.
+    FD_TRY(journal_->begin(held_entry(id, command.spec())), "fault {}: cannot journal it", id);
+  }
+  ManagedFault fault;
+  fault.id = id;
+  fault.spec = command.spec();
+  fault.engine = engine;
+  fault.not_before = not_before;
+  fault.expires_at = expires;
   if (not_before > now) {
     faults_.emplace(id, std::move(fault));
     cv_.notify_all();
@@ -124,45 +149,100 @@ Result<v1::AckStatus> FaultManager::apply(const v1::ApplyFault& command) {
                 format_utc(expires));
     return v1::ACK_SCHEDULED;
   }
-  FD_TRY(engine->apply(id, command.spec()), "fault {} ({})", id, kind);
-  fault.in_effect = true;
-  fault.applied_at = WallClock::now();
+  // Held (busy) while the engine works without the lock: a second apply or a revert
+  // of the same id waits for it, everything else goes on.
+  fault.busy = true;
   faults_.emplace(id, std::move(fault));
+  lock.unlock();
+  auto r = engine->apply(id, command.spec());
+  lock.lock();
+  auto it = faults_.find(id);
+  it->second.busy = false;
   cv_.notify_all();
-  log()->info("fault {} ({}) applied, expires {}", id, kind, format_utc(expires));
+  if (!r) {
+    faults_.erase(it);
+    if (journal_) (void)journal_->end(held_entry(id, command.spec()));  // a failure only over-reports
+    return r.error().context(fmt::format("fault {} ({})", id, kind));
+  }
+  it->second.in_effect = true;
+  it->second.applied_at = WallClock::now();
+  log()->info("fault {} ({}) applied, expires {}", id, kind, format_utc(it->second.expires_at));
   emit(applied_event(id, *engine));
   return v1::ACK_APPLIED;
 }
 
-Result<void> FaultManager::revert(const std::string& fault_id, v1::RevertReason reason) {
+void FaultManager::wait_not_busy(std::unique_lock<std::mutex>& lock, const std::string& id) {
+  cv_.wait(lock, [&] {
+    auto it = faults_.find(id);
+    return it == faults_.end() || !it->second.busy;
+  });
+}
+
+Result<RevertOutcome> FaultManager::revert(const std::string& fault_id, v1::RevertReason reason) {
   std::unique_lock lock(mu_);
-  return revert_locked(lock, fault_id, reason);
+  wait_not_busy(lock, fault_id);
+  if (faults_.find(fault_id) == faults_.end()) {
+    // Nothing was reverted by this call: say so, and what became of it.
+    for (auto it = ended_.rbegin(); it != ended_.rend(); ++it) {
+      if (it->fault_id() != fault_id) continue;
+      return RevertOutcome{false, fmt::format("fault {} was not in effect: it ended at {} ({})", fault_id,
+                                              format_utc(from_proto(it->at())), v1::RevertReason_Name(it->reason()))};
+    }
+    return RevertOutcome{false, fmt::format("fault {} was not in effect (not held by this agent)", fault_id)};
+  }
+  FD_TRY(revert_locked(lock, fault_id, reason), "revert");
+  return RevertOutcome{};
 }
 
 Result<void> FaultManager::revert_locked(std::unique_lock<std::mutex>& lock, const std::string& id,
                                          v1::RevertReason reason) {
   auto it = faults_.find(id);
-  if (it == faults_.end()) return ok();
-  ManagedFault fault = it->second;
+  if (!it->second.revert_reason) it->second.revert_reason = reason;
+  reason = *it->second.revert_reason;  // the first cause is the one reported
   v1::FaultReverted rec;
   rec.set_fault_id(id);
   rec.set_reason(reason);
-  if (fault.in_effect) {
-    *rec.mutable_counters() = fault.engine->counters(id);
-    auto r = fault.engine->revert(id);
+  if (it->second.in_effect) {
+    FaultEngine* engine = it->second.engine;
+    it->second.busy = true;
+    lock.unlock();
+    *rec.mutable_counters() = engine->counters(id);
+    auto r = engine->revert(id);
+    lock.lock();
+    it = faults_.find(id);  // a busy fault is erased by its owner only
+    it->second.busy = false;
+    cv_.notify_all();
     if (!r) {
-      // Keep it: the timer retries, and status shows it is still in effect.
-      log()->error("fault {}: revert failed: {}", id, r.error().describe());
+      // Kept: still in effect as far as anyone can tell. The timer retries after a
+      // backoff; status and heartbeats show why meanwhile.
+      auto& f = it->second;
+      if (f.revert_attempts == 0) f.revert_failing_since = WallClock::now();
+      ++f.revert_attempts;
+      f.revert_error = r.error().describe();
+      auto wait = std::min<std::chrono::milliseconds>(kRetryFirst * (1u << std::min<uint32_t>(f.revert_attempts - 1, 16)),
+                                                      kRetryMax);
+      f.next_retry = SteadyClock::now() + wait;
+      log()->error("fault {}: revert failing (attempt {}, next in {}): {}", id, f.revert_attempts,
+                   format_duration(wait), f.revert_error);
       v1::Event ev;
       ev.mutable_error()->set_fault_id(id);
-      ev.mutable_error()->set_message(r.error().describe());
+      ev.mutable_error()->set_message("revert failing: " + f.revert_error);
+      ev.mutable_error()->set_revert_failing(true);
+      ev.mutable_error()->set_attempt(f.revert_attempts);
       emit(ev);
       return r.error().context(fmt::format("revert fault {}", id));
     }
   }
+  ManagedFault fault = std::move(it->second);
   faults_.erase(it);
   *rec.mutable_at() = to_proto(WallClock::now());
-  log()->info("fault {} ({}) reverted: {}", id, fault_kind(fault.spec), v1::RevertReason_Name(reason));
+  if (fault.revert_attempts > 0) {
+    log()->info("fault {} ({}) reverted after {} failed attempt(s): {}", id, fault_kind(fault.spec),
+                fault.revert_attempts, v1::RevertReason_Name(reason));
+  } else {
+    log()->info("fault {} ({}) reverted: {}", id, fault_kind(fault.spec), v1::RevertReason_Name(reason));
+  }
+  record_ended(rec);
   v1::Event ev;
   *ev.mutable_reverted() = rec;
   emit(ev);
@@ -171,30 +251,84 @@ Result<void> FaultManager::revert_locked(std::unique_lock<std::mutex>& lock, con
   return ok();
 }
 
+void FaultManager::note_ended(const std::vector<v1::FaultReverted>& ended) {
+  std::lock_guard lock(mu_);
+  for (auto& e : ended) record_ended(e);
+}
+
+void FaultManager::record_ended(v1::FaultReverted rec) {
+  if (journal_) {
+    journal::Entry e{rec.fault_id(), journal::kFaultHeld, "", "", {}};
+    if (auto r = journal_->end(e); !r) log()->error("fault {}: {}", rec.fault_id(), r.error().describe());
+  }
+  ended_.push_back(std::move(rec));
+  auto cutoff = WallClock::now() - kEndedFor;
+  while (!ended_.empty() && (ended_.size() > kMaxEnded || from_proto(ended_.front().at()) < cutoff)) {
+    ended_.pop_front();
+  }
+}
+
 size_t FaultManager::revert_all(v1::RevertReason reason) {
   std::unique_lock lock(mu_);
+  size_t n = 0;
+  // First what is not busy, so that one slow engine call does not hold up the rest;
+  // then what was busy (an apply in flight), once it is done.
+  std::vector<std::string> busy;
   std::vector<std::string> ids;
   for (auto& [id, f] : faults_) ids.push_back(id);
-  size_t n = 0;
   for (auto& id : ids) {
+    auto it = faults_.find(id);
+    if (it == faults_.end()) continue;
+    if (it->second.busy) {
+      busy.push_back(id);
+      continue;
+    }
+    if (!it->second.revert_error.empty() && SteadyClock::now() < it->second.next_retry) continue;
+    if (revert_locked(lock, id, reason)) ++n;
+  }
+  for (auto& id : busy) {
+    wait_not_busy(lock, id);
+    auto it = faults_.find(id);
+    if (it == faults_.end()) continue;
+    if (!it->second.revert_error.empty() && SteadyClock::now() < it->second.next_retry) continue;
     if (revert_locked(lock, id, reason)) ++n;
   }
   return n;
 }
 
 std::vector<v1::ActiveFault> FaultManager::active() const {
-  std::lock_guard lock(mu_);
-  std::vector<v1::ActiveFault> out;
-  for (auto& [id, f] : faults_) {
-    v1::ActiveFault a;
-    a.set_fault_id(id);
-    *a.mutable_spec() = f.spec;
-    if (f.in_effect) {
-      *a.mutable_applied_at() = to_proto(f.applied_at);
-      *a.mutable_counters() = f.engine->counters(id);
+  std::vector<std::pair<v1::ActiveFault, FaultEngine*>> out;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, f] : faults_) {
+      v1::ActiveFault a;
+      a.set_fault_id(id);
+      *a.mutable_spec() = f.spec;
+      if (f.in_effect) *a.mutable_applied_at() = to_proto(f.applied_at);
+      *a.mutable_expires_at() = to_proto(f.expires_at);
+      if (f.revert_attempts > 0) {
+        a.set_revert_error(f.revert_error);
+        a.set_revert_attempts(f.revert_attempts);
+        *a.mutable_revert_failing_since() = to_proto(f.revert_failing_since);
+      }
+      out.emplace_back(std::move(a), f.in_effect ? f.engine : nullptr);
     }
-    *a.mutable_expires_at() = to_proto(f.expires_at);
-    out.push_back(std::move(a));
+  }
+  // Counters come from the engines, which are never asked under the manager's lock.
+  std::vector<v1::ActiveFault> result;
+  for (auto& [a, engine] : out) {
+    if (engine) *a.mutable_counters() = engine->counters(a.fault_id());
+    result.push_back(std::move(a));
+  }
+  return result;
+}
+
+std::vector<v1::FaultReverted> FaultManager::ended() const {
+  std::lock_guard lock(mu_);
+  auto cutoff = WallClock::now() - kEndedFor;
+  std::vector<v1::FaultReverted> out;
+  for (auto& e : ended_) {
+    if (from_proto(e.at()) >= cutoff) out.push_back(e);
   }
   return out;
 }
@@ -204,48 +338,120 @@ bool FaultManager::empty() const {
   return faults_.empty();
 }
 
+bool FaultManager::any_revertible() const {
+  std::lock_guard lock(mu_);
+  auto now = SteadyClock::now();
+  return std::any_of(faults_.begin(), faults_.end(), [&](auto& kv) {
+    return kv.second.revert_error.empty() || now >= kv.second.next_retry;
+  });
+}
+
+void FaultManager::apply_scheduled_locked(std::unique_lock<std::mutex>& lock, const std::string& id) {
+  auto it = faults_.find(id);
+  FaultEngine* engine = it->second.engine;
+  v1::FaultSpec spec = it->second.spec;
+  it->second.busy = true;
+  WallTime not_before = it->second.not_before;
+  lock.unlock();
+  // Staged ahead where the engine can: it takes effect at not_before by itself.
+  auto r = engine->apply_at(id, spec, not_before);
+  lock.lock();
+  it = faults_.find(id);
+  it->second.busy = false;
+  cv_.notify_all();
+  if (!r) {
+    log()->error("fault {}: scheduled apply failed: {}", id, r.error().describe());
+    v1::Event ev;
+    ev.mutable_error()->set_fault_id(id);
+    ev.mutable_error()->set_message(r.error().describe());
+    emit(ev);
+    // It never took effect: told as a fault that ended, with why.
+    v1::FaultReverted rec;
+    rec.set_fault_id(id);
+    rec.set_reason(v1::REVERT_APPLY_FAILED);
+    rec.set_error(r.error().describe());
+    *rec.mutable_at() = to_proto(WallClock::now());
+    faults_.erase(it);
+    record_ended(rec);
+    v1::Event ended;
+    *ended.mutable_reverted() = rec;
+    emit(ended);
+    if (on_revert_) on_revert_(rec);
+    return;
+  }
+  auto& f = it->second;
+  f.in_effect = true;
+  f.applied_at = std::max(WallClock::now(), f.not_before);  // staged: in effect from not_before
+  log()->info("fault {} ({}) applied at not_before, expires {}", id, fault_kind(f.spec), format_utc(f.expires_at));
+  emit(applied_event(id, *engine));
+}
+
 void FaultManager::timer_loop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
+    // One due action at a time: each may release the lock, and the map may change.
     auto now = WallClock::now();
-    auto next = now + std::chrono::seconds(1);  // also retries failed reverts
-    std::vector<std::string> due_apply, due_expire;
+    auto steady = SteadyClock::now();
+    auto next = now + std::chrono::seconds(1);
+    std::string due;
+    bool due_apply = false;
     for (auto& [id, f] : faults_) {
-      if (f.expires_at <= now) {
-        due_expire.push_back(id);
+      if (f.busy) continue;
+      if (f.revert_reason) {
+        if (steady >= f.next_retry) {
+          due = id;
+          break;
+        }
+        next = std::min(next, now + std::chrono::duration_cast<WallClock::duration>(f.next_retry - steady));
+      } else if (f.expires_at <= now) {
+        due = id;
+        break;
       } else if (!f.in_effect && f.not_before - f.engine->stage_ahead() <= now) {
-        due_apply.push_back(id);
+        due = id;
+        due_apply = true;
+        break;
       } else {
         next = std::min(next, f.in_effect ? f.expires_at
                                           : std::min(f.not_before - f.engine->stage_ahead(), f.expires_at));
       }
     }
-    for (auto& id : due_expire) (void)revert_locked(lock, id, v1::REVERT_EXPIRED);
-    for (auto& id : due_apply) {
-      auto it = faults_.find(id);
-      if (it == faults_.end()) continue;
-      auto& f = it->second;
-      // Staged ahead where the engine can: it takes effect at not_before itself.
-      auto r = f.engine->apply_at(id, f.spec, f.not_before);
-      if (!r) {
-        log()->error("fault {}: scheduled apply failed: {}", id, r.error().describe());
-        v1::Event ev;
-        ev.mutable_error()->set_fault_id(id);
-        ev.mutable_error()->set_message(r.error().describe());
-        emit(ev);
-        faults_.erase(it);
-        continue;
+    if (!due.empty()) {
+      if (due_apply) {
+        apply_scheduled_locked(lock, due);
+      } else {
+        (void)revert_locked(lock, due, v1::REVERT_EXPIRED);  // a failure is logged, evented and retried
       }
-      f.in_effect = true;
-      f.applied_at = std::max(WallClock::now(), f.not_before);  // staged: in effect from not_before
-      log()->info("fault {} ({}) applied at not_before, expires {}", id, fault_kind(f.spec),
-                  format_utc(f.expires_at));
-      emit(applied_event(id, *f.engine));
-      next = std::min(next, f.expires_at);
+      continue;
     }
-    if (!due_apply.empty() || !due_expire.empty()) continue;
     cv_.wait_until(lock, next);
   }
+}
+
+std::vector<v1::FaultReverted> close_faults_held_by_a_dead_agent(journal::Journal& journal, EventSink* events) {
+  std::vector<v1::FaultReverted> out;
+  auto owed = journal.owed();
+  for (auto& e : owed) {
+    if (e.kind != journal::kFaultHeld) continue;
+    // A fault that also owes an undo (a thaw, boot hooks) is told by that recovery.
+    bool undo_owed = std::any_of(owed.begin(), owed.end(), [&](const journal::Entry& o) {
+      return o.fault_id == e.fault_id && o.kind != journal::kFaultHeld;
+    });
+    if (auto r = journal.end(e); !r) log()->error("fault {}: {}", e.fault_id, r.error().describe());
+    if (undo_owed) continue;
+    log()->warn("fault {} ({}) was held when the agent died: it ended then", e.fault_id, e.detail);
+    v1::FaultReverted rec;
+    rec.set_fault_id(e.fault_id);
+    rec.set_reason(v1::REVERT_AGENT_RESTART);
+    *rec.mutable_at() = to_proto(WallClock::now());
+    if (events) {
+      v1::Event ev;
+      *ev.mutable_at() = rec.at();
+      *ev.mutable_reverted() = rec;
+      events->emit(ev);
+    }
+    out.push_back(std::move(rec));
+  }
+  return out;
 }
 
 }  // namespace firedrill::agent

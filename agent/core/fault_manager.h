@@ -1,9 +1,17 @@
 // Holds the faults in effect on this host and enforces their lifetimes: a fault takes
 // effect at its not_before and is reverted at its expires_at by the agent's own timer,
 // whatever the controller does. Engines do the work; the manager decides when.
+//
+// No engine is ever called with the manager's lock held: a fault being applied or
+// reverted is marked busy, and everything else (status, heartbeats, the dead-man
+// switch, other faults' reverts, shutdown) goes on meanwhile. A revert that fails
+// keeps its fault, reported as "revert failing: why", and is retried by the timer with
+// backoff (one attempt, one log line, one event at a time).
 #pragma once
 
 #include <condition_variable>
+#include <deque>
+#include <optional>
 #include <functional>
 #include <map>
 #include <memory>
@@ -14,6 +22,7 @@
 
 #include "agent/core/event_sink.h"
 #include "agent/core/fault_engine.h"
+#include "agent/journal/journal.h"
 #include "common/result.h"
 #include "common/time.h"
 
@@ -27,12 +36,28 @@ struct ManagedFault {
   WallTime expires_at;
   bool in_effect = false;   // false while waiting for not_before
   WallTime applied_at;
+  bool busy = false;        // an engine call on it runs (without the manager's lock)
+  // Set once its revert is owed (asked for, or expired); kept while it fails.
+  std::optional<v1::RevertReason> revert_reason;
+  std::string revert_error;  // the last attempt's error; empty: none failed
+  uint32_t revert_attempts = 0;
+  WallTime revert_failing_since{};
+  SteadyClock::time_point next_retry{};
+};
+
+// What a revert did: the fault was reverted, or there was nothing to revert (never
+// applied here, or ended already: the note says when and why).
+struct RevertOutcome {
+  bool was_in_effect = true;
+  std::string note;
 };
 
 class FaultManager {
  public:
-  // Engines are tried in order; the first that handles() a spec owns it.
-  FaultManager(std::vector<std::unique_ptr<FaultEngine>> engines, EventSink* events);
+  // Engines are tried in order; the first that handles() a spec owns it. With a
+  // journal, every fault held is recorded there (journal::kFaultHeld) until it ends.
+  FaultManager(std::vector<std::unique_ptr<FaultEngine>> engines, EventSink* events,
+               std::shared_ptr<journal::Journal> journal = nullptr);
   ~FaultManager();  // reverts everything (REVERT_AGENT_SHUTDOWN)
   FaultManager(const FaultManager&) = delete;
   FaultManager& operator=(const FaultManager&) = delete;
@@ -41,15 +66,29 @@ class FaultManager {
   // (ACK_APPLIED or ACK_SCHEDULED) or an error saying why it was refused.
   Result<v1::AckStatus> apply(const v1::ApplyFault& command);
 
-  // Reverts one fault (idempotent: an unknown id succeeds).
-  Result<void> revert(const std::string& fault_id, v1::RevertReason reason);
+  // Reverts one fault. An id that is not held says so (was_in_effect false), never
+  // success. A failed revert keeps the fault (retried with backoff) and is the error.
+  Result<RevertOutcome> revert(const std::string& fault_id, v1::RevertReason reason);
 
   // Reverts every fault; returns how many were reverted. Errors are logged and
-  // emitted as events, and never stop the others from being reverted.
+  // emitted as events, and never stop the others from being reverted; a fault whose
+  // revert failed and waits for its retry is left to the timer.
   size_t revert_all(v1::RevertReason reason);
 
   std::vector<v1::ActiveFault> active() const;
+  // Faults that ended lately (newest last): see Heartbeat.ended.
+  std::vector<v1::FaultReverted> ended() const;
+  // Adds to that list faults that ended before this manager existed (the journal's
+  // recovery at start).
+  void note_ended(const std::vector<v1::FaultReverted>& ended);
   bool empty() const;
+  // Whether some fault is held that revert_all would try now (not one waiting for
+  // its retry after a failed revert).
+  bool any_revertible() const;
+
+  // Backoff between attempts to revert a fault whose revert failed.
+  static constexpr std::chrono::milliseconds kRetryFirst{250};
+  static constexpr std::chrono::milliseconds kRetryMax{30000};
 
   // The engine names and the fault kinds the engines accept here.
   const std::vector<std::unique_ptr<FaultEngine>>& engines() const { return engines_; }
@@ -60,18 +99,31 @@ class FaultManager {
 
  private:
   void timer_loop();
+  // With `lock` held and the fault present and not busy; releases the lock while the
+  // engine works.
   Result<void> revert_locked(std::unique_lock<std::mutex>& lock, const std::string& id,
                              v1::RevertReason reason);
+  void apply_scheduled_locked(std::unique_lock<std::mutex>& lock, const std::string& id);
+  void wait_not_busy(std::unique_lock<std::mutex>& lock, const std::string& id);
+  void record_ended(v1::FaultReverted rec);
   void emit(v1::Event event);
 
   std::vector<std::unique_ptr<FaultEngine>> engines_;
   EventSink* events_;
+  std::shared_ptr<journal::Journal> journal_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, ManagedFault> faults_;
+  std::deque<v1::FaultReverted> ended_;
   std::function<void(const v1::FaultReverted&)> on_revert_;
   bool stopping_ = false;
   std::thread timer_;
 };
+
+// Faults a previous run of the agent held when it died (journal::kFaultHeld entries):
+// each entry is ended, and each fault that owes no other undo (a thaw, boot hooks:
+// their recovery tells those) is told as ended with REVERT_AGENT_RESTART, as an event
+// and in the returned list. Run before the other recoveries.
+std::vector<v1::FaultReverted> close_faults_held_by_a_dead_agent(journal::Journal& journal, EventSink* events);
 
 }  // namespace firedrill::agent

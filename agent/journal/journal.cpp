@@ -8,6 +8,7 @@
 #include <array>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "common/log.h"
 
@@ -67,6 +68,24 @@ v1::JournalRecord to_record(const Entry& e, v1::JournalOp op) {
   r.set_target(e.target);
   r.set_detail(e.detail);
   *r.mutable_at() = to_proto(e.at == WallTime{} ? WallClock::now() : e.at);
+  return r;
+}
+
+// The format this agent writes: every record carries the whole owed state after it.
+constexpr uint32_t kFormat = 2;
+
+void set_owed(v1::JournalRecord& r, const std::vector<Entry>& owed) {
+  r.set_format(kFormat);
+  for (auto& e : owed) *r.add_owed() = to_record(e, v1::JOURNAL_BEGIN);
+}
+
+// A whole, checksummed record at `off`, or nothing.
+std::optional<v1::JournalRecord> frame_at(const unsigned char* bytes, size_t size, size_t off) {
+  if (off + 8 > size) return std::nullopt;
+  uint32_t len = get_u32(bytes + off), crc = get_u32(bytes + off + 4);
+  if (len > kMaxRecord || off + 8 + len > size || crc32(bytes + off + 8, len) != crc) return std::nullopt;
+  v1::JournalRecord r;
+  if (!r.ParseFromArray(bytes + off + 8, static_cast<int>(len))) return std::nullopt;
   return r;
 }
 
@@ -150,42 +169,112 @@ Result<void> Journal::read_all() {
     got += static_cast<size_t>(n);
   }
   data.resize(got);
-  size_t off = 0;
   auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
-  while (off + 8 <= data.size()) {
-    uint32_t len = get_u32(bytes + off), crc = get_u32(bytes + off + 4);
-    if (len > kMaxRecord || off + 8 + len > data.size() || crc32(bytes + off + 8, len) != crc) {
-      break;
+  const size_t size = data.size();
+  size_t off = 0;
+  // A record that cannot be read in the middle of the file is skipped by its framing:
+  // the next offset where a whole, checksummed record starts. Records of format 2 carry
+  // the whole owed state, so the first such record after it makes good what it said.
+  // One that nothing after it makes good is a refusal, naming the offset: what it owed
+  // is unknown, and starting as if nothing were owed could leave a cgroup frozen.
+  struct Damage {
+    size_t at, bytes;
+  };
+  std::vector<Damage> damaged;
+  bool damage_covered = true;
+  while (off < size) {
+    auto r = frame_at(bytes, size, off);
+    if (!r) {
+      size_t next = off + 1;
+      while (next < size && !frame_at(bytes, size, next)) ++next;
+      if (next >= size) {
+        // Nothing readable after it. A record cut short is a torn tail (below); one of
+        // its full length whose checksum fails was written whole, fsync'd and maybe
+        // acted on: corrupt, and what it said is unknown.
+        uint32_t len = off + 8 <= size ? get_u32(bytes + off) : 0;
+        if (off + 8 <= size && len > 0 && len <= kMaxRecord && off + 8 + len == size) {
+          damaged.push_back({off, size - off});
+          damage_covered = false;
+          off = size;
+        }
+        break;
+      }
+      damaged.push_back({off, next - off});
+      damage_covered = false;
+      off = next;
+      continue;
     }
-    v1::JournalRecord r;
-    if (!r.ParseFromArray(bytes + off + 8, static_cast<int>(len))) break;
+    uint32_t len = get_u32(bytes + off);
     off += 8 + len;
     ++records_;
-    seq_ = std::max(seq_, r.seq());
-    Entry e = to_entry(r);
+    seq_ = std::max(seq_, r->seq());
+    if (r->format() >= kFormat) {
+      owed_.clear();
+      for (auto& o : r->owed()) owed_.push_back(to_entry(o));
+      damage_covered = true;
+      continue;
+    }
+    // 0.1.0: replayed by its op.
+    Entry e = to_entry(*r);
     auto it = std::find_if(owed_.begin(), owed_.end(), [&](const Entry& o) { return o.same(e); });
-    if (r.op() == v1::JOURNAL_BEGIN) {
+    if (r->op() == v1::JOURNAL_BEGIN) {
       if (it == owed_.end()) owed_.push_back(std::move(e));
-    } else if (r.op() == v1::JOURNAL_END) {
+    } else if (r->op() == v1::JOURNAL_END) {
       if (it != owed_.end()) owed_.erase(it);
     }
   }
-  if (off < data.size()) {
-    // Everything from the first bad record on is dropped: a record is only ever acted
-    // on after its fsync, so a torn tail carries nothing that was done.
-    dropped_ = 1;
-    log()->warn("journal {}: dropped {} byte(s) of a torn or corrupt record at offset {}", path_,
-                data.size() - off, off);
+  for (auto& d : damaged) {
+    log()->error("journal {}: skipped {} corrupt byte(s) at offset {}{}", path_, d.bytes, d.at,
+                 damage_covered ? "; a later record says everything owed" : "");
+  }
+  dropped_ = damaged.size();
+  if (!damage_covered) {
+    auto& d = damaged.back();
+    return make_error("record at offset {} ({} byte(s)) is corrupt, and no later record says what is owed: "
+                      "refusing to start without knowing what an earlier agent left undone (a frozen cgroup, "
+                      "boot hooks); inspect the file, finish by hand what it owed, then move it away",
+                      d.at, d.bytes);
+  }
+  if (off < size) {
+    // A torn tail: a record is only ever acted on after its fsync, so a partly written
+    // last one carries nothing that was done.
+    ++dropped_;
+    log()->warn("journal {}: dropped {} byte(s) of a torn last record at offset {}", path_, size - off, off);
     if (::ftruncate(fd_, static_cast<off_t>(off)) != 0) return sys_error(errno, "truncate torn tail");
     if (::fdatasync(fd_) != 0) return sys_error(errno, "fdatasync");
+  }
+  size_ = off;
+  if (!damaged.empty()) {
+    // Rewritten whole, so that the damage is not read (and reported) again.
+    FD_TRY(compact(), "rewrite after skipping corrupt records");
   }
   return ok();
 }
 
-Result<void> Journal::append(v1::JournalRecord record) {
+Result<void> Journal::append(v1::JournalRecord record, const std::vector<Entry>& owed_after) {
+  if (!broken_.empty()) return make_error("journal {} is not written to any more: {}", path_, broken_);
   record.set_seq(++seq_);
-  FD_TRY(write_all(fd_, frame(record), path_), "journal");
-  if (::fdatasync(fd_) != 0) return sys_error(errno, "journal: fdatasync {}", path_);
+  set_owed(record, owed_after);
+  std::string bytes = frame(record);
+  if (bytes.size() > kMaxRecord + 8) {
+    return make_error("journal {}: a record of {} bytes is over the limit of {} (too much owed at once)", path_,
+                      bytes.size(), kMaxRecord);
+  }
+  auto w = write_all(fd_, bytes, path_);
+  int err = errno;
+  if (w && ::fdatasync(fd_) != 0) {
+    err = errno;
+    w = sys_error(err, "journal: fdatasync {}", path_);
+  }
+  if (!w) {
+    // Cut back to the last whole record: a partial one would hide what follows it.
+    if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0 || ::fdatasync(fd_) != 0) {
+      broken_ = fmt::format("a failed append could not be cut back to offset {} ({})", size_, std::strerror(errno));
+      log()->error("journal {}: {}", path_, broken_);
+    }
+    return w.error();
+  }
+  size_ += bytes.size();
   ++records_;
   return ok();
 }
@@ -196,9 +285,11 @@ Result<void> Journal::begin(Entry entry) {
     if (o.same(entry)) return ok();
   }
   if (entry.at == WallTime{}) entry.at = WallClock::now();
-  FD_TRY(append(to_record(entry, v1::JOURNAL_BEGIN)), "journal begin {} {} for fault {}", entry.kind,
+  auto after = owed_;
+  after.push_back(entry);
+  FD_TRY(append(to_record(entry, v1::JOURNAL_BEGIN), after), "journal begin {} {} for fault {}", entry.kind,
          entry.target, entry.fault_id);
-  owed_.push_back(std::move(entry));
+  owed_ = std::move(after);
   return ok();
 }
 
@@ -206,9 +297,11 @@ Result<void> Journal::end(const Entry& entry) {
   std::lock_guard lock(mu_);
   auto it = std::find_if(owed_.begin(), owed_.end(), [&](const Entry& o) { return o.same(entry); });
   if (it == owed_.end()) return ok();
-  FD_TRY(append(to_record(*it, v1::JOURNAL_END)), "journal end {} {} for fault {}", entry.kind,
+  auto after = owed_;
+  after.erase(after.begin() + (it - owed_.begin()));
+  FD_TRY(append(to_record(*it, v1::JOURNAL_END), after), "journal end {} {} for fault {}", entry.kind,
          entry.target, entry.fault_id);
-  owed_.erase(it);
+  owed_ = std::move(after);
   if (owed_.empty() || records_ > kCompactAfter) {
     FD_TRY(compact(), "journal {}", path_);
   }
@@ -221,18 +314,20 @@ Result<void> Journal::compact() {
     if (::ftruncate(fd_, 0) != 0) return sys_error(errno, "truncate");
     if (::fdatasync(fd_) != 0) return sys_error(errno, "fdatasync");
     records_ = 0;
+    size_ = 0;
+    broken_.clear();
     return ok();
   }
   // Owed entries only, written aside and renamed over: a crash leaves either file whole.
   std::string tmp = path_ + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return sys_error(errno, "open {}", tmp);
-  std::string bytes;
-  for (auto& e : owed_) {
-    auto r = to_record(e, v1::JOURNAL_BEGIN);
-    r.set_seq(++seq_);
-    bytes += frame(r);
-  }
+  v1::JournalRecord snapshot;
+  snapshot.set_op(v1::JOURNAL_SNAPSHOT);
+  snapshot.set_seq(++seq_);
+  *snapshot.mutable_at() = to_proto(WallClock::now());
+  set_owed(snapshot, owed_);
+  std::string bytes = frame(snapshot);
   auto w = write_all(fd, bytes, tmp);
   if (!w || ::fsync(fd) != 0) {
     int err = errno;
@@ -247,7 +342,9 @@ Result<void> Journal::compact() {
   if (nfd < 0) return sys_error(errno, "reopen {}", path_);
   ::close(fd_);
   fd_ = nfd;
-  records_ = owed_.size();
+  records_ = 1;
+  size_ = bytes.size();
+  broken_.clear();
   return ok();
 }
 

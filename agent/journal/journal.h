@@ -6,9 +6,14 @@
 // is killed in between, the next start finds the entry still owed and finishes it
 // (replay()). The file is emptied whenever nothing is owed.
 //
-// On disk: records of [u32 length][u32 crc32][JournalRecord], little-endian. A torn
-// last record (the agent died mid-write) fails its length or checksum and is dropped:
-// the intent it carried was never acted on, because acting waits for the fsync.
+// On disk: records of [u32 length][u32 crc32][JournalRecord], little-endian (the same
+// framing since 0.1.0, whose files are read). A torn last record (the agent died
+// mid-write) fails its length or checksum and is dropped: the intent it carried was
+// never acted on, because acting waits for the fsync. An append that fails is cut back
+// to the last whole record. Each record of format 2 carries everything owed after it,
+// so that a corrupt record in the middle is skipped by its framing and made good by
+// the next readable one; corruption that nothing after it makes good is a refusal to
+// open, naming the offset (never a silent drop).
 #pragma once
 
 #include <functional>
@@ -27,6 +32,10 @@ namespace firedrill::agent::journal {
 // The replay handler names used by the agent's engines.
 inline constexpr const char* kThawCgroup = "thaw_cgroup";
 inline constexpr const char* kBootHooks = "boot_hooks";
+// Every fault held (scheduled or in effect), so that the next start can tell the
+// controller which faults ended when the agent died (REVERT_AGENT_RESTART). Nothing to
+// undo: its links died with the agent.
+inline constexpr const char* kFaultHeld = "fault_held";
 
 struct Entry {
   std::string fault_id;
@@ -66,13 +75,13 @@ class Journal {
   const std::string& path() const { return path_; }
   // Records in the file now (after compaction: the owed ones only, or none).
   size_t records_on_disk() const;
-  // Torn or corrupt records dropped when the file was read at open.
+  // Torn or corrupt records skipped when the file was read at open.
   size_t dropped_at_open() const { return dropped_; }
 
  private:
   Journal() = default;
   Result<void> read_all();
-  Result<void> append(v1::JournalRecord record);
+  Result<void> append(v1::JournalRecord record, const std::vector<Entry>& owed_after);
   Result<void> compact();
 
   mutable std::mutex mu_;
@@ -82,6 +91,8 @@ class Journal {
   uint64_t seq_ = 0;
   size_t records_ = 0;
   size_t dropped_ = 0;
+  size_t size_ = 0;     // bytes of whole records in the file
+  std::string broken_;  // why no more is written (a failed append not cut back)
   std::vector<Entry> owed_;
 };
 

@@ -201,6 +201,18 @@ Result<void> set_frozen(const std::string& path, bool frozen, std::chrono::milli
   return ok();
 }
 
+Result<bool> thaw_if_present(const std::string& path, uint64_t expected_id, std::chrono::milliseconds timeout) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || (expected_id != 0 && st.st_ino != expected_id)) return false;
+  auto r = set_frozen(path, false, timeout);
+  if (!r) {
+    // Removed while we were at it: gone is thawed.
+    if (::stat(path.c_str(), &st) != 0 || (expected_id != 0 && st.st_ino != expected_id)) return false;
+    return r.error();
+  }
+  return true;
+}
+
 Result<int> run_in_cgroup(const std::string& command, const std::string& cgroup_path,
                           const std::string& log_path, std::chrono::milliseconds timeout) {
   // Everything the child needs is prepared before fork: after it, in a threaded

@@ -54,6 +54,12 @@ Result<void> wait_cgroup_event(const std::string& path, const char* key, int val
 // cgroup.freeze, waiting for cgroup.events to report the new state.
 Result<void> set_frozen(const std::string& path, bool frozen, std::chrono::milliseconds timeout);
 
+// Thaws the cgroup at PATH. One that no longer exists counts as thawed (nothing of it
+// is left frozen); so does one removed and made again since (EXPECTED_ID, when not 0,
+// is not the id of what is there now): the new one was never frozen by us. Returns
+// whether there was a cgroup to thaw.
+Result<bool> thaw_if_present(const std::string& path, uint64_t expected_id, std::chrono::milliseconds timeout);
+
 // Runs COMMAND with /bin/sh -c as a child of this process placed into the cgroup at
 // CGROUP_PATH (empty: stays in ours), in a session of its own, with the signal mask
 // and dispositions of a freshly booted service, output appended to LOG_PATH (empty:

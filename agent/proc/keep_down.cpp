@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -84,13 +85,56 @@ KeepDownProgram::~KeepDownProgram() {
 }
 
 void KeepDownProgram::poll_loop() {
+  auto followed = std::chrono::steady_clock::now();
   while (!stop_) {
     int n = ring_buffer__poll(rb_, kPollMs);
     if (n < 0 && n != -EINTR) {
       log()->error("keep-down: polling the ring buffer failed: {}", std::strerror(-n));
       std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
     }
+    if (std::chrono::steady_clock::now() - followed >= kFollowEvery) {
+      follow_cgroups();
+      followed = std::chrono::steady_clock::now();
+    }
   }
+}
+
+void KeepDownProgram::follow_cgroups() {
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    auto& s = slots_[i];
+    if (!s.mask || s.path.empty()) continue;
+    struct stat st {};
+    // Removed: nothing can run in it; held as it is until it is made again.
+    if (::stat(s.path.c_str(), &st) != 0 || st.st_ino == s.id) continue;
+    int fd = ::open(s.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) continue;
+    uint32_t key = static_cast<uint32_t>(i), value = static_cast<uint32_t>(fd);
+    auto r = bpf::update_map(bpf_map__fd(skel_->maps.cgroup_targets), "cgroup_targets", key, value);
+    if (!r) {
+      ::close(fd);
+      if (!s.broken) log()->error("keep-down: cgroup {} was made again but cannot be followed: {}", s.rel, r.error().describe());
+      s.broken = true;
+      continue;
+    }
+    ::close(s.fd);
+    s.fd = fd;
+    s.id = st.st_ino;
+    s.broken = false;
+    // What started in it before it was followed dies now, as at exec.
+    auto killed = write_cgroup_file(s.path, "cgroup.kill", "1");
+    log()->warn("keep-down: cgroup {} was removed and made again: held again{}", s.rel,
+                killed ? "" : " (killing what started meanwhile failed: " + killed.error().describe() + ")");
+  }
+}
+
+std::vector<std::string> KeepDownProgram::broken_cgroups() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (auto& s : slots_) {
+    if (s.mask && s.broken) out.push_back(s.rel);
+  }
+  return out;
 }
 
 int KeepDownProgram::on_sample(void* ctx, void* data, size_t size) {
@@ -156,6 +200,8 @@ Result<void> KeepDownProgram::add(unsigned bit, const Selection& sel) {
         return undo_on_error(sys_error(err, "keep-down: open cgroup {}", cg.path));
       }
       s.rel = cg.rel;
+      s.path = cg.path;
+      s.id = cg.id;
     }
     auto& s = slots_[idx];
     uint32_t key = static_cast<uint32_t>(idx);

@@ -68,6 +68,8 @@ class KeepDownProgram {
     uint64_t events_lost = 0;
   };
   Stats stats() const;
+  // Selected cgroups made again that could not be followed (the fault is broken there).
+  std::vector<std::string> broken_cgroups() const;
 
  private:
   KeepDownProgram() = default;
@@ -75,8 +77,16 @@ class KeepDownProgram {
   void poll_loop();
   Result<void> write_config();
 
+  // A selected cgroup is followed by its path: one removed and made again (a
+  // supervisor recreating its service's cgroup) is held again within kFollowEvery.
+  void follow_cgroups();
+  static constexpr std::chrono::milliseconds kFollowEvery{200};
+
   struct Slot {
     std::string rel;
+    std::string path;
+    uint64_t id = 0;      // the cgroup the map points at now
+    bool broken = false;  // made again, and could not be followed
     int fd = -1;
     uint64_t mask = 0;
   };

@@ -258,9 +258,13 @@ Result<void> ProcFaultEngine::thaw(const std::string& id, Active& a) {
     auto& cg = a.frozen.back();
     auto it = freeze_refs_.find(cg.rel);
     if (it != freeze_refs_.end() && it->second == 1) {
-      FD_TRY(set_frozen(cg.path, false, kFreezeTimeout), "thaw {}", cg.rel);
+      FD_ASSIGN(present, thaw_if_present(cg.path, cg.id, kFreezeTimeout), "thaw {}", cg.rel);
       freeze_refs_.erase(it);
-      log()->info("fault {}: cgroup {} thawed", id, cg.rel);
+      if (present) {
+        log()->info("fault {}: cgroup {} thawed", id, cg.rel);
+      } else {
+        log()->warn("fault {}: cgroup {} was removed while frozen: nothing is left to thaw", id, cg.rel);
+      }
     } else if (it != freeze_refs_.end()) {
       --it->second;  // another fault still holds it frozen
     }
@@ -289,6 +293,7 @@ Result<void> ProcFaultEngine::revert(const std::string& id) {
       bit_owner_[bit].clear();
       killed = killed_[id];
     }
+    flush_exec_events(id);
     log()->info("fault {}: keep-down lifted ({} process(es) killed)", id, killed);
   }
   if (!a.frozen.empty()) FD_TRY(thaw(id, a), "process fault {}", id);
@@ -333,15 +338,45 @@ void ProcFaultEngine::on_kill(const ExecKill& k) {
     log()->error("keep-down: bpf_send_signal failed ({}) for pid {} ({})", k.signal_ret, k.pid, k.comm);
   }
   auto at = wall_of_mono_ns(k.ktime_ns);
+  auto now = SteadyClock::now();
   for (auto& owner : owners) {
     log()->debug("fault {}: killed pid {} ({}, {}) at exec", owner, k.pid, k.comm, k.filename);
-    emit_killed(owner, k.pid, k.comm, k.filename, k.cgroup, true, at);
+    // One event per fault per second: an exec loop must not flood the controller.
+    uint32_t more = 0;
+    bool tell = false;
+    {
+      std::lock_guard s(stats_mu_);
+      auto& w = exec_windows_[owner];
+      if (w.started == SteadyClock::time_point{} || now - w.started >= kExecEventWindow) {
+        tell = true;
+        more = w.untold;
+        w.started = now;
+        w.untold = 0;
+      } else {
+        ++w.untold;
+        w.last = {k.pid, k.comm, k.filename, k.cgroup, at};
+      }
+    }
+    if (tell) emit_killed(owner, k.pid, k.comm, k.filename, k.cgroup, true, at, more);
     if (observer) observer(owner, k);
   }
 }
 
+void ProcFaultEngine::flush_exec_events(const std::string& fault_id) {
+  ExecWindow w;
+  {
+    std::lock_guard s(stats_mu_);
+    auto it = exec_windows_.find(fault_id);
+    if (it == exec_windows_.end()) return;
+    w = it->second;
+    exec_windows_.erase(it);
+  }
+  if (w.untold > 0) emit_killed(fault_id, w.last.pid, w.last.comm, w.last.exe, w.last.cgroup, true, w.last.at, w.untold - 1);
+}
+
 void ProcFaultEngine::emit_killed(const std::string& fault_id, pid_t pid, const std::string& comm,
-                                  const std::string& exe, const std::string& cgroup, bool at_exec, WallTime at) {
+                                  const std::string& exe, const std::string& cgroup, bool at_exec, WallTime at,
+                                  uint32_t more) {
   if (!events_) return;
   v1::Event ev;
   *ev.mutable_at() = to_proto(at);
@@ -352,6 +387,7 @@ void ProcFaultEngine::emit_killed(const std::string& fault_id, pid_t pid, const 
   k->set_exe(exe);
   k->set_cgroup(cgroup);
   k->set_at_exec(at_exec);
+  k->set_more(more);
   events_->emit(ev);
 }
 

@@ -54,6 +54,8 @@ class ProcFaultEngine : public FaultEngine {
 
   // Freezing and thawing wait this long for cgroup.events to agree.
   static constexpr std::chrono::milliseconds kFreezeTimeout{5000};
+  // Kills at exec of one fault are told at most once per this (with how many more).
+  static constexpr std::chrono::milliseconds kExecEventWindow{1000};
   // Kill now waits this long for the selected processes to be gone.
   static constexpr std::chrono::milliseconds kKillTimeout{5000};
 
@@ -71,7 +73,9 @@ class ProcFaultEngine : public FaultEngine {
   Result<void> thaw(const std::string& id, Active& a);
   void on_kill(const ExecKill& k);
   void emit_killed(const std::string& fault_id, pid_t pid, const std::string& comm, const std::string& exe,
-                   const std::string& cgroup, bool at_exec, WallTime at);
+                   const std::string& cgroup, bool at_exec, WallTime at, uint32_t more = 0);
+  // Tells the kills at exec of the fault's last window not told yet.
+  void flush_exec_events(const std::string& fault_id);
 
   const bpf::Features& features() const;
 
@@ -88,6 +92,17 @@ class ProcFaultEngine : public FaultEngine {
   mutable std::mutex stats_mu_;
   std::array<std::string, FD_PROC_MAX_FAULTS> bit_owner_{};
   std::map<std::string, uint64_t> killed_;  // fault id -> processes killed
+  // Kills at exec are told once per fault per kExecEventWindow.
+  struct ExecWindow {
+    SteadyClock::time_point started{};
+    uint32_t untold = 0;
+    struct {
+      pid_t pid = 0;
+      std::string comm, exe, cgroup;
+      WallTime at{};
+    } last;
+  };
+  std::map<std::string, ExecWindow> exec_windows_;
   std::function<void(const std::string&, const ExecKill&)> observer_;
 };
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <mutex>
 #include <fstream>
 #include <sstream>
 
@@ -114,8 +115,53 @@ std::string Selection::describe() const {
 
 std::string read_comm(pid_t pid) { return read_small(fmt::format("/proc/{}/comm", pid)); }
 
+namespace {
+std::mutex protected_mu;
+std::vector<std::string> protected_list = kDefaultProtectedComms;
+}  // namespace
+
+void set_protected_comms(std::vector<std::string> comms) {
+  std::lock_guard lock(protected_mu);
+  protected_list = std::move(comms);
+}
+
+std::vector<std::string> protected_comms() {
+  std::lock_guard lock(protected_mu);
+  return protected_list;
+}
+
+bool Protected::protects(pid_t pid) const {
+  return pid <= 1 || pid == self_pid ||
+         std::any_of(processes.begin(), processes.end(), [&](auto& p) { return p.pid == pid; });
+}
+
 Protected Protected::current() {
   Protected p;
+  p.comms = protected_comms();
+  auto add = [&](pid_t pid, std::string why) {
+    ProtectedProcess pp;
+    pp.pid = pid;
+    pp.comm = read_comm(pid);
+    if (auto c = cgroup_of_pid(pid)) pp.cgroup = *c;
+    if (auto e = exe_ref(fmt::format("/proc/{}/exe", pid))) pp.exe = *e;
+    pp.why = std::move(why);
+    p.processes.push_back(std::move(pp));
+  };
+  if (pid_t parent = ::getppid(); parent > 1) add(parent, "the agent's parent (its watcher)");
+  if (!p.comms.empty()) {
+    if (DIR* d = ::opendir("/proc")) {
+      while (dirent* e = ::readdir(d)) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        pid_t pid = static_cast<pid_t>(std::strtol(e->d_name, nullptr, 10));
+        if (pid <= 1 || pid == ::getpid() || pid == ::getppid()) continue;
+        std::string comm = read_comm(pid);
+        if (comm.empty() || std::find(p.comms.begin(), p.comms.end(), comm) == p.comms.end()) continue;
+        if (is_kernel_thread(pid)) continue;
+        add(pid, "on the deny list");
+      }
+      ::closedir(d);
+    }
+  }
   p.self_pid = ::getpid();
   if (auto c = cgroup_of_pid(p.self_pid)) p.self_cgroup = *c;
   p.self_comm = read_comm(p.self_pid);
@@ -170,6 +216,11 @@ Result<Selection> resolve_selector(const v1::ProcessSelector& s, const Protected
     if (!guard.init_cgroup.empty() && cgroup_contains(ref.rel, guard.init_cgroup)) {
       return make_error("cgroup '{}' ({}) holds pid 1 (init, in {}): refused", spec, ref.rel, guard.init_cgroup);
     }
+    for (auto& p : guard.processes) {
+      if (!p.cgroup.empty() && cgroup_contains(ref.rel, p.cgroup)) {
+        return make_error("cgroup '{}' ({}) holds {} (pid {}, {}): refused", spec, ref.rel, p.comm, p.pid, p.why);
+      }
+    }
     sel.cgroups.push_back(std::move(ref));
   }
   for (auto& path : s.exe_paths()) {
@@ -181,6 +232,11 @@ Result<Selection> resolve_selector(const v1::ProcessSelector& s, const Protected
     }
     if (guard.init_exe.ino != 0 && ref == guard.init_exe) {
       return make_error("exe path '{}' is the executable of pid 1 (init): refused", path);
+    }
+    for (auto& p : guard.processes) {
+      if (p.exe.ino != 0 && ref == p.exe) {
+        return make_error("exe path '{}' is the executable of {} (pid {}, {}): refused", path, p.comm, p.pid, p.why);
+      }
     }
     sel.exes.push_back(std::move(ref));
   }
@@ -195,6 +251,12 @@ Result<Selection> resolve_selector(const v1::ProcessSelector& s, const Protected
     }
     if (comm == guard.self_comm) return make_error("comm '{}' is the agent's own: refused", comm);
     if (comm == guard.init_comm) return make_error("comm '{}' is that of pid 1 (init): refused", comm);
+    if (std::find(guard.comms.begin(), guard.comms.end(), comm) != guard.comms.end()) {
+      return make_error("comm '{}' is on the deny list ({}): refused", comm, fmt::join(guard.comms, ", "));
+    }
+    for (auto& p : guard.processes) {
+      if (comm == p.comm) return make_error("comm '{}' is that of {} (pid {}): refused", comm, p.why, p.pid);
+    }
     sel.comms.push_back(comm);
   }
   for (uint32_t raw : s.pids()) {
@@ -211,6 +273,12 @@ Result<Selection> resolve_selector(const v1::ProcessSelector& s, const Protected
                         tgid == pid ? "" : fmt::format(" (a thread of pid {})", tgid));
     }
     if (tgid == 1) return make_error("pid {} is a thread of pid 1 (init): refused", pid);
+    for (auto& p : guard.processes) {
+      if (tgid == p.pid) {
+        if (p.pid == ::getppid()) return make_error("pid {} is the agent itself (its watcher, {}): refused", pid, p.comm);
+        return make_error("pid {} is {} ({}): refused", pid, p.comm, p.why);
+      }
+    }
     if (is_kernel_thread(tgid)) return make_error("pid {} is a kernel thread", pid);
     sel.pids.push_back(tgid);
   }
@@ -238,7 +306,7 @@ bool process_matches(pid_t pid, const Selection& sel) {
 
 std::vector<pid_t> scan_processes(const Selection& sel, const Protected& guard) {
   std::vector<pid_t> out;
-  auto allowed = [&](pid_t pid) { return pid > 1 && pid != guard.self_pid; };
+  auto allowed = [&](pid_t pid) { return !guard.protects(pid); };
   if (sel.exes.empty() && sel.comms.empty()) {
     for (pid_t pid : sel.pids) {
       if (allowed(pid) && ::kill(pid, 0) == 0) out.push_back(pid);

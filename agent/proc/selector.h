@@ -38,6 +38,22 @@ struct Selection {
   std::string describe() const;
 };
 
+// The deny list: processes no fault touches, by comm. By default sshd and
+// systemd-journald ("systemd-journal", as the kernel keeps it); the agent itself, its
+// parent (the watcher) and pid 1 are always on it. Set once at start (--protect).
+inline const std::vector<std::string> kDefaultProtectedComms = {"sshd", "systemd-journal"};
+void set_protected_comms(std::vector<std::string> comms);
+std::vector<std::string> protected_comms();
+
+// A process on the deny list, as found running when a selector was checked.
+struct ProtectedProcess {
+  pid_t pid = 0;
+  std::string comm;
+  std::string cgroup;  // "/..." in cgroup v2
+  ExeRef exe;
+  std::string why;     // "the agent's parent (its watcher)", "on the deny list"
+};
+
 // What the engine must never touch, read from /proc when a selector is checked.
 struct Protected {
   pid_t self_pid = 0;
@@ -47,7 +63,10 @@ struct Protected {
   std::string init_cgroup;
   std::string init_comm;
   ExeRef init_exe;
+  std::vector<std::string> comms;          // the deny list
+  std::vector<ProtectedProcess> processes;  // running processes it names, and the parent
 
+  bool protects(pid_t pid) const;
   static Protected current();
 };
 

@@ -26,7 +26,7 @@ using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>
 
 constexpr auto kBackoffFirst = std::chrono::milliseconds(200);
 constexpr auto kBackoffMax = std::chrono::seconds(5);
-constexpr size_t kMaxOutbox = 10000;
+constexpr size_t kMaxQueuedEvents = 4096;
 constexpr size_t kMaxRevertedAway = 1024;  // told in one Hello; older ones are dropped
 constexpr size_t kMaxReceive = 4u << 20;
 
@@ -132,11 +132,20 @@ void ControllerSession::emit(const v1::Event& event) {
 void ControllerSession::enqueue(v1::AgentMessage message) {
   std::lock_guard lock(mu_);
   if (!stream_up_) return;  // reverts while away go into the next Hello instead
-  if (outbox_.size() >= kMaxOutbox) {
-    log()->warn("outbox full ({} messages): dropping the oldest", outbox_.size());
-    outbox_.pop_front();
+  if (message.has_event()) {
+    // Events queue apart and go after acks and heartbeats; a flood drops the oldest
+    // events (counted in the heartbeat), never an answer to a command.
+    if (events_out_.size() >= kMaxQueuedEvents) {
+      if (events_dropped_++ % 1000 == 0) {
+        log()->warn("{} events queued for the controller: dropping the oldest ({} so far)", events_out_.size(),
+                    events_dropped_);
+      }
+      events_out_.pop_front();
+    }
+    events_out_.push_back(std::move(message));
+  } else {
+    outbox_.push_back(std::move(message));
   }
-  outbox_.push_back(std::move(message));
   cv_.notify_all();
 }
 
@@ -286,6 +295,7 @@ void ControllerSession::run_stream() {
       std::lock_guard lock(mu_);
       stream_up_ = true;
       outbox_.clear();
+      events_out_.clear();
       // What this Hello reported is delivered; later reverts start a new list.
       reverted_away_.erase(reverted_away_.begin(), reverted_away_.begin() + std::min(away, reverted_away_.size()));
     }
@@ -322,6 +332,7 @@ void ControllerSession::run_stream() {
     std::lock_guard lock(mu_);
     ctx_ = nullptr;
     outbox_.clear();
+    events_out_.clear();
   }
   if (stopping_) return;
   if (sent) {
@@ -343,15 +354,18 @@ void ControllerSession::writer_loop(grpc::ClientContext* ctx, void* stream_ptr) 
       v1::AgentMessage hb;
       *hb.mutable_heartbeat() = handler_->heartbeat();
       lock.lock();
+      hb.mutable_heartbeat()->set_events_dropped(events_dropped_);
       outbox_.push_back(std::move(hb));
       next_heartbeat = SteadyClock::now() + heartbeat_interval_;
     }
-    if (outbox_.empty()) {
-      cv_.wait_until(lock, next_heartbeat, [&] { return !outbox_.empty() || !stream_up_ || stopping_; });
+    if (outbox_.empty() && events_out_.empty()) {
+      cv_.wait_until(lock, next_heartbeat,
+                     [&] { return !outbox_.empty() || !events_out_.empty() || !stream_up_ || stopping_; });
       continue;
     }
-    v1::AgentMessage m = std::move(outbox_.front());
-    outbox_.pop_front();
+    auto& queue = outbox_.empty() ? events_out_ : outbox_;
+    v1::AgentMessage m = std::move(queue.front());
+    queue.pop_front();
     lock.unlock();
     bool ok = stream->Write(m);
     lock.lock();
@@ -377,7 +391,9 @@ void ControllerSession::deadman_loop() {
       grace = grace_;
     }
     auto silent = SteadyClock::now() - heard;
-    if (silent > grace && !faults_->empty()) {
+    // A fault whose revert failed waits for its retry (the fault manager's timer):
+    // the switch does not spin on it, and everything else is still reverted.
+    if (silent > grace && faults_->any_revertible()) {
       log()->error("DEAD-MAN SWITCH: no word from the controller for {} (lease grace {}): reverting every fault",
                    format_duration(std::chrono::duration_cast<std::chrono::nanoseconds>(silent)),
                    format_duration(grace));

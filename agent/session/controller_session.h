@@ -77,7 +77,9 @@ class ControllerSession : public EventSink {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;  // writer wake-ups, stop
-  std::deque<v1::AgentMessage> outbox_;
+  std::deque<v1::AgentMessage> outbox_;      // hello, acks, heartbeats: sent first
+  std::deque<v1::AgentMessage> events_out_;  // events: bounded, sent after
+  uint64_t events_dropped_ = 0;
   bool stream_up_ = false;
   grpc::ClientContext* ctx_ = nullptr;  // the current stream's, for cancel on stop
   SteadyClock::time_point last_heard_;

@@ -18,6 +18,7 @@ FanoutOutcome convert(const controller::FanoutResult& r, bool revert) {
       case v1::ACK_SCHEDULED: h.status = t.effective_at ? "applied" : "scheduled"; break;
       case v1::ACK_REFUSED: h.status = "refused"; break;
       case v1::ACK_FAILED: h.status = "failed"; break;
+      case v1::ACK_NOT_IN_EFFECT: h.status = "not in effect"; break;
       default: h.status = "no answer"; break;
     }
     out.hosts.push_back(std::move(h));

@@ -101,6 +101,11 @@ class AgentSession {
   std::chrono::nanoseconds clock_offset_{0};
   std::unordered_map<uint64_t, Waiter> pending_;
   std::unordered_map<std::string, Waiter> effect_waiters_;
+  // What is persisted of this agent's process-kill events: a token bucket, so that an
+  // exec loop on a host does not grow the store without bound.
+  double kill_event_tokens_ = 100;
+  SteadyClock::time_point kill_event_refill_{};
+  uint64_t kill_events_limited_ = 0;
 };
 
 }  // namespace firedrill::controller

@@ -770,6 +770,26 @@ void Fleet::on_message(const std::shared_ptr<AgentSession>& s, const v1::AgentMe
           }
         }
       }
+      if (ev.has_killed()) {
+        // At most 10 kill events a second per agent (bursts of 100) are passed on to be
+        // persisted; the rest are counted (the agent's counters carry every kill).
+        constexpr double kRate = 10, kBurst = 100;
+        std::lock_guard lock(s->mu_);
+        auto t = SteadyClock::now();
+        if (s->kill_event_refill_ != SteadyClock::time_point{}) {
+          s->kill_event_tokens_ = std::min(
+              kBurst, s->kill_event_tokens_ + kRate * std::chrono::duration<double>(t - s->kill_event_refill_).count());
+        }
+        s->kill_event_refill_ = t;
+        if (s->kill_event_tokens_ < 1) {
+          if (s->kill_events_limited_++ % 1000 == 0) {
+            log()->warn("agent {}: kill events over {}/s are not recorded ({} so far)", id, kRate,
+                        s->kill_events_limited_);
+          }
+          return;
+        }
+        s->kill_event_tokens_ -= 1;
+      }
       std::vector<EventCallback> callbacks;
       {
         std::lock_guard lock(mu_);

@@ -219,7 +219,18 @@ RunResult Agent::apply(const std::string& id, const std::string& lease, const st
   return ctl({"apply", "--id", id, "--for", lease, "--spec", spec});
 }
 
-void Agent::kill9() { child_.kill9(); }
+void Agent::kill9() {
+  // The watcher first (so that it restarts nothing), then the agent under it (which
+  // its death signal kills too): both are gone on return.
+  std::ifstream children("/proc/" + std::to_string(child_.pid()) + "/task/" + std::to_string(child_.pid()) + "/children");
+  pid_t worker = 0;
+  children >> worker;
+  child_.kill9();
+  if (worker > 0) {
+    ::kill(worker, SIGKILL);
+    eventually([&] { return !process_exists(worker); }, 2s);
+  }
+}
 
 int Agent::stop() {
   if (!child_.alive()) return -1;

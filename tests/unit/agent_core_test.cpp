@@ -2,6 +2,10 @@
 // engine (a unit test of logic: the real engines have their own privileged suites).
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <future>
+#include <map>
+#include <set>
 #include <thread>
 
 #include <google/protobuf/text_format.h>
@@ -26,17 +30,40 @@ class RecordingEngine : public FaultEngine {
     }
     return ok();
   }
-  Result<void> apply(const std::string& id, const v1::FaultSpec&) override {
+  Result<void> apply(const std::string& id, const v1::FaultSpec& s) override {
     std::lock_guard l(mu);
+    if (!fail_apply.empty() && s.network().interfaces_size() > 0 && s.network().interfaces(0) == fail_apply) {
+      return make_error("interface {}: no such interface", fail_apply);
+    }
     applied.push_back(id);
     live.insert(id);
     return ok();
   }
   Result<void> revert(const std::string& id) override {
+    std::chrono::milliseconds delay;
+    {
+      std::lock_guard l(mu);
+      ++revert_calls[id];
+      if (fail_revert.count(id)) return make_error("thaw {}: device or resource busy", id);
+      delay = revert_delay;
+    }
+    std::this_thread::sleep_for(delay);  // a slow revert (a cgroup that takes its time to thaw)
     std::lock_guard l(mu);
     reverted.push_back(id);
     live.erase(id);
     return ok();
+  }
+  int calls(const std::string& id) {
+    std::lock_guard l(mu);
+    return revert_calls[id];
+  }
+  void set_failing(const std::string& id, bool failing) {
+    std::lock_guard l(mu);
+    if (failing) {
+      fail_revert.insert(id);
+    } else {
+      fail_revert.erase(id);
+    }
   }
   v1::FaultCounters counters(const std::string&) const override { return {}; }
 
@@ -47,6 +74,10 @@ class RecordingEngine : public FaultEngine {
   std::mutex mu;
   std::vector<std::string> applied, reverted;
   std::set<std::string> live;
+  std::set<std::string> fail_revert;
+  std::string fail_apply;
+  std::map<std::string, int> revert_calls;
+  std::chrono::milliseconds revert_delay{0};
 };
 
 struct Events : EventSink {
@@ -57,6 +88,14 @@ struct Events : EventSink {
   size_t count(v1::Event::KindCase k) {
     std::lock_guard l(mu);
     return std::count_if(events.begin(), events.end(), [k](auto& e) { return e.kind_case() == k; });
+  }
+  std::vector<v1::Event> of(v1::Event::KindCase k) {
+    std::lock_guard l(mu);
+    std::vector<v1::Event> out;
+    for (auto& e : events) {
+      if (e.kind_case() == k) out.push_back(e);
+    }
+    return out;
   }
   std::mutex mu;
   std::vector<v1::Event> events;
@@ -165,7 +204,7 @@ TEST(FaultManagerStaging, AStagingEngineIsCalledAheadWithItsStartAndReportsItsEf
   EXPECT_GE(from_proto(active[0].applied_at()), not_before);
 }
 
-TEST_F(Fixture, ApplyIsIdempotentAndRevertOfUnknownSucceeds) {
+TEST_F(Fixture, ApplyIsIdempotentAndRevertOfUnknownSaysNotInEffect) {
   ASSERT_TRUE(manager->apply(blackhole("f3", 5s)));
   ASSERT_TRUE(manager->apply(blackhole("f3", 5s)));
   EXPECT_EQ(engine->applied.size(), 1u);
@@ -174,10 +213,116 @@ TEST_F(Fixture, ApplyIsIdempotentAndRevertOfUnknownSucceeds) {
   auto r = manager->apply(other);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("different spec"), std::string::npos);
-  EXPECT_TRUE(manager->revert("f3", v1::REVERT_REQUESTED));
-  EXPECT_TRUE(manager->revert("f3", v1::REVERT_REQUESTED));
-  EXPECT_TRUE(manager->revert("never-was", v1::REVERT_REQUESTED));
+  auto first = manager->revert("f3", v1::REVERT_REQUESTED);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->was_in_effect);
+  // A second revert did nothing: it says so, and when and why the fault ended.
+  auto again = manager->revert("f3", v1::REVERT_REQUESTED);
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again->was_in_effect);
+  EXPECT_NE(again->note.find("fault f3 was not in effect: it ended at"), std::string::npos) << again->note;
+  EXPECT_NE(again->note.find("REVERT_REQUESTED"), std::string::npos) << again->note;
+  auto never = manager->revert("never-was", v1::REVERT_REQUESTED);
+  ASSERT_TRUE(never);
+  EXPECT_FALSE(never->was_in_effect);
+  EXPECT_EQ(never->note, "fault never-was was not in effect (not held by this agent)");
   EXPECT_EQ(engine->reverted.size(), 1u);
+
+  CommandHandler handler(*manager);
+  v1::ControllerMessage m;
+  m.set_command_id(9);
+  m.mutable_revert()->set_fault_id("never-was");
+  auto reply = handler.handle(m, v1::REVERT_REQUESTED);
+  EXPECT_EQ(reply.ack().status(), v1::ACK_NOT_IN_EFFECT);
+  EXPECT_NE(reply.ack().error().find("was not in effect"), std::string::npos);
+}
+
+// A fault that ends on its own is told as an event and in the heartbeat's list of
+// ended faults, with its reason.
+TEST_F(Fixture, FaultsThatEndedAreListedInTheHeartbeat) {
+  ASSERT_TRUE(manager->apply(blackhole("short", 100ms)));
+  ASSERT_TRUE(manager->apply(blackhole("local", 5s)));
+  ASSERT_TRUE(manager->revert("local", v1::REVERT_LOCAL));
+  CommandHandler handler(*manager);
+  ASSERT_TRUE(eventually([&] { return handler.heartbeat().ended_size() == 2; }));
+  auto hb = handler.heartbeat();
+  EXPECT_EQ(hb.active_faults_size(), 0);
+  std::map<std::string, v1::RevertReason> why;
+  for (auto& e : hb.ended()) why[e.fault_id()] = e.reason();
+  EXPECT_EQ(why["short"], v1::REVERT_EXPIRED);
+  EXPECT_EQ(why["local"], v1::REVERT_LOCAL);
+  EXPECT_EQ(events.count(v1::Event::kReverted), 2u);
+}
+
+// A scheduled fault whose apply fails at not_before ended without taking effect: the
+// run hears it as an ended fault with the reason and the error.
+TEST_F(Fixture, ScheduledApplyThatFailsIsReportedAsEnded) {
+  auto cmd = blackhole("late", 5s, 100ms);
+  cmd.mutable_spec()->mutable_network()->add_interfaces("fails-at-apply");
+  engine->fail_apply = "fails-at-apply";
+  ASSERT_TRUE(manager->apply(cmd));
+  CommandHandler handler(*manager);
+  ASSERT_TRUE(eventually([&] { return handler.heartbeat().ended_size() == 1; }));
+  auto e = handler.heartbeat().ended(0);
+  EXPECT_EQ(e.fault_id(), "late");
+  EXPECT_EQ(e.reason(), v1::REVERT_APPLY_FAILED);
+  EXPECT_NE(e.error().find("no such interface"), std::string::npos) << e.error();
+  EXPECT_TRUE(manager->empty());
+}
+
+// Reproduced wedge: a revert that fails (a frozen cgroup that cannot be thawed) was
+// retried in a loop holding the manager's lock: status, the dead-man switch, halt
+// and shutdown all waited on it forever, and the log grew by 100,000 lines a second.
+TEST_F(Fixture, FailingRevertIsRetriedWithBackoffAndWedgesNothing) {
+  engine->set_failing("stuck", true);
+  ASSERT_TRUE(manager->apply(blackhole("stuck", 100ms)));
+  ASSERT_TRUE(manager->apply(blackhole("beside", 30s)));
+  std::this_thread::sleep_for(1500ms);
+  // Retried, a few times, not in a loop.
+  int calls = engine->calls("stuck");
+  EXPECT_GE(calls, 2);
+  EXPECT_LE(calls, 6);
+  // One error event per attempt, saying "revert failing: why".
+  auto errors = events.of(v1::Event::kError);
+  EXPECT_EQ(errors.size(), static_cast<size_t>(calls));
+  ASSERT_FALSE(errors.empty());
+  EXPECT_TRUE(errors.back().error().revert_failing());
+  EXPECT_NE(errors.back().error().message().find("revert failing: "), std::string::npos)
+      << errors.back().error().message();
+  // Status answers, and shows the failure.
+  auto status = std::async(std::launch::async, [&] { return manager->active(); });
+  ASSERT_EQ(status.wait_for(1s), std::future_status::ready) << "status waits on a failing revert";
+  auto active = status.get();
+  ASSERT_EQ(active.size(), 2u);
+  auto& stuck = active[0].fault_id() == "stuck" ? active[0] : active[1];
+  EXPECT_NE(stuck.revert_error().find("device or resource busy"), std::string::npos) << stuck.revert_error();
+  EXPECT_GE(stuck.revert_attempts(), 2u);
+  // The dead-man switch reverts what it can beside it.
+  auto all = std::async(std::launch::async, [&] { return manager->revert_all(v1::REVERT_LEASE_LOST); });
+  ASSERT_EQ(all.wait_for(2s), std::future_status::ready) << "revert_all waits on a failing revert";
+  EXPECT_EQ(all.get(), 1u);
+  EXPECT_FALSE(engine->is_live("beside"));
+  EXPECT_TRUE(engine->is_live("stuck"));
+  // Once the cause is gone, the retry succeeds.
+  engine->set_failing("stuck", false);
+  EXPECT_TRUE(eventually([&] { return !engine->is_live("stuck"); }, 10s));
+  EXPECT_TRUE(manager->empty());
+}
+
+// A slow revert runs outside the manager's lock: status and other reverts go on.
+TEST_F(Fixture, SlowRevertDoesNotHoldTheManager) {
+  ASSERT_TRUE(manager->apply(blackhole("slow", 30s)));
+  ASSERT_TRUE(manager->apply(blackhole("fast", 30s)));
+  {
+    std::lock_guard l(engine->mu);
+    engine->revert_delay = 2s;
+  }
+  auto slow = std::async(std::launch::async, [&] { return manager->revert("slow", v1::REVERT_REQUESTED); });
+  ASSERT_TRUE(eventually([&] { return engine->calls("slow") == 1; }));
+  auto status = std::async(std::launch::async, [&] { return manager->active(); });
+  ASSERT_EQ(status.wait_for(1s), std::future_status::ready) << "status waits on a slow revert";
+  EXPECT_EQ(status.get().size(), 2u);
+  EXPECT_TRUE(slow.get());
 }
 
 TEST_F(Fixture, RefusesBadLeasesAndKinds) {
@@ -261,6 +406,42 @@ TEST_F(Fixture, HandlerAnswersEveryCommand) {
   m.mutable_revert_all()->set_reason("test");
   EXPECT_EQ(handler.handle(m, v1::REVERT_REQUESTED).ack().status(), v1::ACK_APPLIED);
   EXPECT_TRUE(manager->empty());
+}
+
+// Every fault held is journaled until it ends: an agent that dies holding faults has
+// its next start tell the controller that they ended (REVERT_AGENT_RESTART).
+TEST(AgentRestart, FaultsHeldWhenTheAgentDiedAreReportedAsEnded) {
+  namespace fs = std::filesystem;
+  char a_tmpl[] = "/tmp/fda-unit-XXXXXX", b_tmpl[] = "/tmp/fda-unit-XXXXXX";
+  std::string a = ::mkdtemp(a_tmpl), b = ::mkdtemp(b_tmpl);
+  {
+    auto journal = journal::Journal::shared(a);
+    ASSERT_TRUE(journal) << journal.error().describe();
+    Events events;
+    std::vector<std::unique_ptr<FaultEngine>> v;
+    v.push_back(std::make_unique<RecordingEngine>());
+    FaultManager manager(std::move(v), &events, *journal);
+    ASSERT_TRUE(manager.apply(blackhole("held", 30s)));
+    ASSERT_TRUE(manager.apply(blackhole("scheduled", 30s, 10s)));
+    ASSERT_TRUE(manager.apply(blackhole("gone", 30s)));
+    ASSERT_TRUE(manager.revert("gone", v1::REVERT_REQUESTED));
+    // What a SIGKILL now would leave on disk.
+    fs::copy_file(a + "/journal", b + "/journal");
+  }
+  auto journal = journal::Journal::open(b);
+  ASSERT_TRUE(journal) << journal.error().describe();
+  // "scheduled" also owes a thaw: its recovery tells of it.
+  ASSERT_TRUE((*journal)->begin({"scheduled", journal::kThawCgroup, "/x", "frozen /x", {}}));
+  Events events;
+  auto ended = close_faults_held_by_a_dead_agent(**journal, &events);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].fault_id(), "held");
+  EXPECT_EQ(ended[0].reason(), v1::REVERT_AGENT_RESTART);
+  EXPECT_EQ(events.count(v1::Event::kReverted), 1u);
+  ASSERT_EQ((*journal)->owed().size(), 1u);
+  EXPECT_EQ((*journal)->owed()[0].kind, journal::kThawCgroup);
+  fs::remove_all(a);
+  fs::remove_all(b);
 }
 
 TEST(Config, ParsesAllowEntriesAndTags) {

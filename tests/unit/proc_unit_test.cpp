@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -101,28 +103,132 @@ TEST(Journal, TornTailIsDroppedAndEarlierRecordsKept) {
   EXPECT_EQ(fs::file_size(dir.path + "/journal"), size);
 }
 
-TEST(Journal, CorruptRecordStopsTheReadThere) {
-  TempDir dir;
-  {
-    auto j = journal::Journal::open(dir.path);
-    ASSERT_TRUE(j);
-    ASSERT_TRUE((*j)->begin(thaw("f1", "/a")));
-    ASSERT_TRUE((*j)->begin(thaw("f2", "/b")));
-  }
-  // Flip a byte in the second record's payload: its checksum no longer matches.
-  int fd = ::open((dir.path + "/journal").c_str(), O_RDWR);
+void flip_byte(const std::string& path, off_t at) {
+  int fd = ::open(path.c_str(), O_RDWR);
   ASSERT_GE(fd, 0);
-  auto size = static_cast<off_t>(fs::file_size(dir.path + "/journal"));
   char c;
-  ASSERT_EQ(::pread(fd, &c, 1, size - 3), 1);
+  ASSERT_EQ(::pread(fd, &c, 1, at), 1);
   c ^= 0x5a;
-  ASSERT_EQ(::pwrite(fd, &c, 1, size - 3), 1);
+  ASSERT_EQ(::pwrite(fd, &c, 1, at), 1);
   ::close(fd);
+}
+
+// Two owed entries; returns the offset where the second record starts.
+off_t two_owed(const std::string& dir) {
+  auto j = journal::Journal::open(dir);
+  EXPECT_TRUE(j);
+  EXPECT_TRUE((*j)->begin(thaw("f1", "/a")));
+  auto first = static_cast<off_t>(fs::file_size(dir + "/journal"));
+  EXPECT_TRUE((*j)->begin(thaw("f2", "/b")));
+  return first;
+}
+
+// A byte flipped in the first of two records (its payload, or its length): skipped by
+// the framing, and both entries are still owed: the second record says so.
+TEST(Journal, CorruptRecordInTheMiddleIsSkippedAndLaterRecordsHonoured) {
+  for (off_t at : {off_t{12}, off_t{1}, off_t{5}}) {
+    TempDir dir;
+    two_owed(dir.path);
+    flip_byte(dir.path + "/journal", at);
+    auto j = journal::Journal::open(dir.path);
+    ASSERT_TRUE(j) << "byte " << at << ": " << j.error().describe();
+    auto owed = (*j)->owed();
+    ASSERT_EQ(owed.size(), 2u) << "byte " << at;
+    EXPECT_EQ(owed[0].target, "/a");
+    EXPECT_EQ(owed[1].target, "/b");
+    EXPECT_EQ((*j)->dropped_at_open(), 1u);
+    // Rewritten whole: the damage is not met again.
+    (*j).reset();
+    auto again = journal::Journal::open(dir.path);
+    ASSERT_TRUE(again);
+    EXPECT_EQ((*again)->owed().size(), 2u);
+    EXPECT_EQ((*again)->dropped_at_open(), 0u);
+  }
+}
+
+// A corrupt last record was written whole (and maybe acted on); nothing after it says
+// what was owed: the journal refuses to open, naming the offset.
+TEST(Journal, CorruptLastRecordIsARefusalNamingItsOffset) {
+  TempDir dir;
+  off_t second = two_owed(dir.path);
+  auto size = static_cast<off_t>(fs::file_size(dir.path + "/journal"));
+  flip_byte(dir.path + "/journal", size - 3);
+  auto j = journal::Journal::open(dir.path);
+  ASSERT_FALSE(j);
+  EXPECT_NE(j.error().message.find(fmt::format("record at offset {} ({} byte(s)) is corrupt", second, size - second)),
+            std::string::npos)
+      << j.error().message;
+  EXPECT_EQ(static_cast<off_t>(fs::file_size(dir.path + "/journal")), size);  // nothing is lost
+}
+
+// An append that fails (here: the file size limit) is cut back to the last whole
+// record, and the journal goes on.
+TEST(Journal, FailedAppendIsCutBack) {
+  TempDir dir;
   auto j = journal::Journal::open(dir.path);
   ASSERT_TRUE(j);
-  auto owed = (*j)->owed();
-  ASSERT_EQ(owed.size(), 1u);
+  ASSERT_TRUE((*j)->begin(thaw("f1", "/a")));
+  auto size = fs::file_size(dir.path + "/journal");
+  ::signal(SIGXFSZ, SIG_IGN);
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  rlimit small = old;
+  small.rlim_cur = size + 10;  // room for a part of the next record only
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  auto r = (*j)->begin(thaw("f2", "/b"));
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(fs::file_size(dir.path + "/journal"), size);
+  EXPECT_FALSE((*j)->owes(thaw("f2", "/b")));
+  ASSERT_TRUE((*j)->begin(thaw("f3", "/c")));
+  (*j).reset();
+  auto again = journal::Journal::open(dir.path);
+  ASSERT_TRUE(again) << again.error().describe();
+  EXPECT_EQ((*again)->dropped_at_open(), 0u);
+  auto owed = (*again)->owed();
+  ASSERT_EQ(owed.size(), 2u);
   EXPECT_EQ(owed[0].fault_id, "f1");
+  EXPECT_EQ(owed[1].fault_id, "f3");
+}
+
+// A journal written by 0.1.0 (records without the owed state, replayed by their op) is
+// read, and appended to in the new format.
+TEST(Journal, ReadsAJournalWrittenBy010) {
+  TempDir dir;
+  {
+    std::string bytes;
+    auto put = [&](uint64_t seq, v1::JournalOp op, const char* id, const char* target) {
+      v1::JournalRecord r;  // the fields 0.1.0 wrote, nothing more
+      r.set_seq(seq);
+      r.set_op(op);
+      r.set_fault_id(id);
+      r.set_kind(journal::kThawCgroup);
+      r.set_target(target);
+      r.mutable_at()->set_seconds(1780000000);
+      r.set_detail(std::string("frozen cgroup ") + target);
+      std::string payload = r.SerializeAsString();
+      uint32_t len = static_cast<uint32_t>(payload.size()), crc = journal::crc32(payload.data(), payload.size());
+      for (uint32_t v : {len, crc}) {
+        for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+      }
+      bytes += payload;
+    };
+    put(1, v1::JOURNAL_BEGIN, "old1", "/a");
+    put(2, v1::JOURNAL_BEGIN, "old2", "/b");
+    put(3, v1::JOURNAL_END, "old1", "/a");
+    std::ofstream(dir.path + "/journal", std::ios::binary) << bytes;
+  }
+  {
+    auto j = journal::Journal::open(dir.path);
+    ASSERT_TRUE(j) << j.error().describe();
+    auto owed = (*j)->owed();
+    ASSERT_EQ(owed.size(), 1u);
+    EXPECT_EQ(owed[0].fault_id, "old2");
+    ASSERT_TRUE((*j)->begin(thaw("new", "/c")));
+  }
+  auto j = journal::Journal::open(dir.path);
+  ASSERT_TRUE(j);
+  EXPECT_EQ((*j)->owed().size(), 2u);
 }
 
 TEST(Journal, LongLivedJournalIsCompactedToWhatIsOwed) {

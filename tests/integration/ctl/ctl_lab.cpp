@@ -80,8 +80,12 @@ bool Process::running() {
 
 void Process::kill9() {
   if (pid_ <= 0) return;
+  // The whole process group: an agent's watcher and the agent under it die together.
+  ::kill(-pid_, SIGKILL);
   ::kill(pid_, SIGKILL);
   ::waitpid(pid_, nullptr, 0);
+  auto deadline = Clock::now() + 2s;
+  while (::kill(-pid_, 0) == 0 && Clock::now() < deadline) std::this_thread::sleep_for(5ms);
   pid_ = -1;
 }
 
