@@ -9,6 +9,8 @@ pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET libbpf>=1.1)
 pkg_check_modules(GRPCPP REQUIRED IMPORTED_TARGET grpc++>=1.51)
 pkg_check_modules(YAMLCPP REQUIRED IMPORTED_TARGET yaml-cpp)
 pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
+# sd_notify: READY and WATCHDOG for the systemd units (deploy/systemd).
+pkg_check_modules(LIBSYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 find_package(OpenSSL REQUIRED)
 find_program(GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 # Experiments: HTTP/Prometheus probes, JSON, time zones for schedules (tzdata).

@@ -10,7 +10,7 @@ packages=(
   libboost-program-options-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libyaml-cpp-dev libsqlite3-dev libssl-dev
-  libcurl4-openssl-dev libhowardhinnant-date-dev tzdata
+  libcurl4-openssl-dev libhowardhinnant-date-dev tzdata libsystemd-dev
   nlohmann-json3-dev
   # tests, benchmarks and the lab
   iproute2 iputils-ping iperf3 iptables nftables procps psmisc socat netcat-openbsd

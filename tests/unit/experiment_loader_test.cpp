@@ -12,7 +12,7 @@
 #include "common/time.h"
 #include "controller/experiment/commands.h"
 #include "controller/experiment/loader.h"
-#include "controller/experiment/yaml_proto.h"
+#include "common/yaml/yaml_proto.h"
 
 namespace firedrill::experiment {
 namespace {
