@@ -14,7 +14,9 @@ packages=(
   nlohmann-json3-dev
   # tests, benchmarks and the lab
   iproute2 iputils-ping iperf3 iptables nftables procps psmisc socat netcat-openbsd
-  python3 curl haproxy redis-server redis-sentinel redis-tools util-linux
+  python3 python3-yaml curl haproxy redis-server redis-sentinel redis-tools util-linux
+  # Debian packages (scripts/package.sh) and their install test on a fresh bookworm
+  debhelper dpkg-dev lintian mmdebstrap
   # evidence reports: render and check the HTML page headless; verify-evidence.py
   chromium openssl
 )
