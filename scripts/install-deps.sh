@@ -10,13 +10,15 @@ packages=(
   libboost-program-options-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libyaml-cpp-dev libsqlite3-dev libssl-dev
-  libcurl4-openssl-dev libhowardhinnant-date-dev tzdata
+  libcurl4-openssl-dev libhowardhinnant-date-dev tzdata libsystemd-dev
   nlohmann-json3-dev libre2-dev
   # tests, benchmarks and the lab
   iproute2 iputils-ping iperf3 iptables nftables procps psmisc socat netcat-openbsd
-  python3 curl haproxy redis-server redis-sentinel redis-tools util-linux
+  python3 python3-yaml curl haproxy redis-server redis-sentinel redis-tools util-linux
   # scripts/demo.sh reads `firedrill run/show --json`; tests/data/state-0.1.0/make.sh dumps SQL
   jq sqlite3
+  # Debian packages (scripts/package.sh) and their install test on a fresh bookworm
+  debhelper dpkg-dev lintian mmdebstrap
   # evidence reports: render and check the HTML page headless; verify-evidence.py
   chromium openssl
 )

@@ -22,8 +22,11 @@
 #include "agent/proc/selector.h"
 #include "common/cli.h"
 #include "common/log.h"
+#include "common/service_manager.h"
 #include "common/signals.h"
 #include "common/time.h"
+#include "common/yaml/config_file.h"
+#include "firedrill/v1/config.pb.h"
 
 namespace firedrill::agent {
 namespace po = boost::program_options;
@@ -75,12 +78,12 @@ Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
     ("tls-cert", po::value(&c.tls_cert), "this agent's certificate (PEM)")
     ("tls-key", po::value(&c.tls_key), "this agent's private key (PEM)")
     ("insecure", po::bool_switch(&c.insecure), "plaintext to the controller (labs only; logged loudly)")
-    ("lease-grace", po::value(&lease), "revert everything when the controller is silent this long (default 5s)")
+    ("lease-grace", po::value(&lease)->default_value(lease), "revert everything when the controller is silent this long")
     ("workload-cgroup", po::value(&c.workload_cgroup), "cgroup v2 subtree holding this host's workloads (power loss kills it)")
     ("boot-hook", po::value(&c.boot_hooks)->composing(), "a command run (by /bin/sh -c) when power is restored (repeatable)")
-    ("boot-hook-timeout", po::value(&hook_timeout), "each boot hook is killed (with its process group) after this long (default 60s)")
+    ("boot-hook-timeout", po::value(&hook_timeout)->default_value(hook_timeout), "each boot hook is killed (with its process group) after this long")
     ("data-dir", po::value(&c.data_dirs)->composing(), "a data directory on a file system of its own (ext4, xfs) that a power loss with lose_unsynced shuts down without flushing, and mounts again at restore (repeatable)")
-    ("state-dir", po::value(&c.state_dir), "journal and state (default /var/lib/firedrill-agent)")
+    ("state-dir", po::value(&c.state_dir)->default_value(c.state_dir), "journal and state")
     ("interface", po::value(&c.interfaces)->composing(), "a data interface faults may act on (repeatable)")
     ("allow", po::value(&allow)->composing(), "management traffic never dropped: CIDR[,PROTO[,PORT[-PORT]]] (repeatable)")
     ("local-socket", po::value(&c.local_socket), "serve the local control socket at this path")
@@ -91,17 +94,17 @@ Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
     ("no-watcher", po::bool_switch(&no_watcher),
      "run without firedrill-agent's own watcher (a parent that restarts the agent and, when it "
      "cannot, finishes what the journal owes): for systemd, whose unit restarts it")
-    ("max-restarts", po::value(&c.watcher_max_restarts),
-     "the watcher restarts an agent that died at most this often in a minute (default 5; 0: never), "
+    ("max-restarts", po::value(&c.watcher_max_restarts)->default_value(c.watcher_max_restarts),
+     "the watcher restarts an agent that died at most this often in a minute (0: never), "
      "then finishes what the journal owes and exits")
     ("no-default-protect", po::bool_switch(&no_default_protect), "drop sshd and systemd-journal from the protected list")
-    ("log-format", po::value(&log_format), "text or json")
-    ("log-level", po::value(&log_level), "trace, debug, info, warn, error");
+    ("log-format", po::value(&log_format)->default_value(log_format), "text or json")
+    ("log-level", po::value(&log_level)->default_value(log_level), "trace, debug, info, warn, error");
+  add_config_options(desc);
   po::variables_map vm;
-  auto help = parse_options(argc, argv, desc, vm);
-  if (!help) return make_error("{} (see firedrill-agent --help)", help.error().message);
-  if (*help) {
-    std::cout << desc << "\n";
+  auto answered = parse_options_with_config(argc, argv, desc, vm, {v1::AgentConfigFile::descriptor(), "agent configuration"});
+  if (!answered) return make_error("{} (see firedrill-agent --help)", answered.error().describe());
+  if (*answered) {  // --help or --print-config
     *exit_now = true;
     return c;
   }
@@ -259,9 +262,13 @@ int agent_main(int argc, char** argv) {
     }
   }
   log->info("ready");
+  notify_ready(fmt::format("id {}", config->id));
 
-  int sig = 0;
-  sigwait(&sigs, &sig);
+  // The watchdog is fed only while the fault manager answers: a revert or an apply
+  // stuck holding it hangs this loop, systemd restarts the agent, and the restarted
+  // agent finishes what its journal says it owed.
+  int sig = wait_for_stop_signal(sigs, [&] { (void)faults.empty(); });
+  notify_stopping();
   log->info("signal {}: reverting every fault and stopping", strsignal(sig));
   local.stop();
   size_t n = faults.revert_all(v1::REVERT_AGENT_SHUTDOWN);

@@ -15,7 +15,11 @@
 
 #include "common/cli.h"
 #include "common/log.h"
+#include "common/service_manager.h"
 #include "common/signals.h"
+#include "common/socket_access.h"
+#include "common/yaml/config_file.h"
+#include "firedrill/v1/config.pb.h"
 #include "controller/api/services.h"
 #include "controller/cli/verbs.h"
 #include "controller/daemon/import.h"
@@ -79,7 +83,7 @@ void raise_fd_limit() {
 int serve_main(int argc, char** argv) {
   AgentServerConfig agents;
   FleetConfig fleet_config;
-  std::string state_dir = "/var/lib/firedrill", api = default_api_socket();
+  std::string state_dir = "/var/lib/firedrill", api = default_api_socket(), api_group, api_mode;
   std::string lease = "5s", heartbeat = "1s", lost_after = "0s", log_format = "text", log_level = "info";
   std::vector<std::string> protect, controller_domain, peer_domain;
   uint32_t budget_hosts = 0;
@@ -90,29 +94,37 @@ int serve_main(int argc, char** argv) {
   po::options_description desc(kUsage);
   desc.add_options()
     ("help,h", "print this help")
-    ("listen", po::value(&agents.listen), "address for agent streams (default 0.0.0.0:7443)")
+    ("listen", po::value(&agents.listen)->default_value(agents.listen), "address for agent streams")
     ("tls-ca", po::value(&agents.tls_ca), "CA certificate (PEM) that signed the agents' certificates")
     ("tls-cert", po::value(&agents.tls_cert), "this controller's certificate (PEM)")
     ("tls-key", po::value(&agents.tls_key), "this controller's private key (PEM)")
     ("insecure", po::bool_switch(&agents.insecure), "plaintext agent streams, no identities (labs only; logged loudly)")
-    ("state-dir", po::value(&state_dir), "store and state (default /var/lib/firedrill)")
-    ("api", po::value(&api), "the API's Unix socket (default /run/firedrill/controller.sock, or $FIREDRILL_API)")
-    ("lease-grace", po::value(&lease), "agents revert everything after this much silence (default 5s)")
-    ("heartbeat", po::value(&heartbeat), "how often agents report (default 1s)")
+    ("state-dir", po::value(&state_dir)->default_value(state_dir), "store and state")
+    ("api", po::value(&api)->default_value(api), "the API's Unix socket (default /run/firedrill/controller.sock, or $FIREDRILL_API)")
+    ("api-group", po::value(&api_group), "the API socket's group: its members are operators (default: the controller's own group)")
+    ("api-mode", po::value(&api_mode), "the API socket's mode, octal (default 0600; 0660 with --api-group)")
+    ("lease-grace", po::value(&lease)->default_value(lease), "agents revert everything after this much silence")
+    ("heartbeat", po::value(&heartbeat)->default_value(heartbeat), "how often agents report")
     ("lost-after", po::value(&lost_after), "an agent silent this long is lost (default: max(3 heartbeats, lease grace))")
     ("protect", po::value(&protect)->composing(), "a selector of hosts no run may target (repeatable)")
     ("budget-hosts", po::value(&budget_hosts), "at most this many hosts under fault across all runs (0: no limit)")
     ("budget-percent", po::value(&budget_percent), "at most this share of the live fleet under fault across all runs")
     ("controller-domain", po::value(&controller_domain)->composing(), "KEY=VALUE of the controller's own failure domain (repeatable)")
     ("peer-domain", po::value(&peer_domain)->composing(), "KEY=VALUE where a peer controller lives (repeatable)")
-    ("max-message-bytes", po::value(&max_message), "agent messages above this close the stream (default 1048576)")
-    ("log-format", po::value(&log_format), "text or json")
-    ("log-level", po::value(&log_level), "trace, debug, info, warn, error");
+    ("max-message-bytes", po::value(&max_message)->default_value(max_message), "agent messages above this close the stream")
+    ("log-format", po::value(&log_format)->default_value(log_format), "text or json")
+    ("log-level", po::value(&log_level)->default_value(log_level), "trace, debug, info, warn, error");
+  add_config_options(desc);
   po::variables_map vm;
-  if (auto done = parse_verb_options(argc, argv, desc, vm, "firedrill serve")) return *done;
+  if (auto done = parse_verb_options_with_config(argc, argv, desc, vm, "firedrill serve",
+                                                 {v1::ControllerConfigFile::descriptor(), "controller configuration"})) {
+    return *done;
+  }
   auto usage = [](const std::string& what) { return usage_error("firedrill serve", what); };
   auto log_config = parse_log_options(log_format, log_level);
   if (!log_config) return usage(log_config.error().message);
+  auto api_access = parse_socket_access(api_group, api_mode);
+  if (!api_access) return usage(api_access.error().message);
   for (auto [opt, text, out] : {std::tuple{"--lease-grace", &lease, &fleet_config.lease_grace},
                                 std::tuple{"--heartbeat", &heartbeat, &fleet_config.heartbeat_interval},
                                 std::tuple{"--lost-after", &lost_after, &fleet_config.lost_after}}) {
@@ -217,14 +229,19 @@ int serve_main(int argc, char** argv) {
     log()->error("cannot serve the API on {}", api);
     return 1;
   }
-  ::chmod(api.c_str(), 0600);
+  if (auto r = set_socket_access(api, *api_access); !r) {
+    log()->error("{}", r.error().describe());
+    return 1;
+  }
   log()->info("firedrill controller {} ready: agents on {} (port {}), API on {}, state in {}, lease grace {}{}",
               FIREDRILL_VERSION, agents.listen, agent_server.port(), api, state_dir,
               format_duration(fleet_config.lease_grace),
               aborted->empty() ? "" : fmt::format("; {} run(s) from before the restart recorded aborted", aborted->size()));
 
+  notify_ready(fmt::format("agents on {}, API on {}", agents.listen, api));
   int sig = 0;
   sigwait(&sigs, &sig);
+  notify_stopping();
   log()->info("signal {}: stopping; runs in flight are reverted and recorded aborted", strsignal(sig));
   api_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   api_server.reset();

@@ -12,7 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "controller/experiment/validate.h"
-#include "controller/experiment/yaml_proto.h"
+#include "common/yaml/yaml_proto.h"
 
 namespace firedrill::experiment {
 
@@ -32,23 +32,8 @@ LoadedExperiment parse_experiment(std::string_view text, const std::string& file
   out.text = std::string(text);
   out.sha256 = sha256_hex(text);
   YAML::Node root;
-  try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(out.text);
-    if (docs.size() > 1) {
-      out.diagnostics.push_back(Diagnostic{file, {docs[1].Mark().line + 1, docs[1].Mark().column + 1}, "",
-                                           "a file holds one experiment; found a second YAML document"});
-      return out;
-    }
-    if (!docs.empty()) root = docs[0];
-  } catch (const YAML::Exception& e) {
-    out.diagnostics.push_back(
-        Diagnostic{file, {e.mark.line + 1, e.mark.column + 1}, "", "YAML syntax error: " + e.msg});
-    return out;
-  }
-  if (!root.IsDefined() || root.IsNull()) {
-    out.diagnostics.push_back(Diagnostic{file, {}, "", "the file is empty (expected an experiment mapping)"});
-    return out;
-  }
+  out.diagnostics = parse_yaml_document(out.text, file, "experiment", &root);
+  if (!out.diagnostics.empty()) return out;
   out.diagnostics = yaml_to_message(root, &out.experiment, file, &out.source);
   if (root.IsMap()) {
     // A value the schema already rejected is not judged again: "bad duration" needs
@@ -65,9 +50,7 @@ LoadedExperiment parse_experiment(std::string_view text, const std::string& file
       if (!already(d.field)) out.diagnostics.push_back(std::move(d));
     }
   }
-  std::stable_sort(out.diagnostics.begin(), out.diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {
-    return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
-  });
+  sort_by_position(out.diagnostics);
   return out;
 }
 

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "controller/experiment/diagnostic.h"
+#include "common/yaml/diagnostic.h"
 #include "firedrill/v1/experiment.pb.h"
 
 namespace firedrill::experiment {

@@ -15,7 +15,7 @@
 #include "controller/experiment/limits.h"
 #include "controller/experiment/loader.h"
 #include "controller/experiment/text_match.h"
-#include "controller/experiment/yaml_proto.h"
+#include "common/yaml/yaml_proto.h"
 
 namespace firedrill::experiment {
 namespace {

@@ -1,4 +1,4 @@
-#include "controller/experiment/yaml_proto.h"
+#include "common/yaml/yaml_proto.h"
 
 #include <algorithm>
 #include <cctype>
@@ -7,12 +7,13 @@
 #include <cstdlib>
 #include <limits>
 #include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 
 #include "common/time.h"
 
-namespace firedrill::experiment {
+namespace firedrill {
 
 namespace pb = google::protobuf;
 using FD = pb::FieldDescriptor;
@@ -428,6 +429,30 @@ std::string enum_short_name(const pb::EnumValueDescriptor* value) {
   return s;
 }
 
+std::vector<Diagnostic> parse_yaml_document(const std::string& text, const std::string& file,
+                                            std::string_view what, YAML::Node* root) {
+  try {
+    std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    if (docs.size() > 1) {
+      return {Diagnostic{file, pos_of(docs[1].Mark()), "",
+                         fmt::format("a file holds one {}; found a second YAML document", what)}};
+    }
+    if (!docs.empty()) *root = docs[0];
+  } catch (const YAML::Exception& e) {
+    return {Diagnostic{file, pos_of(e.mark), "", "YAML syntax error: " + e.msg}};
+  }
+  if (!root->IsDefined() || root->IsNull()) {
+    return {Diagnostic{file, {}, "", fmt::format("the file is empty (expected the {} as a mapping)", what)}};
+  }
+  return {};
+}
+
+void sort_by_position(std::vector<Diagnostic>& diagnostics) {
+  std::stable_sort(diagnostics.begin(), diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
+  });
+}
+
 std::vector<Diagnostic> yaml_to_message(const YAML::Node& node, pb::Message* out, const std::string& file,
                                         SourceMap* source, const std::string& path) {
   Converter c(file, source);
@@ -436,4 +461,4 @@ std::vector<Diagnostic> yaml_to_message(const YAML::Node& node, pb::Message* out
   return c.take();
 }
 
-}  // namespace firedrill::experiment
+}  // namespace firedrill

@@ -16,14 +16,15 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <google/protobuf/message.h>
 #include <yaml-cpp/yaml.h>
 
-#include "controller/experiment/diagnostic.h"
+#include "common/yaml/diagnostic.h"
 
-namespace firedrill::experiment {
+namespace firedrill {
 
 // Fills `out` (which should be empty) from `node`; returns every error found. `path`
 // is the field path of `node` ("" for the document root).
@@ -31,7 +32,16 @@ std::vector<Diagnostic> yaml_to_message(const YAML::Node& node, google::protobuf
                                         const std::string& file, SourceMap* source,
                                         const std::string& path = "");
 
+// The one YAML document of a file's text into *root. A syntax error, a second
+// document or an empty text is a diagnostic; `what` names what the document holds
+// ("experiment", "agent configuration").
+std::vector<Diagnostic> parse_yaml_document(const std::string& text, const std::string& file,
+                                            std::string_view what, YAML::Node* root);
+
+// Diagnostics in the order of the file (stable: one spot keeps its order).
+void sort_by_position(std::vector<Diagnostic>& diagnostics);
+
 // The short YAML name of an enum value ("game_day" for TEST_TYPE_GAME_DAY).
 std::string enum_short_name(const google::protobuf::EnumValueDescriptor* value);
 
-}  // namespace firedrill::experiment
+}  // namespace firedrill

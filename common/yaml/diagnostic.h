@@ -1,4 +1,4 @@
-// Errors found in an experiment file, each naming the file, the line and column
+// Errors found in a YAML file (an experiment, a configuration), each naming the file, the line and column
 // (1-based) and the field path ("steps[1].duration"), so that a user goes straight to
 // the spot. A file's errors are all collected, never just the first.
 #pragma once
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace firedrill::experiment {
+namespace firedrill {
 
 struct SourcePos {
   int line = 0;    // 1-based; 0: unknown (the file as a whole)
@@ -47,4 +47,4 @@ class SourceMap {
 // "steps[1].fault" -> "steps[1]" -> "steps" -> "".
 std::string parent_path(const std::string& path);
 
-}  // namespace firedrill::experiment
+}  // namespace firedrill
