@@ -4,6 +4,7 @@
 #include <google/protobuf/text_format.h>
 
 #include "common/log.h"
+#include "controller/runner/run_ids.h"
 
 namespace firedrill::controller {
 namespace {
@@ -136,7 +137,7 @@ void InjectRuns::on_event(const std::string& agent_id, const v1::Event& ev) {
     default:
       return;
   }
-  std::string run = run_of_fault(fault_id);
+  std::string run = runner::run_of_fault(fault_id);
   if (run.empty()) return;
   std::lock_guard lock(mu_);
   pending_events_.push_back({0, run, at, agent_id, kind, detail.empty() ? fault_id : fault_id + " " + detail});
@@ -228,8 +229,8 @@ Result<v1::InjectResponse> InjectRuns::inject(const v1::InjectRequest& req) {
   const auto& hosts = resolution.targets;
 
   v1::InjectResponse resp;
-  const std::string run_id = make_run_id();
-  const std::string fault_id = make_fault_id(run_id, 1);
+  const std::string run_id = runner::make_run_id();
+  const std::string fault_id = runner::make_fault_id(run_id, 1);
   resp.set_run_id(run_id);
   std::string spec_text;
   google::protobuf::TextFormat::PrintToString(req.spec(), &spec_text);

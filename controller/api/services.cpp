@@ -1,5 +1,5 @@
 #include "controller/api/services.h"
-#include "controller/runner/run_service.h"
+#include "controller/api/run_service.h"
 
 #include <pwd.h>
 #include <unistd.h>

@@ -5,7 +5,7 @@
 #include "controller/session/certs.h"
 #include "controller/evidence/evidence_cli.h"
 #include "controller/experiment/commands.h"
-#include "controller/runner/run_cli.h"
+#include "controller/cli/run_cli.h"
 
 namespace firedrill::controller {
 

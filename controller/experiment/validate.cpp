@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "common/time.h"
-#include "controller/scheduler/calendar.h"
+#include "controller/calendar/calendar.h"
 #include "controller/targeting/selector.h"
 
 namespace firedrill::experiment {

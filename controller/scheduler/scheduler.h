@@ -24,7 +24,7 @@
 
 #include "common/result.h"
 #include "common/time.h"
-#include "controller/scheduler/calendar.h"
+#include "controller/calendar/calendar.h"
 #include "firedrill/v1/run.pb.h"
 
 namespace firedrill::scheduler {

@@ -8,8 +8,6 @@ target_compile_definitions(fdp_proc_lab PRIVATE FIREDRILL_AGENT_BIN="$<TARGET_FI
 add_dependencies(fdp_proc_lab firedrill-agent)
 
 foreach(t proc_kill_test proc_keepdown_test power_loss_test)
-  if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/${t}.cpp)
-    firedrill_test(${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.cpp
-                   LIBS fdp_proc_lab firedrill_agent_power firedrill_agent_proc LABELS integration)
-  endif()
+  firedrill_test(${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.cpp
+                 LIBS fdp_proc_lab firedrill_agent_power firedrill_agent_proc LABELS integration)
 endforeach()

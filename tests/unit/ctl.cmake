@@ -6,7 +6,7 @@ firedrill_test(guard_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/guard_test.cpp
 firedrill_test(store_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_test.cpp
                LIBS firedrill_controller_store LABELS unit)
 firedrill_test(fleet_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/fleet_test.cpp
-               LIBS firedrill_controller_session LABELS unit)
+               LIBS firedrill_controller_session firedrill_controller_runner LABELS unit)
 
 # libFuzzer over the agent's command handling. The fuzzer is built with clang in its
 # own build dir (scripts/fuzz.sh); this build runs it for 20 s as a test.
@@ -17,3 +17,5 @@ else()
            WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(command_handler_fuzz PROPERTIES LABELS fuzz TIMEOUT 1200)
 endif()
+firedrill_test(fleet_parts_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/fleet_parts_test.cpp
+               LIBS firedrill_controller_session firedrill_controller_runner LABELS unit)

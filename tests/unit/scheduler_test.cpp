@@ -10,7 +10,7 @@
 #include <filesystem>
 
 #include "controller/experiment/loader.h"
-#include "controller/scheduler/calendar.h"
+#include "controller/calendar/calendar.h"
 #include "controller/scheduler/scheduler.h"
 
 namespace firedrill::scheduler {

@@ -1,4 +1,4 @@
-#include "controller/runner/run_cli.h"
+#include "controller/cli/run_cli.h"
 
 #include <pthread.h>
 #include <signal.h>

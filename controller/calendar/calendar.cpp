@@ -1,4 +1,4 @@
-#include "controller/scheduler/calendar.h"
+#include "controller/calendar/calendar.h"
 
 #include <algorithm>
 #include <array>

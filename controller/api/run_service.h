@@ -1,5 +1,5 @@
 // RunService (run.proto) on the daemon's API socket: experiment runs and schedules,
-// over the daemon's Fleet and Store. Registered in controller/api/services.cpp.
+// over the daemon's Fleet and Store. Registered in services.cpp.
 #pragma once
 
 #include <memory>

@@ -1,11 +1,12 @@
-#include "controller/runner/run_service.h"
+#include "controller/api/run_service.h"
 
 #include <thread>
 
 #include "common/log.h"
-#include "controller/evidence/run_recorder.h"
+#include "controller/runner/run_recorder.h"
 #include "controller/experiment/loader.h"
 #include "controller/runner/fleet_adapter.h"
+#include "controller/runner/run_ids.h"
 #include "controller/runner/run_manager.h"
 #include "controller/session/fleet.h"
 #include "firedrill/v1/run.grpc.pb.h"
@@ -40,7 +41,7 @@ class RunServiceImpl final : public v1::RunService::Service {
     RunManagerConfig config;
     config.runs_dir = ctx.state_dir + "/runs";
     config.schedules_dir = ctx.state_dir + "/schedules";
-    config.new_run_id = [] { return controller::make_run_id(); };
+    config.new_run_id = [] { return make_run_id(); };
     controller::Store* store = &ctx.store;
     // Every run keeps a signed evidence log; without one a run still runs, and says so.
     auto evidence = evidence::ControllerEvidence::open(ctx.state_dir);
