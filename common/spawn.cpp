@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "common/result.h"
 #include "common/time.h"
 
 extern char** environ;
@@ -113,11 +114,14 @@ std::string SpawnResult::describe() const {
   return e.empty() ? what : what + ": " + e;
 }
 
-SpawnResult spawn(const SpawnOptions& o) {
-  SpawnResult r;
+namespace {
+
+// Starts the child with stdout on out_fd and stderr on err_fd; 0 or an errno, with
+// what failed in *error.
+int launch(const SpawnOptions& o, int out_fd, int err_fd, pid_t* pid, std::string* error) {
   if (o.argv.empty()) {
-    r.error = "empty argv";
-    return r;
+    *error = "empty argv";
+    return EINVAL;
   }
   std::vector<std::string> env_strings;
   for (char** e = environ; e && *e; ++e) {
@@ -134,13 +138,66 @@ SpawnResult spawn(const SpawnOptions& o) {
 
   Fd null_in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (null_in.fd < 0) {
-    r.error = fmt::format("open /dev/null: {}", std::strerror(errno));
-    return r;
+    int err = errno;
+    *error = fmt::format("open /dev/null: {}", std::strerror(err));
+    return err;
   }
+  int rc = 0;
+  if (!o.cgroup.empty()) {
+    std::string procs = o.cgroup + "/cgroup.procs";
+    Fd procs_fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
+    if (procs_fd.fd < 0) {
+      int err = errno;
+      *error = fmt::format("open {}: {}", procs, std::strerror(err));
+      return err;
+    }
+    std::string path = resolve(o.argv[0], env_strings);
+    rc = fork_into_cgroup(pid, path.c_str(), args.data(), envp.data(), procs_fd.fd, null_in.fd, out_fd, err_fd);
+  } else {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, null_in.fd, 0);
+    posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+    posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setpgroup(&attr, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    sigset_t dfl;
+    sigfillset(&dfl);
+    posix_spawnattr_setsigdefault(&attr, &dfl);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    rc = posix_spawnp(pid, args[0], &fa, &attr, args.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+  }
+  if (rc != 0) *error = fmt::format("{}: {}", o.argv[0], std::strerror(rc));
+  return rc;
+}
+
+int open_output(const std::string& path) {
+  return ::open(path.empty() ? "/dev/null" : path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+}
+
+}  // namespace
+
+Result<pid_t> start(const SpawnOptions& o) {
+  Fd out(open_output(o.output_file));
+  if (out.fd < 0) return make_error("open {}: {}", o.output_file.empty() ? "/dev/null" : o.output_file, std::strerror(errno));
+  pid_t pid = -1;
+  std::string error;
+  if (launch(o, out.fd, out.fd, &pid, &error) != 0) return make_error("{}", error);
+  return pid;
+}
+
+SpawnResult spawn(const SpawnOptions& o) {
+  SpawnResult r;
   // Where the output goes: a file, or pipes read below.
   Fd out_r, out_w, err_r, err_w;
   if (!o.output_file.empty()) {
-    out_w.fd = ::open(o.output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    out_w.fd = open_output(o.output_file);
     if (out_w.fd < 0) {
       r.error = fmt::format("open {}: {}", o.output_file, std::strerror(errno));
       return r;
@@ -162,45 +219,11 @@ SpawnResult spawn(const SpawnOptions& o) {
       err_w.fd = p[1];
     }
   }
-  const int err_target = err_w.fd >= 0 ? err_w.fd : out_w.fd;
-
   pid_t pid = -1;
-  int rc = 0;
-  if (!o.cgroup.empty()) {
-    std::string procs = o.cgroup + "/cgroup.procs";
-    Fd procs_fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
-    if (procs_fd.fd < 0) {
-      r.error = fmt::format("open {}: {}", procs, std::strerror(errno));
-      return r;
-    }
-    std::string path = resolve(o.argv[0], env_strings);
-    rc = fork_into_cgroup(&pid, path.c_str(), args.data(), envp.data(), procs_fd.fd, null_in.fd, out_w.fd, err_target);
-  } else {
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, null_in.fd, 0);
-    posix_spawn_file_actions_adddup2(&fa, out_w.fd, 1);
-    posix_spawn_file_actions_adddup2(&fa, err_target, 2);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setpgroup(&attr, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    sigset_t dfl;
-    sigfillset(&dfl);
-    posix_spawnattr_setsigdefault(&attr, &dfl);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    rc = posix_spawnp(&pid, args[0], &fa, &attr, args.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-  }
+  int rc = launch(o, out_w.fd, err_w.fd >= 0 ? err_w.fd : out_w.fd, &pid, &r.error);
   out_w.reset();
   err_w.reset();
-  if (rc != 0) {
-    r.error = fmt::format("{}: {}", o.argv[0], std::strerror(rc));
-    return r;
-  }
+  if (rc != 0) return r;
   r.started = true;
   if (out_r.fd >= 0) ::fcntl(out_r.fd, F_SETFL, O_NONBLOCK);
   if (err_r.fd >= 0) ::fcntl(err_r.fd, F_SETFL, O_NONBLOCK);

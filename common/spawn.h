@@ -15,10 +15,14 @@
 // is never seen running outside it.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <map>
 #include <string>
 #include <vector>
+
+#include "common/result.h"
 
 namespace firedrill {
 
@@ -49,6 +53,13 @@ struct SpawnResult {
   std::string describe() const;
 };
 
+// Runs the child to its end (or its timeout).
 SpawnResult spawn(const SpawnOptions& options);
+
+// Starts the child and returns at once (daemons a test or a bench drives): its pid,
+// which is also its process group id. Its output goes to `output_file` (/dev/null when
+// empty); `timeout`, `max_output`, `merge_stderr` and `keep_group` do not apply: the
+// caller waits for it and ends it (kill(-pid, ...) reaches what it started).
+Result<pid_t> start(const SpawnOptions& options);
 
 }  // namespace firedrill

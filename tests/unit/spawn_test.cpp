@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -129,6 +130,29 @@ TEST(Spawn, OutputToAFile) {
   std::ifstream in(log.path);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(text, "one\ntwo\n");
+}
+
+TEST(Spawn, StartReturnsAtOnceWithTheChildLeadingItsOwnGroup) {
+  TempFile log;
+  SpawnOptions o;
+  o.argv = {"/bin/sh", "-c", "echo up; exec sleep 30"};
+  o.output_file = log.path;
+  auto pid = start(o);
+  ASSERT_TRUE(pid) << pid.error().describe();
+  EXPECT_EQ(::getpgid(*pid), *pid);
+  std::string text;
+  for (int i = 0; i < 200 && text.empty(); ++i) {
+    std::this_thread::sleep_for(10ms);
+    std::ifstream in(log.path);
+    std::getline(in, text);
+  }
+  EXPECT_EQ(text, "up");
+  ::kill(-*pid, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(*pid, &status, 0), *pid);
+  EXPECT_TRUE(WIFSIGNALED(status));
+  o.argv = {"firedrill-no-such-command"};
+  EXPECT_FALSE(start(o));
 }
 
 }  // namespace
