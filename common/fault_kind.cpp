@@ -19,6 +19,14 @@ std::string fault_kind(const v1::FaultSpec& spec) {
         default: return "process.unknown";
       }
     case v1::FaultSpec::kPowerLoss: return "power_loss";
+    case v1::FaultSpec::kResource:
+      switch (spec.resource().kind_case()) {
+        case v1::ResourcePressure::kCpu: return "resource.cpu";
+        case v1::ResourcePressure::kMemory: return "resource.memory";
+        case v1::ResourcePressure::kDiskFill: return "resource.disk_fill";
+        case v1::ResourcePressure::kIo: return "resource.io";
+        default: return "resource.unknown";
+      }
     default: return "unknown";
   }
 }

@@ -4,6 +4,7 @@
 #include "agent/net/net_fault_engine.h"
 #include "agent/power/power_engine.h"
 #include "agent/proc/proc_engine.h"
+#include "agent/resource/resource_engine.h"
 
 namespace firedrill::agent {
 
@@ -18,6 +19,7 @@ Result<std::vector<std::unique_ptr<FaultEngine>>> make_engines(const AgentConfig
   FD_ASSIGN(journal, journal::Journal::shared(config.state_dir), "agent state directory");
   engines.push_back(std::make_unique<proc::ProcFaultEngine>(journal, events, config.workload_cgroup));
   FaultEngine& proc_engine = *engines.back();
+  engines.push_back(std::make_unique<resource::ResourceEngine>(journal, config.workload_cgroup));
   // Power loss composes the two above through FaultEngine only. First in the list, so
   // that it is destroyed (reverting what it still holds) before the engines it uses.
   engines.insert(engines.begin(),

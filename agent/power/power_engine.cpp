@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include "agent/proc/cgroup.h"
+#include "agent/resource/pressure_group.h"
 #include "common/log.h"
 
 namespace firedrill::agent::power {
@@ -274,11 +275,13 @@ std::vector<v1::FaultReverted> recover_from_journal(journal::Journal& journal, c
     run_boot_hooks(hooks, e.fault_id, events);
     return ok();
   };
+  for (auto& [kind, handler] : resource::replay_handlers()) handlers[kind] = handler;
   auto report = journal::replay(journal, handlers);
   std::map<std::string, std::vector<std::string>> by_fault;
   for (auto& e : report.finished) {
-    by_fault[e.fault_id].push_back(e.kind == journal::kThawCgroup ? "thawed " + e.target
-                                                                  : "ran boot hooks (" + e.detail + ")");
+    by_fault[e.fault_id].push_back(e.kind == journal::kThawCgroup  ? "thawed " + e.target
+                                   : e.kind == journal::kBootHooks ? "ran boot hooks (" + e.detail + ")"
+                                                                   : "removed " + e.detail + " " + e.target);
   }
   std::set<std::string> failed;
   for (auto& [e, err] : report.failed) {

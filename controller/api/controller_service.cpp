@@ -1,7 +1,6 @@
 // ControllerService: the verbs of controller.proto over the Fleet and the Store.
 #include <fmt/ranges.h>
 
-#include "controller/api/runs.h"
 #include "controller/api/services.h"
 #include "firedrill/v1/controller.grpc.pb.h"
 
@@ -10,21 +9,58 @@ namespace {
 
 grpc::Status bad(const Error& e) { return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, e.message); }
 
-v1::RunStatus run_status(const std::string& s) {
-  if (s == kRunActive) return v1::RUN_STATUS_ACTIVE;
-  if (s == kRunCompleted) return v1::RUN_STATUS_COMPLETED;
-  if (s == kRunAborted) return v1::RUN_STATUS_ABORTED;
-  if (s == kRunRefused) return v1::RUN_STATUS_REFUSED;
-  if (s == kRunFailed) return v1::RUN_STATUS_FAILED;
-  return v1::RUN_STATUS_UNSPECIFIED;
+v1::RunStatus run_status(const v1::RunRecord& r) {
+  if (r.phase() != v1::RUN_PHASE_DONE) return v1::RUN_STATUS_ACTIVE;
+  switch (r.outcome()) {
+    case v1::RUN_OUTCOME_PASSED: return v1::RUN_STATUS_COMPLETED;
+    case v1::RUN_OUTCOME_FAILED: return v1::RUN_STATUS_FAILED;
+    case v1::RUN_OUTCOME_ABORTED: return v1::RUN_STATUS_ABORTED;
+    case v1::RUN_OUTCOME_REFUSED: return v1::RUN_STATUS_REFUSED;
+    default: return v1::RUN_STATUS_UNSPECIFIED;
+  }
 }
 
-v1::AckStatus ack_status(const std::string& s) {
-  if (s == "applied" || s == "reverted") return v1::ACK_APPLIED;
-  if (s == "scheduled") return v1::ACK_SCHEDULED;
-  if (s == "refused") return v1::ACK_REFUSED;
-  if (s == "failed") return v1::ACK_FAILED;
-  return v1::ACK_STATUS_UNSPECIFIED;
+// What each agent answered to the halt's revert-all.
+void fill_outcomes(const FanoutResult& r, google::protobuf::RepeatedPtrField<v1::TargetOutcome>* out) {
+  for (auto& t : r.targets) {
+    auto* o = out->Add();
+    o->set_agent_id(t.agent_id);
+    o->set_status(t.status);
+    o->set_error(t.error);
+    if (t.acked_at) *o->mutable_acked_at() = to_proto(*t.acked_at);
+    if (t.effective_at) *o->mutable_effective_at() = to_proto(*t.effective_at);
+  }
+}
+
+void fill_info(const v1::RunRecord& r, bool faults, v1::RunInfo* o) {
+  o->set_id(r.id());
+  o->set_kind(r.kind().empty() ? "experiment" : r.kind());
+  o->set_state(r.phase() == v1::RUN_PHASE_DONE ? runner::outcome_name(r.outcome()) : runner::phase_name(r.phase()));
+  o->set_status(run_status(r));
+  const auto& e = r.experiment();
+  o->set_description(e.description().empty() ? e.name() : e.name() + ": " + e.description());
+  o->set_reason(r.reason());
+  o->set_requested_by(r.started_by());
+  *o->mutable_created_at() = r.created_at();
+  if (r.has_ended_at()) *o->mutable_ended_at() = r.ended_at();
+  if (!faults) return;
+  for (const auto& s : r.steps()) {
+    for (const auto& f : s.faults()) *o->add_faults() = f;
+  }
+}
+
+// Waits until `done` holds for run `id` (or `limit` passed); returns the run as it is.
+template <typename Done>
+Result<v1::RunRecord> wait_for(runner::RunManager& runs, const std::string& id, std::chrono::nanoseconds limit,
+                               Done done) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  auto live = runs.live(id);
+  uint64_t version = 0;
+  while (true) {
+    FD_ASSIGN(r, runs.get(id, false), "run {}", id);
+    if (done(r) || !live || std::chrono::steady_clock::now() >= deadline) return r;
+    version = live->wait_change(version, std::chrono::milliseconds(500));
+  }
 }
 
 class ControllerServiceImpl final : public v1::ControllerService::Service {
@@ -83,24 +119,55 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
     return grpc::Status::OK;
   }
 
+  // Starts the run, and answers once its fault is on every target or it ended.
   grpc::Status Inject(grpc::ServerContext*, const v1::InjectRequest* req, v1::InjectResponse* resp) override {
-    auto r = ctx_.inject_runs.inject(*req);
-    if (!r) return bad(r.error());
-    *resp = std::move(*r);
+    auto id = ctx_.runs.start_inject(*req);
+    if (!id) return bad(id.error());
+    resp->set_run_id(*id);
+    auto delay = req->has_start_delay() ? from_proto(req->start_delay()) : std::chrono::nanoseconds(0);
+    auto r = wait_for(ctx_.runs, *id, delay + std::chrono::minutes(1), [](const v1::RunRecord& r) {
+      return r.phase() == v1::RUN_PHASE_DONE || r.phase() >= v1::RUN_PHASE_OBSERVE;
+    });
+    if (!r) return grpc::Status(grpc::StatusCode::INTERNAL, r.error().describe());
+    if (r->steps_size() > 0) {
+      const auto& step = r->steps(0);
+      *resp->mutable_verdict() = step.guard();
+      *resp->mutable_faults() = step.faults();
+      if (step.has_started_at()) *resp->mutable_not_before() = step.started_at();
+      if (step.faults_size() > 0) *resp->mutable_expires_at() = step.faults(0).expires_at();
+      *resp->mutable_effect_spread() = step.effect_spread();
+      *resp->mutable_ack_spread() = step.ack_spread();
+      *resp->mutable_dispatch_to_last_ack() = step.dispatch_to_last_ack();
+    }
+    bool ended_badly = r->outcome() == v1::RUN_OUTCOME_ABORTED || r->outcome() == v1::RUN_OUTCOME_REFUSED;
+    resp->set_applied(r->has_fault_start() && !ended_badly);
+    if (!resp->applied()) {
+      resp->set_error(r->phase() == v1::RUN_PHASE_DONE ? r->reason()
+                                                      : "not applied yet (in " + runner::phase_name(r->phase()) + ")");
+    }
     return grpc::Status::OK;
   }
 
+  // An operator's early end of a run: an abort, which reverts whatever is in effect.
   grpc::Status RevertRun(grpc::ServerContext*, const v1::RevertRunRequest* req, v1::RevertRunResponse* resp) override {
-    auto r = ctx_.inject_runs.revert(req->run_id(), req->requested_by());
-    if (!r) return grpc::Status(grpc::StatusCode::NOT_FOUND, r.error().message);
-    *resp = std::move(*r);
+    std::string by = req->requested_by().empty() ? "operator" : req->requested_by();
+    if (auto a = ctx_.runs.abort(req->run_id(), fmt::format("reverted by {}", by), by); !a) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, a.error().describe());
+    }
+    auto r = wait_for(ctx_.runs, req->run_id(), std::chrono::minutes(1),
+                      [](const v1::RunRecord& r) { return r.phase() == v1::RUN_PHASE_DONE; });
+    if (!r) return grpc::Status(grpc::StatusCode::INTERNAL, r.error().describe());
+    for (const auto& s : r->steps()) {
+      for (const auto& f : s.faults()) *resp->add_faults() = f;
+    }
+    resp->set_reason(r->reason());
     return grpc::Status::OK;
   }
 
   grpc::Status Halt(grpc::ServerContext*, const v1::HaltRequest* req, v1::HaltResponse* resp) override {
     auto r = ctx_.fleet.halt(req->reason().empty() ? "no reason given" : req->reason(), req->requested_by());
     *resp->mutable_halted_at() = to_proto(r.halted_at);
-    fill_outcomes("", r.agents, resp->mutable_agents());
+    fill_outcomes(r.agents, resp->mutable_agents());
     if (r.agents.last_ack) {
       *resp->mutable_last_confirmed_at() = to_proto(*r.agents.last_ack);
       *resp->mutable_to_last_confirmation() = to_proto_duration(*r.agents.last_ack - r.halted_at);
@@ -116,42 +183,15 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
   }
 
   grpc::Status ListRuns(grpc::ServerContext*, const v1::ListRunsRequest* req, v1::ListRunsResponse* resp) override {
-    std::vector<RunRow> rows;
     if (!req->run_id().empty()) {
-      auto r = ctx_.store.run(req->run_id());
-      if (!r) return grpc::Status(grpc::StatusCode::INTERNAL, r.error().message);
-      if (!r->has_value()) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no run " + req->run_id());
-      rows.push_back(**r);
-    } else {
-      auto r = ctx_.store.recent_runs(req->limit() ? req->limit() : 50);
-      if (!r) return grpc::Status(grpc::StatusCode::INTERNAL, r.error().message);
-      rows = std::move(*r);
+      auto r = ctx_.runs.get(req->run_id(), false);
+      if (!r) return grpc::Status(grpc::StatusCode::NOT_FOUND, r.error().describe());
+      fill_info(*r, true, resp->add_runs());
+      return grpc::Status::OK;
     }
-    for (auto& row : rows) {
-      auto* o = resp->add_runs();
-      o->set_id(row.id);
-      o->set_kind(row.kind);
-      o->set_state(row.state);
-      o->set_status(run_status(row.status));
-      o->set_description(row.description);
-      o->set_reason(row.reason);
-      o->set_requested_by(row.requested_by);
-      *o->mutable_created_at() = to_proto(row.created_at);
-      if (row.ended_at) *o->mutable_ended_at() = to_proto(*row.ended_at);
-      if (!req->run_id().empty()) {
-        auto t = ctx_.store.targets(row.id);
-        if (!t) return grpc::Status(grpc::StatusCode::INTERNAL, t.error().message);
-        for (auto& tr : *t) {
-          auto* to = o->add_targets();
-          to->set_agent_id(tr.agent_id);
-          to->set_fault_id(tr.fault_id);
-          to->set_status(ack_status(tr.status));
-          to->set_error(tr.status + (tr.error.empty() ? "" : ": " + tr.error));
-          if (tr.acked_at) *to->mutable_acked_at() = to_proto(*tr.acked_at);
-          if (tr.effective_at) *to->mutable_effective_at() = to_proto(*tr.effective_at);
-        }
-      }
-    }
+    auto all = ctx_.runs.list(req->limit() ? req->limit() : 50);
+    if (!all) return grpc::Status(grpc::StatusCode::INTERNAL, all.error().describe());
+    for (const auto& r : *all) fill_info(r, false, resp->add_runs());
     return grpc::Status::OK;
   }
 

@@ -1,33 +1,15 @@
-#include "controller/api/run_service.h"
-
+// RunService (run.proto): experiment runs and schedules, over the daemon's RunManager.
 #include <thread>
 
-#include "common/log.h"
-#include "controller/runner/run_recorder.h"
+#include "controller/api/services.h"
 #include "controller/experiment/loader.h"
-#include "controller/runner/fleet_adapter.h"
-#include "controller/runner/run_ids.h"
+#include "controller/runner/clock.h"
 #include "controller/runner/run_manager.h"
-#include "controller/session/fleet.h"
 #include "firedrill/v1/run.grpc.pb.h"
 
 namespace firedrill::runner {
 
 namespace {
-
-std::optional<WallTime> time_of(bool has, const google::protobuf::Timestamp& t) {
-  if (!has) return std::nullopt;
-  return from_proto(t);
-}
-
-std::string store_status(v1::RunOutcome o) {
-  switch (o) {
-    case v1::RUN_OUTCOME_PASSED:
-    case v1::RUN_OUTCOME_FAILED: return controller::kRunCompleted;
-    case v1::RUN_OUTCOME_REFUSED: return controller::kRunRefused;
-    default: return controller::kRunAborted;
-  }
-}
 
 grpc::Status invalid(const experiment::LoadedExperiment& file) {
   std::string msg;
@@ -37,37 +19,9 @@ grpc::Status invalid(const experiment::LoadedExperiment& file) {
 
 class RunServiceImpl final : public v1::RunService::Service {
  public:
-  explicit RunServiceImpl(controller::ApiContext& ctx) : ctx_(ctx), fleet_(ctx.fleet) {
-    RunManagerConfig config;
-    config.runs_dir = ctx.state_dir + "/runs";
-    config.schedules_dir = ctx.state_dir + "/schedules";
-    config.new_run_id = [] { return make_run_id(); };
-    controller::Store* store = &ctx.store;
-    // Every run keeps a signed evidence log; without one a run still runs, and says so.
-    auto evidence = evidence::ControllerEvidence::open(ctx.state_dir);
-    if (evidence) {
-      evidence_ = std::move(*evidence);
-    } else {
-      logger("controller.runner")->error("evidence unavailable, runs will have no signed log: {}",
-                                         evidence.error().describe());
-    }
-    evidence::RunRecorder* recorder = evidence_ ? evidence_->recorder.get() : nullptr;
-    auto observers = [store, recorder](const v1::RunRecord&, bool) {
-      std::vector<std::unique_ptr<RunObserver>> out;
-      out.push_back(std::make_unique<StoreMirror>(*store));
-      if (recorder) out.push_back(recorder->for_run());
-      return out;
-    };
-    manager_ = std::make_unique<RunManager>(config, &clock_, &fleet_, observers);
-    if (auto r = manager_->start(); !r) {
-      logger("controller.runner")->error("experiment runs are unavailable: {}", r.error().describe());
-      start_error_ = r.error().describe();
-    }
-  }
-  ~RunServiceImpl() override { manager_->stop("the controller is shutting down"); }
+  explicit RunServiceImpl(controller::ApiContext& ctx) : manager_(&ctx.runs) {}
 
   grpc::Status StartRun(grpc::ServerContext*, const v1::StartRunRequest* req, v1::StartRunResponse* resp) override {
-    if (!start_error_.empty()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, start_error_);
     auto file = experiment::parse_experiment(req->experiment_yaml(),
                                              req->experiment_file().empty() ? "experiment.yaml" : req->experiment_file());
     if (!file.ok()) {
@@ -181,71 +135,18 @@ class RunServiceImpl final : public v1::RunService::Service {
     return grpc::Status::OK;
   }
 
-  controller::ApiContext& ctx_;
-  std::unique_ptr<evidence::ControllerEvidence> evidence_;  // outlives the manager's runs
+  RunManager* manager_;
   SystemClock clock_;
-  FleetAdapter fleet_;
-  std::unique_ptr<RunManager> manager_;
-  std::string start_error_;
 };
 
 }  // namespace
 
-void StoreMirror::ensure(const v1::RunRecord& run) {
-  if (created_) return;
-  controller::RunRow row;
-  row.id = run.id();
-  row.kind = "experiment";
-  row.status = controller::kRunActive;
-  row.state = phase_name(run.phase());
-  row.description = run.experiment().name() +
-                    (run.experiment().description().empty() ? "" : ": " + run.experiment().description());
-  row.requested_by = run.started_by();
-  row.spec = run.experiment_file();
-  row.created_at = from_proto(run.created_at());
-  if (auto r = store_.create_run(row); !r) {
-    logger("controller.runner")->warn("run {}: store: {}", run.id(), r.error().describe());
-  }
-  created_ = true;
-}
-
-void StoreMirror::on_phase(const v1::RunRecord& run, const std::string&) {
-  if (run.phase() == v1::RUN_PHASE_PENDING_APPROVAL || run.phase() == v1::RUN_PHASE_DONE) return;
-  if (!created_) {
-    ensure(run);
-    return;
-  }
-  if (auto r = store_.set_run_state(run.id(), phase_name(run.phase())); !r) {
-    logger("controller.runner")->warn("run {}: store: {}", run.id(), r.error().describe());
-  }
-}
-
-void StoreMirror::on_fault(const v1::RunRecord& run, const v1::FaultRecord& f, bool) {
-  ensure(run);
-  controller::TargetRow row;
-  row.run_id = run.id();
-  row.agent_id = f.agent_id();
-  row.fault_id = f.fault_id();
-  row.status = f.status();
-  row.error = f.error();
-  row.acked_at = time_of(f.has_acked_at(), f.acked_at());
-  row.effective_at = time_of(f.has_effective_at(), f.effective_at());
-  row.reverted_at = time_of(f.has_reverted_at(), f.reverted_at());
-  if (auto r = store_.put_targets({row}); !r) logger("controller.runner")->warn("run {}: store: {}", run.id(), r.error().describe());
-}
-
-void StoreMirror::on_verdict(const v1::RunRecord& run) {
-  ensure(run);
-  std::string reason = fmt::format("{}: {}", outcome_name(run.outcome()), run.reason());
-  if (auto r = store_.end_run(run.id(), store_status(run.outcome()), reason,
-                              run.has_ended_at() ? from_proto(run.ended_at()) : WallClock::now());
-      !r) {
-    logger("controller.runner")->warn("run {}: store: {}", run.id(), r.error().describe());
-  }
-}
-
-std::unique_ptr<grpc::Service> make_run_service(controller::ApiContext& context) {
-  return std::make_unique<RunServiceImpl>(context);
-}
-
 }  // namespace firedrill::runner
+
+namespace firedrill::controller {
+
+std::unique_ptr<grpc::Service> make_run_service(ApiContext& context) {
+  return std::make_unique<runner::RunServiceImpl>(context);
+}
+
+}  // namespace firedrill::controller

@@ -1,5 +1,4 @@
 #include "controller/api/services.h"
-#include "controller/api/run_service.h"
 
 #include <pwd.h>
 #include <unistd.h>
@@ -11,7 +10,7 @@ namespace firedrill::controller {
 std::vector<std::unique_ptr<grpc::Service>> make_api_services(ApiContext& context) {
   std::vector<std::unique_ptr<grpc::Service>> services;
   services.push_back(make_controller_service(context));
-  services.push_back(runner::make_run_service(context));
+  services.push_back(make_run_service(context));
   // Other areas add their services here, one line each.
   return services;
 }

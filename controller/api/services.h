@@ -1,7 +1,7 @@
 // The operators' API of `firedrill serve`: gRPC services on a Unix socket only root can
-// open. ControllerService (controller.proto) is this folder's; other areas add theirs
-// (RunService for experiments, evidence, ...) in make_api_services() in services.cpp,
-// built from the same context.
+// open. ControllerService (controller.proto) and RunService (run.proto) are this
+// folder's; other areas add theirs in make_api_services() in services.cpp, built from
+// the same context.
 #pragma once
 
 #include <memory>
@@ -11,27 +11,27 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/service_type.h>
 
+#include "controller/runner/run_manager.h"
 #include "controller/session/fleet.h"
 #include "controller/store/store.h"
 
 namespace firedrill::controller {
 
-class InjectRuns;
-
-// What `firedrill serve` hands every API service. References outlive the services.
+// What `firedrill serve` (controller/daemon) hands every API service. References
+// outlive the services.
 struct ApiContext {
   Fleet& fleet;
   Store& store;
-  InjectRuns& inject_runs;
-  std::string state_dir;  // the controller's state directory (store, keys, reports)
+  runner::RunManager& runs;  // every run: experiments and ad hoc injects
+  std::string state_dir;     // the controller's state directory (store, keys, reports)
 };
 
 // Every service the API socket serves. Services own whatever threads they start and
 // stop them in their destructors (called before the fleet and the store go away).
 std::vector<std::unique_ptr<grpc::Service>> make_api_services(ApiContext& context);
 
-// The one every area gets for free.
 std::unique_ptr<grpc::Service> make_controller_service(ApiContext& context);
+std::unique_ptr<grpc::Service> make_run_service(ApiContext& context);
 
 // The default API socket, overridden by FIREDRILL_API and --api.
 std::string default_api_socket();

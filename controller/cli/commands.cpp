@@ -1,7 +1,7 @@
 // Every verb of `firedrill`, in the order --help lists them. A subsystem adds its verbs
 // here and links its library in controller/cli/CMakeLists.txt.
 #include "controller/cli/cli.h"
-#include "controller/api/verbs.h"
+#include "controller/cli/verbs.h"
 #include "controller/session/certs.h"
 #include "controller/evidence/evidence_cli.h"
 #include "controller/experiment/commands.h"

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <boost/program_options.hpp>
+#include <google/protobuf/util/json_util.h>
 
 #include "common/cli.h"
 #include "controller/api/services.h"
@@ -110,6 +111,15 @@ std::string status_line(const v1::RunUpdate& u, WallTime now) {
 
 std::atomic<bool> g_interrupted{false};
 
+void print_json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.add_whitespace = true;
+  o.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+  std::cout << out << std::flush;
+}
+
 }  // namespace
 
 int exit_code(const v1::RunRecord& run) {
@@ -152,21 +162,108 @@ std::string render_verdict(const v1::RunRecord& run) {
   return out;
 }
 
+sigset_t block_interrupts() {
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  return sigs;
+}
+
+int follow_run(const std::string& api, const std::string& id, sigset_t sigs, bool quiet, const char* verb, bool json) {
+  auto stub = connect(api);
+  std::thread([sigs, api, id, verb] {
+    int sig = 0;
+    while (sigwait(&sigs, &sig) == 0) {
+      if (g_interrupted.exchange(true)) {
+        std::cerr << "\nfiredrill " << verb << ": interrupted again; leaving (the controller finishes the abort)\n";
+        std::_Exit(2);
+      }
+      std::cerr << "\nfiredrill " << verb << ": aborting run " << id << " (reverting its faults)...\n";
+      v1::AbortRunRequest a;
+      a.set_run_id(id);
+      a.set_reason("interrupted from the terminal");
+      a.set_requested_by(controller::requested_by());
+      v1::AbortRunResponse ar;
+      grpc::ClientContext c;
+      c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      auto st = v1::RunService::NewStub(controller::api_channel(api))->AbortRun(&c, a, &ar);
+      if (!st.ok() || !ar.error().empty()) std::cerr << "firedrill " << verb << ": abort: " << (st.ok() ? ar.error() : st.error_message()) << "\n";
+    }
+  }).detach();
+
+  quiet = quiet || json;
+  bool tty = ::isatty(STDOUT_FILENO) && !quiet;
+  int printed = 0;
+  auto last_status = std::chrono::steady_clock::now() - std::chrono::seconds(10);
+  grpc::ClientContext watch_ctx;
+  v1::WatchRunRequest wr;
+  wr.set_run_id(id);
+  auto reader = stub->WatchRun(&watch_ctx, wr);
+  v1::RunUpdate u;
+  bool status_shown = false;
+  while (reader->Read(&u)) {
+    const auto& r = u.run();
+    if (r.events_size() > printed && status_shown) {
+      std::cout << "\r\033[K";
+      status_shown = false;
+    }
+    if (!json) {
+      for (; printed < r.events_size(); ++printed) std::cout << event_line(r, r.events(printed)) << "\n";
+    }
+    if (r.phase() == v1::RUN_PHASE_DONE) break;
+    auto now = std::chrono::steady_clock::now();
+    if (tty) {
+      std::cout << "\r\033[K" << status_line(u, WallClock::now()) << std::flush;
+      status_shown = true;
+    } else if (!quiet && now - last_status >= std::chrono::seconds(5)) {
+      std::cout << status_line(u, WallClock::now()) << "\n" << std::flush;
+      last_status = now;
+    }
+  }
+  if (status_shown) std::cout << "\r\033[K";
+  auto s = reader->Finish();
+  v1::GetRunRequest gr;
+  gr.set_run_id(id);
+  v1::RunRecord final_run;
+  grpc::ClientContext get_ctx;
+  if (auto st = stub->GetRun(&get_ctx, gr, &final_run); !st.ok()) return rpc_failed(verb, api, st);
+  if (json) {
+    print_json(final_run);
+  } else {
+    for (; printed < final_run.events_size(); ++printed) std::cout << event_line(final_run, final_run.events(printed)) << "\n";
+    std::cout << render_verdict(final_run) << std::flush;
+  }
+  if (final_run.phase() != v1::RUN_PHASE_DONE) {
+    std::cerr << "firedrill " << verb << ": the controller stopped reporting before the run ended"
+              << (s.ok() ? "" : ": " + s.error_message()) << "\n";
+    return 2;
+  }
+  if (!json) std::cout << fmt::format("report: firedrill report {0} --format json -o {0}.json && firedrill report verify {0}.json"
+                           "   (html: --format html -o {0}.html)\n",
+                           id);
+  return exit_code(final_run);
+}
+
 int run_main(int argc, char** argv) {
   std::string api = controller::default_api_socket(), file, as;
   std::vector<std::string> participants;
-  bool detach = false, quiet = false;
+  bool detach = false, quiet = false, json = false;
   po::options_description desc(R"(firedrill run - start an experiment and follow it live
 
 SYNOPSIS
-  firedrill run FILE [--as NAME] [--participant NAME[:ROLE]]... [--detach]
+  firedrill run FILE [--as NAME] [--participant NAME[:ROLE]]... [--detach] [--json]
 
 DESCRIPTION
   Checks FILE (as `firedrill validate` does), starts a run on the controller and
   follows it: the phase, the elapsed time, each probe's state, the faults applied per
   step, every event as it happens; then the SLO table and the verdict. A run that
   needs approvals waits for `firedrill approve RUN --as NAME`.
-  Ctrl-C aborts the run: the controller reverts whatever is in effect.
+  Ctrl-C aborts the run: the controller reverts whatever is in effect. It ends with
+  the command that fetches the run's signed report and verifies it.
+  --json prints only the finished run (firedrill.v1.RunRecord as JSON; with --detach,
+  the start's answer) for scripts.
 
 EXIT STATUS
   0  passed: every SLO was met
@@ -181,6 +278,7 @@ OPTIONS)");
     ("participant", po::value(&participants)->composing(), "a participant, NAME or NAME:ROLE (repeatable)")
     ("detach", po::bool_switch(&detach), "print the run id and return; follow later with `firedrill show`")
     ("quiet,q", po::bool_switch(&quiet), "no live status line, events and verdict only")
+    ("json", po::bool_switch(&json), "print the finished run as JSON, nothing else")
     ("api", po::value(&api), "the controller's API socket (default $FIREDRILL_API or /run/firedrill/controller.sock)");
   po::positional_options_description pos;
   pos.add("file", 1);
@@ -196,11 +294,7 @@ OPTIONS)");
   // Ctrl-C (or SIGTERM) asks the controller to abort the run; the watch goes on and
   // shows the revert. Blocked before gRPC starts its threads, so that only the waiting
   // thread below ever takes them.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  sigset_t sigs = block_interrupts();
   v1::StartRunRequest req;
   req.set_experiment_file(file);
   req.set_experiment_yaml(loaded.text);
@@ -227,80 +321,24 @@ OPTIONS)");
     return 2;
   }
   const std::string id = resp.run_id();
-  std::cout << fmt::format("run {} of {} ({})\n", id, loaded.experiment.name(), file) << std::flush;
+  if (json && detach) {
+    print_json(resp);
+    return 0;
+  }
+  if (!json) std::cout << fmt::format("run {} of {} ({})\n", id, loaded.experiment.name(), file) << std::flush;
   if (detach) return 0;
 
-  std::thread([sigs, api, id] {
-    int sig = 0;
-    while (sigwait(&sigs, &sig) == 0) {
-      if (g_interrupted.exchange(true)) {
-        std::cerr << "\nfiredrill run: interrupted again; leaving (the controller finishes the abort)\n";
-        std::_Exit(2);
-      }
-      std::cerr << "\nfiredrill run: aborting run " << id << " (reverting its faults)...\n";
-      v1::AbortRunRequest a;
-      a.set_run_id(id);
-      a.set_reason("interrupted from the terminal");
-      a.set_requested_by(controller::requested_by());
-      v1::AbortRunResponse ar;
-      grpc::ClientContext c;
-      c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-      auto st = v1::RunService::NewStub(controller::api_channel(api))->AbortRun(&c, a, &ar);
-      if (!st.ok() || !ar.error().empty()) std::cerr << "firedrill run: abort: " << (st.ok() ? ar.error() : st.error_message()) << "\n";
-    }
-  }).detach();
-
-  bool tty = ::isatty(STDOUT_FILENO) && !quiet;
-  int printed = 0;
-  auto last_status = std::chrono::steady_clock::now() - std::chrono::seconds(10);
-  grpc::ClientContext watch_ctx;
-  v1::WatchRunRequest wr;
-  wr.set_run_id(id);
-  auto reader = stub->WatchRun(&watch_ctx, wr);
-  v1::RunUpdate u;
-  bool status_shown = false;
-  while (reader->Read(&u)) {
-    const auto& r = u.run();
-    if (r.events_size() > printed && status_shown) {
-      std::cout << "\r\033[K";
-      status_shown = false;
-    }
-    for (; printed < r.events_size(); ++printed) std::cout << event_line(r, r.events(printed)) << "\n";
-    if (r.phase() == v1::RUN_PHASE_DONE) break;
-    auto now = std::chrono::steady_clock::now();
-    if (tty) {
-      std::cout << "\r\033[K" << status_line(u, WallClock::now()) << std::flush;
-      status_shown = true;
-    } else if (!quiet && now - last_status >= std::chrono::seconds(5)) {
-      std::cout << status_line(u, WallClock::now()) << "\n" << std::flush;
-      last_status = now;
-    }
-  }
-  if (status_shown) std::cout << "\r\033[K";
-  auto s = reader->Finish();
-  v1::GetRunRequest gr;
-  gr.set_run_id(id);
-  v1::RunRecord final_run;
-  grpc::ClientContext get_ctx;
-  if (auto st = stub->GetRun(&get_ctx, gr, &final_run); !st.ok()) return rpc_failed("run", api, st);
-  for (; printed < final_run.events_size(); ++printed) std::cout << event_line(final_run, final_run.events(printed)) << "\n";
-  std::cout << render_verdict(final_run) << std::flush;
-  if (final_run.phase() != v1::RUN_PHASE_DONE) {
-    std::cerr << "firedrill run: the controller stopped reporting before the run ended"
-              << (s.ok() ? "" : ": " + s.error_message()) << "\n";
-    return 2;
-  }
-  return exit_code(final_run);
+  return follow_run(api, id, sigs, quiet, "run", json);
 }
 
 int show_main(int argc, char** argv) {
   std::string api = controller::default_api_socket(), id;
-  bool samples = false;
+  bool samples = false, json = false;
   unsigned limit = 20;
   po::options_description desc(R"(firedrill show - an experiment run in full, or the recent runs
 
 SYNOPSIS
-  firedrill show [RUN] [--samples] [--limit N]
+  firedrill show [RUN] [--samples] [--limit N] [--json]
 
 DESCRIPTION
   With RUN: the experiment and its file's SHA-256, who started it, approvals, each
@@ -314,6 +352,7 @@ OPTIONS)");
     ("help,h", "print this help")
     ("run", po::value(&id), "the run id")
     ("samples", po::bool_switch(&samples), "print every probe sample")
+    ("json", po::bool_switch(&json), "print the run (firedrill.v1.RunRecord) or the list as JSON")
     ("limit", po::value(&limit), "how many recent runs (default 20)")
     ("api", po::value(&api), "the controller's API socket");
   po::positional_options_description pos;
@@ -327,6 +366,10 @@ OPTIONS)");
     v1::ListExperimentRunsResponse resp;
     grpc::ClientContext ctx;
     if (auto s = stub->ListExperimentRuns(&ctx, req, &resp); !s.ok()) return rpc_failed("show", api, s);
+    if (json) {
+      print_json(resp);
+      return 0;
+    }
     std::vector<std::vector<std::string>> rows = {{"RUN", "EXPERIMENT", "STARTED", "PHASE", "OUTCOME", "REASON"}};
     for (const auto& r : resp.runs()) {
       std::string reason = r.reason().size() > 60 ? r.reason().substr(0, 57) + "..." : r.reason();
@@ -342,6 +385,10 @@ OPTIONS)");
   v1::RunRecord r;
   grpc::ClientContext ctx;
   if (auto s = stub->GetRun(&ctx, req, &r); !s.ok()) return rpc_failed("show", api, s);
+  if (json) {
+    print_json(r);
+    return exit_code(r);
+  }
   const auto& e = r.experiment();
   std::cout << fmt::format("run         {}\nexperiment  {}{} ({}, sha256 {})\n", r.id(), e.name(),
                            e.version().empty() ? "" : " v" + e.version(), r.experiment_file(), r.experiment_sha256());

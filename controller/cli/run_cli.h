@@ -3,6 +3,8 @@
 // RunService on its API socket.
 #pragma once
 
+#include <signal.h>
+
 #include <string>
 
 #include "firedrill/v1/run.pb.h"
@@ -14,6 +16,14 @@ int show_main(int argc, char** argv);      // one run in full, or the recent one
 int approve_main(int argc, char** argv);   // approve (or reject) a run as a named person
 int abort_main(int argc, char** argv);     // stop a run; its faults are reverted
 int schedule_main(int argc, char** argv);  // schedule add|list|pause|resume|remove
+
+// Blocks SIGINT and SIGTERM for follow_run; call it before any gRPC thread starts.
+sigset_t block_interrupts();
+// Follows run `id` live to its end (events, a status line unless `quiet`, the verdict,
+// where its report is), or with `json` only the finished run as JSON; SIGINT/SIGTERM in
+// `sigs` abort the run. Returns exit_code().
+int follow_run(const std::string& api, const std::string& id, sigset_t sigs, bool quiet, const char* verb,
+               bool json);
 
 // The verdict table and the run's summary as printed at the end of `run` and by `show`.
 std::string render_verdict(const v1::RunRecord& run);

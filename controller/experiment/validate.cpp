@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "common/fault_values.h"
 #include "common/time.h"
 #include "controller/calendar/calendar.h"
 #include "controller/targeting/selector.h"
@@ -155,6 +156,9 @@ class Checker {
         error(path + ".fault", "required: the fault (network, process or power_loss)");
       } else {
         fault(s.fault(), path + ".fault");
+        std::optional<nanoseconds> lease;
+        if (s.has_duration()) lease = dur(s.duration());
+        for (auto& p : fault_value_problems(s.fault(), lease)) error(path + ".fault." + p.field, "{}", p.message);
       }
       if (!s.has_duration()) {
         error(path + ".duration", "required: how long the fault lasts (e.g. 2m)");
@@ -236,9 +240,10 @@ class Checker {
         break;
       }
       case v1::FaultSpec::kPowerLoss:
+      case v1::FaultSpec::kResource:  // fault_value_problems()
         break;
       default:
-        error(path, "choose the fault: network, process or power_loss");
+        error(path, "choose the fault: network, process, power_loss or resource");
     }
   }
 

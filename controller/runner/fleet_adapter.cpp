@@ -24,6 +24,8 @@ FanoutOutcome convert(const controller::FanoutResult& r, bool revert) {
     }
     out.hosts.push_back(std::move(h));
   }
+  out.ack_spread = r.ack_spread();
+  out.dispatch_to_last_ack = r.dispatch_to_last_ack();
   return out;
 }
 

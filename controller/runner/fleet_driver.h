@@ -29,6 +29,8 @@ struct HostOutcome {
 
 struct FanoutOutcome {
   std::vector<HostOutcome> hosts;
+  std::chrono::nanoseconds ack_spread{0};            // first ack to last
+  std::chrono::nanoseconds dispatch_to_last_ack{0};  // commands sent to the last ack
   bool all_ok() const {
     for (const auto& h : hosts) {
       if (!h.ok) return false;

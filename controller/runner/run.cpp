@@ -89,6 +89,7 @@ v1::RunRecord new_run_record(const experiment::LoadedExperiment& file, const std
                              const std::string& started_by, WallTime now) {
   v1::RunRecord r;
   r.set_id(id);
+  r.set_kind("experiment");
   r.set_experiment_file(file.file);
   r.set_experiment_yaml(file.text);
   r.set_experiment_sha256(file.sha256);
@@ -100,7 +101,7 @@ v1::RunRecord new_run_record(const experiment::LoadedExperiment& file, const std
 }
 
 Run::Run(v1::RunRecord record, Clock* clock, FleetDriver* fleet, std::unique_ptr<probes::ProbeSource> probes,
-         RunStore* store, RunObserver* observer, RunnerOptions options)
+         controller::Store* store, RunObserver* observer, RunnerOptions options)
     : clock_(clock),
       fleet_(fleet),
       probes_(std::move(probes)),
@@ -199,14 +200,33 @@ void Run::set_phase(v1::RunPhase phase, const std::string& detail, int step) {
   persist(true);
 }
 
+v1::RunRecord summary(const v1::RunRecord& run) {
+  v1::RunRecord s;
+  s.CopyFrom(run);
+  s.clear_samples();
+  s.clear_events();
+  s.clear_experiment_yaml();
+  return s;
+}
+
+v1::RunRecord Run::without_samples() const {
+  std::lock_guard lock(mu_);
+  v1::RunRecord copy = summary(record_);
+  *copy.mutable_events() = record_.events();
+  copy.set_experiment_yaml(record_.experiment_yaml());
+  return copy;
+}
+
+// The record without its samples: those went to the store as they came (pump()), so
+// what is written here does not grow with the run's length.
 void Run::persist(bool force) {
   if (!store_) return;
   std::lock_guard plock(persist_mu_);
   WallTime now = clock_->now();
   if (!force && now - last_persist_ < options_.persist_every) return;
   last_persist_ = now;
-  v1::RunRecord copy = snapshot(true);
-  if (auto r = store_->save(copy); !r) {
+  v1::RunRecord copy = without_samples();
+  if (auto r = store_->put_run(copy); !r) {
     logger("controller.runner")->error("run {}: cannot save: {}", copy.id(), r.error().describe());
   }
 }
@@ -216,14 +236,23 @@ void Run::pump() {
   auto fresh = probes_->take_new();
   if (fresh.empty()) return;
   std::map<std::string, std::vector<slo::Sample>> by_probe;
+  std::vector<v1::ProbeSample> rows;
+  std::string id;
   {
     std::lock_guard lock(mu_);
+    id = record_.id();
     for (auto& [probe, s] : fresh) {
-      *record_.add_samples() = to_proto_sample(probe, s);
+      rows.push_back(to_proto_sample(probe, s));
+      *record_.add_samples() = rows.back();
       sets_[probe].push_back(s);
       by_probe[probe].push_back(std::move(s));
     }
     touch();
+  }
+  if (store_) {
+    if (auto r = store_->append_samples(id, rows); !r) {
+      logger("controller.runner")->error("run {}: cannot store samples: {}", id, r.error().describe());
+    }
   }
   if (observer_) {
     v1::RunRecord copy = snapshot(false);
@@ -430,14 +459,14 @@ Run::Step Run::preflight() {
       if (std::find(during.begin(), during.end(), h) == during.end()) during.push_back(h);
     }
     v1::GuardVerdict v = fleet_->check(record_.id(), during, e.blast_radius());
+    {
+      std::lock_guard lock(mu_);
+      *record_.mutable_steps(i)->mutable_guard() = v;
+    }
     if (observer_) observer_->on_guard(snapshot(false), fmt::format("preflight step {}", i + 1), v);
     if (!v.allowed()) {
       end_refused(fmt::format("step {}: {}", i + 1, controller::describe(v)));
       return Step::kStop;
-    }
-    {
-      std::lock_guard lock(mu_);
-      *record_.mutable_steps(i)->mutable_guard() = v;
     }
     auto not_ready = fleet_->not_ready(ids(*hosts), s.fault());
     if (!not_ready.empty()) {
@@ -559,11 +588,12 @@ Run::Step Run::inject(int i) {
   fleet_->set_run_hosts(record_.id(), during);
 
   WallTime now = clock_->now();
-  WallTime not_before = plus(now, options_.start_delay);
+  nanoseconds delay = record_.has_start_delay() ? from_proto(record_.start_delay()) : options_.start_delay;
+  WallTime not_before = plus(now, delay);
   nanoseconds planned = from_proto(s.duration());
   if (s.hold()) {
     // Held until the last step ends: its lease covers the steps after it as well.
-    for (int j = i + 1; j < e.steps_size(); ++j) planned += from_proto(e.steps(j).duration()) + options_.start_delay;
+    for (int j = i + 1; j < e.steps_size(); ++j) planned += from_proto(e.steps(j).duration()) + delay;
   }
   WallTime expires = plus(not_before, planned + options_.lease_margin);
   std::string fid = fleet_->fault_id(record_.id(), i);
@@ -608,6 +638,8 @@ Run::Step Run::inject(int i) {
       }
     }
     if (first_effect && last_effect) *sr->mutable_effect_spread() = to_proto_duration(*last_effect - *first_effect);
+    *sr->mutable_ack_spread() = to_proto_duration(out.ack_spread);
+    *sr->mutable_dispatch_to_last_ack() = to_proto_duration(out.dispatch_to_last_ack);
     if (!record_.has_fault_start()) *record_.mutable_fault_start() = to_proto(first_effect ? *first_effect : not_before);
     touch();
   }
@@ -939,65 +971,6 @@ v1::RunRecord Run::execute() {
   recover();
   verdict();
   return snapshot(true);
-}
-
-std::vector<std::string> recover_interrupted(RunStore* store, FleetDriver* fleet, Clock* clock) {
-  std::vector<std::string> resume;
-  auto runs = store->list(true);
-  if (!runs) {
-    logger("controller.runner")->error("cannot list runs: {}", runs.error().describe());
-    return resume;
-  }
-  for (auto& r : *runs) {
-    if (r.phase() == v1::RUN_PHASE_DONE) continue;
-    if (r.phase() == v1::RUN_PHASE_PENDING_APPROVAL || r.phase() == v1::RUN_PHASE_UNSPECIFIED) {
-      resume.push_back(r.id());
-      continue;
-    }
-    // Revert what it may have applied: every fault it sent and did not see reverted.
-    std::map<std::string, std::vector<std::string>> to_revert;
-    for (const auto& s : r.steps()) {
-      for (const auto& f : s.faults()) {
-        if (f.status() != "reverted") to_revert[f.fault_id()].push_back(f.agent_id());
-      }
-    }
-    WallTime now = clock->now();
-    for (const auto& [fid, hosts] : to_revert) {
-      FanoutOutcome out = fleet->revert(fid, hosts);
-      for (auto& s : *r.mutable_steps()) {
-        for (auto& f : *s.mutable_faults()) {
-          if (f.fault_id() != fid) continue;
-          for (const auto& h : out.hosts) {
-            if (h.agent_id != f.agent_id()) continue;
-            if (h.ok) {
-              f.set_status("reverted");
-              *f.mutable_reverted_at() = to_proto(h.acked_at.value_or(now));
-            } else {
-              // Agents away now revert it themselves: the fleet reverts faults of runs
-              // not in flight when their agent registers, and every lease ends.
-              f.set_error(fmt::format("revert not confirmed at restart ({}); reverted when the agent reconnects",
-                                      h.error.empty() ? h.status : h.error));
-            }
-          }
-        }
-      }
-    }
-    std::string reason = fmt::format("the controller restarted while the run was in {}", phase_name(r.phase()));
-    auto* e = r.add_events();
-    *e->mutable_at() = to_proto(now);
-    e->set_phase(r.phase());
-    e->set_kind("abort");
-    e->set_message(reason + (to_revert.empty() ? "" : "; its faults were reverted"));
-    if (r.has_fault_start() && !r.has_fault_end()) *r.mutable_fault_end() = to_proto(now);
-    r.set_outcome(v1::RUN_OUTCOME_ABORTED);
-    r.set_reason(reason);
-    r.set_phase(v1::RUN_PHASE_DONE);
-    *r.mutable_ended_at() = to_proto(now);
-    fleet->end_run(r.id());
-    if (auto s = store->save(r); !s) logger("controller.runner")->error("run {}: {}", r.id(), s.error().describe());
-    logger("controller.runner")->warn("run {}: {}", r.id(), reason);
-  }
-  return resume;
 }
 
 }  // namespace firedrill::runner

@@ -18,7 +18,8 @@
 //
 // Any failure, abort condition, halt, lost agent or operator abort reverts whatever
 // is in effect and ends the run aborted (or refused, when nothing was injected yet),
-// recording why. The record is written at every phase change and every few seconds.
+// recording why. The record (without its probe samples) is written to the store at every
+// phase change and every few seconds; samples are appended to it as they arrive.
 #pragma once
 
 #include <atomic>
@@ -32,8 +33,8 @@
 #include "controller/probes/probe_set.h"
 #include "controller/runner/clock.h"
 #include "controller/runner/fleet_driver.h"
-#include "controller/runner/run_store.h"
 #include "controller/slo/slo.h"
+#include "controller/store/store.h"
 #include "firedrill/v1/run.pb.h"
 
 namespace firedrill::runner {
@@ -68,7 +69,7 @@ class RunObserver {
 class Run {
  public:
   Run(v1::RunRecord record, Clock* clock, FleetDriver* fleet, std::unique_ptr<probes::ProbeSource> probes,
-      RunStore* store, RunObserver* observer = nullptr, RunnerOptions options = {});
+      controller::Store* store, RunObserver* observer = nullptr, RunnerOptions options = {});
   ~Run();
   Run(const Run&) = delete;
   Run& operator=(const Run&) = delete;
@@ -110,6 +111,7 @@ class Run {
   // A reason to stop now, and who stopped it; empty when none.
   std::pair<std::string, std::string> should_abort(bool faults_on);
   void persist(bool force);
+  v1::RunRecord without_samples() const;
   void revert_entry(size_t index, const std::string& why);
   bool holds(const std::vector<std::string>& probes, WallTime since, std::chrono::nanoseconds hold,
              WallTime* held_since, std::string* failing);
@@ -128,7 +130,7 @@ class Run {
   Clock* clock_;
   FleetDriver* fleet_;
   std::unique_ptr<probes::ProbeSource> probes_;
-  RunStore* store_;
+  controller::Store* store_;
   RunObserver* observer_;
   RunnerOptions options_;
 
@@ -156,10 +158,9 @@ class Run {
 v1::RunRecord new_run_record(const experiment::LoadedExperiment& file, const std::string& id,
                              const std::string& started_by, WallTime now);
 
-// Runs a previous controller left in flight: those past preflight have whatever they
-// applied reverted and are recorded aborted ("controller restarted"); those waiting
-// for approval are returned to be resumed. Returns the ids of runs to resume.
-std::vector<std::string> recover_interrupted(RunStore* store, FleetDriver* fleet, Clock* clock);
+// A copy without the bulky parts (samples, events, the file's text), for lists and
+// live updates.
+v1::RunRecord summary(const v1::RunRecord& run);
 
 std::string phase_name(v1::RunPhase phase);
 std::string outcome_name(v1::RunOutcome outcome);

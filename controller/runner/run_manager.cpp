@@ -1,6 +1,8 @@
 #include "controller/runner/run_manager.h"
 
 #include "common/log.h"
+#include <google/protobuf/text_format.h>
+
 #include "controller/experiment/proto_file.h"
 
 namespace firedrill::runner {
@@ -58,7 +60,7 @@ RunManager::RunManager(RunManagerConfig config, Clock* clock, FleetDriver* fleet
       fleet_(fleet),
       observers_(std::move(observers)),
       probes_(std::move(probes)),
-      store_(config_.runs_dir),
+      store_(config_.store),
       scheduler_(config_.schedules_dir, this) {
   if (!probes_) probes_ = [](const v1::Experiment& e) { return std::make_unique<probes::ProbeSet>(e); };
   if (!config_.new_run_id) config_.new_run_id = [] { return experiment::new_record_id("r"); };
@@ -66,20 +68,77 @@ RunManager::RunManager(RunManagerConfig config, Clock* clock, FleetDriver* fleet
 
 RunManager::~RunManager() { stop("the controller is shutting down"); }
 
-Result<void> RunManager::start() {
-  FD_TRY(store_.open(), "runs directory {}", config_.runs_dir);
+Result<std::vector<std::string>> RunManager::start() {
+  if (!store_) return make_error("the run manager has no store");
   FD_TRY(scheduler_.open(), "schedules directory {}", config_.schedules_dir);
-  for (const auto& id : recover_interrupted(&store_, fleet_, clock_)) {
-    auto r = store_.load(id);
-    if (!r) continue;
-    if (auto b = begin(std::move(*r), true); !b) {
-      logger("controller.runner")->error("run {}: cannot resume: {}", id, b.error().describe());
-    } else {
-      logger("controller.runner")->info("run {}: resumed, waiting for approval", id);
+  FD_ASSIGN(in_flight, store_->runs_in_flight(), "runs in flight");
+  std::vector<std::string> ended;
+  for (auto& r : in_flight) {
+    std::string id = r.id();
+    if (r.phase() == v1::RUN_PHASE_PENDING_APPROVAL || r.phase() == v1::RUN_PHASE_UNSPECIFIED) {
+      if (auto b = begin(std::move(r), true); !b) {
+        logger("controller.runner")->error("run {}: cannot resume: {}", id, b.error().describe());
+      } else {
+        logger("controller.runner")->info("run {}: resumed, waiting for approval", id);
+      }
+      continue;
     }
+    recover(std::move(r));
+    ended.push_back(id);
   }
   scheduler_thread_ = std::thread([this] { scheduler_loop(); });
-  return ok();
+  return ended;
+}
+
+// A run past preflight when its controller died: whatever it may have applied is
+// reverted (agents away now revert it themselves: the fleet reverts faults of runs not
+// in flight when their agent registers, and every lease ends), and it ends aborted,
+// in its record and in its evidence, with the reason.
+void RunManager::recover(v1::RunRecord r) {
+  std::string reason = fmt::format("the controller restarted while the run was in {}", phase_name(r.phase()));
+  std::vector<std::unique_ptr<RunObserver>> observers;
+  if (observers_) observers = observers_(r, true);
+  std::map<std::string, std::vector<std::string>> to_revert;
+  for (const auto& s : r.steps()) {
+    for (const auto& f : s.faults()) {
+      if (f.status() != "reverted") to_revert[f.fault_id()].push_back(f.agent_id());
+    }
+  }
+  WallTime now = clock_->now();
+  for (const auto& [fid, hosts] : to_revert) {
+    FanoutOutcome out = fleet_->revert(fid, hosts);
+    for (auto& s : *r.mutable_steps()) {
+      for (auto& f : *s.mutable_faults()) {
+        if (f.fault_id() != fid) continue;
+        for (const auto& h : out.hosts) {
+          if (h.agent_id != f.agent_id()) continue;
+          if (h.ok) {
+            f.set_status("reverted");
+            *f.mutable_reverted_at() = to_proto(h.acked_at.value_or(now));
+          } else {
+            f.set_error(fmt::format("revert not confirmed at restart ({}); reverted when the agent reconnects",
+                                    h.error.empty() ? h.status : h.error));
+          }
+          for (auto& o : observers) o->on_fault(r, f, true);
+        }
+      }
+    }
+  }
+  auto* e = r.add_events();
+  *e->mutable_at() = to_proto(now);
+  e->set_phase(r.phase());
+  e->set_kind("abort");
+  e->set_message(reason + (to_revert.empty() ? "" : "; its faults were reverted"));
+  if (r.has_fault_start() && !r.has_fault_end()) *r.mutable_fault_end() = to_proto(now);
+  r.set_outcome(v1::RUN_OUTCOME_ABORTED);
+  r.set_reason(reason);
+  for (auto& o : observers) o->on_abort(r, reason, "controller restart");
+  r.set_phase(v1::RUN_PHASE_DONE);
+  *r.mutable_ended_at() = to_proto(now);
+  fleet_->end_run(r.id());
+  if (auto s = store_->put_run(r); !s) logger("controller.runner")->error("run {}: {}", r.id(), s.error().describe());
+  for (auto& o : observers) o->on_verdict(r);
+  logger("controller.runner")->warn("run {} ({}): {}", r.id(), r.kind(), reason);
 }
 
 void RunManager::stop(const std::string& why) {
@@ -112,7 +171,7 @@ Result<std::string> RunManager::begin(v1::RunRecord record, bool resumed) {
   for (auto& o : entry->observers) raw.push_back(o.get());
   entry->fanout = std::make_unique<FanOut>(raw);
   auto probes = probes_(record.experiment());
-  entry->run = std::make_shared<Run>(std::move(record), clock_, fleet_, std::move(probes), &store_, entry->fanout.get(),
+  entry->run = std::make_shared<Run>(std::move(record), clock_, fleet_, std::move(probes), store_, entry->fanout.get(),
                                      config_.options);
   Entry* e = entry.get();
   {
@@ -121,7 +180,7 @@ Result<std::string> RunManager::begin(v1::RunRecord record, bool resumed) {
     if (runs_.count(id)) return make_error("run {} exists", id);
     runs_[id] = std::move(entry);
   }
-  if (auto s = store_.save(e->run->snapshot(true)); !s) logger("controller.runner")->error("{}", s.error().describe());
+  if (auto s = store_->put_run(e->run->snapshot(true)); !s) logger("controller.runner")->error("{}", s.error().describe());
   e->thread = std::thread([this, e] {
     e->run->execute();
     std::lock_guard lock(mu_);
@@ -158,6 +217,45 @@ Result<std::string> RunManager::start_run(const experiment::LoadedExperiment& fi
   return begin(std::move(r), false);
 }
 
+Result<std::string> RunManager::start_inject(const v1::InjectRequest& req) {
+  constexpr auto kMaxDuration = std::chrono::hours(24);
+  constexpr auto kMaxStartDelay = std::chrono::hours(1);
+  if (!req.has_spec() || req.spec().kind_case() == v1::FaultSpec::KIND_NOT_SET) {
+    return make_error("inject: unknown fault kind (the spec is empty or of a kind this controller does not know)");
+  }
+  if (!req.has_duration()) return make_error("inject: a duration is required (every fault has a lease)");
+  auto duration = from_proto(req.duration());
+  if (duration <= std::chrono::nanoseconds::zero() || duration > kMaxDuration) {
+    return make_error("inject: duration {} is outside (0, 24h]", format_duration(duration));
+  }
+  if (req.has_start_delay()) {
+    auto delay = from_proto(req.start_delay());
+    if (delay < std::chrono::nanoseconds::zero() || delay > kMaxStartDelay) {
+      return make_error("inject: start delay {} is outside [0, 1h]", format_duration(delay));
+    }
+  }
+  // A one-step experiment without probes: the same preflight, guard, coordinated
+  // start, revert, recovery and evidence as any run.
+  v1::Experiment e;
+  e.set_name("inject");
+  e.set_description(req.description());
+  *e.mutable_targets() = req.targets();
+  *e.mutable_blast_radius() = req.blast_radius();
+  auto* step = e.add_steps();
+  step->set_name(req.spec().GetDescriptor()->FindFieldByNumber(req.spec().kind_case())->name());
+  *step->mutable_fault() = req.spec();
+  *step->mutable_duration() = req.duration();
+  experiment::LoadedExperiment file;
+  file.file = "(firedrill inject)";
+  google::protobuf::TextFormat::PrintToString(e, &file.text);
+  file.sha256 = experiment::sha256_hex(file.text);
+  file.experiment = e;
+  v1::RunRecord r = new_run_record(file, config_.new_run_id(), req.requested_by(), clock_->now());
+  r.set_kind("inject");
+  if (req.has_start_delay()) *r.mutable_start_delay() = req.start_delay();
+  return begin(std::move(r), false);
+}
+
 std::shared_ptr<Run> RunManager::live(const std::string& id) {
   std::lock_guard lock(mu_);
   auto it = runs_.find(id);
@@ -166,23 +264,19 @@ std::shared_ptr<Run> RunManager::live(const std::string& id) {
 
 Result<v1::RunRecord> RunManager::get(const std::string& id, bool with_samples) {
   if (auto r = live(id)) return r->snapshot(with_samples);
-  FD_ASSIGN(r, store_.load(id), "run");
-  if (!with_samples) {
-    auto events = r.events();
-    r = summary(r);
-    *r.mutable_events() = events;
-  }
-  return r;
+  FD_ASSIGN(r, store_->run(id, with_samples), "run {}", id);
+  if (!r) return make_error("no run {}", id);
+  if (!with_samples) r->clear_experiment_yaml();
+  return std::move(*r);
 }
 
 Result<std::vector<v1::RunRecord>> RunManager::list(size_t limit) {
   reap();
-  FD_ASSIGN(all, store_.list(false), "runs");
+  FD_ASSIGN(all, store_->runs(limit), "runs");
   // Live runs are fresher than their last save.
   for (auto& r : all) {
     if (auto l = live(r.id())) r = summary(l->snapshot(false));
   }
-  if (limit && all.size() > limit) all.resize(limit);
   return all;
 }
 
@@ -190,18 +284,18 @@ v1::ApproveResponse RunManager::approve(const std::string& id, const std::string
                                         bool reject) {
   if (auto r = live(id)) return r->approve(approver, comment, reject);
   v1::ApproveResponse out;
-  auto stored = store_.load(id);
-  out.set_error(stored ? fmt::format("run {} is not waiting for approval (it is {})", id, outcome_name(stored->outcome()))
-                       : fmt::format("no run {}", id));
+  auto stored = store_->run(id, false);
+  out.set_error(stored && *stored ? fmt::format("run {} is not waiting for approval (it is {})", id,
+                                                outcome_name((*stored)->outcome()))
+                                  : fmt::format("no run {}", id));
   return out;
 }
 
 Result<void> RunManager::abort(const std::string& id, const std::string& reason, const std::string& by) {
   auto r = live(id);
   if (!r || r->finished()) {
-    auto stored = r ? Result<v1::RunRecord>(r->snapshot(false)) : store_.load(id);
-    if (!stored) return make_error("no run {}", id);
-    return make_error("run {} has ended ({})", id, outcome_name(stored->outcome()));
+    FD_ASSIGN(stored, get(id, false), "abort");
+    return make_error("run {} has ended ({})", id, outcome_name(stored.outcome()));
   }
   r->abort(reason.empty() ? fmt::format("aborted by {}", by) : reason, by);
   return ok();

@@ -1,8 +1,9 @@
-// The daemon's runs: each on its own thread, reachable by id for approvals, aborts
-// and live updates; finished ones read back from the run store. Also the scheduler's
-// Launcher, and the thread that ticks the scheduler. On start it ends the runs a
-// previous controller left in flight (reverting their faults) and resumes the ones
-// that were waiting for approval.
+// The daemon's runs, experiments and ad hoc injects alike: each on its own thread,
+// reachable by id for approvals, aborts and live updates; finished ones read back from
+// the store. Also the scheduler's Launcher, and the thread that ticks the scheduler.
+// On start it ends the runs a previous controller left in flight (the one recovery:
+// their faults reverted, the abort and its reason in their record and evidence) and
+// resumes the ones that were waiting for approval.
 #pragma once
 
 #include <functional>
@@ -16,19 +17,21 @@
 #include "controller/experiment/loader.h"
 #include "controller/runner/run.h"
 #include "controller/scheduler/scheduler.h"
+#include "controller/store/store.h"
+#include "firedrill/v1/controller.pb.h"
 
 namespace firedrill::runner {
 
-// Observers for one run (evidence, the store mirror, ...); `resumed` when the run
-// continues after a controller restart.
+// Observers for one run (its evidence); `resumed` when the run continues after a
+// controller restart.
 using ObserverFactory =
     std::function<std::vector<std::unique_ptr<RunObserver>>(const v1::RunRecord& run, bool resumed)>;
 // The probes of one run (the daemon's are real; tests may script them).
 using ProbeFactory = std::function<std::unique_ptr<probes::ProbeSource>(const v1::Experiment& e)>;
 
 struct RunManagerConfig {
-  std::string runs_dir;       // one file per run
-  std::string schedules_dir;  // one file per schedule
+  controller::Store* store = nullptr;  // runs and their samples
+  std::string schedules_dir;           // one file per schedule
   RunnerOptions options;
   std::function<std::string()> new_run_id;  // "r-..." ids the fleet recognises
 };
@@ -39,14 +42,17 @@ class RunManager : public scheduler::Launcher {
              ProbeFactory probes = {});
   ~RunManager() override;
 
-  // Opens the stores, ends or resumes interrupted runs, starts the scheduler's thread.
-  Result<void> start();
+  // Opens the schedules, ends or resumes interrupted runs, starts the scheduler's
+  // thread. Returns the ids of the runs it ended.
+  Result<std::vector<std::string>> start();
   // Aborts every run in flight (reverting its faults) and joins every thread.
   void stop(const std::string& why);
 
   // Starts a run of a valid experiment file; returns its id.
   Result<std::string> start_run(const experiment::LoadedExperiment& file, const std::string& started_by,
                                 const std::vector<v1::Participant>& participants);
+  // Starts an ad hoc run (`firedrill inject`): one step, no probes; returns its id.
+  Result<std::string> start_inject(const v1::InjectRequest& request);
   Result<v1::RunRecord> get(const std::string& id, bool with_samples);
   Result<std::vector<v1::RunRecord>> list(size_t limit);
   v1::ApproveResponse approve(const std::string& id, const std::string& approver, const std::string& comment,
@@ -71,6 +77,7 @@ class RunManager : public scheduler::Launcher {
   };
 
   Result<std::string> begin(v1::RunRecord record, bool resumed);
+  void recover(v1::RunRecord record);
   void reap();
   void scheduler_loop();
 
@@ -79,7 +86,7 @@ class RunManager : public scheduler::Launcher {
   FleetDriver* fleet_;
   ObserverFactory observers_;
   ProbeFactory probes_;
-  FileRunStore store_;
+  controller::Store* store_;
   scheduler::Scheduler scheduler_;
 
   std::mutex mu_;

@@ -7,13 +7,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/log.h"
 #include "controller/store/sqlite.h"
 #include "controller/store/store.h"
 
 namespace firedrill::controller {
 namespace {
 
+// Version 2. Version 1 (firedrill 0.1.0) had no version table, a runs table of its own
+// (kind, status, state, ...) for ad hoc runs and run_targets beside it; experiment
+// runs were files under STATE_DIR/runs (imported by the daemon, controller/daemon).
 constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS schema_version (
+  version INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS agents (
   id TEXT PRIMARY KEY,
   tags TEXT NOT NULL,
@@ -26,27 +33,17 @@ CREATE TABLE IF NOT EXISTS agents (
 CREATE TABLE IF NOT EXISTS runs (
   id TEXT PRIMARY KEY,
   kind TEXT NOT NULL,
-  status TEXT NOT NULL,
-  state TEXT NOT NULL,
-  description TEXT NOT NULL,
-  requested_by TEXT NOT NULL,
-  spec TEXT NOT NULL,
-  reason TEXT NOT NULL,
+  done INTEGER NOT NULL,
   created_us INTEGER NOT NULL,
-  ended_us INTEGER
+  record BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS runs_in_flight ON runs(ended_us) WHERE ended_us IS NULL;
-CREATE TABLE IF NOT EXISTS run_targets (
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_us, id);
+CREATE TABLE IF NOT EXISTS run_samples (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
   run_id TEXT NOT NULL,
-  agent_id TEXT NOT NULL,
-  fault_id TEXT NOT NULL,
-  status TEXT NOT NULL,
-  error TEXT NOT NULL,
-  acked_us INTEGER,
-  effective_us INTEGER,
-  reverted_us INTEGER,
-  PRIMARY KEY (run_id, agent_id, fault_id)
+  sample BLOB NOT NULL
 );
+CREATE INDEX IF NOT EXISTS samples_by_run ON run_samples(run_id, seq);
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   run_id TEXT NOT NULL,
@@ -86,10 +83,25 @@ class SqliteStore : public Store {
   ~SqliteStore() override { sqlite3_close(db_); }
 
   Result<void> init() {
+    // The version first: a database this binary refuses is left as it found it.
+    FD_ASSIGN(version, schema_version(), "store {}", path_);
+    if (version > kSchemaVersion) {
+      return make_error("store {}: its schema is version {}, written by a newer firedrill; this one ({}) knows "
+                        "versions 1 to {}. Run the newer firedrill on it, or move the state directory aside to "
+                        "start afresh (its runs and evidence stay in the file)",
+                        path_, version, FIREDRILL_VERSION, kSchemaVersion);
+    }
     FD_TRY(exec("PRAGMA journal_mode=WAL"), "store {}", path_);
     FD_TRY(exec("PRAGMA synchronous=NORMAL"), "store {}", path_);
     FD_TRY(exec("PRAGMA foreign_keys=ON"), "store {}", path_);
+    if (version == 1) return migrate_from_1();
     FD_TRY(exec(kSchema), "store {}: schema", path_);
+    if (version == 0) {
+      Stmt s(db_, "INSERT INTO schema_version(version) VALUES (?1)");
+      FD_TRY(s.prepared("schema version"), "store {}", path_);
+      s.bind(1, int64_t{kSchemaVersion});
+      FD_TRY(done(s.step(), "schema version"), "store {}", path_);
+    }
     return ok();
   }
 
@@ -137,87 +149,47 @@ class SqliteStore : public Store {
     return out;
   }
 
-  Result<void> create_run(const RunRow& r) override {
+  Result<void> put_run(const v1::RunRecord& run) override {
     std::lock_guard lock(mu_);
-    Stmt s(db_, "INSERT INTO runs(id, kind, status, state, description, requested_by, spec, reason, created_us, "
-                "ended_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
-    FD_TRY(s.prepared("create run"), "store");
-    s.bind(1, r.id).bind(2, r.kind).bind(3, r.status).bind(4, r.state).bind(5, r.description).bind(6, r.requested_by)
-        .bind(7, r.spec).bind(8, r.reason).bind(9, us(r.created_at)).bind(10, us(r.ended_at));
-    int rc = s.step();
-    if (rc == SQLITE_CONSTRAINT) return make_error("store: run {} already exists", r.id);
-    return done(rc, "create run " + r.id);
+    return put_run_locked(run);
   }
 
-  Result<bool> end_run(const std::string& id, const std::string& status, const std::string& reason,
-                       WallTime at) override {
-    std::lock_guard lock(mu_);
-    Stmt s(db_, "UPDATE runs SET status=?2, state=?2, reason=?3, ended_us=?4 WHERE id=?1 AND ended_us IS NULL");
-    FD_TRY(s.prepared("end run"), "store");
-    s.bind(1, id).bind(2, status).bind(3, reason).bind(4, us(at));
-    FD_TRY(done(s.step(), "end run " + id), "store");
-    return sqlite3_changes(db_) > 0;
-  }
-
-  Result<void> set_run_state(const std::string& id, const std::string& state) override {
-    std::lock_guard lock(mu_);
-    Stmt s(db_, "UPDATE runs SET state=?2 WHERE id=?1 AND ended_us IS NULL");
-    FD_TRY(s.prepared("set run state"), "store");
-    s.bind(1, id).bind(2, state);
-    return done(s.step(), "set state of run " + id);
-  }
-
-  Result<std::optional<RunRow>> run(const std::string& id) override {
-    std::lock_guard lock(mu_);
-    FD_ASSIGN(rows, select_runs("WHERE id=?1", id, 1), "store");
-    if (rows.empty()) return std::optional<RunRow>();
-    return std::optional<RunRow>(std::move(rows[0]));
-  }
-
-  Result<std::vector<RunRow>> recent_runs(size_t limit) override {
-    std::lock_guard lock(mu_);
-    return select_runs("ORDER BY created_us DESC, id DESC", "", limit);
-  }
-
-  Result<std::vector<RunRow>> runs_in_flight() override {
-    std::lock_guard lock(mu_);
-    return select_runs("WHERE ended_us IS NULL ORDER BY created_us", "", 1u << 30);
-  }
-
-  Result<void> put_targets(const std::vector<TargetRow>& rows) override {
+  Result<void> append_samples(const std::string& run_id, const std::vector<v1::ProbeSample>& samples) override {
+    if (samples.empty()) return ok();
     std::lock_guard lock(mu_);
     return transaction([&]() -> Result<void> {
-      // A later answer fills what an earlier one left open, never erases it.
-      Stmt s(db_, "INSERT INTO run_targets(run_id, agent_id, fault_id, status, error, acked_us, effective_us, "
-                  "reverted_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(run_id, agent_id, fault_id) DO "
-                  "UPDATE SET status=?4, error=CASE WHEN ?5='' THEN error ELSE ?5 END, "
-                  "acked_us=COALESCE(?6, acked_us), effective_us=COALESCE(?7, effective_us), "
-                  "reverted_us=COALESCE(?8, reverted_us)");
-      FD_TRY(s.prepared("put target"), "store");
-      for (auto& r : rows) {
-        s.bind(1, r.run_id).bind(2, r.agent_id).bind(3, r.fault_id).bind(4, r.status).bind(5, r.error)
-            .bind(6, us(r.acked_at)).bind(7, us(r.effective_at)).bind(8, us(r.reverted_at));
-        FD_TRY(done(s.step(), "put target " + r.agent_id), "store");
+      Stmt s(db_, "INSERT INTO run_samples(run_id, sample) VALUES (?1, ?2)");
+      FD_TRY(s.prepared("append sample"), "store");
+      std::string bytes;
+      for (const auto& p : samples) {
+        bytes.clear();
+        p.SerializeToString(&bytes);
+        s.bind(1, run_id).bind_blob(2, bytes);
+        FD_TRY(done(s.step(), "append sample of run " + run_id), "store");
         s.reset();
       }
       return ok();
     });
   }
 
-  Result<std::vector<TargetRow>> targets(const std::string& run_id) override {
+  Result<std::optional<v1::RunRecord>> run(const std::string& id, bool with_samples) override {
     std::lock_guard lock(mu_);
-    Stmt s(db_, "SELECT run_id, agent_id, fault_id, status, error, acked_us, effective_us, reverted_us "
-                "FROM run_targets WHERE run_id=?1 ORDER BY agent_id, fault_id");
-    FD_TRY(s.prepared("targets"), "store");
-    s.bind(1, run_id);
-    std::vector<TargetRow> out;
-    int rc;
-    while ((rc = s.step()) == SQLITE_ROW) {
-      out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), from_us(s.maybe_integer(5)),
-                     from_us(s.maybe_integer(6)), from_us(s.maybe_integer(7))});
-    }
-    FD_TRY(done(rc, "targets of " + run_id), "store");
-    return out;
+    FD_ASSIGN(rows, select_runs("WHERE id=?1", id, 1, false), "store");
+    if (rows.empty()) return std::optional<v1::RunRecord>();
+    if (with_samples) FD_TRY(load_samples(rows[0]), "store");
+    return std::optional<v1::RunRecord>(std::move(rows[0]));
+  }
+
+  Result<std::vector<v1::RunRecord>> runs(size_t limit) override {
+    std::lock_guard lock(mu_);
+    return select_runs("ORDER BY created_us DESC, id DESC", "", limit ? limit : (1u << 30), true);
+  }
+
+  Result<std::vector<v1::RunRecord>> runs_in_flight() override {
+    std::lock_guard lock(mu_);
+    FD_ASSIGN(rows, select_runs("WHERE done=0 ORDER BY created_us, id", "", 1u << 30, false), "store");
+    for (auto& r : rows) FD_TRY(load_samples(r), "store");
+    return rows;
   }
 
   Result<void> append_events(std::vector<EventRow> rows) override {
@@ -287,26 +259,158 @@ class SqliteStore : public Store {
     return exec("COMMIT");
   }
 
-  Result<std::vector<RunRow>> select_runs(const std::string& where, const std::string& arg, size_t limit) {
-    std::string sql = "SELECT id, kind, status, state, description, requested_by, spec, reason, created_us, ended_us "
-                      "FROM runs " + where + " LIMIT " + std::to_string(limit);
+  Result<bool> has_table(const char* name) {
+    Stmt s(db_, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1");
+    FD_TRY(s.prepared("tables"), "schema");
+    s.bind(1, name);
+    int rc = s.step();
+    FD_TRY(done(rc, "tables"), "schema");
+    return rc == SQLITE_ROW;
+  }
+
+  // 0: a new database; 1: firedrill 0.1.0's (no version table; runs with a status).
+  Result<int> schema_version() {
+    FD_ASSIGN(versioned, has_table("schema_version"), "schema version");
+    if (versioned) {
+      Stmt s(db_, "SELECT MAX(version) FROM schema_version");
+      FD_TRY(s.prepared("schema version"), "schema version");
+      int rc = s.step();
+      FD_TRY(done(rc, "schema version"), "schema version");
+      auto v = rc == SQLITE_ROW ? s.maybe_integer(0) : std::nullopt;
+      if (!v || *v < 1) return make_error("the schema_version table is empty: not a database firedrill wrote whole");
+      return static_cast<int>(*v);
+    }
+    FD_ASSIGN(runs, has_table("runs"), "schema version");
+    if (!runs) return 0;
+    Stmt s(db_, "SELECT 1 FROM pragma_table_info('runs') WHERE name='status'");
+    FD_TRY(s.prepared("schema version"), "schema version");
+    int rc = s.step();
+    FD_TRY(done(rc, "schema version"), "schema version");
+    if (rc != SQLITE_ROW) {
+      return make_error("it has a runs table of no firedrill version this one knows (no schema_version table); "
+                        "move it aside to start afresh");
+    }
+    return 1;
+  }
+
+  // 0.1.0 kept ad hoc runs as rows (status text, targets in run_targets): each becomes
+  // a run record as the runner writes them, in one transaction with the new tables.
+  Result<void> migrate_from_1() {
+    return transaction([&]() -> Result<void> {
+      FD_TRY(exec("ALTER TABLE runs RENAME TO runs_v1; DROP INDEX IF EXISTS runs_in_flight"), "migrate 1 to 2");
+      FD_TRY(exec(kSchema), "migrate 1 to 2: schema");
+      Stmt s(db_, "SELECT id, kind, status, description, requested_by, spec, reason, created_us, ended_us "
+                  "FROM runs_v1 ORDER BY created_us");
+      FD_TRY(s.prepared("migrate runs"), "migrate 1 to 2");
+      Stmt t(db_, "SELECT agent_id, fault_id, status, error, acked_us, effective_us, reverted_us FROM run_targets "
+                  "WHERE run_id=?1 ORDER BY agent_id, fault_id");
+      FD_TRY(t.prepared("migrate targets"), "migrate 1 to 2");
+      int rc;
+      size_t n = 0;
+      while ((rc = s.step()) == SQLITE_ROW) {
+        v1::RunRecord r;
+        r.set_id(s.text(0));
+        r.set_kind(s.text(1));
+        std::string status = s.text(2);
+        r.mutable_experiment()->set_name(r.kind());
+        r.mutable_experiment()->set_description(s.text(3));
+        r.set_started_by(s.text(4));
+        r.set_experiment_file(fmt::format("({} run of firedrill 0.1.0)", r.kind()));
+        r.set_experiment_yaml(s.text(5));
+        r.set_reason(s.text(6));
+        *r.mutable_created_at() = to_proto(from_us(s.integer(7)));
+        auto ended = s.maybe_integer(8);
+        if (ended) {
+          r.set_phase(v1::RUN_PHASE_DONE);
+          *r.mutable_ended_at() = to_proto(from_us(*ended));
+          r.set_outcome(status == "completed" ? v1::RUN_OUTCOME_PASSED
+                        : status == "refused" ? v1::RUN_OUTCOME_REFUSED
+                                              : v1::RUN_OUTCOME_ABORTED);
+        } else {
+          r.set_phase(v1::RUN_PHASE_INJECT);  // in flight: the daemon's recovery aborts it
+        }
+        auto* step = r.add_steps();
+        step->set_name(r.kind());
+        t.bind(1, r.id());
+        int trc;
+        while ((trc = t.step()) == SQLITE_ROW) {
+          auto* f = step->add_faults();
+          f->set_agent_id(t.text(0));
+          f->set_fault_id(t.text(1));
+          f->set_status(t.text(2));
+          f->set_error(t.text(3));
+          if (auto v = t.maybe_integer(4)) *f->mutable_acked_at() = to_proto(from_us(*v));
+          if (auto v = t.maybe_integer(5)) *f->mutable_effective_at() = to_proto(from_us(*v));
+          if (auto v = t.maybe_integer(6)) *f->mutable_reverted_at() = to_proto(from_us(*v));
+        }
+        FD_TRY(done(trc, "targets of " + r.id()), "migrate 1 to 2");
+        t.reset();
+        auto* e = r.add_events();
+        *e->mutable_at() = to_proto(WallClock::now());
+        e->set_phase(r.phase());
+        e->set_kind("note");
+        e->set_message(fmt::format("migrated from firedrill 0.1.0's store (status {})", status));
+        FD_TRY(put_run_locked(r), "migrate 1 to 2");
+        ++n;
+      }
+      FD_TRY(done(rc, "runs"), "migrate 1 to 2");
+      FD_TRY(exec("DROP TABLE runs_v1; DROP TABLE IF EXISTS run_targets"), "migrate 1 to 2");
+      Stmt v(db_, "INSERT INTO schema_version(version) VALUES (?1)");
+      FD_TRY(v.prepared("schema version"), "migrate 1 to 2");
+      v.bind(1, int64_t{kSchemaVersion});
+      FD_TRY(done(v.step(), "schema version"), "migrate 1 to 2");
+      logger("controller.store")->warn("store {}: migrated from schema 1 (firedrill 0.1.0) to {}: {} run(s)", path_,
+                                        kSchemaVersion, n);
+      return ok();
+    });
+  }
+
+  Result<void> put_run_locked(const v1::RunRecord& run) {
+    if (run.id().empty()) return make_error("store: a run without an id");
+    std::string bytes;
+    if (run.samples_size() > 0) {
+      v1::RunRecord copy = run;
+      copy.clear_samples();
+      copy.SerializeToString(&bytes);
+    } else {
+      run.SerializeToString(&bytes);
+    }
+    Stmt s(db_, "INSERT INTO runs(id, kind, done, created_us, record) VALUES (?1, ?2, ?3, ?4, ?5) "
+                "ON CONFLICT(id) DO UPDATE SET kind=?2, done=?3, record=?5");
+    FD_TRY(s.prepared("put run"), "store");
+    s.bind(1, run.id()).bind(2, run.kind()).bind(3, int64_t{run.phase() == v1::RUN_PHASE_DONE})
+        .bind(4, us(from_proto(run.created_at()))).bind_blob(5, bytes);
+    return done(s.step(), "put run " + run.id());
+  }
+
+  Result<void> load_samples(v1::RunRecord& run) {
+    Stmt s(db_, "SELECT sample FROM run_samples WHERE run_id=?1 ORDER BY seq");
+    FD_TRY(s.prepared("samples"), "store");
+    s.bind(1, run.id());
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      if (!run.add_samples()->ParseFromString(s.text(0))) {
+        return make_error("a probe sample of run {} does not parse", run.id());
+      }
+    }
+    return done(rc, "samples of " + run.id());
+  }
+
+  Result<std::vector<v1::RunRecord>> select_runs(const std::string& where, const std::string& arg, size_t limit,
+                                                 bool summary) {
+    std::string sql = "SELECT id, record FROM runs " + where + " LIMIT " + std::to_string(limit);
     Stmt s(db_, sql.c_str());
     FD_TRY(s.prepared("runs"), "store");
     if (!arg.empty()) s.bind(1, arg);
-    std::vector<RunRow> out;
+    std::vector<v1::RunRecord> out;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) {
-      RunRow r;
-      r.id = s.text(0);
-      r.kind = s.text(1);
-      r.status = s.text(2);
-      r.state = s.text(3);
-      r.description = s.text(4);
-      r.requested_by = s.text(5);
-      r.spec = s.text(6);
-      r.reason = s.text(7);
-      r.created_at = from_us(s.integer(8));
-      r.ended_at = from_us(s.maybe_integer(9));
+      v1::RunRecord r;
+      if (!r.ParseFromString(s.text(1))) return make_error("the record of run {} does not parse", s.text(0));
+      if (summary) {
+        r.clear_events();
+        r.clear_experiment_yaml();
+      }
       out.push_back(std::move(r));
     }
     FD_TRY(done(rc, "list runs"), "store");

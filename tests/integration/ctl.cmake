@@ -11,3 +11,8 @@ firedrill_test(ctl_fleet_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ctl/ctl_fleet_te
                LIBS fdc_ctl_lab firedrill_agent_journal LABELS integration)
 firedrill_test(ctl_hostile_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ctl/ctl_hostile_test.cpp
                LIBS fdc_ctl_lab firedrill_controller_session LABELS integration)
+# A state directory written by firedrill 0.1.0 (tests/data/state-0.1.0, made by its
+# make.sh) under a controller of this version: migrated, imported, still verifiable.
+firedrill_test(state_migration_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ctl/state_migration_test.cpp
+               LIBS fdc_ctl_lab firedrill_controller_sqlite LABELS integration)
+target_compile_definitions(state_migration_test PRIVATE FDC_STATE_010="${PROJECT_SOURCE_DIR}/tests/data/state-0.1.0/state")

@@ -4,7 +4,7 @@ firedrill_test(targeting_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/targeting_test.c
 firedrill_test(guard_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/guard_test.cpp
                LIBS firedrill_controller_guard LABELS unit)
 firedrill_test(store_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_test.cpp
-               LIBS firedrill_controller_store LABELS unit)
+               LIBS firedrill_controller_store firedrill_controller_sqlite LABELS unit)
 firedrill_test(fleet_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/fleet_test.cpp
                LIBS firedrill_controller_session firedrill_controller_runner LABELS unit)
 

@@ -6,6 +6,6 @@ target_link_libraries(evidence_sample PRIVATE firedrill_controller_evidence)
 target_include_directories(evidence_sample PRIVATE ${PROJECT_SOURCE_DIR})
 # The runner's state machine writing evidence through RunRecorder.
 firedrill_test(evidence_runner_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/evidence_runner_test.cpp
-               LIBS firedrill_controller_runservice LABELS unit)
+               LIBS firedrill_controller_runner LABELS unit)
 firedrill_test(report_slo_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/report_slo_test.cpp
                LIBS firedrill_controller_evidence LABELS unit)

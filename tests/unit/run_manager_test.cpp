@@ -1,6 +1,7 @@
 // The daemon's run manager, in real time with short runs: runs on their own threads,
 // approvals routed by id, a stop that aborts running runs but keeps the ones waiting
-// for approval, resumed by the next manager; scheduled launches.
+// for approval, resumed by the next manager; scheduled launches; an ad hoc inject as a
+// one-step run; the one restart recovery for runs of every kind.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -19,14 +20,17 @@ class RunManagerTest : public ::testing::Test {
   void SetUp() override {
     char tmpl[] = "/tmp/fde-manager-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
+    auto store = controller::open_sqlite_store(dir_ + "/controller.db");
+    ASSERT_TRUE(store.ok()) << store.error().describe();
+    store_ = std::move(*store);
     fleet_.add("web1", {{"dc", "pangyo"}, {"role", "web"}});
     fleet_.add("web2", {{"dc", "chuncheon"}, {"role", "web"}});
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::unique_ptr<RunManager> manager() {
+  std::unique_ptr<RunManager> manager(ObserverFactory observers = {}) {
     RunManagerConfig c;
-    c.runs_dir = dir_ + "/runs";
+    c.store = store_.get();
     c.schedules_dir = dir_ + "/schedules";
     c.options.tick = 20ms;
     c.options.start_delay = 50ms;
@@ -37,8 +41,10 @@ class RunManagerTest : public ::testing::Test {
       for (const auto& probe : e.probes()) p->add(probe.name(), 50ms, [](WallTime) { return true; });
       return std::unique_ptr<probes::ProbeSource>(std::move(p));
     };
-    auto m = std::make_unique<RunManager>(c, &clock_, &fleet_, ObserverFactory{}, probes);
-    EXPECT_TRUE(m->start().ok());
+    auto m = std::make_unique<RunManager>(c, &clock_, &fleet_, observers, probes);
+    auto ended = m->start();
+    EXPECT_TRUE(ended.ok());
+    if (ended.ok()) ended_ = *ended;
     return m;
   }
 
@@ -68,6 +74,8 @@ class RunManagerTest : public ::testing::Test {
   }
 
   std::string dir_;
+  std::unique_ptr<controller::Store> store_;
+  std::vector<std::string> ended_;  // what the last start() recovered
   SystemClock clock_;
   FakeFleet fleet_{&clock_};
   int ids_ = 0;
@@ -159,6 +167,131 @@ TEST_F(RunManagerTest, TheSchedulerLaunchesRunsThroughTheManager) {
   EXPECT_EQ(r.started_by(), "scheduler (schedule s-test)");
   EXPECT_EQ(r.experiment().targets().mode().count(), 1u);
   EXPECT_FALSE(m->active(*id));
+}
+
+// What a run's observers heard (the evidence recorder is one).
+struct Heard : RunObserver {
+  explicit Heard(std::vector<std::string>* log) : log(log) {}
+  void on_fault(const v1::RunRecord& r, const v1::FaultRecord& f, bool reverted) override {
+    log->push_back(fmt::format("{} fault {} {} {}", r.id(), f.agent_id(), f.status(), reverted ? "reverted" : ""));
+  }
+  void on_abort(const v1::RunRecord& r, const std::string& reason, const std::string& by) override {
+    log->push_back(fmt::format("{} abort {} by {}", r.id(), reason, by));
+  }
+  void on_verdict(const v1::RunRecord& r) override {
+    log->push_back(fmt::format("{} verdict {} {}", r.id(), outcome_name(r.outcome()), phase_name(r.phase())));
+  }
+  std::vector<std::string>* log;
+};
+
+TEST_F(RunManagerTest, AnInjectIsAOneStepRunWithoutProbes) {
+  auto m = manager();
+  v1::InjectRequest req;
+  req.mutable_targets()->set_selector("dc=pangyo");
+  req.mutable_spec()->mutable_network()->mutable_blackhole();
+  *req.mutable_duration() = to_proto_duration(300ms);
+  req.set_description("by hand");
+  req.set_requested_by("alice");
+  auto id = m->start_inject(req);
+  ASSERT_TRUE(id.ok()) << id.error().describe();
+  auto r = wait_for(*m, *id, v1::RUN_PHASE_DONE);
+  EXPECT_EQ(r.kind(), "inject");
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_PASSED) << r.reason();
+  EXPECT_EQ(r.started_by(), "alice");
+  EXPECT_EQ(r.experiment().description(), "by hand");
+  EXPECT_EQ(r.experiment().probes_size(), 0);
+  ASSERT_EQ(r.steps_size(), 1);
+  EXPECT_EQ(r.steps(0).name(), "network");
+  ASSERT_EQ(r.steps(0).faults_size(), 1);
+  EXPECT_EQ(r.steps(0).faults(0).agent_id(), "web1");
+  EXPECT_EQ(r.steps(0).faults(0).status(), "reverted");
+  EXPECT_TRUE(r.steps(0).guard().allowed());
+  EXPECT_EQ(fleet_.in_effect(), 0u);
+  EXPECT_TRUE(fleet_.ended.count(*id));
+  // One kind of thing in the list.
+  auto list = m->list(10);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].kind(), "inject");
+
+  // Bad requests are refused before a run exists.
+  v1::InjectRequest no_lease = req;
+  no_lease.clear_duration();
+  auto refused = m->start_inject(no_lease);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message, "inject: a duration is required (every fault has a lease)");
+  v1::InjectRequest no_kind = req;
+  no_kind.clear_spec();
+  EXPECT_FALSE(m->start_inject(no_kind).ok());
+
+  // A guard refusal is a run, recorded refused with the rule.
+  v1::InjectRequest too_wide = req;
+  too_wide.mutable_targets()->set_selector("role=web");
+  too_wide.mutable_blast_radius()->set_max_hosts(1);
+  auto wide = m->start_inject(too_wide);
+  ASSERT_TRUE(wide.ok());
+  auto w = wait_for(*m, *wide, v1::RUN_PHASE_DONE);
+  EXPECT_EQ(w.outcome(), v1::RUN_OUTCOME_REFUSED);
+  EXPECT_NE(w.reason().find("max_hosts"), std::string::npos) << w.reason();
+  EXPECT_FALSE(w.steps(0).guard().allowed());
+}
+
+TEST_F(RunManagerTest, ARestartEndsInjectsAndExperimentsThroughTheOneRecovery) {
+  // Two runs a dead controller left in effect, one of each kind, and one waiting for
+  // approval.
+  auto loaded = file("", "1m");
+  auto in_flight = [&](const std::string& id, const std::string& kind) {
+    v1::RunRecord r = new_run_record(loaded, id, "tester", clock_.now());
+    r.set_kind(kind);
+    r.set_phase(v1::RUN_PHASE_OBSERVE);
+    *r.mutable_fault_start() = to_proto(clock_.now());
+    auto* f = r.add_steps()->add_faults();
+    f->set_fault_id(id + ".0");
+    f->set_agent_id("web1");
+    f->set_status("applied");
+    ASSERT_TRUE(store_->put_run(r).ok());
+    ASSERT_TRUE(store_->append_samples(id, {v1::ProbeSample()}).ok());
+  };
+  in_flight("r-experiment", "experiment");
+  in_flight("r-inject", "inject");
+  v1::RunRecord waiting = new_run_record(file("approvals: {required: 1}\n"), "r-waiting", "tester", clock_.now());
+  waiting.set_phase(v1::RUN_PHASE_PENDING_APPROVAL);
+  ASSERT_TRUE(store_->put_run(waiting).ok());
+
+  std::vector<std::string> heard;
+  auto m = manager([&](const v1::RunRecord&, bool resumed) {
+    std::vector<std::unique_ptr<RunObserver>> out;
+    if (resumed) out.push_back(std::make_unique<Heard>(&heard));
+    return out;
+  });
+  EXPECT_EQ(ended_, (std::vector<std::string>{"r-experiment", "r-inject"}));
+  EXPECT_EQ(fleet_.reverts, (std::vector<std::string>{"r-experiment.0", "r-inject.0"}));
+  for (std::string id : {"r-experiment", "r-inject"}) {
+    auto after = store_->run(id, true);
+    ASSERT_TRUE(after.ok() && *after) << id;
+    const auto& r = **after;
+    EXPECT_EQ(r.phase(), v1::RUN_PHASE_DONE) << id;
+    EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_ABORTED) << id;
+    EXPECT_EQ(r.reason(), "the controller restarted while the run was in observe") << id;
+    EXPECT_EQ(r.steps(0).faults(0).status(), "reverted") << id;
+    EXPECT_TRUE(r.has_fault_end()) << id;
+    EXPECT_EQ(r.samples_size(), 1) << id;  // what it had measured is kept
+    EXPECT_TRUE(fleet_.ended.count(id)) << id;
+  }
+  // The evidence heard the revert, the abort with its reason and the verdict, per run.
+  for (std::string id : {"r-experiment", "r-inject"}) {
+    std::vector<std::string> mine;
+    for (const auto& h : heard) {
+      if (h.starts_with(id + " ")) mine.push_back(h);
+    }
+    EXPECT_EQ(mine, (std::vector<std::string>{
+                        id + " fault web1 reverted reverted",
+                        id + " abort the controller restarted while the run was in observe by controller restart",
+                        id + " verdict aborted done"}));
+  }
+  // The one waiting for approval goes on waiting.
+  ASSERT_NE(m->live("r-waiting"), nullptr);
+  EXPECT_EQ(wait_for(*m, "r-waiting", v1::RUN_PHASE_PENDING_APPROVAL).phase(), v1::RUN_PHASE_PENDING_APPROVAL);
 }
 
 }  // namespace

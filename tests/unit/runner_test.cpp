@@ -28,8 +28,9 @@ class RunnerTest : public ::testing::Test {
   void SetUp() override {
     char tmpl[] = "/tmp/fde-runner-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
-    store_ = std::make_unique<FileRunStore>(dir_);
-    ASSERT_TRUE(store_->open().ok());
+    auto store = controller::open_sqlite_store(dir_ + "/controller.db");
+    ASSERT_TRUE(store.ok()) << store.error().describe();
+    store_ = std::move(*store);
     fleet_.add("web1", {{"dc", "pangyo"}, {"rack", "p1"}, {"role", "web"}});
     fleet_.add("web2", {{"dc", "chuncheon"}, {"rack", "c1"}, {"role", "web"}});
     fleet_.add("db1", {{"dc", "pangyo"}, {"rack", "p1"}, {"role", "db"}});
@@ -74,7 +75,7 @@ class RunnerTest : public ::testing::Test {
   std::string dir_;
   FakeClock clock_;
   FakeFleet fleet_{&clock_};
-  std::unique_ptr<FileRunStore> store_;
+  std::unique_ptr<controller::Store> store_;
   ScriptedProbes* probes_ = nullptr;
   std::unique_ptr<RunT> run_;
 };
@@ -118,11 +119,14 @@ TEST_F(RunnerTest, SingleHostBlackholeFailsAvailability) {
   EXPECT_EQ(failover->term(), "RTO");
   EXPECT_TRUE(r.has_recovered_at());
   EXPECT_NE(r.reason().find("availability of web"), std::string::npos) << r.reason();
-  // The record on disk is the final one, samples included.
-  auto stored = store_->load("r-test");
-  ASSERT_TRUE(stored.ok());
-  EXPECT_EQ(stored->outcome(), v1::RUN_OUTCOME_FAILED);
-  EXPECT_EQ(stored->samples_size(), r.samples_size());
+  // The stored record is the final one, samples included.
+  auto stored = store_->run("r-test", true);
+  ASSERT_TRUE(stored.ok() && *stored);
+  EXPECT_EQ((*stored)->outcome(), v1::RUN_OUTCOME_FAILED);
+  EXPECT_EQ((*stored)->samples_size(), r.samples_size());
+  for (int i = 0; i < r.samples_size(); ++i) {
+    ASSERT_EQ((*stored)->samples(i).SerializeAsString(), r.samples(i).SerializeAsString()) << "sample " << i;
+  }
   EXPECT_GT(r.samples_size(), 80);
   EXPECT_TRUE(fleet_.ended.count("r-test"));
 }
@@ -438,53 +442,28 @@ slo:
   EXPECT_EQ(loss->value(), 1);
 }
 
-TEST_F(RunnerTest, ARestartAbortsInFlightRunsAndRevertsTheirFaults) {
-  // A run that was observing when its controller died: its record says what it applied.
-  auto loaded = load(kSingleHost);
-  v1::RunRecord r = new_run_record(loaded, "r-crashed", "tester", clock_.now());
-  r.set_phase(v1::RUN_PHASE_OBSERVE);
-  *r.mutable_fault_start() = to_proto(at(5s));
-  auto* step = r.add_steps();
-  auto* f = step->add_faults();
-  f->set_fault_id("r-crashed.0");
-  f->set_agent_id("web1");
-  f->set_status("applied");
-  ASSERT_TRUE(store_->save(r).ok());
-  v1::RunRecord waiting = new_run_record(loaded, "r-waiting", "tester", clock_.now());
-  waiting.set_phase(v1::RUN_PHASE_PENDING_APPROVAL);
-  ASSERT_TRUE(store_->save(waiting).ok());
-
-  auto resume = recover_interrupted(store_.get(), &fleet_, &clock_);
-  EXPECT_EQ(resume, std::vector<std::string>{"r-waiting"});
-  EXPECT_EQ(fleet_.reverts, std::vector<std::string>{"r-crashed.0"});
-  auto after = store_->load("r-crashed");
-  ASSERT_TRUE(after.ok());
-  EXPECT_EQ(after->phase(), v1::RUN_PHASE_DONE);
-  EXPECT_EQ(after->outcome(), v1::RUN_OUTCOME_ABORTED);
-  EXPECT_EQ(after->reason(), "the controller restarted while the run was in observe");
-  EXPECT_EQ(after->steps(0).faults(0).status(), "reverted");
-  EXPECT_TRUE(after->has_fault_end());
-}
-
 TEST_F(RunnerTest, TheRecordIsPersistedAtEveryPhase) {
   std::vector<v1::RunPhase> seen;
   auto r = run(kSingleHost, [&](ScriptedProbes& p, RunT&) {
     p.add("web", 500ms, [&](WallTime t) { return !fleet_.down("web1", t); });
     // Halfway through the fault, what is on disk says "observe" with the fault applied.
     clock_.at(at(20s), [&] {
-      auto stored = store_->load("r-test");
-      ASSERT_TRUE(stored.ok());
-      seen.push_back(stored->phase());
-      ASSERT_EQ(stored->steps_size(), 1);
-      EXPECT_EQ(stored->steps(0).faults(0).status(), "scheduled");
-      EXPECT_GT(stored->samples_size(), 20);
+      auto stored = store_->run("r-test", true);
+      ASSERT_TRUE(stored.ok() && *stored);
+      seen.push_back((*stored)->phase());
+      ASSERT_EQ((*stored)->steps_size(), 1);
+      EXPECT_EQ((*stored)->steps(0).faults(0).status(), "scheduled");
+      // Every sample taken so far is stored (appended as the run takes them).
+      EXPECT_GT((*stored)->samples_size(), 20);
+      EXPECT_EQ((*stored)->samples_size(), run_->snapshot(true).samples_size());
     });
   });
   EXPECT_EQ(seen, std::vector<v1::RunPhase>{v1::RUN_PHASE_OBSERVE});
-  auto list = store_->list();
+  auto list = store_->runs(0);
   ASSERT_TRUE(list.ok());
   ASSERT_EQ(list->size(), 1u);
   EXPECT_EQ((*list)[0].samples_size(), 0);  // lists leave the samples out
+  EXPECT_EQ((*list)[0].kind(), "experiment");
 }
 
 }  // namespace

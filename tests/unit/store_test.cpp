@@ -1,11 +1,15 @@
-// The SQLite store on a real file: rows go in and come back, runs end once, runs in
-// flight survive a reopen (what restart recovery reads), targets fill in, never erase.
+// The SQLite store on a real file: rows go in and come back, runs and their appended
+// samples survive a reopen (what restart recovery reads); a 0.1.0 database is migrated,
+// a newer one refused.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 
 #include <filesystem>
 
+#include <sqlite3.h>
+
+#include "controller/store/sqlite.h"
 #include "controller/store/store.h"
 
 namespace firedrill::controller {
@@ -44,62 +48,77 @@ TEST(Store, AgentsUpsertKeepsFirstSeen) {
   EXPECT_EQ(std::chrono::round<std::chrono::milliseconds>(r.last_seen - t0).count(), 5000);
 }
 
-TEST(Store, RunsEndOnceAndInFlightSurvivesReopen) {
+v1::RunRecord record(const std::string& id, const std::string& kind, WallTime created, v1::RunPhase phase) {
+  v1::RunRecord r;
+  r.set_id(id);
+  r.set_kind(kind);
+  r.set_phase(phase);
+  *r.mutable_created_at() = to_proto(created);
+  r.mutable_experiment()->set_name(kind);
+  auto* e = r.add_events();
+  e->set_kind("phase");
+  e->set_message(id);
+  return r;
+}
+
+v1::ProbeSample sample(const std::string& probe, uint64_t marker) {
+  v1::ProbeSample p;
+  p.set_probe(probe);
+  p.set_ok(marker % 2 == 0);
+  p.set_marker(marker);
+  return p;
+}
+
+TEST(Store, RunsAndTheirSamplesSurviveReopen) {
   TempDir dir;
   std::string path = dir.path + "/state.db";
   auto now = WallClock::now();
   {
     auto store = open_sqlite_store(path);
     ASSERT_TRUE(store);
-    ASSERT_TRUE((*store)->create_run({"r-1", "inject", kRunActive, "active", "blackhole", "test", "spec", "", now, {}}));
-    ASSERT_TRUE((*store)->create_run({"r-2", "inject", kRunActive, "active", "drop", "test", "spec", "", now + std::chrono::seconds(1), {}}));
-    auto dup = (*store)->create_run({"r-1", "inject", kRunActive, "", "", "", "", "", now, {}});
-    ASSERT_FALSE(dup);
-    EXPECT_NE(dup.error().message.find("r-1 already exists"), std::string::npos);
-    auto ended = (*store)->end_run("r-2", kRunCompleted, "expired", now + std::chrono::seconds(2));
-    ASSERT_TRUE(ended && *ended);
-    auto again = (*store)->end_run("r-2", kRunAborted, "late", now + std::chrono::seconds(3));
-    ASSERT_TRUE(again);
-    EXPECT_FALSE(*again);  // the first ending stands
+    ASSERT_TRUE((*store)->put_run(record("r-1", "inject", now, v1::RUN_PHASE_OBSERVE)));
+    auto r2 = record("r-2", "experiment", now + std::chrono::seconds(1), v1::RUN_PHASE_OBSERVE);
+    *r2.add_samples() = sample("web", 99);  // a record's own samples are not stored
+    ASSERT_TRUE((*store)->put_run(r2));
+    ASSERT_TRUE((*store)->append_samples("r-2", {sample("web", 1), sample("db", 2)}));
+    ASSERT_TRUE((*store)->append_samples("r-2", {sample("web", 3)}));
+    r2.set_phase(v1::RUN_PHASE_DONE);
+    r2.set_outcome(v1::RUN_OUTCOME_PASSED);
+    ASSERT_TRUE((*store)->put_run(r2));  // replaced, samples kept
   }
   auto store = open_sqlite_store(path);
-  ASSERT_TRUE(store);
+  ASSERT_TRUE(store) << store.error().describe();
   auto flight = (*store)->runs_in_flight();
   ASSERT_TRUE(flight);
   ASSERT_EQ(flight->size(), 1u);
-  EXPECT_EQ(flight->front().id, "r-1");
-  auto r2 = (*store)->run("r-2");
+  EXPECT_EQ(flight->front().id(), "r-1");
+  EXPECT_EQ(flight->front().kind(), "inject");
+  auto r2 = (*store)->run("r-2", true);
   ASSERT_TRUE(r2 && r2->has_value());
-  EXPECT_EQ((*r2)->status, kRunCompleted);
-  EXPECT_EQ((*r2)->reason, "expired");
-  ASSERT_TRUE((*r2)->ended_at.has_value());
-  auto recent = (*store)->recent_runs(10);
+  EXPECT_EQ((*r2)->outcome(), v1::RUN_OUTCOME_PASSED);
+  ASSERT_EQ((*r2)->samples_size(), 3);  // in the order they came
+  EXPECT_EQ((*r2)->samples(0).marker(), 1u);
+  EXPECT_EQ((*r2)->samples(1).probe(), "db");
+  EXPECT_EQ((*r2)->samples(2).marker(), 3u);
+  EXPECT_EQ((*r2)->events_size(), 1);
+  auto bare = (*store)->run("r-2", false);
+  ASSERT_TRUE(bare && bare->has_value());
+  EXPECT_EQ((*bare)->samples_size(), 0);
+  auto recent = (*store)->runs(10);
   ASSERT_TRUE(recent);
   ASSERT_EQ(recent->size(), 2u);
-  EXPECT_EQ(recent->front().id, "r-2");
-  auto none = (*store)->run("r-9");
+  EXPECT_EQ(recent->front().id(), "r-2");
+  EXPECT_EQ(recent->front().events_size(), 0);  // lists are summaries
+  auto none = (*store)->run("r-9", false);
   ASSERT_TRUE(none);
   EXPECT_FALSE(none->has_value());
 }
 
-TEST(Store, TargetsFillInAndEventsKeepOrder) {
+TEST(Store, EventsKeepOrderAndSettingsReplace) {
   TempDir dir;
   auto store = open_sqlite_store(dir.path + "/state.db");
   ASSERT_TRUE(store);
   auto now = WallClock::now();
-  ASSERT_TRUE((*store)->put_targets({{"r-1", "h1", "r-1.1", "scheduled", "", now, {}, {}},
-                                     {"r-1", "h2", "r-1.1", "refused", "no engine", now, {}, {}}}));
-  ASSERT_TRUE((*store)->put_targets({{"r-1", "h1", "r-1.1", "applied", "", {}, now + std::chrono::seconds(1), {}}}));
-  ASSERT_TRUE((*store)->put_targets({{"r-1", "h2", "r-1.1", "reverted", "", {}, {}, now + std::chrono::seconds(2)}}));
-  auto t = (*store)->targets("r-1");
-  ASSERT_TRUE(t);
-  ASSERT_EQ(t->size(), 2u);
-  EXPECT_EQ((*t)[0].status, "applied");
-  EXPECT_TRUE((*t)[0].acked_at.has_value());      // kept from the first write
-  EXPECT_TRUE((*t)[0].effective_at.has_value());
-  EXPECT_EQ((*t)[1].error, "no engine");           // an empty error does not erase it
-  EXPECT_TRUE((*t)[1].reverted_at.has_value());
-
   ASSERT_TRUE((*store)->append_events({{0, "r-1", now, "", "run.created", "a"}, {0, "r-1", now, "h1", "fault.applied", "b"},
                                        {0, "", now, "h2", "agent.lost", "c"}}));
   auto ev = (*store)->events("r-1");
@@ -115,6 +134,95 @@ TEST(Store, TargetsFillInAndEventsKeepOrder) {
   ASSERT_TRUE((*store)->set_setting("halted", "1"));
   ASSERT_TRUE((*store)->set_setting("halted", "0"));
   EXPECT_EQ((*store)->setting("halted")->value(), "0");
+}
+
+// The schema of firedrill 0.1.0's store, as it wrote it (no version table).
+constexpr const char* kSchema1 = R"sql(
+CREATE TABLE agents (id TEXT PRIMARY KEY, tags TEXT NOT NULL, version TEXT NOT NULL, capabilities BLOB NOT NULL,
+  peer TEXT NOT NULL, first_seen_us INTEGER NOT NULL, last_seen_us INTEGER NOT NULL);
+CREATE TABLE runs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, state TEXT NOT NULL,
+  description TEXT NOT NULL, requested_by TEXT NOT NULL, spec TEXT NOT NULL, reason TEXT NOT NULL,
+  created_us INTEGER NOT NULL, ended_us INTEGER);
+CREATE INDEX runs_in_flight ON runs(ended_us) WHERE ended_us IS NULL;
+CREATE TABLE run_targets (run_id TEXT NOT NULL, agent_id TEXT NOT NULL, fault_id TEXT NOT NULL, status TEXT NOT NULL,
+  error TEXT NOT NULL, acked_us INTEGER, effective_us INTEGER, reverted_us INTEGER,
+  PRIMARY KEY (run_id, agent_id, fault_id));
+CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, at_us INTEGER NOT NULL,
+  agent_id TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO runs VALUES ('r-old', 'inject', 'completed', 'completed', 'blackhole', 'kim (uid 0)', 'selector: dc=p1',
+  'reverted by kim (uid 0)', 1700000000000000, 1700000060000000);
+INSERT INTO runs VALUES ('r-live', 'inject', 'active', 'active', 'drop', 'lee (uid 0)', 'selector: dc=p2', '',
+  1700000100000000, NULL);
+INSERT INTO run_targets VALUES ('r-old', 'h1', 'r-old.1', 'reverted', '', 1700000000100000, 1700000000200000,
+  1700000060000000);
+INSERT INTO run_targets VALUES ('r-live', 'h2', 'r-live.1', 'applied', '', 1700000100100000, NULL, NULL);
+INSERT INTO settings VALUES ('halt', '{"by":"kim"}');
+)sql";
+
+void write_db(const std::string& path, const char* sql) {
+  auto db = sqlite::open(path);
+  ASSERT_TRUE(db) << db.error().describe();
+  auto r = sqlite::exec(*db, sql);
+  sqlite3_close(*db);
+  ASSERT_TRUE(r) << r.error().describe();
+}
+
+TEST(Store, ASchema1DatabaseIsMigratedWithItsRuns) {
+  TempDir dir;
+  std::string path = dir.path + "/controller.db";
+  write_db(path, kSchema1);
+  auto store = open_sqlite_store(path);
+  ASSERT_TRUE(store) << store.error().describe();
+  auto old = (*store)->run("r-old", false);
+  ASSERT_TRUE(old && old->has_value());
+  const auto& r = **old;
+  EXPECT_EQ(r.kind(), "inject");
+  EXPECT_EQ(r.phase(), v1::RUN_PHASE_DONE);
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_PASSED);
+  EXPECT_EQ(r.reason(), "reverted by kim (uid 0)");
+  EXPECT_EQ(r.started_by(), "kim (uid 0)");
+  EXPECT_EQ(r.experiment().description(), "blackhole");
+  EXPECT_EQ(r.created_at().seconds(), 1700000000);
+  EXPECT_EQ(r.ended_at().seconds(), 1700000060);
+  ASSERT_EQ(r.steps_size(), 1);
+  ASSERT_EQ(r.steps(0).faults_size(), 1);
+  EXPECT_EQ(r.steps(0).faults(0).status(), "reverted");
+  EXPECT_EQ(r.steps(0).faults(0).effective_at().nanos(), 200000000);
+  // The one in flight is in flight still: the daemon's recovery ends it.
+  auto flight = (*store)->runs_in_flight();
+  ASSERT_TRUE(flight);
+  ASSERT_EQ(flight->size(), 1u);
+  EXPECT_EQ(flight->front().id(), "r-live");
+  EXPECT_EQ(flight->front().steps(0).faults(0).fault_id(), "r-live.1");
+  EXPECT_EQ((*store)->setting("halt")->value(), R"({"by":"kim"})");
+  store->reset();
+  // Opened again, it is version 2 and nothing is migrated twice.
+  auto again = open_sqlite_store(path);
+  ASSERT_TRUE(again) << again.error().describe();
+  auto all = (*again)->runs(0);
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->size(), 2u);
+}
+
+TEST(Store, ANewerSchemaIsRefusedSayingWhatToDo) {
+  TempDir dir;
+  std::string path = dir.path + "/controller.db";
+  write_db(path, "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (7);");
+  auto store = open_sqlite_store(path);
+  ASSERT_FALSE(store);
+  const auto& m = store.error().describe();
+  EXPECT_NE(m.find(path), std::string::npos) << m;
+  EXPECT_NE(m.find("schema is version 7, written by a newer firedrill"), std::string::npos) << m;
+  EXPECT_NE(m.find("knows versions 1 to 2"), std::string::npos) << m;
+  EXPECT_NE(m.find("Run the newer firedrill"), std::string::npos) << m;
+
+  TempDir other;
+  write_db(other.path + "/controller.db", "CREATE TABLE runs (id TEXT);");
+  auto foreign = open_sqlite_store(other.path + "/controller.db");
+  ASSERT_FALSE(foreign);
+  EXPECT_NE(foreign.error().describe().find("no firedrill version this one knows"), std::string::npos)
+      << foreign.error().describe();
 }
 
 TEST(Store, UnopenablePathIsAClearError) {

@@ -1,9 +1,11 @@
 // The controller with real agents in namespaces this test creates (root): register,
-// plan, inject a blackhole on a selector, traffic drops only on the selected hosts,
-// revert; halt and release; SIGKILL of the controller during a fault (every agent
-// reverts within lease grace + 1 s) and the restart that records the run aborted.
+// plan, inject a blackhole on a selector (a run like an experiment's), traffic drops
+// only on the selected hosts, revert; halt and release; SIGKILL of the controller
+// during a fault (every agent reverts within lease grace + 1 s) and the restart that
+// ends an inject and an experiment through the one recovery, with signed evidence.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <regex>
 
 #include "agent/journal/journal.h"
@@ -76,7 +78,7 @@ TEST_F(CtlFleet, RegisterPlanInjectBlackholeOnSelectorRevert) {
   for (auto& id : lab->ids()) ASSERT_TRUE(lab->reachable(id, 1s)) << id << " before the fault";
 
   auto inject = lab->cli({"inject", "-l", "dc=pangyo", "--fault", "blackhole", "--for", "60s", "--in", "500ms",
-                          "--description", "integration"});
+                          "--description", "integration", "--detach"});
   ASSERT_EQ(inject.code, 0) << inject.out;
   std::string run = run_id_of(inject.out);
   ASSERT_FALSE(run.empty()) << inject.out;
@@ -94,18 +96,27 @@ TEST_F(CtlFleet, RegisterPlanInjectBlackholeOnSelectorRevert) {
 
   auto show = lab->cli({"runs", run});
   EXPECT_NE(show.out.find("active"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find(" inject "), std::string::npos) << show.out;
 
   auto revert = lab->cli({"revert", run});
   ASSERT_EQ(revert.code, 0) << revert.out;
   for (auto& id : lab->ids()) EXPECT_TRUE(lab->reachable(id, 1s)) << id << " after revert";
   show = lab->cli({"runs", run});
-  EXPECT_NE(show.out.find("completed"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("aborted"), std::string::npos) << show.out;
   EXPECT_NE(show.out.find("reverted by"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("p1-h1"), std::string::npos) << show.out;
+
+  // The run has signed evidence like any experiment's.
+  auto report = exec({firedrill_binary(), "report", run, "--format", "json", "--state-dir", lab->dir() + "/state", "-o",
+                       lab->dir() + "/inject.json"});
+  ASSERT_EQ(report.code, 0) << report.out;
+  auto verify = exec({firedrill_binary(), "report", "verify", lab->dir() + "/inject.json"});
+  EXPECT_EQ(verify.code, 0) << verify.out;
 }
 
 TEST_F(CtlFleet, HaltRevertsEverythingAndRefusesRunsUntilRelease) {
   up();
-  auto inject = lab->cli({"inject", "-l", "rack in (p1,c1)", "--fault", "blackhole", "--for", "60s"});
+  auto inject = lab->cli({"inject", "-l", "rack in (p1,c1)", "--fault", "blackhole", "--for", "60s", "--detach"});
   ASSERT_EQ(inject.code, 0) << inject.out;
   std::string run = run_id_of(inject.out);
   EXPECT_FALSE(lab->reachable("p1-h1"));
@@ -117,10 +128,9 @@ TEST_F(CtlFleet, HaltRevertsEverythingAndRefusesRunsUntilRelease) {
   EXPECT_NE(halt.out.find("aborted runs: " + run), std::string::npos) << halt.out;
   for (auto& id : lab->ids()) EXPECT_TRUE(lab->reachable(id, 1s)) << id << " after halt";
 
-  auto blocked = lab->cli({"inject", "-l", "rack=p2", "--fault", "blackhole", "--for", "10s"});
+  auto blocked = lab->cli({"inject", "-l", "rack=p2", "--fault", "blackhole", "--for", "10s", "--detach"});
   EXPECT_EQ(blocked.code, 1) << blocked.out;
-  EXPECT_NE(blocked.out.find("rule halted"), std::string::npos) << blocked.out;
-  EXPECT_NE(blocked.out.find("integration halt"), std::string::npos) << blocked.out;
+  EXPECT_NE(blocked.out.find("the fleet is halted (integration halt)"), std::string::npos) << blocked.out;
   EXPECT_TRUE(lab->reachable("p2-h1", 1s));
   auto agents = lab->cli({"agents"});
   EXPECT_NE(agents.out.find("FLEET HALTED"), std::string::npos) << agents.out;
@@ -130,7 +140,7 @@ TEST_F(CtlFleet, HaltRevertsEverythingAndRefusesRunsUntilRelease) {
   auto release = lab->cli({"release"});
   ASSERT_EQ(release.code, 0) << release.out;
   EXPECT_NE(release.out.find("released"), std::string::npos) << release.out;
-  auto again = lab->cli({"inject", "-l", "rack=p2", "--fault", "blackhole", "--for", "10s"});
+  auto again = lab->cli({"inject", "-l", "rack=p2", "--fault", "blackhole", "--for", "10s", "--detach"});
   EXPECT_EQ(again.code, 0) << again.out;
   EXPECT_FALSE(lab->reachable("p2-h1"));
 }
@@ -138,7 +148,7 @@ TEST_F(CtlFleet, HaltRevertsEverythingAndRefusesRunsUntilRelease) {
 TEST_F(CtlFleet, ControllerKilledAgentsRevertWithinGraceRestartRecordsAborted) {
   const auto grace = 2s;
   up("2s");
-  auto inject = lab->cli({"inject", "-l", "", "--fault", "blackhole", "--for", "120s"});
+  auto inject = lab->cli({"inject", "-l", "", "--fault", "blackhole", "--for", "120s", "--detach"});
   ASSERT_EQ(inject.code, 0) << inject.out;
   std::string run = run_id_of(inject.out);
   ASSERT_FALSE(run.empty());
@@ -170,32 +180,71 @@ TEST_F(CtlFleet, ControllerKilledAgentsRevertWithinGraceRestartRecordsAborted) {
   auto runs = lab->cli({"runs", run});
   ASSERT_EQ(runs.code, 0) << runs.out;
   EXPECT_NE(runs.out.find("aborted"), std::string::npos) << runs.out;
-  EXPECT_NE(runs.out.find("the controller restarted while the run was in flight"), std::string::npos) << runs.out;
+  EXPECT_NE(runs.out.find("the controller restarted while the run was in observe"), std::string::npos) << runs.out;
   // The agents come back and tell what they reverted while it was away.
   ASSERT_TRUE(lab->wait_live(3, 20s));
   for (auto& id : lab->ids()) {
-    EXPECT_TRUE(lab->controller().wait_log("agent " + id + " reverted " + run + ".1 on its own while away: REVERT_LEASE_LOST", 5s))
+    EXPECT_TRUE(lab->controller().wait_log("agent " + id + " reverted " + run + ".0 on its own while away: REVERT_LEASE_LOST", 5s))
         << id;
   }
 }
 
-TEST_F(CtlFleet, RestartedControllerRevertsFaultsOfRunsItNoLongerHas) {
-  // A long grace: the agents still hold the fault when the controller is back.
+TEST_F(CtlFleet, RestartedControllerEndsAnInjectAndAnExperimentThroughOneRecovery) {
+  // A long grace: the agents still hold the faults when the controller is back.
   up("30s");
-  auto inject = lab->cli({"inject", "-l", "rack=p1", "--fault", "blackhole", "--for", "120s"});
+  auto inject = lab->cli({"inject", "-l", "rack=p1", "--fault", "blackhole", "--for", "120s", "--detach"});
   ASSERT_EQ(inject.code, 0) << inject.out;
-  std::string run = run_id_of(inject.out);
+  std::string adhoc = run_id_of(inject.out);
+  ASSERT_FALSE(adhoc.empty()) << inject.out;
+  {
+    std::ofstream f(lab->dir() + "/restart.yaml");
+    f << "name: ctl-restart\ntargets: {selector: \"rack=p2\"}\n"
+         "steps: [{fault: {network: {blackhole: {}}}, duration: 120s}]\n";
+  }
+  auto started = lab->cli({"run", lab->dir() + "/restart.yaml", "--detach"});
+  ASSERT_EQ(started.code, 0) << started.out;
+  std::string experiment = run_id_of(started.out);
+  ASSERT_FALSE(experiment.empty()) << started.out;
+  // Until the experiment's fault is in effect.
+  auto deadline = Clock::now() + 20s;
+  while (Clock::now() < deadline && lab->reachable("p2-h1", 200ms)) {
+  }
   ASSERT_FALSE(lab->reachable("p1-h1"));
+  ASSERT_FALSE(lab->reachable("p2-h1")) << lab->cli({"show", experiment}).out;
+  EXPECT_TRUE(lab->reachable("c1-h1", 1s));
+
   lab->kill_controller();
   lab->start_controller();
-  // The agent reconnects holding a fault of a run that is now aborted: reverted.
-  auto deadline = Clock::now() + 15s;
-  while (Clock::now() < deadline && !lab->reachable("p1-h1", 200ms)) {
+  EXPECT_TRUE(lab->controller().wait_log("2 run(s) from before the restart recorded aborted", 10s))
+      << lab->controller().log();
+  // Each agent reconnects holding a fault of a run that is now aborted: reverted.
+  deadline = Clock::now() + 15s;
+  while (Clock::now() < deadline && !(lab->reachable("p1-h1", 200ms) && lab->reachable("p2-h1", 200ms))) {
   }
-  EXPECT_TRUE(lab->reachable("p1-h1", 1s)) << "fault of the aborted run still in effect";
-  EXPECT_TRUE(lab->controller().wait_log("agent p1-h1 holds " + run + ".1 of run " + run, 5s));
-  auto runs = lab->cli({"runs", run});
-  EXPECT_NE(runs.out.find("aborted"), std::string::npos) << runs.out;
+  EXPECT_TRUE(lab->reachable("p1-h1", 1s)) << "fault of the aborted inject still in effect";
+  EXPECT_TRUE(lab->reachable("p2-h1", 1s)) << "fault of the aborted experiment still in effect";
+  EXPECT_TRUE(lab->controller().wait_log("agent p1-h1 holds " + adhoc + ".0 of run " + adhoc, 5s));
+  EXPECT_TRUE(lab->controller().wait_log("agent p2-h1 holds " + experiment + ".0 of run " + experiment, 5s));
+  auto runs = lab->cli({"runs"});
+  for (const auto& [id, kind] : {std::pair{adhoc, std::string("inject")}, std::pair{experiment, std::string("experiment")}}) {
+    auto one = lab->cli({"runs", id});
+    ASSERT_EQ(one.code, 0) << one.out;
+    EXPECT_NE(one.out.find(id + " " ), std::string::npos) << one.out;
+    EXPECT_NE(one.out.find(kind), std::string::npos) << one.out;
+    EXPECT_NE(one.out.find("aborted"), std::string::npos) << one.out;
+    EXPECT_NE(one.out.find("the controller restarted while the run was in observe"), std::string::npos) << one.out;
+    EXPECT_NE(runs.out.find(id), std::string::npos) << runs.out;
+    // The evidence says so too, and verifies.
+    std::string file = lab->dir() + "/" + id + ".json";
+    auto report = exec({firedrill_binary(), "report", id, "--format", "json", "--state-dir", lab->dir() + "/state",
+                         "-o", file});
+    ASSERT_EQ(report.code, 0) << report.out;
+    std::ifstream in(file);
+    std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(json.find("the controller restarted while the run was in observe"), std::string::npos) << id;
+    auto verify = exec({firedrill_binary(), "report", "verify", file});
+    EXPECT_EQ(verify.code, 0) << verify.out;
+  }
 }
 
 TEST_F(CtlFleet, AgentTellsTheControllerWhatItsJournalFinishedAtStart) {

@@ -1,6 +1,7 @@
-// `firedrill serve`: the controller daemon. Agents stream to it over mTLS; operators
-// talk to it through the API socket. On start it records the runs a previous life left
-// in flight as aborted (their faults are reverted on every agent as it registers), and
+// `firedrill serve`: the controller daemon, and its composition root. Agents stream to
+// it over mTLS; operators talk to it through the API socket. On start it migrates the
+// store of an older release (importing 0.1.0's run files), ends the runs a previous
+// life left in flight (their faults are reverted on every agent as it registers) and
 // restores a halt that was not released.
 #include <signal.h>
 #include <sys/resource.h>
@@ -15,10 +16,13 @@
 #include "common/cli.h"
 #include "common/log.h"
 #include "common/signals.h"
-#include "controller/api/runs.h"
 #include "controller/api/services.h"
-#include "controller/api/verbs.h"
+#include "controller/cli/verbs.h"
+#include "controller/daemon/import.h"
+#include "controller/runner/fleet_adapter.h"
 #include "controller/runner/run_ids.h"
+#include "controller/runner/run_manager.h"
+#include "controller/runner/run_recorder.h"
 #include "controller/session/agent_service.h"
 
 namespace firedrill::controller {
@@ -161,21 +165,42 @@ int serve_main(int argc, char** argv) {
     log()->error("{}", store.error().describe());
     return 1;
   }
-  auto aborted = abort_runs_in_flight(**store, "the controller restarted while the run was in flight");
-  if (!aborted) {
-    log()->error("{}", aborted.error().describe());
+  if (auto imported = import_run_files(state_dir, **store); !imported) {
+    log()->error("{}", imported.error().describe());
     return 1;
   }
 
   Fleet fleet(fleet_config, store->get(), runner::run_of_fault);
-  InjectRuns inject_runs(fleet, **store);
   AgentServer agent_server(fleet);
   if (auto r = agent_server.start(agents); !r) {
     log()->error("{}", r.error().describe());
     return 1;
   }
+  // Every run keeps a signed evidence log; without one a run still runs, and says so.
+  auto run_evidence = evidence::ControllerEvidence::open(state_dir);
+  if (!run_evidence) {
+    log()->error("evidence unavailable, runs will have no signed log: {}", run_evidence.error().describe());
+  }
+  evidence::RunRecorder* recorder = run_evidence ? (*run_evidence)->recorder.get() : nullptr;
+  runner::SystemClock clock;
+  runner::FleetAdapter fleet_driver(fleet);
+  runner::RunManagerConfig run_config;
+  run_config.store = store->get();
+  run_config.schedules_dir = state_dir + "/schedules";
+  run_config.new_run_id = [] { return runner::make_run_id(); };
+  runner::RunManager runs(
+      run_config, &clock, &fleet_driver, [recorder](const v1::RunRecord&, bool) {
+        std::vector<std::unique_ptr<runner::RunObserver>> out;
+        if (recorder) out.push_back(recorder->for_run());
+        return out;
+      });
+  auto aborted = runs.start();
+  if (!aborted) {
+    log()->error("{}", aborted.error().describe());
+    return 1;
+  }
 
-  ApiContext context{fleet, **store, inject_runs, state_dir};
+  ApiContext context{fleet, **store, runs, state_dir};
   auto services = make_api_services(context);
   ::unlink(api.c_str());
   grpc::ServerBuilder builder;
@@ -206,10 +231,10 @@ int serve_main(int argc, char** argv) {
   int sig = 0;
   sigwait(&sigs, &sig);
   log()->info("signal {}: stopping; runs in flight are reverted and recorded aborted", strsignal(sig));
-  inject_runs.shutdown(fmt::format("the controller stopped ({})", strsignal(sig)));
   api_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   api_server.reset();
   services.clear();
+  runs.stop(fmt::format("the controller stopped ({})", strsignal(sig)));
   agent_server.stop();
   ::unlink(api.c_str());
   log()->info("bye");

@@ -11,7 +11,8 @@
 #include "common/cli.h"
 #include "common/time.h"
 #include "controller/api/services.h"
-#include "controller/api/verbs.h"
+#include "controller/cli/run_cli.h"
+#include "controller/cli/verbs.h"
 #include "controller/targeting/targets.h"
 #include "firedrill/v1/controller.grpc.pb.h"
 
@@ -138,17 +139,32 @@ void print_verdict(const v1::GuardVerdict& v) {
   }
 }
 
+// One line per target: its answer, when it acked and when the fault took effect
+// (relative to `since`), and when it was reverted.
+void print_faults(const google::protobuf::RepeatedPtrField<v1::FaultRecord>& faults, WallTime since) {
+  std::cout << fmt::format("  {:<24} {:<10} {:>10} {:>10} {:>10}  {}\n", "AGENT", "STATUS", "ACK", "EFFECT", "REVERTED",
+                           "ERROR");
+  auto rel = [&](const google::protobuf::Timestamp& ts, bool has) {
+    if (!has) return std::string("-");
+    return fmt::format("{:+.1f}ms", std::chrono::duration<double, std::milli>(from_proto(ts) - since).count());
+  };
+  for (auto& f : faults) {
+    std::cout << fmt::format("  {:<24} {:<10} {:>10} {:>10} {:>10}  {}\n", f.agent_id(), f.status(),
+                             rel(f.acked_at(), f.has_acked_at()), rel(f.effective_at(), f.has_effective_at()),
+                             rel(f.reverted_at(), f.has_reverted_at()), f.error());
+  }
+}
+
+// What each agent answered to a halt.
 void print_outcomes(const google::protobuf::RepeatedPtrField<v1::TargetOutcome>& targets, WallTime since) {
-  std::cout << fmt::format("  {:<24} {:<10} {:>10} {:>10}  {}\n", "AGENT", "STATUS", "ACK", "EFFECT", "ERROR");
+  std::cout << fmt::format("  {:<24} {:<10} {:>10}  {}\n", "AGENT", "STATUS", "ACK", "ERROR");
   for (auto& t : targets) {
-    auto rel = [&](const google::protobuf::Timestamp& ts, bool has) {
-      if (!has) return std::string("-");
-      return fmt::format("+{:.1f}ms", std::chrono::duration<double, std::milli>(from_proto(ts) - since).count());
-    };
+    std::string ack = t.has_acked_at() ? fmt::format("+{:.1f}ms", std::chrono::duration<double, std::milli>(
+                                                                       from_proto(t.acked_at()) - since).count())
+                                       : "-";
     std::string status = t.status() == v1::ACK_STATUS_UNSPECIFIED ? "NO ANSWER" : v1::AckStatus_Name(t.status());
     if (status.starts_with("ACK_")) status = status.substr(4);
-    std::cout << fmt::format("  {:<24} {:<10} {:>10} {:>10}  {}\n", t.agent_id(), status,
-                             rel(t.acked_at(), t.has_acked_at()), rel(t.effective_at(), t.has_effective_at()), t.error());
+    std::cout << fmt::format("  {:<24} {:<10} {:>10}  {}\n", t.agent_id(), status, ack, t.error());
   }
 }
 
@@ -201,18 +217,25 @@ constexpr const char* kInjectUsage = R"(firedrill inject - an ad hoc fault on a 
 SYNOPSIS
   firedrill inject --selector SEL [--mode MODE] --for DURATION [--in DELAY]
                    (--fault blackhole|power-loss | --spec TEXT) [BLAST RADIUS]
+                   [--detach] [--json]
 
 DESCRIPTION
-  Chooses targets like `plan`, asks the guard, and sends the fault to every target
-  with one common start (now, or DELAY from now) and a lease of DURATION; agents
-  revert it on their own when the lease ends. Prints per target when it acked and
-  when the fault took effect, and the spread between the first and the last.
+  A run like any other: a one-step experiment without probes, through the same
+  preflight (targets, guard, capabilities), coordinated start, revert, restart
+  recovery and signed evidence as `firedrill run`. Chooses targets like `plan`,
+  asks the guard, and sends the fault to every target with one common start (DELAY
+  from now, or the controller's staging delay) for DURATION. Prints the run id, per
+  target when it acked and when the fault took effect and the spread between the
+  first and the last, then follows the run like `run` until the fault is reverted
+  (Ctrl-C reverts it early), and where its report is. With --detach it returns once
+  the fault is in effect (`firedrill revert RUN` ends it early).
   If any target refuses, the fault is reverted on the others and the run is
-  recorded failed (unless --allow-partial). --spec is a firedrill.v1.FaultSpec in
-  protobuf text format:
+  recorded aborted. --spec is a firedrill.v1.FaultSpec in protobuf text format:
     --spec 'network { drop { percent: 30 percent_set: true } }'
     --spec 'process { kill { select { cgroups: "app.slice/redis" } } }'
-  Exit 0 applied, 1 refused or failed.
+  --json prints the answer (and, when followed, the finished run) as JSON.
+  Exit 0 applied (and, when followed, ran its course), 1 refused or not applied,
+  2 bad usage, no controller, or aborted while followed.
 
 OPTIONS)";
 
@@ -301,18 +324,19 @@ int plan_main(int argc, char** argv) {
 int inject_main(int argc, char** argv) {
   Common common;
   Selection sel;
-  std::string spec_text, fault, duration, delay = "0s", description;
-  bool partial = false;
+  std::string spec_text, fault, duration, delay, description;
+  bool detach = false, quiet = false;
   po::options_description desc(kInjectUsage);
   common.add(desc);
   sel.add(desc);
   desc.add_options()
-    ("for", po::value(&duration), "the fault's lease (required): 30s, 10m")
-    ("in", po::value(&delay), "common start this long from now (default 0s: at once)")
+    ("for", po::value(&duration), "how long the fault is on (required): 30s, 10m")
+    ("in", po::value(&delay), "common start this long from now (default: the controller's staging delay)")
     ("fault", po::value(&fault), "blackhole or power-loss")
     ("spec", po::value(&spec_text), "a firedrill.v1.FaultSpec in protobuf text format")
     ("description", po::value(&description), "what this is for, kept with the run")
-    ("allow-partial", po::bool_switch(&partial), "keep the fault where it applied even if some targets refused");
+    ("detach", po::bool_switch(&detach), "return once the fault is in effect; do not follow the run")
+    ("quiet,q", po::bool_switch(&quiet), "when following: no live status line");
   po::variables_map vm;
   if (int rc = parse(argc, argv, desc, vm, "inject"); rc >= 0) return rc;
   if (duration.empty()) return usage_error("inject", "--for DURATION is required (every fault has a lease)");
@@ -324,53 +348,59 @@ int inject_main(int argc, char** argv) {
   *req.mutable_spec() = *spec;
   auto d = parse_duration(duration);
   if (!d) return usage_error("inject", "--for: " + d.error().message);
-  auto dl = parse_duration(delay);
-  if (!dl) return usage_error("inject", "--in: " + dl.error().message);
   *req.mutable_duration() = to_proto_duration(*d);
-  *req.mutable_start_delay() = to_proto_duration(*dl);
+  if (!delay.empty()) {
+    auto dl = parse_duration(delay);
+    if (!dl) return usage_error("inject", "--in: " + dl.error().message);
+    *req.mutable_start_delay() = to_proto_duration(*dl);
+  }
   req.set_description(description);
   req.set_requested_by(requested_by());
-  req.set_allow_partial(partial);
+  sigset_t sigs = runner::block_interrupts();
   v1::InjectResponse resp;
   grpc::ClientContext ctx;
   deadline(ctx);
   if (auto st = stub(common.api)->Inject(&ctx, req, &resp); !st.ok()) return call_error("inject", st, common.api);
   if (common.json) {
     print_json(resp);
-    return resp.applied() ? 0 : 1;
+    if (!resp.applied() || detach) return resp.applied() ? 0 : 1;
+    return runner::follow_run(common.api, resp.run_id(), sigs, true, "inject", true);
   }
   std::cout << "run " << resp.run_id() << "\n";
-  if (!resp.verdict().allowed()) {
-    print_verdict(resp.verdict());
-    return 1;
-  }
-  if (resp.targets_size() == 0) {
+  if (resp.verdict().violations_size() > 0) print_verdict(resp.verdict());
+  if (resp.faults_size() == 0) {
     std::cout << "not sent: " << resp.error() << "\n";
     return 1;
   }
   auto nb = from_proto(resp.not_before());
   std::cout << fmt::format("not before {}, expires {}\n", format_utc(nb), format_utc(from_proto(resp.expires_at())));
-  print_outcomes(resp.targets(), nb);
+  print_faults(resp.faults(), nb);
   std::cout << fmt::format("last ack {} after dispatch; ack spread {}; effect spread {}\n",
                            ms(resp.dispatch_to_last_ack()), ms(resp.ack_spread()), ms(resp.effect_spread()));
   if (!resp.applied()) {
     std::cout << "FAILED: " << resp.error() << "\n";
     return 1;
   }
-  std::cout << "applied; agents revert it on their own at expiry (or: firedrill revert " << resp.run_id() << ")\n";
-  return 0;
+  if (detach) {
+    std::cout << "applied; reverted when its time is up (or: firedrill revert " << resp.run_id() << ")\n";
+    return 0;
+  }
+  std::cout << std::flush;
+  return runner::follow_run(common.api, resp.run_id(), sigs, quiet, "inject", false);
 }
 
 int revert_main(int argc, char** argv) {
   Common common;
   std::string run;
-  po::options_description desc(R"(firedrill revert - end an ad hoc run before its lease ends
+  po::options_description desc(R"(firedrill revert - end a run before its time
 
 SYNOPSIS
   firedrill revert RUN-ID
 
 DESCRIPTION
-  Reverts the run's fault on every target and records the run completed.
+  Aborts the run (an ad hoc inject or an experiment): its fault is reverted on every
+  target and the run is recorded aborted, "reverted by" you. Prints what each target
+  answered. Exit 0 when every target confirmed the revert, 1 otherwise.
 
 OPTIONS)");
   common.add(desc);
@@ -391,9 +421,10 @@ OPTIONS)");
   if (common.json) {
     print_json(resp);
   } else {
-    print_outcomes(resp.targets(), start);
+    print_faults(resp.faults(), start);
+    std::cout << resp.reason() << "\n";
   }
-  bool all = std::all_of(resp.targets().begin(), resp.targets().end(), [](auto& t) { return t.status() == v1::ACK_APPLIED; });
+  bool all = std::all_of(resp.faults().begin(), resp.faults().end(), [](auto& f) { return f.status() == "reverted"; });
   return all ? 0 : 1;
 }
 
@@ -481,9 +512,10 @@ SYNOPSIS
   firedrill runs RUN-ID
 
 DESCRIPTION
-  Runs of every kind (ad hoc injects, experiments), newest first, with their status
-  (active, completed, aborted, refused, failed) and why they ended so. With a run id,
-  also each target's answer and times.
+  Every run, ad hoc injects and experiments alike, newest first, with its status
+  (active, completed, aborted, refused, failed) and why it ended so. With a run id,
+  also each target's answer and times. `firedrill report RUN` renders any run's
+  signed evidence.
 
 OPTIONS)");
   common.add(desc);
@@ -512,7 +544,10 @@ OPTIONS)");
     std::transform(status.begin(), status.end(), status.begin(), ::tolower);
     std::cout << fmt::format("{:<26} {:<10} {:<10} {:<24} {}\n", r.id(), r.kind(), status,
                              format_utc(from_proto(r.created_at())), r.reason());
-    if (!run.empty()) print_outcomes(r.targets(), from_proto(r.created_at()));
+    if (!run.empty()) {
+      std::cout << fmt::format("  {}, started by {}; {}\n", r.description(), r.requested_by(), r.state());
+      print_faults(r.faults(), from_proto(r.created_at()));
+    }
   }
   return 0;
 }

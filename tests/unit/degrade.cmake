@@ -1,0 +1,3 @@
+# Degradation faults (issue 18): the value checks that controller and agent share.
+firedrill_test(degrade_values_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/degrade_values_test.cpp
+               LIBS firedrill_controller_experiment firedrill_common_proto LABELS unit)
