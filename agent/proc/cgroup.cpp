@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "agent/bpf/features.h"
+#include "common/spawn.h"
 #include "common/time.h"
 
 namespace firedrill::agent::proc {
@@ -215,91 +216,19 @@ Result<bool> thaw_if_present(const std::string& path, uint64_t expected_id, std:
 
 Result<int> run_in_cgroup(const std::string& command, const std::string& cgroup_path,
                           const std::string& log_path, std::chrono::milliseconds timeout) {
-  // Everything the child needs is prepared before fork: after it, in a threaded
-  // process, only async-signal-safe calls are allowed.
-  std::string procs = cgroup_path.empty() ? "" : cgroup_path + "/cgroup.procs";
-  int procs_fd = -1;
-  if (!procs.empty()) {
-    procs_fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
-    if (procs_fd < 0) return sys_error(errno, "open {}", procs);
+  SpawnOptions o;
+  o.argv = {"/bin/sh", "-c", command};
+  o.cgroup = cgroup_path;
+  o.output_file = log_path.empty() ? "/dev/null" : log_path;
+  o.timeout = timeout;
+  // Background jobs it started are the services it booted: they live on.
+  o.keep_group = true;
+  auto r = spawn(o);
+  if (!r.started) return make_error("'{}': {}", command, r.error);
+  if (r.timed_out) {
+    return make_error("'{}' still ran after {}: killed with its process group", command, format_duration(timeout));
   }
-  int out_fd = ::open(log_path.empty() ? "/dev/null" : log_path.c_str(),
-                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (out_fd < 0) {
-    int err = errno;
-    if (procs_fd >= 0) ::close(procs_fd);
-    return sys_error(err, "open {}", log_path.empty() ? "/dev/null" : log_path);
-  }
-  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  const char* argv[] = {"sh", "-c", command.c_str(), nullptr};
-  static const char kMoveFailed[] = "firedrill-agent: cannot move the boot hook into its cgroup\n";
-
-  pid_t child = ::fork();
-  if (child < 0) {
-    int err = errno;
-    ::close(out_fd);
-    if (procs_fd >= 0) ::close(procs_fd);
-    if (null_fd >= 0) ::close(null_fd);
-    return sys_error(err, "fork for '{}'", command);
-  }
-  if (child == 0) {
-    // Writing "0" moves the writer itself: the hook starts where a booting host would
-    // start its services.
-    if (procs_fd >= 0 && ::write(procs_fd, "0", 1) != 1) {
-      (void)!::write(out_fd, kMoveFailed, sizeof kMoveFailed - 1);
-      ::_exit(126);
-    }
-    ::setsid();
-    // The agent blocks its stop signals and ignores SIGPIPE; a service must not inherit
-    // either, or it could never be stopped politely.
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    for (int s = 1; s < NSIG; ++s) ::sigaction(s, &dfl, nullptr);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (null_fd >= 0) ::dup2(null_fd, 0);
-    ::dup2(out_fd, 1);
-    ::dup2(out_fd, 2);
-    ::execv("/bin/sh", const_cast<char* const*>(argv));
-    ::_exit(127);
-  }
-  ::close(out_fd);
-  if (procs_fd >= 0) ::close(procs_fd);
-  if (null_fd >= 0) ::close(null_fd);
-
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
-  bool timed_out = false;
-  if (pidfd >= 0) {
-    auto deadline = SteadyClock::now() + timeout;
-    while (true) {
-      auto left = std::chrono::duration_cast<Millis>(deadline - SteadyClock::now());
-      if (left <= Millis::zero()) {
-        timed_out = true;
-        break;
-      }
-      pollfd pfd{pidfd, POLLIN, 0};
-      int n = ::poll(&pfd, 1, static_cast<int>(left.count()) + 1);
-      if (n > 0) break;
-      if (n < 0 && errno != EINTR) break;
-    }
-    ::close(pidfd);
-  }
-  // The hook's whole process group: what it started in the background dies with it
-  // (the child made a session of its own, so its pid is the group's id).
-  if (timed_out) {
-    ::kill(-child, SIGKILL);
-    ::kill(child, SIGKILL);
-  }
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (timed_out) {
-    return make_error("'{}' still ran after {}: killed", command, format_duration(timeout));
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
+  return r.status();
 }
 
 }  // namespace firedrill::agent::proc

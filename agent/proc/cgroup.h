@@ -61,11 +61,11 @@ Result<void> set_frozen(const std::string& path, bool frozen, std::chrono::milli
 Result<bool> thaw_if_present(const std::string& path, uint64_t expected_id, std::chrono::milliseconds timeout);
 
 // Runs COMMAND with /bin/sh -c as a child of this process placed into the cgroup at
-// CGROUP_PATH (empty: stays in ours), in a session of its own, with the signal mask
-// and dispositions of a freshly booted service, output appended to LOG_PATH (empty:
-// /dev/null). Waits for the shell up to TIMEOUT, then SIGKILLs its process group (the
-// shell and what it started in the background). Returns its exit status (the shell's;
-// background jobs of a shell that exited in time live on: they are the services).
+// CGROUP_PATH (empty: stays in ours), in a process group of its own, with the signal
+// mask and dispositions of a freshly booted service, output appended to LOG_PATH
+// (empty: /dev/null); common/spawn.h. Waits for the shell up to TIMEOUT, then SIGKILLs
+// its whole process group. Returns its exit status (the shell's; background jobs it
+// started live on).
 Result<int> run_in_cgroup(const std::string& command, const std::string& cgroup_path,
                           const std::string& log_path, std::chrono::milliseconds timeout);
 

@@ -23,9 +23,10 @@
 #include "controller/api/services.h"
 #include "controller/cli/verbs.h"
 #include "controller/daemon/import.h"
-#include "controller/evidence/run_recorder.h"
 #include "controller/runner/fleet_adapter.h"
+#include "controller/runner/run_ids.h"
 #include "controller/runner/run_manager.h"
+#include "controller/runner/run_recorder.h"
 #include "controller/session/agent_service.h"
 
 namespace firedrill::controller {
@@ -84,7 +85,7 @@ int serve_main(int argc, char** argv) {
   AgentServerConfig agents;
   FleetConfig fleet_config;
   std::string state_dir = "/var/lib/firedrill", api = default_api_socket(), api_group, api_mode;
-  std::string lease = "5s", heartbeat = "1s", lost_after = "0s", log_format = "text", log_level = "info";
+  std::string lease = "5s", heartbeat = "1s", lost_after = "0s", max_clock_offset = "1s", log_format = "text", log_level = "info";
   std::vector<std::string> protect, controller_domain, peer_domain;
   uint32_t budget_hosts = 0;
   double budget_percent = 0;
@@ -106,6 +107,8 @@ int serve_main(int argc, char** argv) {
     ("lease-grace", po::value(&lease)->default_value(lease), "agents revert everything after this much silence")
     ("heartbeat", po::value(&heartbeat)->default_value(heartbeat), "how often agents report")
     ("lost-after", po::value(&lost_after), "an agent silent this long is lost (default: max(3 heartbeats, lease grace))")
+    ("max-clock-offset", po::value(&max_clock_offset),
+     "agents whose clock is further than this from ours (measured on every heartbeat) are refused faults with a common start (default 1s)")
     ("protect", po::value(&protect)->composing(), "a selector of hosts no run may target (repeatable)")
     ("budget-hosts", po::value(&budget_hosts), "at most this many hosts under fault across all runs (0: no limit)")
     ("budget-percent", po::value(&budget_percent), "at most this share of the live fleet under fault across all runs")
@@ -127,7 +130,8 @@ int serve_main(int argc, char** argv) {
   if (!api_access) return usage(api_access.error().message);
   for (auto [opt, text, out] : {std::tuple{"--lease-grace", &lease, &fleet_config.lease_grace},
                                 std::tuple{"--heartbeat", &heartbeat, &fleet_config.heartbeat_interval},
-                                std::tuple{"--lost-after", &lost_after, &fleet_config.lost_after}}) {
+                                std::tuple{"--lost-after", &lost_after, &fleet_config.lost_after},
+                                std::tuple{"--max-clock-offset", &max_clock_offset, &fleet_config.max_clock_offset}}) {
     auto d = parse_duration(*text);
     if (!d) return usage(std::string(opt) + ": " + d.error().message);
     *out = *d;
@@ -178,7 +182,7 @@ int serve_main(int argc, char** argv) {
     return 1;
   }
 
-  Fleet fleet(fleet_config, store->get());
+  Fleet fleet(fleet_config, store->get(), runner::run_of_fault);
   AgentServer agent_server(fleet);
   if (auto r = agent_server.start(agents); !r) {
     log()->error("{}", r.error().describe());
@@ -194,7 +198,7 @@ int serve_main(int argc, char** argv) {
   runner::FleetAdapter fleet_driver(fleet);
   runner::RunManagerConfig run_config;
   run_config.store = store->get();
-  run_config.new_run_id = [] { return make_run_id(); };
+  run_config.new_run_id = [] { return runner::make_run_id(); };
   runner::RunManager runs(
       run_config, &clock, &fleet_driver, [recorder](const v1::RunRecord&, bool) {
         std::vector<std::unique_ptr<runner::RunObserver>> out;

@@ -535,9 +535,15 @@ Result<std::string> render_html(const Json& document) {
   mrow("Fault applied", ms.fault_applied, "", -1, "");
   mrow("First failed probe", ms.first_failed_probe, "", -1, "");
   mrow("Detection", ms.detection, ms.source_detection, ms.time_to_detect_ms, "fault applied");
-  mrow("Failover (first sustained success)", ms.failover, ms.source_failover, ms.failover_ms, "fault applied");
+  mrow("Failover (first sustained success, observed)", ms.failover, ms.source_failover, ms.failover_ms, "fault applied");
+  if (!ms.failover_started.empty()) {
+    mrow("Failover, from the success's start", ms.failover_started, "", ms.failover_started_ms, "fault applied");
+  }
   mrow("Fault lifted", ms.fault_lifted, "", -1, "");
-  mrow("Recovery", ms.recovery, ms.source_recovery, ms.recovery_ms, "fault lifted");
+  mrow("Recovery (observed)", ms.recovery, ms.source_recovery, ms.recovery_ms, "fault lifted");
+  if (!ms.recovery_started.empty()) {
+    mrow("Recovery, from the success's start", ms.recovery_started, "", ms.recovery_started_ms, "fault lifted");
+  }
   if (!ms.aborted.empty()) mrow("Aborted", ms.aborted, "", -1, "");
   p.raw("</table><h3>Events</h3><table id=\"timeline-table\"><thead><tr><th>Time (UTC)</th><th>T</th><th>Kind</th><th>What</th></tr></thead><tbody>");
   for (auto& e : m.timeline.entries) {

@@ -20,7 +20,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StepTiming, index, name, first_applied, last_
                                    hosts, refused)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Milestones, fault_applied, first_failed_probe, detection, failover, fault_lifted,
                                    recovery, aborted, time_to_detect_ms, failover_ms, recovery_ms, source_detection,
-                                   source_failover, source_recovery)
+                                   source_failover, source_recovery, failover_started, recovery_started,
+                                   failover_started_ms, recovery_started_ms)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Timeline, milestones, entries, hosts, steps, window_start, window_end)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProbePoint, at, offset_ms, ok, latency_us, total, good)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProbeSeries, name, kind, target, summarized, points, total, good, availability,

@@ -1,5 +1,7 @@
 #include "controller/evidence/report_model.h"
 
+#include "controller/slo/slo.h"
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -28,6 +30,8 @@ WallTime time_of(const std::string& s) {
 
 int64_t ms_between(WallTime a, WallTime b) { return micros_between(a, b) / 1000; }
 
+WallTime plus(WallTime t, std::chrono::nanoseconds d) { return t + std::chrono::duration_cast<WallClock::duration>(d); }
+
 std::string fmt_num(double v) {
   std::string s = fmt::format("{:.3f}", v);
   while (!s.empty() && s.back() == '0') s.pop_back();
@@ -43,30 +47,6 @@ std::string format_measure(double v, const std::string& unit) {
   if (unit == "markers") return fmt_num(v) + (v == 1 ? " marker" : " markers");
   if (unit.empty()) return fmt_num(v);
   return fmt_num(v) + " " + unit;
-}
-
-int64_t percentile(std::vector<int64_t> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t rank = static_cast<size_t>(p * static_cast<double>(v.size()) + 0.999999);
-  if (rank < 1) rank = 1;
-  if (rank > v.size()) rank = v.size();
-  return v[rank - 1];
-}
-
-// The start of the first run of `k` good samples in a row that begins at or after
-// index `from` and before `limit` (when set); a good run that reaches the end of the
-// samples also counts. samples.size() when there is none.
-size_t sustained_from(const std::vector<Sample>& s, size_t from, WallTime limit, int k) {
-  for (size_t i = from; i < s.size(); ++i) {
-    if (limit != WallTime{} && s[i].at >= limit) break;
-    if (!s[i].ok) continue;
-    size_t j = i;
-    while (j < s.size() && s[j].ok && static_cast<int>(j - i) < k) ++j;
-    if (static_cast<int>(j - i) >= k || j == s.size()) return i;
-    i = j;  // s[j] failed: the next run can only start after it
-  }
-  return s.size();
 }
 
 std::string hosts_word(size_t n) { return fmt::format("{} host{}", n, n == 1 ? "" : "s"); }
@@ -89,14 +69,11 @@ std::string human_ms(int64_t ms) {
   return m % 60 ? fmt::format("{}h{}m", m / 60, m % 60) : fmt::format("{}h", m / 60);
 }
 
-Result<ReportModel> build_model(const Json& evidence) {
-  ReportModel m;
-  if (!evidence.is_object() || !evidence.contains("events") || !evidence["events"].is_array()) {
-    return make_error("report: evidence has no event list");
-  }
-  const Json& events = evidence["events"];
-  if (events.empty()) return make_error("report: the run has no events");
+namespace {
 
+// What the one pass over the events gathers for the sections after it. Entries of the
+// timeline are added by the pass and by the sections; their offsets come last.
+struct Collected {
   RunCreated created;
   bool have_created = false;
   std::map<std::string, ProbeData> probe_data;
@@ -106,41 +83,64 @@ Result<ReportModel> build_model(const Json& evidence) {
   std::vector<FaultApplied> applies;
   std::vector<FaultReverted> reverts;
   WallTime run_start, run_end, last_event_at;
-  std::vector<TimelineEntry> entries;  // offsets filled in at the end
+  std::vector<TimelineEntry> entries;
   std::vector<WallTime> entry_times;
-  auto add_entry = [&](WallTime at, std::string kind, std::string what, std::string source = "stated") {
+
+  void add_entry(WallTime at, std::string kind, std::string what, std::string source = "stated") {
     entries.push_back(TimelineEntry{format_time(at), 0, std::move(kind), std::move(what), std::move(source)});
     entry_times.push_back(at);
-  };
+  }
+};
 
+// When the faults were on (first apply, last revert) and what the charts span.
+struct Window {
+  WallTime fault_start, fault_end;
+  WallTime start, end;
+  void widen(WallTime t) {
+    if (t == WallTime{}) return;
+    if (start == WallTime{} || t < start) start = t;
+    if (t > end) end = t;
+  }
+};
+
+// Detection, failover and recovery as one probe saw them. Failover and recovery are
+// when a success was observed, with its sample's start as the lower bound.
+struct ProbeMilestones {
+  WallTime first_failed;       // in the fault window
+  WallTime failover, failover_start;
+  bool failed_over = true;     // false: failed in the fault and never sustained success
+  WallTime recovery, recovery_start;
+};
+
+// The pass: every event read once, what it states put where it belongs.
+Result<void> collect(const Json& events, Collected& c, ReportModel& m) {
   for (size_t i = 0; i < events.size(); ++i) {
     const Json& e = events[i];
     if (!e.is_object()) return make_error("report: event {} is not an object", i + 1);
     std::string kind_name = e.value("kind", "");
-    std::string at_text = e.value("at", "");
-    WallTime at = time_of(at_text);
-    last_event_at = at;
+    WallTime at = time_of(e.value("at", ""));
+    c.last_event_at = at;
     const Json data = e.contains("data") ? e["data"] : Json::object();
     auto kind = parse_event_kind(kind_name);
     if (!kind) return kind.error().context(fmt::format("report: event {}", i + 1));
     switch (*kind) {
       case EventKind::kRunCreated: {
-        FD_ASSIGN(c, payload_from_json<RunCreated>(data), "report: event {}", i + 1);
-        created = std::move(c);
-        have_created = true;
-        run_start = at;
+        FD_ASSIGN(created, payload_from_json<RunCreated>(data), "report: event {}", i + 1);
+        c.created = std::move(created);
+        c.have_created = true;
+        c.run_start = at;
         m.identity.run_id = e.value("run", "");
-        add_entry(at, "state", fmt::format("run created by {} ({})", created.owner.empty() ? "?" : created.owner,
-                                           to_string(created.test_type)));
+        c.add_entry(at, "state", fmt::format("run created by {} ({})", c.created.owner.empty() ? "?" : c.created.owner,
+                                             to_string(c.created.test_type)));
         break;
       }
       case EventKind::kApproval: {
         FD_ASSIGN(a, payload_from_json<Approval>(data), "report: event {}", i + 1);
         WallTime when = a.at == WallTime{} ? at : a.at;
         m.people.approvals.push_back(ApprovalRow{a.approver, a.role, a.decision, format_time(when), a.comment});
-        add_entry(when, "approval", fmt::format("{} {}{}{}", a.approver, a.decision,
-                                                a.role.empty() ? "" : " (" + a.role + ")",
-                                                a.comment.empty() ? "" : ": " + a.comment));
+        c.add_entry(when, "approval", fmt::format("{} {}{}{}", a.approver, a.decision,
+                                                  a.role.empty() ? "" : " (" + a.role + ")",
+                                                  a.comment.empty() ? "" : ": " + a.comment));
         break;
       }
       case EventKind::kTargetsResolved: {
@@ -159,14 +159,14 @@ Result<ReportModel> build_model(const Json& evidence) {
           if (!seen) m.scope.excluded.push_back(x);
         }
         m.scope.fleet_size = std::max(m.scope.fleet_size, t.fleet_size);
-        add_entry(at, "state", fmt::format("targets resolved: {}, {} excluded", hosts_word(t.hosts.size()),
-                                           t.excluded.size()));
+        c.add_entry(at, "state", fmt::format("targets resolved: {}, {} excluded", hosts_word(t.hosts.size()),
+                                             t.excluded.size()));
         break;
       }
       case EventKind::kGuardVerdict: {
         FD_ASSIGN(g, payload_from_json<GuardVerdict>(data), "report: event {}", i + 1);
-        add_entry(at, "guard", fmt::format("blast-radius guard ({}): {}{}", g.phase, g.allowed ? "allowed" : "refused",
-                                           g.summary.empty() ? "" : " - " + g.summary));
+        c.add_entry(at, "guard", fmt::format("blast-radius guard ({}): {}{}", g.phase, g.allowed ? "allowed" : "refused",
+                                             g.summary.empty() ? "" : " - " + g.summary));
         m.scope.guard.push_back(std::move(g));
         break;
       }
@@ -175,57 +175,57 @@ Result<ReportModel> build_model(const Json& evidence) {
         std::string what = s.state;
         if (s.step > 0) what += fmt::format(" (step {})", s.step);
         if (!s.detail.empty()) what += ": " + s.detail;
-        add_entry(at, "state", what);
+        c.add_entry(at, "state", what);
         break;
       }
       case EventKind::kFaultApplied: {
         FD_ASSIGN(a, payload_from_json<FaultApplied>(data), "report: event {}", i + 1);
         if (a.applied_at == WallTime{}) a.applied_at = at;
-        applies.push_back(std::move(a));
+        c.applies.push_back(std::move(a));
         break;
       }
       case EventKind::kFaultReverted: {
         FD_ASSIGN(r, payload_from_json<FaultReverted>(data), "report: event {}", i + 1);
         if (r.reverted_at == WallTime{}) r.reverted_at = at;
-        reverts.push_back(std::move(r));
+        c.reverts.push_back(std::move(r));
         break;
       }
       case EventKind::kProbeSamples: {
         FD_ASSIGN(p, payload_from_json<ProbeSamples>(data), "report: event {}", i + 1);
-        auto& d = probe_data[p.probe];
+        auto& d = c.probe_data[p.probe];
         for (auto& s : p.samples) d.samples.push_back(Sample{s.at, s.ok, s.latency_us, s.error});
         break;
       }
       case EventKind::kProbeSummary: {
         FD_ASSIGN(p, payload_from_json<ProbeSummary>(data), "report: event {}", i + 1);
-        auto& d = probe_data[p.probe];
+        auto& d = c.probe_data[p.probe];
         d.buckets.insert(d.buckets.end(), p.buckets.begin(), p.buckets.end());
         d.failures.insert(d.failures.end(), p.failures.begin(), p.failures.end());
         break;
       }
       case EventKind::kDataCheck: {
         FD_ASSIGN(d, payload_from_json<DataCheck>(data), "report: event {}", i + 1);
-        add_entry(at, "probe", fmt::format("data check {}: {} written, {} acknowledged, {} read back, {} lost", d.probe,
-                                           d.written, d.acknowledged, d.read_back, d.lost));
+        c.add_entry(at, "probe", fmt::format("data check {}: {} written, {} acknowledged, {} read back, {} lost", d.probe,
+                                             d.written, d.acknowledged, d.read_back, d.lost));
         m.results.data.push_back(std::move(d));
         break;
       }
       case EventKind::kSloResult: {
         FD_ASSIGN(r, payload_from_json<SloResult>(data), "report: event {}", i + 1);
-        if (!slo_results.count(r.name)) slo_order.push_back(r.name);
-        slo_results[r.name] = std::move(r);
+        if (!c.slo_results.count(r.name)) c.slo_order.push_back(r.name);
+        c.slo_results[r.name] = std::move(r);
         break;
       }
       case EventKind::kMilestone: {
         FD_ASSIGN(ms, payload_from_json<Milestone>(data), "report: event {}", i + 1);
         if (ms.at == WallTime{}) ms.at = at;
-        add_entry(ms.at, "milestone", ms.name + (ms.detail.empty() ? "" : ": " + ms.detail));
+        c.add_entry(ms.at, "milestone", ms.name + (ms.detail.empty() ? "" : ": " + ms.detail));
         // Stated per probe: the service detected the fault at the first probe's
         // detection, and had failed over or recovered when the last probe had.
-        auto it = stated.find(ms.name);
+        auto it = c.stated.find(ms.name);
         bool earliest = ms.name == "detection";
-        if (it == stated.end() || (earliest ? ms.at < it->second.at : ms.at > it->second.at)) {
-          stated[ms.name] = std::move(ms);
+        if (it == c.stated.end() || (earliest ? ms.at < it->second.at : ms.at > it->second.at)) {
+          c.stated[ms.name] = std::move(ms);
         }
         break;
       }
@@ -235,52 +235,56 @@ Result<ReportModel> build_model(const Json& evidence) {
         m.results.abort_reason = a.reason;
         m.results.abort_by = a.by;
         m.timeline.milestones.aborted = format_time(when);
-        add_entry(when, "abort", fmt::format("aborted by {}: {}", a.by, a.reason));
+        c.add_entry(when, "abort", fmt::format("aborted by {}: {}", a.by, a.reason));
         break;
       }
       case EventKind::kVerdict: {
         FD_ASSIGN(v, payload_from_json<Verdict>(data), "report: event {}", i + 1);
         m.results.verdict = v.outcome;
         m.results.verdict_reason = v.reason;
-        run_end = at;
-        add_entry(at, "verdict", fmt::format("verdict: {}{}", v.outcome, v.reason.empty() ? "" : " - " + v.reason));
+        c.run_end = at;
+        c.add_entry(at, "verdict", fmt::format("verdict: {}{}", v.outcome, v.reason.empty() ? "" : " - " + v.reason));
         break;
       }
       case EventKind::kNote: {
         FD_ASSIGN(n, payload_from_json<Note>(data), "report: event {}", i + 1);
-        add_entry(at, "note", fmt::format("{}: {}", n.by, n.text));
+        c.add_entry(at, "note", fmt::format("{}: {}", n.by, n.text));
         m.notes.push_back(TimelineEntry{format_time(at), 0, "note", fmt::format("{}: {}", n.by, n.text), "stated"});
         break;
       }
     }
   }
-  if (!have_created) return make_error("report: the log has no run_created event");
+  if (!c.have_created) return make_error("report: the log has no run_created event");
   if (m.results.verdict.empty()) m.results.verdict = "incomplete";
+  return ok();
+}
 
-  // ---------------------------------------------------------------- identity, scenario, people
+void identity_section(const Collected& c, ReportModel& m) {
   auto& id = m.identity;
+  const auto& created = c.created;
   id.experiment_name = created.experiment_name;
   id.experiment_version = created.experiment_version;
   id.experiment_sha256 = created.experiment_sha256;
   id.experiment_file = created.experiment_file;
   id.test_type = std::string(to_string(created.test_type));
   id.environment = created.environment;
-  id.started_at = format_time(run_start);
-  id.ended_at = format_time(run_end);
-  id.duration_ms = ms_between(run_start, run_end == WallTime{} ? last_event_at : run_end);
+  id.started_at = format_time(c.run_start);
+  id.ended_at = format_time(c.run_end);
+  id.duration_ms = ms_between(c.run_start, c.run_end == WallTime{} ? c.last_event_at : c.run_end);
   id.controller_version = created.controller_version;
   id.controller_host = created.controller_host;
-  {
-    std::map<std::string, std::vector<std::string>> by_version;
-    for (auto& h : m.scope.hosts) by_version[h.agent_version.empty() ? "unknown" : h.agent_version].push_back(h.host);
-    for (auto& [v, hosts] : by_version) {
-      std::string list;
-      for (size_t i = 0; i < hosts.size() && i < 8; ++i) list += (i ? ", " : "") + hosts[i];
-      if (hosts.size() > 8) list += fmt::format(" and {} more", hosts.size() - 8);
-      id.agent_versions.push_back(fmt::format("{} ({})", v, list));
-    }
+  std::map<std::string, std::vector<std::string>> by_version;
+  for (auto& h : m.scope.hosts) by_version[h.agent_version.empty() ? "unknown" : h.agent_version].push_back(h.host);
+  for (auto& [v, hosts] : by_version) {
+    std::string list;
+    for (size_t i = 0; i < hosts.size() && i < 8; ++i) list += (i ? ", " : "") + hosts[i];
+    if (hosts.size() > 8) list += fmt::format(" and {} more", hosts.size() - 8);
+    id.agent_versions.push_back(fmt::format("{} ({})", v, list));
   }
+}
 
+void scenario_section(const Collected& c, ReportModel& m) {
+  const auto& created = c.created;
   m.scenario.scenario = created.scenario;
   m.scenario.hypothesis = created.hypothesis;
   m.scenario.steps = created.steps;
@@ -292,277 +296,305 @@ Result<ReportModel> build_model(const Json& evidence) {
         s.name, s.kind, s.probe,
         s.target_text.empty() ? s.comparator + " " + format_measure(s.threshold, s.unit) : s.target_text, s.objective});
   }
-  m.scope.blast_radius = created.blast_radius;
-  if (m.scope.selector.empty()) m.scope.selector = created.selector;
-  if (m.scope.mode.empty()) m.scope.mode = created.mode;
+}
+
+void scope_section(const Collected& c, ReportModel& m) {
+  m.scope.blast_radius = c.created.blast_radius;
+  if (m.scope.selector.empty()) m.scope.selector = c.created.selector;
+  if (m.scope.mode.empty()) m.scope.mode = c.created.mode;
   std::stable_sort(m.scope.hosts.begin(), m.scope.hosts.end(), [](const HostRow& a, const HostRow& b) {
     return std::tie(a.dc, a.rack, a.host) < std::tie(b.dc, b.rack, b.host);
   });
-  {
-    std::map<std::string, std::map<std::string, int>> domains;
-    for (auto& h : m.scope.hosts) domains[h.dc.empty() ? "?" : h.dc][h.rack.empty() ? "?" : h.rack]++;
-    for (auto& [dc, racks] : domains) {
-      std::string line = "dc=" + dc + ":";
-      bool first = true;
-      for (auto& [rack, n] : racks) {
-        line += fmt::format("{} rack {} ({})", first ? "" : ",", rack, hosts_word(static_cast<size_t>(n)));
-        first = false;
-      }
-      m.scope.domains.push_back(line);
+  std::map<std::string, std::map<std::string, int>> domains;
+  for (auto& h : m.scope.hosts) domains[h.dc.empty() ? "?" : h.dc][h.rack.empty() ? "?" : h.rack]++;
+  for (auto& [dc, racks] : domains) {
+    std::string line = "dc=" + dc + ":";
+    bool first = true;
+    for (auto& [rack, n] : racks) {
+      line += fmt::format("{} rack {} ({})", first ? "" : ",", rack, hosts_word(static_cast<size_t>(n)));
+      first = false;
     }
+    m.scope.domains.push_back(line);
   }
-  m.people.owner = created.owner;
-  m.people.required_approvals = created.required_approvals;
-  m.people.participants = created.participants;
+}
 
-  // ---------------------------------------------------------------- faults per host and step
-  WallTime fault_start, fault_end;
-  {
-    std::map<std::pair<std::string, std::string>, size_t> index;  // (host, fault id) -> hosts[]
-    for (auto& a : applies) {
+void people_section(const Collected& c, ReportModel& m) {
+  m.people.owner = c.created.owner;
+  m.people.required_approvals = c.created.required_approvals;
+  m.people.participants = c.created.participants;
+}
+
+// Faults per host and per step; returns when the faults were on.
+Window faults_section(Collected& c, ReportModel& m) {
+  Window w;
+  std::map<std::pair<std::string, std::string>, size_t> index;  // (host, fault id) -> hosts[]
+  for (auto& a : c.applies) {
+    HostTiming h;
+    h.host = a.host;
+    h.step = a.step;
+    h.fault_id = a.fault_id;
+    h.fault_kind = a.fault_kind;
+    h.not_before = format_time(a.not_before);
+    h.applied_at = a.ok ? format_time(a.applied_at) : "";
+    h.start_offset_us = a.ok && a.not_before != WallTime{} ? micros_between(a.not_before, a.applied_at) : 0;
+    h.ok = a.ok;
+    h.error = a.error;
+    index[{a.host, a.fault_id}] = m.timeline.hosts.size();
+    m.timeline.hosts.push_back(std::move(h));
+    if (a.ok && (w.fault_start == WallTime{} || a.applied_at < w.fault_start)) w.fault_start = a.applied_at;
+  }
+  for (auto& r : c.reverts) {
+    auto it = index.find({r.host, r.fault_id});
+    if (it == index.end()) {
       HostTiming h;
-      h.host = a.host;
-      h.step = a.step;
-      h.fault_id = a.fault_id;
-      h.fault_kind = a.fault_kind;
-      h.not_before = format_time(a.not_before);
-      h.applied_at = a.ok ? format_time(a.applied_at) : "";
-      h.start_offset_us = a.ok && a.not_before != WallTime{} ? micros_between(a.not_before, a.applied_at) : 0;
-      h.ok = a.ok;
-      h.error = a.error;
-      index[{a.host, a.fault_id}] = m.timeline.hosts.size();
+      h.host = r.host;
+      h.step = r.step;
+      h.fault_id = r.fault_id;
+      it = index.emplace(std::make_pair(r.host, r.fault_id), m.timeline.hosts.size()).first;
       m.timeline.hosts.push_back(std::move(h));
-      if (a.ok && (fault_start == WallTime{} || a.applied_at < fault_start)) fault_start = a.applied_at;
     }
-    for (auto& r : reverts) {
-      auto it = index.find({r.host, r.fault_id});
-      if (it == index.end()) {
-        HostTiming h;
-        h.host = r.host;
-        h.step = r.step;
-        h.fault_id = r.fault_id;
-        it = index.emplace(std::make_pair(r.host, r.fault_id), m.timeline.hosts.size()).first;
-        m.timeline.hosts.push_back(std::move(h));
-      }
-      auto& h = m.timeline.hosts[it->second];
-      h.reverted_at = format_time(r.reverted_at);
-      h.revert_reason = r.reason + (r.ok ? "" : " (failed: " + r.error + ")");
-      if (r.reverted_at > fault_end) fault_end = r.reverted_at;
-    }
-    std::stable_sort(m.timeline.hosts.begin(), m.timeline.hosts.end(), [](const HostTiming& a, const HostTiming& b) {
-      return std::tie(a.step, a.host, a.fault_id) < std::tie(b.step, b.host, b.fault_id);
-    });
+    auto& h = m.timeline.hosts[it->second];
+    h.reverted_at = format_time(r.reverted_at);
+    h.revert_reason = r.reason + (r.ok ? "" : " (failed: " + r.error + ")");
+    if (r.reverted_at > w.fault_end) w.fault_end = r.reverted_at;
+  }
+  std::stable_sort(m.timeline.hosts.begin(), m.timeline.hosts.end(), [](const HostTiming& a, const HostTiming& b) {
+    return std::tie(a.step, a.host, a.fault_id) < std::tie(b.step, b.host, b.fault_id);
+  });
 
-    std::map<int, StepTiming> steps;
-    std::map<int, std::pair<WallTime, WallTime>> applied_span;
-    for (auto& a : applies) {
-      auto& st = steps[a.step];
-      st.index = a.step;
-      st.hosts++;
-      if (!a.ok) {
-        st.refused++;
-        add_entry(a.applied_at, "fault", fmt::format("{} refused step {}: {}", a.host, a.step, a.error));
-        continue;
-      }
-      auto& span = applied_span[a.step];
-      if (span.first == WallTime{} || a.applied_at < span.first) span.first = a.applied_at;
-      if (a.applied_at > span.second) span.second = a.applied_at;
+  std::map<int, StepTiming> steps;
+  std::map<int, std::pair<WallTime, WallTime>> applied_span;
+  for (auto& a : c.applies) {
+    auto& st = steps[a.step];
+    st.index = a.step;
+    st.hosts++;
+    if (!a.ok) {
+      st.refused++;
+      c.add_entry(a.applied_at, "fault", fmt::format("{} refused step {}: {}", a.host, a.step, a.error));
+      continue;
     }
-    std::map<int, std::pair<WallTime, int>> lifted;
-    for (auto& r : reverts) {
-      auto& l = lifted[r.step];
-      if (r.reverted_at > l.first) l.first = r.reverted_at;
-      l.second++;
+    auto& span = applied_span[a.step];
+    if (span.first == WallTime{} || a.applied_at < span.first) span.first = a.applied_at;
+    if (a.applied_at > span.second) span.second = a.applied_at;
+  }
+  std::map<int, std::pair<WallTime, int>> lifted;
+  for (auto& r : c.reverts) {
+    auto& l = lifted[r.step];
+    if (r.reverted_at > l.first) l.first = r.reverted_at;
+    l.second++;
+  }
+  for (auto& [index_, st] : steps) {
+    for (auto& plan : c.created.steps) {
+      if (plan.index == index_) st.name = plan.name.empty() ? plan.fault : plan.name;
     }
-    for (auto& [index_, st] : steps) {
-      for (auto& plan : created.steps) {
-        if (plan.index == index_) st.name = plan.name.empty() ? plan.fault : plan.name;
-      }
-      auto span = applied_span[index_];
-      st.first_applied = format_time(span.first);
-      st.last_applied = format_time(span.second);
-      st.start_spread_us = span.first == WallTime{} ? 0 : micros_between(span.first, span.second);
-      st.lifted_at = format_time(lifted[index_].first);
-      if (span.first != WallTime{}) {
-        add_entry(span.first, "fault",
+    auto span = applied_span[index_];
+    st.first_applied = format_time(span.first);
+    st.last_applied = format_time(span.second);
+    st.start_spread_us = span.first == WallTime{} ? 0 : micros_between(span.first, span.second);
+    st.lifted_at = format_time(lifted[index_].first);
+    if (span.first != WallTime{}) {
+      c.add_entry(span.first, "fault",
                   fmt::format("step {}{} applied on {} (coordinated start spread {})", index_,
                               st.name.empty() ? "" : " " + st.name, hosts_word(static_cast<size_t>(st.hosts - st.refused)),
                               st.start_spread_us < 1000 ? fmt::format("{}us", st.start_spread_us)
                                                         : human_ms(st.start_spread_us / 1000)));
-      }
-      if (lifted[index_].first != WallTime{}) {
-        add_entry(lifted[index_].first, "revert",
+    }
+    if (lifted[index_].first != WallTime{}) {
+      c.add_entry(lifted[index_].first, "revert",
                   fmt::format("step {} lifted on {}", index_, hosts_word(static_cast<size_t>(lifted[index_].second))));
+    }
+    m.timeline.steps.push_back(st);
+  }
+  w.start = w.fault_start;
+  w.end = w.fault_end;
+  return w;
+}
+
+// A probe with its samples: the series, its outages, and its milestones by the SLO
+// definitions (controller/slo), so the report and the SLO table cannot disagree.
+ProbeMilestones sampled_probe(ProbeData& d, unsigned k, Window& w, ProbeSeries& ps) {
+  ProbeMilestones out;
+  std::stable_sort(d.samples.begin(), d.samples.end(), [](const Sample& a, const Sample& b) { return a.at < b.at; });
+  std::vector<int64_t> latencies;
+  std::vector<slo::Sample> judged;
+  for (auto& s : d.samples) {
+    ps.total++;
+    if (s.ok) {
+      ps.good++;
+      latencies.push_back(s.latency_us);
+    }
+    w.widen(s.at);
+    slo::Sample x;
+    x.start = s.at;
+    x.ok = s.ok;
+    x.duration = std::chrono::microseconds(s.latency_us);
+    judged.push_back(x);
+    ps.points.push_back(ProbePoint{format_time(s.at), 0, s.ok, s.latency_us, 1, s.ok ? 1 : 0});
+  }
+  ps.latency_p50_us = slo::nearest_rank(latencies, 50).value_or(0);
+  ps.latency_p99_us = slo::nearest_rank(latencies, 99).value_or(0);
+  // Outages: from a failed sample to the next good one.
+  WallTime out_from;
+  for (size_t i = 0; i < d.samples.size(); ++i) {
+    auto& s = d.samples[i];
+    if (!s.ok && out_from == WallTime{}) out_from = s.at;
+    bool ends = out_from != WallTime{} && (s.ok || i + 1 == d.samples.size());
+    if (ends) {
+      int64_t len = ms_between(out_from, s.at);
+      if (len > ps.longest_outage_ms || ps.longest_outage_from.empty()) {
+        ps.longest_outage_ms = len;
+        ps.longest_outage_from = format_time(out_from);
       }
-      m.timeline.steps.push_back(st);
+      out_from = WallTime{};
     }
   }
-
-  // ---------------------------------------------------------------- probes and derived milestones
-  int k = std::max(1, created.sustain_samples);
-  WallTime first_failed, failover, recovery;
-  bool any_failed_in_fault = false, failover_all = true;
-  std::string first_failed_probe;
-  WallTime window_start = fault_start, window_end = fault_end;
-  auto widen = [&](WallTime t) {
-    if (t == WallTime{}) return;
-    if (window_start == WallTime{} || t < window_start) window_start = t;
-    if (t > window_end) window_end = t;
-  };
-  std::vector<std::string> probe_names;
-  for (auto& p : created.probes) probe_names.push_back(p.name);
-  for (auto& [name, d] : probe_data) {
-    if (std::find(probe_names.begin(), probe_names.end(), name) == probe_names.end()) probe_names.push_back(name);
+  for (auto& s : d.samples) {
+    if (!s.ok) {
+      ps.first_failure = format_time(s.at);
+      break;
+    }
   }
-  for (auto& name : probe_names) {
+  if (w.fault_start == WallTime{}) return out;
+  const WallTime fault_end = w.fault_end == WallTime{} ? WallTime::max() : w.fault_end;
+  slo::Window sw{w.fault_start, fault_end, WallTime::max()};
+  for (auto& s : judged) {
+    if (s.start >= fault_end) break;
+    if (!s.ok && s.start >= w.fault_start) {
+      out.first_failed = s.start;
+      break;
+    }
+  }
+  if (out.first_failed != WallTime{}) {
+    auto f = slo::failover_time(judged, sw, k);
+    if (f.kind == slo::Span::Kind::kValue && f.from_start) {
+      out.failover = plus(w.fault_start, f.value);
+      out.failover_start = plus(w.fault_start, *f.from_start);
+    } else {
+      out.failed_over = false;
+    }
+  }
+  if (w.fault_end != WallTime{}) {
+    auto r = slo::recovery_time(judged, sw, k);
+    if (r.kind == slo::Span::Kind::kValue) {
+      out.recovery = plus(w.fault_end, r.value);
+      out.recovery_start = plus(w.fault_end, r.from_start.value_or(r.value));
+    }
+  }
+  return out;
+}
+
+// A probe summarized into buckets and exact failed intervals: a failed interval ends
+// at the first good sample, which is where failover (inside the fault) or recovery
+// begins.
+ProbeMilestones summarized_probe(ProbeData& d, Window& w, ProbeSeries& ps) {
+  ProbeMilestones out;
+  ps.summarized = true;
+  std::stable_sort(d.buckets.begin(), d.buckets.end(),
+                   [](const SummaryBucket& a, const SummaryBucket& b) { return a.from < b.from; });
+  std::stable_sort(d.failures.begin(), d.failures.end(),
+                   [](const FailedInterval& a, const FailedInterval& b) { return a.from < b.from; });
+  std::vector<int64_t> latencies;
+  for (auto& b : d.buckets) {
+    ps.total += b.total;
+    ps.good += b.good;
+    w.widen(b.from);
+    w.widen(b.to);
+    if (b.good > 0) latencies.push_back(b.latency_p50_us);
+    ps.points.push_back(ProbePoint{format_time(b.from), 0, b.good == b.total, b.latency_p50_us, b.total, b.good});
+  }
+  ps.latency_p50_us = slo::nearest_rank(latencies, 50).value_or(0);
+  ps.latency_p99_us = slo::nearest_rank(latencies, 99).value_or(0);
+  const WallTime fault_start = w.fault_start, fault_end = w.fault_end;
+  for (auto& f : d.failures) {
+    int64_t len = ms_between(f.from, f.to);
+    if (len > ps.longest_outage_ms || ps.longest_outage_from.empty()) {
+      ps.longest_outage_ms = len;
+      ps.longest_outage_from = format_time(f.from);
+    }
+    if (ps.first_failure.empty()) ps.first_failure = format_time(f.from);
+    if (fault_start != WallTime{} && f.from >= fault_start && (fault_end == WallTime{} || f.from < fault_end)) {
+      if (out.first_failed == WallTime{}) out.first_failed = f.from;
+      if (fault_end == WallTime{} || f.to < fault_end) {
+        if (f.to > out.failover) out.failover = out.failover_start = f.to;
+      } else if (f.to > out.recovery) {
+        out.recovery = out.recovery_start = f.to;
+      }
+    }
+  }
+  if (out.first_failed != WallTime{} && out.failover == WallTime{}) out.failed_over = false;
+  if (fault_end != WallTime{} && out.recovery == WallTime{}) {
+    for (auto& b : d.buckets) {
+      if (b.from >= fault_end && b.good > 0) {
+        out.recovery = out.recovery_start = b.from;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+// Every probe's series, and the milestones the probes show together: detection at the
+// first probe's first failure, failover and recovery when the last probe had.
+void probes_section(Collected& c, Window& w, ReportModel& m) {
+  const unsigned k = static_cast<unsigned>(std::max(1, c.created.sustain_samples));
+  std::vector<std::string> names;
+  for (auto& p : c.created.probes) names.push_back(p.name);
+  for (auto& [name, d] : c.probe_data) {
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
+  ProbeMilestones all;
+  bool any_failed = false;
+  std::string first_failed_probe;
+  for (auto& name : names) {
     ProbeSeries ps;
     ps.name = name;
-    for (auto& p : created.probes) {
+    for (auto& p : c.created.probes) {
       if (p.name == name) {
         ps.kind = p.kind;
         ps.target = p.target;
       }
     }
-    auto dit = probe_data.find(name);
-    if (dit == probe_data.end()) {
+    auto it = c.probe_data.find(name);
+    if (it == c.probe_data.end()) {
       // A data probe reports through data_check events, not samples.
       if (ps.kind != "data") m.probes.push_back(std::move(ps));
       continue;
     }
-    auto& d = dit->second;
-    std::stable_sort(d.samples.begin(), d.samples.end(), [](const Sample& a, const Sample& b) { return a.at < b.at; });
-    std::vector<int64_t> latencies;
-    if (!d.samples.empty()) {
-      for (auto& s : d.samples) {
-        ps.total++;
-        if (s.ok) {
-          ps.good++;
-          latencies.push_back(s.latency_us);
-        }
-        widen(s.at);
-      }
-      // Outages: from a failed sample to the next good one.
-      WallTime out_from;
-      for (size_t i = 0; i < d.samples.size(); ++i) {
-        auto& s = d.samples[i];
-        if (!s.ok && out_from == WallTime{}) out_from = s.at;
-        bool ends = out_from != WallTime{} && (s.ok || i + 1 == d.samples.size());
-        if (ends) {
-          int64_t len = ms_between(out_from, s.at);
-          if (len > ps.longest_outage_ms || ps.longest_outage_from.empty()) {
-            ps.longest_outage_ms = len;
-            ps.longest_outage_from = format_time(out_from);
-          }
-          out_from = WallTime{};
-        }
-      }
-      // Detection, failover and recovery, for this probe.
-      size_t first_bad = d.samples.size();
-      for (size_t i = 0; i < d.samples.size(); ++i) {
-        if (!d.samples[i].ok && (fault_start == WallTime{} || d.samples[i].at >= fault_start)) {
-          first_bad = i;
-          break;
-        }
-      }
-      for (auto& s : d.samples) {
-        if (!s.ok) {
-          ps.first_failure = format_time(s.at);
-          break;
-        }
-      }
-      if (first_bad < d.samples.size() && fault_start != WallTime{} &&
-          (fault_end == WallTime{} || d.samples[first_bad].at < fault_end)) {
-        any_failed_in_fault = true;
-        WallTime t = d.samples[first_bad].at;
-        if (first_failed == WallTime{} || t < first_failed) {
-          first_failed = t;
-          first_failed_probe = name;
-        }
-        size_t fo = sustained_from(d.samples, first_bad + 1, fault_end, k);
-        if (fo < d.samples.size() && (fault_end == WallTime{} || d.samples[fo].at < fault_end)) {
-          if (d.samples[fo].at > failover) failover = d.samples[fo].at;
-        } else {
-          failover_all = false;
-        }
-      }
-      if (fault_end != WallTime{}) {
-        size_t after = d.samples.size();
-        for (size_t i = 0; i < d.samples.size(); ++i) {
-          if (d.samples[i].at >= fault_end) {
-            after = i;
-            break;
-          }
-        }
-        size_t rec = sustained_from(d.samples, after, WallTime{}, k);
-        if (rec < d.samples.size() && d.samples[rec].at > recovery) recovery = d.samples[rec].at;
-      }
-      for (auto& s : d.samples) {
-        ps.points.push_back(ProbePoint{format_time(s.at), 0, s.ok, s.latency_us, 1, s.ok ? 1 : 0});
-      }
-    } else {
-      ps.summarized = true;
-      std::stable_sort(d.buckets.begin(), d.buckets.end(),
-                       [](const SummaryBucket& a, const SummaryBucket& b) { return a.from < b.from; });
-      std::stable_sort(d.failures.begin(), d.failures.end(),
-                       [](const FailedInterval& a, const FailedInterval& b) { return a.from < b.from; });
-      for (auto& b : d.buckets) {
-        ps.total += b.total;
-        ps.good += b.good;
-        widen(b.from);
-        widen(b.to);
-        if (b.good > 0) latencies.push_back(b.latency_p50_us);
-        ps.points.push_back(
-            ProbePoint{format_time(b.from), 0, b.good == b.total, b.latency_p50_us, b.total, b.good});
-      }
-      for (auto& f : d.failures) {
-        int64_t len = ms_between(f.from, f.to);
-        if (len > ps.longest_outage_ms || ps.longest_outage_from.empty()) {
-          ps.longest_outage_ms = len;
-          ps.longest_outage_from = format_time(f.from);
-        }
-        if (ps.first_failure.empty()) ps.first_failure = format_time(f.from);
-        if (fault_start != WallTime{} && f.from >= fault_start && (fault_end == WallTime{} || f.from < fault_end)) {
-          if (first_failed == WallTime{} || f.from < first_failed) {
-            first_failed = f.from;
-            first_failed_probe = name;
-          }
-          any_failed_in_fault = true;
-          // A summary keeps each failed interval exactly: its end is the first good
-          // sample, which is where failover (inside the fault) or recovery begins.
-          if (fault_end == WallTime{} || f.to < fault_end) {
-            if (f.to > failover) failover = f.to;
-          } else if (f.to > recovery) {
-            recovery = f.to;
-          }
-        }
-      }
-      if (fault_end != WallTime{} && recovery == WallTime{}) {
-        for (auto& b : d.buckets) {
-          if (b.from >= fault_end && b.good > 0) {
-            recovery = b.from;
-            break;
-          }
-        }
+    ProbeMilestones pm = it->second.samples.empty() ? summarized_probe(it->second, w, ps)
+                                                    : sampled_probe(it->second, k, w, ps);
+    if (pm.first_failed != WallTime{}) {
+      any_failed = true;
+      if (all.first_failed == WallTime{} || pm.first_failed < all.first_failed) {
+        all.first_failed = pm.first_failed;
+        first_failed_probe = name;
       }
     }
+    all.failed_over &= pm.failed_over;
+    if (pm.failover > all.failover) {
+      all.failover = pm.failover;
+      all.failover_start = pm.failover_start;
+    }
+    if (pm.recovery > all.recovery) {
+      all.recovery = pm.recovery;
+      all.recovery_start = pm.recovery_start;
+    }
     ps.availability = ps.total ? static_cast<double>(ps.good) / static_cast<double>(ps.total) : 0;
-    ps.latency_p50_us = percentile(latencies, 0.50);
-    ps.latency_p99_us = percentile(latencies, 0.99);
     if (ps.longest_outage_ms > m.results.longest_outage_ms) {
       m.results.longest_outage_ms = ps.longest_outage_ms;
       m.results.longest_outage_probe = name;
     }
     m.probes.push_back(std::move(ps));
   }
-  if (!any_failed_in_fault || !failover_all) failover = WallTime{};
+  if (!any_failed || !all.failed_over) all.failover = all.failover_start = WallTime{};
 
   auto& ms = m.timeline.milestones;
-  ms.fault_applied = format_time(fault_start);
-  ms.fault_lifted = format_time(fault_end);
-  ms.first_failed_probe = format_time(first_failed);
+  ms.fault_applied = format_time(w.fault_start);
+  ms.fault_lifted = format_time(w.fault_end);
+  ms.first_failed_probe = format_time(all.first_failed);
+  // A milestone an event stated wins over the derived one.
   auto pick = [&](const char* name, WallTime derived, std::string& out, std::string& source) {
-    auto it = stated.find(name);
-    if (it != stated.end()) {
+    auto it = c.stated.find(name);
+    if (it != c.stated.end()) {
       out = format_time(it->second.at);
       source = "stated";
       return it->second.at;
@@ -571,60 +603,75 @@ Result<ReportModel> build_model(const Json& evidence) {
     source = derived == WallTime{} ? "" : "derived";
     return derived;
   };
-  WallTime detection = pick("detection", first_failed, ms.detection, ms.source_detection);
-  failover = pick("failover", failover, ms.failover, ms.source_failover);
-  recovery = pick("recovery", recovery, ms.recovery, ms.source_recovery);
-  if (fault_start != WallTime{}) {
-    if (detection != WallTime{}) ms.time_to_detect_ms = ms_between(fault_start, detection);
-    if (failover != WallTime{}) ms.failover_ms = ms_between(fault_start, failover);
+  WallTime detection = pick("detection", all.first_failed, ms.detection, ms.source_detection);
+  WallTime failover = pick("failover", all.failover, ms.failover, ms.source_failover);
+  WallTime recovery = pick("recovery", all.recovery, ms.recovery, ms.source_recovery);
+  if (ms.source_failover == "derived") ms.failover_started = format_time(all.failover_start);
+  if (ms.source_recovery == "derived") ms.recovery_started = format_time(all.recovery_start);
+  if (w.fault_start != WallTime{}) {
+    if (detection != WallTime{}) ms.time_to_detect_ms = ms_between(w.fault_start, detection);
+    if (failover != WallTime{}) ms.failover_ms = ms_between(w.fault_start, failover);
+    if (!ms.failover_started.empty()) ms.failover_started_ms = ms_between(w.fault_start, all.failover_start);
   }
-  if (fault_end != WallTime{} && recovery != WallTime{}) ms.recovery_ms = ms_between(fault_end, recovery);
-  if (first_failed != WallTime{}) {
-    add_entry(first_failed, "probe",
-              fmt::format("first failed probe: {}{}", first_failed_probe, stated.count("detection") ? "" : " (detection)"),
-              "derived");
+  if (w.fault_end != WallTime{} && recovery != WallTime{}) {
+    ms.recovery_ms = ms_between(w.fault_end, recovery);
+    if (!ms.recovery_started.empty()) ms.recovery_started_ms = ms_between(w.fault_end, all.recovery_start);
   }
-  if (failover != WallTime{} && !stated.count("failover")) {
-    add_entry(failover, "milestone", fmt::format("failover: every probe succeeds again, {} samples in a row", k),
-              "derived");
+  if (all.first_failed != WallTime{}) {
+    c.add_entry(all.first_failed, "probe",
+                fmt::format("first failed probe: {}{}", first_failed_probe, c.stated.count("detection") ? "" : " (detection)"),
+                "derived");
   }
-  if (recovery != WallTime{} && !stated.count("recovery")) {
-    add_entry(recovery, "milestone", "recovery: every probe sustained good after the fault was lifted", "derived");
+  if (failover != WallTime{} && !c.stated.count("failover")) {
+    c.add_entry(failover, "milestone",
+                fmt::format("failover: every probe succeeds again, {} samples in a row (observed; the success "
+                            "started at {})",
+                            k, ms.failover_started),
+                "derived");
   }
-  widen(recovery);
-  widen(failover);
-  if (window_start == WallTime{}) window_start = run_start;
-  if (window_end == WallTime{} || window_end < window_start) window_end = run_end == WallTime{} ? last_event_at : run_end;
-  m.timeline.window_start = format_time(window_start);
-  m.timeline.window_end = format_time(window_end);
+  if (recovery != WallTime{} && !c.stated.count("recovery")) {
+    c.add_entry(recovery, "milestone",
+                fmt::format("recovery: every probe sustained good after the fault was lifted (observed; the success "
+                            "started at {})",
+                            ms.recovery_started),
+                "derived");
+  }
+  w.widen(recovery);
+  w.widen(failover);
+}
+
+// The charts' span and every entry's offset: from the fault's start (the run's start
+// without a fault).
+void timeline_section(Collected& c, Window& w, ReportModel& m) {
+  if (w.start == WallTime{}) w.start = c.run_start;
+  if (w.end == WallTime{} || w.end < w.start) w.end = c.run_end == WallTime{} ? c.last_event_at : c.run_end;
+  m.timeline.window_start = format_time(w.start);
+  m.timeline.window_end = format_time(w.end);
   for (auto& p : m.probes) {
-    for (auto& pt : p.points) pt.offset_ms = ms_between(window_start, time_of(pt.at));
+    for (auto& pt : p.points) pt.offset_ms = ms_between(w.start, time_of(pt.at));
   }
-
-  // Timeline in time order; offsets from the fault's start (run start without fault).
-  {
-    WallTime zero = fault_start != WallTime{} ? fault_start : run_start;
-    std::vector<size_t> order(entries.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return entry_times[a] < entry_times[b]; });
-    for (size_t i : order) {
-      entries[i].offset_ms = ms_between(zero, entry_times[i]);
-      m.timeline.entries.push_back(entries[i]);
-    }
-    for (auto& n : m.notes) n.offset_ms = ms_between(zero, time_of(n.at));
+  WallTime zero = w.fault_start != WallTime{} ? w.fault_start : c.run_start;
+  std::vector<size_t> order(c.entries.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return c.entry_times[a] < c.entry_times[b]; });
+  for (size_t i : order) {
+    c.entries[i].offset_ms = ms_between(zero, c.entry_times[i]);
+    m.timeline.entries.push_back(c.entries[i]);
   }
+  for (auto& n : m.notes) n.offset_ms = ms_between(zero, time_of(n.at));
+}
 
-  // ---------------------------------------------------------------- results
+void results_section(const Collected& c, ReportModel& m) {
   auto& res = m.results;
   std::vector<std::string> names;
-  for (auto& s : created.slos) names.push_back(s.name);
-  for (auto& n : slo_order) {
+  for (auto& s : c.created.slos) names.push_back(s.name);
+  for (auto& n : c.slo_order) {
     if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
   }
   for (auto& n : names) {
     SloRow row;
     row.name = n;
-    for (auto& s : created.slos) {
+    for (auto& s : c.created.slos) {
       if (s.name == n) {
         row.kind = s.kind;
         row.objective = s.objective;
@@ -632,8 +679,8 @@ Result<ReportModel> build_model(const Json& evidence) {
             s.target_text.empty() ? s.comparator + " " + format_measure(s.threshold, s.unit) : s.target_text;
       }
     }
-    auto it = slo_results.find(n);
-    if (it == slo_results.end()) {
+    auto it = c.slo_results.find(n);
+    if (it == c.slo_results.end()) {
       row.measured = "not measured";
       row.result = "no result";
     } else {
@@ -651,28 +698,31 @@ Result<ReportModel> build_model(const Json& evidence) {
     res.data_lost_markers += d.lost;
     res.data_lost_span_ms = std::max(res.data_lost_span_ms, d.lost_span_ms);
   }
-  res.user_notice_threshold_ms = created.user_notice_threshold_ms;
+  res.user_notice_threshold_ms = c.created.user_notice_threshold_ms;
   res.user_notice_required = res.user_notice_threshold_ms > 0 && res.longest_outage_ms >= res.user_notice_threshold_ms;
+}
 
-  // ---------------------------------------------------------------- findings
-  if (evidence.contains("findings") && evidence["findings"].is_array()) {
-    std::map<std::string, std::pair<FindingRecord, Json>> latest;
-    for (auto& f : evidence["findings"]) {
-      if (!f.is_object() || !f.contains("record")) return make_error("report: a finding has no record");
-      FD_ASSIGN(r, finding_from_json(f["record"]), "report");
-      auto it = latest.find(r.id);
-      if (it == latest.end() || it->second.first.rev < r.rev) latest[r.id] = {r, f};
-    }
-    for (auto& [fid, pair] : latest) {
-      auto& [r, f] = pair;
-      FindingRow row{r.id, r.rev, r.severity, r.owner, r.due, r.title, r.status, r.run, r.retest_run,
-                     r.retest_verdict, r.at, r.run == id.run_id ? "found in this run" : "retested by this run",
-                     f.value("hash", ""), r.key};
-      m.findings.push_back(std::move(row));
-    }
+Result<void> findings_section(const Json& evidence, ReportModel& m) {
+  if (!evidence.contains("findings") || !evidence["findings"].is_array()) return ok();
+  std::map<std::string, std::pair<FindingRecord, Json>> latest;
+  for (auto& f : evidence["findings"]) {
+    if (!f.is_object() || !f.contains("record")) return make_error("report: a finding has no record");
+    FD_ASSIGN(r, finding_from_json(f["record"]), "report");
+    auto it = latest.find(r.id);
+    if (it == latest.end() || it->second.first.rev < r.rev) latest[r.id] = {r, f};
   }
+  for (auto& [fid, pair] : latest) {
+    auto& [r, f] = pair;
+    FindingRow row{r.id, r.rev, r.severity, r.owner, r.due, r.title, r.status, r.run, r.retest_run,
+                   r.retest_verdict, r.at, r.run == m.identity.run_id ? "found in this run" : "retested by this run",
+                   f.value("hash", ""), r.key};
+    m.findings.push_back(std::move(row));
+  }
+  return ok();
+}
 
-  // ---------------------------------------------------------------- integrity
+void integrity_section(const Json& evidence, ReportModel& m) {
+  const Json& events = evidence["events"];
   auto& in = m.integrity;
   in.events = static_cast<int64_t>(events.size());
   in.first_hash = events.front().value("hash", "");
@@ -683,13 +733,16 @@ Result<ReportModel> build_model(const Json& evidence) {
   }
   in.canonical_form = "SHA-256 over canonical JSON (sorted keys, no whitespace); Ed25519 seal over the head";
   in.finding_records = evidence.contains("findings") ? static_cast<int64_t>(evidence["findings"].size()) : 0;
+}
 
-  // ---------------------------------------------------------------- summary
+void summary_section(ReportModel& m) {
   auto& sum = m.summary;
+  const auto& res = m.results;
+  const auto& ms = m.timeline.milestones;
   sum.verdict = res.verdict;
   int passed = 0;
   for (auto& s : res.slos) passed += s.result == "pass";
-  std::string what = id.experiment_name.empty() ? "run " + id.run_id : id.experiment_name;
+  std::string what = m.identity.experiment_name.empty() ? "run " + m.identity.run_id : m.identity.experiment_name;
   if (res.verdict == "pass") {
     sum.headline = fmt::format("{}: the service met all {} success criteria.", what, res.slos.size());
   } else if (res.verdict == "aborted") {
@@ -717,7 +770,29 @@ Result<ReportModel> build_model(const Json& evidence) {
                                     human_ms(res.longest_outage_ms),
                                     res.user_notice_required ? "REQUIRED" : "not required",
                                     human_ms(res.user_notice_threshold_ms)));
+}
 
+}  // namespace
+
+Result<ReportModel> build_model(const Json& evidence) {
+  if (!evidence.is_object() || !evidence.contains("events") || !evidence["events"].is_array()) {
+    return make_error("report: evidence has no event list");
+  }
+  if (evidence["events"].empty()) return make_error("report: the run has no events");
+  ReportModel m;
+  Collected c;
+  if (auto r = collect(evidence["events"], c, m); !r) return r.error();
+  identity_section(c, m);
+  scenario_section(c, m);
+  scope_section(c, m);
+  people_section(c, m);
+  Window w = faults_section(c, m);
+  probes_section(c, w, m);
+  timeline_section(c, w, m);
+  results_section(c, m);
+  if (auto r = findings_section(evidence, m); !r) return r.error();
+  integrity_section(evidence, m);
+  summary_section(m);
   m.compliance = compliance_rows(m);
   return m;
 }

@@ -130,6 +130,13 @@ struct Milestones {
   std::string source_detection;      // stated | derived
   std::string source_failover;
   std::string source_recovery;
+  // Failover and recovery are when the success that ended them was observed (its
+  // sample completed); these are the lower bounds, when that sample started. Derived
+  // milestones only.
+  std::string failover_started;
+  std::string recovery_started;
+  int64_t failover_started_ms = -1;  // failover_started - fault applied
+  int64_t recovery_started_ms = -1;  // recovery_started - fault lifted
 };
 
 struct Timeline {

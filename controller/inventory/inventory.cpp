@@ -13,11 +13,13 @@ void Inventory::register_agent(AgentRecord record) {
   it->second = std::move(record);
 }
 
-void Inventory::heartbeat(const std::string& id, WallTime at, std::vector<v1::ActiveFault> active) {
+void Inventory::heartbeat(const std::string& id, WallTime at, std::chrono::nanoseconds clock_offset,
+                          std::vector<v1::ActiveFault> active) {
   std::lock_guard lock(mu_);
   auto it = agents_.find(id);
   if (it == agents_.end()) return;
   it->second.last_seen = at;
+  it->second.clock_offset = clock_offset;
   it->second.active_faults = std::move(active);
 }
 

@@ -35,8 +35,10 @@ class Inventory {
  public:
   // A registration (Hello): replaces what was known of the agent and marks it live.
   void register_agent(AgentRecord record);
-  // A heartbeat: refreshes last_seen and the faults it holds.
-  void heartbeat(const std::string& id, WallTime at, std::vector<v1::ActiveFault> active);
+  // A heartbeat: refreshes last_seen, the clock offset measured from it and the faults
+  // it holds.
+  void heartbeat(const std::string& id, WallTime at, std::chrono::nanoseconds clock_offset,
+                 std::vector<v1::ActiveFault> active);
   void touch(const std::string& id, WallTime at);
   // The stream ended; the record stays (agents seen) but is no longer live.
   void mark_lost(const std::string& id, const std::string& why, WallTime at);

@@ -346,16 +346,6 @@ class DataProber : public Prober {
   std::map<std::string, std::string> env_;
 };
 
-void drain(int fd, std::string* into, size_t max, bool* open) {
-  char buf[4096];
-  ssize_t n = ::read(fd, buf, sizeof buf);
-  if (n > 0) {
-    if (into->size() < max) into->append(buf, std::min(static_cast<size_t>(n), max - into->size()));
-  } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-    *open = false;
-  }
-}
-
 }  // namespace
 
 nanoseconds probe_interval(const v1::Probe& p) {
@@ -375,116 +365,14 @@ std::unique_ptr<Prober> make_prober(const v1::Probe& probe) {
   }
 }
 
-std::string CommandResult::describe() const {
-  if (!started) return "could not start: " + error;
-  if (timed_out) return "timed out";
-  std::string what = signal ? fmt::format("killed by signal {}", signal) : fmt::format("exit {}", exit_code);
-  std::string e = first_line(err);
-  return e.empty() ? what : what + ": " + e;
-}
-
 CommandResult run_command(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                           nanoseconds timeout, size_t max_output) {
-  CommandResult r;
-  if (argv.empty()) {
-    r.error = "empty argv";
-    return r;
-  }
-  int out_pipe[2], err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
-    r.error = fmt::format("pipe: {}", std::strerror(errno));
-    return r;
-  }
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    r.error = fmt::format("pipe: {}", std::strerror(errno));
-    ::close(out_pipe[0]);
-    ::close(out_pipe[1]);
-    return r;
-  }
-  std::vector<std::string> env_strings;
-  for (char** e = environ; e && *e; ++e) {
-    std::string kv = *e;
-    std::string key = kv.substr(0, kv.find('='));
-    if (!env.count(key)) env_strings.push_back(kv);
-  }
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp, args;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_copy = argv;
-  for (auto& a : argv_copy) args.push_back(a.data());
-  args.push_back(nullptr);
-
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  // Its own process group, so that a timeout kills what it started as well.
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  sigset_t dfl;
-  sigemptyset(&dfl);
-  sigaddset(&dfl, SIGPIPE);
-  posix_spawnattr_setsigdefault(&attr, &dfl);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid = -1;
-  int rc = posix_spawnp(&pid, args[0], &fa, &attr, args.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  if (rc != 0) {
-    r.error = fmt::format("{}: {}", argv[0], std::strerror(rc));
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    return r;
-  }
-  r.started = true;
-  fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
-  fcntl(err_pipe[0], F_SETFL, O_NONBLOCK);
-  auto deadline = Clock::now() + timeout;
-  bool out_open = true, err_open = true;
-  // Exit is noticed without reaping (WNOWAIT): while the child is a zombie its process
-  // group id cannot be reused, so the group kill below only reaches what it started.
-  auto child_exited = [pid] {
-    siginfo_t si{};
-    return ::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid;
-  };
-  bool exited = false;
-  while (true) {
-    if (!exited) exited = child_exited();
-    if (exited && !out_open && !err_open) break;
-    auto left = duration_cast<milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) {
-      r.timed_out = !exited;
-      break;
-    }
-    pollfd pfds[2] = {{out_open ? out_pipe[0] : -1, POLLIN, 0}, {err_open ? err_pipe[0] : -1, POLLIN, 0}};
-    // Until it exits, wake up every 10 ms to notice; after, give what it left behind
-    // holding the pipes 50 ms to finish writing.
-    int n = ::poll(pfds, 2, static_cast<int>(std::min<long>(left, exited ? 50 : 10)));
-    if (n > 0) {
-      if (out_open && (pfds[0].revents & (POLLIN | POLLHUP | POLLERR))) drain(out_pipe[0], &r.out, max_output, &out_open);
-      if (err_open && (pfds[1].revents & (POLLIN | POLLHUP | POLLERR))) drain(err_pipe[0], &r.err, max_output, &err_open);
-    }
-    if (exited && n == 0) break;
-  }
-  ::close(out_pipe[0]);
-  ::close(err_pipe[0]);
-  ::kill(-pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!r.timed_out) {
-    if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
-  }
-  return r;
+  SpawnOptions o;
+  o.argv = argv;
+  o.env = env;
+  o.timeout = timeout;
+  o.max_output = max_output;
+  return spawn(o);
 }
 
 Result<std::vector<uint64_t>> parse_markers(std::string_view text) {

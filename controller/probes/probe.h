@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/spawn.h"
 #include "controller/slo/slo.h"
 #include "firedrill/v1/experiment.pb.h"
 
@@ -39,18 +40,9 @@ std::unique_ptr<Prober> make_prober(const v1::Probe& probe);
 std::chrono::nanoseconds probe_interval(const v1::Probe& p);
 std::chrono::nanoseconds probe_timeout(const v1::Probe& p);
 
-// Running a command: what the command and data probes use.
-struct CommandResult {
-  bool started = false;
-  bool timed_out = false;
-  int exit_code = -1;   // when it exited
-  int signal = 0;       // when a signal ended it
-  std::string out;      // stdout, at most max_output bytes
-  std::string err;      // stderr, at most max_output bytes
-  std::string error;    // why it could not start
-
-  std::string describe() const;  // "exit 0", "exit 3: <stderr>", "timed out after 1s", ...
-};
+// Running a command: what the command and data probes use (common/spawn.h: its own
+// process group, killed with it at the timeout and after it exits).
+using CommandResult = SpawnResult;
 CommandResult run_command(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                           std::chrono::nanoseconds timeout, size_t max_output = 64 * 1024);
 

@@ -1,5 +1,7 @@
 #include "controller/runner/fleet_adapter.h"
 
+#include "controller/runner/run_ids.h"
+
 namespace firedrill::runner {
 
 namespace {
@@ -60,7 +62,7 @@ std::vector<std::string> FleetAdapter::not_ready(const std::vector<std::string>&
   return fleet_.incapable(hosts, spec);
 }
 
-std::string FleetAdapter::fault_id(const std::string& run_id, int step) { return controller::make_fault_id(run_id, step); }
+std::string FleetAdapter::fault_id(const std::string& run_id, int step) { return make_fault_id(run_id, step); }
 
 FanoutOutcome FleetAdapter::apply(const std::string& run_id, const std::string& fault_id, const v1::FaultSpec& spec,
                                   const std::vector<std::string>& hosts, WallTime not_before, WallTime expires_at) {

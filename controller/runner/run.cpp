@@ -800,6 +800,9 @@ void Run::recover() {
 void Run::read_back_data() {
   if (!probes_ || !probes_started_) return;
   auto checks = probes_->read_back();
+  // The writes in flight finished before the read: their samples go in first, so the
+  // check and the SLO row count the same acknowledged markers.
+  pump();
   for (const auto& [probe, check] : checks) {
     std::vector<slo::Sample> writes;
     {

@@ -1,21 +1,27 @@
 // One agent's stream as the fleet sees it: where to send commands, which commands
-// await an answer, and when the agent was last heard. The stream itself (a gRPC
-// reactor in agent_service.cpp, or a fake in unit tests) sits behind SessionTransport.
+// await an answer, the agent's clock offset, and when the agent was last heard. The
+// stream itself (a gRPC reactor in agent_service.cpp, or a fake in unit tests) sits
+// behind SessionTransport.
+//
+// Liveness and lease renewal run on the steady clock: a step of the wall clock (NTP,
+// an operator) neither drops every agent as silent nor starves their renewals. Wall
+// times are only for records and for the agent's own clock.
 #pragma once
 
+#include <algorithm>
+
 #include <chrono>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
-#include <vector>
 
 #include "common/time.h"
-#include "controller/session/fleet.h"
 #include "firedrill/v1/agent.pb.h"
 
 namespace firedrill::controller {
+
+struct CommandBatch;
 
 class SessionTransport {
  public:
@@ -27,28 +33,10 @@ class SessionTransport {
   virtual void close(int grpc_code, const std::string& why) = 0;
 };
 
-// Many targets' answers to one fan-out; see Fleet::apply.
-struct CommandBatch {
-  enum Phase : uint8_t { kAwaitAck, kAwaitEffect, kDone };
-  CommandBatch(size_t n, bool effective) : results(n), phase(n, kAwaitAck), open(n), open_ack(n), wait_effective(effective) {}
-
-  // Called with mu held.
-  void finish(size_t i);
-  void acked(size_t i);  // leaves kAwaitAck
-
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<TargetResult> results;
-  std::vector<Phase> phase;
-  size_t open;
-  size_t open_ack;
-  bool wait_effective;
-};
-
 class AgentSession {
  public:
   AgentSession(SessionTransport* transport, std::string peer) : transport_(transport), peer_(std::move(peer)) {
-    connected_at_ = last_seen_ = WallClock::now();
+    connected_at_ = last_seen_ = SteadyClock::now();
   }
 
   const std::string& peer() const { return peer_; }
@@ -62,31 +50,50 @@ class AgentSession {
   // The transport is gone (its stream ended); later sends fail.
   void detach();
 
-  // Awaits the answer to `command_id` (and, with a fault id, the fault's applied event).
-  void expect(uint64_t command_id, std::shared_ptr<CommandBatch> batch, size_t index, const std::string& effect_fault);
-  // Stops awaiting (timeout, send failure).
-  void forget(uint64_t command_id, const std::string& effect_fault);
-  // A command whose answer is only logged (stale fault reverts at registration).
-  void expect_untracked(uint64_t command_id, std::string what);
-
-  WallTime last_seen() const {
+  // The agent's clock minus ours, as last measured (Hello, heartbeats).
+  std::chrono::nanoseconds clock_offset() const {
     std::lock_guard lock(mu_);
-    return last_seen_;
+    return clock_offset_;
   }
-  WallTime connected_at() const { return connected_at_; }
+  // An agent's wall time on our clock.
+  WallTime to_controller_clock(WallTime agent_time) const {
+    return agent_time - std::chrono::duration_cast<WallClock::duration>(clock_offset());
+  }
+
+  // Whether one more process-kill event of this agent is persisted: at most 10 a second
+  // (bursts of 100), so that an exec loop on a host does not grow the store without
+  // bound; the agent's counters carry every kill. Counts what it turns away.
+  bool admit_kill_event() {
+    constexpr double kRate = 10, kBurst = 100;
+    std::lock_guard lock(mu_);
+    auto t = SteadyClock::now();
+    if (kill_event_refill_ != SteadyClock::time_point{}) {
+      kill_event_tokens_ =
+          std::min(kBurst, kill_event_tokens_ + kRate * std::chrono::duration<double>(t - kill_event_refill_).count());
+    }
+    kill_event_refill_ = t;
+    if (kill_event_tokens_ < 1) {
+      ++kill_events_limited_;
+      return false;
+    }
+    kill_event_tokens_ -= 1;
+    return true;
+  }
+  uint64_t kill_events_limited() const {
+    std::lock_guard lock(mu_);
+    return kill_events_limited_;
+  }
 
  private:
-  friend class Fleet;
+  friend class AgentStreams;  // registration, liveness, leases
+  friend class Fanout;        // command correlation
+
+  // Who awaits the answer to a command (see fanout.h).
   struct Waiter {
     std::shared_ptr<CommandBatch> batch;
     size_t index = 0;
     std::string what;  // for untracked commands
   };
-
-  // The agent's clock minus ours.
-  WallTime to_controller_clock(WallTime agent_time) const {
-    return agent_time - std::chrono::duration_cast<WallClock::duration>(clock_offset_);
-  }
 
   mutable std::mutex mu_;
   SessionTransport* transport_;
@@ -94,10 +101,10 @@ class AgentSession {
   std::string id_;  // set at registration
   bool registered_ = false;
   bool ended_ = false;
-  WallTime connected_at_;
-  WallTime last_seen_;
-  WallTime next_lease_{};
-  WallClock::duration renew_every_{0};  // set at registration
+  SteadyClock::time_point connected_at_;
+  SteadyClock::time_point last_seen_;
+  SteadyClock::time_point next_lease_{};
+  SteadyClock::duration renew_every_{0};  // set at registration
   std::chrono::nanoseconds clock_offset_{0};
   std::unordered_map<uint64_t, Waiter> pending_;
   std::unordered_map<std::string, Waiter> effect_waiters_;

@@ -26,22 +26,40 @@ std::vector<const Sample*> in_range(const std::vector<Sample>& s, WallTime from,
 
 double seconds(Nanos d) { return std::chrono::duration<double>(d).count(); }
 
-// Index of the first sample at or after `from` that begins k consecutive successes,
-// or npos.
 size_t first_run(const std::vector<const Sample*>& v, size_t from, unsigned k) {
+  return sustained(v.size(), from, k, [&](size_t i) { return v[i]->ok; });
+}
+
+Nanos between(WallTime from, WallTime to) { return std::chrono::duration_cast<Nanos>(to - from); }
+
+// A measure that ends at a success: observed at its completion, bounded below by its start.
+Span ended_by(const Sample& success, WallTime from, std::string note = "") {
+  Span s = Span::of(between(from, observed_at(success)), std::move(note));
+  s.from_start = between(from, success.start);
+  return s;
+}
+
+}  // namespace
+
+size_t sustained(size_t n, size_t from, unsigned k, const std::function<bool(size_t)>& ok) {
+  if (k == 0) k = kDefaultConsecutive;
   size_t run = 0;
-  for (size_t i = from; i < v.size(); ++i) {
-    run = v[i]->ok ? run + 1 : 0;
+  for (size_t i = from; i < n; ++i) {
+    run = ok(i) ? run + 1 : 0;
     if (run >= k) return i + 1 - k;
   }
   return std::string::npos;
 }
 
-}  // namespace
-
 std::string Span::to_string() const {
   switch (kind) {
-    case Kind::kValue: return note.empty() ? format_duration(value) : fmt::format("{} ({})", format_duration(value), note);
+    case Kind::kValue: {
+      std::string extra = note;
+      if (from_start && *from_start != value) {
+        extra += fmt::format("{}observed; its sample started at {}", extra.empty() ? "" : "; ", format_duration(*from_start));
+      }
+      return extra.empty() ? format_duration(value) : fmt::format("{} ({})", format_duration(value), extra);
+    }
     case Kind::kNever: return note.empty() ? "never" : fmt::format("never ({})", note);
     case Kind::kNone: return note.empty() ? "none" : fmt::format("none ({})", note);
     case Kind::kNotMeasured: return note.empty() ? "not measured" : fmt::format("not measured ({})", note);
@@ -94,7 +112,7 @@ Span failover_time(const std::vector<Sample>& s, const Window& w, unsigned k) {
   }
   size_t i = first_run(v, f + 1, k);
   if (i == std::string::npos) return Span::never(fmt::format("no {} consecutive successes before the fault ended", k));
-  return Span::of(std::chrono::duration_cast<Nanos>(v[i]->start - w.fault_start));
+  return ended_by(*v[i], w.fault_start);
 }
 
 Span recovery_time(const std::vector<Sample>& s, const Window& w, unsigned k) {
@@ -108,7 +126,7 @@ Span recovery_time(const std::vector<Sample>& s, const Window& w, unsigned k) {
   auto before = in_range(s, WallTime::min(), w.fault_end);
   bool up_at_lift = !before.empty() && before.back()->ok;
   if (i == 0 && up_at_lift) return Span::of(Nanos(0), "up at the lift");
-  return Span::of(std::chrono::duration_cast<Nanos>(after[i]->start - w.fault_end));
+  return ended_by(*after[i], w.fault_end);
 }
 
 Span latency_percentile(const std::vector<Sample>& s, WallTime from, WallTime to, double percentile) {
@@ -116,11 +134,9 @@ Span latency_percentile(const std::vector<Sample>& s, WallTime from, WallTime to
   for (const Sample* x : in_range(s, from, to)) {
     if (x->ok) d.push_back(x->duration);
   }
-  if (d.empty()) return Span::not_measured("no successful samples");
-  std::sort(d.begin(), d.end());
-  double rank = std::ceil(percentile / 100.0 * static_cast<double>(d.size()));
-  size_t idx = static_cast<size_t>(std::clamp(rank, 1.0, static_cast<double>(d.size()))) - 1;
-  return Span::of(d[idx], fmt::format("of {} successes", d.size()));
+  auto p = nearest_rank(d, percentile);
+  if (!p) return Span::not_measured("no successful samples");
+  return Span::of(*p, fmt::format("of {} successes", d.size()));
 }
 
 DataLoss data_loss(const std::vector<Sample>& writes, const DataCheck& check) {

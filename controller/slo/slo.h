@@ -15,17 +15,25 @@
 //                     0 if no sample failed.
 // time_to_detect      from fault_start to the start of the first failed sample in
 //                     [fault_start, window_end). "none" (passes) if none failed.
+// observed            a success is observed when its sample completed (start +
+//                     duration): a request that blocked for its whole timeout and then
+//                     succeeded shows the service back at its end, not at its start.
+//                     A failure keeps its start.
+// K in a row          sustained(): the first sample (at or after a given one) that
+//                     begins K consecutive successes, all K among the samples judged.
 // failover_time       the RTO. Let f be the first failed sample in [fault_start,
-//                     fault_end). If there is none, 0 ("no failure"). Otherwise the
-//                     start of the first sample after f that begins K consecutive
-//                     successes all started before fault_end, minus fault_start;
-//                     "never" (fails) if no such K successes exist.
+//                     fault_end). If there is none, 0 ("no failure"). Otherwise, of the
+//                     first sample after f that begins K consecutive successes all
+//                     started before fault_end: when it was observed, minus
+//                     fault_start; "never" (fails) if no such K successes exist. The
+//                     note gives the lower bound too: the same from its start.
 // recovery_time       after the lift: the first K consecutive successes among samples
-//                     in [fault_end, window_end); the time from fault_end to the start
-//                     of the first of them. 0 when the service was already up at the
-//                     lift (the last sample before fault_end and every sample up to
-//                     those K succeeded). "never" (fails) if no K successes.
-// latency             the p-th percentile (nearest rank: the ceil(p/100 * n)-th
+//                     in [fault_end, window_end); the time from fault_end to when the
+//                     first of them was observed (its start as the lower bound). 0 when
+//                     the service was already up at the lift (the last sample before
+//                     fault_end and every sample up to those K succeeded). "never"
+//                     (fails) if no K successes.
+// latency             the p-th percentile (nearest_rank(): the ceil(p/100 * n)-th
 //                     smallest) of the durations of successful samples in the window.
 //                     No successful sample: not measured (fails).
 // data_loss           the RPO. A marker is acknowledged when its write sample
@@ -38,7 +46,10 @@
 // <= max for the rest). "not measured" and "never" fail.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -66,17 +77,40 @@ struct Window {
   WallTime window_end;
 };
 
+// When a sample showed its outcome: a success at its completion, a failure at its start.
+inline WallTime observed_at(const Sample& s) {
+  return s.ok ? s.start + std::chrono::duration_cast<WallClock::duration>(s.duration) : s.start;
+}
+
+// Nearest rank: the ceil(p/100 * n)-th smallest of `values` (rank clamped to 1..n);
+// nullopt when there are none.
+template <typename T>
+std::optional<T> nearest_rank(std::vector<T> values, double percentile) {
+  if (values.empty()) return std::nullopt;
+  std::sort(values.begin(), values.end());
+  double rank = std::ceil(percentile / 100.0 * static_cast<double>(values.size()));
+  return values[static_cast<size_t>(std::clamp(rank, 1.0, static_cast<double>(values.size()))) - 1];
+}
+
+// "K successes in a row": the first index i >= from such that ok(i) .. ok(i + k - 1)
+// all hold, every one of them below n; npos when there is none (a run of successes cut
+// short by the end of the samples does not count). k = 0 means the default of 3.
+size_t sustained(size_t n, size_t from, unsigned k, const std::function<bool(size_t)>& ok);
+
 // A duration that may be missing for a reason.
 struct Span {
   enum class Kind { kValue, kNever, kNone, kNotMeasured };
   Kind kind = Kind::kNotMeasured;
   Nanos value{0};
   std::string note;  // "no failure", "no samples", ...
+  // failover and recovery: the same measure from the start of the success that ended
+  // it (the lower bound; `value` is when it was observed).
+  std::optional<Nanos> from_start;
 
-  static Span of(Nanos v, std::string note = "") { return {Kind::kValue, v, std::move(note)}; }
-  static Span never(std::string note) { return {Kind::kNever, Nanos(0), std::move(note)}; }
-  static Span none(std::string note) { return {Kind::kNone, Nanos(0), std::move(note)}; }
-  static Span not_measured(std::string note) { return {Kind::kNotMeasured, Nanos(0), std::move(note)}; }
+  static Span of(Nanos v, std::string note = "") { return {Kind::kValue, v, std::move(note), {}}; }
+  static Span never(std::string note) { return {Kind::kNever, Nanos(0), std::move(note), {}}; }
+  static Span none(std::string note) { return {Kind::kNone, Nanos(0), std::move(note), {}}; }
+  static Span not_measured(std::string note) { return {Kind::kNotMeasured, Nanos(0), std::move(note), {}}; }
   std::string to_string() const;
 };
 

@@ -12,10 +12,8 @@ add_executable(fdp_durability_writer ${CMAKE_CURRENT_LIST_DIR}/durability_writer
 target_include_directories(fdp_durability_writer PRIVATE ${PROJECT_SOURCE_DIR})
 
 foreach(t proc_kill_test proc_keepdown_test power_loss_test power_data_test agent_safety_test)
-  if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/${t}.cpp)
-    firedrill_test(${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.cpp
-                   LIBS fdp_proc_lab firedrill_agent_power firedrill_agent_proc LABELS integration)
-  endif()
+  firedrill_test(${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.cpp
+                 LIBS fdp_proc_lab firedrill_agent_power firedrill_agent_proc LABELS integration)
 endforeach()
 target_compile_definitions(power_data_test PRIVATE FDP_DURABILITY_WRITER="$<TARGET_FILE:fdp_durability_writer>")
 add_dependencies(power_data_test fdp_durability_writer)

@@ -14,7 +14,7 @@
 
 #include "controller/evidence/document.h"
 #include "controller/evidence/html_report.h"
-#include "controller/evidence/run_recorder.h"
+#include "controller/runner/run_recorder.h"
 #include "controller/evidence/sqlite_store.h"
 #include "controller/evidence/verify.h"
 #include "controller/guard/guard.h"

@@ -645,16 +645,21 @@ TEST(EvidenceReport, CompleteRunFillsEverySection) {
   EXPECT_EQ(m.timeline.steps[0].start_spread_us, 3500);
   EXPECT_EQ(m.timeline.hosts[0].start_offset_us, 1500);
   // Milestones derived from samples: first failure at +61s, failover at +84s (3 good
-  // samples in a row on every probe), lifted at +180s, recovery at +182.5s.
+  // samples in a row on every probe), lifted at +180s, recovery at +182.5s: each when
+  // the success was observed (its sample's completion), with its start beside it.
   const auto& ms = m.timeline.milestones;
   EXPECT_EQ(ms.fault_applied, "2026-11-21T09:01:00.001500Z");
   EXPECT_EQ(ms.first_failed_probe, "2026-11-21T09:01:01.000000Z");
-  EXPECT_EQ(ms.failover, "2026-11-21T09:01:24.000000Z");
+  EXPECT_EQ(ms.failover, "2026-11-21T09:01:24.003300Z");
+  EXPECT_EQ(ms.failover_started, "2026-11-21T09:01:24.000000Z");
   EXPECT_EQ(ms.source_failover, "derived");
-  EXPECT_EQ(ms.failover_ms, 23998);
+  EXPECT_EQ(ms.failover_ms, 24001);
+  EXPECT_EQ(ms.failover_started_ms, 23998);
   EXPECT_EQ(ms.fault_lifted, "2026-11-21T09:03:00.003400Z");
-  EXPECT_EQ(ms.recovery, "2026-11-21T09:03:02.500000Z");
-  EXPECT_EQ(ms.recovery_ms, 2496);
+  EXPECT_EQ(ms.recovery, "2026-11-21T09:03:02.500890Z");
+  EXPECT_EQ(ms.recovery_started, "2026-11-21T09:03:02.500000Z");
+  EXPECT_EQ(ms.recovery_ms, 2497);
+  EXPECT_EQ(ms.recovery_started_ms, 2496);
   // Results.
   ASSERT_EQ(m.results.slos.size(), 4u);
   EXPECT_EQ(m.results.slos[0].objective, "RTO");

@@ -8,54 +8,13 @@
 
 #include "controller/session/agent_session.h"
 #include "controller/session/fleet.h"
+#include "tests/unit/fake_stream.h"
+#include "controller/runner/run_ids.h"
 
 namespace firedrill::controller {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A stream that keeps what the fleet sends and can be told to answer.
-class FakeStream : public SessionTransport {
- public:
-  bool send(const v1::ControllerMessage& m) override {
-    std::lock_guard l(mu);
-    if (closed) return false;
-    sent.push_back(m);
-    sent_at.push_back(WallClock::now());
-    cv.notify_all();
-    return true;
-  }
-  void close(int code, const std::string& why) override {
-    std::lock_guard l(mu);
-    closed = true;
-    close_code = code;
-    close_why = why;
-  }
-  // Waits for the n-th message (0-based) of a kind.
-  std::optional<v1::ControllerMessage> wait_for(v1::ControllerMessage::MsgCase kind, size_t n = 0,
-                                                std::chrono::milliseconds within = 2s) {
-    std::unique_lock l(mu);
-    std::optional<v1::ControllerMessage> out;
-    cv.wait_for(l, within, [&] {
-      size_t seen = 0;
-      for (auto& m : sent) {
-        if (m.msg_case() == kind && seen++ == n) {
-          out = m;
-          return true;
-        }
-      }
-      return false;
-    });
-    return out;
-  }
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<v1::ControllerMessage> sent;
-  std::vector<WallTime> sent_at;
-  bool closed = false;
-  int close_code = -1;
-  std::string close_why;
-};
 
 struct Agent {
   FakeStream stream;
@@ -83,7 +42,7 @@ v1::Hello hello(const std::string& id, std::map<std::string, std::string> tags =
 struct FleetTest : ::testing::Test {
   std::vector<std::unique_ptr<Agent>> agents;
   std::unique_ptr<Fleet> fleet;
-  void make(FleetConfig c = config()) { fleet = std::make_unique<Fleet>(c, nullptr); }
+  void make(FleetConfig c = config()) { fleet = std::make_unique<Fleet>(c, nullptr, runner::run_of_fault); }
   ~FleetTest() override { fleet.reset(); }
 
   Agent* connect(const std::string& id, std::map<std::string, std::string> tags = {}, v1::Hello h = {}) {
@@ -175,7 +134,7 @@ TEST_F(FleetTest, ApplyCollectsAcksEffectsAndSpreads) {
   auto h2 = connect("h2");
   ApplyRequest req;
   req.run_id = "r-test-000001";
-  req.fault_id = make_fault_id(req.run_id, 1);
+  req.fault_id = runner::make_fault_id(req.run_id, 1);
   req.spec = blackhole();
   req.hosts = {"h1", "h2", "gone"};
   req.not_before = WallClock::now() + 200ms;
@@ -190,7 +149,10 @@ TEST_F(FleetTest, ApplyCollectsAcksEffectsAndSpreads) {
   EXPECT_EQ(c1->apply().not_before().nanos(), c2->apply().not_before().nanos());
   EXPECT_EQ(c1->apply().fault_id(), req.fault_id);
   // h1 schedules then reports the effect; h2 reports the effect event before its ack.
+  // The effects are reported after they happened: a time reported ahead of its arrival
+  // is clamped to the arrival.
   fleet->on_message(h1->session, ack(*c1, v1::ACK_SCHEDULED));
+  std::this_thread::sleep_until(req.not_before + 20ms);
   auto effect1 = req.not_before + 3ms;
   fleet->on_message(h1->session, applied_event(req.fault_id, effect1));
   auto effect2 = req.not_before + 7ms;
@@ -380,12 +342,12 @@ TEST_F(FleetTest, BudgetIsSharedAcrossConcurrentRuns) {
 }
 
 TEST_F(FleetTest, RunAndFaultIds) {
-  auto a = make_run_id(), b = make_run_id();
+  auto a = runner::make_run_id(), b = runner::make_run_id();
   EXPECT_NE(a, b);
   EXPECT_TRUE(a.starts_with("r-"));
-  EXPECT_EQ(run_of_fault(make_fault_id(a, 3)), a);
-  EXPECT_EQ(run_of_fault("local-fault"), "");
-  EXPECT_EQ(run_of_fault("r-nodot"), "");
+  EXPECT_EQ(runner::run_of_fault(runner::make_fault_id(a, 3)), a);
+  EXPECT_EQ(runner::run_of_fault("local-fault"), "");
+  EXPECT_EQ(runner::run_of_fault("r-nodot"), "");
   EXPECT_TRUE(validate_agent_id("p1-h1.lab_x"));
   EXPECT_FALSE(validate_agent_id(""));
   EXPECT_FALSE(validate_agent_id(std::string(65, 'a')));

@@ -64,15 +64,19 @@ TEST(Slo, TimeToDetectIsTheFirstFailureAfterFaultStart) {
 
 TEST(Slo, FailoverTimeIsTheFirstOfKSuccessesAfterFailures) {
   // fault on [2, 12): fails at 3..5, a lone success at 6 does not count (K=3),
-  // fails at 7, then successes 8, 9, 10: failover at 8 - 2 = 6s.
+  // fails at 7, then successes 8, 9, 10: failover when the success at 8 was observed
+  // (its 10 ms later), 6.01s; from its start, 6s.
   auto s = series("+++---+-+++++++");
   Span f = failover_time(s, window(2, 12, 15), 3);
   ASSERT_EQ(f.kind, Span::Kind::kValue) << f.to_string();
-  EXPECT_EQ(f.value, 6s);
+  EXPECT_EQ(f.value, 6s + 10ms);
+  ASSERT_TRUE(f.from_start);
+  EXPECT_EQ(*f.from_start, 6s);
+  EXPECT_EQ(f.to_string(), "6.01s (observed; its sample started at 6s)");
   // With K = 1 the lone success at 6 is the failover.
-  EXPECT_EQ(failover_time(s, window(2, 12, 15), 1).value, 4s);
+  EXPECT_EQ(failover_time(s, window(2, 12, 15), 1).value, 4s + 10ms);
   // K = 0 means the default, 3.
-  EXPECT_EQ(failover_time(s, window(2, 12, 15), 0).value, 6s);
+  EXPECT_EQ(failover_time(s, window(2, 12, 15), 0).value, 6s + 10ms);
 }
 
 TEST(Slo, FailoverNeverWhenTheSuccessesComeAfterTheFaultEnded) {
@@ -84,7 +88,7 @@ TEST(Slo, FailoverNeverWhenTheSuccessesComeAfterTheFaultEnded) {
   // Exactly K successes, all started before the end: counts.
   Span just = failover_time(s, window(1, 9, 10), 3);
   ASSERT_EQ(just.kind, Span::Kind::kValue);
-  EXPECT_EQ(just.value, 5s);
+  EXPECT_EQ(just.value, 5s + 10ms);
 }
 
 TEST(Slo, FailoverZeroWithoutFailureAndUnmeasuredWithoutSamples) {
@@ -100,16 +104,49 @@ TEST(Slo, RecoveryTimeAfterTheLift) {
   auto s = series("++---" "---+++++");
   Span r = recovery_time(s, window(2, 5, 13), 3);
   ASSERT_EQ(r.kind, Span::Kind::kValue);
-  EXPECT_EQ(r.value, 3s);
+  EXPECT_EQ(r.value, 3s + 10ms);
+  EXPECT_EQ(*r.from_start, 3s);
   // Up at the lift and staying up: 0.
   Span up = recovery_time(series("++++++++"), window(2, 5, 8), 3);
   EXPECT_EQ(up.value, 0s);
   EXPECT_EQ(up.note, "up at the lift");
   // Down at the lift but the first sample after it succeeds: the gap to that sample.
-  EXPECT_EQ(recovery_time(series("+++--" "+++"), window(1, 5, 8), 3).value, 0s);
-  EXPECT_EQ(recovery_time(series("+++-" " +++"), window(1, 4, 8), 3).value, 1s);
+  EXPECT_EQ(recovery_time(series("+++--" "+++"), window(1, 5, 8), 3).value, 10ms);
+  EXPECT_EQ(recovery_time(series("+++-" " +++"), window(1, 4, 8), 3).value, 1s + 10ms);
   // Never back.
   EXPECT_EQ(recovery_time(series("++---" "-+-+-"), window(1, 5, 10), 3).kind, Span::Kind::kNever);
+}
+
+TEST(Slo, ASuccessCountsWhenItWasObservedAFailureFromItsStart) {
+  // fault on [2, 12): fails at 3; the write started at 4 blocked for its whole 1.9 s
+  // timeout and then succeeded, as did 5 and 6 (10 ms each). The service was seen
+  // back at 5.9 s, not at 4 s: failover 3.9 s, with 2 s as its lower bound.
+  auto s = series("+++-+++++++");
+  s[4].duration = 1900ms;
+  Span f = failover_time(s, window(2, 12, 15), 3);
+  ASSERT_EQ(f.kind, Span::Kind::kValue);
+  EXPECT_EQ(f.value, 3900ms);
+  EXPECT_EQ(*f.from_start, 2s);
+  // Detection keeps the failure's start.
+  EXPECT_EQ(time_to_detect(s, window(2, 12, 15)).value, 1s);
+  EXPECT_EQ(observed_at(s[3]), s[3].start);
+}
+
+TEST(Slo, NearestRankAndKInARowAreDefinedOnce) {
+  EXPECT_FALSE(nearest_rank(std::vector<int>{}, 50));
+  std::vector<int> v{50, 10, 40, 20, 30};
+  EXPECT_EQ(*nearest_rank(v, 50), 30);   // ceil(2.5) = 3rd
+  EXPECT_EQ(*nearest_rank(v, 99), 50);
+  EXPECT_EQ(*nearest_rank(v, 0), 10);    // rank clamped to 1
+  EXPECT_EQ(*nearest_rank(v, 40), 20);   // exactly 2: the 2nd, not the 3rd
+  std::vector<bool> ok{true, false, true, true, false, true, true, true, true};
+  auto at = [&](size_t i) { return static_cast<bool>(ok[i]); };
+  EXPECT_EQ(sustained(ok.size(), 0, 3, at), 5u);
+  EXPECT_EQ(sustained(ok.size(), 0, 2, at), 2u);
+  EXPECT_EQ(sustained(ok.size(), 6, 3, at), 6u);
+  // A run cut short by the end does not count.
+  EXPECT_EQ(sustained(ok.size(), 7, 3, at), std::string::npos);
+  EXPECT_EQ(sustained(ok.size(), 0, 0, at), 5u);  // 0: the default, 3
 }
 
 TEST(Slo, LatencyPercentileIsNearestRankOfSuccesses) {
@@ -208,7 +245,7 @@ slo:
   EXPECT_TRUE(by["time_to_detect/api"]->pass);
   EXPECT_EQ(by["time_to_detect/api"]->measured, "none (no failure)");
   EXPECT_FALSE(by["failover_time/web"]->pass);
-  EXPECT_EQ(by["failover_time/web"]->measured, "6s");
+  EXPECT_EQ(by["failover_time/web"]->measured, "6.01s (observed; its sample started at 6s)");
   EXPECT_EQ(by["failover_time/web"]->term, "RTO");
   EXPECT_TRUE(by["failover_time/api"]->pass);
   EXPECT_TRUE(by["recovery_time/web"]->pass);

@@ -20,6 +20,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/spawn.h"
+
 namespace firedrill::ctltest {
 namespace {
 
@@ -52,18 +54,12 @@ Process::Process(const Netns* ns, const std::vector<std::string>& argv, const st
   std::vector<std::string> full;
   if (ns) full = {"ip", "netns", "exec", ns->name()};
   full.insert(full.end(), argv.begin(), argv.end());
-  pid_ = ::fork();
-  if (pid_ == 0) {
-    int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::setpgid(0, 0);
-    std::vector<char*> args;
-    for (auto& a : full) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
+  SpawnOptions o;
+  o.argv = std::move(full);
+  o.output_file = log_path;
+  auto pid = start(o);
+  if (!pid) throw std::runtime_error(pid.error().describe());
+  pid_ = *pid;
 }
 
 Process::~Process() { terminate(); }

@@ -1,4 +1,4 @@
-#include "controller/evidence/run_recorder.h"
+#include "controller/runner/run_recorder.h"
 
 #include <unistd.h>
 

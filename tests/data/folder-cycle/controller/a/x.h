@@ -1,0 +1,2 @@
+// A fixture for scripts/folder-cycles.py: a includes b.
+#include "controller/b/y.h"

@@ -1,0 +1,267 @@
+// The Fleet's parts on their own: admission (the guard's ledger and the halt), the
+// fan-out (command correlation, agent times clamped to what we observed) and the
+// agents' streams (clock offsets re-measured on every heartbeat and the bound on
+// them for faults with a common start).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include <unistd.h>
+
+#include "controller/runner/run_ids.h"
+#include "controller/session/admission.h"
+#include "controller/session/agent_session.h"
+#include "controller/session/agent_streams.h"
+#include "controller/session/fanout.h"
+#include "controller/session/fleet.h"
+#include "tests/unit/fake_stream.h"
+
+namespace firedrill::controller {
+namespace {
+
+using namespace std::chrono_literals;
+
+AgentRecord record(const std::string& id, const std::string& dc) {
+  AgentRecord r;
+  r.id = id;
+  r.tags = {{"dc", dc}};
+  return r;
+}
+
+// ---------------------------------------------------------------- admission
+
+TEST(Admission, GuardInputHoldsOtherRunsHostsAndTheHalt) {
+  Inventory inv;
+  inv.register_agent(record("h1", "a"));
+  inv.register_agent(record("h2", "a"));
+  inv.register_agent(record("h3", "b"));
+  Admission adm({}, inv, nullptr);
+  ASSERT_TRUE(adm.admit("r-1", {"h1"}, {}).allowed());
+  adm.set_run_hosts("r-2", {"h2"});
+  auto in = adm.guard_input("r-1", {"h3"}, {});
+  EXPECT_EQ(in.fleet.size(), 3u);
+  EXPECT_EQ(in.busy, (std::set<std::string>{"h2"}));  // its own hosts are not "busy"
+  EXPECT_FALSE(in.halted);
+  std::vector<std::string> aborted;
+  adm.halt("drill over", "bob", &aborted);
+  EXPECT_EQ(aborted, (std::vector<std::string>{"r-1", "r-2"}));
+  in = adm.guard_input("r-3", {"h3"}, {});
+  EXPECT_TRUE(in.halted);
+  EXPECT_EQ(in.halted_reason, "drill over");
+  EXPECT_TRUE(in.busy.empty());
+}
+
+TEST(Admission, CheckChangesNothingAdmitRegisters) {
+  Inventory inv;
+  inv.register_agent(record("h1", "a"));
+  inv.register_agent(record("h2", "a"));
+  GuardPolicy p;
+  p.budget_hosts = 1;
+  Admission adm(p, inv, nullptr);
+  EXPECT_TRUE(adm.check("r-1", {"h1"}, {}).allowed());
+  EXPECT_TRUE(adm.active_runs().empty());
+  EXPECT_TRUE(adm.admit("r-1", {"h1"}, {}).allowed());
+  EXPECT_TRUE(adm.in_flight("r-1"));
+  auto v = adm.check("r-2", {"h2"}, {});
+  ASSERT_FALSE(v.allowed());
+  EXPECT_EQ(v.violations(0).rule(), "fleet_budget");
+}
+
+TEST(Admission, OpenForRefusesRunsNotAdmittedAndWhileHalted) {
+  Inventory inv;
+  inv.register_agent(record("h1", "a"));
+  Admission adm({}, inv, nullptr);
+  std::string why;
+  { auto gate = adm.open_for("r-1", &why); }
+  EXPECT_NE(why.find("run r-1 is not admitted"), std::string::npos) << why;
+  ASSERT_TRUE(adm.admit("r-1", {"h1"}, {}).allowed());
+  why.clear();
+  { auto gate = adm.open_for("r-1", &why); }
+  EXPECT_EQ(why, "");
+  std::vector<std::string> aborted;
+  adm.halt("stop", "t", &aborted);
+  adm.set_run_hosts("r-1", {"h1"});
+  { auto gate = adm.open_for("r-1", &why); }
+  EXPECT_EQ(why, "the fleet is halted (stop)");
+}
+
+TEST(Admission, HaltIsDurableUntilReleased) {
+  auto dir = std::filesystem::temp_directory_path() / fmt::format("fd-admission-{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  struct Cleanup {
+    std::filesystem::path p;
+    ~Cleanup() { std::filesystem::remove_all(p); }
+  } cleanup{dir};
+  Inventory inv;
+  {
+    auto store = open_sqlite_store((dir / "c.db").string());
+    ASSERT_TRUE(store) << store.error().describe();
+    Admission adm({}, inv, store->get());
+    std::vector<std::string> aborted;
+    adm.halt("fire in p1", "alice", &aborted);
+    adm.persist_halt();
+  }
+  auto store = open_sqlite_store((dir / "c.db").string());
+  ASSERT_TRUE(store);
+  Admission again({}, inv, store->get());
+  auto s = again.halt_state();
+  EXPECT_TRUE(s.halted);
+  EXPECT_EQ(s.reason, "fire in p1");
+  EXPECT_EQ(s.by, "alice");
+  EXPECT_TRUE(again.release());
+  again.persist_halt();
+  Admission third({}, inv, store->get());
+  EXPECT_FALSE(third.halted());
+}
+
+// ---------------------------------------------------------------- fan-out
+
+struct Stream {
+  FakeStream transport;
+  std::shared_ptr<AgentSession> session = std::make_shared<AgentSession>(&transport, "fake");
+};
+
+v1::Ack ack_of(const v1::ControllerMessage& m, v1::AckStatus status, std::optional<WallTime> at) {
+  v1::Ack a;
+  a.set_command_id(m.command_id());
+  a.set_status(status);
+  if (at) *a.mutable_at() = to_proto(*at);
+  return a;
+}
+
+TEST(Fanout, CorrelatesAnswersAndTimesOutTheSilent) {
+  Fanout fanout;
+  Stream a, b;
+  v1::ControllerMessage m;
+  m.mutable_revert()->set_fault_id("f");
+  auto d = fanout.send({"a", "b", "c"}, {a.session, b.session, nullptr}, m, "");
+  auto ca = a.transport.wait_for(v1::ControllerMessage::kRevert);
+  auto cb = b.transport.wait_for(v1::ControllerMessage::kRevert);
+  ASSERT_TRUE(ca && cb);
+  EXPECT_NE(ca->command_id(), cb->command_id());
+  // An answer to a command nobody awaits changes nothing.
+  v1::Ack stray;
+  stray.set_command_id(999999);
+  stray.set_status(v1::ACK_APPLIED);
+  EXPECT_FALSE(fanout.on_ack(*a.session, stray, WallClock::now()));
+  EXPECT_FALSE(fanout.on_ack(*a.session, ack_of(*ca, v1::ACK_APPLIED, std::nullopt), WallClock::now()));
+  auto now = WallClock::now();
+  auto out = fanout.wait(std::move(d), now + 200ms, now + 200ms);
+  ASSERT_EQ(out.targets.size(), 3u);
+  EXPECT_EQ(out.targets[0].status, v1::ACK_APPLIED);
+  EXPECT_NE(out.targets[1].error.find("no answer within"), std::string::npos) << out.targets[1].error;
+  EXPECT_EQ(out.targets[2].error, "not connected");
+}
+
+TEST(Fanout, AgentTimesAreClampedToWhenTheCommandWasSentAndAnswered) {
+  Fanout fanout;
+  Stream a, b;
+  v1::ControllerMessage m;
+  m.mutable_apply()->set_fault_id("r-c-1.1");
+  auto before = WallClock::now();
+  auto d = fanout.send({"a", "b"}, {a.session, b.session}, m, "r-c-1.1");
+  auto ca = a.transport.wait_for(v1::ControllerMessage::kApply);
+  auto cb = b.transport.wait_for(v1::ControllerMessage::kApply);
+  ASSERT_TRUE(ca && cb);
+  // a says it applied a minute before it was asked; b says an hour after it answered.
+  auto a_answered = WallClock::now();
+  fanout.on_ack(*a.session, ack_of(*ca, v1::ACK_APPLIED, a_answered - 60s), a_answered);
+  auto b_answered = WallClock::now();
+  fanout.on_ack(*b.session, ack_of(*cb, v1::ACK_SCHEDULED, std::nullopt), b_answered);
+  v1::Event ev;
+  ev.mutable_applied()->set_fault_id("r-c-1.1");
+  *ev.mutable_at() = to_proto(b_answered + 1h);
+  auto b_event = WallClock::now();
+  fanout.on_fault_event(*b.session, ev, b_event);
+  auto out = fanout.wait(std::move(d), WallClock::now() + 1s, WallClock::now() + 1s);
+  ASSERT_TRUE(out.targets[0].effective_at && out.targets[1].effective_at);
+  EXPECT_GE(*out.targets[0].effective_at, before);
+  EXPECT_LE(*out.targets[0].effective_at, a_answered);
+  EXPECT_GE(*out.targets[1].effective_at, before);
+  EXPECT_LE(*out.targets[1].effective_at, b_event);
+  EXPECT_LT(out.effect_spread(), 1s);
+}
+
+TEST(Fanout, AStreamThatEndsFailsWhatItOwes) {
+  Fanout fanout;
+  Stream a;
+  v1::ControllerMessage m;
+  m.mutable_apply()->set_fault_id("r-d-1.1");
+  auto d = fanout.send({"a"}, {a.session}, m, "r-d-1.1");
+  auto ca = a.transport.wait_for(v1::ControllerMessage::kApply);
+  ASSERT_TRUE(ca);
+  fanout.on_ack(*a.session, ack_of(*ca, v1::ACK_SCHEDULED, std::nullopt), WallClock::now());
+  fanout.abandon(*a.session, "stream broken");
+  auto out = fanout.wait(std::move(d), WallClock::now() + 2s, WallClock::now() + 2s);
+  EXPECT_EQ(out.targets[0].status, v1::ACK_STATUS_UNSPECIFIED);
+  EXPECT_EQ(out.targets[0].error, "agent lost before the fault took effect: stream broken");
+}
+
+// ---------------------------------------------------------------- streams
+
+v1::Hello hello(const std::string& id, WallTime clock) {
+  v1::Hello h;
+  h.set_agent_id(id);
+  *h.mutable_clock() = to_proto(clock);
+  return h;
+}
+
+TEST(AgentStreams, ClockOffsetIsMeasuredAgainOnEveryHeartbeat) {
+  FleetConfig c;
+  c.max_clock_offset = 1s;
+  AgentStreams streams(c, nullptr, {});
+  Stream a;
+  ASSERT_TRUE(streams.register_session(a.session, hello("h1", WallClock::now()), "h1"));
+  EXPECT_EQ(streams.clock_refusal(*a.session), "");
+  v1::Heartbeat hb;
+  *hb.mutable_clock() = to_proto(WallClock::now() + 5s);  // the agent's clock stepped
+  streams.heard(*a.session);
+  streams.heartbeat(*a.session, hb);
+  EXPECT_NEAR(std::chrono::duration<double>(a.session->clock_offset()).count(), 5.0, 0.5);
+  auto rec = streams.inventory().get("h1");
+  ASSERT_TRUE(rec);
+  EXPECT_NEAR(std::chrono::duration<double>(rec->clock_offset).count(), 5.0, 0.5);
+  auto why = streams.clock_refusal(*a.session);
+  EXPECT_NE(why.find("exceeds the bound of 1s"), std::string::npos) << why;
+  *hb.mutable_clock() = to_proto(WallClock::now());
+  streams.heartbeat(*a.session, hb);
+  EXPECT_EQ(streams.clock_refusal(*a.session), "");
+}
+
+TEST(AgentStreams, AnAgentBeyondTheClockBoundIsRefusedFaultsWithACommonStart) {
+  FleetConfig c;
+  c.max_clock_offset = 1s;
+  Fleet fleet(c, nullptr, runner::run_of_fault);
+  Stream good, skewed;
+  fleet.session_started(good.session);
+  fleet.session_started(skewed.session);
+  ASSERT_TRUE(fleet.register_session(good.session, hello("good", WallClock::now()), "good"));
+  ASSERT_TRUE(fleet.register_session(skewed.session, hello("skewed", WallClock::now() - 3s), "skewed"));
+  v1::FaultSpec spec;
+  spec.mutable_network()->mutable_blackhole();
+  auto not_ready = fleet.incapable({"good", "skewed"}, spec);
+  ASSERT_EQ(not_ready.size(), 1u);
+  EXPECT_NE(not_ready[0].find("skewed: clock offset -3"), std::string::npos) << not_ready[0];
+
+  ApplyRequest req{"r-k-1", "r-k-1.1", spec, {"good", "skewed"}, WallClock::now() + 100ms, WallClock::now() + 10s};
+  req.ack_timeout = 2s;
+  req.wait_effective = false;
+  fleet.set_run_hosts(req.run_id, req.hosts);
+  auto fut = std::async(std::launch::async, [&] { return fleet.apply(req); });
+  auto cmd = good.transport.wait_for(v1::ControllerMessage::kApply, 0);
+  ASSERT_TRUE(cmd);
+  v1::AgentMessage answer;
+  *answer.mutable_ack() = ack_of(*cmd, v1::ACK_SCHEDULED, std::nullopt);
+  fleet.on_message(good.session, answer);
+  auto out = fut.get();
+  EXPECT_TRUE(out.targets[0].ok());
+  EXPECT_EQ(out.targets[1].status, v1::ACK_REFUSED);
+  EXPECT_NE(out.targets[1].error.find("exceeds the bound of 1s for faults with a common start"), std::string::npos)
+      << out.targets[1].error;
+  EXPECT_FALSE(skewed.transport.wait_for(v1::ControllerMessage::kApply, 0, 100ms));
+}
+
+}  // namespace
+}  // namespace firedrill::controller
