@@ -112,11 +112,12 @@ in_root sh -c 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -q firedrill fire
 snapshot >"$work/after"
 # Added paths that no installed package owns (the dependencies apt pulled in stay
 # installed, as they would for a user) are what the purge left behind; the backups
-# and id ranges of the user database come with the kept user.
+# and id ranges of the user database come with the kept user; /etc/localtime and
+# /etc/timezone are made by the postinst of tzdata, a dependency that stays.
 # (bookworm is merged-/usr: dpkg's /lib/x is on disk as /usr/lib/x.)
 cat "$root"/var/lib/dpkg/info/*.list | sed 's#^#.#; p; s#^\./\(bin\|sbin\|lib\|lib64\)/#./usr/\1/#' | sort -u >"$work/owned"
 mapfile -t left < <(comm -13 "$work/before" "$work/after" | comm -23 - "$work/owned" |
-                    grep -Ev '^\./etc/(passwd|group|shadow|gshadow|subuid|subgid)-?$' | sed 's|^\.||')
+                    grep -Ev '^\./etc/(passwd|group|shadow|gshadow|subuid|subgid)-?$|^\./etc/(localtime|timezone)$' | sed 's|^\.||')
 # Debian policy keeps the system user and group (files it owned may remain elsewhere).
 grep -q '^firedrill:' "$root/etc/passwd" || fail "the firedrill user was removed (policy keeps it)"
 if [ ${#left[@]} -gt 0 ]; then
