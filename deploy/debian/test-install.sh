@@ -82,23 +82,26 @@ features=$(in_root firedrill-agent features 2>&1) || fail "firedrill-agent featu
 echo "$features" | grep -q "^kernel " || fail "firedrill-agent features says: $features"
 in_root firedrill-agent --config /etc/firedrill/agent.yaml --print-config >/dev/null || fail "agent.yaml does not load"
 [ -f "$root/etc/firedrill/tls/ca.pem" ] || fail "postinst made no CA"
-[ "$(stat -c %U:%a "$root/etc/firedrill/tls/controller.key")" = firedrill:600 ] || fail "controller.key is not firedrill's, 0600"
-[ "$(stat -c %U:%a "$root/var/lib/firedrill")" = firedrill:700 ] || fail "/var/lib/firedrill is not firedrill's, 0700"
+[ "$(in_root stat -c %U:%a /etc/firedrill/tls/controller.key)" = firedrill:600 ] || fail "controller.key is not firedrill's, 0600"
+[ "$(in_root stat -c %U:%a /var/lib/firedrill)" = firedrill:700 ] || fail "/var/lib/firedrill is not firedrill's, 0700"
 grep -q '^/etc/firedrill/controller.yaml$' "$root/var/lib/dpkg/info/firedrill.conffiles" || fail "controller.yaml is no conffile"
 grep -q '^/etc/firedrill/agent.yaml$' "$root/var/lib/dpkg/info/firedrill-agent.conffiles" || fail "agent.yaml is no conffile"
 
 # What systemd's RuntimeDirectory= would make, then the controller on its default
 # configuration, as its user, in a network namespace of its own.
 in_root sh -c 'install -d -o firedrill -g firedrill -m 0750 /run/firedrill && useradd -M -G firedrill op && useradd -M outsider'
-unshare --net chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin runuser -u firedrill -- \
+unshare --net chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin runuser -u firedrill -- \
   firedrill serve --config /etc/firedrill/controller.yaml >"$work/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 100); do [ -S "$root/run/firedrill/controller.sock" ] && break; sleep 0.2; done
 [ -S "$root/run/firedrill/controller.sock" ] || { cat "$work/serve.log" >&2; fail "the controller did not start"; }
-[ "$(stat -c %G:%a "$root/run/firedrill/controller.sock")" = firedrill:660 ] || fail "API socket is not firedrill:0660"
+[ "$(in_root stat -c %G:%a /run/firedrill/controller.sock)" = firedrill:660 ] || fail "API socket is not firedrill:0660"
 in_root runuser -u op -- firedrill agents >"$work/op.log" 2>&1 || { cat "$work/op.log" >&2; fail "an operator cannot use the API"; }
 if in_root runuser -u outsider -- firedrill agents >"$work/outsider.log" 2>&1; then fail "a non-operator used the API"; fi
-kill -TERM "$serve_pid"; wait "$serve_pid" || fail "the controller did not stop cleanly: $(cat "$work/serve.log")"
+# runuser passes the TERM on and reports the session killed; the controller's own
+# last line says whether it stopped cleanly.
+kill -TERM "$serve_pid"; wait "$serve_pid" || true
+grep -q "\[controller\] bye" "$work/serve.log" || fail "the controller did not stop cleanly: $(cat "$work/serve.log")"
 serve_pid=
 grep -q "ready" "$work/serve.log" || fail "no ready line: $(cat "$work/serve.log")"
 in_root sh -c 'userdel op && userdel outsider && rm -rf /run/firedrill'
@@ -109,11 +112,12 @@ in_root sh -c 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -q firedrill fire
 snapshot >"$work/after"
 # Added paths that no installed package owns (the dependencies apt pulled in stay
 # installed, as they would for a user) are what the purge left behind; the backups
-# and id ranges of the user database come with the kept user.
+# and id ranges of the user database come with the kept user; /etc/localtime and
+# /etc/timezone are made by the postinst of tzdata, a dependency that stays.
 # (bookworm is merged-/usr: dpkg's /lib/x is on disk as /usr/lib/x.)
 cat "$root"/var/lib/dpkg/info/*.list | sed 's#^#.#; p; s#^\./\(bin\|sbin\|lib\|lib64\)/#./usr/\1/#' | sort -u >"$work/owned"
 mapfile -t left < <(comm -13 "$work/before" "$work/after" | comm -23 - "$work/owned" |
-                    grep -Ev '^\./etc/(passwd|group|shadow|gshadow|subuid|subgid)-?$' | sed 's|^\.||')
+                    grep -Ev '^\./etc/(passwd|group|shadow|gshadow|subuid|subgid)-?$|^\./etc/(localtime|timezone)$' | sed 's|^\.||')
 # Debian policy keeps the system user and group (files it owned may remain elsewhere).
 grep -q '^firedrill:' "$root/etc/passwd" || fail "the firedrill user was removed (policy keeps it)"
 if [ ${#left[@]} -gt 0 ]; then
