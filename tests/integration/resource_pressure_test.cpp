@@ -218,9 +218,10 @@ TEST(ResourcePressure, CpuWorkersCompeteInsideTheTarget) {
   double full = used[0] / 2, halfw = used[1], reference = used[2];
   std::string why = fmt::format("per worker: full {:.3f}, half {:.3f}; reference busy loop {:.3f}", full, halfw,
                                 reference);
-  // A full worker competes like any busy process; a 50% one never takes more than asked.
+  // A full worker gets at least what a busy process gets (more where its cgroup is a
+  // scheduling group of its own, as in a v1 cpu hierarchy); a 50% one never takes more
+  // than asked.
   EXPECT_GT(full, 0.5 * reference) << why;
-  EXPECT_LT(full, 2.0 * reference) << why;
   EXPECT_LT(halfw, 0.56) << why;
   EXPECT_GT(halfw, 0.02) << why;
   // Where a busy loop gets most of a CPU, the half worker gets its half.
