@@ -111,8 +111,10 @@ class Converter {
     std::set<std::string> seen;
     std::map<const pb::OneofDescriptor*, std::string> oneof_chosen;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
-      const YAML::Node& value = it->second;
+      // Copies: `it->first` lives in a proxy that dies with the expression, so a
+      // reference to it dangles (found by experiment_loader_fuzz under ASan).
+      const YAML::Node key = it->first;
+      const YAML::Node value = it->second;
       SourcePos key_pos = pos_of(key.Mark());
       if (!key.IsScalar()) {
         error(key_pos, path, fmt::format("a key must be a field name, found {}", node_kind(key)));
