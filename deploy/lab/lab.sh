@@ -399,7 +399,8 @@ start_agent() {
         --workload-cgroup "$CG_REL/hosts/$h"
         --boot-hook "$LAB_ROOT/boot-host.sh $LAB_DIR $h"
         --state-dir "$dir/agent"
-        --local-socket "$dir/agent.sock")
+        --local-socket "$dir/agent.sock"
+        --no-watcher)  # agent.pid is the agent itself: the tests read its BPF fds and signal it
   if [ -e "$dir/redis-data.loop" ]; then args+=(--data-dir "$dir/redis/data"); fi
   if [ "$controller" = yes ]; then
     # Plaintext, as the lab's controller: the management network is the lab's own.

@@ -89,7 +89,7 @@ class ExperimentE2E : public ::testing::Test {
     auto o = sh(fleet_->firedrill("run " + file + " --quiet"));
     std::cout << o.output;  // the operator's transcript, for the test log
     for (const char* h : {"h1", "h2"}) {
-      EXPECT_EQ(fleet_->agent_status(h).find("fault_id"), std::string::npos)
+      EXPECT_EQ(fleet_->agent_status(h).find("active_faults"), std::string::npos)
           << "agent " << h << " still holds a fault:\n" << fleet_->agent_status(h);
     }
     EXPECT_TRUE(eventually([] { return fleet_->reachable("10.204.0.11:17580"); }, 5s)) << "h1 not reachable after the run";
@@ -154,7 +154,7 @@ TEST_F(ExperimentE2E, ApprovalsFromTheCommandLine) {
   EXPECT_EQ(stranger.status, 1);
   EXPECT_NE(stranger.output.find("mallory may not approve this run"), std::string::npos) << stranger.output;
   // Nothing was injected while it waited.
-  EXPECT_EQ(fleet_->agent_status("h1").find("fault_id"), std::string::npos);
+  EXPECT_EQ(fleet_->agent_status("h1").find("active_faults"), std::string::npos);
   EXPECT_EQ(sh(fleet_->firedrill("approve " + id + " --as lee")).status, 0);
   bool done = eventually([&] { return sh(fleet_->firedrill("show " + id)).status == 0; }, 60s);
   auto show = sh(fleet_->firedrill("show " + id));
@@ -179,7 +179,7 @@ TEST_F(ExperimentE2E, CtrlCAbortsTheRunAndRevertsIt) {
     ::_exit(127);
   }
   // Interrupt once the fault is on.
-  bool faulted = eventually([] { return fleet_->agent_status("h1").find("fault_id") != std::string::npos; }, 30s);
+  bool faulted = eventually([] { return fleet_->agent_status("h1").find("active_faults") != std::string::npos; }, 30s);
   EXPECT_TRUE(faulted);
   ::kill(pid, SIGINT);
   int status = 0;
@@ -194,7 +194,7 @@ TEST_F(ExperimentE2E, CtrlCAbortsTheRunAndRevertsIt) {
   EXPECT_TRUE(exited) << out.str();
   EXPECT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 2) << out.str();
   EXPECT_NE(out.str().find("verdict: ABORTED - interrupted from the terminal"), std::string::npos) << out.str();
-  EXPECT_EQ(fleet_->agent_status("h1").find("fault_id"), std::string::npos) << fleet_->agent_status("h1");
+  EXPECT_EQ(fleet_->agent_status("h1").find("active_faults"), std::string::npos) << fleet_->agent_status("h1");
 }
 
 TEST_F(ExperimentE2E, SchedulesFromTheCommandLine) {

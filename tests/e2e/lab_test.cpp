@@ -59,7 +59,7 @@ WallTime power_loss(const Lab& lab, const std::string& dc, const std::string& le
 bool every_host_has_no_fault(const Lab& lab, const std::string& dc) {
   for (auto& h : lab.hosts_in(dc)) {
     auto r = lab.ctl(h, "status");
-    if (r.status != 0 || r.output.find("fault_id") != std::string::npos) return false;
+    if (r.status != 0 || r.output.find("active_faults") != std::string::npos) return false;
   }
   return true;
 }

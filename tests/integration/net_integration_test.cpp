@@ -247,7 +247,12 @@ TEST_F(NetLab, ApplyAndRevertAreIdempotentThroughTheAgent) {
   EXPECT_FALSE(icmp_ok());
   EXPECT_TRUE(tcp_ok()) << "the refused blackhole changed nothing";
   expect_applied(agent_->revert("same"));
-  expect_applied(agent_->revert("same"));
+  // A second revert changes nothing and says so: the fault was not in effect.
+  auto again = agent_->revert("same");
+  EXPECT_EQ(again.code, 1) << again.out;
+  EXPECT_TRUE(again.out.find("NOT_IN_EFFECT") != std::string::npos ||
+              again.out.find("not in effect") != std::string::npos)
+      << again.out;
   EXPECT_TRUE(icmp_ok());
 }
 

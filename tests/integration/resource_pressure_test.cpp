@@ -112,7 +112,8 @@ struct Lab {
   }
   Agent::Options agent_options() const {
     Agent::Options o;
-    o.args = {"--workload-cgroup", cg.rel()};
+    // Without the watcher: guardians are the agent's own children, found by its pid.
+    o.args = {"--workload-cgroup", cg.rel(), "--no-watcher"};
     o.state_dir = state;
     o.cgroup_dir = agent_dir;
     return o;

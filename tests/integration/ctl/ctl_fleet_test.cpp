@@ -110,7 +110,11 @@ TEST_F(CtlFleet, RegisterPlanInjectBlackholeOnSelectorRevert) {
   auto report = exec({firedrill_binary(), "report", run, "--format", "json", "--state-dir", lab->dir() + "/state", "-o",
                        lab->dir() + "/inject.json"});
   ASSERT_EQ(report.code, 0) << report.out;
-  auto verify = exec({firedrill_binary(), "report", "verify", lab->dir() + "/inject.json"});
+  auto key = exec({firedrill_binary(), "keys", "export", "--state-dir", lab->dir() + "/state", "-o",
+                    lab->dir() + "/controller.pub"});
+  ASSERT_EQ(key.code, 0) << key.out;
+  auto verify = exec({firedrill_binary(), "report", "verify", lab->dir() + "/inject.json", "--key",
+                      lab->dir() + "/controller.pub"});
   EXPECT_EQ(verify.code, 0) << verify.out;
 }
 
@@ -242,7 +246,10 @@ TEST_F(CtlFleet, RestartedControllerEndsAnInjectAndAnExperimentThroughOneRecover
     std::ifstream in(file);
     std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     EXPECT_NE(json.find("the controller restarted while the run was in observe"), std::string::npos) << id;
-    auto verify = exec({firedrill_binary(), "report", "verify", file});
+    auto key = exec({firedrill_binary(), "keys", "export", "--state-dir", lab->dir() + "/state", "-o",
+                      lab->dir() + "/controller.pub"});
+    ASSERT_EQ(key.code, 0) << key.out;
+    auto verify = exec({firedrill_binary(), "report", "verify", file, "--key", lab->dir() + "/controller.pub"});
     EXPECT_EQ(verify.code, 0) << verify.out;
   }
 }

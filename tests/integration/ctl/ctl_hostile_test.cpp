@@ -343,14 +343,14 @@ TEST_F(Hostile, AgentRefusesAndLogsHostileCommandsAndLivesOn) {
   EXPECT_TRUE(agent.wait_log("larger than max", 2s)) << agent.log();
   EXPECT_FALSE(fake.ack_for(5, 200ms));
 
-  // Still obeying: a revert of a fault it does not hold is answered applied.
+  // Still obeying: a revert of a fault it does not hold is answered "not in effect".
   v1::ControllerMessage revert;
   revert.set_command_id(6);
   revert.mutable_revert()->set_fault_id("f-none");
   fake.send(revert);
   a = fake.ack_for(6);
   ASSERT_TRUE(a) << agent.log();
-  EXPECT_EQ(a->status(), v1::ACK_APPLIED);
+  EXPECT_EQ(a->status(), v1::ACK_NOT_IN_EFFECT);
 
   ASSERT_TRUE(agent.running()) << agent.log();
   auto log = agent.log();
