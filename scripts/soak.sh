@@ -193,7 +193,7 @@ for cycle in $(seq 1 "$N"); do
   [ "$mode" != restart ] && target=$(worker_of "$AGENT_PID")
   if [ "$mode" = controller ]; then
     for _ in $(seq 1 100); do agent_live && break; sleep 0.1; done
-    "$CTL_BIN" inject -l '' --spec "network { partition { peer_cidrs: \"$PIP/32\" } }" --for 60s \
+    "$CTL_BIN" inject -l '' --spec "network { partition { peer_cidrs: \"$PIP/32\" } }" --for 60s --detach \
       --api "$DIR/api.sock" >> "$DIR/controller.log" 2>&1 || log "cycle $cycle: inject through the controller failed"
     target=$CONTROLLER_PID
   fi

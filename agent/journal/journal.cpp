@@ -7,6 +7,8 @@
 
 #include <array>
 #include <cstring>
+#include <chrono>
+#include <thread>
 #include <filesystem>
 #include <optional>
 
@@ -116,13 +118,20 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& state_dir) {
   if (ec) return make_error("journal: create state directory {}: {}", state_dir, ec.message());
   j->dir_fd_ = ::open(state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (j->dir_fd_ < 0) return sys_error(errno, "journal: open state directory {}", state_dir);
-  if (::flock(j->dir_fd_, LOCK_EX | LOCK_NB) != 0) {
+  // A restarted agent may find its predecessor still exiting (a SIGKILLed agent holds
+  // the lock until the kernel has torn it down): it waits a little before it refuses.
+  constexpr auto kLockWait = std::chrono::seconds(10);
+  auto lock_deadline = std::chrono::steady_clock::now() + kLockWait;
+  while (::flock(j->dir_fd_, LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
-    if (err == EWOULDBLOCK) {
+    if (err == EINTR) continue;
+    if (err != EWOULDBLOCK) return sys_error(err, "journal: lock state directory {}", state_dir);
+    if (std::chrono::steady_clock::now() >= lock_deadline) {
       return make_error("journal: state directory {} is in use by another firedrill-agent "
-                        "(each agent needs its own --state-dir)", state_dir);
+                        "(each agent needs its own --state-dir; waited {}s for it to exit)",
+                        state_dir, kLockWait.count());
     }
-    return sys_error(err, "journal: lock state directory {}", state_dir);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   j->fd_ = ::open(j->path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (j->fd_ < 0) return sys_error(errno, "journal: open {}", j->path_);
