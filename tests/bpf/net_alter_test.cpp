@@ -11,6 +11,7 @@
 #include <bpf/bpf.h>
 
 #include "agent/net/dataplane.h"
+#include "tests/bpf/net_compile.h"
 #include "tests/bpf/net_packet.h"
 
 namespace firedrill::agent::net {
@@ -19,14 +20,6 @@ namespace {
 using firedrill::testing::Packet;
 
 constexpr size_t kEth = 14, kIp = 20, kUdp = 8, kTcp = 20;
-
-CompiledFault compile(const std::string& text) {
-  v1::NetworkFault f;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &f)) << text;
-  auto c = compile_network_fault(f);
-  EXPECT_TRUE(c) << text << ": " << c.error().describe();
-  return c ? *c : CompiledFault{};
-}
 
 // The one's-complement sum of the IPv4 pseudo-header and the L4 segment at `l4`.
 uint16_t l4_checksum(const std::vector<uint8_t>& p, size_t l4, uint8_t proto) {

@@ -13,6 +13,7 @@
 
 #include "agent/core/config.h"
 #include "agent/net/dataplane.h"
+#include "tests/bpf/net_compile.h"
 #include "tests/bpf/net_packet.h"
 
 namespace firedrill::agent::net {
@@ -43,14 +44,6 @@ std::unique_ptr<NetDataplane> load_dataplane() {
   auto r = (*dp)->set_global_allow(allow);
   EXPECT_TRUE(r) << r.error().describe();
   return std::move(*dp);
-}
-
-CompiledFault compile(const std::string& text) {
-  v1::NetworkFault f;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &f)) << text;
-  auto c = compile_network_fault(f);
-  EXPECT_TRUE(c) << text << ": " << c.error().describe();
-  return c ? *c : CompiledFault{};
 }
 
 struct Run {
