@@ -1,9 +1,9 @@
 // The operators' API of `firedrill serve`: gRPC services on a Unix socket (its mode and
-// group say who may connect). ControllerService (controller.proto) and RunService
-// (run.proto) are this folder's; other areas add theirs in make_api_services() in
-// services.cpp, built from the same context. Every handler first asks authorize() who
-// the caller is (from the connection, controller/auth) and whether its roles allow
-// the call.
+// group say who may connect). ControllerService (controller.proto), RunService
+// (run.proto) and EvidenceService (evidence.proto) are this folder's; other areas add
+// theirs in make_api_services() in services.cpp, built from the same context. Every
+// handler first asks authorize() who the caller is (from the connection,
+// controller/auth) and whether its roles allow the call.
 #pragma once
 
 #include <memory>
@@ -15,6 +15,7 @@
 
 #include "controller/auth/access.h"
 #include "controller/runner/run_manager.h"
+#include "controller/runner/run_recorder.h"
 #include "controller/session/fleet.h"
 #include "controller/store/store.h"
 
@@ -29,6 +30,7 @@ struct ApiContext {
   std::string state_dir;     // the controller's state directory (store, keys, reports)
   const auth::Access& access;         // roles and approval policy
   const auth::PeerTable* unix_peers;  // the API socket's connections (SO_PEERCRED)
+  evidence::ControllerEvidence* evidence = nullptr;  // null: the daemon could not open it
 };
 
 // The caller of this call if its roles allow `action`; else the status to answer
@@ -42,6 +44,7 @@ std::vector<std::unique_ptr<grpc::Service>> make_api_services(ApiContext& contex
 
 std::unique_ptr<grpc::Service> make_controller_service(ApiContext& context);
 std::unique_ptr<grpc::Service> make_run_service(ApiContext& context);
+std::unique_ptr<grpc::Service> make_evidence_service(ApiContext& context);
 
 // The default API socket, overridden by FIREDRILL_API and --api.
 std::string default_api_socket();

@@ -193,7 +193,7 @@ int serve_main(int argc, char** argv) {
     return 1;
   }
   std::filesystem::create_directories(std::filesystem::path(api).parent_path(), ec);
-  auto store = open_sqlite_store(state_dir + "/controller.db");
+  auto store = open_sqlite_store(state_dir + "/" + kStoreFileName);
   if (!store) {
     log()->error("{}", store.error().describe());
     return 1;
@@ -210,7 +210,7 @@ int serve_main(int argc, char** argv) {
     return 1;
   }
   // Every run keeps a signed evidence log; without one a run still runs, and says so.
-  auto run_evidence = evidence::ControllerEvidence::open(state_dir);
+  auto run_evidence = evidence::ControllerEvidence::open(state_dir, state_dir + "/" + kStoreFileName);
   if (!run_evidence) {
     log()->error("evidence unavailable, runs will have no signed log: {}", run_evidence.error().describe());
   }
@@ -243,7 +243,8 @@ int serve_main(int argc, char** argv) {
     log()->error("{}", r.error().describe());
     return 1;
   }
-  ApiContext context{fleet, **store, runs, state_dir, *access, &api_listener};
+  ApiContext context{fleet, **store, runs, state_dir, *access, &api_listener,
+                     run_evidence ? run_evidence->get() : nullptr};
   auto services = make_api_services(context);
   grpc::ServerBuilder builder;
   for (auto& s : services) builder.RegisterService(s.get());

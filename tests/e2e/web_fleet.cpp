@@ -149,10 +149,6 @@ std::string WebFleet::firedrill_as(uid_t uid, const std::string& args) const {
   return fmt::format("setpriv --reuid={} --regid={} --clear-groups {}", uid, uid, firedrill(args));
 }
 
-std::string WebFleet::offline(const std::string& args) const {
-  return build_dir() + "/controller/firedrill " + args + " --state-dir " + state();
-}
-
 bool WebFleet::reachable(const std::string& hostport) const {
   return sh("ip netns exec " + ns("ops") + " curl -s -m 1 --noproxy '*' -o /dev/null -w '%{http_code}' http://" +
             hostport + "/")

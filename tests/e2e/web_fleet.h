@@ -76,8 +76,6 @@ class WebFleet {
   // The same, run as `uid` (no user entry, no groups): the controller knows the caller
   // from the connection only, so other people are other uids.
   std::string firedrill_as(uid_t uid, const std::string& args) const;
-  // `firedrill ARGS --state-dir STATE`: verbs that read the state directory.
-  std::string offline(const std::string& args) const;
   // An HTTP GET from the controller's namespace (where the probes run) answers 200.
   bool reachable(const std::string& hostport) const;
   // What a host's agent ("h1", "h2") holds right now.
