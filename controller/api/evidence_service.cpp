@@ -8,8 +8,6 @@
 #include "controller/runner/run_recorder.h"
 #include "firedrill/v1/evidence.grpc.pb.h"
 
-#include <fmt/format.h>
-
 namespace firedrill::controller {
 namespace {
 

@@ -243,8 +243,8 @@ int serve_main(int argc, char** argv) {
     log()->error("{}", r.error().describe());
     return 1;
   }
-  ApiContext context{fleet, **store, runs, state_dir, run_evidence ? run_evidence->get() : nullptr, *access,
-                     &api_listener};
+  ApiContext context{fleet, **store, runs, state_dir, *access, &api_listener,
+                     run_evidence ? run_evidence->get() : nullptr};
   auto services = make_api_services(context);
   grpc::ServerBuilder builder;
   for (auto& s : services) builder.RegisterService(s.get());

@@ -340,7 +340,8 @@ void RunRecorder::on_fault(const v1::RunRecord& run, const v1::FaultRecord& f, b
     bool ok = f.status() == "reverted";
     o->faults.push_back(PendingEvent::of(FaultReverted{host, f.agent_id(), step, f.fault_id(),
                                                        time_or(f.reverted_at(), clock_()),
-                                                       ok ? "reverted" : "not confirmed", ok, f.error()}));
+                                                       ok ? "reverted" : f.status() == "ended early" ? "ended early" : "not confirmed",
+                                                       ok, f.error()}));
   }
   if (o->faults.size() >= 1000) flush(run, *o);
 }

@@ -93,6 +93,7 @@ class FakeFleet : public runner::FleetDriver {
     return out;
   }
   std::vector<std::string> lost(const std::vector<std::string>&) override { return {}; }
+  std::vector<runner::HostEnded> ended_early(const std::string&, const std::vector<std::string>&) override { return {}; }
   bool halted(std::string*) override { return false; }
 
   std::optional<WallTime> down_from, down_until;
