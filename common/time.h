@@ -39,4 +39,10 @@ uint64_t mono_ns();
 uint64_t mono_ns_of_wall(WallTime t);
 WallTime wall_of_mono_ns(uint64_t ns);
 
+// Returns at `at` (at once when it has passed or is unset): an absolute timer
+// (CLOCK_REALTIME, TIMER_ABSTIME: a clock step moves the wake-up with it) woken 2 ms
+// early and finished by spinning, so that the kernel's wake-up latency does not delay
+// the instant. For the start of a staged fault's parts.
+void sleep_until_precise(WallTime at);
+
 }  // namespace firedrill
