@@ -30,6 +30,9 @@ std::string fault_kind(const v1::FaultSpec& spec) {
         case v1::ResourcePressure::kIo: return "resource.io";
         default: return "resource.unknown";
       }
+    case v1::FaultSpec::kConnection:
+      return spec.connection().has_stall() && spec.connection().stall().never_answer() ? "connection.stall"
+                                                                                         : "connection";
     default: return "unknown";
   }
 }
