@@ -137,5 +137,23 @@ TEST(DegradeValues, ExperimentFileErrorsPointAtTheField) {
   EXPECT_EQ(got.diagnostics[0].field, "steps[0].fault.network.delay.delay_us");
 }
 
+// The shipped slow-redis game day asks what its comment says: 150 ms each way from the
+// web service to the Redis primary's port, and a p95 latency SLO the fault must break.
+TEST(DegradeValues, SlowRedisExperimentSlowsTheWebTiersRedisConnections) {
+  auto got = experiment::load_experiment_file("experiments/slow-redis.yaml");
+  ASSERT_TRUE(got.ok()) << got.diagnostics.size();
+  const auto& e = got.experiment;
+  ASSERT_EQ(e.steps_size(), 1);
+  const auto& c = e.steps(0).fault().connection();
+  EXPECT_EQ(c.workload_cgroups(0), "web");
+  EXPECT_EQ(c.match().dst_cidrs(0), "10.210.1.11");
+  EXPECT_EQ(c.match().dst_ports(0).first(), 6379u);
+  EXPECT_EQ(c.to_server_latency().fixed_us() + c.to_client_latency().fixed_us(), 300000u);
+  EXPECT_EQ(e.targets().selector(), "web=true");
+  ASSERT_TRUE(e.slo().has_latency());
+  // The added round trip alone is past the SLO's bound.
+  EXPECT_LT(e.slo().latency().max().seconds() * 1000 + e.slo().latency().max().nanos() / 1000000, 300);
+}
+
 }  // namespace
 }  // namespace firedrill
