@@ -11,6 +11,7 @@ std::vector<std::unique_ptr<grpc::Service>> make_api_services(ApiContext& contex
   std::vector<std::unique_ptr<grpc::Service>> services;
   services.push_back(make_controller_service(context));
   services.push_back(make_run_service(context));
+  services.push_back(make_evidence_service(context));
   // Other areas add their services here, one line each.
   return services;
 }

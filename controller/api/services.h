@@ -1,6 +1,6 @@
 // The operators' API of `firedrill serve`: gRPC services on a Unix socket only root can
-// open. ControllerService (controller.proto) and RunService (run.proto) are this
-// folder's; other areas add theirs in make_api_services() in services.cpp, built from
+// open. ControllerService (controller.proto), RunService (run.proto) and
+// EvidenceService (evidence.proto) are this folder's; other areas add theirs in make_api_services() in services.cpp, built from
 // the same context.
 #pragma once
 
@@ -12,6 +12,7 @@
 #include <grpcpp/impl/codegen/service_type.h>
 
 #include "controller/runner/run_manager.h"
+#include "controller/runner/run_recorder.h"
 #include "controller/session/fleet.h"
 #include "controller/store/store.h"
 
@@ -24,6 +25,7 @@ struct ApiContext {
   Store& store;
   runner::RunManager& runs;  // every run: experiments and ad hoc injects
   std::string state_dir;     // the controller's state directory (store, keys, reports)
+  evidence::ControllerEvidence* evidence = nullptr;  // null: the daemon could not open it
 };
 
 // Every service the API socket serves. Services own whatever threads they start and
@@ -32,6 +34,7 @@ std::vector<std::unique_ptr<grpc::Service>> make_api_services(ApiContext& contex
 
 std::unique_ptr<grpc::Service> make_controller_service(ApiContext& context);
 std::unique_ptr<grpc::Service> make_run_service(ApiContext& context);
+std::unique_ptr<grpc::Service> make_evidence_service(ApiContext& context);
 
 // The default API socket, overridden by FIREDRILL_API and --api.
 std::string default_api_socket();

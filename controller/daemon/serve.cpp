@@ -172,7 +172,7 @@ int serve_main(int argc, char** argv) {
     return 1;
   }
   std::filesystem::create_directories(std::filesystem::path(api).parent_path(), ec);
-  auto store = open_sqlite_store(state_dir + "/controller.db");
+  auto store = open_sqlite_store(state_dir + "/" + kStoreFileName);
   if (!store) {
     log()->error("{}", store.error().describe());
     return 1;
@@ -189,7 +189,7 @@ int serve_main(int argc, char** argv) {
     return 1;
   }
   // Every run keeps a signed evidence log; without one a run still runs, and says so.
-  auto run_evidence = evidence::ControllerEvidence::open(state_dir);
+  auto run_evidence = evidence::ControllerEvidence::open(state_dir, state_dir + "/" + kStoreFileName);
   if (!run_evidence) {
     log()->error("evidence unavailable, runs will have no signed log: {}", run_evidence.error().describe());
   }
@@ -211,7 +211,7 @@ int serve_main(int argc, char** argv) {
     return 1;
   }
 
-  ApiContext context{fleet, **store, runs, state_dir};
+  ApiContext context{fleet, **store, runs, state_dir, run_evidence ? run_evidence->get() : nullptr};
   auto services = make_api_services(context);
   ::unlink(api.c_str());
   grpc::ServerBuilder builder;

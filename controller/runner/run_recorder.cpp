@@ -5,7 +5,6 @@
 #include <cmath>
 
 #include "common/log.h"
-#include "controller/evidence/evidence_cli.h"
 #include "controller/experiment/validate.h"
 #include "controller/slo/slo.h"
 #include "controller/targeting/targets.h"
@@ -130,7 +129,7 @@ std::unique_ptr<runner::RunObserver> RunRecorder::for_run() { return std::make_u
 Result<std::unique_ptr<ControllerEvidence>> ControllerEvidence::open(const std::filesystem::path& state_dir,
                                                                      const std::filesystem::path& db) {
   FD_ASSIGN(key, SigningKey::load_or_create(state_dir), "controller evidence");
-  FD_ASSIGN(store, SqliteEvidenceStore::open(db.empty() ? state_dir / kDatabaseName : db), "controller evidence");
+  FD_ASSIGN(store, SqliteEvidenceStore::open(db), "controller evidence");
   auto out = std::make_unique<ControllerEvidence>(ControllerEvidence{std::move(store), std::move(key), nullptr});
   out->recorder = std::make_unique<RunRecorder>(*out->store, out->key);
   logger("controller.evidence")->info("evidence key {} in {}", out->key.fingerprint(), state_dir.string());

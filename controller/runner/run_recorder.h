@@ -97,7 +97,7 @@ struct ControllerEvidence {
   std::unique_ptr<RunRecorder> recorder;
 
   static Result<std::unique_ptr<ControllerEvidence>> open(const std::filesystem::path& state_dir,
-                                                          const std::filesystem::path& db = {});
+                                                          const std::filesystem::path& db);
 };
 
 }  // namespace firedrill::evidence

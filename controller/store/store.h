@@ -73,6 +73,9 @@ class Store {
 // opened; one of a newer version is refused.
 inline constexpr int kSchemaVersion = 2;
 
+// The store's file in the controller's state directory.
+inline constexpr const char* kStoreFileName = "controller.db";
+
 // Opens (creating when absent, migrating when older) the SQLite store at `path`.
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path);
 

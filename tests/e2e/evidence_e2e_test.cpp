@@ -121,15 +121,15 @@ TEST(EvidenceE2E, AGameDayOnRealAgentsMakesAVerifiedCompleteReport) {
   ASSERT_NE(show.output.find("verdict: PASSED"), std::string::npos) << show.output << fleet.logs();
 
   // A finding after the run: its own signed record; the run's log is unchanged.
-  auto finding = sh(fleet.offline("finding add " + id + " --severity low --owner web-team --due 2026-12-31 "
+  auto finding = sh(fleet.firedrill("finding add " + id + " --severity low --owner web-team --due 2026-12-31 "
                                   "--title 'first requests after the cut waited for a connect timeout'"));
   ASSERT_EQ(finding.status, 0) << finding.output;
   EXPECT_THAT(finding.output, ::testing::HasSubstr("F-0001"));
 
   std::string json = fleet.dir() + "/report.json", html = fleet.dir() + "/report.html", pub = fleet.dir() + "/pub.pem";
-  ASSERT_EQ(sh(fleet.offline("keys export -o " + pub)).status, 0);
+  ASSERT_EQ(sh(fleet.firedrill("keys export -o " + pub)).status, 0);
   for (auto [format, path] : {std::pair{"json", json}, {"html", html}}) {
-    auto r = sh(fleet.offline("report " + id + " --format " + format + " -o " + path));
+    auto r = sh(fleet.firedrill("report " + id + " --format " + format + " -o " + path));
     ASSERT_EQ(r.status, 0) << r.output;
     auto v = sh(build_dir() + "/controller/firedrill report verify " + path + " --key " + pub);
     EXPECT_EQ(v.status, 0) << v.output;

@@ -128,11 +128,10 @@ TEST_F(ExperimentE2E, BlackholeOnOneOfTwoHostsBehindHaproxyPasses) {
   EXPECT_NE(runs.output.find(id), std::string::npos) << runs.output;
   // Its signed evidence log renders a report that verifies.
   std::string report = fleet_->dir() + "/" + id + ".json";
-  auto r = sh(build_dir() + "/controller/firedrill report " + id + " --format json -o " + report + " --state-dir " +
-              fleet_->dir() + "/state");
+  auto r = sh(fleet_->firedrill("report " + id + " --format json -o " + report));
   EXPECT_EQ(r.status, 0) << r.output;
   std::string pub = fleet_->dir() + "/controller.pub";
-  auto k = sh(build_dir() + "/controller/firedrill keys export -o " + pub + " --state-dir " + fleet_->dir() + "/state");
+  auto k = sh(fleet_->firedrill("keys export -o " + pub));
   EXPECT_EQ(k.status, 0) << k.output;
   auto v = sh(build_dir() + "/controller/firedrill report verify " + report + " --key " + pub);
   EXPECT_EQ(v.status, 0) << v.output;

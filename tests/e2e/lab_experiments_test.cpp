@@ -89,11 +89,10 @@ std::vector<const v1::ProbeSample*> during_fault(const v1::RunRecord& r, const s
 // The evidence report of a run renders and verifies.
 void expect_verified_report(const Lab& lab, const Drill& d) {
   std::string path = "/tmp/firedrill-e2e-report-" + d.id + ".json";
-  auto r = lab.firedrill("report " + d.id + " --format json -o " + path + " --state-dir " +
-                         quote(Lab::controller_state()));
+  auto r = lab.firedrill("report " + d.id + " --format json -o " + path);
   ASSERT_EQ(r.status, 0) << r.output;
   std::string pub = "/tmp/firedrill-e2e-report-" + d.id + ".pub";
-  auto k = lab.firedrill("keys export -o " + pub + " --state-dir " + quote(Lab::controller_state()));
+  auto k = lab.firedrill("keys export -o " + pub);
   ASSERT_EQ(k.status, 0) << k.output;
   auto v = lab.firedrill("report verify " + path + " --key " + pub);
   EXPECT_EQ(v.status, 0) << v.output;

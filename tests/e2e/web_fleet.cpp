@@ -142,10 +142,6 @@ std::string WebFleet::firedrill(const std::string& args) const {
   return build_dir() + "/controller/firedrill " + args + " --api " + api_;
 }
 
-std::string WebFleet::offline(const std::string& args) const {
-  return build_dir() + "/controller/firedrill " + args + " --state-dir " + state();
-}
-
 bool WebFleet::reachable(const std::string& hostport) const {
   return sh("ip netns exec " + ns("ops") + " curl -s -m 1 --noproxy '*' -o /dev/null -w '%{http_code}' http://" +
             hostport + "/")

@@ -70,8 +70,6 @@ class WebFleet {
   std::string state() const { return dir_ + "/state"; }
   // `firedrill ARGS --api SOCKET`, a command line for sh().
   std::string firedrill(const std::string& args) const;
-  // `firedrill ARGS --state-dir STATE`: verbs that read the state directory.
-  std::string offline(const std::string& args) const;
   // An HTTP GET from the controller's namespace (where the probes run) answers 200.
   bool reachable(const std::string& hostport) const;
   // What a host's agent ("h1", "h2") holds right now.

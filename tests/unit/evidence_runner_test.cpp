@@ -362,7 +362,7 @@ probes: [{name: web, http: {url: "http://web/"}}]
 TEST(EvidenceFromTheRunner, TheDaemonOpensItsEvidenceOnceAndGivesEachRunAForwarder) {
   TempDir dir;
   auto state = std::filesystem::path(dir.path) / "state";
-  auto ev = ControllerEvidence::open(state);
+  auto ev = ControllerEvidence::open(state, state / "controller.db");
   ASSERT_TRUE(ev) << ev.error().message;
   EXPECT_TRUE(std::filesystem::exists(state / kKeyFileName));
   EXPECT_TRUE(std::filesystem::exists(state / "controller.db"));
@@ -382,7 +382,7 @@ TEST(EvidenceFromTheRunner, TheDaemonOpensItsEvidenceOnceAndGivesEachRunAForward
   ev->reset();
 
   // A restart keeps the key made on the first start.
-  auto again = ControllerEvidence::open(state);
+  auto again = ControllerEvidence::open(state, state / "controller.db");
   ASSERT_TRUE(again);
   EXPECT_EQ((*again)->key.fingerprint(), fingerprint);
 }

@@ -19,7 +19,7 @@
 
 #include "controller/evidence/chain.h"
 #include "controller/evidence/document.h"
-#include "controller/evidence/evidence_cli.h"
+#include "controller/evidence/verify_cli.h"
 #include "controller/evidence/html_report.h"
 #include "controller/evidence/verify.h"
 #include "tests/unit/evidence_fixture.h"
@@ -207,101 +207,8 @@ Verb run_verb(int (*main_fn)(int, char**), std::vector<std::string> args) {
   return {rc, out.str(), err.str()};
 }
 
-// Issue 13: `keys export`, `keys show` and `finding add` pointed at a wrong
-// --state-dir quietly made a new evidence key there. Only `serve` makes one.
-TEST(EvidenceCli, AStateDirectoryWithoutAKeyIsAnErrorNamingIt) {
-  TempDir dir;
-  std::string wrong = dir.path + "/wrong";
-  std::filesystem::create_directories(wrong);
-  std::string key_file = wrong + "/" + kKeyFileName;
-  for (auto& args : std::vector<std::vector<std::string>>{
-           {"keys", "export", "--state-dir", wrong},
-           {"keys", "show", "--state-dir", wrong},
-           {"keys", "export", "-o", dir.path + "/pub.pem", "--state-dir", wrong}}) {
-    auto v = run_verb(keys_main, args);
-    EXPECT_EQ(v.status, 1) << fmt::format("{}", fmt::join(args, " "));
-    EXPECT_THAT(v.err, HasSubstr(key_file)) << fmt::format("{}", fmt::join(args, " "));
-  }
-  for (auto& args : std::vector<std::vector<std::string>>{
-           {"finding", "add", "r1", "--severity", "high", "--owner", "o", "--due", "2026-12-31", "--state-dir", wrong},
-           {"finding", "close", "F-0001", "--retest", "r2", "--state-dir", wrong},
-           {"finding", "list", "--state-dir", wrong}}) {
-    auto v = run_verb(finding_main, args);
-    EXPECT_EQ(v.status, 1) << fmt::format("{}", fmt::join(args, " "));
-    EXPECT_THAT(v.err, HasSubstr(key_file)) << fmt::format("{}", fmt::join(args, " "));
-  }
-  for (auto& args : std::vector<std::vector<std::string>>{{"report", "r1", "--state-dir", wrong},
-                                                          {"report", "list", "--state-dir", wrong}}) {
-    auto v = run_verb(report_main, args);
-    EXPECT_EQ(v.status, 1) << fmt::format("{}", fmt::join(args, " "));
-    EXPECT_THAT(v.err, HasSubstr(key_file)) << fmt::format("{}", fmt::join(args, " "));
-  }
-  // Nothing was made there: no key, no database.
-  EXPECT_TRUE(std::filesystem::is_empty(wrong)) << "a verb wrote into " << wrong;
-  EXPECT_FALSE(std::filesystem::exists(dir.path + "/pub.pem"));
-}
-
-// A controller's state directory as `serve` leaves it: its key and a database with
-// one finished run.
-struct StateDir {
-  TempDir dir;
-  std::string state = dir.path + "/state";
-  StateDir() {
-    auto key = SigningKey::load_or_create(state);  // what `serve` does
-    EXPECT_TRUE(key);
-    auto store = SqliteEvidenceStore::open(state + "/" + kDatabaseName);
-    EXPECT_TRUE(store);
-    FixtureClock clock;
-    EXPECT_TRUE(write_fixture_run(**store, *key, clock));
-  }
-};
-
-// Issue 13: `report -o` wrote through a predictable temporary name (FILE.tmpPID) and
-// followed symlinks. Output goes through a fresh name beside the target and replaces a
-// link instead of writing through it.
-TEST(EvidenceCli, OutputFilesNeverFollowALinkOrAPredictableName) {
-  StateDir sd;
-  std::string victim = sd.dir.path + "/victim";
-  std::ofstream(victim) << "precious\n";
-  auto content = [](const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  };
-  // The target is a symlink to someone else's file.
-  std::string out = sd.dir.path + "/report.json";
-  std::filesystem::create_symlink(victim, out);
-  auto r = run_verb(report_main, {"report", "run-pangyo-0001", "--format", "json", "-o", out, "--state-dir", sd.state});
-  ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(content(victim), "precious\n") << "the report was written through the symlink";
-  EXPECT_TRUE(std::filesystem::is_regular_file(std::filesystem::symlink_status(out)));
-  EXPECT_THAT(content(out), HasSubstr("firedrill-evidence-report/1"));
-  struct stat st {};
-  ASSERT_EQ(::stat(out.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0644u);
-  // The old temporary name, prepared as a link to the victim.
-  std::string out2 = sd.dir.path + "/report2.json";
-  std::filesystem::create_symlink(victim, out2 + fmt::format(".tmp{}", ::getpid()));
-  auto r2 = run_verb(report_main, {"report", "run-pangyo-0001", "--format", "html", "-o", out2, "--state-dir", sd.state});
-  ASSERT_EQ(r2.status, 0) << r2.err;
-  EXPECT_EQ(content(victim), "precious\n") << "the report was written through a prepared temporary name";
-  EXPECT_TRUE(std::filesystem::is_regular_file(std::filesystem::symlink_status(out2)));
-  // keys export goes the same way.
-  std::string pub = sd.dir.path + "/controller.pub";
-  std::filesystem::create_symlink(victim, pub);
-  auto k = run_verb(keys_main, {"keys", "export", "-o", pub, "--state-dir", sd.state});
-  ASSERT_EQ(k.status, 0) << k.err;
-  EXPECT_EQ(content(victim), "precious\n");
-  EXPECT_THAT(content(pub), HasSubstr("BEGIN PUBLIC KEY"));
-  // Nothing is left beside the targets but the targets.
-  for (auto& e : std::filesystem::directory_iterator(sd.dir.path)) {
-    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
-  }
-  // A report the verbs wrote verifies against the key they exported.
-  auto v = run_verb(report_main, {"report", "verify", out2, "--key", pub});
-  EXPECT_EQ(v.status, 0) << v.out;
-}
+// The verbs that reach the controller (report RUN, report list, keys, finding) are
+// tested against a served controller: tests/integration/ctl/cli_api_test.cpp.
 
 // ------------------------------------------------------------------ store and log
 
@@ -953,10 +860,8 @@ TEST(EvidenceVerify, WithoutAPinnedKeyNothingIsVerified) {
   EXPECT_TRUE(pinned.verified());
 }
 
-Verb report_cli(std::vector<std::string> args) {
-  args.insert(args.begin(), "report");
-  return run_verb(report_main, std::move(args));
-}
+// `firedrill report verify ...` (args[0] is "verify"): offline, no controller.
+Verb report_cli(std::vector<std::string> args) { return run_verb(report_verify_main, std::move(args)); }
 
 // Issue 13: a report made from scratch with a new key and verdict PASS printed
 // VERIFIED and exited 0 when no key was given. Now it is "valid but not pinned",

@@ -98,12 +98,12 @@ TEST_F(StateMigration, A010StateDirectoryIsMigratedImportedAndStillVerifies) {
   EXPECT_NE(agents.out.find("left in force by make.sh"), std::string::npos) << agents.out;
   // The 0.1.0 evidence still verifies.
   std::string file = dir_ + "/report.json";
-  auto report = exec({firedrill_binary(), "report", kExperiment, "--format", "json", "--state-dir", state_, "-o", file});
+  auto report = cli({"report", kExperiment, "--format", "json", "-o", file});
   ASSERT_EQ(report.code, 0) << report.out;
   // Pinned: the 0.1.0 controller's key (it sealed the evidence; the database keeps
   // its public half) and this controller's (it sealed the report as rendered).
   std::string ring = dir_ + "/keys.pem";
-  auto exported = exec({firedrill_binary(), "keys", "export", "--state-dir", state_, "-o", ring});
+  auto exported = cli({"keys", "export", "-o", ring});
   ASSERT_EQ(exported.code, 0) << exported.out;
   {
     auto db = sqlite::open(state_ + "/controller.db");
