@@ -3,7 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <google/protobuf/text_format.h>
+
+#include <atomic>
+#include <thread>
 
 #include "agent/sockfault/proxy.h"
 #include "agent/sockfault/sock_fault_engine.h"
@@ -108,6 +115,172 @@ TEST(SockFaultEngine, AKernelWithoutTheHooksIsRefusedNamingThem) {
   auto a = engine.apply("x", spec);
   ASSERT_FALSE(a);
   EXPECT_NE(a.error().message.find("sock_hooks"), std::string::npos);
+}
+
+// The proxy alone, on loopback, without hooks: a test connects to its port directly and
+// the resolver names an echo server of the test as the destination.
+class EchoServer {
+ public:
+  EchoServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    EXPECT_EQ(::listen(fd_, 64), 0);
+    socklen_t len = sizeof sa;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len);
+    addr_ = to_sf_addr(reinterpret_cast<sockaddr_storage&>(sa));
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0 || stop_) return;
+        accepted_++;
+        std::thread([c] {
+          char buf[4096];
+          ssize_t n;
+          while ((n = ::recv(c, buf, sizeof buf, 0)) > 0) ::send(c, buf, size_t(n), MSG_NOSIGNAL);
+          ::close(c);
+        }).detach();
+      }
+    });
+  }
+  ~EchoServer() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  const sf_addr& addr() const { return addr_; }
+  int accepted() const { return accepted_; }
+
+ private:
+  int fd_ = -1;
+  sf_addr addr_{};
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+int connect_to(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{3, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  return fd;
+}
+
+// Sends `msg` and reads as many bytes back; what came back ("" on reset or timeout).
+std::string echo(int fd, const std::string& msg) {
+  if (::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL) != ssize_t(msg.size())) return "";
+  std::string got(msg.size(), '\0');
+  size_t n = 0;
+  while (n < got.size()) {
+    ssize_t r = ::recv(fd, got.data() + n, got.size() - n, 0);
+    if (r <= 0) return "";
+    n += size_t(r);
+  }
+  return got;
+}
+
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+TEST(SockFaultProxy, SetUpCostsARoundTripAndEachAnswerAnother) {
+  EchoServer server;
+  auto proxy = Proxy::start();
+  ASSERT_TRUE(proxy) << proxy.error().describe();
+  Shape s;
+  s.to_server.fixed = std::chrono::milliseconds(20);
+  s.to_client.fixed = std::chrono::milliseconds(10);
+  auto dest = server.addr();
+  auto ports = (*proxy)->add("f", s, [dest](const sf_addr&) { return std::optional<sf_addr>(dest); });
+  ASSERT_TRUE(ports) << ports.error().describe();
+  auto t0 = Clock::now();
+  int fd = connect_to(ports->v4);
+  EXPECT_EQ(echo(fd, "ping"), "ping");
+  double first = ms_since(t0);
+  t0 = Clock::now();
+  EXPECT_EQ(echo(fd, "again"), "again");
+  double second = ms_since(t0);
+  ::close(fd);
+  // Set-up 20 + 10, then the request 20 and the answer 10.
+  EXPECT_GE(first, 60);
+  EXPECT_LT(first, 60 + 50);  // generous: a loaded machine only adds
+  EXPECT_GE(second, 30);
+  EXPECT_LT(second, 30 + 50);
+  EXPECT_EQ((*proxy)->counters("f").accepted, 1u);
+  EXPECT_EQ((*proxy)->counters("f").bytes_to_server, 9u);
+}
+
+TEST(SockFaultProxy, PastItsLimitNewConnectionsAreReset) {
+  EchoServer server;
+  auto proxy = Proxy::start();
+  ASSERT_TRUE(proxy);
+  Shape s;
+  s.max_connections = 2;
+  auto dest = server.addr();
+  auto ports = (*proxy)->add("f", s, [dest](const sf_addr&) { return std::optional<sf_addr>(dest); });
+  ASSERT_TRUE(ports);
+  int a = connect_to(ports->v4), b = connect_to(ports->v4);
+  EXPECT_EQ(echo(a, "a"), "a");
+  EXPECT_EQ(echo(b, "b"), "b");
+  int c = connect_to(ports->v4);
+  EXPECT_EQ(echo(c, "c"), "");
+  auto counters = (*proxy)->counters("f");
+  EXPECT_EQ(counters.over_limit, 1u);
+  EXPECT_EQ(counters.open, 2u);
+  for (int fd : {a, b, c}) ::close(fd);
+}
+
+TEST(SockFaultProxy, WithoutARecordedDestinationTheConnectionIsReset) {
+  auto proxy = Proxy::start();
+  ASSERT_TRUE(proxy);
+  auto ports = (*proxy)->add("f", Shape{}, [](const sf_addr&) { return std::optional<sf_addr>(); });
+  ASSERT_TRUE(ports);
+  int fd = connect_to(ports->v4);
+  EXPECT_EQ(echo(fd, "x"), "");
+  ::close(fd);
+  EXPECT_EQ((*proxy)->counters("f").reset, 1u);
+}
+
+TEST(SockFaultProxy, LiftedConnectionsGoOnUnshapedAndStalledOnesAreReset) {
+  EchoServer server;
+  auto proxy = Proxy::start();
+  ASSERT_TRUE(proxy);
+  auto dest = server.addr();
+  Shape slow;
+  slow.to_client.fixed = std::chrono::milliseconds(200);
+  auto p1 = (*proxy)->add("slow", slow, [dest](const sf_addr&) { return std::optional<sf_addr>(dest); });
+  Shape stall;
+  stall.never_answer = true;
+  auto p2 = (*proxy)->add("stall", stall, [dest](const sf_addr&) { return std::optional<sf_addr>(dest); });
+  ASSERT_TRUE(p1 && p2);
+  int a = connect_to(p1->v4);
+  EXPECT_EQ(echo(a, "1"), "1");
+  int b = connect_to(p2->v4);
+  ASSERT_EQ(::send(b, "q", 1, 0), 1);
+  (*proxy)->lift("slow");
+  (*proxy)->lift("stall");
+  auto t0 = Clock::now();
+  EXPECT_EQ(echo(a, "2"), "2");
+  EXPECT_LT(ms_since(t0), 100);
+  char c;
+  EXPECT_LE(::recv(b, &c, 1, 0), 0);  // reset: nothing ever answered it
+  EXPECT_EQ(server.accepted(), 1);    // the stalled connection never reached the server
+  ::close(a);
+  ::close(b);
+  // The lifted faults' listeners are gone.
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(p1->v4);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_NE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ::close(fd);
 }
 
 }  // namespace
