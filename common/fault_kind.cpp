@@ -30,9 +30,7 @@ std::string fault_kind(const v1::FaultSpec& spec) {
         case v1::ResourcePressure::kIo: return "resource.io";
         default: return "resource.unknown";
       }
-    case v1::FaultSpec::kConnection:
-      return spec.connection().has_stall() && spec.connection().stall().never_answer() ? "connection.stall"
-                                                                                         : "connection";
+    case v1::FaultSpec::kConnection: return "connection";
     default: return "unknown";
   }
 }
