@@ -43,14 +43,18 @@ def main():
     elif cmd == "resets":
         n, reset = int(sys.argv[4]), 0
         for _ in range(n):
+            s = None
             try:
+                # A reset can come before connect() returns: it counts like any other.
                 s = connect(host, port)
                 s.sendall(b"PING\r\n")
                 if not s.recv(64):
                     reset += 1
             except (ConnectionResetError, BrokenPipeError):
                 reset += 1
-            s.close()
+            finally:
+                if s is not None:
+                    s.close()
         print("%d of %d reset" % (reset, n))
     elif cmd == "stall":
         s = connect(host, port)
