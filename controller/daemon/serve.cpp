@@ -210,7 +210,7 @@ int serve_main(int argc, char** argv) {
     return 1;
   }
   // Every run keeps a signed evidence log; without one a run still runs, and says so.
-  auto run_evidence = evidence::ControllerEvidence::open(state_dir, state_dir + "/" + kStoreFileName);
+  auto run_evidence = evidence::ControllerEvidence::open(state_dir, **store);
   if (!run_evidence) {
     log()->error("evidence unavailable, runs will have no signed log: {}", run_evidence.error().describe());
   }
