@@ -213,7 +213,8 @@ for cycle in $(seq 1 "$N"); do
   case $mode in
     restart)
       agent restart
-      wait_ready 1 || { log "cycle $cycle: the restarted agent did not come up"; RESIDUE[agent]=$((RESIDUE[agent] + 1)); }
+      # The log holds the killed agent's "ready" too: the restarted one is the second.
+      wait_ready 2 || { log "cycle $cycle: the restarted agent did not come up"; RESIDUE[agent]=$((RESIDUE[agent] + 1)); }
       ;;
     watcher)
       wait_ready 2 || { log "cycle $cycle: the watcher did not restart the agent"; RESIDUE[agent]=$((RESIDUE[agent] + 1)); }

@@ -7,9 +7,11 @@
 #include <cstdlib>
 #include <limits>
 #include <set>
+#include <sstream>
 #include <tuple>
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 
 #include "common/time.h"
 
@@ -431,15 +433,74 @@ std::string enum_short_name(const pb::EnumValueDescriptor* value) {
   return s;
 }
 
+namespace {
+
+// Where each document of a stream starts, and whether its root is a null that took no
+// input. Only the start events matter; the tree is built by YAML::Load.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  struct Doc {
+    YAML::Mark start;
+    YAML::Mark root;  // where its root node starts
+    bool null_root = false;
+  };
+  std::vector<Doc> docs;
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    docs.push_back({mark, mark, false});
+    depth_ = 0;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override {
+    if (node(m)) docs.back().null_root = true;
+  }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override { node(m); }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    node(m);
+    ++depth_;
+  }
+  void OnSequenceEnd() override { --depth_; }
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    node(m);
+    ++depth_;
+  }
+  void OnMapEnd() override { --depth_; }
+
+ private:
+  // A node event: true for the document's root.
+  bool node(const YAML::Mark& m) {
+    if (depth_ != 0 || docs.empty()) return false;
+    docs.back().root = m;
+    return true;
+  }
+  int depth_ = 0;
+};
+
+}  // namespace
+
 std::vector<Diagnostic> parse_yaml_document(const std::string& text, const std::string& file,
                                             std::string_view what, YAML::Node* root) {
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(text);
-    if (docs.size() > 1) {
-      return {Diagnostic{file, pos_of(docs[1].Mark()), "",
+    // Never YAML::LoadAll: yaml-cpp 0.7 leaves a token no document can start with (a
+    // ',' outside a flow collection: the file ",C") unconsumed and returns one empty
+    // document after another forever. Two documents are all a check needs.
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts starts;
+    for (int i = 0; i < 2 && parser.HandleNextDocument(starts); ++i) {
+    }
+    if (starts.docs.size() > 1) {
+      const auto& second = starts.docs[1];
+      bool at_text = second.start.pos >= 0 && static_cast<size_t>(second.start.pos) < text.size();
+      if (at_text && (starts.docs[0].null_root || text[second.start.pos] == ',')) {
+        return {Diagnostic{file, pos_of(second.start), "",
+                           fmt::format("YAML syntax error: a document cannot start with '{}'", text[second.start.pos])}};
+      }
+      return {Diagnostic{file, pos_of(second.root), "",
                          fmt::format("a file holds one {}; found a second YAML document", what)}};
     }
-    if (!docs.empty()) *root = docs[0];
+    *root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     return {Diagnostic{file, pos_of(e.mark), "", "YAML syntax error: " + e.msg}};
   }

@@ -194,6 +194,13 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
     }
     for (auto& u : r.unconfirmed) resp->add_unconfirmed(u);
     for (auto& a : r.aborted_runs) resp->add_aborted_runs(a);
+    if (!r.persist_error.empty()) {
+      return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                          fmt::format("the halt is in force ({} of {} agent(s) confirmed their revert) but could not be "
+                                      "saved, so a restart of the controller would lift it: {}",
+                                      r.agents.targets.size() - r.unconfirmed.size(), r.agents.targets.size(),
+                                      r.persist_error));
+    }
     return grpc::Status::OK;
   }
 

@@ -122,12 +122,17 @@ bool Admission::halted() const {
   return halt_.halted;
 }
 
-void Admission::persist_halt() const {
-  if (!store_) return;
+Result<void> Admission::persist_halt(bool durable) const {
+  if (!store_) return ok();
   HaltState h = halt_state();
   nlohmann::json j = {{"halted", h.halted}, {"reason", h.reason}, {"by", h.by},
                       {"at_us", std::chrono::duration_cast<std::chrono::microseconds>(h.at.time_since_epoch()).count()}};
-  if (auto r = store_->set_setting("halt", j.dump()); !r) log()->error("saving the halt state: {}", r.error().describe());
+  auto r = store_->set_setting("halt", j.dump(), durable);
+  if (!r) {
+    log()->error("saving the halt state: {}", r.error().describe());
+    return r.error().context("saving the halt state");
+  }
+  return ok();
 }
 
 }  // namespace firedrill::controller

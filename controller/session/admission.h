@@ -63,7 +63,8 @@ class Admission {
   HaltState halt_state() const;
   bool halted() const;
   // Writes the halt state to the store (logged when it fails).
-  void persist_halt() const;
+  // Saves the halt state; durably (a full sync) when `durable`.
+  Result<void> persist_halt(bool durable = false) const;
 
  private:
   GuardPolicy policy_;

@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/cli.h"
+#include "common/output_file.h"
 
 namespace firedrill::controller {
 namespace {
@@ -125,25 +126,6 @@ bool is_ip(const std::string& s) {
   return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
-Result<void> write_file(const std::string& path, const std::string& content, mode_t mode) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return sys_error(errno, "write {}", path);
-  ::fchmod(fd, mode);
-  size_t off = 0;
-  while (off < content.size()) {
-    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      return sys_error(e, "write {}", path);
-    }
-    off += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  return ok();
-}
-
 }  // namespace
 
 Result<KeyType> parse_key_type(std::string_view text) {
@@ -205,11 +187,15 @@ Result<void> write_pem(const std::string& dir, const std::string& stem, const Pe
   std::filesystem::create_directories(dir, ec);
   if (ec) return make_error("create {}: {}", dir, ec.message());
   std::string cert = dir + "/" + stem + ".pem", key = dir + "/" + stem + ".key";
-  if (!force && (std::filesystem::exists(cert) || std::filesystem::exists(key))) {
+  // A link counts as existing (a dangling one too): it is never followed.
+  auto present = [](const std::string& p) { return std::filesystem::exists(std::filesystem::symlink_status(p)); };
+  if (!force && (present(cert) || present(key))) {
     return make_error("{} or {} exists already (use --force to replace it)", cert, key);
   }
-  FD_TRY(write_file(key, pem.key, 0600), "key");
-  FD_TRY(write_file(cert, pem.cert, 0644), "certificate");
+  // Fresh random names in the directory, then renamed over: a link at the name is
+  // replaced, never written through, and a key is 0600 from its first byte.
+  FD_TRY(write_output_file(key, pem.key, 0600), "key");
+  FD_TRY(write_output_file(cert, pem.cert, 0644), "certificate");
   return ok();
 }
 

@@ -134,7 +134,7 @@ HaltResult Fleet::halt(const std::string& reason, const std::string& by, std::ch
   // runs it aborted) is written meanwhile. No run can start in between: the halt is
   // already set, under the gate every apply holds.
   std::thread record([&] {
-    admission_.persist_halt();
+    if (auto saved = admission_.persist_halt(true); !saved) out.persist_error = saved.error().describe();
     streams_.record_events({{0, "", state.at, "", "halt", fmt::format("by {}: {}", by, reason)}});
     for (auto& cb : callbacks) cb(state);
   });
@@ -154,7 +154,7 @@ HaltResult Fleet::halt(const std::string& reason, const std::string& by, std::ch
 
 bool Fleet::release(const std::string& by) {
   bool was = admission_.release();
-  admission_.persist_halt();
+  (void)admission_.persist_halt();  // logged there; a release that is not saved leaves the fleet halted after a restart
   log()->warn("released by {}{}", by, was ? "; runs may start again" : " (the fleet was not halted)");
   streams_.record_events({{0, "", WallClock::now(), "", "release", fmt::format("by {}", by)}});
   return was;

@@ -67,6 +67,9 @@ struct HaltResult {
   FanoutResult agents;                       // RevertAll to every live agent
   std::vector<std::string> unconfirmed;      // live agents that did not confirm
   std::vector<std::string> aborted_runs;     // runs that were in flight
+  // Why the halt could not be saved ("": saved durably). It is in force all the same,
+  // but would not survive a restart of the controller.
+  std::string persist_error;
 };
 
 class Fleet {

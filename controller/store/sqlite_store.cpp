@@ -346,12 +346,20 @@ class SqliteStore : public Store {
     return std::optional<std::string>();
   }
 
-  Result<void> set_setting(const std::string& key, const std::string& value) override {
+  Result<void> set_setting(const std::string& key, const std::string& value, bool durable) override {
     std::lock_guard lock(mu_);
+    // synchronous=FULL for this commit only: the WAL is synced before it returns.
+    if (durable) FD_TRY(exec("PRAGMA synchronous=FULL"), "store {}", path_);
     Stmt s(db_, "INSERT INTO settings(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value=?2");
-    FD_TRY(s.prepared("set setting"), "store");
-    s.bind(1, key).bind(2, value);
-    return done(s.step(), "set setting " + key);
+    auto r = [&]() -> Result<void> {
+      FD_TRY(s.prepared("set setting"), "store");
+      s.bind(1, key).bind(2, value);
+      return done(s.step(), "set setting " + key);
+    }();
+    if (durable) {
+      if (auto back = exec("PRAGMA synchronous=NORMAL"); !back && r) return back.error().context("store " + path_);
+    }
+    return r;
   }
 
   // ---------------------------------------------------------------- evidence

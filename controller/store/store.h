@@ -68,7 +68,9 @@ class Store : public EvidenceRecords {
   virtual Result<std::vector<EventRow>> events(const std::string& run_id, int64_t after_seq = 0) = 0;
 
   virtual Result<std::optional<std::string>> setting(const std::string& key) = 0;
-  virtual Result<void> set_setting(const std::string& key, const std::string& value) = 0;
+  // `durable`: on disk before it returns (a full sync of this write: a power cut right
+  // after keeps it), for what must survive anything (the halt).
+  virtual Result<void> set_setting(const std::string& key, const std::string& value, bool durable = false) = 0;
 };
 
 // The schema this binary writes. A database of an older version is migrated when

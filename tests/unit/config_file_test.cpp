@@ -132,6 +132,10 @@ TEST_F(ConfigFile, FileLevelErrors) {
       {"", "the file is empty (expected the agent configuration as a mapping)"},
       {"id: [h1\nlease_grace: 5s\n", ":2:12: YAML syntax error"},
       {"id: h1\n---\nid: h2\n", ":3:1: a file holds one agent configuration; found a second YAML document"},
+      // yaml-cpp 0.7's LoadAll never returns on these (fuzz: experiment_loader_fuzz).
+      {",C", ":1:1: YAML syntax error: a document cannot start with ','"},
+      {"# c\n,\n", ":2:1: YAML syntax error: a document cannot start with ','"},
+      {"[a],\n", ":1:4: YAML syntax error: a document cannot start with ','"},
       {"- id: h1\n", ":1:1: expected a mapping (AgentConfigFile), found a list"},
   };
   for (auto& c : cases) {

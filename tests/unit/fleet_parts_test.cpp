@@ -3,6 +3,7 @@
 // agents' streams (clock offsets re-measured on every heartbeat and the bound on
 // them for faults with a common start).
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <filesystem>
 #include <future>
@@ -115,6 +116,37 @@ TEST(Admission, HaltIsDurableUntilReleased) {
   again.persist_halt();
   Admission third({}, inv, store->get());
   EXPECT_FALSE(third.halted());
+}
+
+// The halt is saved with a full sync before halt() returns; when it cannot be saved
+// (here another process holds the database's write lock past the busy timeout) the
+// caller hears it, and the halt is in force all the same.
+TEST(Admission, AHaltThatCannotBeSavedIsAnErrorAndStillActedOn) {
+  auto dir = std::filesystem::temp_directory_path() / fmt::format("fd-halt-save-{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  struct Cleanup {
+    std::filesystem::path p;
+    ~Cleanup() { std::filesystem::remove_all(p); }
+  } cleanup{dir};
+  auto path = (dir / "c.db").string();
+  auto store = open_sqlite_store(path);
+  ASSERT_TRUE(store) << store.error().describe();
+  Fleet fleet({}, store->get(), runner::run_of_fault);
+  auto saved = fleet.halt("first", "alice", 100ms);
+  EXPECT_EQ(saved.persist_error, "");
+  EXPECT_TRUE(fleet.release("alice"));
+
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto r = fleet.halt("fire in p1", "alice", 100ms);
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  EXPECT_NE(r.persist_error.find("saving the halt state"), std::string::npos) << r.persist_error;
+  EXPECT_NE(r.persist_error.find("locked"), std::string::npos) << r.persist_error;
+  EXPECT_TRUE(fleet.halted());  // acted on
+  // Once the lock is gone the next halt is saved again.
+  EXPECT_EQ(fleet.halt("fire in p2", "alice", 100ms).persist_error, "");
 }
 
 // ---------------------------------------------------------------- fan-out

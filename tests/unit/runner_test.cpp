@@ -268,13 +268,16 @@ TEST_F(RunnerTest, SteadyStateNotReachedAbortsBeforeAnyFault) {
   EXPECT_EQ(r.slo_size(), 0);
 }
 
-TEST_F(RunnerTest, LostAgentAbortsAndRevertsTheOthers) {
-  auto r = run(R"(name: rack
+// A power loss of rack p1 (web1, db1), watched by one probe.
+const char* kRack = R"(name: rack
 targets: {selector: "rack=p1"}
 steps: [{fault: {power_loss: {}}, duration: 1m}]
 probes: [{name: db, tcp: {address: "db:5432"}}]
 steady_state: {hold: 2s}
-)", [&](ScriptedProbes& p, RunT&) {
+)";
+
+TEST_F(RunnerTest, LostAgentAbortsAndRevertsTheOthers) {
+  auto r = run(kRack, [&](ScriptedProbes& p, RunT&) {
     p.add("db", 1s, [](WallTime) { return true; });
     clock_.at(at(20s), [&] { fleet_.lose("db1"); });
   });
@@ -295,12 +298,7 @@ steady_state: {hold: 2s}
 // local revert, a restart...) breaks the step on that host: recorded there with when
 // and why, and the run aborts, reverting the others.
 TEST_F(RunnerTest, AFaultEndedEarlyOnAHostAbortsTheRun) {
-  auto r = run(R"(name: rack
-targets: {selector: "rack=p1"}
-steps: [{fault: {power_loss: {}}, duration: 1m}]
-probes: [{name: db, tcp: {address: "db:5432"}}]
-steady_state: {hold: 2s}
-)", [&](ScriptedProbes& p, RunT&) {
+  auto r = run(kRack, [&](ScriptedProbes& p, RunT&) {
     p.add("db", 1s, [](WallTime) { return true; });
     clock_.at(at(20s), [&] {
       fleet_.early_ends["r-test.0@db1"] = {"db1", "its lease expired by the agent's clock", at(19s), false};
@@ -326,13 +324,7 @@ steady_state: {hold: 2s}
 
 // ... unless the experiment says to go on: the host's record still says so.
 TEST_F(RunnerTest, AFaultEndedEarlyIsRecordedWhenTheRunContinues) {
-  auto r = run(R"(name: rack
-targets: {selector: "rack=p1"}
-steps: [{fault: {power_loss: {}}, duration: 1m}]
-probes: [{name: db, tcp: {address: "db:5432"}}]
-steady_state: {hold: 2s}
-abort: {continue_when_fault_ends: true}
-)", [&](ScriptedProbes& p, RunT&) {
+  auto r = run(std::string(kRack) + "abort: {continue_when_fault_ends: true}\n", [&](ScriptedProbes& p, RunT&) {
     p.add("db", 1s, [](WallTime) { return true; });
     clock_.at(at(20s), [&] {
       fleet_.early_ends["r-test.0@web1"] = {"web1", "revert failing: cgroup busy", at(19s), true};
