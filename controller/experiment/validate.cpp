@@ -278,8 +278,10 @@ class Checker {
         break;
       }
       case v1::FaultSpec::kPowerLoss:
-      case v1::FaultSpec::kResource:    // fault_value_problems()
-      case v1::FaultSpec::kConnection:  // fault_value_problems()
+      case v1::FaultSpec::kResource:  // fault_value_problems()
+        break;
+      case v1::FaultSpec::kConnection:  // and fault_value_problems()
+        traffic_match(f.connection().match(), path + ".connection.match");
         break;
       default:
         error(path, "choose the fault: network, process, power_loss, resource or connection");

@@ -135,6 +135,17 @@ TEST(DegradeValues, ExperimentFileErrorsPointAtTheField) {
   got = experiment::parse_experiment(late, "late.yaml");
   ASSERT_EQ(got.diagnostics.size(), 1u);
   EXPECT_EQ(got.diagnostics[0].field, "steps[0].fault.network.delay.delay_us");
+
+  const char* conn =
+      "name: t\n"
+      "targets: {selector: a=b}\n"
+      "steps:\n"
+      "  - fault: {connection: {workload_cgroups: [web], match: {dst_cidrs: [10.0.0.300]}, reset: {}}}\n"
+      "    duration: 1m\n";
+  got = experiment::parse_experiment(conn, "conn.yaml");
+  ASSERT_EQ(got.diagnostics.size(), 1u);
+  EXPECT_EQ(got.diagnostics[0].field, "steps[0].fault.connection.match.dst_cidrs[0]");
+  EXPECT_EQ(got.diagnostics[0].pos.line, 4);
 }
 
 // The shipped slow-redis game day asks what its comment says: 150 ms each way from the
