@@ -129,4 +129,12 @@ void sleep_until_precise(WallTime at) {
   }
 }
 
+int64_t to_unix_micros(WallTime t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+WallTime from_unix_micros(int64_t us) {
+  return WallTime(std::chrono::duration_cast<WallClock::duration>(std::chrono::microseconds(us)));
+}
+
 }  // namespace firedrill

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,10 @@ google::protobuf::Timestamp to_proto(WallTime t);
 WallTime from_proto(const google::protobuf::Timestamp& t);
 google::protobuf::Duration to_proto_duration(std::chrono::nanoseconds d);
 std::chrono::nanoseconds from_proto(const google::protobuf::Duration& d);
+
+// UTC microseconds since the epoch (truncated): how stores keep instants.
+int64_t to_unix_micros(WallTime t);
+WallTime from_unix_micros(int64_t us);
 
 // RFC 3339 in UTC with milliseconds: 2026-11-21T09:00:00.123Z
 std::string format_utc(WallTime t);

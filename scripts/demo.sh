@@ -63,9 +63,9 @@ for placement in two-site single-site; do
       "$base.run.json" 2>/dev/null || echo "verdict: none (exit $rc)")
     # Verified against the controller's own public key (without one, verify says the
     # signer is not pinned and exits 3).
-    "$firedrill" report "$id" --format html -o "$base.html" --state-dir "$FDL_LAB_CONTROLLER_STATE" &&
-      "$firedrill" report "$id" --format json -o "$base.json" --state-dir "$FDL_LAB_CONTROLLER_STATE" &&
-      "$firedrill" keys export -o "$base.pub" --state-dir "$FDL_LAB_CONTROLLER_STATE" &&
+    "$firedrill" report "$id" --format html -o "$base.html" &&
+      "$firedrill" report "$id" --format json -o "$base.json" &&
+      "$firedrill" keys export -o "$base.pub" &&
       "$firedrill" report verify "$base.html" --key "$base.pub" | tail -1 | sed 's/^/  /' &&
       report[$placement]=$base.html || report[$placement]="(report failed)"
   else

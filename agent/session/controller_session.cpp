@@ -102,6 +102,14 @@ std::vector<std::string> offered_fault_kinds(const FaultManager& faults) {
   add("process.keep_down", [](v1::FaultSpec& s) { s.mutable_process()->mutable_keep_down(); });
   add("process.freeze", [](v1::FaultSpec& s) { s.mutable_process()->mutable_freeze(); });
   add("power_loss", [](v1::FaultSpec& s) { s.mutable_power_loss(); });
+  add("network.corrupt", [](v1::FaultSpec& s) { s.mutable_network()->mutable_corrupt(); });
+  add("network.duplicate", [](v1::FaultSpec& s) { s.mutable_network()->mutable_duplicate(); });
+  add("network.delay", [](v1::FaultSpec& s) { s.mutable_network()->mutable_delay(); });
+  add("resource.cpu", [](v1::FaultSpec& s) { s.mutable_resource()->mutable_cpu(); });
+  add("resource.memory", [](v1::FaultSpec& s) { s.mutable_resource()->mutable_memory(); });
+  add("resource.disk_fill", [](v1::FaultSpec& s) { s.mutable_resource()->mutable_disk_fill(); });
+  add("resource.io", [](v1::FaultSpec& s) { s.mutable_resource()->mutable_io(); });
+  add("connection", [](v1::FaultSpec& s) { s.mutable_connection(); });
   std::vector<std::string> out;
   for (auto& [name, spec] : specimens) {
     for (auto& e : faults.engines()) {
@@ -131,7 +139,16 @@ void ControllerSession::emit(const v1::Event& event) {
 
 void ControllerSession::enqueue(v1::AgentMessage message) {
   std::lock_guard lock(mu_);
-  if (!stream_up_) return;  // reverts while away go into the next Hello instead
+  if (!stream_up_) {
+    // What the journal's recovery finished goes into the next Hello when no stream
+    // carries its event (recovery runs once the agent can be reached: before or after
+    // the Hello). Decided under the one lock, so each is told exactly once.
+    if (message.has_event() && message.event().has_reverted() &&
+        message.event().reverted().reason() == v1::REVERT_RECOVERED && reverted_away_.size() < kMaxRevertedAway) {
+      reverted_away_.push_back(message.event().reverted());
+    }
+    return;
+  }
   if (message.has_event()) {
     // Events queue apart and go after acks and heartbeats; a flood drops the oldest
     // events (counted in the heartbeat), never an answer to a command.

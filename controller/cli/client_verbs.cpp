@@ -11,6 +11,7 @@
 #include "common/cli.h"
 #include "common/time.h"
 #include "controller/api/services.h"
+#include "controller/cli/client.h"
 #include "controller/cli/run_cli.h"
 #include "controller/cli/verbs.h"
 #include "controller/targeting/targets.h"
@@ -19,20 +20,6 @@
 namespace firedrill::controller {
 namespace po = boost::program_options;
 namespace {
-
-constexpr auto kCallTimeout = std::chrono::seconds(120);
-
-// Options every verb shares, and the selection and blast radius of plan and inject.
-struct Common {
-  std::string api = default_api_socket();
-  bool json = false;
-  void add(po::options_description& d) {
-    d.add_options()
-      ("help,h", "print this help")
-      ("api", po::value(&api), "the daemon's API socket (default /run/firedrill/controller.sock, or $FIREDRILL_API)")
-      ("json", po::bool_switch(&json), "print the answer as JSON");
-  }
-};
 
 struct Selection {
   std::string selector, mode = "all";
@@ -83,34 +70,9 @@ struct Selection {
   }
 };
 
-// Parses argv; returns -1 to go on, or the exit code.
-int parse(int argc, char** argv, po::options_description& desc, po::variables_map& vm, const char* verb,
-          po::positional_options_description* pos = nullptr) {
-  auto done = parse_verb_options(argc, argv, desc, vm, std::string("firedrill ") + verb, pos);
-  return done ? *done : -1;
-}
-
-int usage_error(const char* verb, const std::string& what) {
-  return firedrill::usage_error(std::string("firedrill ") + verb, what);
-}
-
-// A failed call: no daemon is exit 2; the daemon's refusal of the request is 1.
-int call_error(const char* verb, const grpc::Status& s, const std::string& api) {
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    std::cerr << "firedrill " << verb << ": no controller answers on " << api
-              << " (is `firedrill serve` running? --api or $FIREDRILL_API pick another socket): " << s.error_message()
-              << "\n";
-    return 2;
-  }
-  std::cerr << "firedrill " << verb << ": " << s.error_message() << "\n";
-  return s.error_code() == grpc::StatusCode::INVALID_ARGUMENT ? 2 : 1;
-}
-
 std::unique_ptr<v1::ControllerService::Stub> stub(const std::string& api) {
   return v1::ControllerService::NewStub(api_channel(api));
 }
-
-void deadline(grpc::ClientContext& ctx) { ctx.set_deadline(std::chrono::system_clock::now() + kCallTimeout); }
 
 using runner::print_json;
 
@@ -235,7 +197,7 @@ OPTIONS)";
 }  // namespace
 
 int agents_main(int argc, char** argv) {
-  Common common;
+  ClientOptions common;
   std::string selector;
   bool all = false;
   po::options_description desc(kAgentsUsage);
@@ -244,7 +206,7 @@ int agents_main(int argc, char** argv) {
     ("selector,l", po::value(&selector), "only agents this label selector matches")
     ("all", po::bool_switch(&all), "also agents that are not live");
   po::variables_map vm;
-  if (int rc = parse(argc, argv, desc, vm, "agents"); rc >= 0) return rc;
+  if (int rc = parse_verb(argc, argv, desc, vm, "agents"); rc >= 0) return rc;
   auto s = stub(common.api);
   v1::ListAgentsRequest req;
   req.set_selector(selector);
@@ -280,7 +242,7 @@ int agents_main(int argc, char** argv) {
 }
 
 int plan_main(int argc, char** argv) {
-  Common common;
+  ClientOptions common;
   Selection sel;
   std::string spec_text, fault;
   po::options_description desc(kPlanUsage);
@@ -290,12 +252,12 @@ int plan_main(int argc, char** argv) {
     ("spec", po::value(&spec_text), "a FaultSpec (text format): also check targets can apply it")
     ("fault", po::value(&fault), "blackhole or power-loss: also check targets can apply it");
   po::variables_map vm;
-  if (int rc = parse(argc, argv, desc, vm, "plan"); rc >= 0) return rc;
+  if (int rc = parse_verb(argc, argv, desc, vm, "plan"); rc >= 0) return rc;
   v1::PlanRequest req;
-  if (auto r = sel.fill(req.mutable_targets(), req.mutable_blast_radius()); !r) return usage_error("plan", r.error().message);
+  if (auto r = sel.fill(req.mutable_targets(), req.mutable_blast_radius()); !r) return verb_usage_error("plan", r.error().message);
   if (!spec_text.empty() || !fault.empty()) {
     auto spec = spec_from(spec_text, fault);
-    if (!spec) return usage_error("plan", spec.error().message);
+    if (!spec) return verb_usage_error("plan", spec.error().message);
     *req.mutable_spec() = *spec;
   }
   v1::PlanResponse resp;
@@ -315,7 +277,7 @@ int plan_main(int argc, char** argv) {
 }
 
 int inject_main(int argc, char** argv) {
-  Common common;
+  ClientOptions common;
   Selection sel;
   std::string spec_text, fault, duration, delay, description;
   bool detach = false, quiet = false;
@@ -331,20 +293,20 @@ int inject_main(int argc, char** argv) {
     ("detach", po::bool_switch(&detach), "return once the fault is in effect; do not follow the run")
     ("quiet,q", po::bool_switch(&quiet), "when following: no live status line");
   po::variables_map vm;
-  if (int rc = parse(argc, argv, desc, vm, "inject"); rc >= 0) return rc;
-  if (duration.empty()) return usage_error("inject", "--for DURATION is required (every fault has a lease)");
-  if (spec_text.empty() && fault.empty()) return usage_error("inject", "give the fault: --fault KIND or --spec TEXT");
+  if (int rc = parse_verb(argc, argv, desc, vm, "inject"); rc >= 0) return rc;
+  if (duration.empty()) return verb_usage_error("inject", "--for DURATION is required (every fault has a lease)");
+  if (spec_text.empty() && fault.empty()) return verb_usage_error("inject", "give the fault: --fault KIND or --spec TEXT");
   v1::InjectRequest req;
-  if (auto r = sel.fill(req.mutable_targets(), req.mutable_blast_radius()); !r) return usage_error("inject", r.error().message);
+  if (auto r = sel.fill(req.mutable_targets(), req.mutable_blast_radius()); !r) return verb_usage_error("inject", r.error().message);
   auto spec = spec_from(spec_text, fault);
-  if (!spec) return usage_error("inject", spec.error().message);
+  if (!spec) return verb_usage_error("inject", spec.error().message);
   *req.mutable_spec() = *spec;
   auto d = parse_duration(duration);
-  if (!d) return usage_error("inject", "--for: " + d.error().message);
+  if (!d) return verb_usage_error("inject", "--for: " + d.error().message);
   *req.mutable_duration() = to_proto_duration(*d);
   if (!delay.empty()) {
     auto dl = parse_duration(delay);
-    if (!dl) return usage_error("inject", "--in: " + dl.error().message);
+    if (!dl) return verb_usage_error("inject", "--in: " + dl.error().message);
     *req.mutable_start_delay() = to_proto_duration(*dl);
   }
   req.set_description(description);
@@ -383,7 +345,7 @@ int inject_main(int argc, char** argv) {
 }
 
 int revert_main(int argc, char** argv) {
-  Common common;
+  ClientOptions common;
   std::string run;
   po::options_description desc(R"(firedrill revert - end a run before its time
 
@@ -401,8 +363,8 @@ OPTIONS)");
   po::positional_options_description pos;
   pos.add("run", 1);
   po::variables_map vm;
-  if (int rc = parse(argc, argv, desc, vm, "revert", &pos); rc >= 0) return rc;
-  if (run.empty()) return usage_error("revert", "give the run id");
+  if (int rc = parse_verb(argc, argv, desc, vm, "revert", &pos); rc >= 0) return rc;
+  if (run.empty()) return verb_usage_error("revert", "give the run id");
   v1::RevertRunRequest req;
   req.set_run_id(run);
   req.set_requested_by(requested_by());
@@ -422,7 +384,7 @@ OPTIONS)");
 }
 
 int halt_main(int argc, char** argv) {
-  Common common;
+  ClientOptions common;
   std::string reason;
   po::options_description desc(R"(firedrill halt - revert every fault in the fleet and refuse new runs
 
@@ -440,7 +402,7 @@ OPTIONS)");
   common.add(desc);
   desc.add_options()("reason", po::value(&reason), "why, kept in the record");
   po::variables_map vm;
-  if (int rc = parse(argc, argv, desc, vm, "halt"); rc >= 0) return rc;
+  if (int rc = parse_verb(argc, argv, desc, vm, "halt"); rc >= 0) return rc;
   v1::HaltRequest req;
   req.set_reason(reason);
   req.set_requested_by(requested_by());
@@ -467,7 +429,7 @@ OPTIONS)");
 }
 
 int release_main(int argc, char** argv) {
-  Common common;
+  ClientOptions common;
   po::options_description desc(R"(firedrill release - lift a halt
 
 SYNOPSIS
@@ -479,7 +441,7 @@ DESCRIPTION
 OPTIONS)");
   common.add(desc);
   po::variables_map vm;
-  if (int rc = parse(argc, argv, desc, vm, "release"); rc >= 0) return rc;
+  if (int rc = parse_verb(argc, argv, desc, vm, "release"); rc >= 0) return rc;
   v1::ReleaseRequest req;
   req.set_requested_by(requested_by());
   v1::ReleaseResponse resp;
@@ -495,7 +457,7 @@ OPTIONS)");
 }
 
 int runs_main(int argc, char** argv) {
-  Common common;
+  ClientOptions common;
   std::string run;
   uint32_t limit = 20;
   po::options_description desc(R"(firedrill runs - recent runs, or one run with its targets
@@ -518,7 +480,7 @@ OPTIONS)");
   po::positional_options_description pos;
   pos.add("run", 1);
   po::variables_map vm;
-  if (int rc = parse(argc, argv, desc, vm, "runs", &pos); rc >= 0) return rc;
+  if (int rc = parse_verb(argc, argv, desc, vm, "runs", &pos); rc >= 0) return rc;
   v1::ListRunsRequest req;
   req.set_limit(limit);
   req.set_run_id(run);

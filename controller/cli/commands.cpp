@@ -3,7 +3,7 @@
 #include "controller/cli/cli.h"
 #include "controller/cli/verbs.h"
 #include "controller/session/certs.h"
-#include "controller/evidence/evidence_cli.h"
+#include "controller/cli/evidence_verbs.h"
 #include "controller/experiment/commands.h"
 #include "controller/cli/run_cli.h"
 
@@ -26,9 +26,9 @@ const std::vector<Subcommand>& subcommands() {
       {"approve", "approve (or reject) a run that waits for approval", runner::approve_main},
       {"abort", "stop an experiment run; its faults are reverted", runner::abort_main},
       {"schedule", "continuous chaos: schedule add|list|pause|resume|remove", runner::schedule_main},
-      {"report", "render a run's evidence report (json, html) or verify one", evidence::report_main},
-      {"finding", "record findings of a run and close them after a retest", evidence::finding_main},
-      {"keys", "export the controller's evidence public key", evidence::keys_main},
+      {"report", "render a run's evidence report (json, html) or verify one", report_main},
+      {"finding", "record findings of a run and close them after a retest", finding_main},
+      {"keys", "export the controller's evidence public key", keys_main},
   };
   return table;
 }

@@ -19,7 +19,7 @@
 
 #include "controller/evidence/chain.h"
 #include "controller/evidence/document.h"
-#include "controller/evidence/evidence_cli.h"
+#include "controller/evidence/verify_cli.h"
 #include "controller/evidence/html_report.h"
 #include "controller/evidence/verify.h"
 #include "tests/unit/evidence_fixture.h"
@@ -207,150 +207,41 @@ Verb run_verb(int (*main_fn)(int, char**), std::vector<std::string> args) {
   return {rc, out.str(), err.str()};
 }
 
-// Issue 13: `keys export`, `keys show` and `finding add` pointed at a wrong
-// --state-dir quietly made a new evidence key there. Only `serve` makes one.
-TEST(EvidenceCli, AStateDirectoryWithoutAKeyIsAnErrorNamingIt) {
-  TempDir dir;
-  std::string wrong = dir.path + "/wrong";
-  std::filesystem::create_directories(wrong);
-  std::string key_file = wrong + "/" + kKeyFileName;
-  for (auto& args : std::vector<std::vector<std::string>>{
-           {"keys", "export", "--state-dir", wrong},
-           {"keys", "show", "--state-dir", wrong},
-           {"keys", "export", "-o", dir.path + "/pub.pem", "--state-dir", wrong}}) {
-    auto v = run_verb(keys_main, args);
-    EXPECT_EQ(v.status, 1) << fmt::format("{}", fmt::join(args, " "));
-    EXPECT_THAT(v.err, HasSubstr(key_file)) << fmt::format("{}", fmt::join(args, " "));
-  }
-  for (auto& args : std::vector<std::vector<std::string>>{
-           {"finding", "add", "r1", "--severity", "high", "--owner", "o", "--due", "2026-12-31", "--state-dir", wrong},
-           {"finding", "close", "F-0001", "--retest", "r2", "--state-dir", wrong},
-           {"finding", "list", "--state-dir", wrong}}) {
-    auto v = run_verb(finding_main, args);
-    EXPECT_EQ(v.status, 1) << fmt::format("{}", fmt::join(args, " "));
-    EXPECT_THAT(v.err, HasSubstr(key_file)) << fmt::format("{}", fmt::join(args, " "));
-  }
-  for (auto& args : std::vector<std::vector<std::string>>{{"report", "r1", "--state-dir", wrong},
-                                                          {"report", "list", "--state-dir", wrong}}) {
-    auto v = run_verb(report_main, args);
-    EXPECT_EQ(v.status, 1) << fmt::format("{}", fmt::join(args, " "));
-    EXPECT_THAT(v.err, HasSubstr(key_file)) << fmt::format("{}", fmt::join(args, " "));
-  }
-  // Nothing was made there: no key, no database.
-  EXPECT_TRUE(std::filesystem::is_empty(wrong)) << "a verb wrote into " << wrong;
-  EXPECT_FALSE(std::filesystem::exists(dir.path + "/pub.pem"));
-}
-
-// A controller's state directory as `serve` leaves it: its key and a database with
-// one finished run.
-struct StateDir {
-  TempDir dir;
-  std::string state = dir.path + "/state";
-  StateDir() {
-    auto key = SigningKey::load_or_create(state);  // what `serve` does
-    EXPECT_TRUE(key);
-    auto store = SqliteEvidenceStore::open(state + "/" + kDatabaseName);
-    EXPECT_TRUE(store);
-    FixtureClock clock;
-    EXPECT_TRUE(write_fixture_run(**store, *key, clock));
-  }
-};
-
-// Issue 13: `report -o` wrote through a predictable temporary name (FILE.tmpPID) and
-// followed symlinks. Output goes through a fresh name beside the target and replaces a
-// link instead of writing through it.
-TEST(EvidenceCli, OutputFilesNeverFollowALinkOrAPredictableName) {
-  StateDir sd;
-  std::string victim = sd.dir.path + "/victim";
-  std::ofstream(victim) << "precious\n";
-  auto content = [](const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  };
-  // The target is a symlink to someone else's file.
-  std::string out = sd.dir.path + "/report.json";
-  std::filesystem::create_symlink(victim, out);
-  auto r = run_verb(report_main, {"report", "run-pangyo-0001", "--format", "json", "-o", out, "--state-dir", sd.state});
-  ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(content(victim), "precious\n") << "the report was written through the symlink";
-  EXPECT_TRUE(std::filesystem::is_regular_file(std::filesystem::symlink_status(out)));
-  EXPECT_THAT(content(out), HasSubstr("firedrill-evidence-report/1"));
-  struct stat st {};
-  ASSERT_EQ(::stat(out.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0644u);
-  // The old temporary name, prepared as a link to the victim.
-  std::string out2 = sd.dir.path + "/report2.json";
-  std::filesystem::create_symlink(victim, out2 + fmt::format(".tmp{}", ::getpid()));
-  auto r2 = run_verb(report_main, {"report", "run-pangyo-0001", "--format", "html", "-o", out2, "--state-dir", sd.state});
-  ASSERT_EQ(r2.status, 0) << r2.err;
-  EXPECT_EQ(content(victim), "precious\n") << "the report was written through a prepared temporary name";
-  EXPECT_TRUE(std::filesystem::is_regular_file(std::filesystem::symlink_status(out2)));
-  // keys export goes the same way.
-  std::string pub = sd.dir.path + "/controller.pub";
-  std::filesystem::create_symlink(victim, pub);
-  auto k = run_verb(keys_main, {"keys", "export", "-o", pub, "--state-dir", sd.state});
-  ASSERT_EQ(k.status, 0) << k.err;
-  EXPECT_EQ(content(victim), "precious\n");
-  EXPECT_THAT(content(pub), HasSubstr("BEGIN PUBLIC KEY"));
-  // Nothing is left beside the targets but the targets.
-  for (auto& e : std::filesystem::directory_iterator(sd.dir.path)) {
-    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
-  }
-  // A report the verbs wrote verifies against the key they exported.
-  auto v = run_verb(report_main, {"report", "verify", out2, "--key", pub});
-  EXPECT_EQ(v.status, 0) << v.out;
-}
+// The verbs that reach the controller (report RUN, report list, keys, finding) are
+// tested against a served controller: tests/integration/ctl/cli_api_test.cpp.
 
 // ------------------------------------------------------------------ store and log
 
 struct Env {
   TempDir dir;
-  std::unique_ptr<SqliteEvidenceStore> store;
+  std::unique_ptr<controller::Store> store;
   SigningKey key = SigningKey::generate().value();
   FixtureClock clock;
   Env() {
-    auto s = SqliteEvidenceStore::open(dir.path + "/state.db");
+    auto s = controller::open_sqlite_store(dir.path + "/state.db");
     EXPECT_TRUE(s) << s.error().message;
     store = std::move(*s);
   }
 };
 
-TEST(EvidenceStore, AppendOnlyEvenThroughSql) {
+TEST(EvidenceRecords, AppendOnlyEvenThroughSql) {
   Env env;
   auto log = EvidenceLog::create(*env.store, env.key, "r1", testing::fixture_created(), env.clock.fn());
   ASSERT_TRUE(log) << log.error().message;
+  // Another connection to the store's file, as an editor with sqlite3 would have.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((env.dir.path + "/state.db").c_str(), &db), SQLITE_OK);
   char* msg = nullptr;
-  EXPECT_NE(sqlite3_exec(env.store->handle(), "UPDATE evidence_events SET body='x'", nullptr, nullptr, &msg), SQLITE_OK);
+  EXPECT_NE(sqlite3_exec(db, "UPDATE evidence_events SET body='x'", nullptr, nullptr, &msg), SQLITE_OK);
   EXPECT_THAT(std::string(msg ? msg : ""), HasSubstr("append-only"));
   sqlite3_free(msg);
-  EXPECT_NE(sqlite3_exec(env.store->handle(), "DELETE FROM evidence_events", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_NE(sqlite3_exec(db, "DELETE FROM evidence_events", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
   // A seq that does not follow is refused.
-  StoredEvent gap{"r1", 5, "note", "", "{}", kZeroHash, kZeroHash, "", ""};
-  auto r = env.store->append_event(gap);
+  controller::StoredEvent gap{"r1", 5, "note", "", 0, "{}", kZeroHash, kZeroHash, "", ""};
+  auto r = env.store->append_evidence({gap});
   ASSERT_FALSE(r);
   EXPECT_THAT(r.error().message, HasSubstr("seq 5"));
-}
-
-TEST(EvidenceStore, SharesAHandleOpenedByTheControllerStore) {
-  TempDir dir;
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir.path + "/state.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE runs(id TEXT)", nullptr, nullptr, nullptr), SQLITE_OK);
-  {
-    auto store = SqliteEvidenceStore::attach(db);
-    ASSERT_TRUE(store) << store.error().message;
-    auto key = SigningKey::generate();
-    FixtureClock clock;
-    ASSERT_TRUE(EvidenceLog::create(**store, *key, "shared", testing::fixture_created(), clock.fn()));
-    auto runs = (*store)->runs();
-    ASSERT_TRUE(runs);
-    EXPECT_EQ(*runs, std::vector<std::string>{"shared"});
-  }
-  // The handle is still the owner's, and usable.
-  EXPECT_EQ(sqlite3_exec(db, "INSERT INTO runs VALUES('x')", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
 }
 
 TEST(EvidenceLogTest, ChainsSignsEveryHeadAndClosesAtVerdict) {
@@ -360,7 +251,7 @@ TEST(EvidenceLogTest, ChainsSignsEveryHeadAndClosesAtVerdict) {
   auto a = (*log)->append(Note{"me", "hello"});
   ASSERT_TRUE(a);
   EXPECT_EQ(a->seq, 2);
-  auto events = env.store->events("r1");
+  auto events = env.store->evidence_events("r1");
   ASSERT_TRUE(events);
   ASSERT_EQ(events->size(), 2u);
   EXPECT_EQ((*events)[0].prev_hash, kZeroHash);
@@ -400,7 +291,7 @@ TEST(EvidenceLogTest, ABatchIsChainedAndSignedOnceAtItsEnd) {
   auto last = (*log)->append_all(batch);
   ASSERT_TRUE(last) << last.error().message;
   EXPECT_EQ(last->seq, 101);
-  auto events = env.store->events("fanout");
+  auto events = env.store->evidence_events("fanout");
   ASSERT_TRUE(events);
   ASSERT_EQ(events->size(), 101u);
   for (size_t i = 1; i < events->size(); ++i) {
@@ -414,7 +305,7 @@ TEST(EvidenceLogTest, ABatchIsChainedAndSignedOnceAtItsEnd) {
   auto bad = (*log)->append_all({PendingEvent::of(Note{"a", "b"}), PendingEvent::of(testing::fixture_created())});
   ASSERT_FALSE(bad);
   EXPECT_EQ((*log)->count(), 101);
-  auto after = env.store->events("fanout");
+  auto after = env.store->evidence_events("fanout");
   ASSERT_TRUE(after);
   EXPECT_EQ(after->size(), 101u);
 }
@@ -448,7 +339,7 @@ TEST(EvidenceLogTest, ConcurrentAppendsKeepOneChain) {
     });
   }
   for (auto& th : threads) th.join();
-  auto events = env.store->events("r3");
+  auto events = env.store->evidence_events("r3");
   ASSERT_TRUE(events);
   ASSERT_EQ(events->size(), 101u);
   for (size_t i = 1; i < events->size(); ++i) EXPECT_EQ((*events)[i].prev_hash, (*events)[i - 1].hash);
@@ -459,7 +350,7 @@ TEST(EvidenceLogTest, ConcurrentAppendsKeepOneChain) {
 TEST(EvidenceFindings, SignedRecordsThatLeaveTheRunUnchanged) {
   Env env;
   ASSERT_TRUE(write_fixture_run(*env.store, env.key, env.clock));
-  auto before = env.store->events("run-pangyo-0001");
+  auto before = env.store->evidence_events("run-pangyo-0001");
   ASSERT_TRUE(before);
   FindingBook book(*env.store, &env.key, env.clock.fn());
 
@@ -510,7 +401,7 @@ TEST(EvidenceFindings, SignedRecordsThatLeaveTheRunUnchanged) {
   EXPECT_THAT(twice.error().message, HasSubstr("already closed"));
 
   // The run's own signed log is untouched by its findings.
-  auto after = env.store->events("run-pangyo-0001");
+  auto after = env.store->evidence_events("run-pangyo-0001");
   ASSERT_TRUE(after);
   ASSERT_EQ(after->size(), before->size());
   EXPECT_EQ(after->back().hash, before->back().hash);
@@ -538,9 +429,9 @@ void replace_once(std::string& s, const std::string& from, const std::string& to
 // database would (the real one refuses updates by trigger).
 class EditedStore : public testing::ForwardingStore {
  public:
-  EditedStore(EvidenceStore& real, std::string run) : ForwardingStore(real), run_(std::move(run)) {}
-  Result<std::vector<StoredEvent>> events(std::string_view run_id) override {
-    FD_ASSIGN(out, real_.events(run_id), "edited");
+  EditedStore(controller::EvidenceRecords& real, std::string run) : ForwardingStore(real), run_(std::move(run)) {}
+  Result<std::vector<controller::StoredEvent>> evidence_events(std::string_view run_id) override {
+    FD_ASSIGN(out, real_.evidence_events(run_id), "edited");
     if (run_id == run_ && out.size() > 3) replace_once(out[2].body, "\"approved\"", "\"rejected\"");
     return out;
   }
@@ -953,10 +844,8 @@ TEST(EvidenceVerify, WithoutAPinnedKeyNothingIsVerified) {
   EXPECT_TRUE(pinned.verified());
 }
 
-Verb report_cli(std::vector<std::string> args) {
-  args.insert(args.begin(), "report");
-  return run_verb(report_main, std::move(args));
-}
+// `firedrill report verify ...` (args[0] is "verify"): offline, no controller.
+Verb report_cli(std::vector<std::string> args) { return run_verb(report_verify_main, std::move(args)); }
 
 // Issue 13: a report made from scratch with a new key and verdict PASS printed
 // VERIFIED and exited 0 when no key was given. Now it is "valid but not pinned",

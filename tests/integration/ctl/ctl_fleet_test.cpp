@@ -107,11 +107,9 @@ TEST_F(CtlFleet, RegisterPlanInjectBlackholeOnSelectorRevert) {
   EXPECT_NE(show.out.find("p1-h1"), std::string::npos) << show.out;
 
   // The run has signed evidence like any experiment's.
-  auto report = exec({firedrill_binary(), "report", run, "--format", "json", "--state-dir", lab->dir() + "/state", "-o",
-                       lab->dir() + "/inject.json"});
+  auto report = lab->cli({"report", run, "--format", "json", "-o", lab->dir() + "/inject.json"});
   ASSERT_EQ(report.code, 0) << report.out;
-  auto key = exec({firedrill_binary(), "keys", "export", "--state-dir", lab->dir() + "/state", "-o",
-                    lab->dir() + "/controller.pub"});
+  auto key = lab->cli({"keys", "export", "-o", lab->dir() + "/controller.pub"});
   ASSERT_EQ(key.code, 0) << key.out;
   auto verify = exec({firedrill_binary(), "report", "verify", lab->dir() + "/inject.json", "--key",
                       lab->dir() + "/controller.pub"});
@@ -240,14 +238,12 @@ TEST_F(CtlFleet, RestartedControllerEndsAnInjectAndAnExperimentThroughOneRecover
     EXPECT_NE(runs.out.find(id), std::string::npos) << runs.out;
     // The evidence says so too, and verifies.
     std::string file = lab->dir() + "/" + id + ".json";
-    auto report = exec({firedrill_binary(), "report", id, "--format", "json", "--state-dir", lab->dir() + "/state",
-                         "-o", file});
+    auto report = lab->cli({"report", id, "--format", "json", "-o", file});
     ASSERT_EQ(report.code, 0) << report.out;
     std::ifstream in(file);
     std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     EXPECT_NE(json.find("the controller restarted while the run was in observe"), std::string::npos) << id;
-    auto key = exec({firedrill_binary(), "keys", "export", "--state-dir", lab->dir() + "/state", "-o",
-                      lab->dir() + "/controller.pub"});
+    auto key = lab->cli({"keys", "export", "-o", lab->dir() + "/controller.pub"});
     ASSERT_EQ(key.code, 0) << key.out;
     auto verify = exec({firedrill_binary(), "report", "verify", file, "--key", lab->dir() + "/controller.pub"});
     EXPECT_EQ(verify.code, 0) << verify.out;

@@ -75,7 +75,7 @@ TEST_F(StateMigration, A010StateDirectoryIsMigratedImportedAndStillVerifies) {
   serve();
   ASSERT_TRUE(controller_->wait_log("controller", 10s));
   ASSERT_TRUE(controller_->wait_log("ready", 15s)) << controller_->log();
-  EXPECT_TRUE(controller_->wait_log("migrated from schema 1 (firedrill 0.1.0) to 2: 2 run(s)", 1s));
+  EXPECT_TRUE(controller_->wait_log("migrated from schema 1 (firedrill 0.1.0) to 3: 2 run(s)", 1s));
   EXPECT_TRUE(controller_->wait_log("imported 1 file(s) of firedrill 0.1.0 from " + state_ + "/runs", 1s));
   EXPECT_FALSE(fs::exists(state_ + "/runs"));
   EXPECT_TRUE(fs::exists(state_ + "/runs.imported-0.1.0/" + std::string(kExperiment) + ".run"));
@@ -98,12 +98,12 @@ TEST_F(StateMigration, A010StateDirectoryIsMigratedImportedAndStillVerifies) {
   EXPECT_NE(agents.out.find("left in force by make.sh"), std::string::npos) << agents.out;
   // The 0.1.0 evidence still verifies.
   std::string file = dir_ + "/report.json";
-  auto report = exec({firedrill_binary(), "report", kExperiment, "--format", "json", "--state-dir", state_, "-o", file});
+  auto report = cli({"report", kExperiment, "--format", "json", "-o", file});
   ASSERT_EQ(report.code, 0) << report.out;
   // Pinned: the 0.1.0 controller's key (it sealed the evidence; the database keeps
   // its public half) and this controller's (it sealed the report as rendered).
   std::string ring = dir_ + "/keys.pem";
-  auto exported = exec({firedrill_binary(), "keys", "export", "--state-dir", state_, "-o", ring});
+  auto exported = cli({"keys", "export", "-o", ring});
   ASSERT_EQ(exported.code, 0) << exported.out;
   {
     auto db = sqlite::open(state_ + "/controller.db");

@@ -1,0 +1,38 @@
+#include "controller/cli/client.h"
+
+#include <iostream>
+
+#include "common/cli.h"
+
+namespace firedrill::controller {
+namespace po = boost::program_options;
+
+void ClientOptions::add(po::options_description& d, bool with_json) {
+  d.add_options()
+    ("help,h", "print this help")
+    ("api", po::value(&api), "the daemon's API socket (default /run/firedrill/controller.sock, or $FIREDRILL_API)");
+  if (with_json) d.add_options()("json", po::bool_switch(&json), "print the answer as JSON");
+}
+
+int parse_verb(int argc, char** argv, po::options_description& desc, po::variables_map& vm, const char* verb,
+               po::positional_options_description* pos) {
+  auto done = parse_verb_options(argc, argv, desc, vm, std::string("firedrill ") + verb, pos);
+  return done ? *done : -1;
+}
+
+int verb_usage_error(const char* verb, const std::string& what) {
+  return firedrill::usage_error(std::string("firedrill ") + verb, what);
+}
+
+int call_error(const char* verb, const grpc::Status& s, const std::string& api) {
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    std::cerr << "firedrill " << verb << ": no controller answers on " << api
+              << " (is `firedrill serve` running? --api or $FIREDRILL_API pick another socket): " << s.error_message()
+              << "\n";
+    return 2;
+  }
+  std::cerr << "firedrill " << verb << ": " << s.error_message() << "\n";
+  return s.error_code() == grpc::StatusCode::INVALID_ARGUMENT ? 2 : 1;
+}
+
+}  // namespace firedrill::controller
