@@ -382,8 +382,19 @@ void FaultManager::apply_scheduled_locked(std::unique_lock<std::mutex>& lock, co
   auto& f = it->second;
   f.in_effect = true;
   f.applied_at = std::max(WallClock::now(), f.not_before);  // staged: in effect from not_before
+  if (WallClock::now() < f.not_before) {
+    // Staged: the kernel starts it at not_before; the timer tells it then.
+    f.announce_at = f.not_before;
+    cv_.notify_all();
+    return;
+  }
+  announce(id, f);
+}
+
+void FaultManager::announce(const std::string& id, ManagedFault& f) {
+  f.announce_at = WallTime{};
   log()->info("fault {} ({}) applied at not_before, expires {}", id, fault_kind(f.spec), format_utc(f.expires_at));
-  emit(applied_event(id, *engine));
+  emit(applied_event(id, *f.engine));
 }
 
 void FaultManager::timer_loop() {
@@ -394,7 +405,7 @@ void FaultManager::timer_loop() {
     auto steady = SteadyClock::now();
     auto next = now + std::chrono::seconds(1);
     std::string due;
-    bool due_apply = false;
+    bool due_apply = false, due_announce = false;
     for (auto& [id, f] : faults_) {
       if (f.busy) continue;
       if (f.revert_reason) {
@@ -406,6 +417,13 @@ void FaultManager::timer_loop() {
       } else if (f.expires_at <= now) {
         due = id;
         break;
+      } else if (f.in_effect && f.announce_at != WallTime{}) {
+        if (f.announce_at <= now) {
+          due = id;
+          due_announce = true;
+          break;
+        }
+        next = std::min(next, f.announce_at);
       } else if (!f.in_effect && f.not_before - f.engine->stage_ahead() <= now) {
         due = id;
         due_apply = true;
@@ -416,7 +434,9 @@ void FaultManager::timer_loop() {
       }
     }
     if (!due.empty()) {
-      if (due_apply) {
+      if (due_announce) {
+        announce(due, faults_.at(due));
+      } else if (due_apply) {
         apply_scheduled_locked(lock, due);
       } else {
         (void)revert_locked(lock, due, v1::REVERT_EXPIRED);  // a failure is logged, evented and retried

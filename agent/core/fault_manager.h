@@ -36,6 +36,9 @@ struct ManagedFault {
   WallTime expires_at;
   bool in_effect = false;   // false while waiting for not_before
   WallTime applied_at;
+  // Staged ahead and started by the kernel or a timer at not_before: told applied
+  // (with its effect times) once that instant has come, not when it was staged.
+  WallTime announce_at{};
   bool busy = false;        // an engine call on it runs (without the manager's lock)
   // Set once its revert is owed (asked for, or expired); kept while it fails.
   std::optional<v1::RevertReason> revert_reason;
@@ -104,6 +107,8 @@ class FaultManager {
   Result<void> revert_locked(std::unique_lock<std::mutex>& lock, const std::string& id,
                              v1::RevertReason reason);
   void apply_scheduled_locked(std::unique_lock<std::mutex>& lock, const std::string& id);
+  // Tells the fault applied, with its effect times (under the lock).
+  void announce(const std::string& id, ManagedFault& f);
   void wait_not_busy(std::unique_lock<std::mutex>& lock, const std::string& id);
   void record_ended(v1::FaultReverted rec);
   void emit(v1::Event event);

@@ -15,6 +15,8 @@ FanoutOutcome convert(const controller::FanoutResult& r, bool revert) {
     h.error = t.error;
     h.acked_at = t.acked_at;
     h.effective_at = t.effective_at;
+    h.effects = t.effects;
+    h.clock = t.clock;
     switch (t.status) {
       case v1::ACK_APPLIED: h.status = revert ? "reverted" : "applied"; break;
       case v1::ACK_SCHEDULED: h.status = t.effective_at ? "applied" : "scheduled"; break;

@@ -24,7 +24,9 @@ struct HostOutcome {
   std::string status;  // "applied", "scheduled", "reverted", "refused", "failed", "lost", "no answer"
   std::string error;
   std::optional<WallTime> acked_at;
-  std::optional<WallTime> effective_at;
+  std::optional<WallTime> effective_at;  // the earliest part's
+  std::vector<v1::FaultEffect> effects;  // each part's, on the agent's clock
+  std::optional<v1::ClockSync> clock;
 };
 
 // A fault that ended on a host without the run's revert.

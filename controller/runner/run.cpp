@@ -668,7 +668,10 @@ Run::Step Run::inject(int i) {
         f.set_status(h.status.empty() ? (h.ok ? "applied" : "failed") : h.status);
         f.set_error(h.error);
         if (h.acked_at) *f.mutable_acked_at() = to_proto(*h.acked_at);
+        for (const auto& e : h.effects) *f.add_effects() = e;
+        if (h.clock) *f.mutable_clock() = *h.clock;
         if (h.effective_at) {
+          // The SLO window starts at the earliest part on the earliest host.
           *f.mutable_effective_at() = to_proto(*h.effective_at);
           first_effect = first_effect ? std::min(*first_effect, *h.effective_at) : *h.effective_at;
           last_effect = last_effect ? std::max(*last_effect, *h.effective_at) : *h.effective_at;

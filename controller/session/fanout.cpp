@@ -258,7 +258,15 @@ void Fanout::on_fault_event(AgentSession& s, const v1::Event& ev, WallTime now) 
   std::lock_guard lock(w.batch->mu);
   auto& r = w.batch->results[w.index];
   if (ev.has_applied()) {
-    r.effective_at = observed(s, ev.has_at() ? &ev.at() : nullptr, w.batch->sent[w.index], now);
+    // The fault took effect with its earliest part (a power loss's network cut, before
+    // its freeze and kill), not when the agent reported the last one.
+    const google::protobuf::Timestamp* at = ev.has_at() ? &ev.at() : nullptr;
+    for (const auto& e : ev.applied().effects()) {
+      if (e.has_at() && (!at || from_proto(e.at()) < from_proto(*at))) at = &e.at();
+    }
+    r.effective_at = observed(s, at, w.batch->sent[w.index], now);
+    r.effects.assign(ev.applied().effects().begin(), ev.applied().effects().end());
+    if (ev.applied().has_clock()) r.clock = ev.applied().clock();
     if (w.batch->phase[w.index] == CommandBatch::kAwaitEffect) w.batch->finish(w.index);
   } else if (w.batch->phase[w.index] == CommandBatch::kAwaitEffect) {
     // A scheduled fault that failed at not_before.

@@ -31,6 +31,8 @@ struct TargetResult {
   std::string error;                                  // refusal, "not connected", timeout, lost
   std::optional<WallTime> acked_at;                   // controller clock
   std::optional<WallTime> effective_at;               // controller clock, within [sent, answer received]
+  std::vector<v1::FaultEffect> effects;               // each part's time on the agent's clock
+  std::optional<v1::ClockSync> clock;                 // the agent's clock as it reported it
 
   // Applied, or scheduled (and, when waited for, took effect), or reverted.
   bool ok() const { return status == v1::ACK_APPLIED || status == v1::ACK_SCHEDULED; }

@@ -195,6 +195,9 @@ TEST(FaultManagerStaging, AStagingEngineIsCalledAheadWithItsStartAndReportsItsEf
   EXPECT_GE(engine->called_at, not_before - 350ms);
   ASSERT_EQ(events.count(v1::Event::kApplied), 1u);
   auto& applied = events.events.back().applied();
+  // Told applied when it is on (not_before), not when it was staged: the controller
+  // starts observing from that answer.
+  EXPECT_GE(from_proto(events.events.back().at()), not_before);
   ASSERT_EQ(applied.effects_size(), 1);
   EXPECT_EQ(from_proto(applied.effects(0).at()), not_before);
   EXPECT_TRUE(applied.has_clock());

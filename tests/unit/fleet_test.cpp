@@ -156,7 +156,16 @@ TEST_F(FleetTest, ApplyCollectsAcksEffectsAndSpreads) {
   auto effect1 = req.not_before + 3ms;
   fleet->on_message(h1->session, applied_event(req.fault_id, effect1));
   auto effect2 = req.not_before + 7ms;
-  fleet->on_message(h2->session, applied_event(req.fault_id, effect2));
+  // h2 is a power loss told after its last part (at effect2 + 12 ms): its network cut
+  // at effect2 is when it took effect.
+  auto late = applied_event(req.fault_id, effect2 + 12ms);
+  for (auto [part, at] : {std::pair{"network cut", effect2}, {"kill", effect2 + 11ms}}) {
+    auto* e = late.mutable_event()->mutable_applied()->add_effects();
+    e->set_part(part);
+    *e->mutable_at() = to_proto(at);
+  }
+  late.mutable_event()->mutable_applied()->mutable_clock()->set_max_error_us(250);
+  fleet->on_message(h2->session, late);
   fleet->on_message(h2->session, ack(*c2, v1::ACK_SCHEDULED));
 
   auto out = fut.get();
@@ -172,6 +181,10 @@ TEST_F(FleetTest, ApplyCollectsAcksEffectsAndSpreads) {
   double spread_ms = std::chrono::duration<double, std::milli>(out.effect_spread()).count();
   EXPECT_NEAR(spread_ms, 4.0, 2.0);
   EXPECT_TRUE(out.first_ack && out.last_ack);
+  ASSERT_EQ(out.targets[1].effects.size(), 2u);
+  EXPECT_EQ(out.targets[1].effects[1].part(), "kill");
+  ASSERT_TRUE(out.targets[1].clock);
+  EXPECT_EQ(out.targets[1].clock->max_error_us(), 250);
 }
 
 TEST_F(FleetTest, ClockOffsetMapsAgentTimesToOurs) {
