@@ -30,6 +30,7 @@ std::string fault_kind(const v1::FaultSpec& spec) {
         case v1::ResourcePressure::kIo: return "resource.io";
         default: return "resource.unknown";
       }
+    case v1::FaultSpec::kConnection: return "connection";
     default: return "unknown";
   }
 }

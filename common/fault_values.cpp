@@ -61,6 +61,61 @@ class Checker {
     }
   }
 
+  void latency(const v1::Latency& l, const std::string& field, std::optional<std::chrono::nanoseconds> duration) {
+    if (l.fixed_us() > kMaxDelayUs) problem(field + ".fixed_us", "at most {} (10 s; got {})", kMaxDelayUs, l.fixed_us());
+    if (l.jitter_us() > kMaxDelayUs) problem(field + ".jitter_us", "at most {} (10 s; got {})", kMaxDelayUs, l.jitter_us());
+    if (l.fixed_us() == 0 && l.jitter_us() == 0) problem(field, "set but zero: give fixed_us or jitter_us");
+    auto longest = std::chrono::microseconds(uint64_t(l.fixed_us()) + l.jitter_us());
+    if (duration && longest >= *duration) {
+      problem(field + ".fixed_us", "{} us (with jitter) is not shorter than the fault ({} ms)", longest.count(),
+              std::chrono::duration_cast<std::chrono::milliseconds>(*duration).count());
+    }
+  }
+
+  void bandwidth(const v1::Bandwidth& b, const std::string& field) {
+    if (b.bytes_per_sec() == 0) problem(field + ".bytes_per_sec", "must be above 0 (a stall is stall.never_answer)");
+    else if (b.bytes_per_sec() > 100 * kGiB) problem(field + ".bytes_per_sec", "at most 100 GiB/s (got {})", b.bytes_per_sec());
+  }
+
+  void connection(const v1::ConnectionFault& c, std::optional<std::chrono::nanoseconds> duration) {
+    const std::string p = "connection";
+    if (c.cgroups().empty() && c.workload_cgroups().empty()) {
+      problem(p, "required: the cgroups whose connections are steered (cgroups or workload_cgroups)");
+    }
+    for (int i = 0; i < c.cgroups_size(); ++i) {
+      if (c.cgroups(i).empty()) problem(fmt::format("{}.cgroups[{}]", p, i), "empty (the root cgroup is never a target)");
+    }
+    const auto& m = c.match();
+    if (m.protocol() != v1::L4_ANY && m.protocol() != v1::L4_TCP) {
+      problem(p + ".match.protocol", "must be L4_ANY or L4_TCP (connections are TCP)");
+    }
+    if (!m.src_cidrs().empty()) problem(p + ".match.src_cidrs", "not used for connections: must be empty");
+    if (!m.src_ports().empty()) problem(p + ".match.src_ports", "not used for connections: must be empty");
+    if (m.direction() != v1::DIRECTION_UNSPECIFIED) problem(p + ".match.direction", "not used for connections: must be empty");
+    if (c.has_to_server_latency()) latency(c.to_server_latency(), p + ".to_server_latency", duration);
+    if (c.has_to_client_latency()) latency(c.to_client_latency(), p + ".to_client_latency", duration);
+    if (c.has_to_server_bandwidth()) bandwidth(c.to_server_bandwidth(), p + ".to_server_bandwidth");
+    if (c.has_to_client_bandwidth()) bandwidth(c.to_client_bandwidth(), p + ".to_client_bandwidth");
+    if (c.has_reset()) {
+      percent(c.reset().percent(), p + ".reset.percent", true);
+      if (c.reset().after_bytes() > kTiB) problem(p + ".reset.after_bytes", "at most 1 TiB (got {})", c.reset().after_bytes());
+    }
+    if (c.has_stall()) {
+      const auto& s = c.stall();
+      if (!s.never_answer() && s.slow_close_us() == 0) problem(p + ".stall", "set but empty: give never_answer or slow_close_us");
+      if (s.slow_close_us() > kMaxDelayUs) problem(p + ".stall.slow_close_us", "at most {} (10 s; got {})", kMaxDelayUs, s.slow_close_us());
+      if (s.never_answer() && (c.has_to_server_latency() || c.has_to_client_latency() || c.has_to_server_bandwidth() ||
+                               c.has_to_client_bandwidth() || c.has_reset() || s.slow_close_us() != 0)) {
+        problem(p + ".stall.never_answer", "nothing ever passes: it takes no latency, bandwidth, reset or slow close beside it");
+      }
+    }
+    if (!c.has_to_server_latency() && !c.has_to_client_latency() && !c.has_to_server_bandwidth() &&
+        !c.has_to_client_bandwidth() && !c.has_reset() && !c.has_stall()) {
+      problem(p, "choose what happens to the connections: a latency, a bandwidth, reset or stall");
+    }
+    if (c.max_connections() > 65536) problem(p + ".max_connections", "at most 65536 (got {})", c.max_connections());
+  }
+
   void resource(const v1::ResourcePressure& r) {
     const std::string p = "resource";
     bool has_target = r.target_case() != v1::ResourcePressure::TARGET_NOT_SET;
@@ -114,6 +169,7 @@ std::vector<FieldProblem> fault_value_problems(const v1::FaultSpec& spec,
   Checker c(out);
   if (spec.has_network()) c.network(spec.network(), duration);
   if (spec.has_resource()) c.resource(spec.resource());
+  if (spec.has_connection()) c.connection(spec.connection(), duration);
   return out;
 }
 

@@ -1,7 +1,5 @@
 #include "common/time.h"
 
-#include <time.h>
-
 #include <algorithm>
 
 #include <cmath>
@@ -118,6 +116,25 @@ WallTime wall_of_mono_ns(uint64_t ns) {
   auto wall_now = WallClock::now();
   auto ago = static_cast<int64_t>(mono_ns()) - static_cast<int64_t>(ns);
   return wall_now - std::chrono::duration_cast<WallClock::duration>(std::chrono::nanoseconds(ago));
+}
+
+void sleep_until_precise(WallTime at) {
+  constexpr auto kEarly = std::chrono::milliseconds(2);
+  if (at == WallTime{} || WallClock::now() >= at) return;
+  auto wake = std::chrono::duration_cast<std::chrono::nanoseconds>((at - kEarly).time_since_epoch()).count();
+  timespec ts{static_cast<time_t>(wake / 1'000'000'000), static_cast<long>(wake % 1'000'000'000)};
+  while (::clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
+  while (WallClock::now() < at) {
+  }
+}
+
+int64_t to_unix_micros(WallTime t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+WallTime from_unix_micros(int64_t us) {
+  return WallTime(std::chrono::duration_cast<WallClock::duration>(std::chrono::microseconds(us)));
 }
 
 }  // namespace firedrill

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,10 @@ WallTime from_proto(const google::protobuf::Timestamp& t);
 google::protobuf::Duration to_proto_duration(std::chrono::nanoseconds d);
 std::chrono::nanoseconds from_proto(const google::protobuf::Duration& d);
 
+// UTC microseconds since the epoch (truncated): how stores keep instants.
+int64_t to_unix_micros(WallTime t);
+WallTime from_unix_micros(int64_t us);
+
 // RFC 3339 in UTC with milliseconds: 2026-11-21T09:00:00.123Z
 std::string format_utc(WallTime t);
 
@@ -38,5 +43,11 @@ std::string format_utc(WallTime t);
 uint64_t mono_ns();
 uint64_t mono_ns_of_wall(WallTime t);
 WallTime wall_of_mono_ns(uint64_t ns);
+
+// Returns at `at` (at once when it has passed or is unset): an absolute timer
+// (CLOCK_REALTIME, TIMER_ABSTIME: a clock step moves the wake-up with it) woken 2 ms
+// early and finished by spinning, so that the kernel's wake-up latency does not delay
+// the instant. For the start of a staged fault's parts.
+void sleep_until_precise(WallTime at);
 
 }  // namespace firedrill

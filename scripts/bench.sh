@@ -56,8 +56,11 @@ case "$suite" in
   degrade)
     # The classifier's cost per packet with a corrupt, duplicate or delay rule against
     # none and against a matching drop rule that does nothing.
-    build degrade_bench
+    # The connection fault proxy: added-latency error (1, 10, 100 ms), throughput and
+    # CPU per GiB against direct, memory per proxied connection.
+    build degrade_bench proxy_bench
     "$BUILD_DIR/bench/degrade/degrade_bench" --json bench/results/degrade.json "$@" | tee bench/results/degrade.txt
+    "$BUILD_DIR/bench/degrade/proxy_bench" --json bench/results/degrade-proxy.json | tee bench/results/degrade-proxy.txt
     ;;
   *)
     usage

@@ -5,6 +5,7 @@
 #include "agent/power/power_engine.h"
 #include "agent/proc/proc_engine.h"
 #include "agent/resource/resource_engine.h"
+#include "agent/sockfault/sock_fault_engine.h"
 
 namespace firedrill::agent {
 
@@ -20,6 +21,7 @@ Result<std::vector<std::unique_ptr<FaultEngine>>> make_engines(const AgentConfig
   engines.push_back(std::make_unique<proc::ProcFaultEngine>(journal, events, config.workload_cgroup));
   FaultEngine& proc_engine = *engines.back();
   engines.push_back(std::make_unique<resource::ResourceEngine>(journal, config.workload_cgroup));
+  engines.push_back(std::make_unique<sockfault::SockFaultEngine>(config.workload_cgroup));
   // Power loss composes the two above through FaultEngine only. First in the list, so
   // that it is destroyed (reverting what it still holds) before the engines it uses.
   engines.insert(engines.begin(),

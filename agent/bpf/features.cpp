@@ -21,9 +21,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-UniqueFd load_trivial(bpf_prog_type type, bpf_attach_type expected = static_cast<bpf_attach_type>(0)) {
+UniqueFd load_trivial(bpf_prog_type type, bpf_attach_type expected = static_cast<bpf_attach_type>(0),
+                      int32_t ret = 0) {
   struct bpf_insn insns[] = {
-      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},  // r0 = 0
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, ret},  // r0 = ret
       {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
   };
   LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = expected);
@@ -66,6 +67,29 @@ std::pair<bool, std::string> probe_cgroup_link() {
   if (fd >= 0) ::close(fd);
   if (err == EBADF || err == 0) return {true, ""};
   return {false, fmt::format("link_create for cgroup programs failed: {}", std::strerror(err))};
+}
+
+// The hooks that steer a cgroup's connections (connection faults): each program type
+// with the attach type it is loaded for, as the kernel's verifier takes them.
+std::pair<bool, std::string> probe_sock_hooks() {
+  struct Hook {
+    bpf_prog_type type;
+    bpf_attach_type attach;
+    const char* name;
+  };
+  const Hook hooks[] = {
+      {BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, "cgroup/connect4"},
+      {BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT, "cgroup/connect6"},
+      {BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_GETPEERNAME, "cgroup/getpeername4"},
+      {BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_GETPEERNAME, "cgroup/getpeername6"},
+      {BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS, "sockops"},
+  };
+  for (const auto& h : hooks) {
+    if (!load_trivial(h.type, h.attach, 1)) {
+      return {false, fmt::format("{} programs do not load ({})", h.name, std::strerror(errno))};
+    }
+  }
+  return {true, "connect4/6, getpeername4/6, sockops"};
 }
 
 std::string read_file(const std::string& path) {
@@ -134,6 +158,9 @@ Features probe() {
     lsm_why = "kernel lockdown is in confidentiality mode";
   }
   f.bpf_lsm = add("bpf_lsm", lsm, lsm_why);
+
+  auto [sock, sock_why] = probe_sock_hooks();
+  f.sock_hooks = add("sock_hooks", sock && cg, cg ? sock_why : "no cgroup links: " + cg_why);
 
   auto [fq, fq_why] = probe_sch_fq();
   f.sch_fq = add("sch_fq", fq, fq_why);

@@ -39,6 +39,16 @@ class FaultEngine {
   // What the fault did so far (packets dropped, processes killed).
   virtual v1::FaultCounters counters(const std::string& fault_id) const = 0;
 
+  // Sets up ahead what apply will need (programs loaded and attached with nothing
+  // selected, cgroups resolved), so that apply, at the instant, only flips switches.
+  // Idempotent. Apply of the id uses what was prepared; revert drops it, also when the
+  // fault was never applied. The default has nothing to set up.
+  virtual Result<void> prepare(const std::string& fault_id, const v1::FaultSpec& spec) {
+    (void)fault_id;
+    (void)spec;
+    return ok();
+  }
+
   // Staging: an engine that can set a fault up ahead and have it start at an instant
   // (by the kernel's clock, or an absolute timer) says how long ahead it wants it; the
   // fault manager then calls apply_at that long before not_before, and the fault takes

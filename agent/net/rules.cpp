@@ -27,37 +27,6 @@ bool has_ports(uint8_t protocol) {
          protocol == v1::L4_SCTP;
 }
 
-Result<PortSpan> port_span(const v1::PortRange& r, std::string_view where) {
-  uint32_t first = r.first(), last = r.last() == 0 ? r.first() : r.last();
-  if (first == 0 && last == 0) return make_error("{}: port range 0-0 (give first, and last for a range)", where);
-  if (first > 65535 || last > 65535) return make_error("{}: port {} is above 65535", where, std::max(first, last));
-  if (last < first) return make_error("{}: port range {}-{} is reversed", where, first, last);
-  return PortSpan{static_cast<uint16_t>(first), static_cast<uint16_t>(last)};
-}
-
-Result<std::vector<PortSpan>> port_spans(const google::protobuf::RepeatedPtrField<v1::PortRange>& list,
-                                         std::string_view where) {
-  if (list.size() > static_cast<int>(kMaxPortRanges)) {
-    return make_error("{}: {} port ranges (at most {})", where, list.size(), kMaxPortRanges);
-  }
-  std::vector<PortSpan> out;
-  for (int i = 0; i < list.size(); ++i) {
-    FD_ASSIGN(s, port_span(list[i], fmt::format("{}[{}]", where, i)), "ports");
-    out.push_back(s);
-  }
-  return out;
-}
-
-Result<std::vector<Cidr>> cidrs(const google::protobuf::RepeatedPtrField<std::string>& list,
-                                std::string_view where) {
-  std::vector<Cidr> out;
-  for (int i = 0; i < list.size(); ++i) {
-    auto c = Cidr::parse(list[i]);
-    if (!c) return c.error().context(fmt::format("{}[{}]", where, i));
-    out.push_back(*c);
-  }
-  return out;
-}
 
 std::vector<Dir> directions(v1::Direction d) {
   switch (d) {
@@ -216,6 +185,38 @@ Result<void> compile_partition(const v1::NetPartition& p, size_t max_rules, Comp
 }
 
 }  // namespace
+
+Result<PortSpan> port_span(const v1::PortRange& r, std::string_view where) {
+  uint32_t first = r.first(), last = r.last() == 0 ? r.first() : r.last();
+  if (first == 0 && last == 0) return make_error("{}: port range 0-0 (give first, and last for a range)", where);
+  if (first > 65535 || last > 65535) return make_error("{}: port {} is above 65535", where, std::max(first, last));
+  if (last < first) return make_error("{}: port range {}-{} is reversed", where, first, last);
+  return PortSpan{static_cast<uint16_t>(first), static_cast<uint16_t>(last)};
+}
+
+Result<std::vector<PortSpan>> port_spans(const google::protobuf::RepeatedPtrField<v1::PortRange>& list,
+                                         std::string_view where) {
+  if (list.size() > static_cast<int>(kMaxPortRanges)) {
+    return make_error("{}: {} port ranges (at most {})", where, list.size(), kMaxPortRanges);
+  }
+  std::vector<PortSpan> out;
+  for (int i = 0; i < list.size(); ++i) {
+    FD_ASSIGN(s, port_span(list[i], fmt::format("{}[{}]", where, i)), "ports");
+    out.push_back(s);
+  }
+  return out;
+}
+
+Result<std::vector<Cidr>> cidrs(const google::protobuf::RepeatedPtrField<std::string>& list,
+                                std::string_view where) {
+  std::vector<Cidr> out;
+  for (int i = 0; i < list.size(); ++i) {
+    auto c = Cidr::parse(list[i]);
+    if (!c) return c.error().context(fmt::format("{}[{}]", where, i));
+    out.push_back(*c);
+  }
+  return out;
+}
 
 uint32_t drop_threshold(double percent) {
   if (percent <= 0) return 0;

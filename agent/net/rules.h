@@ -61,6 +61,12 @@ inline constexpr size_t kMaxRulesPerFault = 32768;
 Result<CompiledFault> compile_network_fault(const v1::NetworkFault& fault,
                                             size_t max_rules = kMaxRulesPerFault);
 
+// Port ranges (at most NF_MAX_PORT_RANGES) and CIDRs of a TrafficMatch; errors name
+// `where` and the entry ("dst_ports[1]").
+Result<std::vector<PortSpan>> port_spans(const google::protobuf::RepeatedPtrField<v1::PortRange>& list,
+                                         std::string_view where);
+Result<std::vector<Cidr>> cidrs(const google::protobuf::RepeatedPtrField<std::string>& list, std::string_view where);
+
 // `where` names the source in errors ("--allow", "fault allow entry 2").
 Result<AllowRule> compile_allow(const v1::AllowEntry& entry, std::string_view where);
 

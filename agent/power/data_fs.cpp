@@ -132,14 +132,17 @@ Result<DataFs> inspect_data_dir(const std::string& dir) {
   return DataFs{abs.string(), found->source, found->fstype, found->mount_opts, found->super_opts};
 }
 
-Result<void> shut_down(const DataFs& fs) {
+Result<bpf::UniqueFd> open_for_shutdown(const DataFs& fs) {
   int fd = ::open(fs.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return sys_error(errno, "open data directory {}", fs.dir);
+  return bpf::UniqueFd(fd);
+}
+
+Result<void> shut_down(const DataFs& fs, int dir_fd) {
   __u32 flags = kShutdownNoLogFlush;
-  int r = ::ioctl(fd, kFsIocShutdown, &flags);
-  int err = errno;
-  ::close(fd);
-  if (r != 0) return sys_error(err, "shut down the file system at {} (FS_IOC_SHUTDOWN, NOLOGFLUSH)", fs.dir);
+  if (::ioctl(dir_fd, kFsIocShutdown, &flags) != 0) {
+    return sys_error(errno, "shut down the file system at {} (FS_IOC_SHUTDOWN, NOLOGFLUSH)", fs.dir);
+  }
   return ok();
 }
 

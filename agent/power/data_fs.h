@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/bpf/skeleton.h"
 #include "common/result.h"
 
 namespace firedrill::agent::power {
@@ -35,9 +36,13 @@ struct DataFs {
 // down (only ext4 and xfs implement FS_IOC_SHUTDOWN).
 Result<DataFs> inspect_data_dir(const std::string& dir);
 
+// Opens the data directory ahead of a shutdown: at the instant only the ioctl is left.
+// The fd must be closed before the remount (an open directory keeps the mount busy).
+Result<bpf::UniqueFd> open_for_shutdown(const DataFs& fs);
+
 // Shuts the file system down now, without flushing its log (FS_IOC_SHUTDOWN,
-// NOLOGFLUSH). Needs CAP_SYS_ADMIN.
-Result<void> shut_down(const DataFs& fs);
+// NOLOGFLUSH), through a directory fd of open_for_shutdown. Needs CAP_SYS_ADMIN.
+Result<void> shut_down(const DataFs& fs, int dir_fd);
 
 // Whether the file system at `dir` is shut down (an fsync of the directory fails with
 // EIO), so that recovery remounts only what a power loss stopped.

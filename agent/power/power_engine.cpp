@@ -1,7 +1,6 @@
 #include "agent/power/power_engine.h"
 
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -55,20 +54,6 @@ std::string parent_of(const std::string& id, const std::set<std::string>& power_
     }
   }
   return id;
-}
-
-// Sleeps until `at` on an absolute timer (CLOCK_REALTIME, TIMER_ABSTIME: a clock step
-// moves the wake-up with it), woken 2 ms early and finished by spinning, so that the
-// kernel's wake-up latency does not delay the instant.
-void wait_until(WallTime at) {
-  constexpr auto kEarly = std::chrono::milliseconds(2);
-  if (at == WallTime{} || WallClock::now() >= at) return;
-  auto wake = std::chrono::duration_cast<std::chrono::nanoseconds>((at - kEarly).time_since_epoch()).count();
-  timespec ts{static_cast<time_t>(wake / 1'000'000'000), static_cast<long>(wake % 1'000'000'000)};
-  while (::clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-  }
-  while (WallClock::now() < at) {
-  }
 }
 
 // Whether the workload cgroup exists and holds no process (with its descendants).
@@ -345,23 +330,44 @@ Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpe
     return undo(r.error().context(fmt::format("power loss {}: black-hole interfaces", id)));
   }
   a.net_applied = true;
+  // Everything else that can be set up ahead is: the keep-down program loaded and
+  // attached selecting nothing, the workload cgroup resolved, the data directories
+  // open. At the instant only switches flip: cgroup.freeze, the shutdown ioctl, the
+  // keep-down's map entries and cgroup.kill.
+  a.prepared = true;
+  if (auto r = proc_.prepare(freeze_id(id), freeze_spec()); !r) {
+    return undo(r.error().context(fmt::format("power loss {}: prepare the freeze of {}", id, workload_cgroup_)));
+  }
+  if (auto r = proc_.prepare(proc_id(id), proc_spec()); !r) {
+    return undo(r.error().context(fmt::format("power loss {}: prepare the keep-down of {}", id, workload_cgroup_)));
+  }
+  std::vector<bpf::UniqueFd> dirs;
+  for (auto& fs : a.data) {
+    auto fd = open_for_shutdown(fs);
+    if (!fd) return undo(fd.error().context(fmt::format("power loss {}", id)));
+    dirs.push_back(std::move(*fd));
+  }
   // The kernel starts the cut at `start`; the rest follows it at once.
-  wait_until(start);
+  sleep_until_precise(start);
   a.effect.network_cut = std::max(start, WallClock::now());
   if (auto r = proc_.apply(freeze_id(id), freeze_spec()); !r) {
     return undo(r.error().context(fmt::format("power loss {}: freeze {}", id, workload_cgroup_)));
   }
   a.frozen = true;
   a.effect.frozen = WallClock::now();
-  for (auto& fs : a.data) {
-    if (auto r = shut_down(fs); !r) return undo(r.error().context(fmt::format("power loss {}", id)));
-    a.shut.push_back(fs);
+  for (size_t i = 0; i < a.data.size(); ++i) {
+    auto r = shut_down(a.data[i], dirs[i].get());
+    dirs[i].reset();  // an open directory would keep the mount busy at the remount
+    if (!r) return undo(r.error().context(fmt::format("power loss {}", id)));
+    a.shut.push_back(a.data[i]);
   }
+  dirs.clear();
   if (!a.data.empty()) a.effect.fs_shut_down = WallClock::now();
   if (auto r = proc_.apply(proc_id(id), proc_spec()); !r) {
     return undo(r.error().context(fmt::format("power loss {}: kill and keep down {}", id, workload_cgroup_)));
   }
   a.proc_applied = true;
+  a.prepared = false;
   a.effect.killed = WallClock::now();
   // Empty now: thawed, so that whatever is started into it while the power is off dies
   // at exec (the keep-down) instead of waiting frozen for the power to come back.
@@ -420,6 +426,12 @@ Result<void> PowerLossEngine::restore(const std::string& id, Active& a) {
   if (a.proc_applied) {
     FD_TRY(proc_.revert(proc_id(id)), "power loss {}: lift keep-down", id);
     a.proc_applied = false;
+  }
+  if (a.prepared) {
+    // Staged and never applied (an undo before the instant): the program unloads.
+    FD_TRY(proc_.revert(freeze_id(id)), "power loss {}: drop the prepared freeze", id);
+    FD_TRY(proc_.revert(proc_id(id)), "power loss {}: drop the prepared keep-down", id);
+    a.prepared = false;
   }
   while (!a.shut.empty()) {
     auto& fs = a.shut.back();

@@ -100,14 +100,16 @@ class PowerLossEngine : public FaultEngine {
   Result<void> revert(const std::string& fault_id) override;
   v1::FaultCounters counters(const std::string& fault_id) const override;
 
-  // Staged: the journal is written and the network cut installed (started by the
-  // kernel's clock) ahead of `start`; freeze, shutdown and kill follow an absolute
-  // timer woken just before it and finished by spinning to it.
+  // Staged: the journal is written, the network cut installed (started by the
+  // kernel's clock), the keep-down program loaded and attached selecting nothing and
+  // the data directories opened ahead of `start`; freeze, shutdown and kill follow an
+  // absolute timer woken just before it and finished by spinning to it, and flip only
+  // switches (cgroup.freeze, the shutdown ioctl, map entries, cgroup.kill).
   std::chrono::milliseconds stage_ahead() const override { return kStageAhead; }
   Result<void> apply_at(const std::string& fault_id, const v1::FaultSpec& spec, WallTime start) override;
   // network cut (the classifier's first drop), freeze, fs shutdown, kill.
   std::vector<v1::FaultEffect> effects(const std::string& fault_id) const override;
-  static constexpr std::chrono::milliseconds kStageAhead{300};
+  static constexpr std::chrono::milliseconds kStageAhead{600};
 
   static std::string net_id(const std::string& id) { return id + "/net"; }
   static std::string proc_id(const std::string& id) { return id + "/proc"; }
@@ -143,6 +145,7 @@ class PowerLossEngine : public FaultEngine {
     bool net_applied = false;
     bool frozen = false;
     bool proc_applied = false;
+    bool prepared = false;        // freeze and keep-down prepared in the process engine
     bool hooks_owed = false;
     std::vector<DataFs> data;      // the data file systems it shuts down
     std::vector<DataFs> shut;      // those shut down and not yet mounted again

@@ -3,6 +3,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "agent/bpf/features.h"
 #include "common/log.h"
 
@@ -118,17 +120,54 @@ Result<void> ProcFaultEngine::check(const v1::FaultSpec& spec) const {
   return ok();
 }
 
+bool ProcFaultEngine::program_wanted() const {
+  return std::any_of(active_.begin(), active_.end(), [](auto& kv) { return kv.second.bit >= 0; }) ||
+         std::any_of(prepared_.begin(), prepared_.end(),
+                     [](auto& kv) { return kv.second.spec.process().has_keep_down(); });
+}
+
+Result<void> ProcFaultEngine::prepare(const std::string& id, const v1::FaultSpec& spec) {
+  std::lock_guard lock(mu_);
+  if (active_.count(id)) return ok();
+  if (auto it = prepared_.find(id); it != prepared_.end()) {
+    if (it->second.spec.SerializeAsString() == spec.SerializeAsString()) return ok();
+    return make_error("process fault {} is already prepared with another spec", id);
+  }
+  FD_TRY(check(spec), "process fault {}", id);
+  FD_ASSIGN(sel, resolve(spec), "process fault {}", id);
+  if (spec.process().has_keep_down() && !program_) {
+    // Attached with empty maps: it selects nothing until apply adds the selection.
+    FD_ASSIGN(prog, KeepDownProgram::start([this](const ExecKill& k) { on_kill(k); }), "process fault {}", id);
+    program_ = std::move(prog);
+  }
+  prepared_.emplace(id, Prepared{spec, std::move(sel)});
+  return ok();
+}
+
+Result<void> ProcFaultEngine::apply_at(const std::string& id, const v1::FaultSpec& spec, WallTime start) {
+  FD_TRY(prepare(id, spec), "process fault {}", id);
+  sleep_until_precise(start);
+  return apply(id, spec);
+}
+
 Result<void> ProcFaultEngine::apply(const std::string& id, const v1::FaultSpec& spec) {
   std::lock_guard lock(mu_);
   if (auto it = active_.find(id); it != active_.end()) {
     if (it->second.spec.SerializeAsString() == spec.SerializeAsString()) return ok();
     return make_error("process fault {} is already in effect with another spec", id);
   }
-  FD_TRY(check(spec), "process fault {}", id);
-  FD_ASSIGN(sel, resolve(spec), "process fault {}", id);
   Active a;
   a.spec = spec;
-  a.selection = std::move(sel);
+  if (auto it = prepared_.find(id); it != prepared_.end() && it->second.spec.SerializeAsString() == spec.SerializeAsString()) {
+    // Checked and resolved ahead: from here on only switches.
+    a.selection = std::move(it->second.selection);
+    prepared_.erase(it);
+  } else {
+    if (it != prepared_.end()) return make_error("process fault {} was prepared with another spec", id);
+    FD_TRY(check(spec), "process fault {}", id);
+    FD_ASSIGN(sel, resolve(spec), "process fault {}", id);
+    a.selection = std::move(sel);
+  }
   const auto& p = spec.process();
 
   if (p.has_kill()) {
@@ -164,8 +203,7 @@ Result<void> ProcFaultEngine::apply(const std::string& id, const v1::FaultSpec& 
     }
     if (bit < 0) return make_error("process fault {}: {} keep-down faults are in effect already", id, FD_PROC_MAX_FAULTS);
     auto release_bit = [&] {
-      bool last = std::none_of(active_.begin(), active_.end(), [](auto& kv) { return kv.second.bit >= 0; });
-      if (last) program_.reset();
+      if (!program_wanted()) program_.reset();
       std::lock_guard s(stats_mu_);
       bit_owner_[bit].clear();
       killed_.erase(id);
@@ -276,6 +314,7 @@ Result<void> ProcFaultEngine::thaw(const std::string& id, Active& a) {
 
 Result<void> ProcFaultEngine::revert(const std::string& id) {
   std::unique_lock lock(mu_);
+  if (prepared_.erase(id) && !program_wanted()) program_.reset();
   auto it = active_.find(id);
   if (it == active_.end()) return ok();
   Active& a = it->second;
@@ -283,10 +322,9 @@ Result<void> ProcFaultEngine::revert(const std::string& id) {
     FD_TRY(program_->remove(static_cast<unsigned>(a.bit)), "process fault {}: stop keep-down", id);
     int bit = a.bit;
     a.bit = -1;
-    bool last = std::none_of(active_.begin(), active_.end(), [](auto& kv) { return kv.second.bit >= 0; });
     // Destroying the program detaches it and drains its ring buffer; the polling
     // thread only takes stats_mu_, which is not held here.
-    if (last) program_.reset();
+    if (!program_wanted()) program_.reset();
     uint64_t killed = 0;
     {
       std::lock_guard s(stats_mu_);

@@ -8,6 +8,11 @@
 // freeze     cgroup.freeze until revert; journaled first, so that an agent killed
 //            while a cgroup is frozen thaws it on its next start.
 //
+// Staged (prepare, apply_at): the keep-down program is loaded and attached with its
+// maps selecting nothing, and the selection resolved, ahead of the instant; at the
+// instant only map entries, cgroup.freeze and cgroup.kill are written. A prepared
+// keep-down that is never applied selects nothing, and revert unloads it.
+//
 // Never the agent itself, its cgroup or an ancestor of it, or pid 1: such a selector
 // is refused by check() and changes nothing.
 #pragma once
@@ -44,6 +49,11 @@ class ProcFaultEngine : public FaultEngine {
   Result<void> apply(const std::string& fault_id, const v1::FaultSpec& spec) override;
   Result<void> revert(const std::string& fault_id) override;
   v1::FaultCounters counters(const std::string& fault_id) const override;
+  Result<void> prepare(const std::string& fault_id, const v1::FaultSpec& spec) override;
+  std::chrono::milliseconds stage_ahead() const override { return kStageAhead; }
+  Result<void> apply_at(const std::string& fault_id, const v1::FaultSpec& spec, WallTime start) override;
+  // Loading and attaching the keep-down program takes up to a few hundred ms.
+  static constexpr std::chrono::milliseconds kStageAhead{500};
 
   // Every kill at exec with the kernel's timing (benchmarks and tests), on the
   // polling thread; then, with `gone` set and no fault id, the exit that followed.
@@ -68,7 +78,14 @@ class ProcFaultEngine : public FaultEngine {
     std::optional<KillReport> kill;    // kill / keep_down kill_running
   };
 
+  struct Prepared {
+    v1::FaultSpec spec;
+    Selection selection;
+  };
+
   Result<Selection> resolve(const v1::FaultSpec& spec) const;
+  // Whether a keep-down is in effect or prepared: the program stays loaded while one is.
+  bool program_wanted() const;
   Result<void> apply_freeze(const std::string& id, Active& a);
   Result<void> thaw(const std::string& id, Active& a);
   void on_kill(const ExecKill& k);
@@ -85,6 +102,7 @@ class ProcFaultEngine : public FaultEngine {
   std::string workload_cgroup_;
   mutable std::mutex mu_;  // active_, program_, freeze_refs_; held across apply/revert
   std::map<std::string, Active> active_;
+  std::map<std::string, Prepared> prepared_;  // prepared and not applied yet
   std::unique_ptr<KeepDownProgram> program_;
   std::map<std::string, int> freeze_refs_;  // cgroup rel -> faults freezing it
 

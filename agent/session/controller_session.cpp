@@ -102,6 +102,14 @@ std::vector<std::string> offered_fault_kinds(const FaultManager& faults) {
   add("process.keep_down", [](v1::FaultSpec& s) { s.mutable_process()->mutable_keep_down(); });
   add("process.freeze", [](v1::FaultSpec& s) { s.mutable_process()->mutable_freeze(); });
   add("power_loss", [](v1::FaultSpec& s) { s.mutable_power_loss(); });
+  add("network.corrupt", [](v1::FaultSpec& s) { s.mutable_network()->mutable_corrupt(); });
+  add("network.duplicate", [](v1::FaultSpec& s) { s.mutable_network()->mutable_duplicate(); });
+  add("network.delay", [](v1::FaultSpec& s) { s.mutable_network()->mutable_delay(); });
+  add("resource.cpu", [](v1::FaultSpec& s) { s.mutable_resource()->mutable_cpu(); });
+  add("resource.memory", [](v1::FaultSpec& s) { s.mutable_resource()->mutable_memory(); });
+  add("resource.disk_fill", [](v1::FaultSpec& s) { s.mutable_resource()->mutable_disk_fill(); });
+  add("resource.io", [](v1::FaultSpec& s) { s.mutable_resource()->mutable_io(); });
+  add("connection", [](v1::FaultSpec& s) { s.mutable_connection(); });
   std::vector<std::string> out;
   for (auto& [name, spec] : specimens) {
     for (auto& e : faults.engines()) {

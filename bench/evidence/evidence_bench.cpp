@@ -22,7 +22,6 @@
 #include "controller/evidence/document.h"
 #include "controller/evidence/evidence_log.h"
 #include "controller/evidence/html_report.h"
-#include "controller/evidence/sqlite_store.h"
 #include "controller/evidence/verify.h"
 #include "controller/experiment/proto_file.h"
 #include "controller/store/store.h"
@@ -205,7 +204,7 @@ int main(int argc, char** argv) {
   double sqlite_us = us_since(t0, n);
   sqlite3_finalize(st);
   sqlite3_close(db);
-  auto store = must(SqliteEvidenceStore::open(dir.path + "/state.db"), "store");
+  auto store = must(controller::open_sqlite_store(dir.path + "/state.db"), "store");
   auto log = must(EvidenceLog::create(*store, key, "bench-notes", RunCreated{}), "log");
   t0 = Clock::now();
   for (int i = 0; i < n; ++i) must(log->append(Note{"bench", "a short operator note of about this length"}), "append");

@@ -8,8 +8,6 @@
 #include "controller/runner/run_recorder.h"
 #include "firedrill/v1/evidence.grpc.pb.h"
 
-#include <fmt/format.h>
-
 namespace firedrill::controller {
 namespace {
 
@@ -50,10 +48,10 @@ class EvidenceServiceImpl final : public v1::EvidenceService::Service {
     if (auto s = authorize(ctx_, call, auth::Action::kRead); !s.ok()) return s;
     auto* ev = evidence();
     if (!ev) return unavailable();
-    auto runs = ev->store->runs();
+    auto runs = ev->store.evidence_runs();
     if (!runs) return failed(runs.error());
     for (auto& id : *runs) {
-      auto last = ev->store->last_event(id);
+      auto last = ev->store.last_evidence_event(id);
       if (!last) return failed(last.error());
       if (!*last) continue;
       auto* o = resp->add_reports();
@@ -69,7 +67,7 @@ class EvidenceServiceImpl final : public v1::EvidenceService::Service {
     if (auto s = authorize(ctx_, call, auth::Action::kRead); !s.ok()) return s;
     auto* ev = evidence();
     if (!ev) return unavailable();
-    auto doc = evidence::build_document(*ev->store, req->run_id(), ev->key, WallClock::now(),
+    auto doc = evidence::build_document(ev->store, req->run_id(), ev->key, WallClock::now(),
                                         std::string("firedrill ") + FIREDRILL_VERSION);
     if (!doc) return grpc::Status(grpc::StatusCode::NOT_FOUND, doc.error().describe());
     if (req->format() == v1::REPORT_FORMAT_JSON) {
@@ -105,7 +103,7 @@ class EvidenceServiceImpl final : public v1::EvidenceService::Service {
     if (auto r = evidence::check_severity(req->severity()); !r) return invalid(r.error());
     if (auto r = evidence::check_due_date(req->due()); !r) return invalid(r.error());
     if (req->owner().empty()) return invalid(Error{0, "--owner is required (who fixes it)"});
-    evidence::FindingBook book(*ev->store, &ev->key);
+    evidence::FindingBook book(ev->store, &ev->key);
     auto r = book.add(evidence::NewFinding{req->run_id(), req->severity(), req->owner(), req->due(), req->title(),
                                            req->description(), caller.name});
     if (!r) return failed(r.error());
@@ -119,7 +117,7 @@ class EvidenceServiceImpl final : public v1::EvidenceService::Service {
     if (auto s = as_caller(caller, req->requested_by()); !s.ok()) return s;
     auto* ev = evidence();
     if (!ev) return unavailable();
-    evidence::FindingBook book(*ev->store, &ev->key);
+    evidence::FindingBook book(ev->store, &ev->key);
     auto r = book.close(req->finding_id(), req->retest_run(), req->note(), caller.name);
     if (!r) return failed(r.error());
     fill(*r, resp);
@@ -131,7 +129,7 @@ class EvidenceServiceImpl final : public v1::EvidenceService::Service {
     if (auto s = authorize(ctx_, call, auth::Action::kRead); !s.ok()) return s;
     auto* ev = evidence();
     if (!ev) return unavailable();
-    evidence::FindingBook book(*ev->store, nullptr);
+    evidence::FindingBook book(ev->store, nullptr);
     auto list = req->run_id().empty() ? book.all() : book.of_run(req->run_id());
     if (!list) return failed(list.error());
     for (auto& f : *list) fill(f, resp->add_findings());

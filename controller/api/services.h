@@ -1,9 +1,9 @@
 // The operators' API of `firedrill serve`: gRPC services on a Unix socket (its mode and
 // group say who may connect). ControllerService (controller.proto), RunService
-// (run.proto) and EvidenceService (evidence.proto) are this folder's; other areas add theirs in make_api_services() in
-// services.cpp, built from the same context. Every handler first asks authorize() who
-// the caller is (from the connection, controller/auth) and whether its roles allow
-// the call.
+// (run.proto) and EvidenceService (evidence.proto) are this folder's; other areas add
+// theirs in make_api_services() in services.cpp, built from the same context. Every
+// handler first asks authorize() who the caller is (from the connection,
+// controller/auth) and whether its roles allow the call.
 #pragma once
 
 #include <memory>
@@ -28,9 +28,9 @@ struct ApiContext {
   Store& store;
   runner::RunManager& runs;  // every run: experiments and ad hoc injects
   std::string state_dir;     // the controller's state directory (store, keys, reports)
-  evidence::ControllerEvidence* evidence;  // null: the daemon could not open it
-  const auth::Access& access;              // roles and approval policy
-  const auth::PeerTable* unix_peers;       // the API socket's connections (SO_PEERCRED)
+  const auth::Access& access;         // roles and approval policy
+  const auth::PeerTable* unix_peers;  // the API socket's connections (SO_PEERCRED)
+  evidence::ControllerEvidence* evidence = nullptr;  // null: the daemon could not open it
 };
 
 // The caller of this call if its roles allow `action`; else the status to answer

@@ -218,7 +218,7 @@ int serve_main(int argc, char** argv) {
     return 1;
   }
   // Every run keeps a signed evidence log; without one a run still runs, and says so.
-  auto run_evidence = evidence::ControllerEvidence::open(state_dir, state_dir + "/" + kStoreFileName);
+  auto run_evidence = evidence::ControllerEvidence::open(state_dir, **store);
   if (!run_evidence) {
     log()->error("evidence unavailable, runs will have no signed log: {}", run_evidence.error().describe());
   }
@@ -251,8 +251,8 @@ int serve_main(int argc, char** argv) {
     log()->error("{}", r.error().describe());
     return 1;
   }
-  ApiContext context{fleet, **store, runs, state_dir, run_evidence ? run_evidence->get() : nullptr, *access,
-                     &api_listener};
+  ApiContext context{fleet, **store, runs, state_dir, *access, &api_listener,
+                     run_evidence ? run_evidence->get() : nullptr};
   auto services = make_api_services(context);
   grpc::ServerBuilder builder;
   for (auto& s : services) builder.RegisterService(s.get());

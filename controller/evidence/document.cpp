@@ -4,8 +4,8 @@
 
 namespace firedrill::evidence {
 
-Result<Json> collect_evidence(EvidenceStore& store, std::string_view run_id) {
-  FD_ASSIGN(stored, store.events(run_id), "report of run {}", run_id);
+Result<Json> collect_evidence(controller::EvidenceRecords& store, std::string_view run_id) {
+  FD_ASSIGN(stored, store.evidence_events(run_id), "report of run {}", run_id);
   if (stored.empty()) return make_error("report: run '{}' has no evidence", run_id);
   Json events = Json::array();
   for (auto& e : stored) {
@@ -14,7 +14,7 @@ Result<Json> collect_evidence(EvidenceStore& store, std::string_view run_id) {
     events.push_back(std::move(j));
   }
   // Every append or batch ends with a signed head; the last event always has one.
-  const StoredEvent& head = stored.back();
+  const controller::StoredEvent& head = stored.back();
   if (head.head_signature.empty()) {
     return make_error("report of run {}: its last event {} carries no signature (the store was edited)", run_id,
                       head.seq);
@@ -63,7 +63,7 @@ Result<Json> document_from_evidence(const Json& evidence, const SigningKey& key,
   return doc;
 }
 
-Result<Json> build_document(EvidenceStore& store, std::string_view run_id, const SigningKey& key,
+Result<Json> build_document(controller::EvidenceRecords& store, std::string_view run_id, const SigningKey& key,
                             WallTime generated_at, std::string_view generator) {
   FD_ASSIGN(evidence, collect_evidence(store, run_id), "report");
   return document_from_evidence(evidence, key, format_time(generated_at), generator);

@@ -19,18 +19,18 @@
 #include "controller/evidence/canonical.h"
 #include "controller/evidence/report_model.h"
 #include "controller/evidence/signing_key.h"
-#include "controller/evidence/store.h"
+#include "controller/store/evidence_records.h"
 
 namespace firedrill::evidence {
 
 inline constexpr const char* kReportFormat = "firedrill-evidence-report/1";
 
 // The "evidence" member for a run, read from the store as it is now.
-Result<Json> collect_evidence(EvidenceStore& store, std::string_view run_id);
+Result<Json> collect_evidence(controller::EvidenceRecords& store, std::string_view run_id);
 
 // The whole document, sealed by `key` with the findings it shows, `generated_at` and
 // `generator`.
-Result<Json> build_document(EvidenceStore& store, std::string_view run_id, const SigningKey& key,
+Result<Json> build_document(controller::EvidenceRecords& store, std::string_view run_id, const SigningKey& key,
                             WallTime generated_at, std::string_view generator);
 // Document from evidence already collected, sealed by `key`.
 Result<Json> document_from_evidence(const Json& evidence, const SigningKey& key, std::string_view generated_at,

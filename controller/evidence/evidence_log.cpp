@@ -6,15 +6,15 @@
 
 namespace firedrill::evidence {
 
-EvidenceLog::EvidenceLog(EvidenceStore& store, const SigningKey& key, std::string run_id, Clock clock)
+EvidenceLog::EvidenceLog(controller::EvidenceRecords& store, const SigningKey& key, std::string run_id, Clock clock)
     : store_(store), key_(key), run_id_(std::move(run_id)), clock_(std::move(clock)) {
   if (!clock_) clock_ = [] { return WallClock::now(); };
 }
 
-Result<std::unique_ptr<EvidenceLog>> EvidenceLog::create(EvidenceStore& store, const SigningKey& key,
+Result<std::unique_ptr<EvidenceLog>> EvidenceLog::create(controller::EvidenceRecords& store, const SigningKey& key,
                                                          std::string run_id, const RunCreated& created, Clock clock) {
   FD_TRY(check_run_id(run_id), "start evidence log");
-  FD_ASSIGN(last, store.last_event(run_id), "start evidence log of run {}", run_id);
+  FD_ASSIGN(last, store.last_evidence_event(run_id), "start evidence log of run {}", run_id);
   if (last) return make_error("start evidence log: run {} already has {} events", run_id, last->seq);
   FD_TRY(store.put_public_key(key.fingerprint(), key.public_key().pem()), "start evidence log of run {}", run_id);
   std::unique_ptr<EvidenceLog> log(new EvidenceLog(store, key, std::move(run_id), std::move(clock)));
@@ -23,8 +23,8 @@ Result<std::unique_ptr<EvidenceLog>> EvidenceLog::create(EvidenceStore& store, c
   return log;
 }
 
-Result<std::vector<StoredEvent>> read_verified_log(EvidenceStore& store, std::string_view run_id) {
-  FD_ASSIGN(events, store.events(run_id), "run {}", run_id);
+Result<std::vector<controller::StoredEvent>> read_verified_log(controller::EvidenceRecords& store, std::string_view run_id) {
+  FD_ASSIGN(events, store.evidence_events(run_id), "run {}", run_id);
   if (events.empty()) return make_error("run '{}' has no evidence", run_id);
   std::string prev = kZeroHash;
   int64_t seq = 0;
@@ -34,7 +34,7 @@ Result<std::vector<StoredEvent>> read_verified_log(EvidenceStore& store, std::st
     }
     prev = e.hash;
   }
-  const StoredEvent& head = events.back();
+  const controller::StoredEvent& head = events.back();
   FD_ASSIGN(pem, store.public_key(head.key_fingerprint), "run {}", run_id);
   if (!pem) return make_error("run {}: the store lacks public key {} of its head", run_id, head.key_fingerprint);
   FD_ASSIGN(pub, PublicKey::from_pem(*pem, head.key_fingerprint), "run {}", run_id);
@@ -47,7 +47,7 @@ Result<std::vector<StoredEvent>> read_verified_log(EvidenceStore& store, std::st
   return events;
 }
 
-Result<std::unique_ptr<EvidenceLog>> EvidenceLog::resume(EvidenceStore& store, const SigningKey& key,
+Result<std::unique_ptr<EvidenceLog>> EvidenceLog::resume(controller::EvidenceRecords& store, const SigningKey& key,
                                                          std::string run_id, Clock clock) {
   FD_ASSIGN(events, read_verified_log(store, run_id), "resume evidence log");
   FD_TRY(store.put_public_key(key.fingerprint(), key.public_key().pem()), "resume evidence log of run {}", run_id);
@@ -70,7 +70,7 @@ Result<AppendedEvent> EvidenceLog::append_all(const std::vector<PendingEvent>& e
 }
 
 Result<AppendedEvent> EvidenceLog::append_locked(const std::vector<PendingEvent>& events) {
-  std::vector<StoredEvent> rows;
+  std::vector<controller::StoredEvent> rows;
   int64_t seq = count_;
   std::string head = head_;
   bool closed = closed_;
@@ -85,13 +85,15 @@ Result<AppendedEvent> EvidenceLog::append_locked(const std::vector<PendingEvent>
     }
     if (!ev.data.is_object()) return make_error("run {}: {} data is not a JSON object", run_id_, kind_name);
     ++seq;
-    std::string at = format_time(clock_());
+    WallTime now = clock_();
+    std::string at = format_time(now);
     Json data = ev.data;
     utf8_clean_strings(data);
     FD_ASSIGN(body, canonical(make_envelope(run_id_, seq, kind_name, at, data, head)), "run {}: record {}", run_id_,
               kind_name);
     std::string hash = sha256_hex(body);
-    rows.push_back(StoredEvent{run_id_, seq, std::string(kind_name), at, body, head, hash, "", key_.fingerprint()});
+    rows.push_back(controller::StoredEvent{run_id_, seq, std::string(kind_name), at, to_unix_micros(now), body, head, hash,
+                                          "", key_.fingerprint()});
     head = hash;
     closed = ev.kind == EventKind::kVerdict;
   }
@@ -100,10 +102,10 @@ Result<AppendedEvent> EvidenceLog::append_locked(const std::vector<PendingEvent>
   rows.back().head_signature = base64_encode(signature);
   // A busy database (another writer, a checkpoint) is waited out: the same rows are
   // offered again, a few times with a growing pause, before the append fails.
-  Result<void> stored = store_.append_events(rows);
+  Result<void> stored = store_.append_evidence(rows);
   for (int attempt = 0; !stored && attempt < kAppendRetries; ++attempt) {
     std::this_thread::sleep_for(kAppendBackoff * (1 << attempt));
-    stored = store_.append_events(rows);
+    stored = store_.append_evidence(rows);
   }
   FD_TRY(stored, "run {}: record {} (tried {} times)", run_id_, rows.back().kind, kAppendRetries + 1);
   count_ = seq;

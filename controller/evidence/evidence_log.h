@@ -22,7 +22,7 @@
 
 #include "controller/evidence/events.h"
 #include "controller/evidence/signing_key.h"
-#include "controller/evidence/store.h"
+#include "controller/store/evidence_records.h"
 
 namespace firedrill::evidence {
 
@@ -43,7 +43,7 @@ struct PendingEvent {
 // A run's stored log read back and checked: every event's hash and link, and the
 // last event's signed head against the public key the store holds for it. A log that
 // fails is refused with the event named.
-Result<std::vector<StoredEvent>> read_verified_log(EvidenceStore& store, std::string_view run_id);
+Result<std::vector<controller::StoredEvent>> read_verified_log(controller::EvidenceRecords& store, std::string_view run_id);
 
 class EvidenceLog {
  public:
@@ -54,12 +54,12 @@ class EvidenceLog {
   using Clock = std::function<WallTime()>;
 
   // Starts the log of a new run with its run_created event. Fails if the run exists.
-  static Result<std::unique_ptr<EvidenceLog>> create(EvidenceStore& store, const SigningKey& key,
+  static Result<std::unique_ptr<EvidenceLog>> create(controller::EvidenceRecords& store, const SigningKey& key,
                                                      std::string run_id, const RunCreated& created,
                                                      Clock clock = {});
   // Continues an existing run (after a controller restart); the stored chain is
   // checked first, and a broken one is refused.
-  static Result<std::unique_ptr<EvidenceLog>> resume(EvidenceStore& store, const SigningKey& key,
+  static Result<std::unique_ptr<EvidenceLog>> resume(controller::EvidenceRecords& store, const SigningKey& key,
                                                      std::string run_id, Clock clock = {});
 
   template <typename T>
@@ -78,10 +78,10 @@ class EvidenceLog {
   bool closed() const;
 
  private:
-  EvidenceLog(EvidenceStore& store, const SigningKey& key, std::string run_id, Clock clock);
+  EvidenceLog(controller::EvidenceRecords& store, const SigningKey& key, std::string run_id, Clock clock);
   Result<AppendedEvent> append_locked(const std::vector<PendingEvent>& events);
 
-  EvidenceStore& store_;
+  controller::EvidenceRecords& store_;
   const SigningKey& key_;
   std::string run_id_;
   Clock clock_;

@@ -86,7 +86,7 @@ Result<void> check_due_date(std::string_view due) {
   return ok();
 }
 
-FindingBook::FindingBook(EvidenceStore& store, const SigningKey* key, Clock clock)
+FindingBook::FindingBook(controller::EvidenceRecords& store, const SigningKey* key, Clock clock)
     : store_(store), key_(key), clock_(std::move(clock)) {
   if (!clock_) clock_ = [] { return WallClock::now(); };
 }
@@ -98,7 +98,7 @@ Result<FindingRecord> FindingBook::append(FindingRecord r) {
   FD_ASSIGN(body, canonical(j), "finding {}", r.id);
   FD_ASSIGN(sig, key_->sign(body), "sign finding {}", r.id);
   FD_TRY(store_.put_public_key(key_->fingerprint(), key_->public_key().pem()), "finding {}", r.id);
-  StoredFinding stored{r.id, r.rev, r.run, r.retest_run, body, sha256_hex(body), base64_encode(sig),
+  controller::StoredFinding stored{r.id, r.rev, r.run, r.retest_run, body, sha256_hex(body), base64_encode(sig),
                        key_->fingerprint()};
   FD_TRY(store_.append_finding(stored), "record finding {}", r.id);
   return r;
@@ -108,7 +108,7 @@ Result<FindingRecord> FindingBook::add(const NewFinding& f) {
   FD_TRY(check_severity(f.severity), "finding add");
   FD_TRY(check_due_date(f.due), "finding add");
   if (f.owner.empty()) return make_error("finding add: --owner is required (who fixes it)");
-  FD_ASSIGN(last, store_.last_event(f.run_id), "finding add");
+  FD_ASSIGN(last, store_.last_evidence_event(f.run_id), "finding add");
   if (!last) return make_error("finding add: run '{}' has no evidence", f.run_id);
   FindingRecord r;
   r.rev = 1;
@@ -124,16 +124,17 @@ Result<FindingRecord> FindingBook::add(const NewFinding& f) {
   r.title = f.title.empty() ? "(untitled)" : f.title;
   r.description = f.description;
   r.status = "open";
-  // Numbered in the order they are opened; a concurrent add that took the same
-  // number makes our insert fail, and we take the next one.
-  for (int attempt = 0; attempt < 8; ++attempt) {
+  // Numbered by the controller in the order they are opened: the count and the insert
+  // in one transaction, so that two adds never take the same number.
+  FindingRecord stored;
+  FD_TRY(store_.transaction([&]() -> Result<void> {
     FD_ASSIGN(ids, store_.all_findings(), "finding add");
-    r.id = fmt::format("F-{:04d}", ids.size() + 1 + attempt);
-    auto stored = append(r);
-    if (stored) return stored;
-    if (attempt == 7) return stored.error();
-  }
-  return make_error("finding add: no free finding id");
+    r.id = fmt::format("F-{:04d}", ids.size() + 1);
+    FD_ASSIGN(out, append(r), "finding add");
+    stored = std::move(out);
+    return ok();
+  }), "finding add");
+  return stored;
 }
 
 Result<FindingRecord> FindingBook::latest(std::string_view finding_id) {
@@ -160,7 +161,7 @@ Result<FindingRecord> FindingBook::close(std::string_view finding_id, std::strin
   // The retest's log must verify, be a run of the same experiment (name and file),
   // and have started after the finding was opened: any passing run proves nothing.
   FD_ASSIGN(retest, read_verified_log(store_, retest_run), "finding close {}: retest", finding_id);
-  FD_ASSIGN(found, store_.events(r.run), "finding close {}", finding_id);
+  FD_ASSIGN(found, store_.evidence_events(r.run), "finding close {}", finding_id);
   if (found.empty()) return make_error("finding close {}: run {} where it was found has no evidence", finding_id, r.run);
   FD_ASSIGN(was, parse_json(found.front().body, "run_created event"), "finding close {}", finding_id);
   FD_ASSIGN(now, parse_json(retest.front().body, "run_created event"), "finding close {}", finding_id);
@@ -184,7 +185,7 @@ Result<FindingRecord> FindingBook::close(std::string_view finding_id, std::strin
     return make_error("finding close {}: retest run '{}' started at {}, before the finding was opened at {}",
                       finding_id, retest_run, retest.front().recorded_at, opened_at);
   }
-  const StoredEvent* last = &retest.back();
+  const controller::StoredEvent* last = &retest.back();
   if (last->kind != "verdict") {
     return make_error("finding close {}: retest run '{}' has no verdict yet", finding_id, retest_run);
   }

@@ -17,7 +17,7 @@
 
 #include "controller/evidence/canonical.h"
 #include "controller/evidence/signing_key.h"
-#include "controller/evidence/store.h"
+#include "controller/store/evidence_records.h"
 
 namespace firedrill::evidence {
 
@@ -62,7 +62,7 @@ class FindingBook {
  public:
   using Clock = std::function<WallTime()>;
   // `key` signs new revisions; reading needs none (nullptr).
-  FindingBook(EvidenceStore& store, const SigningKey* key, Clock clock = {});
+  FindingBook(controller::EvidenceRecords& store, const SigningKey* key, Clock clock = {});
 
   // Opens a finding against a run that has evidence. Returns the signed revision 1.
   Result<FindingRecord> add(const NewFinding& finding);
@@ -78,7 +78,7 @@ class FindingBook {
 
  private:
   Result<FindingRecord> append(FindingRecord record);
-  EvidenceStore& store_;
+  controller::EvidenceRecords& store_;
   const SigningKey* key_;
   Clock clock_;
 };

@@ -355,7 +355,8 @@ Window faults_section(Collected& c, ReportModel& m) {
     }
     auto& h = m.timeline.hosts[it->second];
     h.reverted_at = format_time(r.reverted_at);
-    h.revert_reason = r.reason + (r.ok ? "" : " (failed: " + r.error + ")");
+    // A fault the agent ended before the run did says when, where and why.
+    h.revert_reason = r.ok ? r.reason : r.reason == "ended early" ? r.error : r.reason + " (failed: " + r.error + ")";
     if (r.reverted_at > w.fault_end) w.fault_end = r.reverted_at;
   }
   std::stable_sort(m.timeline.hosts.begin(), m.timeline.hosts.end(), [](const HostTiming& a, const HostTiming& b) {

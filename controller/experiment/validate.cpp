@@ -278,10 +278,11 @@ class Checker {
         break;
       }
       case v1::FaultSpec::kPowerLoss:
-      case v1::FaultSpec::kResource:  // fault_value_problems()
+      case v1::FaultSpec::kResource:    // fault_value_problems()
+      case v1::FaultSpec::kConnection:  // fault_value_problems()
         break;
       default:
-        error(path, "choose the fault: network, process, power_loss or resource");
+        error(path, "choose the fault: network, process, power_loss, resource or connection");
     }
   }
 

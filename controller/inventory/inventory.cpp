@@ -10,6 +10,7 @@ void Inventory::register_agent(AgentRecord record) {
   record.lost_reason.clear();
   auto [it, inserted] = agents_.try_emplace(record.id);
   if (inserted || !it->second.live) ++live_;
+  record.ended = std::move(it->second.ended);  // what ended before a restart still did
   it->second = std::move(record);
 }
 
@@ -21,6 +22,21 @@ void Inventory::heartbeat(const std::string& id, WallTime at, std::chrono::nanos
   it->second.last_seen = at;
   it->second.clock_offset = clock_offset;
   it->second.active_faults = std::move(active);
+}
+
+void Inventory::faults_ended(const std::string& id,
+                             const google::protobuf::RepeatedPtrField<v1::FaultReverted>& ended) {
+  if (ended.empty()) return;
+  std::lock_guard lock(mu_);
+  auto it = agents_.find(id);
+  if (it == agents_.end()) return;
+  auto& list = it->second.ended;
+  for (const auto& e : ended) {
+    auto same = std::find_if(list.begin(), list.end(), [&](const v1::FaultReverted& x) { return x.fault_id() == e.fault_id(); });
+    if (same != list.end()) continue;  // the first report of an end stands
+    list.push_back(e);
+  }
+  if (list.size() > AgentRecord::kMaxEnded) list.erase(list.begin(), list.end() - AgentRecord::kMaxEnded);
 }
 
 void Inventory::touch(const std::string& id, WallTime at) {

@@ -29,6 +29,11 @@ struct AgentRecord {
   std::chrono::nanoseconds clock_offset{0};  // agent clock minus controller clock
   std::vector<v1::ActiveFault> active_faults;
   std::string lost_reason;                    // why it is not live
+  // Faults that ended on the host by the agent's doing (expiry, dead-man switch, a
+  // local revert, a failed scheduled apply, a restart), from its events and heartbeats:
+  // the latest kMaxEnded, one per fault id, kept across re-registrations.
+  std::vector<v1::FaultReverted> ended;
+  static constexpr size_t kMaxEnded = 64;
 };
 
 class Inventory {
@@ -40,6 +45,8 @@ class Inventory {
   void heartbeat(const std::string& id, WallTime at, std::chrono::nanoseconds clock_offset,
                  std::vector<v1::ActiveFault> active);
   void touch(const std::string& id, WallTime at);
+  // The agent says these faults ended (an event, or a heartbeat's list).
+  void faults_ended(const std::string& id, const google::protobuf::RepeatedPtrField<v1::FaultReverted>& ended);
   // The stream ended; the record stays (agents seen) but is no longer live.
   void mark_lost(const std::string& id, const std::string& why, WallTime at);
 

@@ -90,6 +90,47 @@ std::vector<std::string> FleetAdapter::lost(const std::vector<std::string>& host
   return out;
 }
 
+namespace {
+
+std::string why_ended(const v1::FaultReverted& r) {
+  switch (r.reason()) {
+    case v1::REVERT_EXPIRED: return "its lease expired by the agent's clock";
+    case v1::REVERT_LEASE_LOST: return "the agent's dead-man switch (the controller was silent past the lease grace)";
+    case v1::REVERT_AGENT_SHUTDOWN: return "the agent shut down";
+    case v1::REVERT_RECOVERED: return "the agent finished it from its journal after a crash";
+    case v1::REVERT_LOCAL: return "reverted on the host (the agent's local socket)";
+    case v1::REVERT_AGENT_RESTART: return "the agent restarted";
+    case v1::REVERT_APPLY_FAILED: return "its apply at not_before failed" + (r.error().empty() ? "" : ": " + r.error());
+    default: return "ended by the agent (" + v1::RevertReason_Name(r.reason()) + ")";
+  }
+}
+
+}  // namespace
+
+std::vector<HostEnded> FleetAdapter::ended_early(const std::string& fault_id, const std::vector<std::string>& hosts) {
+  std::vector<HostEnded> out;
+  for (const auto& h : hosts) {
+    auto a = fleet_.agent(h);
+    if (!a) continue;
+    bool found = false;
+    for (const auto& r : a->ended) {
+      // A revert the controller asked for is the run's own (or a halt's, told apart
+      // by the halt itself).
+      if (r.fault_id() != fault_id || r.reason() == v1::REVERT_REQUESTED) continue;
+      out.push_back({h, why_ended(r), r.has_at() ? std::optional(from_proto(r.at())) : std::nullopt, false});
+      found = true;
+    }
+    if (found) continue;
+    for (const auto& f : a->active_faults) {
+      if (f.fault_id() != fault_id || f.revert_error().empty()) continue;
+      out.push_back({h, "revert failing: " + f.revert_error(),
+                     f.has_revert_failing_since() ? std::optional(from_proto(f.revert_failing_since())) : std::nullopt,
+                     true});
+    }
+  }
+  return out;
+}
+
 bool FleetAdapter::halted(std::string* reason) {
   auto s = fleet_.halt_state();
   if (s.halted && reason) *reason = s.reason.empty() ? "halted" : s.reason;

@@ -24,6 +24,7 @@ class FleetAdapter : public FleetDriver {
                       const std::vector<std::string>& hosts, WallTime not_before, WallTime expires_at) override;
   FanoutOutcome revert(const std::string& fault_id, const std::vector<std::string>& hosts) override;
   std::vector<std::string> lost(const std::vector<std::string>& hosts) override;
+  std::vector<HostEnded> ended_early(const std::string& fault_id, const std::vector<std::string>& hosts) override;
   bool halted(std::string* reason) override;
 
  private:

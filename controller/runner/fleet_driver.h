@@ -27,6 +27,14 @@ struct HostOutcome {
   std::optional<WallTime> effective_at;
 };
 
+// A fault that ended on a host without the run's revert.
+struct HostEnded {
+  std::string agent_id;
+  std::string why;                // "its lease expired by the agent's clock", "revert failing: ..."
+  std::optional<WallTime> at;     // when, by the agent's report
+  bool still_in_effect = false;   // its revert is failing: the fault may still be on
+};
+
 struct FanoutOutcome {
   std::vector<HostOutcome> hosts;
   std::chrono::nanoseconds ack_spread{0};            // first ack to last
@@ -73,6 +81,10 @@ class FleetDriver {
   virtual FanoutOutcome revert(const std::string& fault_id, const std::vector<std::string>& hosts) = 0;
   // Hosts among `hosts` whose agent is no longer live.
   virtual std::vector<std::string> lost(const std::vector<std::string>& hosts) = 0;
+  // Hosts among `hosts` on which `fault_id` ended by the agent's doing (its expiry by
+  // the agent's clock, the dead-man switch, a local revert, a failed scheduled apply,
+  // an agent restart), or whose revert there is failing.
+  virtual std::vector<HostEnded> ended_early(const std::string& fault_id, const std::vector<std::string>& hosts) = 0;
   // Whether the fleet is halted, and why.
   virtual bool halted(std::string* reason) = 0;
 };

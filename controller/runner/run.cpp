@@ -356,6 +356,7 @@ std::pair<std::string, std::string> Run::should_abort(bool faults_on) {
   auto lost = fleet_->lost(hosts);
   if (!lost.empty()) return {fmt::format("agent(s) lost while their fault was on: {}", host_list(lost)),
                              "lost agent " + lost.front()};
+  if (auto ended = faults_ended(); !ended.first.empty()) return ended;
   const auto& e = record_.experiment();  // only this thread changes the experiment
   WallTime now = clock_->now();
   if (e.abort().has_unavailability_over()) {
@@ -385,6 +386,39 @@ std::pair<std::string, std::string> Run::should_abort(bool faults_on) {
     }
   }
   return {};
+}
+
+std::pair<std::string, std::string> Run::faults_ended() {
+  const bool go_on = record_.experiment().abort().continue_when_fault_ends();
+  std::pair<std::string, std::string> abort;
+  for (const auto& a : active_) {
+    for (const auto& e : fleet_->ended_early(a.fault_id, a.hosts)) {
+      if (!ended_seen_.insert(a.fault_id + "@" + e.agent_id).second) continue;
+      WallTime at = e.at.value_or(clock_->now());
+      std::string what = fmt::format("fault {} ended early on {} at {}: {}", a.fault_id, e.agent_id, format_utc(at), e.why);
+      std::vector<v1::FaultRecord> changed;
+      {
+        std::lock_guard lock(mu_);
+        for (auto& f : *record_.mutable_steps(a.step)->mutable_faults()) {
+          if (f.agent_id() != e.agent_id || f.fault_id() != a.fault_id) continue;
+          f.set_status(e.still_in_effect ? "revert failing" : "ended early");
+          f.set_error(what);
+          if (!e.still_in_effect) *f.mutable_reverted_at() = to_proto(at);
+          changed.push_back(f);
+        }
+        touch();
+      }
+      event("fault", what + (go_on ? " (the run goes on: abort.continue_when_fault_ends)" : ""));
+      if (observer_) {
+        v1::RunRecord copy = snapshot(false);
+        for (const auto& f : changed) observer_->on_fault(copy, f, true);
+      }
+      if (!go_on && abort.first.empty()) {
+        abort = {fmt::format("step {} is broken on {}: {}", a.step + 1, e.agent_id, what), "fault ended on " + e.agent_id};
+      }
+    }
+  }
+  return abort;
 }
 
 void Run::sleep_tick(WallTime limit) {
@@ -713,6 +747,7 @@ void Run::revert_entry(size_t index, const std::string& why) {
     for (const auto& h : out.hosts) {
       for (auto& f : *record_.mutable_steps(a.step)->mutable_faults()) {
         if (f.agent_id() != h.agent_id || f.fault_id() != a.fault_id) continue;
+        if (f.status() == "ended early") continue;  // the agent ended it; nothing left to revert there
         if (h.ok) {
           f.set_status("reverted");
           WallTime at = h.acked_at.value_or(now);

@@ -26,6 +26,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -114,6 +115,9 @@ class Run {
   void pump();  // takes new samples
   // A reason to stop now, and who stopped it; empty when none.
   std::pair<std::string, std::string> should_abort(bool faults_on);
+  // Faults the agents ended before the run reverted them: recorded on their hosts; a
+  // reason to abort unless the experiment continues.
+  std::pair<std::string, std::string> faults_ended();
   void persist(bool force);
   v1::RunRecord without_samples() const;
   void revert_entry(size_t index, const std::string& why);
@@ -154,6 +158,7 @@ class Run {
   // Only the run's thread touches these.
   std::vector<std::vector<controller::Host>> step_hosts_;
   std::vector<Active> active_;
+  std::set<std::string> ended_seen_;  // "FAULT@HOST" already recorded as ended early
   bool probes_started_ = false;
   bool admitted_ = false;
 };

@@ -127,16 +127,15 @@ class Forwarder : public runner::RunObserver {
 std::unique_ptr<runner::RunObserver> RunRecorder::for_run() { return std::make_unique<Forwarder>(this); }
 
 Result<std::unique_ptr<ControllerEvidence>> ControllerEvidence::open(const std::filesystem::path& state_dir,
-                                                                     const std::filesystem::path& db) {
+                                                                     controller::EvidenceRecords& store) {
   FD_ASSIGN(key, SigningKey::load_or_create(state_dir), "controller evidence");
-  FD_ASSIGN(store, SqliteEvidenceStore::open(db), "controller evidence");
-  auto out = std::make_unique<ControllerEvidence>(ControllerEvidence{std::move(store), std::move(key), nullptr});
-  out->recorder = std::make_unique<RunRecorder>(*out->store, out->key);
+  auto out = std::make_unique<ControllerEvidence>(ControllerEvidence{store, std::move(key), nullptr});
+  out->recorder = std::make_unique<RunRecorder>(out->store, out->key);
   logger("controller.evidence")->info("evidence key {} in {}", out->key.fingerprint(), state_dir.string());
   return out;
 }
 
-RunRecorder::RunRecorder(EvidenceStore& store, const SigningKey& key, EvidenceLog::Clock clock,
+RunRecorder::RunRecorder(controller::EvidenceRecords& store, const SigningKey& key, EvidenceLog::Clock clock,
                          size_t samples_per_batch)
     : store_(store), key_(key), clock_(std::move(clock)), batch_(std::max<size_t>(1, samples_per_batch)) {
   if (!clock_) clock_ = [] { return WallClock::now(); };
@@ -219,7 +218,7 @@ RunRecorder::Open* RunRecorder::open(const v1::RunRecord& run, int64_t records) 
   if (it != runs_.end()) return &it->second;
   // Not open yet, or its opening failed before: tried again, and what this call
   // brought is counted as lost when it fails again.
-  auto last = store_.last_event(run.id());
+  auto last = store_.last_evidence_event(run.id());
   if (!last) {
     fail(run.id(), last.error(), records);
     return nullptr;
@@ -340,7 +339,8 @@ void RunRecorder::on_fault(const v1::RunRecord& run, const v1::FaultRecord& f, b
     bool ok = f.status() == "reverted";
     o->faults.push_back(PendingEvent::of(FaultReverted{host, f.agent_id(), step, f.fault_id(),
                                                        time_or(f.reverted_at(), clock_()),
-                                                       ok ? "reverted" : "not confirmed", ok, f.error()}));
+                                                       ok ? "reverted" : f.status() == "ended early" ? "ended early" : "not confirmed",
+                                                       ok, f.error()}));
   }
   if (o->faults.size() >= 1000) flush(run, *o);
 }

@@ -26,14 +26,13 @@
 #include <filesystem>
 
 #include "controller/evidence/evidence_log.h"
-#include "controller/evidence/sqlite_store.h"
 #include "controller/runner/run.h"
 
 namespace firedrill::evidence {
 
 class RunRecorder : public runner::RunObserver {
  public:
-  RunRecorder(EvidenceStore& store, const SigningKey& key, EvidenceLog::Clock clock = {},
+  RunRecorder(controller::EvidenceRecords& store, const SigningKey& key, EvidenceLog::Clock clock = {},
               size_t samples_per_batch = 50);
 
   void on_created(const v1::RunRecord& run) override;
@@ -77,7 +76,7 @@ class RunRecorder : public runner::RunObserver {
   void flush(const v1::RunRecord& run, Open& o);
   void fail(const std::string& run_id, const Error& e, int64_t records);
 
-  EvidenceStore& store_;
+  controller::EvidenceRecords& store_;
   const SigningKey& key_;
   EvidenceLog::Clock clock_;
   size_t batch_;
@@ -87,17 +86,16 @@ class RunRecorder : public runner::RunObserver {
   std::map<std::string, int64_t> lost_;   // records not written, per run
 };
 
-// What the controller daemon opens once, at its start: the evidence key (made on the
-// first start, in the state directory), the evidence tables in the daemon's database
-// (STATE_DIR/controller.db, shared with the controller's store, unless `db` is given),
-// and the recorder for its runs.
+// What the controller daemon opens once, at its start, beside its store: the evidence
+// key (made on the first start, in the state directory) and the recorder that writes
+// every run's evidence into the store (which must outlive it).
 struct ControllerEvidence {
-  std::unique_ptr<SqliteEvidenceStore> store;
+  controller::EvidenceRecords& store;
   SigningKey key;
   std::unique_ptr<RunRecorder> recorder;
 
   static Result<std::unique_ptr<ControllerEvidence>> open(const std::filesystem::path& state_dir,
-                                                          const std::filesystem::path& db);
+                                                          controller::EvidenceRecords& store);
 };
 
 }  // namespace firedrill::evidence

@@ -143,6 +143,11 @@ void AgentStreams::on_event(EventCallback cb) {
 }
 
 void AgentStreams::notify_event(const std::string& agent_id, const v1::Event& event) {
+  if (event.has_reverted()) {
+    google::protobuf::RepeatedPtrField<v1::FaultReverted> one;
+    *one.Add() = event.reverted();
+    inventory_.faults_ended(agent_id, one);
+  }
   std::vector<EventCallback> callbacks;
   {
     std::lock_guard lock(mu_);
@@ -253,6 +258,7 @@ void AgentStreams::heartbeat(AgentSession& s, const v1::Heartbeat& hb) {
     log()->info("agent {}: clock offset {} is within the bound again", id, seconds_text(std::chrono::abs(offset)));
   }
   inventory_.heartbeat(id, now, offset, {hb.active_faults().begin(), hb.active_faults().end()});
+  inventory_.faults_ended(id, hb.ended());
 }
 
 void AgentStreams::session_ended(const std::shared_ptr<AgentSession>& s, const std::string& why) {

@@ -1,7 +1,6 @@
-// The small part of SQLite that the controller's stores share: opening a database,
-// running SQL text, and a prepared statement that finalizes itself. Each store keeps
-// its own schema and transactions (the controller store BEGINs, the evidence store
-// works in savepoints inside whatever its owner has open).
+// The small part of SQLite that the store (sqlite_store.cpp) and the tests that look
+// into its file use: opening a database, running SQL text, and a prepared statement
+// that finalizes itself.
 #pragma once
 
 #include <cstdint>

@@ -3,6 +3,7 @@
 // it, and synchronous=NORMAL: a power cut may lose the last commits, never corrupt.
 #include <sqlite3.h>
 
+#include <functional>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
@@ -14,9 +15,13 @@
 namespace firedrill::controller {
 namespace {
 
-// Version 2. Version 1 (firedrill 0.1.0) had no version table, a runs table of its own
+// Version 3. Version 1 (firedrill 0.1.0) had no version table, a runs table of its own
 // (kind, status, state, ...) for ad hoc runs and run_targets beside it; experiment
 // runs were files under STATE_DIR/runs (imported by the daemon, controller/daemon).
+// Version 2 had the evidence tables without recorded_us (they were opened beside the
+// store, by the evidence code). Sequence numbers (seq) are given by the controller, in
+// the transaction that appends: AUTOINCREMENT, where an older version made it, is
+// never relied on.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (
   version INTEGER NOT NULL
@@ -39,7 +44,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_us, id);
 CREATE TABLE IF NOT EXISTS run_samples (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq INTEGER PRIMARY KEY,
   run_id TEXT NOT NULL,
   sample BLOB NOT NULL
 );
@@ -49,7 +54,7 @@ CREATE TABLE IF NOT EXISTS schedules (
   record BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq INTEGER PRIMARY KEY,
   run_id TEXT NOT NULL,
   at_us INTEGER NOT NULL,
   agent_id TEXT NOT NULL,
@@ -61,14 +66,51 @@ CREATE TABLE IF NOT EXISTS settings (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS evidence_events (
+  run_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  recorded_at TEXT NOT NULL,
+  body TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  head_signature TEXT NOT NULL,
+  key_fingerprint TEXT NOT NULL,
+  recorded_us INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX IF NOT EXISTS evidence_events_first ON evidence_events(seq, recorded_us, run_id);
+CREATE TABLE IF NOT EXISTS evidence_findings (
+  finding_id TEXT NOT NULL,
+  rev INTEGER NOT NULL,
+  run_id TEXT NOT NULL,
+  retest_run TEXT NOT NULL,
+  body TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  signature TEXT NOT NULL,
+  key_fingerprint TEXT NOT NULL,
+  PRIMARY KEY (finding_id, rev)
+);
+CREATE INDEX IF NOT EXISTS evidence_findings_run ON evidence_findings(run_id);
+CREATE INDEX IF NOT EXISTS evidence_findings_retest ON evidence_findings(retest_run);
+CREATE TABLE IF NOT EXISTS evidence_keys (
+  fingerprint TEXT PRIMARY KEY,
+  public_pem TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS evidence_events_no_update BEFORE UPDATE ON evidence_events
+  BEGIN SELECT RAISE(ABORT, 'evidence events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS evidence_events_no_delete BEFORE DELETE ON evidence_events
+  BEGIN SELECT RAISE(ABORT, 'evidence events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS evidence_findings_no_update BEFORE UPDATE ON evidence_findings
+  BEGIN SELECT RAISE(ABORT, 'finding records are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS evidence_findings_no_delete BEFORE DELETE ON evidence_findings
+  BEGIN SELECT RAISE(ABORT, 'finding records are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS evidence_keys_no_update BEFORE UPDATE ON evidence_keys
+  BEGIN SELECT RAISE(ABORT, 'evidence keys are append-only'); END;
 )sql";
 
-int64_t us(WallTime t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-}
-WallTime from_us(int64_t v) {
-  return WallTime(std::chrono::duration_cast<WallClock::duration>(std::chrono::microseconds(v)));
-}
+int64_t us(WallTime t) { return to_unix_micros(t); }
+WallTime from_us(int64_t v) { return from_unix_micros(v); }
 
 std::optional<int64_t> us(const std::optional<WallTime>& t) {
   if (!t) return std::nullopt;
@@ -98,15 +140,49 @@ class SqliteStore : public Store {
     FD_TRY(exec("PRAGMA journal_mode=WAL"), "store {}", path_);
     FD_TRY(exec("PRAGMA synchronous=NORMAL"), "store {}", path_);
     FD_TRY(exec("PRAGMA foreign_keys=ON"), "store {}", path_);
-    if (version == 1) return migrate_from_1();
-    FD_TRY(exec(kSchema), "store {}: schema", path_);
-    if (version == 0) {
+    std::lock_guard lock(mu_);
+    return transaction([&]() -> Result<void> {
+      if (version == 1) FD_TRY(exec("ALTER TABLE runs RENAME TO runs_v1; DROP INDEX IF EXISTS runs_in_flight"), "migrate 1");
+      if (version == 1 || version == 2) FD_TRY(evidence_times(), "migrate {} to {}", version, kSchemaVersion);
+      FD_TRY(exec(kSchema), "store {}: schema", path_);
+      size_t runs = 0;
+      if (version == 1) {
+        FD_ASSIGN(n, runs_from_1(), "migrate 1 to {}", kSchemaVersion);
+        runs = n;
+      }
+      if (version == kSchemaVersion) return ok();
       Stmt s(db_, "INSERT INTO schema_version(version) VALUES (?1)");
       FD_TRY(s.prepared("schema version"), "store {}", path_);
       s.bind(1, int64_t{kSchemaVersion});
       FD_TRY(done(s.step(), "schema version"), "store {}", path_);
+      if (version == 0) return ok();
+      logger("controller.store")->warn("store {}: migrated from schema {}{} to {}{}", path_, version,
+                                        version == 1 ? " (firedrill 0.1.0)" : "", kSchemaVersion,
+                                        version == 1 ? fmt::format(": {} run(s)", runs) : "");
+      return ok();
+    });
+  }
+
+  // One transaction per outermost call; nested ones are savepoints. The mutex is held
+  // throughout, so that other threads' calls wait for the end of it.
+  Result<void> transaction(const std::function<Result<void>()>& body) override {
+    std::lock_guard lock(mu_);
+    std::string savepoint = fmt::format("fd_tx_{}", depth_);
+    FD_TRY(exec(depth_ == 0 ? std::string("BEGIN IMMEDIATE") : "SAVEPOINT " + savepoint), "store {}: begin", path_);
+    ++depth_;
+    auto r = body();
+    --depth_;
+    if (!r) {
+      // What failed is what the caller hears about; a failed rollback leaves SQLite's
+      // own recovery, nothing better to do here.
+      if (depth_ == 0) {
+        (void)exec("ROLLBACK");
+      } else {
+        (void)exec("ROLLBACK TO " + savepoint + "; RELEASE " + savepoint);
+      }
+      return r;
     }
-    return ok();
+    return exec(depth_ == 0 ? std::string("COMMIT") : "RELEASE " + savepoint);
   }
 
   Result<void> upsert_agents(const std::vector<AgentRow>& rows) override {
@@ -162,7 +238,8 @@ class SqliteStore : public Store {
     if (samples.empty()) return ok();
     std::lock_guard lock(mu_);
     return transaction([&]() -> Result<void> {
-      Stmt s(db_, "INSERT INTO run_samples(run_id, sample) VALUES (?1, ?2)");
+      Stmt s(db_, "INSERT INTO run_samples(seq, run_id, sample) "
+                  "VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM run_samples), ?1, ?2)");
       FD_TRY(s.prepared("append sample"), "store");
       std::string bytes;
       for (const auto& p : samples) {
@@ -231,7 +308,8 @@ class SqliteStore : public Store {
   Result<void> append_events(std::vector<EventRow> rows) override {
     std::lock_guard lock(mu_);
     return transaction([&]() -> Result<void> {
-      Stmt s(db_, "INSERT INTO events(run_id, at_us, agent_id, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)");
+      Stmt s(db_, "INSERT INTO events(seq, run_id, at_us, agent_id, kind, detail) "
+                  "VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM events), ?1, ?2, ?3, ?4, ?5)");
       FD_TRY(s.prepared("append event"), "store");
       for (auto& r : rows) {
         s.bind(1, r.run_id).bind(2, us(r.at)).bind(3, r.agent_id).bind(4, r.kind).bind(5, r.detail);
@@ -276,23 +354,163 @@ class SqliteStore : public Store {
     return done(s.step(), "set setting " + key);
   }
 
+  // ---------------------------------------------------------------- evidence
+
+  Result<void> append_evidence(const std::vector<StoredEvent>& batch) override {
+    if (batch.empty()) return ok();
+    const std::string& run = batch.front().run_id;
+    return transaction([&]() -> Result<void> {
+      Stmt last(db_, "SELECT COALESCE(MAX(seq), 0) FROM evidence_events WHERE run_id = ?1");
+      FD_TRY(last.prepared("append evidence"), "run {}", run);
+      last.bind(1, run);
+      FD_TRY(done(last.step(), "append evidence"), "run {}", run);
+      int64_t have = last.integer(0);
+      Stmt ins(db_, "INSERT INTO evidence_events(run_id, seq, kind, recorded_at, recorded_us, body, prev_hash, hash, "
+                    "head_signature, key_fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+      FD_TRY(ins.prepared("append evidence"), "run {}", run);
+      for (const auto& e : batch) {
+        if (e.run_id != run) return make_error("append evidence: one batch holds runs {} and {}", run, e.run_id);
+        if (e.seq != have + 1) {
+          return make_error("append event to run {}: seq {} does not follow the last stored seq {}", run, e.seq, have);
+        }
+        ins.bind(1, e.run_id).bind(2, e.seq).bind(3, e.kind).bind(4, e.recorded_at).bind(5, e.recorded_us);
+        ins.bind(6, e.body).bind(7, e.prev_hash).bind(8, e.hash).bind(9, e.head_signature).bind(10, e.key_fingerprint);
+        if (ins.step() != SQLITE_DONE) return make_error("append event {} #{}: {}", run, e.seq, sqlite3_errmsg(db_));
+        ins.reset();
+        have = e.seq;
+      }
+      return ok();
+    });
+  }
+
+  Result<std::vector<StoredEvent>> evidence_events(std::string_view run_id) override {
+    std::lock_guard lock(mu_);
+    std::string sql = fmt::format("SELECT {} FROM evidence_events WHERE run_id = ?1 ORDER BY seq", kEventColumns);
+    Stmt s(db_, sql.c_str());
+    FD_TRY(s.prepared("read events"), "run {}", run_id);
+    s.bind(1, run_id);
+    std::vector<StoredEvent> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_event(s));
+    FD_TRY(done(rc, fmt::format("read events of run {}", run_id)), "evidence");
+    return out;
+  }
+
+  Result<std::optional<StoredEvent>> last_evidence_event(std::string_view run_id) override {
+    std::lock_guard lock(mu_);
+    std::string sql =
+        fmt::format("SELECT {} FROM evidence_events WHERE run_id = ?1 ORDER BY seq DESC LIMIT 1", kEventColumns);
+    Stmt s(db_, sql.c_str());
+    FD_TRY(s.prepared("read last event"), "run {}", run_id);
+    s.bind(1, run_id);
+    int rc = s.step();
+    if (rc == SQLITE_ROW) return std::optional<StoredEvent>(read_event(s));
+    FD_TRY(done(rc, fmt::format("read last event of run {}", run_id)), "evidence");
+    return std::optional<StoredEvent>();
+  }
+
+  Result<std::vector<std::string>> evidence_runs() override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT run_id FROM evidence_events WHERE seq = 1 ORDER BY recorded_us, run_id");
+    FD_TRY(s.prepared("list runs"), "evidence");
+    return strings(s, "list runs with evidence");
+  }
+
+  Result<void> append_finding(const StoredFinding& f) override {
+    return transaction([&]() -> Result<void> {
+      Stmt last(db_, "SELECT COALESCE(MAX(rev), 0) FROM evidence_findings WHERE finding_id = ?1");
+      FD_TRY(last.prepared("append finding"), "{}", f.finding_id);
+      last.bind(1, f.finding_id);
+      FD_TRY(done(last.step(), "append finding " + f.finding_id), "evidence");
+      int64_t have = last.integer(0);
+      if (f.rev != have + 1) {
+        return make_error("append finding {}: revision {} does not follow the last stored revision {}", f.finding_id,
+                          f.rev, have);
+      }
+      Stmt ins(db_, "INSERT INTO evidence_findings(finding_id, rev, run_id, retest_run, body, hash, signature, "
+                    "key_fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+      FD_TRY(ins.prepared("append finding"), "{}", f.finding_id);
+      ins.bind(1, f.finding_id).bind(2, f.rev).bind(3, f.run_id).bind(4, f.retest_run).bind(5, f.body);
+      ins.bind(6, f.hash).bind(7, f.signature).bind(8, f.key_fingerprint);
+      return done(ins.step(), "append finding " + f.finding_id);
+    });
+  }
+
+  Result<std::vector<StoredFinding>> finding_revisions(std::string_view finding_id) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT finding_id, rev, run_id, retest_run, body, hash, signature, key_fingerprint FROM "
+                "evidence_findings WHERE finding_id = ?1 ORDER BY rev");
+    FD_TRY(s.prepared("read finding"), "{}", finding_id);
+    s.bind(1, finding_id);
+    std::vector<StoredFinding> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      out.push_back(StoredFinding{s.text(0), s.integer(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6),
+                                  s.text(7)});
+    }
+    FD_TRY(done(rc, fmt::format("read finding {}", finding_id)), "evidence");
+    return out;
+  }
+
+  Result<std::vector<std::string>> findings_of_run(std::string_view run_id) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT DISTINCT finding_id FROM evidence_findings WHERE run_id = ?1 OR retest_run = ?1 "
+                "ORDER BY finding_id");
+    FD_TRY(s.prepared("list findings"), "run {}", run_id);
+    s.bind(1, run_id);
+    return strings(s, fmt::format("list findings of run {}", run_id));
+  }
+
+  Result<std::vector<std::string>> all_findings() override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT DISTINCT finding_id FROM evidence_findings ORDER BY finding_id");
+    FD_TRY(s.prepared("list findings"), "evidence");
+    return strings(s, "list findings");
+  }
+
+  Result<void> put_public_key(std::string_view fingerprint, std::string_view pem) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "INSERT INTO evidence_keys(fingerprint, public_pem) VALUES (?1, ?2) ON CONFLICT(fingerprint) DO NOTHING");
+    FD_TRY(s.prepared("store public key"), "{}", fingerprint);
+    s.bind(1, fingerprint).bind(2, pem);
+    return done(s.step(), fmt::format("store public key {}", fingerprint));
+  }
+
+  Result<std::optional<std::string>> public_key(std::string_view fingerprint) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT public_pem FROM evidence_keys WHERE fingerprint = ?1");
+    FD_TRY(s.prepared("read public key"), "{}", fingerprint);
+    s.bind(1, fingerprint);
+    int rc = s.step();
+    if (rc == SQLITE_ROW) return std::optional<std::string>(s.text(0));
+    FD_TRY(done(rc, fmt::format("read public key {}", fingerprint)), "evidence");
+    return std::optional<std::string>();
+  }
+
  private:
+  static constexpr const char* kEventColumns =
+      "run_id, seq, kind, recorded_at, recorded_us, body, prev_hash, hash, head_signature, key_fingerprint";
+
+  static StoredEvent read_event(const Stmt& s) {
+    return StoredEvent{s.text(0), s.integer(1), s.text(2), s.text(3), s.integer(4),
+                       s.text(5), s.text(6),    s.text(7), s.text(8), s.text(9)};
+  }
+
+  // The first column of every row, as text.
+  Result<std::vector<std::string>> strings(Stmt& s, const std::string& what) {
+    std::vector<std::string> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(s.text(0));
+    FD_TRY(done(rc, what), "evidence");
+    return out;
+  }
+
   Result<void> exec(const char* sql) { return sqlite::exec(db_, sql); }
+  Result<void> exec(const std::string& sql) { return sqlite::exec(db_, sql.c_str()); }
 
   Result<void> done(int rc, const std::string& what) {
     if (rc == SQLITE_DONE || rc == SQLITE_ROW || rc == SQLITE_OK) return ok();
     return make_error("{}: {}", what, sqlite3_errmsg(db_));
-  }
-
-  template <typename F>
-  Result<void> transaction(F body) {
-    FD_TRY(exec("BEGIN IMMEDIATE"), "store {}", path_);
-    auto r = body();
-    if (!r) {
-      (void)exec("ROLLBACK");
-      return r;
-    }
-    return exec("COMMIT");
   }
 
   Result<bool> has_table(const char* name) {
@@ -331,10 +549,9 @@ class SqliteStore : public Store {
 
   // 0.1.0 kept ad hoc runs as rows (status text, targets in run_targets): each becomes
   // a run record as the runner writes them, in one transaction with the new tables.
-  Result<void> migrate_from_1() {
-    return transaction([&]() -> Result<void> {
-      FD_TRY(exec("ALTER TABLE runs RENAME TO runs_v1; DROP INDEX IF EXISTS runs_in_flight"), "migrate 1 to 2");
-      FD_TRY(exec(kSchema), "migrate 1 to 2: schema");
+  // Returns how many runs it converted.
+  Result<size_t> runs_from_1() {
+    {
       Stmt s(db_, "SELECT id, kind, status, description, requested_by, spec, reason, created_us, ended_us "
                   "FROM runs_v1 ORDER BY created_us");
       FD_TRY(s.prepared("migrate runs"), "migrate 1 to 2");
@@ -391,15 +608,24 @@ class SqliteStore : public Store {
       }
       FD_TRY(done(rc, "runs"), "migrate 1 to 2");
       FD_TRY(exec("DROP TABLE runs_v1; DROP TABLE IF EXISTS run_targets"), "migrate 1 to 2");
-      Stmt v(db_, "INSERT INTO schema_version(version) VALUES (?1)");
-      FD_TRY(v.prepared("schema version"), "migrate 1 to 2");
-      v.bind(1, int64_t{kSchemaVersion});
-      FD_TRY(done(v.step(), "schema version"), "migrate 1 to 2");
-      logger("controller.store")->warn("store {}: migrated from schema 1 (firedrill 0.1.0) to {}: {} run(s)", path_,
-                                        kSchemaVersion, n);
-      return ok();
-    });
+      return n;
+    }
   }
+
+  // Versions 1 and 2 kept evidence events without recorded_us: it is taken from
+  // recorded_at (always "YYYY-MM-DDTHH:MM:SS.ffffffZ", as the evidence writes it).
+  Result<void> evidence_times() {
+    FD_ASSIGN(has, has_table("evidence_events"), "evidence times");
+    if (!has) return ok();
+    FD_TRY(exec("DROP TRIGGER IF EXISTS evidence_events_no_update; "
+                "ALTER TABLE evidence_events ADD COLUMN recorded_us INTEGER NOT NULL DEFAULT 0; "
+                "UPDATE evidence_events SET recorded_us = "
+                "CAST(strftime('%s', substr(recorded_at, 1, 19)) AS INTEGER) * 1000000 + "
+                "CAST(substr(recorded_at, 21, 6) AS INTEGER)"),
+           "evidence times");
+    return ok();
+  }
+
 
   Result<void> put_run_locked(const v1::RunRecord& run) {
     if (run.id().empty()) return make_error("store: a run without an id");
@@ -453,7 +679,8 @@ class SqliteStore : public Store {
     return out;
   }
 
-  std::mutex mu_;
+  std::recursive_mutex mu_;
+  int depth_ = 0;  // transactions open (under mu_)
   sqlite3* db_;
   std::string path_;
 };

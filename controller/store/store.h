@@ -1,11 +1,14 @@
 // What the controller remembers across restarts: the agents it has seen, runs (their
-// records and probe samples), schedules, the fleet's event log, and a few settings
-// (the halt). The interface is kept
-// narrow (rows in, rows out, no SQL outside) so that PostgreSQL can hold it for a
-// highly available pair of controllers; SQLite is the default (one file under the
-// state directory, no set-up).
+// records and probe samples), schedules, the fleet's event log, a few settings (the
+// halt), and the evidence: every run's signed event chain, findings and the keys that
+// signed them (evidence_records.h). The interface is kept narrow (rows in, rows out,
+// explicit transactions, no SQL outside controller/store, ids and sequence numbers
+// given by the controller, instants as UTC microseconds) so that PostgreSQL can hold
+// it for a highly available pair of controllers; SQLite is the default (one file under
+// the state directory, no set-up).
 //
-// Every method is safe to call from any thread.
+// Every method is safe to call from any thread; each is atomic on its own, and
+// transaction() makes several one.
 #pragma once
 
 #include <map>
@@ -16,6 +19,7 @@
 
 #include "common/result.h"
 #include "common/time.h"
+#include "controller/store/evidence_records.h"
 #include "firedrill/v1/run.pb.h"
 
 namespace firedrill::controller {
@@ -31,7 +35,7 @@ struct AgentRow {
 };
 
 struct EventRow {
-  int64_t seq = 0;           // assigned by the store, increasing
+  int64_t seq = 0;           // numbered by the store when appended, increasing
   std::string run_id;        // empty: fleet-wide (halt, agent lost)
   WallTime at;
   std::string agent_id;
@@ -39,10 +43,8 @@ struct EventRow {
   std::string detail;
 };
 
-class Store {
+class Store : public EvidenceRecords {
  public:
-  virtual ~Store() = default;
-
   virtual Result<void> upsert_agents(const std::vector<AgentRow>& rows) = 0;
   virtual Result<std::vector<AgentRow>> agents() = 0;
 
@@ -71,7 +73,7 @@ class Store {
 
 // The schema this binary writes. A database of an older version is migrated when
 // opened; one of a newer version is refused.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // The store's file in the controller's state directory.
 inline constexpr const char* kStoreFileName = "controller.db";

@@ -33,7 +33,8 @@ start() {
     redis) cmd=(redis-server "$dir/redis.conf") ;;
     sentinel) cmd=(redis-sentinel "$dir/sentinel.conf") ;;
     web) cmd=(/usr/bin/python3 "$here/web.py" --bind "$ip" --port "$FDL_WEB_PORT"
-              --host "$host" --dc "$dc" --rack "$rack") ;;
+              --host "$host" --dc "$dc" --rack "$rack"
+              --redis "$(fdl_host_field p1-h1 ip):$FDL_REDIS_PORT") ;;
     haproxy) cmd=(haproxy -db -f "$dir/haproxy.cfg") ;;
     *) echo "boot-host: $host: unknown service '$svc'" >&2; return 1 ;;
   esac

@@ -3,9 +3,12 @@
 
 GET /        -> {"host": ..., "dc": ..., "rack": ...}
 GET /healthz -> ok   (HAProxy's health check)
+GET /redis   -> PONG from the Redis primary (--redis), or 503 within 2 s: the page that
+                needs Redis, which the slow-redis experiment slows down
 """
 import argparse
 import json
+import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -16,6 +19,7 @@ def main():
     p.add_argument("--host", required=True)
     p.add_argument("--dc", required=True)
     p.add_argument("--rack", required=True)
+    p.add_argument("--redis", help="the Redis primary, HOST:PORT")
     a = p.parse_args()
     body = (json.dumps({"host": a.host, "dc": a.dc, "rack": a.rack}) + "\n").encode()
 
@@ -27,6 +31,16 @@ def main():
                 self.reply(200, b"ok\n", "text/plain")
             elif self.path == "/":
                 self.reply(200, body, "application/json")
+            elif self.path == "/redis" and a.redis:
+                host, port = a.redis.rsplit(":", 1)
+                try:
+                    with socket.create_connection((host, int(port)), timeout=2) as r:
+                        r.sendall(b"PING\r\n")
+                        answer = r.recv(64)
+                    ok = answer.startswith(b"+PONG")
+                except OSError:
+                    ok = False
+                self.reply(200 if ok else 503, b"PONG\n" if ok else b"redis unavailable\n", "text/plain")
             else:
                 self.reply(404, b"not found\n", "text/plain")
 

@@ -42,7 +42,8 @@ TEST(LabExperiments, FilesValidate) {
   auto r = sh(quote(build_dir() + "/controller/firedrill") + " validate experiments/*.yaml");
   EXPECT_EQ(r.status, 0) << r.output;
   for (const char* f : {"pangyo-fire.yaml", "pangyo-fire-ci.yaml", "rack-power-loss.yaml", "dc-partition.yaml",
-                        "kill-primary.yaml", "continuous.yaml", "redis-unsynced-power-loss.yaml"}) {
+                        "kill-primary.yaml", "continuous.yaml", "redis-unsynced-power-loss.yaml",
+                        "slow-redis.yaml"}) {
     EXPECT_NE(r.output.find(std::string("experiments/") + f + ": valid"), std::string::npos) << f << "\n" << r.output;
   }
 }
@@ -207,6 +208,30 @@ TEST(LabExperiments, KillPrimaryKeepsItDownAndTouchesNothingElse) {
   // The supervisor on p1-h1 survived the keep-down and brought Redis back afterwards.
   EXPECT_TRUE(eventually([&] { return !redis_pid(lab, "p1-h1").empty(); }, std::chrono::seconds(15),
                          std::chrono::milliseconds(500)));
+}
+
+// Up but broken: 300 ms more per Redis answer from the web tier. Nothing is down, so
+// Sentinel does not fail over and availability holds; the latency SLO fails.
+TEST(LabExperiments, SlowRedisIsUpButFailsTheLatencySlo) {
+  Lab lab("two-site", Controller::kServe);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  auto d = drill(lab, "experiments/slow-redis.yaml");
+  ASSERT_FALSE(d.id.empty());
+  EXPECT_EQ(d.record.outcome(), v1::RUN_OUTCOME_FAILED) << d.record.reason() << "\n" << d.cli.output;
+  auto* latency = slo(d.record, "latency_p95", "web-redis");
+  ASSERT_NE(latency, nullptr);
+  EXPECT_FALSE(latency->pass()) << latency->measured();
+  EXPECT_GE(latency->value(), 0.3) << latency->measured();
+  for (const char* probe : {"web-redis", "messaging"}) {
+    auto* up = slo(d.record, "availability", probe);
+    ASSERT_NE(up, nullptr) << probe;
+    EXPECT_TRUE(up->pass()) << probe << ": " << up->measured();
+  }
+  for (auto h : {"p2-h1", "c2-h1"}) {
+    EXPECT_TRUE(switch_masters(lab.sentinel_log(h)).empty()) << "Sentinel on " << h << " switched";
+  }
+  auto problems = lab.down_and_check(lab.processes(), lab.agent_bpf_programs());
+  EXPECT_TRUE(problems.empty()) << ::testing::PrintToString(problems);
 }
 
 TEST(LabExperiments, ContinuousWebKillRunsOnce) {

@@ -41,7 +41,7 @@ Genuine* make_genuine() {
   char dir[] = "/tmp/fdz-verify-XXXXXX";
   if (!mkdtemp(dir)) die("mkdtemp");
   {
-    auto store = SqliteEvidenceStore::open(std::string(dir) + "/state.db");
+    auto store = controller::open_sqlite_store(std::string(dir) + "/state.db");
     if (!store) die(store.error().message);
     auto key = SigningKey::generate();
     if (!key) die(key.error().message);

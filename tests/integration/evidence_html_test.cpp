@@ -66,7 +66,7 @@ struct Page {
 
 std::unique_ptr<Page> render_page(bool fail_failover) {
   auto p = std::make_unique<Page>();
-  auto store = SqliteEvidenceStore::open(p->dir.path + "/state.db");
+  auto store = controller::open_sqlite_store(p->dir.path + "/state.db");
   EXPECT_TRUE(store) << store.error().message;
   auto key = SigningKey::generate();
   testing::FixtureClock clock;

@@ -167,7 +167,7 @@ void expect_only_the_durable_survives(DataLab& d, const std::string& options) {
 
   ASSERT_TRUE(agent.wait_log("reverted: REVERT_EXPIRED", 15s)) << agent.log();
   EXPECT_TRUE(agent.wait_log("mounted again", 5s)) << agent.log();
-  EXPECT_FALSE(shut_down(d.data.mnt()));
+  EXPECT_FALSE(shut_down(d.data.mnt())) << agent.log();
   // Mounted as before: the options survive the remount.
   EXPECT_NE(d.data.super_options().find(options), std::string::npos) << d.data.super_options();
   expect_durable_state(d.dir);

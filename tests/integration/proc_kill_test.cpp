@@ -146,6 +146,44 @@ TEST_F(ProcKill, ForksOfADyingSelectedProcessAreFoundAgain) {
   ASSERT_TRUE(engine->revert("kf"));
 }
 
+TEST_F(ProcKill, APreparedKeepDownSelectsNothingUntilAppliedAndIsDroppedByRevert) {
+  // Staged for an instant: the program is loaded and attached ahead, and only the apply
+  // makes it select (the map entries and the kill of what runs).
+  std::string comm = "fdpp" + std::to_string(::getpid());
+  auto sleeper = fdp::private_copy("/bin/sleep", dir, comm);
+  Child running = Child::spawn({sleeper, "600"});
+  ASSERT_TRUE(fdp::eventually([&] { return proc::read_comm(running.pid()) == comm; }, 2s));
+  v1::FaultSpec spec;
+  auto* kd = spec.mutable_process()->mutable_keep_down();
+  kd->mutable_select()->add_comms(comm);
+  kd->set_kill_running(true);
+  ASSERT_TRUE(engine->prepare("kp", spec));
+  ASSERT_TRUE(engine->prepare("kp", spec));  // idempotent
+  Child before = Child::spawn({sleeper, "0.01"});
+  EXPECT_EQ(before.wait(5s), 0) << "a prepared keep-down killed at exec";
+  EXPECT_TRUE(running.alive()) << "a prepared keep-down killed what runs";
+  EXPECT_EQ(engine->counters("kp").processes_killed(), 0u);
+
+  ASSERT_TRUE(engine->apply("kp", spec));
+  EXPECT_EQ(running.wait(5s), 128 + SIGKILL);
+  Child after = Child::spawn({sleeper, "5"});
+  EXPECT_EQ(after.wait(5s), 128 + SIGKILL) << "an applied keep-down let a selected exec live";
+  ASSERT_TRUE(engine->revert("kp"));
+
+  // Prepared and reverted without an apply: nothing selects, nothing is held.
+  ASSERT_TRUE(engine->prepare("kq", spec));
+  ASSERT_TRUE(engine->revert("kq"));
+  Child later = Child::spawn({sleeper, "0.01"});
+  EXPECT_EQ(later.wait(5s), 0);
+  auto other = spec;
+  other.mutable_process()->mutable_keep_down()->set_kill_running(false);
+  ASSERT_TRUE(engine->prepare("kr", spec));
+  auto r = engine->apply("kr", other);
+  ASSERT_FALSE(r) << "an apply with another spec than the one prepared";
+  EXPECT_NE(r.error().message.find("prepared with another spec"), std::string::npos) << r.error().describe();
+  ASSERT_TRUE(engine->revert("kr"));
+}
+
 // ---------------------------------------------------------------- refusals, through the agent binary
 
 TEST(ProcRefusals, BadRequestsAreRefusedWithAClearErrorAndChangeNothing) {

@@ -26,6 +26,11 @@ TEST(DegradeValues, GoodSpecsHaveNoProblem) {
            "network { corrupt { percent: 1 fix_checksums: true } }",
            "network { duplicate { percent: 100 } }",
            "network { delay { delay_us: 100 jitter_us: 50 match { direction: DIRECTION_EGRESS } } }",
+           "connection { workload_cgroups: \"web\" to_server_latency { fixed_us: 1000 jitter_us: 100 } }",
+           "connection { cgroups: \"a/b\" match { dst_cidrs: \"10.0.0.0/8\" protocol: L4_TCP } "
+           "to_client_bandwidth { bytes_per_sec: 1000 } reset { after_bytes: 10 percent: 50 } }",
+           "connection { workload_cgroups: \"\" stall { never_answer: true } }",
+           "connection { workload_cgroups: \"\" stall { slow_close_us: 100 } max_connections: 10 }",
        }) {
     EXPECT_TRUE(fault_value_problems(spec(t)).empty()) << t << ": " << first_fault_value_problem(spec(t));
   }
@@ -60,6 +65,28 @@ TEST(DegradeValues, BadValuesNameTheirField) {
            {"network { delay { delay_us: 1000 jitter_us: 20000000 match { direction: DIRECTION_EGRESS } } }",
             "network.delay.jitter_us"},
            {"network { delay { delay_us: 1000 } }", "network.delay.match.direction"},
+           {"connection { to_server_latency { fixed_us: 1 } }", "connection"},
+           {"connection { cgroups: \"\" to_server_latency { fixed_us: 1 } }", "connection.cgroups[0]"},
+           {"connection { workload_cgroups: \"w\" }", "connection"},
+           {"connection { workload_cgroups: \"w\" to_server_latency { } }", "connection.to_server_latency"},
+           {"connection { workload_cgroups: \"w\" to_client_latency { fixed_us: 20000000 } }",
+            "connection.to_client_latency.fixed_us"},
+           {"connection { workload_cgroups: \"w\" to_server_bandwidth { } }",
+            "connection.to_server_bandwidth.bytes_per_sec"},
+           {"connection { workload_cgroups: \"w\" to_client_bandwidth { bytes_per_sec: 0 } }",
+            "connection.to_client_bandwidth.bytes_per_sec"},
+           {"connection { workload_cgroups: \"w\" reset { percent: -1 } }", "connection.reset.percent"},
+           {"connection { workload_cgroups: \"w\" reset { percent: 101 } }", "connection.reset.percent"},
+           {"connection { workload_cgroups: \"w\" stall { } }", "connection.stall"},
+           {"connection { workload_cgroups: \"w\" stall { never_answer: true } reset { } }",
+            "connection.stall.never_answer"},
+           {"connection { workload_cgroups: \"w\" match { protocol: L4_UDP } reset { } }",
+            "connection.match.protocol"},
+           {"connection { workload_cgroups: \"w\" match { src_cidrs: \"1.2.3.4\" } reset { } }",
+            "connection.match.src_cidrs"},
+           {"connection { workload_cgroups: \"w\" match { direction: DIRECTION_EGRESS } reset { } }",
+            "connection.match.direction"},
+           {"connection { workload_cgroups: \"w\" reset { } max_connections: 100000 }", "connection.max_connections"},
        }) {
     auto problems = fault_value_problems(spec(c.spec));
     ASSERT_FALSE(problems.empty()) << c.spec;
@@ -74,6 +101,15 @@ TEST(DegradeValues, ADelayLongerThanTheFaultIsRefused) {
   auto p = fault_value_problems(s, std::chrono::seconds(4));
   ASSERT_EQ(p.size(), 1u);
   EXPECT_EQ(p[0].field, "network.delay.delay_us");
+  EXPECT_NE(p[0].message.find("not shorter than the fault"), std::string::npos) << p[0].message;
+}
+
+TEST(DegradeValues, AConnectionLatencyLongerThanTheFaultIsRefused) {
+  auto s = spec("connection { workload_cgroups: \"w\" to_client_latency { fixed_us: 2000000 jitter_us: 1000000 } }");
+  EXPECT_TRUE(fault_value_problems(s, std::chrono::seconds(4)).empty());
+  auto p = fault_value_problems(s, std::chrono::seconds(3));
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].field, "connection.to_client_latency.fixed_us");
   EXPECT_NE(p[0].message.find("not shorter than the fault"), std::string::npos) << p[0].message;
 }
 
@@ -99,6 +135,24 @@ TEST(DegradeValues, ExperimentFileErrorsPointAtTheField) {
   got = experiment::parse_experiment(late, "late.yaml");
   ASSERT_EQ(got.diagnostics.size(), 1u);
   EXPECT_EQ(got.diagnostics[0].field, "steps[0].fault.network.delay.delay_us");
+}
+
+// The shipped slow-redis game day asks what its comment says: 150 ms each way from the
+// web service to the Redis primary's port, and a p95 latency SLO the fault must break.
+TEST(DegradeValues, SlowRedisExperimentSlowsTheWebTiersRedisConnections) {
+  auto got = experiment::load_experiment_file("experiments/slow-redis.yaml");
+  ASSERT_TRUE(got.ok()) << got.diagnostics.size();
+  const auto& e = got.experiment;
+  ASSERT_EQ(e.steps_size(), 1);
+  const auto& c = e.steps(0).fault().connection();
+  EXPECT_EQ(c.workload_cgroups(0), "web");
+  EXPECT_EQ(c.match().dst_cidrs(0), "10.210.1.11");
+  EXPECT_EQ(c.match().dst_ports(0).first(), 6379u);
+  EXPECT_EQ(c.to_server_latency().fixed_us() + c.to_client_latency().fixed_us(), 300000u);
+  EXPECT_EQ(e.targets().selector(), "web=true");
+  ASSERT_TRUE(e.slo().has_latency());
+  // The added round trip alone is past the SLO's bound.
+  EXPECT_LT(e.slo().latency().max().seconds() * 1000 + e.slo().latency().max().nanos() / 1000000, 300);
 }
 
 }  // namespace

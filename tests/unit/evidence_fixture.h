@@ -11,7 +11,7 @@
 #include "controller/evidence/evidence_log.h"
 #include "controller/evidence/findings.h"
 #include "controller/evidence/signing_key.h"
-#include "controller/evidence/sqlite_store.h"
+#include "controller/store/store.h"
 
 namespace firedrill::evidence::testing {
 
@@ -67,15 +67,22 @@ inline RunCreated fixture_created() {
 }
 
 // A store that forwards everything to a real one; a test overrides what it breaks.
-class ForwardingStore : public EvidenceStore {
+class ForwardingStore : public controller::EvidenceRecords {
  public:
-  explicit ForwardingStore(EvidenceStore& real) : real_(real) {}
-  Result<void> append_events(const std::vector<StoredEvent>& e) override { return real_.append_events(e); }
-  Result<std::vector<StoredEvent>> events(std::string_view r) override { return real_.events(r); }
-  Result<std::optional<StoredEvent>> last_event(std::string_view r) override { return real_.last_event(r); }
-  Result<std::vector<std::string>> runs() override { return real_.runs(); }
-  Result<void> append_finding(const StoredFinding& f) override { return real_.append_finding(f); }
-  Result<std::vector<StoredFinding>> finding_revisions(std::string_view id) override {
+  explicit ForwardingStore(controller::EvidenceRecords& real) : real_(real) {}
+  Result<void> transaction(const std::function<Result<void>()>& body) override { return real_.transaction(body); }
+  Result<void> append_evidence(const std::vector<controller::StoredEvent>& e) override {
+    return real_.append_evidence(e);
+  }
+  Result<std::vector<controller::StoredEvent>> evidence_events(std::string_view r) override {
+    return real_.evidence_events(r);
+  }
+  Result<std::optional<controller::StoredEvent>> last_evidence_event(std::string_view r) override {
+    return real_.last_evidence_event(r);
+  }
+  Result<std::vector<std::string>> evidence_runs() override { return real_.evidence_runs(); }
+  Result<void> append_finding(const controller::StoredFinding& f) override { return real_.append_finding(f); }
+  Result<std::vector<controller::StoredFinding>> finding_revisions(std::string_view id) override {
     return real_.finding_revisions(id);
   }
   Result<std::vector<std::string>> findings_of_run(std::string_view r) override { return real_.findings_of_run(r); }
@@ -84,11 +91,11 @@ class ForwardingStore : public EvidenceStore {
   Result<std::optional<std::string>> public_key(std::string_view f) override { return real_.public_key(f); }
 
  protected:
-  EvidenceStore& real_;
+  controller::EvidenceRecords& real_;
 };
 
 // Appends a whole run to `store`, signed by `key`. Returns the log (closed).
-inline Result<std::unique_ptr<EvidenceLog>> write_fixture_run(EvidenceStore& store, const SigningKey& key,
+inline Result<std::unique_ptr<EvidenceLog>> write_fixture_run(controller::EvidenceRecords& store, const SigningKey& key,
                                                               FixtureClock& clock, const RunShape& shape = {}) {
   WallTime t0 = clock.now;
   auto at = [&](std::chrono::milliseconds d) { return t0 + d; };

@@ -15,7 +15,7 @@
 #include "controller/evidence/document.h"
 #include "controller/evidence/html_report.h"
 #include "controller/runner/run_recorder.h"
-#include "controller/evidence/sqlite_store.h"
+#include "controller/store/store.h"
 #include "controller/evidence/verify.h"
 #include "controller/guard/guard.h"
 #include "controller/runner/run.h"
@@ -93,6 +93,7 @@ class FakeFleet : public runner::FleetDriver {
     return out;
   }
   std::vector<std::string> lost(const std::vector<std::string>&) override { return {}; }
+  std::vector<runner::HostEnded> ended_early(const std::string&, const std::vector<std::string>&) override { return {}; }
   bool halted(std::string*) override { return false; }
 
   std::optional<WallTime> down_from, down_until;
@@ -155,7 +156,7 @@ struct TempDir {
 
 TEST(EvidenceFromTheRunner, AGameDayRunMakesACompleteVerifiableReport) {
   TempDir dir;
-  auto store = SqliteEvidenceStore::open(dir.path + "/state.db");
+  auto store = controller::open_sqlite_store(dir.path + "/state.db");
   ASSERT_TRUE(store) << store.error().message;
   auto key = SigningKey::generate();
   ASSERT_TRUE(key);
@@ -241,12 +242,12 @@ TEST(EvidenceFromTheRunner, AGameDayRunMakesACompleteVerifiableReport) {
 // A store whose appends fail for a while, as a busy or failing database would.
 class FlakyStore : public testing::ForwardingStore {
  public:
-  FlakyStore(EvidenceStore& real, int fail_from, int fail_count)
+  FlakyStore(controller::EvidenceRecords& real, int fail_from, int fail_count)
       : ForwardingStore(real), from_(fail_from), count_(fail_count) {}
-  Result<void> append_events(const std::vector<StoredEvent>& e) override {
+  Result<void> append_evidence(const std::vector<controller::StoredEvent>& e) override {
     int call = calls_++;
     if (call >= from_ && call < from_ + count_) return make_error("database is locked");
-    return real_.append_events(e);
+    return real_.append_evidence(e);
   }
 
  private:
@@ -261,7 +262,7 @@ struct SmallRun {
 
 SmallRun small_run(int fail_from, int fail_count, const std::string& probe_detail = "") {
   TempDir dir;
-  auto real = SqliteEvidenceStore::open(dir.path + "/state.db");
+  auto real = controller::open_sqlite_store(dir.path + "/state.db");
   EXPECT_TRUE(real);
   FlakyStore store(**real, fail_from, fail_count);
   auto key = SigningKey::generate();
@@ -284,7 +285,7 @@ slo: {availability: {min: 0.5}}
                   nullptr, &recorder);
   SmallRun out;
   out.done = run.execute();
-  auto events = (*real)->events("small-1");
+  auto events = (*real)->evidence_events("small-1");
   EXPECT_TRUE(events);
   if (events && !events->empty()) out.verdict_reason = Json::parse(events->back().body)["data"].value("reason", "");
   auto doc = build_document(**real, "small-1", *key, clock.now(), "t");
@@ -327,7 +328,7 @@ TEST(EvidenceFromTheRunner, ProbeOutputCutInsideACharacterIsStillRecorded) {
 
 TEST(EvidenceFromTheRunner, ARefusedRunStillLeavesASignedRecord) {
   TempDir dir;
-  auto store = SqliteEvidenceStore::open(dir.path + "/state.db");
+  auto store = controller::open_sqlite_store(dir.path + "/state.db");
   ASSERT_TRUE(store);
   auto key = SigningKey::generate();
   FakeClock clock(kT0);
@@ -362,7 +363,10 @@ probes: [{name: web, http: {url: "http://web/"}}]
 TEST(EvidenceFromTheRunner, TheDaemonOpensItsEvidenceOnceAndGivesEachRunAForwarder) {
   TempDir dir;
   auto state = std::filesystem::path(dir.path) / "state";
-  auto ev = ControllerEvidence::open(state, state / "controller.db");
+  std::filesystem::create_directories(state);
+  auto store = controller::open_sqlite_store(state / "controller.db");
+  ASSERT_TRUE(store) << store.error().message;
+  auto ev = ControllerEvidence::open(state, **store);
   ASSERT_TRUE(ev) << ev.error().message;
   EXPECT_TRUE(std::filesystem::exists(state / kKeyFileName));
   EXPECT_TRUE(std::filesystem::exists(state / "controller.db"));
@@ -374,7 +378,7 @@ TEST(EvidenceFromTheRunner, TheDaemonOpensItsEvidenceOnceAndGivesEachRunAForward
   auto observer = (*ev)->recorder->for_run();
   observer->on_created(record);
   observer->on_phase(record, "waiting");
-  auto events = (*ev)->store->events("fwd-1");
+  auto events = (*ev)->store.evidence_events("fwd-1");
   ASSERT_TRUE(events);
   ASSERT_EQ(events->size(), 2u);
   EXPECT_EQ((*events)[0].kind, "run_created");
@@ -382,7 +386,7 @@ TEST(EvidenceFromTheRunner, TheDaemonOpensItsEvidenceOnceAndGivesEachRunAForward
   ev->reset();
 
   // A restart keeps the key made on the first start.
-  auto again = ControllerEvidence::open(state, state / "controller.db");
+  auto again = ControllerEvidence::open(state, **store);
   ASSERT_TRUE(again);
   EXPECT_EQ((*again)->key.fingerprint(), fingerprint);
 }

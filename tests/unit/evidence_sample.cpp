@@ -11,7 +11,7 @@ int main(int argc, char** argv) {
     std::cerr << "usage: evidence_sample DB STATE_DIR\n";
     return 2;
   }
-  auto store = SqliteEvidenceStore::open(argv[1]);
+  auto store = firedrill::controller::open_sqlite_store(argv[1]);
   if (!store) {
     std::cerr << store.error().message << "\n";
     return 1;

@@ -214,50 +214,34 @@ Verb run_verb(int (*main_fn)(int, char**), std::vector<std::string> args) {
 
 struct Env {
   TempDir dir;
-  std::unique_ptr<SqliteEvidenceStore> store;
+  std::unique_ptr<controller::Store> store;
   SigningKey key = SigningKey::generate().value();
   FixtureClock clock;
   Env() {
-    auto s = SqliteEvidenceStore::open(dir.path + "/state.db");
+    auto s = controller::open_sqlite_store(dir.path + "/state.db");
     EXPECT_TRUE(s) << s.error().message;
     store = std::move(*s);
   }
 };
 
-TEST(EvidenceStore, AppendOnlyEvenThroughSql) {
+TEST(EvidenceRecords, AppendOnlyEvenThroughSql) {
   Env env;
   auto log = EvidenceLog::create(*env.store, env.key, "r1", testing::fixture_created(), env.clock.fn());
   ASSERT_TRUE(log) << log.error().message;
+  // Another connection to the store's file, as an editor with sqlite3 would have.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((env.dir.path + "/state.db").c_str(), &db), SQLITE_OK);
   char* msg = nullptr;
-  EXPECT_NE(sqlite3_exec(env.store->handle(), "UPDATE evidence_events SET body='x'", nullptr, nullptr, &msg), SQLITE_OK);
+  EXPECT_NE(sqlite3_exec(db, "UPDATE evidence_events SET body='x'", nullptr, nullptr, &msg), SQLITE_OK);
   EXPECT_THAT(std::string(msg ? msg : ""), HasSubstr("append-only"));
   sqlite3_free(msg);
-  EXPECT_NE(sqlite3_exec(env.store->handle(), "DELETE FROM evidence_events", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_NE(sqlite3_exec(db, "DELETE FROM evidence_events", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
   // A seq that does not follow is refused.
-  StoredEvent gap{"r1", 5, "note", "", "{}", kZeroHash, kZeroHash, "", ""};
-  auto r = env.store->append_event(gap);
+  controller::StoredEvent gap{"r1", 5, "note", "", 0, "{}", kZeroHash, kZeroHash, "", ""};
+  auto r = env.store->append_evidence({gap});
   ASSERT_FALSE(r);
   EXPECT_THAT(r.error().message, HasSubstr("seq 5"));
-}
-
-TEST(EvidenceStore, SharesAHandleOpenedByTheControllerStore) {
-  TempDir dir;
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir.path + "/state.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE runs(id TEXT)", nullptr, nullptr, nullptr), SQLITE_OK);
-  {
-    auto store = SqliteEvidenceStore::attach(db);
-    ASSERT_TRUE(store) << store.error().message;
-    auto key = SigningKey::generate();
-    FixtureClock clock;
-    ASSERT_TRUE(EvidenceLog::create(**store, *key, "shared", testing::fixture_created(), clock.fn()));
-    auto runs = (*store)->runs();
-    ASSERT_TRUE(runs);
-    EXPECT_EQ(*runs, std::vector<std::string>{"shared"});
-  }
-  // The handle is still the owner's, and usable.
-  EXPECT_EQ(sqlite3_exec(db, "INSERT INTO runs VALUES('x')", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
 }
 
 TEST(EvidenceLogTest, ChainsSignsEveryHeadAndClosesAtVerdict) {
@@ -267,7 +251,7 @@ TEST(EvidenceLogTest, ChainsSignsEveryHeadAndClosesAtVerdict) {
   auto a = (*log)->append(Note{"me", "hello"});
   ASSERT_TRUE(a);
   EXPECT_EQ(a->seq, 2);
-  auto events = env.store->events("r1");
+  auto events = env.store->evidence_events("r1");
   ASSERT_TRUE(events);
   ASSERT_EQ(events->size(), 2u);
   EXPECT_EQ((*events)[0].prev_hash, kZeroHash);
@@ -307,7 +291,7 @@ TEST(EvidenceLogTest, ABatchIsChainedAndSignedOnceAtItsEnd) {
   auto last = (*log)->append_all(batch);
   ASSERT_TRUE(last) << last.error().message;
   EXPECT_EQ(last->seq, 101);
-  auto events = env.store->events("fanout");
+  auto events = env.store->evidence_events("fanout");
   ASSERT_TRUE(events);
   ASSERT_EQ(events->size(), 101u);
   for (size_t i = 1; i < events->size(); ++i) {
@@ -321,7 +305,7 @@ TEST(EvidenceLogTest, ABatchIsChainedAndSignedOnceAtItsEnd) {
   auto bad = (*log)->append_all({PendingEvent::of(Note{"a", "b"}), PendingEvent::of(testing::fixture_created())});
   ASSERT_FALSE(bad);
   EXPECT_EQ((*log)->count(), 101);
-  auto after = env.store->events("fanout");
+  auto after = env.store->evidence_events("fanout");
   ASSERT_TRUE(after);
   EXPECT_EQ(after->size(), 101u);
 }
@@ -355,7 +339,7 @@ TEST(EvidenceLogTest, ConcurrentAppendsKeepOneChain) {
     });
   }
   for (auto& th : threads) th.join();
-  auto events = env.store->events("r3");
+  auto events = env.store->evidence_events("r3");
   ASSERT_TRUE(events);
   ASSERT_EQ(events->size(), 101u);
   for (size_t i = 1; i < events->size(); ++i) EXPECT_EQ((*events)[i].prev_hash, (*events)[i - 1].hash);
@@ -366,7 +350,7 @@ TEST(EvidenceLogTest, ConcurrentAppendsKeepOneChain) {
 TEST(EvidenceFindings, SignedRecordsThatLeaveTheRunUnchanged) {
   Env env;
   ASSERT_TRUE(write_fixture_run(*env.store, env.key, env.clock));
-  auto before = env.store->events("run-pangyo-0001");
+  auto before = env.store->evidence_events("run-pangyo-0001");
   ASSERT_TRUE(before);
   FindingBook book(*env.store, &env.key, env.clock.fn());
 
@@ -417,7 +401,7 @@ TEST(EvidenceFindings, SignedRecordsThatLeaveTheRunUnchanged) {
   EXPECT_THAT(twice.error().message, HasSubstr("already closed"));
 
   // The run's own signed log is untouched by its findings.
-  auto after = env.store->events("run-pangyo-0001");
+  auto after = env.store->evidence_events("run-pangyo-0001");
   ASSERT_TRUE(after);
   ASSERT_EQ(after->size(), before->size());
   EXPECT_EQ(after->back().hash, before->back().hash);
@@ -445,9 +429,9 @@ void replace_once(std::string& s, const std::string& from, const std::string& to
 // database would (the real one refuses updates by trigger).
 class EditedStore : public testing::ForwardingStore {
  public:
-  EditedStore(EvidenceStore& real, std::string run) : ForwardingStore(real), run_(std::move(run)) {}
-  Result<std::vector<StoredEvent>> events(std::string_view run_id) override {
-    FD_ASSIGN(out, real_.events(run_id), "edited");
+  EditedStore(controller::EvidenceRecords& real, std::string run) : ForwardingStore(real), run_(std::move(run)) {}
+  Result<std::vector<controller::StoredEvent>> evidence_events(std::string_view run_id) override {
+    FD_ASSIGN(out, real_.evidence_events(run_id), "edited");
     if (run_id == run_ && out.size() > 3) replace_once(out[2].body, "\"approved\"", "\"rejected\"");
     return out;
   }

@@ -10,6 +10,7 @@
 
 #include <unistd.h>
 
+#include "controller/runner/fleet_adapter.h"
 #include "controller/runner/run_ids.h"
 #include "controller/session/admission.h"
 #include "controller/session/agent_session.h"
@@ -228,6 +229,54 @@ TEST(AgentStreams, ClockOffsetIsMeasuredAgainOnEveryHeartbeat) {
   *hb.mutable_clock() = to_proto(WallClock::now());
   streams.heartbeat(*a.session, hb);
   EXPECT_EQ(streams.clock_refusal(*a.session), "");
+}
+
+// What an agent ended on its own reaches the runner (FleetAdapter::ended_early) from
+// its heartbeats' lists and from its events, also across a re-registration; a revert
+// the controller asked for is the run's own; a failing revert counts too.
+TEST(AgentStreams, FaultsTheAgentEndedReachTheRunner) {
+  FleetConfig c;
+  Fleet fleet(c, nullptr, runner::run_of_fault);
+  runner::FleetAdapter adapter(fleet);
+  Stream a;
+  fleet.session_started(a.session);
+  ASSERT_TRUE(fleet.register_session(a.session, hello("h1", WallClock::now()), "h1"));
+  EXPECT_TRUE(adapter.ended_early("r-x-1.0", {"h1"}).empty());
+
+  v1::AgentMessage hb;
+  auto* e = hb.mutable_heartbeat()->add_ended();
+  e->set_fault_id("r-x-1.0");
+  e->set_reason(v1::REVERT_EXPIRED);
+  *e->mutable_at() = to_proto(WallClock::now() - 2s);
+  auto* mine = hb.mutable_heartbeat()->add_ended();
+  mine->set_fault_id("r-x-1.1");
+  mine->set_reason(v1::REVERT_REQUESTED);
+  auto* failing = hb.mutable_heartbeat()->add_active_faults();
+  failing->set_fault_id("r-x-1.2");
+  failing->set_revert_error("thaw: device busy");
+  fleet.on_message(a.session, hb);
+  auto ended = adapter.ended_early("r-x-1.0", {"h1"});
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].agent_id, "h1");
+  EXPECT_EQ(ended[0].why, "its lease expired by the agent's clock");
+  EXPECT_FALSE(ended[0].still_in_effect);
+  EXPECT_TRUE(adapter.ended_early("r-x-1.1", {"h1"}).empty());
+  auto fails = adapter.ended_early("r-x-1.2", {"h1"});
+  ASSERT_EQ(fails.size(), 1u);
+  EXPECT_EQ(fails[0].why, "revert failing: thaw: device busy");
+  EXPECT_TRUE(fails[0].still_in_effect);
+
+  // An event (the dead-man switch), then the agent comes back: still known.
+  v1::AgentMessage ev;
+  ev.mutable_event()->mutable_reverted()->set_fault_id("r-x-1.3");
+  ev.mutable_event()->mutable_reverted()->set_reason(v1::REVERT_LEASE_LOST);
+  fleet.on_message(a.session, ev);
+  Stream again;
+  fleet.session_started(again.session);
+  ASSERT_TRUE(fleet.register_session(again.session, hello("h1", WallClock::now()), "h1"));
+  auto dead_man = adapter.ended_early("r-x-1.3", {"h1"});
+  ASSERT_EQ(dead_man.size(), 1u);
+  EXPECT_NE(dead_man[0].why.find("dead-man switch"), std::string::npos);
 }
 
 TEST(AgentStreams, AnAgentBeyondTheClockBoundIsRefusedFaultsWithACommonStart) {

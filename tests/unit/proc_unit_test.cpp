@@ -522,6 +522,10 @@ class RecordingEngine : public FaultEngine {
     rec_.calls.push_back("revert " + id);
     return ok();
   }
+  Result<void> prepare(const std::string& id, const v1::FaultSpec&) override {
+    rec_.calls.push_back("prepare " + id);
+    return ok();
+  }
   v1::FaultCounters counters(const std::string&) const override {
     v1::FaultCounters c;
     c.set_processes_killed(killed);
@@ -585,12 +589,15 @@ struct PowerFixture : ::testing::Test {
 
 TEST_F(PowerFixture, BlackholeThenFreezeThenKillAndKeepDownOfTheWorkload) {
   ASSERT_TRUE(engine->apply("pl", spec));
-  ASSERT_EQ(rec.calls.size(), 4u);
+  ASSERT_EQ(rec.calls.size(), 6u);
   EXPECT_EQ(rec.calls[0], "apply pl/net network { blackhole { } }");
-  EXPECT_EQ(rec.calls[1], "apply pl/freeze process { freeze { cgroups: \"fdp-unit-workload\" } }");
-  EXPECT_EQ(rec.calls[2],
+  // Staged before the instant: at it only switches flip.
+  EXPECT_EQ(rec.calls[1], "prepare pl/freeze");
+  EXPECT_EQ(rec.calls[2], "prepare pl/proc");
+  EXPECT_EQ(rec.calls[3], "apply pl/freeze process { freeze { cgroups: \"fdp-unit-workload\" } }");
+  EXPECT_EQ(rec.calls[4],
             "apply pl/proc process { keep_down { select { cgroups: \"fdp-unit-workload\" } kill_running: true } }");
-  EXPECT_EQ(rec.calls[3], "revert pl/freeze");  // empty now: what starts dies at exec
+  EXPECT_EQ(rec.calls[5], "revert pl/freeze");  // empty now: what starts dies at exec
   // The intent and the boot are owed from before the first part; the stages say what
   // happened.
   EXPECT_EQ(owed_kinds(*journal), (std::vector<std::string>{"power_loss", "boot_hooks", "power_stage:network cut",
@@ -601,7 +608,7 @@ TEST_F(PowerFixture, BlackholeThenFreezeThenKillAndKeepDownOfTheWorkload) {
   EXPECT_LE(effect->frozen, effect->killed);
   EXPECT_EQ(effect->fs_shut_down, WallTime{});  // no lose_unsynced
   EXPECT_TRUE(engine->apply("pl", spec));  // idempotent
-  EXPECT_EQ(rec.calls.size(), 4u);
+  EXPECT_EQ(rec.calls.size(), 6u);
 }
 
 TEST_F(PowerFixture, RestoreLiftsNetworkThenKeepDownThenBoots) {
@@ -612,9 +619,9 @@ TEST_F(PowerFixture, RestoreLiftsNetworkThenKeepDownThenBoots) {
   EXPECT_EQ(c.packets_dropped(), 7u);
   EXPECT_EQ(c.processes_killed(), 3u);
   ASSERT_TRUE(engine->revert("pl"));
-  ASSERT_EQ(rec.calls.size(), 6u);
-  EXPECT_EQ(rec.calls[4], "revert pl/net");
-  EXPECT_EQ(rec.calls[5], "revert pl/proc");
+  ASSERT_EQ(rec.calls.size(), 8u);
+  EXPECT_EQ(rec.calls[6], "revert pl/net");
+  EXPECT_EQ(rec.calls[7], "revert pl/proc");
   // The host boots after power is back, on the engine's boot thread.
   ASSERT_TRUE(engine->wait_booted(std::chrono::seconds(10)));
   std::ifstream in(marker);
@@ -623,7 +630,7 @@ TEST_F(PowerFixture, RestoreLiftsNetworkThenKeepDownThenBoots) {
   EXPECT_EQ(line, "booted");
   EXPECT_TRUE(journal->owed().empty());
   EXPECT_TRUE(engine->revert("pl"));  // idempotent
-  EXPECT_EQ(rec.calls.size(), 6u);
+  EXPECT_EQ(rec.calls.size(), 8u);
 }
 
 TEST_F(PowerFixture, PowerIsBackBeforeTheHostHasBooted) {
@@ -674,8 +681,11 @@ TEST_F(PowerFixture, FailedKillUndoesTheFreezeAndTheBlackholeAndOwesNothing) {
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("process failed"), std::string::npos) << r.error().message;
   EXPECT_EQ(rec.calls[0], "apply pl/net network { blackhole { } }");
-  ASSERT_GE(rec.calls.size(), 2u);
-  EXPECT_EQ(rec.calls.back(), "revert pl/net");
+  // The cut lifted, and what was prepared for the instant dropped (the keep-down
+  // program unloads).
+  ASSERT_GE(rec.calls.size(), 3u);
+  EXPECT_EQ(std::vector<std::string>(rec.calls.end() - 3, rec.calls.end()),
+            (std::vector<std::string>{"revert pl/net", "revert pl/freeze", "revert pl/proc"}));
   EXPECT_TRUE(journal->owed().empty());
   EXPECT_FALSE(fs::exists(marker));
 }

@@ -146,6 +146,16 @@ class FakeFleet : public FleetDriver {
     if (halted_) *reason = "game over";
     return halted_;
   }
+  std::vector<HostEnded> ended_early(const std::string& fid, const std::vector<std::string>& hosts) override {
+    std::vector<HostEnded> out;
+    for (const auto& h : hosts) {
+      auto it = early_ends.find(fid + "@" + h);
+      if (it != early_ends.end()) out.push_back(it->second);
+    }
+    return out;
+  }
+  // "FAULT@HOST" -> how it ended on its own (set by a test, at a time of its choice).
+  std::map<std::string, HostEnded> early_ends;
 
   // Whether host `h` is under a fault at `t`.
   bool down(const std::string& h, WallTime t) const {

@@ -291,6 +291,62 @@ steady_state: {hold: 2s}
   }
 }
 
+// A fault the agent ended on its own (its expiry by its clock, the dead-man switch, a
+// local revert, a restart...) breaks the step on that host: recorded there with when
+// and why, and the run aborts, reverting the others.
+TEST_F(RunnerTest, AFaultEndedEarlyOnAHostAbortsTheRun) {
+  auto r = run(R"(name: rack
+targets: {selector: "rack=p1"}
+steps: [{fault: {power_loss: {}}, duration: 1m}]
+probes: [{name: db, tcp: {address: "db:5432"}}]
+steady_state: {hold: 2s}
+)", [&](ScriptedProbes& p, RunT&) {
+    p.add("db", 1s, [](WallTime) { return true; });
+    clock_.at(at(20s), [&] {
+      fleet_.early_ends["r-test.0@db1"] = {"db1", "its lease expired by the agent's clock", at(19s), false};
+    });
+  });
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_ABORTED);
+  EXPECT_NE(r.reason().find("step 1 is broken on db1: fault r-test.0 ended early on db1 at "), std::string::npos)
+      << r.reason();
+  EXPECT_NE(r.reason().find("its lease expired by the agent's clock"), std::string::npos) << r.reason();
+  for (const auto& f : r.steps(0).faults()) {
+    if (f.agent_id() == "db1") {
+      EXPECT_EQ(f.status(), "ended early");
+      EXPECT_DOUBLE_EQ(secs(from_proto(f.reverted_at())), 19.0);  // when the agent ended it
+      EXPECT_NE(f.error().find("its lease expired"), std::string::npos);
+    } else {
+      EXPECT_EQ(f.status(), "reverted") << f.agent_id();
+    }
+  }
+  bool told = false;
+  for (const auto& e : r.events()) told |= e.kind() == "fault" && e.message().find("ended early on db1") != std::string::npos;
+  EXPECT_TRUE(told);
+}
+
+// ... unless the experiment says to go on: the host's record still says so.
+TEST_F(RunnerTest, AFaultEndedEarlyIsRecordedWhenTheRunContinues) {
+  auto r = run(R"(name: rack
+targets: {selector: "rack=p1"}
+steps: [{fault: {power_loss: {}}, duration: 1m}]
+probes: [{name: db, tcp: {address: "db:5432"}}]
+steady_state: {hold: 2s}
+abort: {continue_when_fault_ends: true}
+)", [&](ScriptedProbes& p, RunT&) {
+    p.add("db", 1s, [](WallTime) { return true; });
+    clock_.at(at(20s), [&] {
+      fleet_.early_ends["r-test.0@web1"] = {"web1", "revert failing: cgroup busy", at(19s), true};
+    });
+  });
+  EXPECT_NE(r.outcome(), v1::RUN_OUTCOME_ABORTED) << r.reason();
+  for (const auto& f : r.steps(0).faults()) {
+    if (f.agent_id() == "web1") {
+      EXPECT_NE(f.error().find("ended early on web1"), std::string::npos) << f.error();
+      EXPECT_NE(f.error().find("revert failing: cgroup busy"), std::string::npos) << f.error();
+    }
+  }
+}
+
 TEST_F(RunnerTest, HaltAbortsARunningExperiment) {
   auto r = run(kSingleHost, [&](ScriptedProbes& p, RunT&) {
     p.add("web", 500ms, [](WallTime) { return true; });

@@ -197,7 +197,7 @@ TEST(Store, ASchema1DatabaseIsMigratedWithItsRuns) {
   EXPECT_EQ(flight->front().steps(0).faults(0).fault_id(), "r-live.1");
   EXPECT_EQ((*store)->setting("halt")->value(), R"({"by":"kim"})");
   store->reset();
-  // Opened again, it is version 2 and nothing is migrated twice.
+  // Opened again, it is the current version and nothing is migrated twice.
   auto again = open_sqlite_store(path);
   ASSERT_TRUE(again) << again.error().describe();
   auto all = (*again)->runs(0);
@@ -214,7 +214,7 @@ TEST(Store, ANewerSchemaIsRefusedSayingWhatToDo) {
   const auto& m = store.error().describe();
   EXPECT_NE(m.find(path), std::string::npos) << m;
   EXPECT_NE(m.find("schema is version 7, written by a newer firedrill"), std::string::npos) << m;
-  EXPECT_NE(m.find("knows versions 1 to 2"), std::string::npos) << m;
+  EXPECT_NE(m.find("knows versions 1 to 3"), std::string::npos) << m;
   EXPECT_NE(m.find("Run the newer firedrill"), std::string::npos) << m;
 
   TempDir other;
@@ -223,6 +223,79 @@ TEST(Store, ANewerSchemaIsRefusedSayingWhatToDo) {
   ASSERT_FALSE(foreign);
   EXPECT_NE(foreign.error().describe().find("no firedrill version this one knows"), std::string::npos)
       << foreign.error().describe();
+}
+
+// Version 2 kept evidence events without recorded_us (the evidence code opened its
+// tables beside the store): they get it from their recorded_at, to the microsecond.
+TEST(Store, ASchema2DatabaseGetsEvidenceTimesInMicroseconds) {
+  TempDir dir;
+  std::string path = dir.path + "/controller.db";
+  write_db(path, R"sql(
+CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (2);
+CREATE TABLE evidence_events(run_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+  recorded_at TEXT NOT NULL, body TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
+  head_signature TEXT NOT NULL, key_fingerprint TEXT NOT NULL, PRIMARY KEY(run_id, seq));
+CREATE TRIGGER evidence_events_no_update BEFORE UPDATE ON evidence_events
+  BEGIN SELECT RAISE(ABORT, 'evidence events are append-only'); END;
+INSERT INTO evidence_events VALUES ('r-2', 1, 'run_created', '2026-12-02T18:50:42.075096Z', '{}', 'p', 'h', 's', 'k');
+INSERT INTO evidence_events VALUES ('r-1', 1, 'run_created', '2026-12-02T18:50:41.999999Z', '{}', 'p', 'h', 's', 'k');
+)sql");
+  auto store = open_sqlite_store(path);
+  ASSERT_TRUE(store) << store.error().describe();
+  auto e = (*store)->last_evidence_event("r-2");
+  ASSERT_TRUE(e && e->has_value());
+  EXPECT_EQ((*e)->recorded_us, 1796237442075096);
+  EXPECT_EQ((*e)->recorded_at, "2026-12-02T18:50:42.075096Z");
+  // Oldest first, by that time.
+  auto runs = (*store)->evidence_runs();
+  ASSERT_TRUE(runs);
+  EXPECT_EQ(*runs, (std::vector<std::string>{"r-1", "r-2"}));
+  // Still append-only after the migration.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  EXPECT_NE(sqlite3_exec(db, "UPDATE evidence_events SET body='x'", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+// Runs and evidence in one transaction: all of it or none, and a nested one that
+// fails undoes only itself.
+TEST(Store, TransactionsCoverRunsAndEvidenceTogether) {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.path + "/state.db");
+  ASSERT_TRUE(store) << store.error().describe();
+  auto& s = **store;
+  auto now = WallClock::now();
+  auto event = [&](const std::string& run) {
+    return StoredEvent{run, 1, "run_created", "t", to_unix_micros(now), "{}", "p", "h", "sig", "k"};
+  };
+  auto failed = s.transaction([&]() -> Result<void> {
+    FD_TRY(s.put_run(record("r-a", "inject", now, v1::RUN_PHASE_PREFLIGHT)), "put");
+    FD_TRY(s.append_evidence({event("r-a")}), "evidence");
+    return make_error("the signature failed");
+  });
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().message, "the signature failed");
+  EXPECT_FALSE(s.run("r-a", false)->has_value()) << "the run of a rolled back transaction is there";
+  EXPECT_TRUE(s.evidence_events("r-a")->empty()) << "the evidence of a rolled back transaction is there";
+
+  auto nested = s.transaction([&]() -> Result<void> {
+    FD_TRY(s.put_run(record("r-b", "inject", now, v1::RUN_PHASE_PREFLIGHT)), "put");
+    auto inner = s.transaction([&]() -> Result<void> {
+      FD_TRY(s.append_evidence({event("r-b")}), "evidence");
+      return make_error("inner");
+    });
+    EXPECT_FALSE(inner);
+    return s.append_finding(StoredFinding{"F-0001", 1, "r-b", "", "{}", "h", "sig", "k"});
+  });
+  ASSERT_TRUE(nested) << nested.error().describe();
+  EXPECT_TRUE(s.run("r-b", false)->has_value());
+  EXPECT_TRUE(s.evidence_events("r-b")->empty()) << "the failed inner transaction's evidence is there";
+  EXPECT_EQ(s.all_findings()->size(), 1u);
+  // A finding revision that does not follow is refused, inside or outside one.
+  auto gap = s.append_finding(StoredFinding{"F-0001", 3, "r-b", "", "{}", "h", "sig", "k"});
+  ASSERT_FALSE(gap);
+  EXPECT_NE(gap.error().message.find("revision 3 does not follow the last stored revision 1"), std::string::npos)
+      << gap.error().message;
 }
 
 TEST(Store, UnopenablePathIsAClearError) {

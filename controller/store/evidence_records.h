@@ -1,9 +1,12 @@
-// Where evidence lives: an append-only store of events (per run, numbered from 1) and
-// of finding revisions, and the public keys that signed them. Nothing here updates or
-// deletes; the SQLite implementation refuses it with triggers as well.
+// The evidence part of the controller's store (controller/evidence writes and reads
+// it): per run, an append-only hash chain of events numbered from 1; finding revisions;
+// the public keys that signed them. Nothing here updates or deletes (the SQLite
+// implementation refuses it with triggers as well). Store (store.h) holds these beside
+// the rest of the controller's state, in the same database and transactions.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,13 +14,14 @@
 
 #include "common/result.h"
 
-namespace firedrill::evidence {
+namespace firedrill::controller {
 
 struct StoredEvent {
   std::string run_id;
-  int64_t seq = 0;  // 1, 2, 3, ... within the run
+  int64_t seq = 0;  // 1, 2, 3, ... within the run, numbered by the controller
   std::string kind;
   std::string recorded_at;     // RFC 3339, as in the body
+  int64_t recorded_us = 0;     // the same instant, UTC microseconds (what the store orders by)
   std::string body;            // canonical JSON of the event: the bytes that are hashed
   std::string prev_hash;       // hash of event seq-1, or 64 zeros
   std::string hash;            // SHA-256 of body
@@ -27,7 +31,7 @@ struct StoredEvent {
 };
 
 struct StoredFinding {
-  std::string finding_id;  // F-0001
+  std::string finding_id;  // F-0001, numbered by the controller
   int64_t rev = 0;         // 1 when opened, +1 for each change
   std::string run_id;      // the run it was found in
   std::string retest_run;  // the run that retested it ("" while open)
@@ -37,18 +41,23 @@ struct StoredFinding {
   std::string key_fingerprint;
 };
 
-class EvidenceStore {
+class EvidenceRecords {
  public:
-  virtual ~EvidenceStore() = default;
+  virtual ~EvidenceRecords() = default;
+
+  // Runs `body` as one transaction: what it writes through this store (on this thread)
+  // lands together or not at all, and what it reads is not changed by anyone else
+  // meanwhile (other callers wait). Transactions nest: an inner one that fails undoes
+  // only itself. `body` must not wait for another thread that uses the store.
+  virtual Result<void> transaction(const std::function<Result<void>()>& body) = 0;
 
   // Appends events of one run, all or none; fails when they do not number on from the
   // run's last seq + 1.
-  virtual Result<void> append_events(const std::vector<StoredEvent>& events) = 0;
-  Result<void> append_event(const StoredEvent& event) { return append_events({event}); }
-  virtual Result<std::vector<StoredEvent>> events(std::string_view run_id) = 0;
-  virtual Result<std::optional<StoredEvent>> last_event(std::string_view run_id) = 0;
+  virtual Result<void> append_evidence(const std::vector<StoredEvent>& events) = 0;
+  virtual Result<std::vector<StoredEvent>> evidence_events(std::string_view run_id) = 0;
+  virtual Result<std::optional<StoredEvent>> last_evidence_event(std::string_view run_id) = 0;
   // Every run with evidence, oldest first.
-  virtual Result<std::vector<std::string>> runs() = 0;
+  virtual Result<std::vector<std::string>> evidence_runs() = 0;
 
   // Fails when finding.rev is not that finding's last rev + 1.
   virtual Result<void> append_finding(const StoredFinding& finding) = 0;
@@ -62,4 +71,4 @@ class EvidenceStore {
   virtual Result<std::optional<std::string>> public_key(std::string_view fingerprint) = 0;
 };
 
-}  // namespace firedrill::evidence
+}  // namespace firedrill::controller

@@ -1,0 +1,108 @@
+#include "agent/sockfault/sock_fault_engine.h"
+
+#include <unistd.h>
+
+#include "agent/proc/selector.h"
+#include "common/fault_values.h"
+#include "common/log.h"
+
+namespace firedrill::agent::sockfault {
+namespace {
+
+auto log() {
+  static auto l = logger("agent.connection");
+  return l;
+}
+
+}  // namespace
+
+SockFaultEngine::SockFaultEngine(std::string workload_cgroup, const bpf::Features* features)
+    : workload_cgroup_(std::move(workload_cgroup)), features_(features) {}
+
+SockFaultEngine::~SockFaultEngine() {
+  std::lock_guard lock(mu_);
+  active_.clear();  // links first: no new connection reaches a proxy that is going
+  proxy_.reset();
+}
+
+const bpf::Features& SockFaultEngine::features() const { return features_ ? *features_ : bpf::features(); }
+
+Result<SockFaultEngine::Plan> SockFaultEngine::plan(const v1::ConnectionFault& f) const {
+  Plan p;
+  FD_ASSIGN(rules, compile_rules(f.match()), "connection");
+  p.rules = std::move(rules);
+  v1::ProcessSelector sel;
+  *sel.mutable_cgroups() = f.cgroups();
+  *sel.mutable_workload_cgroups() = f.workload_cgroups();
+  FD_ASSIGN(expanded, proc::expand_workload_cgroups(sel, workload_cgroup_), "connection");
+  FD_ASSIGN(resolved, proc::resolve_selector(expanded, proc::Protected::current(), features().cgroup2_mount),
+            "connection");
+  for (const auto& c : resolved.cgroups) p.cgroup_dirs.push_back(c.path);
+  return p;
+}
+
+Result<void> SockFaultEngine::check(const v1::FaultSpec& spec) const {
+  if (!spec.has_connection()) return make_error("not a connection fault");
+  if (auto p = first_fault_value_problem(spec); !p.empty()) return make_error("{}", p);
+  const auto& f = features();
+  if (!f.cgroup_v2) return f.missing("cgroup_v2");
+  if (!f.sock_hooks) return f.missing("sock_hooks");
+  FD_ASSIGN(p, plan(spec.connection()), "connection");
+  (void)p;
+  return ok();
+}
+
+Result<void> SockFaultEngine::apply(const std::string& id, const v1::FaultSpec& spec) {
+  std::lock_guard lock(mu_);
+  if (auto it = active_.find(id); it != active_.end()) {
+    if (it->second.spec.SerializeAsString() == spec.SerializeAsString()) return ok();
+    return make_error("connection fault {} is already in effect with another spec", id);
+  }
+  FD_TRY(check(spec), "connection fault {}", id);
+  FD_ASSIGN(p, plan(spec.connection()), "connection fault {}", id);
+  if (!maps_) {
+    FD_ASSIGN(maps, SteeringMaps::create(), "connection fault {}", id);
+    maps_ = std::move(maps);
+  }
+  if (!proxy_) {
+    FD_ASSIGN(proxy, Proxy::start(), "connection fault {}", id);
+    proxy_ = std::move(proxy);
+  }
+  auto maps = maps_;
+  FD_ASSIGN(ports, proxy_->add(id, Shape::from(spec.connection()), [maps](const sf_addr& peer) { return maps->take(peer); }),
+            "connection fault {}", id);
+  SteeringPlan sp{p.rules, ports.v4, ports.v6, static_cast<uint32_t>(::getpid())};
+  auto steering = Steering::attach(maps_, sp, p.cgroup_dirs);
+  if (!steering) {
+    proxy_->lift(id);
+    return steering.error().context(fmt::format("connection fault {}", id));
+  }
+  log()->info("fault {}: connections of {} cgroup(s) steered through the proxy (127.0.0.1:{}, [::1]:{}), {} link(s)",
+              id, p.cgroup_dirs.size(), ports.v4, ports.v6, (*steering)->links());
+  active_.emplace(id, Active{spec, std::move(*steering)});
+  return ok();
+}
+
+Result<void> SockFaultEngine::revert(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = active_.find(id);
+  if (it == active_.end()) return ok();
+  it->second.steering.reset();  // new connections go direct from here on
+  proxy_->lift(id);
+  active_.erase(it);
+  log()->info("fault {}: connections no longer steered", id);
+  return ok();
+}
+
+v1::FaultCounters SockFaultEngine::counters(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  v1::FaultCounters out;
+  if (!proxy_ || !active_.count(id)) return out;
+  auto c = proxy_->counters(id);
+  out.set_connections_steered(c.accepted);
+  out.set_connections_reset(c.reset);
+  out.set_bytes_matched(c.bytes_to_server + c.bytes_to_client);
+  return out;
+}
+
+}  // namespace firedrill::agent::sockfault
