@@ -17,5 +17,7 @@ find_package(OpenSSL REQUIRED)
 find_program(GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 # Experiments: HTTP/Prometheus probes, JSON, time zones for schedules (tzdata).
 find_package(CURL REQUIRED)
+# /metrics served over HTTP by the daemons (common/metrics).
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(date REQUIRED CONFIG)

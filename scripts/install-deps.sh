@@ -11,7 +11,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libyaml-cpp-dev libsqlite3-dev libssl-dev
   libcurl4-openssl-dev libhowardhinnant-date-dev tzdata libsystemd-dev
-  nlohmann-json3-dev libre2-dev
+  nlohmann-json3-dev libre2-dev libcpp-httplib-dev
   # tests, benchmarks and the lab
   iproute2 iputils-ping iperf3 iptables nftables procps psmisc socat netcat-openbsd
   python3 python3-yaml curl haproxy redis-server redis-sentinel redis-tools util-linux

@@ -16,12 +16,14 @@
 #include "agent/core/fault_manager.h"
 #include "agent/journal/journal.h"
 #include "agent/local/control_socket.h"
+#include "agent/metrics/agent_metrics.h"
 #include "agent/net/cidr.h"
 #include "agent/session/controller_session.h"
 #include "agent/power/power_engine.h"
 #include "agent/proc/selector.h"
 #include "common/cli.h"
 #include "common/log.h"
+#include "common/metrics/http_server.h"
 #include "common/service_manager.h"
 #include "common/signals.h"
 #include "common/time.h"
@@ -98,6 +100,8 @@ Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
      "the watcher restarts an agent that died at most this often in a minute (0: never), "
      "then finishes what the journal owes and exits")
     ("no-default-protect", po::bool_switch(&no_default_protect), "drop sshd and systemd-journal from the protected list")
+    ("metrics-listen", po::value(&c.metrics_listen),
+     "serve /metrics (Prometheus text format) on ADDR:PORT, e.g. 127.0.0.1:9464 or [::1]:9464")
     ("log-format", po::value(&log_format)->default_value(log_format), "text or json")
     ("log-level", po::value(&log_level)->default_value(log_level), "trace, debug, info, warn, error");
   add_config_options(desc);
@@ -148,6 +152,7 @@ Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
     FD_TRY(net::Cidr::parse(e.peer_cidr()), "--allow '{}'", a);
     c.allow.push_back(e);
   }
+  if (!c.metrics_listen.empty()) FD_TRY(metrics::parse_listen_address(c.metrics_listen), "--metrics-listen");
   if (c.id.empty()) {
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
@@ -260,6 +265,16 @@ int agent_main(int argc, char** argv) {
       faults.note_ended(power_engine->recover());
     }
   }
+  metrics::Registry registry;
+  metrics::MetricsServer metrics_server;
+  if (!config->metrics_listen.empty()) {
+    register_agent_metrics(registry, faults, session.get(), **journal);
+    if (auto r = metrics_server.start(config->metrics_listen, registry); !r) {
+      log->error("{}", r.error().describe());
+      return 1;
+    }
+    log->info("metrics on {} (port {})", config->metrics_listen, metrics_server.port());
+  }
   log->info("ready");
   notify_ready(fmt::format("id {}", config->id));
 
@@ -269,6 +284,7 @@ int agent_main(int argc, char** argv) {
   int sig = wait_for_stop_signal(sigs, [&] { (void)faults.empty(); });
   notify_stopping();
   log->info("signal {}: reverting every fault and stopping", strsignal(sig));
+  metrics_server.stop();
   local.stop();
   size_t n = faults.revert_all(v1::REVERT_AGENT_SHUTDOWN);
   if (session) session->stop();

@@ -32,6 +32,7 @@ struct AgentConfig {
   std::vector<std::string> protected_comms = {"sshd", "systemd-journal"};
   bool watcher = true;                         // run under firedrill-agent's own watcher
   int watcher_max_restarts = 5;                // a minute; then the watcher finishes the journal
+  std::string metrics_listen;                  // ADDR:PORT of /metrics; empty: not served
   LogConfig log;
 };
 

@@ -15,6 +15,7 @@
 
 #include "common/cli.h"
 #include "common/log.h"
+#include "common/metrics/http_server.h"
 #include "common/service_manager.h"
 #include "common/signals.h"
 #include "common/socket_access.h"
@@ -24,6 +25,7 @@
 #include "controller/auth/unix_listener.h"
 #include "controller/cli/verbs.h"
 #include "controller/daemon/import.h"
+#include "controller/metrics/controller_metrics.h"
 #include "controller/runner/fleet_adapter.h"
 #include "controller/runner/run_ids.h"
 #include "controller/runner/run_manager.h"
@@ -95,6 +97,7 @@ int serve_main(int argc, char** argv) {
   AgentServerConfig agents;
   FleetConfig fleet_config;
   std::string state_dir = "/var/lib/firedrill", api = default_api_socket(), api_group, api_mode;
+  std::string metrics_listen;
   std::string lease = "5s", heartbeat = "1s", lost_after = "0s", max_clock_offset = "1s", log_format = "text", log_level = "info";
   std::vector<std::string> protect, controller_domain, peer_domain;
   auth::AccessConfig access_config;
@@ -132,6 +135,8 @@ int serve_main(int argc, char** argv) {
     ("admin", po::value(&access_config.admins)->composing(), "WHO may do everything, schedules too (repeatable)")
     ("approval-policy", po::value(&access_config.approval_policy)->composing(),
      "ENV=N[:WHO,...]: runs in environment ENV ('*': any other) need N approvals from distinct people matching WHO (repeatable)")
+    ("metrics-listen", po::value(&metrics_listen),
+     "serve /metrics (Prometheus text format) on ADDR:PORT, e.g. 127.0.0.1:9465 or [::1]:9465")
     ("log-format", po::value(&log_format)->default_value(log_format), "text or json")
     ("log-level", po::value(&log_level)->default_value(log_level), "trace, debug, info, warn, error");
   add_config_options(desc);
@@ -143,6 +148,9 @@ int serve_main(int argc, char** argv) {
   auto usage = [](const std::string& what) { return usage_error("firedrill serve", what); };
   auto log_config = parse_log_options(log_format, log_level);
   if (!log_config) return usage(log_config.error().message);
+  if (!metrics_listen.empty()) {
+    if (auto a = metrics::parse_listen_address(metrics_listen); !a) return usage("--metrics-listen " + a.error().message);
+  }
   auto api_access = parse_socket_access(api_group, api_mode);
   if (!api_access) return usage(api_access.error().message);
   for (auto [opt, text, out] : {std::tuple{"--lease-grace", &lease, &fleet_config.lease_grace},
@@ -269,6 +277,16 @@ int serve_main(int argc, char** argv) {
     return 1;
   }
   api_listener.serve(api_server.get());
+  metrics::Registry registry;
+  metrics::MetricsServer metrics_server;
+  if (!metrics_listen.empty()) {
+    register_controller_metrics(registry, fleet, **store);
+    if (auto r = metrics_server.start(metrics_listen, registry); !r) {
+      log()->error("{}", r.error().describe());
+      return 1;
+    }
+    log()->info("metrics on {} (port {})", metrics_listen, metrics_server.port());
+  }
   log()->info("access: {}", access->describe());
   log()->info("firedrill controller {} ready: agents on {} (port {}), API on {}, state in {}, lease grace {}{}",
               FIREDRILL_VERSION, agents.listen, agent_server.port(), api, state_dir,
@@ -280,6 +298,7 @@ int serve_main(int argc, char** argv) {
   sigwait(&sigs, &sig);
   notify_stopping();
   log()->info("signal {}: stopping; runs in flight are reverted and recorded aborted", strsignal(sig));
+  metrics_server.stop();
   api_listener.stop();
   api_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   api_server.reset();

@@ -228,7 +228,7 @@ void Lab::start_controller(const std::vector<std::string>& extra) {
   if (!controller_->wait_log("ready")) throw std::runtime_error("controller did not start:\n" + controller_->log());
 }
 
-void Lab::start_agent(const std::string& id) {
+void Lab::start_agent(const std::string& id, const std::vector<std::string>& extra) {
   auto spec = std::find_if(specs_.begin(), specs_.end(), [&](const HostSpec& h) { return h.id == id; });
   if (spec == specs_.end()) throw std::runtime_error("no host " + id + " in this lab");
   const HostSpec& h = *spec;
@@ -245,11 +245,12 @@ void Lab::start_agent(const std::string& id) {
     argv.push_back("--tag");
     argv.push_back(k + "=" + v);
   }
+  argv.insert(argv.end(), extra.begin(), extra.end());
   agents_[h.id] = std::make_unique<Process>(host_ns_.at(h.id).get(), argv, dir_ + "/agent-" + h.id + ".log");
 }
 
-void Lab::start_agents() {
-  for (auto& h : specs_) start_agent(h.id);
+void Lab::start_agents(const std::vector<std::string>& extra) {
+  for (auto& h : specs_) start_agent(h.id, extra);
   if (!wait_live(specs_.size())) {
     std::string logs;
     for (auto& [id, p] : agents_) logs += "--- " + id + "\n" + p->log();

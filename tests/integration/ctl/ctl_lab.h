@@ -95,10 +95,11 @@ class Lab {
   void start_controller(const std::vector<std::string>& extra = {});
   void kill_controller() { controller_->kill9(); }
   Process& controller() { return *controller_; }
-  void start_agents();
+  // `extra` is added to every agent's flags.
+  void start_agents(const std::vector<std::string>& extra = {});
   // Starts one agent again (after kill9 of its process); its state directory is
   // agent_state_dir(id).
-  void start_agent(const std::string& id);
+  void start_agent(const std::string& id, const std::vector<std::string>& extra = {});
   std::string agent_state_dir(const std::string& id) const { return dir_ + "/agent-" + id; }
   Process& agent(const std::string& id) { return *agents_.at(id); }
 
@@ -110,6 +111,8 @@ class Lab {
   std::string host_addr(const std::string& id) const { return addrs_.at(id); }
   bool reachable(const std::string& id, std::chrono::milliseconds timeout = 400ms) const;
   const Netns& client() const { return *client_ns_; }
+  const Netns& hub() const { return *hub_; }
+  const Netns& host(const std::string& id) const { return *host_ns_.at(id); }
   const std::string& dir() const { return dir_; }
   const std::string& api() const { return api_; }
   const std::string& lease_grace() const { return grace_; }
