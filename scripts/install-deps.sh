@@ -15,6 +15,8 @@ packages=(
   # tests, benchmarks and the lab
   iproute2 iputils-ping iperf3 iptables nftables procps psmisc socat netcat-openbsd
   python3 python3-yaml curl haproxy redis-server redis-sentinel redis-tools util-linux
+  # power loss with lose_unsynced on XFS data directories (tests/integration/power_data_test)
+  xfsprogs
   # scripts/demo.sh reads `firedrill run/show --json`; tests/data/state-0.1.0/make.sh dumps SQL
   jq sqlite3
   # Debian packages (scripts/package.sh) and their install test on a fresh bookworm

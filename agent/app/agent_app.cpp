@@ -253,12 +253,11 @@ int agent_main(int argc, char** argv) {
   // What an agent killed mid-fault still owes (frozen cgroups, data file systems shut
   // down, boots after a power loss) is finished once the agent can be reached: the boots
   // run on the power engine's own thread, so that ctl and the controller are never kept
-  // waiting by a hook. The controller hears of it like any revert made while away.
+  // waiting by a hook.
   for (auto& engine : faults.engines()) {
     if (auto* power_engine = dynamic_cast<power::PowerLossEngine*>(engine.get())) {
-      auto booted = power_engine->recover();
-      faults.note_ended(booted);
-      if (session) session->report_reverted_while_away(booted);
+      // Its events tell the controller: on the stream, or in the next Hello.
+      faults.note_ended(power_engine->recover());
     }
   }
   log->info("ready");

@@ -131,7 +131,16 @@ void ControllerSession::emit(const v1::Event& event) {
 
 void ControllerSession::enqueue(v1::AgentMessage message) {
   std::lock_guard lock(mu_);
-  if (!stream_up_) return;  // reverts while away go into the next Hello instead
+  if (!stream_up_) {
+    // What the journal's recovery finished goes into the next Hello when no stream
+    // carries its event (recovery runs once the agent can be reached: before or after
+    // the Hello). Decided under the one lock, so each is told exactly once.
+    if (message.has_event() && message.event().has_reverted() &&
+        message.event().reverted().reason() == v1::REVERT_RECOVERED && reverted_away_.size() < kMaxRevertedAway) {
+      reverted_away_.push_back(message.event().reverted());
+    }
+    return;
+  }
   if (message.has_event()) {
     // Events queue apart and go after acks and heartbeats; a flood drops the oldest
     // events (counted in the heartbeat), never an answer to a command.

@@ -69,8 +69,9 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
  public:
   explicit ControllerServiceImpl(ApiContext& ctx) : ctx_(ctx) {}
 
-  grpc::Status ListAgents(grpc::ServerContext*, const v1::ListAgentsRequest* req,
+  grpc::Status ListAgents(grpc::ServerContext* call, const v1::ListAgentsRequest* req,
                           v1::ListAgentsResponse* resp) override {
+    if (auto s = authorize(ctx_, call, auth::Action::kRead); !s.ok()) return s;
     auto sel = Selector::parse(req->selector());
     if (!sel) return bad(sel.error());
     std::set<std::string> known;
@@ -108,7 +109,8 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Plan(grpc::ServerContext*, const v1::PlanRequest* req, v1::PlanResponse* resp) override {
+  grpc::Status Plan(grpc::ServerContext* call, const v1::PlanRequest* req, v1::PlanResponse* resp) override {
+    if (auto s = authorize(ctx_, call, auth::Action::kRead); !s.ok()) return s;
     auto res = ctx_.fleet.resolve(req->targets());
     if (!res) return bad(res.error());
     for (auto& h : res->matched) resp->add_matched(h);
@@ -122,7 +124,12 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
   }
 
   // Starts the run, and answers once its fault is on every target or it ended.
-  grpc::Status Inject(grpc::ServerContext*, const v1::InjectRequest* req, v1::InjectResponse* resp) override {
+  grpc::Status Inject(grpc::ServerContext* call, const v1::InjectRequest* given, v1::InjectResponse* resp) override {
+    auth::Caller caller;
+    if (auto s = authorize(ctx_, call, auth::Action::kOperate, &caller); !s.ok()) return s;
+    v1::InjectRequest request = *given;
+    request.set_requested_by(caller.name);  // the connection's identity, not the request's word
+    const v1::InjectRequest* req = &request;
     auto id = ctx_.runs.start_inject(*req);
     if (!id) return bad(id.error());
     resp->set_run_id(*id);
@@ -158,8 +165,10 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
   }
 
   // An operator's early end of a run: an abort, which reverts whatever is in effect.
-  grpc::Status RevertRun(grpc::ServerContext*, const v1::RevertRunRequest* req, v1::RevertRunResponse* resp) override {
-    std::string by = req->requested_by().empty() ? "operator" : req->requested_by();
+  grpc::Status RevertRun(grpc::ServerContext* call, const v1::RevertRunRequest* req, v1::RevertRunResponse* resp) override {
+    auth::Caller caller;
+    if (auto s = authorize(ctx_, call, auth::Action::kOperate, &caller); !s.ok()) return s;
+    const std::string& by = caller.name;
     if (auto a = ctx_.runs.abort(req->run_id(), fmt::format("reverted by {}", by), by); !a) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, a.error().describe());
     }
@@ -173,8 +182,10 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Halt(grpc::ServerContext*, const v1::HaltRequest* req, v1::HaltResponse* resp) override {
-    auto r = ctx_.fleet.halt(req->reason().empty() ? "no reason given" : req->reason(), req->requested_by());
+  grpc::Status Halt(grpc::ServerContext* call, const v1::HaltRequest* req, v1::HaltResponse* resp) override {
+    auth::Caller caller;
+    if (auto s = authorize(ctx_, call, auth::Action::kHalt, &caller); !s.ok()) return s;
+    auto r = ctx_.fleet.halt(req->reason().empty() ? "no reason given" : req->reason(), caller.name);
     *resp->mutable_halted_at() = to_proto(r.halted_at);
     fill_outcomes(r.agents, resp->mutable_agents());
     if (r.agents.last_ack) {
@@ -186,12 +197,15 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Release(grpc::ServerContext*, const v1::ReleaseRequest* req, v1::ReleaseResponse* resp) override {
-    resp->set_was_halted(ctx_.fleet.release(req->requested_by()));
+  grpc::Status Release(grpc::ServerContext* call, const v1::ReleaseRequest*, v1::ReleaseResponse* resp) override {
+    auth::Caller caller;
+    if (auto s = authorize(ctx_, call, auth::Action::kOperate, &caller); !s.ok()) return s;
+    resp->set_was_halted(ctx_.fleet.release(caller.name));
     return grpc::Status::OK;
   }
 
-  grpc::Status ListRuns(grpc::ServerContext*, const v1::ListRunsRequest* req, v1::ListRunsResponse* resp) override {
+  grpc::Status ListRuns(grpc::ServerContext* call, const v1::ListRunsRequest* req, v1::ListRunsResponse* resp) override {
+    if (auto s = authorize(ctx_, call, auth::Action::kRead); !s.ok()) return s;
     if (!req->run_id().empty()) {
       auto r = ctx_.runs.get(req->run_id(), false);
       if (!r) return grpc::Status(grpc::StatusCode::NOT_FOUND, r.error().describe());
@@ -204,7 +218,8 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status GetStatus(grpc::ServerContext*, const v1::ControllerStatusRequest*, v1::ControllerStatus* resp) override {
+  grpc::Status GetStatus(grpc::ServerContext* call, const v1::ControllerStatusRequest*, v1::ControllerStatus* resp) override {
+    if (auto s = authorize(ctx_, call, auth::Action::kRead); !s.ok()) return s;
     auto h = ctx_.fleet.halt_state();
     resp->set_halted(h.halted);
     resp->set_halted_reason(h.reason);

@@ -8,6 +8,8 @@
 #include "controller/runner/run_recorder.h"
 #include "firedrill/v1/evidence.grpc.pb.h"
 
+#include <fmt/format.h>
+
 namespace firedrill::controller {
 namespace {
 
@@ -32,11 +34,20 @@ void fill(const evidence::FindingRecord& r, v1::Finding* o) {
   o->set_key_fingerprint(r.key);
 }
 
+// A finding is recorded under the caller's own identity: naming someone else is refused.
+grpc::Status as_caller(const auth::Caller& caller, const std::string& named) {
+  if (named.empty() || named == caller.name) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                      fmt::format("{} may not record a finding as {}: findings carry the caller's own identity",
+                                  caller.describe(), named));
+}
+
 class EvidenceServiceImpl final : public v1::EvidenceService::Service {
  public:
   explicit EvidenceServiceImpl(ApiContext& ctx) : ctx_(ctx) {}
 
-  grpc::Status ListReports(grpc::ServerContext*, const v1::ListReportsRequest*, v1::ListReportsResponse* resp) override {
+  grpc::Status ListReports(grpc::ServerContext* call, const v1::ListReportsRequest*, v1::ListReportsResponse* resp) override {
+    if (auto s = authorize(ctx_, call, auth::Action::kRead); !s.ok()) return s;
     auto* ev = evidence();
     if (!ev) return unavailable();
     auto runs = ev->store.evidence_runs();
@@ -54,7 +65,8 @@ class EvidenceServiceImpl final : public v1::EvidenceService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status GetReport(grpc::ServerContext*, const v1::GetReportRequest* req, v1::GetReportResponse* resp) override {
+  grpc::Status GetReport(grpc::ServerContext* call, const v1::GetReportRequest* req, v1::GetReportResponse* resp) override {
+    if (auto s = authorize(ctx_, call, auth::Action::kRead); !s.ok()) return s;
     auto* ev = evidence();
     if (!ev) return unavailable();
     auto doc = evidence::build_document(ev->store, req->run_id(), ev->key, WallClock::now(),
@@ -74,7 +86,8 @@ class EvidenceServiceImpl final : public v1::EvidenceService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status GetEvidenceKey(grpc::ServerContext*, const v1::GetEvidenceKeyRequest*, v1::EvidenceKey* resp) override {
+  grpc::Status GetEvidenceKey(grpc::ServerContext* call, const v1::GetEvidenceKeyRequest*, v1::EvidenceKey* resp) override {
+    if (auto s = authorize(ctx_, call, auth::Action::kRead); !s.ok()) return s;
     auto* ev = evidence();
     if (!ev) return unavailable();
     resp->set_fingerprint(ev->key.fingerprint());
@@ -83,7 +96,10 @@ class EvidenceServiceImpl final : public v1::EvidenceService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status AddFinding(grpc::ServerContext*, const v1::AddFindingRequest* req, v1::Finding* resp) override {
+  grpc::Status AddFinding(grpc::ServerContext* call, const v1::AddFindingRequest* req, v1::Finding* resp) override {
+    auth::Caller caller;
+    if (auto s = authorize(ctx_, call, auth::Action::kOperate, &caller); !s.ok()) return s;
+    if (auto s = as_caller(caller, req->requested_by()); !s.ok()) return s;
     auto* ev = evidence();
     if (!ev) return unavailable();
     if (auto r = evidence::check_severity(req->severity()); !r) return invalid(r.error());
@@ -91,24 +107,28 @@ class EvidenceServiceImpl final : public v1::EvidenceService::Service {
     if (req->owner().empty()) return invalid(Error{0, "--owner is required (who fixes it)"});
     evidence::FindingBook book(ev->store, &ev->key);
     auto r = book.add(evidence::NewFinding{req->run_id(), req->severity(), req->owner(), req->due(), req->title(),
-                                           req->description(), req->requested_by()});
+                                           req->description(), caller.name});
     if (!r) return failed(r.error());
     fill(*r, resp);
     return grpc::Status::OK;
   }
 
-  grpc::Status CloseFinding(grpc::ServerContext*, const v1::CloseFindingRequest* req, v1::Finding* resp) override {
+  grpc::Status CloseFinding(grpc::ServerContext* call, const v1::CloseFindingRequest* req, v1::Finding* resp) override {
+    auth::Caller caller;
+    if (auto s = authorize(ctx_, call, auth::Action::kOperate, &caller); !s.ok()) return s;
+    if (auto s = as_caller(caller, req->requested_by()); !s.ok()) return s;
     auto* ev = evidence();
     if (!ev) return unavailable();
     evidence::FindingBook book(ev->store, &ev->key);
-    auto r = book.close(req->finding_id(), req->retest_run(), req->note(), req->requested_by());
+    auto r = book.close(req->finding_id(), req->retest_run(), req->note(), caller.name);
     if (!r) return failed(r.error());
     fill(*r, resp);
     return grpc::Status::OK;
   }
 
-  grpc::Status ListFindings(grpc::ServerContext*, const v1::ListFindingsRequest* req,
+  grpc::Status ListFindings(grpc::ServerContext* call, const v1::ListFindingsRequest* req,
                             v1::ListFindingsResponse* resp) override {
+    if (auto s = authorize(ctx_, call, auth::Action::kRead); !s.ok()) return s;
     auto* ev = evidence();
     if (!ev) return unavailable();
     evidence::FindingBook book(ev->store, nullptr);

@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 
+#include "common/log.h"
+
 namespace firedrill::controller {
 
 std::vector<std::unique_ptr<grpc::Service>> make_api_services(ApiContext& context) {
@@ -14,6 +16,18 @@ std::vector<std::unique_ptr<grpc::Service>> make_api_services(ApiContext& contex
   services.push_back(make_evidence_service(context));
   // Other areas add their services here, one line each.
   return services;
+}
+
+grpc::Status authorize(const ApiContext& context, const grpc::ServerContext* call, auth::Action action,
+                       auth::Caller* caller) {
+  auto who = auth::caller_of(*call, context.unix_peers);
+  if (!who) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, who.error().describe());
+  if (auto a = context.access.allow(*who, action); !a) {
+    logger("controller.auth")->warn("refused: {}", a.error().message);
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, a.error().message);
+  }
+  if (caller) *caller = std::move(*who);
+  return grpc::Status::OK;
 }
 
 std::string default_api_socket() {

@@ -1,7 +1,9 @@
-// The operators' API of `firedrill serve`: gRPC services on a Unix socket only root can
-// open. ControllerService (controller.proto), RunService (run.proto) and
-// EvidenceService (evidence.proto) are this folder's; other areas add theirs in make_api_services() in services.cpp, built from
-// the same context.
+// The operators' API of `firedrill serve`: gRPC services on a Unix socket (its mode and
+// group say who may connect). ControllerService (controller.proto), RunService
+// (run.proto) and EvidenceService (evidence.proto) are this folder's; other areas add theirs in make_api_services() in
+// services.cpp, built from the same context. Every handler first asks authorize() who
+// the caller is (from the connection, controller/auth) and whether its roles allow
+// the call.
 #pragma once
 
 #include <memory>
@@ -11,6 +13,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/service_type.h>
 
+#include "controller/auth/access.h"
 #include "controller/runner/run_manager.h"
 #include "controller/runner/run_recorder.h"
 #include "controller/session/fleet.h"
@@ -25,8 +28,15 @@ struct ApiContext {
   Store& store;
   runner::RunManager& runs;  // every run: experiments and ad hoc injects
   std::string state_dir;     // the controller's state directory (store, keys, reports)
-  evidence::ControllerEvidence* evidence = nullptr;  // null: the daemon could not open it
+  evidence::ControllerEvidence* evidence;  // null: the daemon could not open it
+  const auth::Access& access;              // roles and approval policy
+  const auth::PeerTable* unix_peers;       // the API socket's connections (SO_PEERCRED)
 };
+
+// The caller of this call if its roles allow `action`; else the status to answer
+// (UNAUTHENTICATED: not identified; PERMISSION_DENIED: the role it lacks).
+grpc::Status authorize(const ApiContext& context, const grpc::ServerContext* call, auth::Action action,
+                       auth::Caller* caller = nullptr);
 
 // Every service the API socket serves. Services own whatever threads they start and
 // stop them in their destructors (called before the fleet and the store go away).
@@ -42,7 +52,8 @@ std::string default_api_socket();
 // A channel to the daemon's API socket, for the CLI verbs of every area.
 std::shared_ptr<grpc::Channel> api_channel(const std::string& socket_path);
 
-// Who runs this command ("alice (uid 0)"), for run records.
+// Who runs this command ("alice (uid 0)"), for messages only: the controller takes
+// the caller's identity from the connection, never from this.
 std::string requested_by();
 
 }  // namespace firedrill::controller

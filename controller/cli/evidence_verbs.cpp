@@ -250,12 +250,12 @@ int finding_main(int argc, char** argv) {
       ("due", po::value(&due)->required(), "due date, YYYY-MM-DD")
       ("title", po::value(&title), "one line")
       ("description", po::value(&description), "what was found")
-      ("by", po::value(&by), "who records it (default: the user running this)");
+      ("by", po::value(&by), "who records it: the caller, known from the connection (another name is refused)");
   } else if (sub == "close") {
     desc.add_options()
       ("retest", po::value(&retest)->required(), "the later run that shows it fixed")
       ("note", po::value(&note), "what was done")
-      ("by", po::value(&by), "who closes it (default: the user running this)");
+      ("by", po::value(&by), "who closes it: the caller, known from the connection (another name is refused)");
   }
   desc.add_options()("target", po::value(&target), "run or finding id");
   po::positional_options_description pos;
@@ -263,7 +263,6 @@ int finding_main(int argc, char** argv) {
   po::variables_map vm;
   std::string verb = "finding " + sub;
   if (int rc = parse_verb(argc - 1, argv + 1, desc, vm, verb.c_str(), &pos); rc >= 0) return rc;
-  if (by.empty()) by = requested_by();
   if ((sub == "add" || sub == "close") && target.empty()) {
     return verb_usage_error(verb.c_str(), sub == "add" ? "give the run" : "give the finding id");
   }

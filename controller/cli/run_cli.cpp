@@ -260,7 +260,7 @@ DESCRIPTION
   Checks FILE (as `firedrill validate` does), starts a run on the controller and
   follows it: the phase, the elapsed time, each probe's state, the faults applied per
   step, every event as it happens; then the SLO table and the verdict. A run that
-  needs approvals waits for `firedrill approve RUN --as NAME`.
+  needs approvals waits for `firedrill approve RUN` by people other than its starter.
   Ctrl-C aborts the run: the controller reverts whatever is in effect. It ends with
   the command that fetches the run's signed report and verifies it.
   --json prints only the finished run (firedrill.v1.RunRecord as JSON; with --detach,
@@ -275,7 +275,7 @@ OPTIONS)");
   desc.add_options()
     ("help,h", "print this help")
     ("file", po::value(&file), "the experiment file")
-    ("as", po::value(&as), "who starts the run (default: the user running this)")
+    ("as", po::value(&as), "who starts the run: must be the caller's own identity (the controller takes it from the connection)")
     ("participant", po::value(&participants)->composing(), "a participant, NAME or NAME:ROLE (repeatable)")
     ("detach", po::bool_switch(&detach), "print the run id and return; follow later with `firedrill show`")
     ("quiet,q", po::bool_switch(&quiet), "no live status line, events and verdict only")
@@ -299,7 +299,7 @@ OPTIONS)");
   v1::StartRunRequest req;
   req.set_experiment_file(file);
   req.set_experiment_yaml(loaded.text);
-  req.set_started_by(as.empty() ? controller::requested_by() : as);
+  req.set_started_by(as);
   for (const auto& p : participants) {
     auto* x = req.add_participants();
     auto colon = p.find(':');
@@ -445,12 +445,15 @@ int approve_main(int argc, char** argv) {
   po::options_description desc(R"(firedrill approve - approve (or reject) a run that waits for approval
 
 SYNOPSIS
-  firedrill approve RUN --as NAME [--comment TEXT] [--reject]
+  firedrill approve RUN [--comment TEXT] [--reject]
 
 DESCRIPTION
-  A run whose experiment requires N approvals starts only once N distinct people
-  approved it (and, when the experiment lists approvers, only those). Each approval is
-  recorded with its name and time. A rejection refuses the run.
+  A run that requires N approvals (the controller's approval policy for its
+  environment, or more when its experiment asks) starts only once N distinct people
+  approved it. The approver is whoever calls: the controller takes the identity from
+  the connection (the Unix user, or a client certificate) and needs it to hold the
+  approver role; nobody approves a run they started. Each approval is recorded with
+  its name and time. A rejection refuses the run.
   Exit 0 when recorded, 1 when refused (already approved, not an approver, not
   waiting), 2 on bad usage or no controller.
 
@@ -458,7 +461,7 @@ OPTIONS)");
   desc.add_options()
     ("help,h", "print this help")
     ("run", po::value(&id), "the run id")
-    ("as", po::value(&as), "the approver's name (required)")
+    ("as", po::value(&as), "the approver's name: when given, must be the caller's own identity")
     ("comment", po::value(&comment), "a remark recorded with the approval")
     ("reject", po::bool_switch(&reject), "reject the run instead")
     ("api", po::value(&api), "the controller's API socket");
@@ -466,9 +469,7 @@ OPTIONS)");
   pos.add("run", 1);
   po::variables_map vm;
   if (auto done = parse_verb_options(argc, argv, desc, vm, "firedrill approve", &pos)) return *done;
-  if (id.empty() || as.empty()) {
-    return usage_error("firedrill approve", "RUN and --as NAME are required (see firedrill approve --help)");
-  }
+  if (id.empty()) return usage_error("firedrill approve", "RUN is required (see firedrill approve --help)");
   v1::ApproveRequest req;
   req.set_run_id(id);
   req.set_approver(as);
@@ -482,9 +483,10 @@ OPTIONS)");
     return 1;
   }
   if (reject) {
-    std::cout << fmt::format("run {} rejected by {}\n", id, as);
+    std::cout << fmt::format("run {} rejected by {}\n", id, as.empty() ? controller::requested_by() : as);
   } else {
-    std::cout << fmt::format("run {} approved by {} ({} of {})\n", id, as, resp.approvals(), resp.required());
+    std::cout << fmt::format("run {} approved by {} ({} of {})\n", id, as.empty() ? controller::requested_by() : as,
+                             resp.approvals(), resp.required());
   }
   return 0;
 }

@@ -21,6 +21,7 @@
 #include "common/yaml/config_file.h"
 #include "firedrill/v1/config.pb.h"
 #include "controller/api/services.h"
+#include "controller/auth/unix_listener.h"
 #include "controller/cli/verbs.h"
 #include "controller/daemon/import.h"
 #include "controller/runner/fleet_adapter.h"
@@ -49,6 +50,15 @@ DESCRIPTION
   common name is the only agent id it may register as), keeps their leases renewed,
   and serves the operators' API on a Unix socket (--api) for `firedrill agents`,
   `plan`, `inject`, `halt`, `release`, `runs` and the other verbs.
+
+  Callers are identified by their connection (the kernel's peer credentials on the
+  API socket), never by what they say. Roles: viewer (reads), operator (inject, run,
+  abort, halt, release), approver (approves runs), admin (all of it, and schedules).
+  Root and the user the controller runs as are admins; --api-group members are
+  operators; --viewer/--operator/--approver/--admin add others (a user, group:NAME,
+  uid:N or cn:NAME). --approval-policy ENV=N[:WHO,...] makes runs in environment ENV
+  ("*": any other) wait for N approvals from distinct people matching WHO; nobody
+  approves their own run.
 
   Agents revert every fault when the controller is silent for the lease grace, so a
   controller that dies leaves nothing behind. On start, runs a previous life left in
@@ -87,6 +97,7 @@ int serve_main(int argc, char** argv) {
   std::string state_dir = "/var/lib/firedrill", api = default_api_socket(), api_group, api_mode;
   std::string lease = "5s", heartbeat = "1s", lost_after = "0s", max_clock_offset = "1s", log_format = "text", log_level = "info";
   std::vector<std::string> protect, controller_domain, peer_domain;
+  auth::AccessConfig access_config;
   uint32_t budget_hosts = 0;
   double budget_percent = 0;
   size_t max_message = 1u << 20;
@@ -115,6 +126,12 @@ int serve_main(int argc, char** argv) {
     ("controller-domain", po::value(&controller_domain)->composing(), "KEY=VALUE of the controller's own failure domain (repeatable)")
     ("peer-domain", po::value(&peer_domain)->composing(), "KEY=VALUE where a peer controller lives (repeatable)")
     ("max-message-bytes", po::value(&max_message)->default_value(max_message), "agent messages above this close the stream")
+    ("viewer", po::value(&access_config.viewers)->composing(), "WHO may read (a user, group:NAME, uid:N, cn:NAME; repeatable)")
+    ("operator", po::value(&access_config.operators)->composing(), "WHO may inject, run, abort, halt and release (repeatable)")
+    ("approver", po::value(&access_config.approvers)->composing(), "WHO may approve runs (repeatable)")
+    ("admin", po::value(&access_config.admins)->composing(), "WHO may do everything, schedules too (repeatable)")
+    ("approval-policy", po::value(&access_config.approval_policy)->composing(),
+     "ENV=N[:WHO,...]: runs in environment ENV ('*': any other) need N approvals from distinct people matching WHO (repeatable)")
     ("log-format", po::value(&log_format)->default_value(log_format), "text or json")
     ("log-level", po::value(&log_level)->default_value(log_level), "trace, debug, info, warn, error");
   add_config_options(desc);
@@ -158,6 +175,10 @@ int serve_main(int argc, char** argv) {
     fleet_config.guard.peer_domains.push_back(*kv);
   }
   if (auto r = fleet_config.guard.validate(); !r) return usage(r.error().message);
+  access_config.api_group = api_access->group_name;
+  access_config.controller_uid = ::getuid();
+  auto access = auth::Access::make(access_config);
+  if (!access) return usage(access.error().message);
 
   init_logging(*log_config);
   sigset_t sigs = block_stop_signals();
@@ -199,6 +220,10 @@ int serve_main(int argc, char** argv) {
   runner::RunManagerConfig run_config;
   run_config.store = store->get();
   run_config.new_run_id = [] { return runner::make_run_id(); };
+  run_config.policy_approvals = [&access](const std::string& environment) -> uint32_t {
+    auto rule = access->rule_for(environment);
+    return rule ? rule->required : 0;
+  };
   runner::RunManager runs(
       run_config, &clock, &fleet_driver, [recorder](const v1::RunRecord&, bool) {
         std::vector<std::unique_ptr<runner::RunObserver>> out;
@@ -211,11 +236,17 @@ int serve_main(int argc, char** argv) {
     return 1;
   }
 
-  ApiContext context{fleet, **store, runs, state_dir, run_evidence ? run_evidence->get() : nullptr};
+  // The API socket is accepted by the listener, which reads each connection's peer
+  // credentials before gRPC takes it over.
+  auth::UnixListener api_listener;
+  if (auto r = api_listener.bind(api); !r) {
+    log()->error("{}", r.error().describe());
+    return 1;
+  }
+  ApiContext context{fleet, **store, runs, state_dir, run_evidence ? run_evidence->get() : nullptr, *access,
+                     &api_listener};
   auto services = make_api_services(context);
-  ::unlink(api.c_str());
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("unix:" + api, grpc::InsecureServerCredentials());
   for (auto& s : services) builder.RegisterService(s.get());
   grpc::ResourceQuota quota("firedrill-api");
   quota.SetMaxThreads(8);  // a 2-core controller: operators' calls are few
@@ -237,6 +268,8 @@ int serve_main(int argc, char** argv) {
     log()->error("{}", r.error().describe());
     return 1;
   }
+  api_listener.serve(api_server.get());
+  log()->info("access: {}", access->describe());
   log()->info("firedrill controller {} ready: agents on {} (port {}), API on {}, state in {}, lease grace {}{}",
               FIREDRILL_VERSION, agents.listen, agent_server.port(), api, state_dir,
               format_duration(fleet_config.lease_grace),
@@ -247,6 +280,7 @@ int serve_main(int argc, char** argv) {
   sigwait(&sigs, &sig);
   notify_stopping();
   log()->info("signal {}: stopping; runs in flight are reverted and recorded aborted", strsignal(sig));
+  api_listener.stop();
   api_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   api_server.reset();
   services.clear();

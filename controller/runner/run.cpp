@@ -281,6 +281,11 @@ v1::ApproveResponse Run::approve(const std::string& approver, const std::string&
                         : fmt::format("run {} is not waiting for approval (it is in {})", record_.id(), phase_name(record_.phase())));
       return out;
     }
+    if (approver == record_.started_by()) {
+      out.set_error(fmt::format("{} started run {} and may not approve it; approvals come from someone else", approver,
+                                record_.id()));
+      return out;
+    }
     if (!req.approvers().empty() && std::find(req.approvers().begin(), req.approvers().end(), approver) == req.approvers().end()) {
       out.set_error(fmt::format("{} may not approve this run (approvers: {})", approver, fmt::join(req.approvers(), ", ")));
       return out;

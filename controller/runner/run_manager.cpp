@@ -173,6 +173,11 @@ void RunManager::stop(const std::string& why) {
 
 Result<std::string> RunManager::begin(v1::RunRecord record, bool resumed) {
   std::string id = record.id();
+  if (!resumed && config_.policy_approvals && record.kind() != "inject") {
+    uint32_t need = config_.policy_approvals(record.experiment().environment());
+    auto* approvals = record.mutable_experiment()->mutable_approvals();
+    if (need > approvals->required()) approvals->set_required(need);
+  }
   auto entry = std::make_unique<Entry>();
   if (observers_) entry->observers = observers_(record, resumed);
   std::vector<RunObserver*> raw;

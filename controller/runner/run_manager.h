@@ -33,6 +33,10 @@ struct RunManagerConfig {
   controller::Store* store = nullptr;  // runs, their samples, schedules
   RunnerOptions options;
   std::function<std::string()> new_run_id;  // "r-..." ids the fleet recognises
+  // The approvals the controller's policy asks of a run of an experiment file in an
+  // environment (controller/auth); such a run waits for the larger of this and its
+  // file's own `approvals.required`. None: the file's.
+  std::function<uint32_t(const std::string& environment)> policy_approvals;
 };
 
 class RunManager : public scheduler::Launcher {

@@ -165,20 +165,22 @@ void Fleet::on_halt(HaltCallback cb) {
   halt_callbacks_.push_back(std::move(cb));
 }
 
+EventRow Fleet::reverted_while_away(const std::string& id, const v1::FaultReverted& r) {
+  auto at = r.has_at() ? from_proto(r.at()) : WallClock::now();
+  log()->warn("agent {} reverted {} on its own while away: {}", id, r.fault_id(), v1::RevertReason_Name(r.reason()));
+  v1::Event ev;
+  *ev.mutable_at() = to_proto(at);
+  *ev.mutable_reverted() = r;
+  streams_.notify_event(id, ev);
+  return {0, run_of_fault_(r.fault_id()), at, id, "fault.reverted_while_away",
+          fmt::format("{} reverted {}", r.fault_id(), v1::RevertReason_Name(r.reason()))};
+}
+
 void Fleet::reconcile(const std::shared_ptr<AgentSession>& s, const v1::Hello& hello) {
   const std::string& id = hello.agent_id();
   std::vector<EventRow> rows;
   // What the agent undid on its own while away is part of its runs' records.
-  for (auto& r : hello.reverted_while_away()) {
-    auto at = r.has_at() ? from_proto(r.at()) : WallClock::now();
-    rows.push_back({0, run_of_fault_(r.fault_id()), at, id, "fault.reverted_while_away",
-                    fmt::format("{} reverted {}", r.fault_id(), v1::RevertReason_Name(r.reason()))});
-    log()->warn("agent {} reverted {} on its own while away: {}", id, r.fault_id(), v1::RevertReason_Name(r.reason()));
-    v1::Event ev;
-    *ev.mutable_at() = to_proto(at);
-    *ev.mutable_reverted() = r;
-    streams_.notify_event(id, ev);
-  }
+  for (auto& r : hello.reverted_while_away()) rows.push_back(reverted_while_away(id, r));
   if (admission_.halted()) {
     if (hello.active_faults_size() > 0) {
       v1::ControllerMessage m;
@@ -221,6 +223,12 @@ void Fleet::on_message(const std::shared_ptr<AgentSession>& s, const v1::AgentMe
       return;
     }
     case v1::AgentMessage::kEvent:
+      // What the journal finished after the Hello went out (recovery runs once the
+      // agent can be reached) comes as an event; it is recorded like the Hello's list.
+      if (msg.event().has_reverted() && msg.event().reverted().reason() == v1::REVERT_RECOVERED) {
+        streams_.record_events({reverted_while_away(id, msg.event().reverted())});
+        return;
+      }
       fanout_.on_fault_event(*s, msg.event(), WallClock::now());
       if (msg.event().has_killed() && !s->admit_kill_event()) {
         if (auto n = s->kill_events_limited(); n % 1000 == 1) {

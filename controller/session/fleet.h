@@ -145,6 +145,9 @@ class Fleet {
  private:
   const Inventory& inventory() const { return streams_.inventory(); }
   void reconcile(const std::shared_ptr<AgentSession>& session, const v1::Hello& hello);
+  // What agent `id` undid on its own while away (told in its Hello, or after it when its
+  // journal's recovery ends later): logged, passed to the runs, and the row to record.
+  EventRow reverted_while_away(const std::string& id, const v1::FaultReverted& reverted);
 
   FleetConfig config_;
   RunOfFault run_of_fault_;

@@ -39,6 +39,10 @@ using e2e::sh;
 // HAProxy thinks it is up, and no retries: the probe sees the outage until the health
 // check marks h1 down, then sustained success through h2 (the failover this drill
 // measures).
+// The head of SRE approves as a uid of their own (no user entry): the controller knows
+// a caller by the connection.
+constexpr uid_t kHeadOfSre = 61910;
+
 class Fleet : public e2e::WebFleet {
  public:
   Fleet()
@@ -52,7 +56,8 @@ class Fleet : public e2e::WebFleet {
                   .haproxy_backend = "  balance first\n"
                                      "  default-server inter 300ms fastinter 200ms downinter 300ms fall 2 rise 2\n",
                   .host_tags = {{"dc=pangyo", "rack=r1"}, {"dc=chuncheon", "rack=r2"}},
-                  .log_tail = 3000}) {}
+                  .log_tail = 3000,
+                  .serve_args = {"--api-mode", "0666", "--approver", "uid:" + std::to_string(kHeadOfSre)}}) {}
 };
 
 std::string game_day(const std::string& dir) {
@@ -99,12 +104,12 @@ TEST(EvidenceE2E, AGameDayOnRealAgentsMakesAVerifiedCompleteReport) {
   std::string file = fleet.dir() + "/game-day.yaml";
   std::ofstream(file) << game_day(fleet.dir());
 
-  auto start = sh(fleet.firedrill("run " + file + " --detach --as web-sre --participant kim:observer "
+  auto start = sh(fleet.firedrill("run " + file + " --detach --participant kim:observer "
                                   "--participant 'lee:incident commander'"));
   ASSERT_EQ(start.status, 0) << start.output;
   ASSERT_EQ(start.output.rfind("run ", 0), 0u) << start.output;
   std::string id = start.output.substr(4, start.output.find_first_of(" \n", 4) - 4);
-  auto approve = sh(fleet.firedrill("approve " + id + " --as head-of-sre --comment 'game day GD-7'"));
+  auto approve = sh(fleet.firedrill_as(kHeadOfSre, "approve " + id + " --comment 'game day GD-7'"));
   ASSERT_EQ(approve.status, 0) << approve.output;
   bool done = eventually(
       [&] {
@@ -156,7 +161,7 @@ TEST(EvidenceE2E, AGameDayOnRealAgentsMakesAVerifiedCompleteReport) {
   EXPECT_EQ(m.scope.hosts[0].host, "fdv-h1");
   EXPECT_EQ(m.scope.hosts[0].dc, "pangyo");
   ASSERT_EQ(m.people.approvals.size(), 1u);
-  EXPECT_EQ(m.people.approvals[0].approver, "head-of-sre");
+  EXPECT_EQ(m.people.approvals[0].approver, "uid:" + std::to_string(kHeadOfSre));
   EXPECT_GE(m.people.participants.size(), 2u);
   ASSERT_EQ(m.timeline.hosts.size(), 1u);
   EXPECT_FALSE(m.timeline.hosts[0].applied_at.empty());

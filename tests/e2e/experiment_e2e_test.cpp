@@ -34,6 +34,9 @@ using firedrill::e2e::eventually;
 using firedrill::e2e::sh;
 using Out = firedrill::e2e::Run;
 
+// The approvers of the approval test: uids without a user entry, so nothing on the host changes.
+constexpr uid_t kKim = 61901, kLee = 61902, kMallory = 61903;
+
 // h1 in dc1 and h2 in dc2, both role=web, round robin behind HAProxy with a retry on
 // the other server: one host down costs no request once the health check saw it.
 class Fleet : public firedrill::e2e::WebFleet {
@@ -49,7 +52,11 @@ class Fleet : public firedrill::e2e::WebFleet {
                   .haproxy_backend = "  balance roundrobin\n"
                                      "  default-server inter 300ms fastinter 200ms downinter 300ms fall 1 rise 2\n",
                   .host_tags = {{"role=web", "dc=dc1"}, {"role=web", "dc=dc2"}},
-                  .log_tail = 4000}) {}
+                  .log_tail = 4000,
+                  // kim, lee and mallory are uids of their own: the controller knows
+                  // a caller by the connection.
+                  .serve_args = {"--api-mode", "0666", "--approver", "uid:" + std::to_string(kKim), "--approver",
+                                 "uid:" + std::to_string(kLee), "--approver", "uid:" + std::to_string(kMallory)}}) {}
 };
 
 std::string experiment(const std::string& name, const std::string& selector, const std::string& url,
@@ -138,29 +145,31 @@ TEST_F(ExperimentE2E, BlackholeOnOneOfTwoHostsBehindHaproxyPasses) {
 }
 
 TEST_F(ExperimentE2E, ApprovalsFromTheCommandLine) {
+  const std::string kim = "uid:" + std::to_string(kKim), lee = "uid:" + std::to_string(kLee),
+                    mallory = "uid:" + std::to_string(kMallory);
   auto file = fleet_->write("approve.yaml", experiment("fde-approvals", "host=fde-h1", "http://10.204.0.1:17581/", "2s",
-                                                       "approvals: {required: 2, approvers: [kim, lee]}\n"));
-  auto start = sh(fleet_->firedrill("run " + file + " --detach --as tester"));
+                                                       "approvals: {required: 2, approvers: [" + kim + ", " + lee + "]}\n"));
+  auto start = sh(fleet_->firedrill("run " + file + " --detach"));
   ASSERT_EQ(start.status, 0) << start.output;
   std::string id = start.output.substr(4, start.output.find(' ', 4) - 4);
-  auto first = sh(fleet_->firedrill("approve " + id + " --as kim --comment 'change CHG-1'"));
+  auto first = sh(fleet_->firedrill_as(kKim, "approve " + id + " --comment 'change CHG-1'"));
   EXPECT_EQ(first.status, 0) << first.output;
   EXPECT_NE(first.output.find("(1 of 2)"), std::string::npos) << first.output;
-  auto again = sh(fleet_->firedrill("approve " + id + " --as kim"));
+  auto again = sh(fleet_->firedrill_as(kKim, "approve " + id));
   EXPECT_EQ(again.status, 1);
   EXPECT_NE(again.output.find("approvals must come from distinct people"), std::string::npos) << again.output;
-  auto stranger = sh(fleet_->firedrill("approve " + id + " --as mallory"));
+  auto stranger = sh(fleet_->firedrill_as(kMallory, "approve " + id));
   EXPECT_EQ(stranger.status, 1);
-  EXPECT_NE(stranger.output.find("mallory may not approve this run"), std::string::npos) << stranger.output;
+  EXPECT_NE(stranger.output.find(mallory + " may not approve this run"), std::string::npos) << stranger.output;
   // Nothing was injected while it waited.
   EXPECT_EQ(fleet_->agent_status("h1").find("active_faults"), std::string::npos);
-  EXPECT_EQ(sh(fleet_->firedrill("approve " + id + " --as lee")).status, 0);
+  EXPECT_EQ(sh(fleet_->firedrill_as(kLee, "approve " + id)).status, 0);
   bool done = eventually([&] { return sh(fleet_->firedrill("show " + id)).status == 0; }, 60s);
   auto show = sh(fleet_->firedrill("show " + id));
   EXPECT_TRUE(done) << show.output;
-  EXPECT_NE(show.output.find("approved    by kim"), std::string::npos) << show.output;
+  EXPECT_NE(show.output.find("approved    by " + kim), std::string::npos) << show.output;
   EXPECT_NE(show.output.find("change CHG-1"), std::string::npos) << show.output;
-  EXPECT_NE(show.output.find("approved    by lee"), std::string::npos) << show.output;
+  EXPECT_NE(show.output.find("approved    by " + lee), std::string::npos) << show.output;
   EXPECT_NE(show.output.find("verdict: PASSED"), std::string::npos) << show.output;
 }
 

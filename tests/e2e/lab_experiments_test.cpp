@@ -3,7 +3,6 @@
 // failover), and rack-power-loss, dc-partition, kill-primary and continuous. The
 // verdicts are asserted, and the failover time firedrill measures is checked against
 // the time Sentinel itself logged the switch.
-#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,80 +10,12 @@
 #include <fstream>
 #include <regex>
 
-#include "firedrill/v1/run.grpc.pb.h"
-#include "tests/e2e/lab_harness.h"
+#include "tests/e2e/lab_drill.h"
 
 namespace firedrill::e2e {
 namespace {
 
 using Controller = Lab::Controller;
-
-WallTime wall(const google::protobuf::Timestamp& t) {
-  return WallTime(std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos()));
-}
-
-struct Drill {
-  Run cli;             // `firedrill run FILE --quiet`
-  std::string id;
-  v1::RunRecord record;
-};
-
-// Runs an experiment file through the lab's controller and reads the finished run back.
-Drill drill(const Lab& lab, const std::string& file) {
-  Drill d;
-  d.cli = lab.firedrill("run " + quote(file) + " --quiet");
-  std::smatch m;
-  static const std::regex run_re(R"(^run (\S+) of )");
-  std::istringstream lines(d.cli.output);
-  for (std::string line; std::getline(lines, line);) {
-    if (std::regex_search(line, m, run_re)) {
-      d.id = m[1];
-      break;
-    }
-  }
-  if (d.id.empty()) {
-    ADD_FAILURE() << "firedrill run " << file << " started no run (" << d.cli.status << "):\n" << d.cli.output;
-    return d;
-  }
-  auto stub = v1::RunService::NewStub(grpc::CreateChannel("unix:" + lab.api(), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  v1::GetRunRequest req;
-  req.set_run_id(d.id);
-  req.set_with_samples(true);
-  auto st = stub->GetRun(&ctx, req, &d.record);
-  EXPECT_TRUE(st.ok()) << "GetRun " << d.id << ": " << st.error_message();
-  std::printf("%s: %s\n", file.c_str(), d.cli.output.substr(d.cli.output.find("\n  SLO") == std::string::npos
-                                                                ? 0
-                                                                : d.cli.output.find("\n  SLO")).c_str());
-  return d;
-}
-
-const v1::SloRow* slo(const v1::RunRecord& r, const std::string& objective, const std::string& probe) {
-  for (const auto& row : r.slo()) {
-    if (row.objective() == objective && row.probe() == probe) return &row;
-  }
-  return nullptr;
-}
-
-const v1::DataReadBack* data(const v1::RunRecord& r, const std::string& probe) {
-  for (const auto& d : r.data()) {
-    if (d.probe() == probe) return &d;
-  }
-  return nullptr;
-}
-
-// Samples of a probe that began and ended while the fault was in effect.
-std::vector<const v1::ProbeSample*> during_fault(const v1::RunRecord& r, const std::string& probe) {
-  std::vector<const v1::ProbeSample*> out;
-  auto from = wall(r.fault_start()), to = wall(r.fault_end());
-  for (const auto& s : r.samples()) {
-    auto at = wall(s.start());
-    auto end = at + std::chrono::seconds(s.duration().seconds()) + std::chrono::nanoseconds(s.duration().nanos());
-    if (s.probe() == probe && at >= from && end < to) out.push_back(&s);
-  }
-  return out;
-}
 
 // The evidence report of a run renders and verifies.
 void expect_verified_report(const Lab& lab, const Drill& d) {
@@ -111,7 +42,7 @@ TEST(LabExperiments, FilesValidate) {
   auto r = sh(quote(build_dir() + "/controller/firedrill") + " validate experiments/*.yaml");
   EXPECT_EQ(r.status, 0) << r.output;
   for (const char* f : {"pangyo-fire.yaml", "pangyo-fire-ci.yaml", "rack-power-loss.yaml", "dc-partition.yaml",
-                        "kill-primary.yaml", "continuous.yaml"}) {
+                        "kill-primary.yaml", "continuous.yaml", "redis-unsynced-power-loss.yaml"}) {
     EXPECT_NE(r.output.find(std::string("experiments/") + f + ": valid"), std::string::npos) << f << "\n" << r.output;
   }
 }

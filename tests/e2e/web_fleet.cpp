@@ -1,6 +1,7 @@
 #include "tests/e2e/web_fleet.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 namespace firedrill::e2e {
@@ -56,6 +58,7 @@ WebFleet::WebFleet(WebFleetSpec spec) : spec_(std::move(spec)) {
   std::vector<char> tmpl(tmpl_text.begin(), tmpl_text.end());
   tmpl.push_back('\0');
   dir_ = ::mkdtemp(tmpl.data());
+  if (!spec_.serve_args.empty()) ::chmod(dir_.c_str(), 0755);  // other uids reach the API socket
   auto must = [&](const std::string& cmd) {
     auto o = sh(cmd);
     if (o.status != 0) ADD_FAILURE() << cmd << " failed (" << o.status << "): " << o.output;
@@ -84,11 +87,11 @@ WebFleet::WebFleet(WebFleetSpec spec) : spec_(std::move(spec)) {
                                        << "  server h2 " << addr(12) << ":" << web << " check\n";
   api_ = dir_ + "/api.sock";
   std::string controller = addr(1) + ":" + std::to_string(spec_.controller_port);
-  children_.push_back(std::make_unique<Child>(
-      std::vector<std::string>{"ip", "netns", "exec", ops, build_dir() + "/controller/firedrill", "serve", "--insecure",
-                               "--listen", controller, "--state-dir", state(), "--api", api_, "--lease-grace", "3s",
-                               "--heartbeat", "500ms"},
-      dir_ + "/controller.log"));
+  std::vector<std::string> serve{"ip", "netns", "exec", ops, build_dir() + "/controller/firedrill", "serve", "--insecure",
+                                 "--listen", controller, "--state-dir", state(), "--api", api_, "--lease-grace", "3s",
+                                 "--heartbeat", "500ms"};
+  serve.insert(serve.end(), spec_.serve_args.begin(), spec_.serve_args.end());
+  children_.push_back(std::make_unique<Child>(serve, dir_ + "/controller.log"));
   for (int i = 1; i <= 2; ++i) {
     std::string h = "h" + std::to_string(i), host_ns = ns(h);
     children_.push_back(std::make_unique<Child>(
@@ -140,6 +143,10 @@ void WebFleet::teardown_namespaces() const {
 
 std::string WebFleet::firedrill(const std::string& args) const {
   return build_dir() + "/controller/firedrill " + args + " --api " + api_;
+}
+
+std::string WebFleet::firedrill_as(uid_t uid, const std::string& args) const {
+  return fmt::format("setpriv --reuid={} --regid={} --clear-groups {}", uid, uid, firedrill(args));
 }
 
 bool WebFleet::reachable(const std::string& hostport) const {

@@ -55,6 +55,9 @@ struct WebFleetSpec {
   std::string haproxy_backend;   // lines of `backend hosts` before the servers
   std::vector<std::vector<std::string>> host_tags;  // more KEY=VALUE tags of h1, h2
   size_t log_tail = 4000;        // bytes of each log shown by logs()
+  // More `firedrill serve` flags (roles, approval policy). Callers other than root
+  // (firedrill_as) need "--api-mode", "0666" here.
+  std::vector<std::string> serve_args;
 };
 
 class WebFleet {
@@ -70,6 +73,9 @@ class WebFleet {
   std::string state() const { return dir_ + "/state"; }
   // `firedrill ARGS --api SOCKET`, a command line for sh().
   std::string firedrill(const std::string& args) const;
+  // The same, run as `uid` (no user entry, no groups): the controller knows the caller
+  // from the connection only, so other people are other uids.
+  std::string firedrill_as(uid_t uid, const std::string& args) const;
   // An HTTP GET from the controller's namespace (where the probes run) answers 200.
   bool reachable(const std::string& hostport) const;
   // What a host's agent ("h1", "h2") holds right now.
