@@ -14,6 +14,7 @@
 #include "controller/cli/client.h"
 #include "controller/cli/run_cli.h"
 #include "controller/cli/verbs.h"
+#include "controller/store/target_status.h"
 #include "controller/targeting/targets.h"
 #include "firedrill/v1/controller.grpc.pb.h"
 
@@ -104,7 +105,7 @@ void print_faults(const google::protobuf::RepeatedPtrField<v1::FaultRecord>& fau
     return fmt::format("{:+.1f}ms", std::chrono::duration<double, std::milli>(from_proto(ts) - since).count());
   };
   for (auto& f : faults) {
-    std::cout << fmt::format("  {:<24} {:<10} {:>10} {:>10} {:>10}  {}\n", f.agent_id(), f.status(),
+    std::cout << fmt::format("  {:<24} {:<10} {:>10} {:>10} {:>10}  {}\n", f.agent_id(), target_status_name(f.status()),
                              rel(f.acked_at(), f.has_acked_at()), rel(f.effective_at(), f.has_effective_at()),
                              rel(f.reverted_at(), f.has_reverted_at()), f.error());
   }
@@ -379,7 +380,7 @@ OPTIONS)");
     print_faults(resp.faults(), start);
     std::cout << resp.reason() << "\n";
   }
-  bool all = std::all_of(resp.faults().begin(), resp.faults().end(), [](auto& f) { return f.status() == "reverted"; });
+  bool all = std::all_of(resp.faults().begin(), resp.faults().end(), [](auto& f) { return f.status() == v1::TARGET_STATUS_REVERTED; });
   return all ? 0 : 1;
 }
 

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -18,6 +19,9 @@
 #include "controller/api/services.h"
 #include "controller/experiment/loader.h"
 #include "controller/runner/run.h"
+#include "controller/store/store.h"
+#include "controller/store/target_status.h"
+#include "firedrill/v1/evidence.grpc.pb.h"
 #include "firedrill/v1/run.grpc.pb.h"
 
 namespace firedrill::runner {
@@ -86,7 +90,7 @@ std::string status_line(const v1::RunUpdate& u, WallTime now) {
     if (r.steps_size() > static_cast<int>(r.step())) {
       const auto& st = r.steps(static_cast<int>(r.step()));
       int applied = 0;
-      for (const auto& f : st.faults()) applied += f.status() == "applied" || f.status() == "scheduled";
+      for (const auto& f : st.faults()) applied += controller::target_holds_fault(f.status());
       s += fmt::format(" ({}/{} hosts faulted", applied, st.faults_size());
       if (r.phase() == v1::RUN_PHASE_OBSERVE && st.has_started_at()) {
         auto left = from_proto(st.started_at()) + std::chrono::duration_cast<WallClock::duration>(
@@ -241,10 +245,28 @@ int follow_run(const std::string& api, const std::string& id, sigset_t sigs, boo
               << (s.ok() ? "" : ": " + s.error_message()) << "\n";
     return 2;
   }
-  if (!json) std::cout << fmt::format("report: firedrill report {0} --format json -o {0}.json && firedrill report verify {0}.json"
-                           " --key controller.pub   (html: --format html -o {0}.html; the key: firedrill keys export)\n",
-                           id);
+  if (!json) std::cout << report_hint(api, id);
   return exit_code(final_run);
+}
+
+// Where a finished run's report is, and the exact commands that fetch it and verify it
+// against the controller's exported key.
+std::string report_hint(const std::string& api, const std::string& id) {
+  std::string where = "in the controller's store";
+  v1::EvidenceKey key;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (v1::EvidenceService::NewStub(controller::api_channel(api))->GetEvidenceKey(&ctx, {}, &key).ok()) {
+    where += " (" + (std::filesystem::path(key.path()).parent_path() / controller::kStoreFileName).string() +
+             " on the controller's host, signed by " + key.fingerprint() + ")";
+  }
+  std::string with_api = api == controller::default_api_socket() ? "" : " --api " + api;
+  return fmt::format(
+      "report: run {0}'s signed evidence is {1}. Fetch and verify it:\n"
+      "  firedrill report {0} --format json -o {0}.json{2} && firedrill keys export -o controller.pub{2} && "
+      "firedrill report verify {0}.json --key controller.pub\n"
+      "  (the page: firedrill report {0} -o {0}.html{2}; in one step: firedrill report verify --run {0}{2})\n",
+      id, where, with_api);
 }
 
 int run_main(int argc, char** argv) {
@@ -419,7 +441,7 @@ OPTIONS)");
                              st.targets_size(), local_time(st.started_at()), format_duration(from_proto(st.effect_spread())));
     std::vector<std::vector<std::string>> rows = {{"HOST", "STATUS", "ACKED", "EFFECTIVE", "REVERTED", "ERROR"}};
     for (const auto& f : st.faults()) {
-      rows.push_back({f.agent_id(), f.status(), local_time(f.acked_at()), local_time(f.effective_at()),
+      rows.push_back({f.agent_id(), controller::target_status_name(f.status()), local_time(f.acked_at()), local_time(f.effective_at()),
                       local_time(f.reverted_at()), f.error()});
     }
     if (st.faults_size()) std::cout << table(rows);

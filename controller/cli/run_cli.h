@@ -28,6 +28,11 @@ sigset_t block_interrupts();
 int follow_run(const std::string& api, const std::string& id, sigset_t sigs, bool quiet, const char* verb,
                bool json);
 
+// What `run` and a followed `inject` end with: where run `id`'s report is (the
+// controller's store, as the controller on `api` names it) and the exact commands that
+// fetch it and verify it against the controller's key.
+std::string report_hint(const std::string& api, const std::string& id);
+
 // The verdict table and the run's summary as printed at the end of `run` and by `show`.
 std::string render_verdict(const v1::RunRecord& run);
 // 0 passed, 1 an SLO failed, 2 refused or aborted (or not finished).

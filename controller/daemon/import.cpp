@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "controller/experiment/proto_file.h"
+#include "controller/store/target_status.h"
 
 namespace firedrill::controller {
 
@@ -44,6 +45,7 @@ Result<size_t> import_runs(const std::string& state_dir, Store& store) {
     FD_TRY(experiment::read_proto_file(dir + "/" + f, &r), "import 0.1.0 run {}/{}", dir, f);
     if (r.id().empty()) return make_error("import 0.1.0 run {}/{}: the record has no id", dir, f);
     if (r.kind().empty()) r.set_kind("experiment");
+    FD_TRY(upgrade_run_record(r), "import 0.1.0 run {}/{}", dir, f);
     std::vector<v1::ProbeSample> samples(r.samples().begin(), r.samples().end());
     FD_ASSIGN(existing, store.run(r.id(), true), "import 0.1.0 run {}", r.id());
     bool has_samples = existing && existing->samples_size() > 0;

@@ -18,12 +18,12 @@ FanoutOutcome convert(const controller::FanoutResult& r, bool revert) {
     h.effects = t.effects;
     h.clock = t.clock;
     switch (t.status) {
-      case v1::ACK_APPLIED: h.status = revert ? "reverted" : "applied"; break;
-      case v1::ACK_SCHEDULED: h.status = t.effective_at ? "applied" : "scheduled"; break;
-      case v1::ACK_REFUSED: h.status = "refused"; break;
-      case v1::ACK_FAILED: h.status = "failed"; break;
-      case v1::ACK_NOT_IN_EFFECT: h.status = "not in effect"; break;
-      default: h.status = "no answer"; break;
+      case v1::ACK_APPLIED: h.status = revert ? v1::TARGET_STATUS_REVERTED : v1::TARGET_STATUS_APPLIED; break;
+      case v1::ACK_SCHEDULED: h.status = t.effective_at ? v1::TARGET_STATUS_APPLIED : v1::TARGET_STATUS_SCHEDULED; break;
+      case v1::ACK_REFUSED: h.status = v1::TARGET_STATUS_REFUSED; break;
+      case v1::ACK_FAILED: h.status = v1::TARGET_STATUS_FAILED; break;
+      case v1::ACK_NOT_IN_EFFECT: h.status = v1::TARGET_STATUS_NOT_IN_EFFECT; break;
+      default: h.status = v1::TARGET_STATUS_NO_ANSWER; break;
     }
     out.hosts.push_back(std::move(h));
   }

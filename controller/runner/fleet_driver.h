@@ -12,6 +12,7 @@
 
 #include "common/result.h"
 #include "common/time.h"
+#include "controller/store/target_status.h"
 #include "controller/targeting/targets.h"
 #include "firedrill/v1/fault.pb.h"
 #include "firedrill/v1/targeting.pb.h"
@@ -21,7 +22,7 @@ namespace firedrill::runner {
 struct HostOutcome {
   std::string agent_id;
   bool ok = false;
-  std::string status;  // "applied", "scheduled", "reverted", "refused", "failed", "lost", "no answer"
+  v1::TargetStatus status = v1::TARGET_STATUS_UNSPECIFIED;
   std::string error;
   std::optional<WallTime> acked_at;
   std::optional<WallTime> effective_at;  // the earliest part's
@@ -50,7 +51,7 @@ struct FanoutOutcome {
   std::vector<std::string> failures() const {
     std::vector<std::string> out;
     for (const auto& h : hosts) {
-      if (!h.ok) out.push_back(h.agent_id + ": " + (h.error.empty() ? h.status : h.error));
+      if (!h.ok) out.push_back(h.agent_id + ": " + (h.error.empty() ? controller::target_status_name(h.status) : h.error));
     }
     return out;
   }

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "controller/experiment/validate.h"
 #include "controller/guard/guard.h"
+#include "controller/store/target_status.h"
 
 namespace firedrill::runner {
 
@@ -401,7 +402,7 @@ std::pair<std::string, std::string> Run::faults_ended() {
         std::lock_guard lock(mu_);
         for (auto& f : *record_.mutable_steps(a.step)->mutable_faults()) {
           if (f.agent_id() != e.agent_id || f.fault_id() != a.fault_id) continue;
-          f.set_status(e.still_in_effect ? "revert failing" : "ended early");
+          f.set_status(e.still_in_effect ? v1::TARGET_STATUS_REVERT_FAILING : v1::TARGET_STATUS_ENDED_EARLY);
           f.set_error(what);
           if (!e.still_in_effect) *f.mutable_reverted_at() = to_proto(at);
           changed.push_back(f);
@@ -648,7 +649,7 @@ Run::Step Run::inject(int i) {
       f->set_fault_id(fid);
       f->set_agent_id(h);
       f->set_step(static_cast<uint32_t>(i));
-      f->set_status("sending");
+      f->set_status(v1::TARGET_STATUS_SENDING);
       *f->mutable_not_before() = to_proto(not_before);
       *f->mutable_expires_at() = to_proto(expires);
     }
@@ -665,7 +666,9 @@ Run::Step Run::inject(int i) {
     for (const auto& h : out.hosts) {
       for (auto& f : *sr->mutable_faults()) {
         if (f.agent_id() != h.agent_id) continue;
-        f.set_status(h.status.empty() ? (h.ok ? "applied" : "failed") : h.status);
+        f.set_status(h.status != v1::TARGET_STATUS_UNSPECIFIED ? h.status
+                     : h.ok                                  ? v1::TARGET_STATUS_APPLIED
+                                                             : v1::TARGET_STATUS_FAILED);
         f.set_error(h.error);
         if (h.acked_at) *f.mutable_acked_at() = to_proto(*h.acked_at);
         for (const auto& e : h.effects) *f.add_effects() = e;
@@ -750,16 +753,16 @@ void Run::revert_entry(size_t index, const std::string& why) {
     for (const auto& h : out.hosts) {
       for (auto& f : *record_.mutable_steps(a.step)->mutable_faults()) {
         if (f.agent_id() != h.agent_id || f.fault_id() != a.fault_id) continue;
-        if (f.status() == "ended early") continue;  // the agent ended it; nothing left to revert there
+        if (f.status() == v1::TARGET_STATUS_ENDED_EARLY) continue;  // the agent ended it; nothing left to revert there
         if (h.ok) {
-          f.set_status("reverted");
+          f.set_status(v1::TARGET_STATUS_REVERTED);
           WallTime at = h.acked_at.value_or(now);
           *f.mutable_reverted_at() = to_proto(at);
           lifted = std::max(lifted, at);
         } else {
           // The agent's own lease and expiry still end it; record that we could not.
           f.set_error(h.error.empty() ? "revert not confirmed" : "revert: " + h.error);
-          failed.push_back(h.agent_id + ": " + (h.error.empty() ? h.status : h.error));
+          failed.push_back(h.agent_id + ": " + (h.error.empty() ? controller::target_status_name(h.status) : h.error));
         }
         changed.push_back(f);
       }

@@ -1,4 +1,5 @@
 #include "controller/runner/run_manager.h"
+#include "controller/store/target_status.h"
 
 #include "common/log.h"
 #include <google/protobuf/text_format.h>
@@ -109,7 +110,7 @@ void RunManager::recover(v1::RunRecord r) {
   std::map<std::string, std::vector<std::string>> to_revert;
   for (const auto& s : r.steps()) {
     for (const auto& f : s.faults()) {
-      if (f.status() != "reverted") to_revert[f.fault_id()].push_back(f.agent_id());
+      if (f.status() != v1::TARGET_STATUS_REVERTED) to_revert[f.fault_id()].push_back(f.agent_id());
     }
   }
   WallTime now = clock_->now();
@@ -121,11 +122,11 @@ void RunManager::recover(v1::RunRecord r) {
         for (const auto& h : out.hosts) {
           if (h.agent_id != f.agent_id()) continue;
           if (h.ok) {
-            f.set_status("reverted");
+            f.set_status(v1::TARGET_STATUS_REVERTED);
             *f.mutable_reverted_at() = to_proto(h.acked_at.value_or(now));
           } else {
             f.set_error(fmt::format("revert not confirmed at restart ({}); reverted when the agent reconnects",
-                                    h.error.empty() ? h.status : h.error));
+                                    h.error.empty() ? controller::target_status_name(h.status) : h.error));
           }
           for (auto& o : observers) o->on_fault(r, f, true);
         }

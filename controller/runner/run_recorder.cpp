@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "controller/experiment/validate.h"
 #include "controller/slo/slo.h"
+#include "controller/store/target_status.h"
 #include "controller/targeting/targets.h"
 
 namespace firedrill::evidence {
@@ -329,17 +330,17 @@ void RunRecorder::on_fault(const v1::RunRecord& run, const v1::FaultRecord& f, b
     if (f.step() < static_cast<uint32_t>(run.experiment().steps_size())) {
       kind = oneof_name(run.experiment().steps(static_cast<int>(f.step())).fault());
     }
-    bool ok = f.status() == "applied" || f.status() == "scheduled";
+    bool ok = controller::target_holds_fault(f.status());
     WallTime applied = time_or(f.effective_at(), time_or(f.acked_at(), clock_()));
     o->faults.push_back(PendingEvent::of(FaultApplied{host, f.agent_id(), step, f.fault_id(), kind,
                                                       time_or(f.not_before(), WallTime{}), applied,
                                                       time_or(f.expires_at(), WallTime{}), ok,
-                                                      ok ? "" : f.status() + ": " + f.error()}));
+                                                      ok ? "" : controller::target_status_name(f.status()) + ": " + f.error()}));
   } else {
-    bool ok = f.status() == "reverted";
+    bool ok = f.status() == v1::TARGET_STATUS_REVERTED;
     o->faults.push_back(PendingEvent::of(FaultReverted{host, f.agent_id(), step, f.fault_id(),
                                                        time_or(f.reverted_at(), clock_()),
-                                                       ok ? "reverted" : f.status() == "ended early" ? "ended early" : "not confirmed",
+                                                       ok ? "reverted" : f.status() == v1::TARGET_STATUS_ENDED_EARLY ? "ended early" : "not confirmed",
                                                        ok, f.error()}));
   }
   if (o->faults.size() >= 1000) flush(run, *o);

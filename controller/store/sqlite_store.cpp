@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "controller/store/sqlite.h"
 #include "controller/store/store.h"
+#include "controller/store/target_status.h"
 
 namespace firedrill::controller {
 namespace {
@@ -18,7 +19,8 @@ namespace {
 // Version 3. Version 1 (firedrill 0.1.0) had no version table, a runs table of its own
 // (kind, status, state, ...) for ad hoc runs and run_targets beside it; experiment
 // runs were files under STATE_DIR/runs (imported by the daemon, controller/daemon).
-// Version 2 had the evidence tables without recorded_us (they were opened beside the
+// Version 3 kept each fault's status as text (FaultRecord field 4); version 4 has the
+// enum. Version 2 had the evidence tables without recorded_us (they were opened beside the
 // store, by the evidence code). Sequence numbers (seq) are given by the controller, in
 // the transaction that appends: AUTOINCREMENT, where an older version made it, is
 // never relied on.
@@ -150,6 +152,7 @@ class SqliteStore : public Store {
         FD_ASSIGN(n, runs_from_1(), "migrate 1 to {}", kSchemaVersion);
         runs = n;
       }
+      if (version >= 1 && version < 4) FD_TRY(typed_statuses(), "migrate {} to {}", version, kSchemaVersion);
       if (version == kSchemaVersion) return ok();
       Stmt s(db_, "INSERT INTO schema_version(version) VALUES (?1)");
       FD_TRY(s.prepared("schema version"), "store {}", path_);
@@ -598,7 +601,10 @@ class SqliteStore : public Store {
           auto* f = step->add_faults();
           f->set_agent_id(t.text(0));
           f->set_fault_id(t.text(1));
-          f->set_status(t.text(2));
+          auto status = target_status_of(t.text(2));
+          if (!status) return make_error("run {}: target {}: status '{}' is not one firedrill 0.1.0 wrote", r.id(),
+                                         t.text(0), t.text(2));
+          f->set_status(*status);
           f->set_error(t.text(3));
           if (auto v = t.maybe_integer(4)) *f->mutable_acked_at() = to_proto(from_us(*v));
           if (auto v = t.maybe_integer(5)) *f->mutable_effective_at() = to_proto(from_us(*v));
@@ -618,6 +624,16 @@ class SqliteStore : public Store {
       FD_TRY(exec("DROP TABLE runs_v1; DROP TABLE IF EXISTS run_targets"), "migrate 1 to 2");
       return n;
     }
+  }
+
+  // Run records of versions before 4 carry each fault's status as text.
+  Result<void> typed_statuses() {
+    FD_ASSIGN(rows, select_runs("", "", 1u << 30, false), "typed statuses");
+    for (auto& r : rows) {
+      FD_ASSIGN(changed, upgrade_run_record(r), "typed statuses");
+      if (changed) FD_TRY(put_run_locked(r), "typed statuses");
+    }
+    return ok();
   }
 
   // Versions 1 and 2 kept evidence events without recorded_us: it is taken from

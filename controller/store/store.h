@@ -75,7 +75,7 @@ class Store : public EvidenceRecords {
 
 // The schema this binary writes. A database of an older version is migrated when
 // opened; one of a newer version is refused.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // The store's file in the controller's state directory.
 inline constexpr const char* kStoreFileName = "controller.db";

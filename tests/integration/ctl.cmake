@@ -20,6 +20,7 @@ target_compile_definitions(state_migration_test PRIVATE FDC_STATE_010="${PROJECT
 # API of a served controller (loopback, no agents).
 firedrill_test(cli_api_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ctl/cli_api_test.cpp
                LIBS fdc_ctl_lab LABELS integration)
+target_compile_definitions(cli_api_test PRIVATE FDC_EXPERIMENTS="${PROJECT_SOURCE_DIR}/experiments")
 # /metrics of agents and the controller scraped with curl inside the test's namespaces.
 firedrill_test(metrics_scrape_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ctl/metrics_scrape_test.cpp
                LIBS fdc_ctl_lab LABELS integration)

@@ -71,7 +71,7 @@ class FakeFleet : public runner::FleetDriver {
       runner::HostOutcome o;
       o.agent_id = h;
       o.ok = true;
-      o.status = "applied";
+      o.status = v1::TARGET_STATUS_APPLIED;
       o.acked_at = clock_->now();
       o.effective_at = not_before + std::chrono::microseconds(800 + 650 * n++);
       down_from = not_before;
@@ -85,7 +85,7 @@ class FakeFleet : public runner::FleetDriver {
       runner::HostOutcome o;
       o.agent_id = h;
       o.ok = true;
-      o.status = "reverted";
+      o.status = v1::TARGET_STATUS_REVERTED;
       o.acked_at = clock_->now();
       out.hosts.push_back(o);
     }

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "controller/runner/run_manager.h"
+#include "controller/store/target_status.h"
 #include "tests/unit/runner_fakes.h"
 
 namespace firedrill::runner {
@@ -172,7 +173,7 @@ TEST_F(RunManagerTest, TheSchedulerLaunchesRunsThroughTheManager) {
 struct Heard : RunObserver {
   explicit Heard(std::vector<std::string>* log) : log(log) {}
   void on_fault(const v1::RunRecord& r, const v1::FaultRecord& f, bool reverted) override {
-    log->push_back(fmt::format("{} fault {} {} {}", r.id(), f.agent_id(), f.status(), reverted ? "reverted" : ""));
+    log->push_back(fmt::format("{} fault {} {} {}", r.id(), f.agent_id(), controller::target_status_name(f.status()), reverted ? "reverted" : ""));
   }
   void on_abort(const v1::RunRecord& r, const std::string& reason, const std::string& by) override {
     log->push_back(fmt::format("{} abort {} by {}", r.id(), reason, by));
@@ -203,7 +204,7 @@ TEST_F(RunManagerTest, AnInjectIsAOneStepRunWithoutProbes) {
   EXPECT_EQ(r.steps(0).name(), "network");
   ASSERT_EQ(r.steps(0).faults_size(), 1);
   EXPECT_EQ(r.steps(0).faults(0).agent_id(), "web1");
-  EXPECT_EQ(r.steps(0).faults(0).status(), "reverted");
+  EXPECT_EQ(r.steps(0).faults(0).status(), v1::TARGET_STATUS_REVERTED);
   EXPECT_TRUE(r.steps(0).guard().allowed());
   EXPECT_EQ(fleet_.in_effect(), 0u);
   EXPECT_TRUE(fleet_.ended.count(*id));
@@ -247,7 +248,7 @@ TEST_F(RunManagerTest, ARestartEndsInjectsAndExperimentsThroughTheOneRecovery) {
     auto* f = r.add_steps()->add_faults();
     f->set_fault_id(id + ".0");
     f->set_agent_id("web1");
-    f->set_status("applied");
+    f->set_status(v1::TARGET_STATUS_APPLIED);
     ASSERT_TRUE(store_->put_run(r).ok());
     ASSERT_TRUE(store_->append_samples(id, {v1::ProbeSample()}).ok());
   };
@@ -272,7 +273,7 @@ TEST_F(RunManagerTest, ARestartEndsInjectsAndExperimentsThroughTheOneRecovery) {
     EXPECT_EQ(r.phase(), v1::RUN_PHASE_DONE) << id;
     EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_ABORTED) << id;
     EXPECT_EQ(r.reason(), "the controller restarted while the run was in observe") << id;
-    EXPECT_EQ(r.steps(0).faults(0).status(), "reverted") << id;
+    EXPECT_EQ(r.steps(0).faults(0).status(), v1::TARGET_STATUS_REVERTED) << id;
     EXPECT_TRUE(r.has_fault_end()) << id;
     EXPECT_EQ(r.samples_size(), 1) << id;  // what it had measured is kept
     EXPECT_TRUE(fleet_.ended.count(id)) << id;

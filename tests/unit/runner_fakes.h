@@ -107,11 +107,11 @@ class FakeFleet : public FleetDriver {
       o.agent_id = h;
       o.acked_at = clock_->now();
       if (refuse.count(h)) {
-        o.status = "refused";
+        o.status = v1::TARGET_STATUS_REFUSED;
         o.error = refuse[h];
       } else {
         o.ok = true;
-        o.status = "scheduled";
+        o.status = v1::TARGET_STATUS_SCHEDULED;
         o.effective_at = not_before;
         faults.push_back(Fault{fid, h, not_before, std::nullopt, expires});
       }
@@ -128,7 +128,7 @@ class FakeFleet : public FleetDriver {
       HostOutcome o;
       o.agent_id = h;
       o.ok = live_.count(h) != 0;
-      o.status = o.ok ? "reverted" : "lost";
+      o.status = o.ok ? v1::TARGET_STATUS_REVERTED : v1::TARGET_STATUS_NO_ANSWER;
       if (o.ok) o.acked_at = clock_->now();
       out.hosts.push_back(o);
     }

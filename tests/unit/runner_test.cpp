@@ -106,7 +106,7 @@ TEST_F(RunnerTest, SingleHostBlackholeFailsAvailability) {
   ASSERT_EQ(r.steps_size(), 1);
   ASSERT_EQ(r.steps(0).faults_size(), 1);
   EXPECT_EQ(r.steps(0).faults(0).agent_id(), "web1");
-  EXPECT_EQ(r.steps(0).faults(0).status(), "reverted");
+  EXPECT_EQ(r.steps(0).faults(0).status(), v1::TARGET_STATUS_REVERTED);
   EXPECT_EQ(fleet_.in_effect(), 0u);
   const auto* avail = row(r, "availability", "web");
   ASSERT_NE(avail, nullptr);
@@ -179,7 +179,7 @@ TEST_F(RunnerTest, AbortConditionStopsEarlyAndRevertsEverything) {
   // later), 25 s before the fault's end, and reverted at once.
   EXPECT_NEAR(secs(from_proto(r.fault_end())), 11.1, 1e-6);
   EXPECT_EQ(fleet_.in_effect(), 0u);
-  EXPECT_EQ(r.steps(0).faults(0).status(), "reverted");
+  EXPECT_EQ(r.steps(0).faults(0).status(), v1::TARGET_STATUS_REVERTED);
   // The abort was recorded with who stopped it, and SLOs were still measured.
   bool recorded = false;
   for (const auto& e : r.events()) recorded |= e.kind() == "abort" && e.message().find("by abort condition: web") != std::string::npos;
@@ -287,7 +287,7 @@ TEST_F(RunnerTest, LostAgentAbortsAndRevertsTheOthers) {
   // web1 was reverted; db1's revert is not confirmed (its agent will revert by lease).
   for (const auto& f : r.steps(0).faults()) {
     if (f.agent_id() == "web1") {
-      EXPECT_EQ(f.status(), "reverted");
+      EXPECT_EQ(f.status(), v1::TARGET_STATUS_REVERTED);
     } else {
       EXPECT_NE(f.error().find("revert"), std::string::npos) << f.agent_id();
     }
@@ -310,7 +310,7 @@ TEST_F(RunnerTest, AFaultEndedEarlyOnAHostAbortsTheRun) {
   EXPECT_NE(r.reason().find("its lease expired by the agent's clock"), std::string::npos) << r.reason();
   for (const auto& f : r.steps(0).faults()) {
     if (f.agent_id() == "db1") {
-      EXPECT_EQ(f.status(), "ended early");
+      EXPECT_EQ(f.status(), v1::TARGET_STATUS_ENDED_EARLY);
       EXPECT_DOUBLE_EQ(secs(from_proto(f.reverted_at())), 19.0);  // when the agent ended it
       EXPECT_NE(f.error().find("its lease expired"), std::string::npos);
     } else {
@@ -500,7 +500,7 @@ TEST_F(RunnerTest, TheRecordIsPersistedAtEveryPhase) {
       ASSERT_TRUE(stored.ok() && *stored);
       seen.push_back((*stored)->phase());
       ASSERT_EQ((*stored)->steps_size(), 1);
-      EXPECT_EQ((*stored)->steps(0).faults(0).status(), "scheduled");
+      EXPECT_EQ((*stored)->steps(0).faults(0).status(), v1::TARGET_STATUS_SCHEDULED);
       // Every sample taken so far is stored (appended as the run takes them).
       EXPECT_GT((*stored)->samples_size(), 20);
       EXPECT_EQ((*stored)->samples_size(), run_->snapshot(true).samples_size());

@@ -11,6 +11,7 @@
 
 #include "controller/store/sqlite.h"
 #include "controller/store/store.h"
+#include "controller/store/target_status.h"
 
 namespace firedrill::controller {
 namespace {
@@ -187,7 +188,7 @@ TEST(Store, ASchema1DatabaseIsMigratedWithItsRuns) {
   EXPECT_EQ(r.ended_at().seconds(), 1700000060);
   ASSERT_EQ(r.steps_size(), 1);
   ASSERT_EQ(r.steps(0).faults_size(), 1);
-  EXPECT_EQ(r.steps(0).faults(0).status(), "reverted");
+  EXPECT_EQ(r.steps(0).faults(0).status(), v1::TARGET_STATUS_REVERTED);
   EXPECT_EQ(r.steps(0).faults(0).effective_at().nanos(), 200000000);
   // The one in flight is in flight still: the daemon's recovery ends it.
   auto flight = (*store)->runs_in_flight();
@@ -214,7 +215,7 @@ TEST(Store, ANewerSchemaIsRefusedSayingWhatToDo) {
   const auto& m = store.error().describe();
   EXPECT_NE(m.find(path), std::string::npos) << m;
   EXPECT_NE(m.find("schema is version 7, written by a newer firedrill"), std::string::npos) << m;
-  EXPECT_NE(m.find("knows versions 1 to 3"), std::string::npos) << m;
+  EXPECT_NE(m.find("knows versions 1 to 4"), std::string::npos) << m;
   EXPECT_NE(m.find("Run the newer firedrill"), std::string::npos) << m;
 
   TempDir other;
@@ -255,6 +256,44 @@ INSERT INTO evidence_events VALUES ('r-1', 1, 'run_created', '2026-12-02T18:50:4
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   EXPECT_NE(sqlite3_exec(db, "UPDATE evidence_events SET body='x'", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
+}
+
+// Schema 3 kept each fault's status as text (field 4 of FaultRecord): opened by this
+// version, the records carry the enum; a word no firedrill wrote is refused, named.
+TEST(Store, ASchema3DatabaseGetsTypedTargetStatuses) {
+  TempDir dir;
+  std::string path = dir.path + "/controller.db";
+  auto old_record = [](const std::string& id, const std::string& word) {
+    auto r = record(id, "inject", WallClock::now(), v1::RUN_PHASE_DONE);
+    auto* f = r.add_steps()->add_faults();
+    f->set_fault_id(id + ".1");
+    f->set_agent_id("h1");
+    f->GetReflection()->MutableUnknownFields(f)->AddLengthDelimited(4, word);
+    return r;
+  };
+  {
+    auto store = open_sqlite_store(path);
+    ASSERT_TRUE(store) << store.error().describe();
+    ASSERT_TRUE((*store)->put_run(old_record("r-text", "reverted")));
+    ASSERT_TRUE((*store)->put_run(old_record("r-lost", "lost")));
+  }
+  write_db(path, "UPDATE schema_version SET version = 3");
+  auto store = open_sqlite_store(path);
+  ASSERT_TRUE(store) << store.error().describe();
+  auto r = (*store)->run("r-text", false);
+  ASSERT_TRUE(r && r->has_value());
+  EXPECT_EQ((*r)->steps(0).faults(0).status(), v1::TARGET_STATUS_REVERTED);
+  EXPECT_EQ((*r)->steps(0).faults(0).GetReflection()->GetUnknownFields((*r)->steps(0).faults(0)).field_count(), 0);
+  EXPECT_EQ((*(*store)->run("r-lost", false))->steps(0).faults(0).status(), v1::TARGET_STATUS_NO_ANSWER);
+  store->reset();
+
+  auto bad = old_record("r-bad", "exploded");
+  auto upgraded = upgrade_run_record(bad);
+  ASSERT_FALSE(upgraded);
+  EXPECT_NE(upgraded.error().message.find("run r-bad: fault r-bad.1 on h1: status 'exploded'"), std::string::npos)
+      << upgraded.error().message;
+  EXPECT_EQ(target_status_name(v1::TARGET_STATUS_NOT_IN_EFFECT), "not in effect");
+  EXPECT_EQ(target_status_of("not in effect"), v1::TARGET_STATUS_NOT_IN_EFFECT);
 }
 
 // Runs and evidence in one transaction: all of it or none, and a nested one that

@@ -172,5 +172,32 @@ TEST_F(CliThroughApi, OutputFilesNeverFollowALinkOrAPredictableName) {
   EXPECT_EQ(v.code, 0) << v.out;
 }
 
+// `firedrill run` ends by saying where the report is and the exact commands that fetch
+// and verify it; the commands, run as printed, verify.
+TEST_F(CliThroughApi, RunEndsWithWhereItsReportIsAndCommandsThatVerifyIt) {
+  auto r = cli(std::string("run ") + FDC_EXPERIMENTS + "/continuous.yaml -q");
+  EXPECT_EQ(r.code, 2) << r.out;  // refused: no live agent matches
+  auto at = r.out.find("report: run ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("signed evidence is in the controller's store (" + dir_ + "/state/controller.db", at),
+            std::string::npos)
+      << r.out;
+  auto cmd = r.out.find("\n  firedrill report ", at);
+  ASSERT_NE(cmd, std::string::npos) << r.out;
+  std::string line = r.out.substr(cmd + 3, r.out.find('\n', cmd + 3) - cmd - 3);
+  std::string runnable;
+  for (size_t i = 0; i < line.size();) {
+    if (line.compare(i, 10, "firedrill ") == 0) {
+      runnable += q(firedrill_binary()) + " ";
+      i += 10;
+    } else {
+      runnable += line[i++];
+    }
+  }
+  auto v = sh("cd " + q(elsewhere_) + " && export FIREDRILL_API=" + q(api_) + " && " + runnable);
+  EXPECT_EQ(v.code, 0) << line << "\n" << v.out;
+  EXPECT_NE(v.out.find("VERIFIED:"), std::string::npos) << v.out;
+}
+
 }  // namespace
 }  // namespace firedrill::ctltest
