@@ -153,6 +153,13 @@ struct RunState {
   std::string detail;
 };
 
+// One part of a fault as the agent saw it take effect (its own clock).
+struct EffectPart {
+  std::string part;    // "network cut", "freeze", "fs shutdown", "kill"
+  WallTime at;
+  std::string source;  // "kernel: first dropped packet", "agent"
+};
+
 struct FaultApplied {
   std::string host;
   std::string agent_id;
@@ -160,10 +167,16 @@ struct FaultApplied {
   std::string fault_id;
   std::string fault_kind;  // blackhole, power_loss, kill, ...
   WallTime not_before;     // the common start the controller asked for
-  WallTime applied_at;     // when the agent says it took effect
+  WallTime applied_at;     // when the agent says it took effect (its earliest part)
   WallTime expires_at;     // the lease
   bool ok = true;
   std::string error;  // why the agent refused
+  std::vector<EffectPart> effects;
+  // The agent's clock when it reported them (adjtimex): -1 when not reported.
+  int clock_synchronized = -1;
+  int64_t clock_max_error_us = -1;
+  int64_t clock_est_error_us = -1;
+  bool lose_unsynced = false;  // a power loss that shut its data file systems down
 };
 
 struct FaultReverted {
@@ -274,7 +287,10 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TargetsResolved, selector, mode,
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GuardRule, rule, ok, detail)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GuardVerdict, phase, allowed, rules, summary)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunState, state, step, detail)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FaultApplied, host, agent_id, step, fault_id, fault_kind, not_before, applied_at, expires_at, ok, error)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EffectPart, part, at, source)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FaultApplied, host, agent_id, step, fault_id, fault_kind, not_before,
+                                               applied_at, expires_at, ok, error, effects, clock_synchronized,
+                                               clock_max_error_us, clock_est_error_us, lose_unsynced)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FaultReverted, host, agent_id, step, fault_id, reverted_at, reason, ok, error)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProbeSample, at, ok, latency_us, error)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProbeSamples, probe, samples)

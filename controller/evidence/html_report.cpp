@@ -565,7 +565,32 @@ Result<std::string> render_html(const Json& document) {
         h.ok ? esc(clock_of(h.applied_at)) : "refused: " + esc(h.error), h.ok ? us_text(h.start_offset_us) : "-",
         esc(clock_of(h.reverted_at)), or_dash(h.revert_reason));
   }
-  p.raw("</tbody></table></section>\n");
+  p.raw("</tbody></table>");
+  if (!m.fidelity.hosts.empty()) {
+    // What the simulated loss did, part by part, on the agents' clocks.
+    p.raw(R"(<h3 id="fidelity">Fidelity</h3><p class="muted">Each part as the host's agent saw it take effect (the network cut as the kernel saw the first dropped packet), from the common not-before, and the host's clock beside it: spreads across hosts are only as good as the clocks.</p><table id="fidelity-table"><thead><tr><th>Host</th><th>Step</th><th>Parts (from not-before)</th><th>What it did</th><th>Clock</th></tr></thead><tbody>)");
+    for (auto& h : m.fidelity.hosts) {
+      std::string parts, did;
+      for (auto& pt : h.parts) {
+        parts += fmt::format("{}{} {} <span class=\"muted\">({})</span>", parts.empty() ? "" : "<br>", esc(pt.part),
+                             us_text(pt.offset_us), esc(pt.source));
+      }
+      for (auto& d : h.did) did += (did.empty() ? "" : "<br>") + esc(d);
+      p.f(R"(<tr class="fidelity-row"><td class="nowrap">{}</td><td class="num">{}</td><td class="nowrap">{}</td><td>{}</td><td>{}</td></tr>)",
+          esc(h.host), h.step, parts, did, esc(h.clock));
+    }
+    p.raw(R"(</tbody></table><table id="fidelity-spreads"><thead><tr><th>Step</th><th>Part</th><th>Hosts</th><th>Spread across hosts</th><th>Worst clock max error</th></tr></thead><tbody>)");
+    for (auto& sp : m.fidelity.spreads) {
+      p.f(R"(<tr><td class="num">{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>)",
+          sp.step, esc(sp.part), sp.hosts, us_text(sp.spread_us),
+          sp.max_clock_error_us < 0 ? std::string("not reported") : us_text(sp.max_clock_error_us));
+    }
+    p.raw("</tbody></table>");
+    if (m.fidelity.data_lost_markers >= 0) {
+      p.f("<p>Acknowledged writes lost (data probes): {}.</p>", m.fidelity.data_lost_markers);
+    }
+  }
+  p.raw("</section>\n");
 
   // ------------------------------------------------------------ probes
   p.raw(R"(<section id="probes"><h2>6. Probes</h2>)");

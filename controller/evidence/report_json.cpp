@@ -23,6 +23,10 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Milestones, fault_applied, first_failed_probe
                                    source_failover, source_recovery, failover_started, recovery_started,
                                    failover_started_ms, recovery_started_ms)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Timeline, milestones, entries, hosts, steps, window_start, window_end)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FidelityPart, part, at, offset_us, source)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FidelityHost, host, step, fault_kind, parts, did, clock)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FidelitySpread, step, part, hosts, spread_us, max_clock_error_us)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Fidelity, hosts, spreads, data_lost_markers)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProbePoint, at, offset_ms, ok, latency_us, total, good)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProbeSeries, name, kind, target, summarized, points, total, good, availability,
                                    longest_outage_ms, longest_outage_from, first_failure, latency_p50_us,
@@ -40,7 +44,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Summary, verdict, headline, figures)
 
 Json to_json(const ReportModel& m) {
   return Json{{"summary", m.summary},   {"identity", m.identity}, {"scope", m.scope},
-              {"scenario", m.scenario}, {"people", m.people},     {"timeline", m.timeline},
+              {"scenario", m.scenario}, {"people", m.people},     {"timeline", m.timeline}, {"fidelity", m.fidelity},
               {"probes", m.probes},     {"results", m.results},   {"findings", m.findings},
               {"compliance", m.compliance}, {"integrity", m.integrity}, {"notes", m.notes}};
 }

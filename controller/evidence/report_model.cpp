@@ -318,6 +318,60 @@ void scope_section(const Collected& c, ReportModel& m) {
   }
 }
 
+// Per host, what the fault did and when each part took effect; per step and part, the
+// spread across hosts beside the worst clock error the hosts reported.
+void fidelity_section(const Collected& c, ReportModel& m) {
+  std::map<std::pair<int, std::string>, std::pair<WallTime, WallTime>> span;
+  std::map<std::pair<int, std::string>, int> hosts;
+  std::map<int, int64_t> clock_error;
+  for (auto& a : c.applies) {
+    if (!a.ok || a.effects.empty()) continue;
+    FidelityHost h;
+    h.host = a.host;
+    h.step = a.step;
+    h.fault_kind = a.fault_kind;
+    for (auto& e : a.effects) {
+      h.parts.push_back({e.part, format_time(e.at), a.not_before != WallTime{} ? micros_between(a.not_before, e.at) : 0,
+                         e.source});
+      auto& sp = span[{a.step, e.part}];
+      if (sp.first == WallTime{} || e.at < sp.first) sp.first = e.at;
+      if (e.at > sp.second) sp.second = e.at;
+      hosts[{a.step, e.part}]++;
+    }
+    auto has = [&](const char* part) {
+      return std::any_of(a.effects.begin(), a.effects.end(), [&](const EffectPart& e) { return e.part == part; });
+    };
+    if (has("network cut")) {
+      h.did.push_back("every packet of its data interfaces dropped, both ways, ARP and neighbour discovery included "
+                      "(the management allow list spared)");
+    }
+    if (has("freeze")) h.did.push_back("the workload frozen first: no process saw the rest coming");
+    if (has("fs shutdown")) {
+      h.did.push_back("data file systems shut down without flushing (FS_IOC_SHUTDOWN, NOLOGFLUSH): writes not yet "
+                      "fsynced were lost, as in a real cut");
+    } else if (a.fault_kind == "power_loss") {
+      h.did.push_back(a.lose_unsynced ? "no data file system shut down"
+                                      : "data file systems kept their page cache (no lose_unsynced): unsynced writes "
+                                        "survived, which a real cut would have lost");
+    }
+    if (has("kill")) h.did.push_back("every workload process SIGKILLed, no SIGTERM, and kept down at exec");
+    if (a.clock_synchronized < 0) {
+      h.clock = "not reported";
+    } else {
+      h.clock = fmt::format("{}, max error {}, estimated error {}", a.clock_synchronized ? "synchronised" : "NOT synchronised",
+                            human_ms(a.clock_max_error_us / 1000), human_ms(a.clock_est_error_us / 1000));
+      clock_error[a.step] = std::max(clock_error.count(a.step) ? clock_error[a.step] : 0, a.clock_max_error_us);
+    }
+    m.fidelity.hosts.push_back(std::move(h));
+  }
+  for (auto& [key, sp] : span) {
+    auto ce = clock_error.find(key.first);
+    m.fidelity.spreads.push_back({key.first, key.second, hosts[key], micros_between(sp.first, sp.second),
+                                  ce == clock_error.end() ? -1 : ce->second});
+  }
+  if (m.results.data_checked) m.fidelity.data_lost_markers = m.results.data_lost_markers;
+}
+
 void people_section(const Collected& c, ReportModel& m) {
   m.people.owner = c.created.owner;
   m.people.required_approvals = c.created.required_approvals;
@@ -791,6 +845,7 @@ Result<ReportModel> build_model(const Json& evidence) {
   probes_section(c, w, m);
   timeline_section(c, w, m);
   results_section(c, m);
+  fidelity_section(c, m);
   if (auto r = findings_section(evidence, m); !r) return r.error();
   integrity_section(evidence, m);
   summary_section(m);

@@ -241,6 +241,38 @@ struct Summary {
   std::vector<std::string> figures;  // "failover 23.4s (RTO <= 60s)"
 };
 
+// What a fault did on each host, part by part, as the agents saw it (their clocks),
+// and how far apart in time the hosts were: the fidelity of a simulated power loss.
+struct FidelityPart {
+  std::string part;       // "network cut", "freeze", "fs shutdown", "kill"
+  std::string at;
+  int64_t offset_us = 0;  // from not_before
+  std::string source;
+};
+
+struct FidelityHost {
+  std::string host;
+  int step = 0;
+  std::string fault_kind;
+  std::vector<FidelityPart> parts;
+  std::vector<std::string> did;  // "SIGKILL with no SIGTERM ...", "data file systems shut down ..."
+  std::string clock;             // "synchronised, max error 12.5 ms" / "not synchronised" / "not reported"
+};
+
+struct FidelitySpread {
+  int step = 0;
+  std::string part;
+  int hosts = 0;
+  int64_t spread_us = 0;         // last host - first host
+  int64_t max_clock_error_us = -1;  // the largest max error the hosts' clocks reported (-1: unknown)
+};
+
+struct Fidelity {
+  std::vector<FidelityHost> hosts;
+  std::vector<FidelitySpread> spreads;
+  int64_t data_lost_markers = -1;  // what the data probes lost (-1: none ran)
+};
+
 struct ReportModel {
   Summary summary;
   Identity identity;
@@ -248,6 +280,7 @@ struct ReportModel {
   Scenario scenario;
   People people;
   Timeline timeline;
+  Fidelity fidelity;
   std::vector<ProbeSeries> probes;
   Results results;
   std::vector<FindingRow> findings;

@@ -332,10 +332,18 @@ void RunRecorder::on_fault(const v1::RunRecord& run, const v1::FaultRecord& f, b
     }
     bool ok = controller::target_holds_fault(f.status());
     WallTime applied = time_or(f.effective_at(), time_or(f.acked_at(), clock_()));
-    o->faults.push_back(PendingEvent::of(FaultApplied{host, f.agent_id(), step, f.fault_id(), kind,
-                                                      time_or(f.not_before(), WallTime{}), applied,
-                                                      time_or(f.expires_at(), WallTime{}), ok,
-                                                      ok ? "" : controller::target_status_name(f.status()) + ": " + f.error()}));
+    FaultApplied a{host, f.agent_id(), step, f.fault_id(), kind, time_or(f.not_before(), WallTime{}), applied,
+                   time_or(f.expires_at(), WallTime{}), ok, ok ? "" : controller::target_status_name(f.status()) + ": " + f.error()};
+    for (const auto& e : f.effects()) a.effects.push_back({e.part(), time_or(e.at(), WallTime{}), e.source()});
+    if (f.has_clock()) {
+      a.clock_synchronized = f.clock().synchronized() ? 1 : 0;
+      a.clock_max_error_us = f.clock().max_error_us();
+      a.clock_est_error_us = f.clock().est_error_us();
+    }
+    if (f.step() < static_cast<uint32_t>(run.experiment().steps_size())) {
+      a.lose_unsynced = run.experiment().steps(static_cast<int>(f.step())).fault().power_loss().lose_unsynced();
+    }
+    o->faults.push_back(PendingEvent::of(std::move(a)));
   } else {
     bool ok = f.status() == v1::TARGET_STATUS_REVERTED;
     o->faults.push_back(PendingEvent::of(FaultReverted{host, f.agent_id(), step, f.fault_id(),

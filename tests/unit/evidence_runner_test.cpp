@@ -73,7 +73,20 @@ class FakeFleet : public runner::FleetDriver {
       o.ok = true;
       o.status = v1::TARGET_STATUS_APPLIED;
       o.acked_at = clock_->now();
-      o.effective_at = not_before + std::chrono::microseconds(800 + 650 * n++);
+      o.effective_at = not_before + std::chrono::microseconds(800 + 650 * n);
+      // A power loss as an agent reports it: its parts, and its clock.
+      for (auto [part, us] : {std::pair{"network cut", 800 + 650 * n}, {"freeze", 900 + 650 * n},
+                              {"kill", 1500 + 1000 * n}}) {
+        v1::FaultEffect e;
+        e.set_part(part);
+        *e.mutable_at() = to_proto(not_before + std::chrono::microseconds(us));
+        e.set_source(part == std::string("network cut") ? "kernel: first dropped packet" : "agent");
+        o.effects.push_back(e);
+      }
+      o.clock.emplace();
+      o.clock->set_synchronized(true);
+      o.clock->set_max_error_us(2000 + 1000 * n);
+      ++n;
       down_from = not_before;
       out.hosts.push_back(o);
     }
@@ -231,12 +244,33 @@ TEST(EvidenceFromTheRunner, AGameDayRunMakesACompleteVerifiableReport) {
   }
   EXPECT_TRUE(rto && rpo);
   EXPECT_EQ(m.results.data_lost_markers, 0);
+  // Fidelity: each host's parts from not_before, what the loss did, the spreads beside
+  // the clocks' worst error.
+  ASSERT_EQ(m.fidelity.hosts.size(), 4u);
+  ASSERT_EQ(m.fidelity.hosts[0].parts.size(), 3u);
+  EXPECT_EQ(m.fidelity.hosts[0].parts[0].part, "network cut");
+  EXPECT_EQ(m.fidelity.hosts[0].parts[0].source, "kernel: first dropped packet");
+  std::set<int64_t> cut_offsets;
+  for (auto& h : m.fidelity.hosts) cut_offsets.insert(h.parts[0].offset_us);
+  EXPECT_EQ(cut_offsets, (std::set<int64_t>{800, 1450, 2100, 2750}));
+  EXPECT_NE(fmt::format("{}", fmt::join(m.fidelity.hosts[0].did, "; ")).find("no SIGTERM"), std::string::npos);
+  EXPECT_NE(m.fidelity.hosts[0].clock.find("synchronised"), std::string::npos) << m.fidelity.hosts[0].clock;
+  std::map<std::string, int64_t> spread;
+  for (auto& sp : m.fidelity.spreads) {
+    spread[sp.part] = sp.spread_us;
+    EXPECT_EQ(sp.hosts, 4);
+    EXPECT_EQ(sp.max_clock_error_us, 5000);
+  }
+  EXPECT_EQ(spread["network cut"], 3 * 650);
+  EXPECT_EQ(spread["kill"], 3 * 1000);
+  EXPECT_EQ(m.fidelity.data_lost_markers, 0);
   for (auto& c : m.compliance) EXPECT_EQ(c.status, "evidenced") << c.framework << " " << c.clause;
 
   auto html = render_html(*doc);
   ASSERT_TRUE(html);
   auto v = verify_report_text(*html, &key->public_key());
   EXPECT_TRUE(v.ok()) << (v.issues.empty() ? "" : v.issues[0].message);
+  EXPECT_NE(html->find("id=\"fidelity-table\""), std::string::npos);
 }
 
 // A store whose appends fail for a while, as a busy or failing database would.

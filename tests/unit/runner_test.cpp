@@ -314,7 +314,7 @@ TEST_F(RunnerTest, AFaultEndedEarlyOnAHostAbortsTheRun) {
       EXPECT_DOUBLE_EQ(secs(from_proto(f.reverted_at())), 19.0);  // when the agent ended it
       EXPECT_NE(f.error().find("its lease expired"), std::string::npos);
     } else {
-      EXPECT_EQ(f.status(), "reverted") << f.agent_id();
+      EXPECT_EQ(f.status(), v1::TARGET_STATUS_REVERTED) << f.agent_id();
     }
   }
   bool told = false;
