@@ -23,6 +23,9 @@ packages=(
   debhelper dpkg-dev lintian mmdebstrap
   # evidence reports: render and check the HTML page headless; verify-evidence.py
   chromium openssl
+  # the libFuzzer targets (scripts/fuzz.sh, CI's short run): libFuzzer and ASan/UBSan
+  # runtimes, only recommended by clang
+  libclang-rt-14-dev
 )
 
 missing=()
