@@ -89,8 +89,10 @@ void expect_fidelity(const Lab& lab, const std::string& run_id, bool lose_unsync
   for (const auto& h : f["hosts"]) {
     hosts.insert(h["host"].get<std::string>());
     std::set<std::string> parts;
+    std::map<std::string, int64_t> offset;
     for (const auto& p : h["parts"]) {
       parts.insert(p["part"].get<std::string>());
+      offset[p["part"].get<std::string>()] = p["offset_us"].get<int64_t>();
       // Each part at not_before or after (staged, never early), within seconds.
       EXPECT_GE(p["offset_us"].get<int64_t>(), -1000) << h.dump(2);
       EXPECT_LT(p["offset_us"].get<int64_t>(), 5'000'000) << h.dump(2);
@@ -98,6 +100,10 @@ void expect_fidelity(const Lab& lab, const std::string& run_id, bool lose_unsync
     std::set<std::string> expected = {"network cut", "freeze", "kill"};
     if (lose_unsynced) expected.insert("fs shutdown");
     EXPECT_EQ(parts, expected) << h.dump(2);
+    // In the order of a real cut: frozen before the data file system stops, killed last.
+    if (lose_unsynced) EXPECT_LE(offset["freeze"], offset["fs shutdown"]) << h.dump(2);
+    if (lose_unsynced) EXPECT_LE(offset["fs shutdown"], offset["kill"]) << h.dump(2);
+    EXPECT_LE(offset["freeze"], offset["kill"]) << h.dump(2);
     std::string did = h["did"].dump();
     EXPECT_NE(did.find("no SIGTERM"), std::string::npos) << did;
     EXPECT_EQ(did.find("shut down without flushing") != std::string::npos, lose_unsynced) << did;
