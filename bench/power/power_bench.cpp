@@ -21,10 +21,11 @@
 //          host's file system: 4 KiB write + fsync, random 4 KiB reads (page cache
 //          warm), a cold sequential read; as ratios.
 // remount  the restore's remount (unmount, mount, journal replay) of a data file system
-//          shut down with 1 GiB dirty at the cut, against one shut down clean.
+//          shut down right after 1 GiB was written without fsync (how much of it was
+//          still dirty at the cut is measured and said), against one shut down clean.
 //
-// Everything is made under /tmp/fdw-<pid>, <cgroup2>/fdw-bench-<pid> and namespaces
-// fdw-<pid>-*, and removed at the end, also on SIGINT/SIGTERM and after a failure;
+// Everything is made under /tmp/fdw-<pid>, <cgroup2>/fdp-test-<pid>-power-bench and
+// namespaces fdw-<pid>-*, and removed at the end, also on SIGINT/SIGTERM and after a failure;
 // a run killed outright is cleaned by the next run (its pid is gone). Needs root with
 // CAP_BPF, losetup and mkfs.ext4.
 #include <fcntl.h>
@@ -61,6 +62,7 @@
 #include "agent/proc/proc_engine.h"
 #include "common/cli.h"
 #include "common/log.h"
+#include "tests/integration/proc_lab.h"
 #include "tests/support/netns.h"
 #include "tests/support/process.h"
 
@@ -123,26 +125,6 @@ std::vector<std::string> mounts_under(const std::string& dir) {
   return out;
 }
 
-// Kills every process of a cgroup subtree we made, waits for it to empty, removes it.
-void remove_cgroup_tree(const std::string& root) {
-  if (!fs::exists(root)) return;
-  std::ofstream(root + "/cgroup.kill") << "1";
-  auto populated = [&] {
-    auto v = proc::cgroup_event(root, "populated");
-    return v && *v == 1;
-  };
-  for (int i = 0; i < 300 && populated(); ++i) std::this_thread::sleep_for(10ms);
-  while (::waitpid(-1, nullptr, WNOHANG) > 0) {
-  }
-  std::vector<std::string> dirs;
-  for (auto& e : fs::recursive_directory_iterator(root)) {
-    if (e.is_directory()) dirs.push_back(e.path().string());
-  }
-  std::sort(dirs.rbegin(), dirs.rend());
-  for (auto& d : dirs) ::rmdir(d.c_str());
-  ::rmdir(root.c_str());
-}
-
 // Unmounts, detaches the loop devices of and removes a scratch directory.
 void remove_scratch_dir(const std::string& dir) {
   for (auto& m : mounts_under(dir)) {
@@ -164,37 +146,25 @@ void remove_scratch_dir(const std::string& dir) {
 }
 
 // What a run that was killed outright left: its pid is gone.
-void remove_stale(const std::string& cgroup2) {
+void remove_stale() {
   std::error_code ec;
   for (auto& e : fs::directory_iterator("/tmp", ec)) {
     if (e.is_directory() && !e.is_symlink() && stale_name(e.path().filename().string(), std::string(kPrefix) + "-")) {
       remove_scratch_dir(e.path().string());
     }
   }
-  for (auto& e : fs::directory_iterator(cgroup2, ec)) {
-    if (e.is_directory() && stale_name(e.path().filename().string(), std::string(kPrefix) + "-bench-")) {
-      remove_cgroup_tree(e.path().string());
-    }
-  }
   support::remove_stale_netns(kPrefix);
 }
 
-// The bench's own directory and cgroup subtree, removed on destruction.
+// The bench's own directory and cgroup subtree (its processes killed), removed on
+// destruction.
 struct Scratch {
-  Scratch() {
-    auto root = bpf::find_cgroup2_mount();
-    if (!root) throw std::runtime_error(root.error().describe());
-    cgroup2 = *root;
-    remove_stale(cgroup2);
+  Scratch() : cg("power-bench") {
+    remove_stale();
     dir = fmt::format("/tmp/{}-{}", kPrefix, ::getpid());
     fs::create_directories(dir);
-    cgroup_rel = fmt::format("{}-bench-{}", kPrefix, ::getpid());
-    fs::create_directories(cgroup2 + "/" + cgroup_rel);
   }
-  ~Scratch() {
-    remove_cgroup_tree(cgroup2 + "/" + cgroup_rel);
-    remove_scratch_dir(dir);
-  }
+  ~Scratch() { remove_scratch_dir(dir); }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
 
@@ -212,7 +182,8 @@ struct Scratch {
     return loop;
   }
 
-  std::string cgroup2, cgroup_rel, dir;
+  fdp::TestCgroup cg;
+  std::string dir;
 };
 
 // ------------------------------------------------------------------ the hosts
@@ -324,9 +295,8 @@ class Host {
                   {peer_ip_ + "/24"});
     auto base = s.dir + "/" + name_;
     fs::create_directories(base + "/state");
-    workload_rel_ = s.cgroup_rel + "/" + name_;
-    workload_ = s.cgroup2 + "/" + workload_rel_;
-    fs::create_directories(workload_);
+    workload_rel_ = s.cg.rel() + "/" + name_;
+    workload_ = s.cg.child(name_);
     data_ = base + "/data";
     s.loop_ext4(name_, setup.data_mib, data_, "commit=30");
     // The host's services: sleeping processes (and the boot hook starts them again).
