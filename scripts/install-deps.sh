@@ -41,6 +41,16 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# The packages' own services (Redis, HAProxy, Prometheus) must not start on the host:
+# the lab and the tests run their own inside namespaces. Without systemd, invoke-rc.d
+# asks policy-rc.d; one that says 101 ("not allowed") is put in place for the install
+# when the machine has none, and removed after.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# install-deps.sh: no service starts while it installs\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # The lab (deploy/lab) runs its own Redis, Sentinel and HAProxy inside its namespaces;
