@@ -361,14 +361,15 @@ class PgStore : public PostgresStore {
   Result<void> append_samples(const std::string& run_id, const std::vector<v1::ProbeSample>& samples) override {
     if (samples.empty()) return ok();
     return write([&](pg::Conn& c) -> Result<void> {
-      std::string bytes;
-      for (const auto& p : samples) {
-        bytes.clear();
-        p.SerializeToString(&bytes);
-        FD_TRY(c.query("INSERT INTO run_samples(seq, run_id, sample) "
-                       "VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM run_samples), $1, $2)",
-                       Params().text(run_id).bytes(bytes)),
-               "append sample of run {}", run_id);
+      for (size_t at = 0; at < samples.size(); at += kRowsPerStatement) {
+        size_t n = std::min(kRowsPerStatement, samples.size() - at);
+        Params params;
+        params.text(run_id);
+        for (size_t i = 0; i < n; ++i) params.bytes(samples[at + i].SerializeAsString());
+        std::string sql = "INSERT INTO run_samples(seq, run_id, sample) SELECT base.m + v.n, $1, v.s FROM "
+                          "(SELECT COALESCE(MAX(seq), 0) AS m FROM run_samples) base, " +
+                          values_list(n, 2, {"::bytea"}) + " AS v(n, s)";
+        FD_TRY(c.query(sql.c_str(), params), "append samples of run {}", run_id);
       }
       return ok();
     });
@@ -436,12 +437,20 @@ class PgStore : public PostgresStore {
   }
 
   Result<void> append_events(std::vector<EventRow> rows) override {
+    if (rows.empty()) return ok();
     return write([&](pg::Conn& c) -> Result<void> {
-      for (auto& r : rows) {
-        FD_TRY(c.query("INSERT INTO events(seq, run_id, at_us, agent_id, kind, detail) "
-                       "VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM events), $1, $2, $3, $4, $5)",
-                       Params().text(r.run_id).integer(us(r.at)).text(r.agent_id).text(r.kind).text(r.detail)),
-               "append event {}", r.kind);
+      for (size_t at = 0; at < rows.size(); at += kRowsPerStatement) {
+        size_t n = std::min(kRowsPerStatement, rows.size() - at);
+        Params params;
+        for (size_t i = 0; i < n; ++i) {
+          const auto& r = rows[at + i];
+          params.text(r.run_id).integer(us(r.at)).text(r.agent_id).text(r.kind).text(r.detail);
+        }
+        std::string sql = "INSERT INTO events(seq, run_id, at_us, agent_id, kind, detail) SELECT base.m + v.n, v.r, "
+                          "v.a, v.g, v.k, v.d FROM (SELECT COALESCE(MAX(seq), 0) AS m FROM events) base, " +
+                          values_list(n, 1, {"::text", "::bigint", "::text", "::text", "::text"}) +
+                          " AS v(n, r, a, g, k, d)";
+        FD_TRY(c.query(sql.c_str(), params), "append {} event(s)", n);
       }
       return ok();
     });
@@ -606,6 +615,24 @@ class PgStore : public PostgresStore {
  private:
   static constexpr const char* kEventColumns =
       "run_id, seq, kind, recorded_at, recorded_us, body, prev_hash, hash, head_signature, key_fingerprint";
+
+  // Rows per multi-row INSERT: one round trip for a batch (parameters stay far below
+  // the protocol's 65,535).
+  static constexpr size_t kRowsPerStatement = 1000;
+
+  // "(VALUES (1, $2::bytea), (2, $3::bytea), ...)": `rows` rows numbered from 1, each
+  // with one placeholder per cast, the first one $`first`.
+  static std::string values_list(size_t rows, int first, const std::vector<const char*>& casts) {
+    std::string out = "(VALUES ";
+    int p = first;
+    for (size_t i = 0; i < rows; ++i) {
+      out += i ? ", (" : "(";
+      out += std::to_string(i + 1);
+      for (const char* cast : casts) out += fmt::format(", ${}{}", p++, cast);
+      out += ")";
+    }
+    return out + ")";
+  }
 
   static StoredEvent read_event(const Rows& r, int i) {
     return StoredEvent{r.text(i, 0), r.integer(i, 1), r.text(i, 2), r.text(i, 3), r.integer(i, 4),
