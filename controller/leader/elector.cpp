@@ -43,6 +43,7 @@ void Elector::stop(bool release) {
   }
   if (held == 0) return;
   if (release) {
+    lease_.step_down(held);
     if (auto r = lease_.release(config_.id, held); !r) {
       log()->warn("leader lease: release of epoch {}: {}", held, r.error().describe());
     }
@@ -80,6 +81,7 @@ void Elector::lose(const std::string& why) {
     held = epoch_;
     epoch_ = 0;
   }
+  if (held != 0) lease_.step_down(held);
   log()->error("leader lease: no longer leading (epoch {}): {}", held, why);
   if (on_change_) on_change_(false, held, why);
 }

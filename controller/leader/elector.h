@@ -37,8 +37,9 @@ class Elector {
   Elector& operator=(const Elector&) = delete;
 
   void start();
-  // Ends the loop; `release`: ends the lease now (a clean stop: another takes over at
-  // once), else it runs out as a dead leader's would.
+  // Ends the loop; `release`: the store stops writing with the epoch and the lease ends
+  // now (a clean stop: another takes over at once); else the lease runs out, and the
+  // store keeps its epoch, as a hung leader's would (the database fences it).
   void stop(bool release = true);
 
   bool leading() const;

@@ -37,6 +37,9 @@ class LeaderLease {
   virtual Result<bool> renew(const std::string& holder, int64_t epoch, std::chrono::milliseconds ttl) = 0;
   // Ends it now (a clean stop), so that another takes over at once.
   virtual Result<void> release(const std::string& holder, int64_t epoch) = 0;
+  // No longer leading by this host's clock (the renewals failed): the store stops
+  // writing with `epoch` at once, whatever the database would still accept.
+  virtual void step_down(int64_t epoch) = 0;
   virtual Result<LeaseHolder> current() = 0;
 };
 

@@ -194,6 +194,8 @@ class PgLease : public LeaderLease {
     return ok();
   }
 
+  void step_down(int64_t epoch) override { write_epoch_.compare_exchange_strong(epoch, 0); }
+
   Result<LeaseHolder> current() override {
     FD_ASSIGN(rows, call("SELECT holder, address, epoch, expires_at > clock_timestamp(), CASE WHEN "
                          "expires_at = '-infinity' THEN 0 ELSE (EXTRACT(EPOCH FROM expires_at) * 1000000)::BIGINT END "

@@ -109,12 +109,19 @@ Postgres::Postgres(Options options) : options_(options) {
     std::filesystem::remove_all(dir_);
     throw std::runtime_error("postgres: initdb failed (" + std::to_string(init.code) + "): " + init.out);
   }
-  port_ = free_port();
-  try {
-    start();
-  } catch (...) {
-    std::filesystem::remove_all(dir_);
-    throw;
+  // A port found free may be taken by another process before the server binds it:
+  // then the server exits at start, and another port is tried.
+  for (int attempt = 1;; ++attempt) {
+    port_ = free_port();
+    try {
+      start();
+      return;
+    } catch (...) {
+      stop();
+      if (attempt < 3 && read_file(dir_ + "/server.log").find("could not bind") != std::string::npos) continue;
+      std::filesystem::remove_all(dir_);
+      throw;
+    }
   }
 }
 
@@ -143,13 +150,14 @@ void Postgres::start() {
   wait_ready();
 }
 
-void Postgres::wait_ready() const {
+void Postgres::wait_ready() {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   std::string conninfo = fmt::format("host=127.0.0.1 port={} dbname=postgres user=firedrill connect_timeout=2", port_);
   while (std::chrono::steady_clock::now() < deadline) {
     if (PQping(conninfo.c_str()) == PQPING_OK) return;
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
       throw std::runtime_error("postgres: the server exited at start: " + read_file(dir_ + "/server.log"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

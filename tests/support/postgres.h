@@ -41,7 +41,7 @@ class Postgres {
   void start();
 
  private:
-  void wait_ready() const;
+  void wait_ready();
   Options options_;
   std::string dir_, password_;
   int port_ = 0;
