@@ -251,19 +251,29 @@ int serve_main(int argc, char** argv) {
       return 1;
     }
     // Nothing is written, and no agent commanded, before this controller leads.
+    LeaderLease* pg_lease = &(*opened)->lease();
     elector = std::make_unique<leader::Elector>(
-        (*opened)->lease(), leader::ElectorConfig{controller_id, agents.listen,
+        *pg_lease, leader::ElectorConfig{controller_id, agents.listen,
                                                        std::chrono::duration_cast<std::chrono::milliseconds>(fleet_config.lease_grace)});
     store = std::move(*opened);
     elector->start();
     log()->info("controller {} of fleet {}: waiting for the leader lease", controller_id, fleet_id);
     timespec poll{0, 200'000'000};
-    while (!elector->wait_leading(std::chrono::milliseconds(0))) {
+    std::string leader_seen;
+    for (int i = 0; !elector->wait_leading(std::chrono::milliseconds(0)); ++i) {
       if (int s = sigtimedwait(&sigs, nullptr, &poll); s > 0) {
         log()->info("signal {} while a follower: stopping", strsignal(s));
         elector->stop(true);
         return 0;
       }
+      if (i % 25 != 0) continue;  // who leads, every 5 s, when it changed
+      auto held = pg_lease->current();
+      std::string now = !held ? held.error().describe()
+                        : held->live ? fmt::format("the leader is {} at {} (epoch {})", held->holder, held->address,
+                                                   held->epoch)
+                                     : std::string("the lease is free");
+      if (now != leader_seen) log()->info("follower: {}", now);
+      leader_seen = now;
     }
   } else {
     auto opened = open_sqlite_store(state_dir + "/" + kStoreFileName);

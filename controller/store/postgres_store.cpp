@@ -9,10 +9,9 @@
 #include <functional>
 #include <mutex>
 
-#include <nlohmann/json.hpp>
-
 #include "common/log.h"
 #include "controller/store/pg.h"
+#include "controller/store/records.h"
 
 namespace firedrill::controller {
 namespace {
@@ -301,12 +300,11 @@ class PgStore : public PostgresStore {
   Result<void> upsert_agents(const std::vector<AgentRow>& rows) override {
     return write([&](pg::Conn& c) -> Result<void> {
       for (auto& r : rows) {
-        nlohmann::json tags = r.tags;
         FD_TRY(c.query("INSERT INTO agents(id, tags, version, capabilities, peer, first_seen_us, last_seen_us) "
                        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET tags=EXCLUDED.tags, "
                        "version=EXCLUDED.version, capabilities=EXCLUDED.capabilities, peer=EXCLUDED.peer, "
                        "last_seen_us=EXCLUDED.last_seen_us",
-                       Params().text(r.id).text(tags.dump()).text(r.version).bytes(r.capabilities).text(r.peer)
+                       Params().text(r.id).text(records::tags_json(r.tags)).text(r.version).bytes(r.capabilities).text(r.peer)
                            .integer(us(r.first_seen)).integer(us(r.last_seen))),
                "upsert agent {}", r.id);
       }
@@ -323,12 +321,7 @@ class PgStore : public PostgresStore {
       for (int i = 0; i < rows.size(); ++i) {
         AgentRow r;
         r.id = rows.text(i, 0);
-        auto tags = nlohmann::json::parse(rows.text(i, 1), nullptr, false);
-        if (tags.is_object()) {
-          for (auto& [k, v] : tags.items()) {
-            if (v.is_string()) r.tags[k] = v.get<std::string>();
-          }
-        }
+        r.tags = records::parse_tags(rows.text(i, 1));
         r.version = rows.text(i, 2);
         r.capabilities = rows.text(i, 3);
         r.peer = rows.text(i, 4);
@@ -342,14 +335,7 @@ class PgStore : public PostgresStore {
 
   Result<void> put_run(const v1::RunRecord& run) override {
     if (run.id().empty()) return make_error("store: a run without an id");
-    std::string bytes;
-    if (run.samples_size() > 0) {
-      v1::RunRecord copy = run;
-      copy.clear_samples();
-      copy.SerializeToString(&bytes);
-    } else {
-      run.SerializeToString(&bytes);
-    }
+    std::string bytes = records::run_bytes(run);
     return write([&](pg::Conn& c) -> Result<void> {
       FD_TRY(c.query("INSERT INTO runs(id, kind, done, created_us, record) VALUES ($1, $2, $3, $4, $5) "
                      "ON CONFLICT (id) DO UPDATE SET kind=EXCLUDED.kind, done=EXCLUDED.done, record=EXCLUDED.record",
@@ -677,13 +663,9 @@ class PgStore : public PostgresStore {
     FD_ASSIGN(rows, c.query(sql.c_str(), params), "list runs");
     std::vector<v1::RunRecord> out;
     for (int i = 0; i < rows.size(); ++i) {
-      v1::RunRecord r;
-      if (!r.ParseFromString(rows.text(i, 1))) return make_error("the record of run {} does not parse", rows.text(i, 0));
-      if (summary) {
-        r.clear_events();
-        r.clear_experiment_yaml();
-      }
-      out.push_back(std::move(r));
+      auto r = records::parse_run(rows.text(i, 0), rows.text(i, 1), summary);
+      if (!r) return r.error();
+      out.push_back(std::move(*r));
     }
     return out;
   }

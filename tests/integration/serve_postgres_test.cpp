@@ -72,6 +72,7 @@ TEST(ServePostgres, OneLeadsTheOtherTakesOverAndALeaderWithoutTheDatabaseExits) 
   ASSERT_TRUE(within(30s, [&] { return b.says("waiting for the leader lease"); })) << support::read_file(b.log);
   std::this_thread::sleep_for(2s);  // two lease lengths: the follower stays one
   EXPECT_FALSE(b.ready()) << "both controllers serve agents:\n" << support::read_file(b.log);
+  EXPECT_TRUE(b.says("follower: the leader is a at 127.0.0.1:0 (epoch 1)")) << support::read_file(b.log);
   EXPECT_EQ(a.exited(), -1) << support::read_file(a.log);
 
   ::kill(-a.pid, SIGKILL);
