@@ -26,7 +26,7 @@ struct Serve {
     SpawnOptions o;
     o.argv = {FD_FIREDRILL_BIN, "serve", "--insecure", "--listen", "127.0.0.1:0", "--api", dir + "/" + name + ".sock",
               "--state-dir", dir + "/" + name, "--store", url, "--fleet", "lab", "--controller-id", name,
-              "--lease-grace", "1s"};
+              "--lease-grace", "2s"};
     o.output_file = log;
     auto p = start(o);
     if (!p) throw std::runtime_error(p.error().describe());
@@ -70,7 +70,7 @@ TEST(ServePostgres, OneLeadsTheOtherTakesOverAndALeaderWithoutTheDatabaseExits) 
   ASSERT_TRUE(within(30s, [&] { return a.ready(); })) << support::read_file(a.log);
   Serve b(pg.dir(), "b", pg.url(db));
   ASSERT_TRUE(within(30s, [&] { return b.says("waiting for the leader lease"); })) << support::read_file(b.log);
-  std::this_thread::sleep_for(2s);  // two lease lengths: the follower stays one
+  std::this_thread::sleep_for(3s);  // past a lease length: the follower stays one
   EXPECT_FALSE(b.ready()) << "both controllers serve agents:\n" << support::read_file(b.log);
   EXPECT_TRUE(b.says("follower: the leader is a at 127.0.0.1:0 (epoch 1)")) << support::read_file(b.log);
   EXPECT_EQ(a.exited(), -1) << support::read_file(a.log);

@@ -9,6 +9,8 @@
 
 #include <sqlite3.h>
 
+#include "controller/store/pg.h"
+#include "controller/store/postgres_store.h"
 #include "controller/store/sqlite.h"
 #include "controller/store/store.h"
 #include "controller/store/target_status.h"
@@ -204,6 +206,22 @@ TEST(Store, ASchema3DatabaseGetsTypedTargetStatuses) {
       << upgraded.error().message;
   EXPECT_EQ(target_status_name(v1::TARGET_STATUS_NOT_IN_EFFECT), "not in effect");
   EXPECT_EQ(target_status_of("not in effect"), v1::TARGET_STATUS_NOT_IN_EFFECT);
+}
+
+// What the PostgreSQL store's errors and logs say of a URL: never its password.
+TEST(Store, PostgresUrlsAreNamedWithoutTheirPassword) {
+  EXPECT_EQ(pg::redact("postgres://fd:s3cr:et@db.example:5432/fd?sslmode=require"),
+            "postgres://fd:***@db.example:5432/fd?sslmode=require");
+  EXPECT_EQ(pg::redact("postgresql://fd@db/fd"), "postgresql://fd@db/fd");
+  EXPECT_EQ(pg::redact("postgres://db/fd?password=s3cret&sslmode=require"),
+            "postgres://db/fd?password=***&sslmode=require");
+  EXPECT_EQ(pg::redact("host=db password=s3cret dbname=fd"), "host=db password=*** dbname=fd");
+  EXPECT_TRUE(is_postgres_url("postgres://db/fd"));
+  EXPECT_TRUE(is_postgres_url("postgresql://db/fd"));
+  EXPECT_FALSE(is_postgres_url("/var/lib/firedrill/controller.db"));
+  auto refused = open_postgres_store(PostgresOptions{.url = "sqlite:///x.db", .fleet = "f"});
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().describe().find("not a PostgreSQL URL"), std::string::npos);
 }
 
 TEST(Store, UnopenablePathIsAClearError) {
