@@ -17,6 +17,8 @@ packages=(
   python3 python3-yaml curl haproxy redis-server redis-sentinel redis-tools util-linux
   # the PostgreSQL store's tests and bench start their own server (tests/support/postgres)
   postgresql-15
+  # the lab's own Prometheus server (deploy/lab), never the host's service
+  prometheus
   # power loss with lose_unsynced on XFS data directories (tests/integration/power_data_test)
   xfsprogs
   # scripts/demo.sh reads `firedrill run/show --json`; tests/data/state-0.1.0/make.sh dumps SQL
@@ -51,7 +53,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # The lab (deploy/lab) runs its own Redis, Sentinel and HAProxy inside its namespaces;
 # the system-wide services these packages enable on install are not wanted.
-for svc in redis-server redis-sentinel haproxy; do
+for svc in redis-server redis-sentinel haproxy prometheus; do
   if [[ " ${missing[*]} " == *" $svc "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   fi

@@ -300,6 +300,12 @@ int serve_main(int argc, char** argv) {
     log()->error("evidence unavailable, runs will have no signed log: {}", run_evidence.error().describe());
   }
   evidence::RunRecorder* recorder = run_evidence ? (*run_evidence)->recorder.get() : nullptr;
+  metrics::Registry registry;
+  std::unique_ptr<ControllerMetrics> controller_metrics;
+  if (!metrics_listen.empty()) {
+    controller_metrics = std::make_unique<ControllerMetrics>(registry, fleet, *store);
+    if (recorder) controller_metrics->watch(*recorder);
+  }
   runner::SystemClock clock;
   runner::FleetAdapter fleet_driver(fleet);
   runner::RunManagerConfig run_config;
@@ -310,9 +316,10 @@ int serve_main(int argc, char** argv) {
     return rule ? rule->required : 0;
   };
   runner::RunManager runs(
-      run_config, &clock, &fleet_driver, [recorder](const v1::RunRecord&, bool) {
+      run_config, &clock, &fleet_driver, [recorder, &controller_metrics](const v1::RunRecord&, bool) {
         std::vector<std::unique_ptr<runner::RunObserver>> out;
         if (recorder) out.push_back(recorder->for_run());
+        if (controller_metrics) out.push_back(controller_metrics->for_run());
         return out;
       });
   auto aborted = runs.start();
@@ -354,10 +361,8 @@ int serve_main(int argc, char** argv) {
     return 1;
   }
   api_listener.serve(api_server.get());
-  metrics::Registry registry;
   metrics::MetricsServer metrics_server;
   if (!metrics_listen.empty()) {
-    register_controller_metrics(registry, fleet, *store);
     if (auto r = metrics_server.start(metrics_listen, registry); !r) {
       log()->error("{}", r.error().describe());
       return 1;
