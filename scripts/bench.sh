@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs one area's benchmarks side by side and writes its table and JSON under
 # bench/results/ (SUITE.txt, SUITE.json):
-#   scripts/bench.sh SUITE [ARGS...]      SUITE: net, proc, evidence, fanout, degrade, power
+#   scripts/bench.sh SUITE [ARGS...]      SUITE: net, proc, evidence, fanout, degrade, power, ha
 # ARGS go to the suite's benchmark (e.g. scripts/bench.sh net --only cost).
 # BUILD_DIR picks the build directory (default: build). Needs root with CAP_BPF.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: scripts/bench.sh SUITE [ARGS...]   (suites: net, proc, evidence, fanout, degrade, power)" >&2
+  echo "usage: scripts/bench.sh SUITE [ARGS...]   (suites: net, proc, evidence, fanout, degrade, power, ha)" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -70,6 +70,12 @@ case "$suite" in
     # 1 GiB dirty (--only spread|host|fs|remount, --hosts N, --repeats N).
     build power_bench
     "$BUILD_DIR/bench/power/power_bench" --json bench/results/power.json "$@" | tee bench/results/power.txt
+    ;;
+  ha)
+    # Store appends per second: SQLite against PostgreSQL (a private server this run
+    # starts and removes; synchronous_commit on and off) as the leader (--seconds S).
+    build ha_bench
+    "$BUILD_DIR/bench/ha/ha_bench" --json bench/results/ha.json "$@" | tee bench/results/ha.txt
     ;;
   *)
     usage
