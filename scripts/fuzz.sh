@@ -40,8 +40,14 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpora/$t"
   read -r -a seeds <<<"$(seeds_of "$t")"
   echo "fuzz: $t for ${seconds}s"
-  if ! "$BUILD_DIR/tests/unit/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-      -print_final_stats=1 "$corpora/$t" "${seeds[@]}"; then
+  # libFuzzer's progress (a line per new input) goes to a log; its final stats are
+  # shown, and the whole log when it failed.
+  log="$corpora/$t.log"
+  if "$BUILD_DIR/tests/unit/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_funcs=0 \
+      -print_final_stats=1 "$corpora/$t" "${seeds[@]}" >"$log" 2>&1; then
+    grep -aE '^(Done|stat::)' "$log" || true
+  else
+    cat "$log"
     echo "fuzz: $t FAILED (its input is the crash-* file above)" >&2
     status=1
   fi
