@@ -36,9 +36,11 @@ int verb_usage_error(const char* verb, const std::string& what) {
 
 int call_error(const char* verb, const grpc::Status& s, const std::string& api) {
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    std::cerr << "firedrill " << verb << ": no controller answers on " << api
-              << " (is `firedrill serve` running? --api or $FIREDRILL_API pick another socket): " << s.error_message()
-              << "\n";
+    const char* hint = api.starts_with("https://")
+                           ? "is `firedrill serve --api-listen` running there, and is --tls-cert signed by the fleet's CA?"
+                           : "is `firedrill serve` running? --api or $FIREDRILL_API pick another socket";
+    std::cerr << "firedrill " << verb << ": no controller answers on " << api << " (" << hint
+              << "): " << s.error_message() << "\n";
     return 2;
   }
   std::cerr << "firedrill " << verb << ": " << s.error_message() << "\n";
