@@ -1,6 +1,7 @@
 // The controller's leases and its liveness of agents run on the monotonic clock: a
 // controller whose wall clock jumps two hours ahead, and back, loses no agent and lets
-// no lease lapse. The jump is libfaketime's (LD_PRELOAD into the controller alone,
+// no lease lapse, and with its clock two hours behind still finds a dead agent lost
+// within the grace. The jump is libfaketime's (LD_PRELOAD into the controller alone,
 // CLOCK_REALTIME moved through a file it re-reads, CLOCK_MONOTONIC left alone): the
 // machine's own clock is never touched.
 #include <gtest/gtest.h>
@@ -18,7 +19,7 @@ namespace {
 
 const char* kFaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
-TEST(WallClock, AJumpOfTheControllersWallClockLosesNoAgentAndNoLease) {
+TEST(WallClock, AJumpOfTheControllersWallClockLosesNoAgentAndNoLeaseAndMissesNoDeath) {
   ASSERT_EQ(::geteuid(), 0u) << "the controller integration suite needs root (namespaces, BPF)";
   ASSERT_TRUE(std::filesystem::exists(kFaketime)) << kFaketime << " is missing (libfaketime; scripts/install-deps.sh)";
   Lab lab({{"w1", {{"dc", "a"}}}, {"w2", {{"dc", "b"}}}}, "2s");
@@ -59,6 +60,14 @@ TEST(WallClock, AJumpOfTheControllersWallClockLosesNoAgentAndNoLease) {
   for (auto& id : lab.ids()) {
     EXPECT_EQ(lab.agent(id).log().find("DEAD-MAN SWITCH"), std::string::npos) << id << ":\n" << lab.agent(id).log();
   }
+
+  // With the wall clock two hours behind, an agent that dies is still found lost
+  // within its grace: a liveness kept on the wall clock would wait two hours.
+  std::ofstream(offset) << "-7200\n";
+  std::this_thread::sleep_for(1s);
+  lab.agent("w2").kill9();
+  EXPECT_TRUE(lab.wait_live(1, 6s)) << lab.cli({"agents"}).out;
+  EXPECT_TRUE(lab.controller().wait_log("agent w2 lost: ", 1s)) << lab.controller().log();
 }
 
 }  // namespace
