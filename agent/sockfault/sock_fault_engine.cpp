@@ -54,9 +54,9 @@ Result<void> SockFaultEngine::check(const v1::FaultSpec& spec) const {
 
 Result<void> SockFaultEngine::apply(const std::string& id, const v1::FaultSpec& spec) {
   std::lock_guard lock(mu_);
-  if (auto it = active_.find(id); it != active_.end()) {
-    if (it->second.spec.SerializeAsString() == spec.SerializeAsString()) return ok();
-    return make_error("connection fault {} is already in effect with another spec", id);
+  auto in_effect = active_.find(id);
+  if (auto done = already_in_effect(name(), id, in_effect == active_.end() ? nullptr : &in_effect->second.spec, spec)) {
+    return *done;
   }
   FD_TRY(check(spec), "connection fault {}", id);
   FD_ASSIGN(p, plan(spec.connection()), "connection fault {}", id);
