@@ -11,10 +11,12 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libyaml-cpp-dev libsqlite3-dev libssl-dev
   libcurl4-openssl-dev libhowardhinnant-date-dev tzdata libsystemd-dev
-  nlohmann-json3-dev libre2-dev libcpp-httplib-dev
+  nlohmann-json3-dev libre2-dev libcpp-httplib-dev libldns-dev
   # tests, benchmarks and the lab
   iproute2 iputils-ping iperf3 iptables nftables procps psmisc socat netcat-openbsd
   python3 python3-yaml curl haproxy redis-server redis-sentinel redis-tools util-linux
+  # DNS faults: a real resolver in the tests' namespaces and the lab, drill and dig
+  dnsmasq-base ldnsutils bind9-dnsutils
   # power loss with lose_unsynced on XFS data directories (tests/integration/power_data_test)
   xfsprogs
   # scripts/demo.sh reads `firedrill run/show --json`; tests/data/state-0.1.0/make.sh dumps SQL
