@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-20}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(command_handler_fuzz experiment_loader_fuzz report_verify_fuzz)
+[ ${#targets[@]} -gt 0 ] || targets=(command_handler_fuzz experiment_loader_fuzz report_verify_fuzz dns_fuzz)
 BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 sanitizers="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer"
 cmake -S . -B "$BUILD_DIR" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DFIREDRILL_FUZZ=ON \

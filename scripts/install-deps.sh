@@ -15,8 +15,8 @@ packages=(
   # tests, benchmarks and the lab
   iproute2 iputils-ping iperf3 iptables nftables procps psmisc socat netcat-openbsd
   python3 python3-yaml curl haproxy redis-server redis-sentinel redis-tools util-linux
-  # DNS faults: a real resolver in the tests' namespaces and the lab, drill and dig
-  dnsmasq-base ldnsutils bind9-dnsutils
+  # DNS faults: a real resolver in the tests' namespaces and the lab; drill
+  dnsmasq-base ldnsutils
   # power loss with lose_unsynced on XFS data directories (tests/integration/power_data_test)
   xfsprogs
   # scripts/demo.sh reads `firedrill run/show --json`; tests/data/state-0.1.0/make.sh dumps SQL
