@@ -1,6 +1,6 @@
 #include "agent/sockfault/dns.h"
 
-#include <ldns/ldns.h>
+#include "agent/sockfault/ldns.h"
 
 #include <algorithm>
 #include <cctype>

@@ -3,7 +3,7 @@
 // arrives, no crash; a query that is not one passes untouched (no verdict); an answer
 // the proxy builds is a response ldns reads back with the query's id, question and the
 // rcode the rule asked. Built with clang by scripts/fuzz.sh.
-#include <ldns/ldns.h>
+#include "agent/sockfault/ldns.h"
 
 #include <cstddef>
 #include <cstdint>

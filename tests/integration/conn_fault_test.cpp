@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/integration/proc_lab.h"
+#include "tests/integration/sock_lab.h"
 
 namespace {
 
@@ -22,24 +22,17 @@ using namespace std::chrono_literals;
 using fdp::Agent;
 using fdp::Child;
 using fdp::eventually;
-using fdp::TempDir;
-using fdp::TestCgroup;
 
 const std::string kServer = "10.77.0.1";
 const std::string kClient = FD_CONN_CLIENT;
 
-struct Out {
-  int code = -1;
-  std::string out;
-};
+using fdp::expect_applied;
+using fdp::Out;
 
 // The lab: servers in the namespace, the agent beside them, and the cgroups.
-struct Lab {
-  Lab() : ns("conn"), cg("conn") {
+struct Lab : fdp::SockLab {
+  Lab() : SockLab("conn") {
     ns.ip({"addr", "add", kServer + "/32", "dev", "lo"});
-    target = cg.child("target");
-    other = cg.child("other");
-    agent_dir = cg.child("agent");
     redis = Child::spawn({"/usr/bin/redis-server", "--bind", kServer, "--port", "6379", "--save", "", "--protected-mode", "no", "--appendonly",
                           "no", "--dir", dir.path()},
                          other, &ns);
@@ -52,23 +45,6 @@ struct Lab {
   bool ping_ok() { return run(other, {"/usr/bin/redis-cli", "-h", kServer, "PING"}).out.find("PONG") != std::string::npos; }
   std::string url() const { return "http://" + kServer + ":8080/"; }
 
-  Agent::Options agent_options() const {
-    Agent::Options o;
-    o.args = {"--workload-cgroup", cg.rel(), "--no-watcher"};
-    o.cgroup_dir = agent_dir;
-    o.ns = &ns;
-    return o;
-  }
-
-  // Runs argv inside `cgroup_dir` and the namespace; its output.
-  Out run(const std::string& cgroup_dir, const std::vector<std::string>& argv, std::chrono::milliseconds timeout = 30s) {
-    std::string file = dir.file("out-" + std::to_string(n++));
-    auto child = Child::spawn(argv, cgroup_dir, &ns, file);
-    Out o;
-    o.code = child.wait(timeout);
-    o.out = fdp::read_file(file);
-    return o;
-  }
   Out client(const std::string& cgroup_dir, const std::vector<std::string>& args) {
     std::vector<std::string> argv{"/usr/bin/python3", kClient};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -107,23 +83,8 @@ struct Lab {
     std::sort(v.begin(), v.end());
     return v[2];
   }
-  // The programs attached to a cgroup, as bpftool lists them.
-  std::string attached(const std::string& cgroup_dir) {
-    return fdp::run({"/usr/sbin/bpftool", "cgroup", "show", cgroup_dir}).out;
-  }
-
-  TempDir dir;
-  fdp::Netns ns;
-  TestCgroup cg;
-  std::string target, other, agent_dir;
   Child redis, http, iperf;
-  int n = 0;
 };
-
-void expect_applied(const fdp::RunResult& r) {
-  ASSERT_EQ(r.code, 0) << r.out;
-  ASSERT_EQ(r.out.find("ACK_REFUSED"), std::string::npos) << r.out;
-}
 
 std::string latency_spec(int ms_each_way) {
   std::string us = std::to_string(ms_each_way * 1000);

@@ -13,7 +13,7 @@
 #include <fstream>
 #include <regex>
 
-#include "tests/integration/proc_lab.h"
+#include "tests/integration/sock_lab.h"
 
 namespace {
 
@@ -21,22 +21,15 @@ using namespace std::chrono_literals;
 using fdp::Agent;
 using fdp::Child;
 using fdp::eventually;
-using fdp::TempDir;
-using fdp::TestCgroup;
 
 const std::string kResolver = "10.78.0.1";
 
-struct Out {
-  int code = -1;
-  std::string out;
-};
+using fdp::expect_applied;
+using fdp::Out;
 
-struct Lab {
-  Lab() : ns("dns"), cg("dns") {
+struct Lab : fdp::SockLab {
+  Lab() : SockLab("dns") {
     ns.ip({"addr", "add", kResolver + "/32", "dev", "lo"});
-    target = cg.child("target");
-    other = cg.child("other");
-    agent_dir = cg.child("agent");
     resolv = dir.file("resolv.conf");
     std::ofstream(resolv) << "nameserver " << kResolver << "\noptions timeout:1 attempts:1\n";
     dnsmasq = Child::spawn({"/usr/sbin/dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
@@ -48,22 +41,6 @@ struct Lab {
     EXPECT_TRUE(eventually([&] { return rcode(other, "web.lab") == "NOERROR"; }, 10s)) << fdp::read_file(dir.file("dnsmasq.log"));
   }
 
-  Agent::Options agent_options() const {
-    Agent::Options o;
-    o.args = {"--workload-cgroup", cg.rel(), "--no-watcher"};
-    o.cgroup_dir = agent_dir;
-    o.ns = &ns;
-    return o;
-  }
-
-  Out run(const std::string& cgroup_dir, const std::vector<std::string>& argv, std::chrono::milliseconds timeout = 30s) {
-    std::string file = dir.file("out-" + std::to_string(n++));
-    auto child = Child::spawn(argv, cgroup_dir, &ns, file);
-    Out o;
-    o.code = child.wait(timeout);
-    o.out = fdp::read_file(file);
-    return o;
-  }
   // drill's whole answer to a query for `name` sent to the resolver.
   Out drill(const std::string& cgroup_dir, const std::string& name) {
     return run(cgroup_dir, {"/usr/bin/drill", "@" + kResolver, name, "A"});
@@ -89,22 +66,9 @@ struct Lab {
     if (ms) *ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     return o;
   }
-  std::string attached(const std::string& cgroup_dir) {
-    return fdp::run({"/usr/sbin/bpftool", "cgroup", "show", cgroup_dir}).out;
-  }
-
-  TempDir dir;
-  fdp::Netns ns;
-  TestCgroup cg;
-  std::string target, other, agent_dir, resolv;
+  std::string resolv;
   Child dnsmasq;
-  int n = 0;
 };
-
-void expect_applied(const fdp::RunResult& r) {
-  ASSERT_EQ(r.code, 0) << r.out;
-  ASSERT_EQ(r.out.find("ACK_REFUSED"), std::string::npos) << r.out;
-}
 
 std::string dns_spec(const std::string& rules) {
   return "dns { workload_cgroups: \"target\" match { dst_cidrs: \"" + kResolver + "\" } " + rules + " }";

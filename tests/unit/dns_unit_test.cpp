@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
-#include <ldns/ldns.h>
+#include "agent/sockfault/ldns.h"
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
