@@ -151,6 +151,17 @@ TEST(DnsFault, DelayAndNoAnswerAreObserved) {
   EXPECT_EQ(lab.getent(lab.other, "redis.lab").code, 0);
 }
 
+TEST(DnsFault, ExpiryLiftsTheFault) {
+  Lab lab;
+  Agent agent(lab.agent_options());
+  expect_applied(agent.apply("d4", "3s", kFailSome));
+  EXPECT_EQ(lab.rcode(lab.target, "redis.lab"), "NXDOMAIN");
+  EXPECT_TRUE(eventually([&] { return lab.attached(lab.target).find("sf_") == std::string::npos; }, 10s))
+      << lab.attached(lab.target);
+  EXPECT_EQ(lab.rcode(lab.target, "redis.lab"), "NOERROR");
+  EXPECT_EQ(lab.getent(lab.target, "api.svc.lab").code, 0);
+}
+
 TEST(DnsFault, AgentSigkillLeavesNoHook) {
   Lab lab;
   auto agent = std::make_unique<Agent>(lab.agent_options());
