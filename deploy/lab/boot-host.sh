@@ -41,6 +41,8 @@ start() {
               --redis "redis.$FDL_DNS_DOMAIN:$FDL_REDIS_PORT") ;;
     dns) cmd=(/usr/sbin/dnsmasq --keep-in-foreground --conf-file="$dir/dnsmasq.conf") ;;
     haproxy) cmd=(haproxy -db -f "$dir/haproxy.cfg") ;;
+    prometheus) cmd=(prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data"
+                     --storage.tsdb.retention.time=1d --web.listen-address="$ip:$FDL_PROMETHEUS_PORT") ;;
     *) echo "boot-host: $host: unknown service '$svc'" >&2; return 1 ;;
   esac
   mkdir -p "$cg" "$init"
