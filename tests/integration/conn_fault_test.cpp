@@ -240,10 +240,7 @@ TEST(ConnectionFault, AgentSigkillLeavesNoHookAndCutsWhatWasInside) {
 TEST(ConnectionFault, BadSpecsAreRefusedWithTheFieldNamed) {
   Lab lab;
   Agent agent(lab.agent_options());
-  struct Case {
-    std::string spec, expect;
-  };
-  std::vector<Case> cases = {
+  std::vector<fdp::Refusal> cases = {
       {"connection { workload_cgroups: \"target\" to_server_bandwidth { bytes_per_sec: 0 } }",
        "connection.to_server_bandwidth.bytes_per_sec"},
       {"connection { workload_cgroups: \"target\" to_server_latency { fixed_us: 40000000 } }",
@@ -256,12 +253,7 @@ TEST(ConnectionFault, BadSpecsAreRefusedWithTheFieldNamed) {
       {"connection { workload_cgroups: \"nope\" reset { } }", "nope"},
       {"connection { workload_cgroups: \"agent\" reset { } }", "holds the agent itself"},
   };
-  int i = 0;
-  for (auto& c : cases) {
-    auto r = agent.apply("bad" + std::to_string(i++), "30s", c.spec);
-    EXPECT_NE(r.out.find("ACK_REFUSED"), std::string::npos) << c.spec << "\n" << r.out;
-    EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.spec << "\nexpected: " << c.expect << "\n" << r.out;
-  }
+  fdp::expect_refused(agent, cases);
   // A latency longer than the lease.
   auto r = agent.apply("long", "2s", latency_spec(3000));
   EXPECT_NE(r.out.find("not shorter than the fault"), std::string::npos) << r.out;

@@ -178,10 +178,7 @@ TEST(DnsFault, AgentSigkillLeavesNoHook) {
 TEST(DnsFault, BadSpecsAreRefusedWithTheFieldNamed) {
   Lab lab;
   Agent agent(lab.agent_options());
-  struct Case {
-    std::string spec, expect;
-  };
-  std::vector<Case> cases = {
+  std::vector<fdp::Refusal> cases = {
       {dns_spec("rules { names: \"a.lab\" action: 9 }"), "dns.rules[0].action: unknown DNS action 9"},
       {dns_spec("rules { names: \"a.lab\" }"), "dns.rules[0].action: required"},
       {dns_spec("rules { names: \"\" action: DNS_NXDOMAIN }"), "dns.rules[0].names[0]: empty"},
@@ -193,12 +190,7 @@ TEST(DnsFault, BadSpecsAreRefusedWithTheFieldNamed) {
        "dns.match.protocol"},
       {"dns { workload_cgroups: \"nope\" rules { names: \"a\" action: DNS_NXDOMAIN } }", "nope"},
   };
-  int i = 0;
-  for (auto& c : cases) {
-    auto r = agent.apply("bad" + std::to_string(i++), "30s", c.spec);
-    EXPECT_NE(r.out.find("ACK_REFUSED"), std::string::npos) << c.spec << "\n" << r.out;
-    EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.spec << "\nexpected: " << c.expect << "\n" << r.out;
-  }
+  fdp::expect_refused(agent, cases);
   // A delay as long as the lease.
   auto r = agent.apply("long", "2s", dns_spec("rules { names: \"a.lab\" action: DNS_DELAY delay_us: 3000000 }"));
   EXPECT_NE(r.out.find("not shorter than the fault"), std::string::npos) << r.out;

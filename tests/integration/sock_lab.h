@@ -61,4 +61,18 @@ inline void expect_applied(const RunResult& r) {
   ASSERT_EQ(r.out.find("ACK_REFUSED"), std::string::npos) << r.out;
 }
 
+// A spec the agent must refuse, and what its refusal must name (the field).
+struct Refusal {
+  std::string spec, expect;
+};
+
+inline void expect_refused(const Agent& agent, const std::vector<Refusal>& cases) {
+  int i = 0;
+  for (const auto& c : cases) {
+    auto r = agent.apply("bad" + std::to_string(i++), "30s", c.spec);
+    EXPECT_NE(r.out.find("ACK_REFUSED"), std::string::npos) << c.spec << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.spec << "\nexpected: " << c.expect << "\n" << r.out;
+  }
+}
+
 }  // namespace fdp
