@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "controller/experiment/validate.h"
 #include "controller/guard/guard.h"
+#include "controller/runner/environment.h"
 #include "controller/store/target_status.h"
 
 namespace firedrill::runner {
@@ -477,6 +478,10 @@ Run::Step Run::preflight() {
     auto hosts = fleet_->resolve(t);
     if (!hosts) {
       end_refused(fmt::format("step {} targets ({}): {}", i + 1, t.selector(), hosts.error().describe()));
+      return Step::kStop;
+    }
+    if (auto placed = check_environment(e.environment(), *hosts); !placed) {
+      end_refused(fmt::format("step {}: {}", i + 1, placed.error().message));
       return Step::kStop;
     }
     step_hosts_.push_back(*hosts);
