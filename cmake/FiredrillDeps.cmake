@@ -13,6 +13,8 @@ pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
 pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
 # Probe regexes: a linear-time engine (controller/experiment/text_match.h).
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
+# DNS faults: queries parsed and answers built by ldns (agent/sockfault/dns)
+pkg_check_modules(LDNS REQUIRED IMPORTED_TARGET ldns)
 # sd_notify: READY and WATCHDOG for the systemd units (deploy/systemd).
 pkg_check_modules(LIBSYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 find_package(OpenSSL REQUIRED)

@@ -31,6 +31,7 @@ std::string fault_kind(const v1::FaultSpec& spec) {
         default: return "resource.unknown";
       }
     case v1::FaultSpec::kConnection: return "connection";
+    case v1::FaultSpec::kDns: return "dns";
     default: return "unknown";
   }
 }

@@ -79,12 +79,7 @@ class Checker {
 
   void connection(const v1::ConnectionFault& c, std::optional<std::chrono::nanoseconds> duration) {
     const std::string p = "connection";
-    if (c.cgroups().empty() && c.workload_cgroups().empty()) {
-      problem(p, "required: the cgroups whose connections are steered (cgroups or workload_cgroups)");
-    }
-    for (int i = 0; i < c.cgroups_size(); ++i) {
-      if (c.cgroups(i).empty()) problem(fmt::format("{}.cgroups[{}]", p, i), "empty (the root cgroup is never a target)");
-    }
+    cgroups(c, p, "connections");
     const auto& m = c.match();
     if (m.protocol() != v1::L4_ANY && m.protocol() != v1::L4_TCP) {
       problem(p + ".match.protocol", "must be L4_ANY or L4_TCP (connections are TCP)");
@@ -114,6 +109,82 @@ class Checker {
       problem(p, "choose what happens to the connections: a latency, a bandwidth, reset or stall");
     }
     if (c.max_connections() > 65536) problem(p + ".max_connections", "at most 65536 (got {})", c.max_connections());
+  }
+
+  // Whose traffic a steered fault takes: cgroups, workload-relative or not.
+  template <typename Fault>
+  void cgroups(const Fault& f, const std::string& p, const char* what) {
+    if (f.cgroups().empty() && f.workload_cgroups().empty()) {
+      problem(p, "required: the cgroups whose {} are steered (cgroups or workload_cgroups)", what);
+    }
+    for (int i = 0; i < f.cgroups_size(); ++i) {
+      if (f.cgroups(i).empty()) problem(fmt::format("{}.cgroups[{}]", p, i), "empty (the root cgroup is never a target)");
+    }
+  }
+
+  // A name as a rule gives it (no final dot needed): labels of 1 to 63 characters
+  // without blanks, 253 characters in all. The DNS library parses the queries; this
+  // only keeps a rule from naming what no query can carry.
+  void dns_name(const std::string& name, const std::string& field) {
+    std::string n = name.ends_with('.') ? name.substr(0, name.size() - 1) : name;
+    if (n.empty()) return problem(field, "empty: give a name such as redis.lab");
+    if (n.size() > 253) return problem(field, "longer than 253 characters ({})", n.size());
+    size_t start = 0;
+    for (;;) {
+      size_t dot = n.find('.', start);
+      size_t len = (dot == std::string::npos ? n.size() : dot) - start;
+      if (len == 0) return problem(field, "'{}' has an empty label", name);
+      if (len > 63) return problem(field, "'{}' has a label longer than 63 characters", name);
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    for (unsigned char ch : n) {
+      if (ch <= ' ' || ch >= 0x7f) return problem(field, "'{}' holds a blank or a character outside ASCII", name);
+    }
+  }
+
+  void dns(const v1::DnsFault& d, std::optional<std::chrono::nanoseconds> duration) {
+    const std::string p = "dns";
+    cgroups(d, p, "DNS queries");
+    const auto& m = d.match();
+    if (m.protocol() != v1::L4_ANY && m.protocol() != v1::L4_UDP) {
+      problem(p + ".match.protocol", "must be L4_ANY or L4_UDP (queries over UDP are steered)");
+    }
+    if (!m.src_cidrs().empty()) problem(p + ".match.src_cidrs", "not used for DNS: must be empty");
+    if (!m.src_ports().empty()) problem(p + ".match.src_ports", "not used for DNS: must be empty");
+    if (m.direction() != v1::DIRECTION_UNSPECIFIED) problem(p + ".match.direction", "not used for DNS: must be empty");
+    if (d.rules().empty()) problem(p + ".rules", "required: at least one rule (names or domains and an action)");
+    for (int i = 0; i < d.rules_size(); ++i) {
+      const auto& r = d.rules(i);
+      std::string rp = fmt::format("{}.rules[{}]", p, i);
+      if (r.names().empty() && r.domains().empty()) problem(rp, "give names or domains to match");
+      for (int j = 0; j < r.names_size(); ++j) dns_name(r.names(j), fmt::format("{}.names[{}]", rp, j));
+      for (int j = 0; j < r.domains_size(); ++j) dns_name(r.domains(j), fmt::format("{}.domains[{}]", rp, j));
+      switch (r.action()) {
+        case v1::DNS_NXDOMAIN:
+        case v1::DNS_SERVFAIL:
+        case v1::DNS_NO_ANSWER:
+          if (r.delay_us() != 0) problem(rp + ".delay_us", "only for DNS_DELAY (action is {})", v1::DnsAction_Name(r.action()));
+          break;
+        case v1::DNS_DELAY: {
+          if (r.delay_us() == 0) problem(rp + ".delay_us", "required for DNS_DELAY: more than 0");
+          else if (r.delay_us() > kMaxDelayUs) problem(rp + ".delay_us", "at most {} (10 s; got {})", kMaxDelayUs, r.delay_us());
+          auto delay = std::chrono::microseconds(r.delay_us());
+          if (duration && delay >= *duration) {
+            problem(rp + ".delay_us", "{} us is not shorter than the fault ({} ms)", delay.count(),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(*duration).count());
+          }
+          break;
+        }
+        case v1::DNS_ACTION_UNSPECIFIED:
+          problem(rp + ".action", "required: DNS_NXDOMAIN, DNS_SERVFAIL, DNS_NO_ANSWER or DNS_DELAY");
+          break;
+        default:
+          problem(rp + ".action", "unknown DNS action {} (DNS_NXDOMAIN, DNS_SERVFAIL, DNS_NO_ANSWER or DNS_DELAY)",
+                  int(r.action()));
+      }
+    }
+    if (d.max_queries() > 65536) problem(p + ".max_queries", "at most 65536 (got {})", d.max_queries());
   }
 
   void resource(const v1::ResourcePressure& r) {
@@ -170,6 +241,7 @@ std::vector<FieldProblem> fault_value_problems(const v1::FaultSpec& spec,
   if (spec.has_network()) c.network(spec.network(), duration);
   if (spec.has_resource()) c.resource(spec.resource());
   if (spec.has_connection()) c.connection(spec.connection(), duration);
+  if (spec.has_dns()) c.dns(spec.dns(), duration);
   return out;
 }
 

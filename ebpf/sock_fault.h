@@ -10,7 +10,13 @@
  * peer of the connection it accepts. getpeername answers the original, so the
  * application sees the address it asked for. sf_steered and sf_pending are shared by
  * every fault's object (one map each, made by the engine), so a connection is steered
- * once however many faults match it. */
+ * once however many faults match it.
+ *
+ * DNS faults load the same object for datagrams (sf_sock_type SOCK_DGRAM): connect
+ * steers a connected UDP socket, sendmsg each datagram of an unconnected one, both
+ * remembering the original and the proxy's address (via) by cookie; recvmsg turns an
+ * answer from via back into one from the original, getpeername answers the original.
+ * The proxy finds a datagram's socket cookie through UDP socket diagnostics. */
 #ifndef FIREDRILL_EBPF_SOCK_FAULT_H
 #define FIREDRILL_EBPF_SOCK_FAULT_H
 
@@ -41,6 +47,13 @@ struct sf_addr {
 	__u8 pad;
 	__u16 port;      /* network order */
 	__u8 addr[16];   /* network order; IPv4 in the first 4 bytes */
+};
+
+/* What sf_steered holds per socket cookie: where it was going, and where the hooks sent
+ * it instead (the proxy's address, to recognise its answers and a second fault's hook). */
+struct sf_steer {
+	struct sf_addr orig;
+	struct sf_addr via;
 };
 
 #endif

@@ -11,7 +11,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libyaml-cpp-dev libsqlite3-dev libssl-dev
   libcurl4-openssl-dev libhowardhinnant-date-dev tzdata libsystemd-dev
-  nlohmann-json3-dev libre2-dev libcpp-httplib-dev libpq-dev
+  nlohmann-json3-dev libre2-dev libcpp-httplib-dev libpq-dev libldns-dev
   # tests, benchmarks and the lab
   iproute2 iputils-ping iperf3 iptables nftables procps psmisc socat netcat-openbsd
   python3 python3-yaml curl haproxy redis-server redis-sentinel redis-tools util-linux
@@ -19,6 +19,8 @@ packages=(
   postgresql-15
   # the lab's own Prometheus server (deploy/lab), never the host's service
   prometheus
+  # DNS faults: a real resolver in the tests' namespaces and the lab; drill
+  dnsmasq-base ldnsutils
   # the controller's wall clock jumped under libfaketime (tests/integration/ctl/wall_clock_test)
   libfaketime
   # power loss with lose_unsynced on XFS data directories (tests/integration/power_data_test)

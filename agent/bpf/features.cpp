@@ -1,6 +1,8 @@
 #include "agent/bpf/features.h"
 
+#include <arpa/inet.h>
 #include <linux/bpf.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <sys/utsname.h>
 #include <zlib.h>
@@ -15,6 +17,7 @@
 #include <thread>
 
 #include "agent/bpf/skeleton.h"
+#include "agent/bpf/sock_diag.h"
 
 namespace firedrill::agent::bpf {
 namespace {
@@ -92,6 +95,40 @@ std::pair<bool, std::string> probe_sock_hooks() {
   return {true, "connect4/6, getpeername4/6, sockops"};
 }
 
+// What DNS faults need beside the connect hooks: datagrams of unconnected sockets
+// steered (sendmsg), answers shown from the resolver (recvmsg), and UDP socket
+// diagnostics, by which the proxy finds the socket a datagram came from.
+std::pair<bool, std::string> probe_dns_hooks() {
+  const std::pair<bpf_attach_type, const char*> hooks[] = {
+      {BPF_CGROUP_UDP4_SENDMSG, "cgroup/sendmsg4"},
+      {BPF_CGROUP_UDP6_SENDMSG, "cgroup/sendmsg6"},
+      {BPF_CGROUP_UDP4_RECVMSG, "cgroup/recvmsg4"},
+      {BPF_CGROUP_UDP6_RECVMSG, "cgroup/recvmsg6"},
+  };
+  for (const auto& [attach, name] : hooks) {
+    if (!load_trivial(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, attach, 1)) {
+      return {false, fmt::format("{} programs do not load ({})", name, std::strerror(errno))};
+    }
+  }
+  // A UDP socket of our own, found by the kernel's socket diagnostics.
+  UniqueFd udp(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_storage self{}, from{};
+  auto& in = reinterpret_cast<sockaddr_in&>(self);
+  in.sin_family = AF_INET;
+  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof in;
+  from = self;
+  reinterpret_cast<sockaddr_in&>(from).sin_port = htons(9);
+  uint64_t cookie = 0;
+  socklen_t clen = sizeof cookie;
+  bool found = udp && ::bind(udp.get(), reinterpret_cast<sockaddr*>(&self), len) == 0 &&
+               ::getsockname(udp.get(), reinterpret_cast<sockaddr*>(&self), &len) == 0 &&
+               ::getsockopt(udp.get(), SOL_SOCKET, SO_COOKIE, &cookie, &clen) == 0 &&
+               udp_socket_cookie(from, self) == cookie;
+  if (!found) return {false, "UDP socket diagnostics (inet_diag, udp_diag) do not answer"};
+  return {true, "sendmsg4/6, recvmsg4/6, UDP socket diagnostics"};
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -161,6 +198,8 @@ Features probe() {
 
   auto [sock, sock_why] = probe_sock_hooks();
   f.sock_hooks = add("sock_hooks", sock && cg, cg ? sock_why : "no cgroup links: " + cg_why);
+  auto [dns, dns_why] = probe_dns_hooks();
+  f.dns_hooks = add("dns_hooks", dns && f.sock_hooks, f.sock_hooks ? dns_why : "no sock_hooks");
 
   auto [fq, fq_why] = probe_sch_fq();
   f.sch_fq = add("sch_fq", fq, fq_why);

@@ -29,6 +29,7 @@ struct Features {
   bool cgroup_freeze = false;  // cgroup.freeze
   bool sch_fq = false;         // the fq qdisc (packet delay by departure time)
   bool sock_hooks = false;     // cgroup connect and getpeername hooks, sock_ops (5.8+)
+  bool dns_hooks = false;      // cgroup sendmsg/recvmsg hooks and UDP socket diagnostics
   std::string cgroup2_mount;   // where cgroup v2 lives, e.g. /sys/fs/cgroup/unified
   std::vector<v1::Feature> details;  // one per probe, with why-not
 

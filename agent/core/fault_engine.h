@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,5 +65,20 @@ class FaultEngine {
     return {};
   }
 };
+
+// Whether two specs ask for the same fault (byte for byte, as the wire carries them).
+inline bool same_spec(const v1::FaultSpec& a, const v1::FaultSpec& b) {
+  return a.SerializeAsString() == b.SerializeAsString();
+}
+
+// apply()'s idempotence, one rule for every engine: none when `in_effect` is null (the
+// fault is new: go on and apply it); ok() when the same spec is in effect; refused,
+// naming the engine and the id, when another is.
+inline std::optional<Result<void>> already_in_effect(std::string_view engine, const std::string& fault_id,
+                                                     const v1::FaultSpec* in_effect, const v1::FaultSpec& asked) {
+  if (!in_effect) return std::nullopt;
+  if (same_spec(*in_effect, asked)) return ok();
+  return Result<void>(make_error("{} fault {} is already in effect with a different spec", engine, fault_id));
+}
 
 }  // namespace firedrill::agent

@@ -120,7 +120,7 @@ Result<v1::AckStatus> FaultManager::apply(const v1::ApplyFault& command) {
   wait_not_busy(lock, id);
   if (auto it = faults_.find(id); it != faults_.end()) {
     // Idempotent re-apply: same spec is fine (lease may be extended), another is not.
-    if (it->second.spec.SerializeAsString() != command.spec().SerializeAsString()) {
+    if (!same_spec(it->second.spec, command.spec())) {
       return make_error("fault {}: already held with a different spec", id);
     }
     if (it->second.revert_reason) {

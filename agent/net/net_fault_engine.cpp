@@ -163,9 +163,9 @@ Result<void> NetFaultEngine::apply(const std::string& fault_id, const v1::FaultS
 
 Result<void> NetFaultEngine::apply_at(const std::string& fault_id, const v1::FaultSpec& spec, WallTime start) {
   std::lock_guard lock(mu_);
-  if (auto it = active_.find(fault_id); it != active_.end()) {
-    if (it->second.SerializeAsString() == spec.SerializeAsString()) return ok();
-    return make_error("network fault {} is already in effect with a different spec", fault_id);
+  auto in_effect = active_.find(fault_id);
+  if (auto done = already_in_effect(name(), fault_id, in_effect == active_.end() ? nullptr : &in_effect->second, spec)) {
+    return *done;
   }
   CompiledFault compiled;
   FD_TRY(check_locked(spec, &compiled), "apply {}", fault_id);

@@ -286,9 +286,9 @@ Result<void> PowerLossEngine::apply(const std::string& id, const v1::FaultSpec& 
 
 Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpec& spec, WallTime start) {
   std::lock_guard lock(mu_);
-  if (auto it = active_.find(id); it != active_.end()) {
-    if (it->second.spec.SerializeAsString() == spec.SerializeAsString()) return ok();
-    return make_error("power loss {} is already in effect with another spec", id);
+  auto in_effect = active_.find(id);
+  if (auto done = already_in_effect(name(), id, in_effect == active_.end() ? nullptr : &in_effect->second.spec, spec)) {
+    return *done;
   }
   FD_TRY(check(spec), "power loss {}", id);
   {

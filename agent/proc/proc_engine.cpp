@@ -130,7 +130,7 @@ Result<void> ProcFaultEngine::prepare(const std::string& id, const v1::FaultSpec
   std::lock_guard lock(mu_);
   if (active_.count(id)) return ok();
   if (auto it = prepared_.find(id); it != prepared_.end()) {
-    if (it->second.spec.SerializeAsString() == spec.SerializeAsString()) return ok();
+    if (same_spec(it->second.spec, spec)) return ok();
     return make_error("process fault {} is already prepared with another spec", id);
   }
   FD_TRY(check(spec), "process fault {}", id);
@@ -152,13 +152,13 @@ Result<void> ProcFaultEngine::apply_at(const std::string& id, const v1::FaultSpe
 
 Result<void> ProcFaultEngine::apply(const std::string& id, const v1::FaultSpec& spec) {
   std::lock_guard lock(mu_);
-  if (auto it = active_.find(id); it != active_.end()) {
-    if (it->second.spec.SerializeAsString() == spec.SerializeAsString()) return ok();
-    return make_error("process fault {} is already in effect with another spec", id);
+  auto in_effect = active_.find(id);
+  if (auto done = already_in_effect(name(), id, in_effect == active_.end() ? nullptr : &in_effect->second.spec, spec)) {
+    return *done;
   }
   Active a;
   a.spec = spec;
-  if (auto it = prepared_.find(id); it != prepared_.end() && it->second.spec.SerializeAsString() == spec.SerializeAsString()) {
+  if (auto it = prepared_.find(id); it != prepared_.end() && same_spec(it->second.spec, spec)) {
     // Checked and resolved ahead: from here on only switches.
     a.selection = std::move(it->second.selection);
     prepared_.erase(it);

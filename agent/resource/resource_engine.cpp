@@ -164,9 +164,9 @@ Result<std::unique_ptr<PressureGroup>> ResourceEngine::start(const std::string& 
 
 Result<void> ResourceEngine::apply(const std::string& id, const v1::FaultSpec& spec) {
   std::lock_guard lock(mu_);
-  if (auto it = active_.find(id); it != active_.end()) {
-    if (it->second.spec.SerializeAsString() == spec.SerializeAsString()) return ok();
-    return make_error("resource fault {} is already in effect with another spec", id);
+  auto in_effect = active_.find(id);
+  if (auto done = already_in_effect(name(), id, in_effect == active_.end() ? nullptr : &in_effect->second.spec, spec)) {
+    return *done;
   }
   FD_TRY(check(spec), "resource fault {}", id);
   // A failed start destroys its group, which undoes whatever it made.

@@ -110,6 +110,7 @@ std::vector<std::string> offered_fault_kinds(const FaultManager& faults) {
   add("resource.disk_fill", [](v1::FaultSpec& s) { s.mutable_resource()->mutable_disk_fill(); });
   add("resource.io", [](v1::FaultSpec& s) { s.mutable_resource()->mutable_io(); });
   add("connection", [](v1::FaultSpec& s) { s.mutable_connection(); });
+  add("dns", [](v1::FaultSpec& s) { s.mutable_dns(); });
   std::vector<std::string> out;
   for (auto& [name, spec] : specimens) {
     for (auto& e : faults.engines()) {

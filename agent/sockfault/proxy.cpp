@@ -35,6 +35,8 @@ constexpr size_t kReadBytes = 16 * 1024;
 constexpr uint64_t kTagListener = uint64_t(1) << 63;
 constexpr uint64_t kTagTimer = uint64_t(1) << 62;
 constexpr uint64_t kTagWake = uint64_t(1) << 61;
+constexpr uint64_t kTagDns = uint64_t(1) << 60;    // a DNS fault's UDP socket: fd, side in bit 32
+constexpr uint64_t kTagQuery = uint64_t(1) << 59;  // a query's socket towards the resolver: query id
 
 Delay delay_of(const v1::Latency& l) {
   return Delay{std::chrono::microseconds(l.fixed_us()), std::chrono::microseconds(l.jitter_us())};
@@ -53,7 +55,46 @@ void close_with_reset(int fd) {
   ::close(fd);
 }
 
+// A socket bound to an ephemeral port of 127.0.0.1 or [::1]; its port.
+Result<std::pair<int, uint16_t>> bind_loopback(int family, int type) {
+  int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return sys_error(errno, "proxy socket");
+  sockaddr_storage sa{};
+  socklen_t len;
+  if (family == AF_INET) {
+    auto& in = reinterpret_cast<sockaddr_in&>(sa);
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = sizeof in;
+  } else {
+    auto& in6 = reinterpret_cast<sockaddr_in6&>(sa);
+    in6.sin6_family = AF_INET6;
+    in6.sin6_addr = in6addr_loopback;
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    len = sizeof in6;
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0 || (type == SOCK_STREAM && ::listen(fd, 1024) != 0)) {
+    int e = errno;
+    ::close(fd);
+    return sys_error(e, "proxy {} socket on {}", type == SOCK_STREAM ? "TCP" : "UDP",
+                     family == AF_INET ? "127.0.0.1" : "[::1]");
+  }
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  uint16_t port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in&>(sa).sin_port
+                                          : reinterpret_cast<sockaddr_in6&>(sa).sin6_port);
+  return std::pair{fd, port};
+}
+
 }  // namespace
+
+Result<DnsShape> DnsShape::from(const v1::DnsFault& f) {
+  DnsShape s;
+  FD_ASSIGN(rules, DnsRules::compile(f), "dns");
+  s.rules = std::move(rules);
+  if (f.max_queries() > 0) s.max_queries = f.max_queries();
+  return s;
+}
 
 Shape Shape::from(const v1::ConnectionFault& f) {
   Shape s;
@@ -119,6 +160,30 @@ struct Proxy::Impl {
     TimePoint wake = TimePoint::max();
   };
 
+  struct DnsService {
+    std::string id;
+    DnsShape shape;
+    ResolveDatagram resolve;
+    int fd[2] = {-1, -1};  // 127.0.0.1, [::1]
+    sockaddr_storage addr[2] = {};
+    bool lifted = false;
+    DnsCounters c;
+  };
+
+  // A query on its way to the resolver (or waiting for its delay first).
+  struct Query {
+    uint64_t id = 0;
+    std::shared_ptr<DnsService> svc;
+    int side = 0;
+    sockaddr_storage client{};
+    socklen_t client_len = 0;
+    sf_addr dest{};
+    std::string data;
+    int up = -1;
+    bool sent = false;
+    TimePoint wake = TimePoint::max();
+  };
+
   int ep = -1, timer = -1, wakeup = -1;
   std::thread thread;
   mutable std::mutex mu;
@@ -126,16 +191,28 @@ struct Proxy::Impl {
   std::map<std::string, std::shared_ptr<Service>> services;
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
   std::unordered_map<int, std::shared_ptr<Service>> listeners;
+  std::map<std::string, std::shared_ptr<DnsService>> dns_services;
+  std::unordered_map<int, std::shared_ptr<DnsService>> dns_listeners;
+  std::unordered_map<uint64_t, std::unique_ptr<Query>> queries;
   using Timer = std::pair<TimePoint, uint64_t>;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers;
   uint64_t next_id = 1;
   std::mt19937_64 rng{std::random_device{}()};
   char buf[kReadBytes];
+  char dgram[65536];
 
   ~Impl() {
     for (auto& [id, c] : conns) {
       ::close(c->fd[0]);
       if (c->fd[1] >= 0) ::close(c->fd[1]);
+    }
+    for (auto& [id, q] : queries) {
+      if (q->up >= 0) ::close(q->up);
+    }
+    for (auto& [id, d] : dns_services) {
+      for (int fd : d->fd) {
+        if (fd >= 0) ::close(fd);
+      }
     }
     for (auto& [fd, s] : listeners) ::close(fd);
     for (int fd : {ep, timer, wakeup}) {
@@ -393,11 +470,144 @@ struct Proxy::Impl {
     }
   }
 
+  // When a connection or a query wants to be woken (none: it is gone).
+  const TimePoint* wake_of(uint64_t id) const {
+    if (auto it = conns.find(id); it != conns.end()) return &it->second->wake;
+    if (auto it = queries.find(id); it != queries.end()) return &it->second->wake;
+    return nullptr;
+  }
+
+  // ---- DNS
+
+  void dns_finish(Query& q) {
+    if (q.up >= 0) {
+      ::epoll_ctl(ep, EPOLL_CTL_DEL, q.up, nullptr);
+      ::close(q.up);
+    }
+    auto svc = q.svc;
+    svc->c.open--;
+    queries.erase(q.id);  // q is gone from here on
+    if (svc->lifted && svc->c.open == 0) dns_close(*svc);
+  }
+
+  void dns_unwatch(DnsService& d) {
+    for (int fd : d.fd) {
+      if (fd < 0) continue;
+      ::epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+      dns_listeners.erase(fd);
+    }
+  }
+
+  void dns_close(DnsService& d) {
+    dns_unwatch(d);
+    for (int& fd : d.fd) {
+      if (fd >= 0) ::close(fd);
+      fd = -1;
+    }
+    std::string id = d.id;
+    dns_services.erase(id);  // d may be gone from here on
+  }
+
+  // Sends the query on to its resolver from a socket of the proxy's own (never steered).
+  void dns_forward(Query& q, TimePoint now) {
+    socklen_t len = 0;
+    auto sa = to_sockaddr(q.dest, &len);
+    int fd = ::socket(sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0 ||
+        ::send(fd, q.data.data(), q.data.size(), 0) < 0) {
+      log()->debug("fault {}: query to {} not sent: {}", q.svc->id, describe(q.dest), std::strerror(errno));
+      if (fd >= 0) ::close(fd);
+      q.svc->c.dropped++;
+      dns_finish(q);
+      return;
+    }
+    q.up = fd;
+    q.sent = true;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kTagQuery | q.id;
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    q.wake = now + kDnsTimeout;
+    timers.push({q.wake, q.id});
+  }
+
+  // Due: a delayed query leaves, a sent one that was not answered is forgotten.
+  void dns_due(Query& q, TimePoint now) {
+    if (q.sent) return dns_finish(q);
+    dns_forward(q, now);
+  }
+
+  void dns_answered(Query& q) {
+    ssize_t n = ::recv(q.up, dgram, sizeof dgram, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n >= 0 && q.svc->fd[q.side] >= 0) {
+      ::sendto(q.svc->fd[q.side], dgram, size_t(n), 0, reinterpret_cast<sockaddr*>(&q.client), q.client_len);
+      q.svc->c.passed++;
+    } else {
+      q.svc->c.dropped++;  // the resolver refused (ICMP): the client times out as it would
+    }
+    dns_finish(q);
+  }
+
+  void dns_read(const std::shared_ptr<DnsService>& svc, int side) {
+    int fd = svc->fd[side];
+    for (int i = 0; i < 64 && fd >= 0 && !svc->lifted; ++i) {
+      sockaddr_storage client{};
+      socklen_t len = sizeof client;
+      ssize_t n = ::recvfrom(fd, dgram, sizeof dgram, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&client), &len);
+      if (n < 0) return;
+      std::string_view msg(dgram, size_t(n));
+      svc->c.queries++;
+      DnsVerdict v = svc->shape.rules.decide(msg);
+      if (v.action == v1::DNS_NXDOMAIN || v.action == v1::DNS_SERVFAIL) {
+        if (auto answer = dns_answer(msg, v.action)) {
+          ::sendto(fd, answer->data(), answer->size(), 0, reinterpret_cast<sockaddr*>(&client), len);
+          svc->c.faulted++;
+          continue;
+        }
+      }
+      if (v.action == v1::DNS_NO_ANSWER) {
+        svc->c.faulted++;
+        continue;
+      }
+      if (svc->c.open >= svc->shape.max_queries) {
+        svc->c.dropped++;
+        continue;
+      }
+      auto dest = svc->resolve(client, svc->addr[side]);
+      if (!dest) {
+        log()->debug("fault {}: a query from {} has no recorded resolver; dropped", svc->id,
+                     describe(to_sf_addr(client)));
+        svc->c.dropped++;
+        continue;
+      }
+      auto q = std::make_unique<Query>();
+      q->id = next_id++;
+      q->svc = svc;
+      q->side = side;
+      q->client = client;
+      q->client_len = len;
+      q->dest = *dest;
+      q->data.assign(msg);
+      svc->c.open++;
+      Query& ref = *q;
+      queries.emplace(ref.id, std::move(q));
+      TimePoint now = Clock::now();
+      if (v.action == v1::DNS_DELAY) {
+        svc->c.faulted++;
+        ref.wake = now + v.delay;
+        timers.push({ref.wake, ref.id});
+      } else {
+        dns_forward(ref, now);
+      }
+    }
+  }
+
   void arm_timer() {
     while (!timers.empty()) {
       auto [t, id] = timers.top();
-      auto it = conns.find(id);
-      if (it != conns.end() && it->second->wake == t) break;
+      const TimePoint* w = wake_of(id);
+      if (w && *w == t) break;
       timers.pop();
     }
     itimerspec its{};
@@ -415,8 +625,8 @@ struct Proxy::Impl {
     while (!timers.empty() && timers.top().first <= now) {
       auto [t, id] = timers.top();
       timers.pop();
-      auto it = conns.find(id);
-      if (it != conns.end() && it->second->wake == t) pump(*it->second, -1, 0);
+      if (auto it = conns.find(id); it != conns.end() && it->second->wake == t) pump(*it->second, -1, 0);
+      else if (auto q = queries.find(id); q != queries.end() && q->second->wake == t) dns_due(*q->second, now);
     }
   }
 
@@ -436,6 +646,11 @@ struct Proxy::Impl {
         if (tag & kTagListener) {
           int fd = int(tag & 0xffffffff);
           if (auto it = listeners.find(fd); it != listeners.end()) accept_all(it->second, fd);
+        } else if (tag & kTagDns) {
+          int fd = int(tag & 0xffffffff);
+          if (auto it = dns_listeners.find(fd); it != dns_listeners.end()) dns_read(it->second, int((tag >> 32) & 1));
+        } else if (tag & kTagQuery) {
+          if (auto it = queries.find(tag & ~kTagQuery); it != queries.end()) dns_answered(*it->second);
         } else if (tag & (kTagTimer | kTagWake)) {
           uint64_t v;
           [[maybe_unused]] auto r = ::read(tag & kTagTimer ? timer : wakeup, &v, sizeof v);
@@ -448,37 +663,29 @@ struct Proxy::Impl {
   }
 
   Result<uint16_t> listen_on(int family, const std::shared_ptr<Service>& svc) {
-    int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return sys_error(errno, "proxy socket");
-    sockaddr_storage sa{};
-    socklen_t len;
-    if (family == AF_INET) {
-      auto& in = reinterpret_cast<sockaddr_in&>(sa);
-      in.sin_family = AF_INET;
-      in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      len = sizeof in;
-    } else {
-      auto& in6 = reinterpret_cast<sockaddr_in6&>(sa);
-      in6.sin6_family = AF_INET6;
-      in6.sin6_addr = in6addr_loopback;
-      int one = 1;
-      ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-      len = sizeof in6;
-    }
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0 || ::listen(fd, 1024) != 0) {
-      int e = errno;
-      ::close(fd);
-      return sys_error(e, "proxy listener on {}", family == AF_INET ? "127.0.0.1" : "[::1]");
-    }
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-    uint16_t port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in&>(sa).sin_port
-                                            : reinterpret_cast<sockaddr_in6&>(sa).sin6_port);
+    FD_ASSIGN(bound, bind_loopback(family, SOCK_STREAM), "fault {}", svc->id);
+    auto [fd, port] = bound;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = kTagListener | uint64_t(uint32_t(fd));
     ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     listeners[fd] = svc;
     svc->listen[family == AF_INET ? 0 : 1] = fd;
+    return port;
+  }
+
+  Result<uint16_t> listen_dns(int family, const std::shared_ptr<DnsService>& svc) {
+    FD_ASSIGN(bound, bind_loopback(family, SOCK_DGRAM), "fault {}", svc->id);
+    auto [fd, port] = bound;
+    int side = family == AF_INET ? 0 : 1;
+    socklen_t len = sizeof svc->addr[side];
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&svc->addr[side]), &len);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kTagDns | (uint64_t(side) << 32) | uint64_t(uint32_t(fd));
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    dns_listeners[fd] = svc;
+    svc->fd[side] = fd;
     return port;
   }
 
@@ -541,6 +748,21 @@ Result<Proxy::Ports> Proxy::add(const std::string& fault_id, const Shape& shape,
 
 void Proxy::lift(const std::string& fault_id) {
   std::lock_guard lock(impl_->mu);
+  if (auto d = impl_->dns_services.find(fault_id); d != impl_->dns_services.end()) {
+    // No more queries are read; the held ones leave now and their answers go back
+    // from the fault's port, which closes with the last of them.
+    auto svc = d->second;
+    svc->lifted = true;
+    impl_->dns_unwatch(*svc);
+    std::vector<uint64_t> waiting;
+    for (auto& [id, q] : impl_->queries) {
+      if (q->svc == svc && !q->sent) waiting.push_back(id);
+    }
+    auto now = Clock::now();
+    for (auto id : waiting) impl_->dns_forward(*impl_->queries.at(id), now);
+    if (svc->c.open == 0) impl_->dns_close(*svc);
+    impl_->poke();
+  }
   auto it = impl_->services.find(fault_id);
   if (it == impl_->services.end()) return;
   auto svc = it->second;
@@ -555,6 +777,29 @@ void Proxy::lift(const std::string& fault_id) {
   }
   if (svc->c.open == 0) impl_->services.erase(fault_id);
   impl_->poke();
+}
+
+Result<Proxy::Ports> Proxy::add_dns(const std::string& fault_id, DnsShape shape, ResolveDatagram resolve) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->dns_services.count(fault_id)) return make_error("proxy: DNS fault {} is already served", fault_id);
+  auto svc = std::make_shared<Impl::DnsService>();
+  svc->id = fault_id;
+  svc->shape = std::move(shape);
+  svc->resolve = std::move(resolve);
+  Ports ports;
+  FD_ASSIGN(p4, impl_->listen_dns(AF_INET, svc), "fault {}", fault_id);
+  ports.v4 = p4;
+  if (auto p6 = impl_->listen_dns(AF_INET6, svc)) ports.v6 = *p6;
+  else log()->info("fault {}: IPv6 queries not steered: {}", fault_id, p6.error().describe());
+  impl_->dns_services[fault_id] = svc;
+  impl_->poke();
+  return ports;
+}
+
+DnsCounters Proxy::dns_counters(const std::string& fault_id) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->dns_services.find(fault_id);
+  return it == impl_->dns_services.end() ? DnsCounters{} : it->second->c;
 }
 
 ProxyCounters Proxy::counters(const std::string& fault_id) const {

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 
+#include "agent/sockfault/dns.h"
 #include "common/result.h"
 #include "firedrill/v1/fault.pb.h"
 #include "sock_fault.h"
@@ -60,6 +61,23 @@ struct ProxyCounters {
 // Bytes the proxy holds per direction of a connection, at most.
 inline constexpr size_t kMaxQueued = 64 * 1024;
 
+struct DnsShape {
+  DnsRules rules;
+  uint32_t max_queries = 1024;
+
+  static Result<DnsShape> from(const v1::DnsFault& f);
+};
+
+struct DnsCounters {
+  uint64_t queries = 0;   // steered into the proxy
+  uint64_t faulted = 0;   // answered NXDOMAIN/SERVFAIL, dropped or delayed by a rule
+  uint64_t passed = 0;    // answered by the resolver through the proxy
+  uint64_t dropped = 0;   // over max_queries, no recorded destination, or the resolver unreachable
+  uint64_t open = 0;      // held now
+};
+
+inline constexpr std::chrono::seconds kDnsTimeout{5};
+
 class Proxy {
  public:
   // Where a connection accepted from `peer` was going (none: it was not steered).
@@ -80,6 +98,14 @@ class Proxy {
   // end (never-answered ones, which have no server, are reset).
   void lift(const std::string& fault_id);
   ProxyCounters counters(const std::string& fault_id) const;
+
+  // Where a datagram the proxy's socket `proxy` received from `client` was going.
+  using ResolveDatagram =
+      std::function<std::optional<sf_addr>(const sockaddr_storage& client, const sockaddr_storage& proxy)>;
+  // Listens for a DNS fault's queries on ephemeral loopback UDP ports. lift() stops
+  // taking queries; those held are sent on at once and answered as they come.
+  Result<Ports> add_dns(const std::string& fault_id, DnsShape shape, ResolveDatagram resolve);
+  DnsCounters dns_counters(const std::string& fault_id) const;
   // Connections inside the proxy, every fault together.
   size_t connections() const;
 

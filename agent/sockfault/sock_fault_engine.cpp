@@ -27,58 +27,81 @@ SockFaultEngine::~SockFaultEngine() {
 
 const bpf::Features& SockFaultEngine::features() const { return features_ ? *features_ : bpf::features(); }
 
-Result<SockFaultEngine::Plan> SockFaultEngine::plan(const v1::ConnectionFault& f) const {
+// DNS queries go to port 53 unless the fault names ports.
+constexpr uint16_t kDnsPort = 53;
+
+Result<SockFaultEngine::Plan> SockFaultEngine::plan(const v1::FaultSpec& spec) const {
+  const bool dns = spec.has_dns();
+  const std::string field = dns ? "dns" : "connection";
+  const auto& match = dns ? spec.dns().match() : spec.connection().match();
   Plan p;
-  FD_ASSIGN(rules, compile_rules(f.match()), "connection");
+  FD_ASSIGN(rules, compile_rules(match, field, dns ? kDnsPort : 0), "{}", field);
   p.rules = std::move(rules);
   v1::ProcessSelector sel;
-  *sel.mutable_cgroups() = f.cgroups();
-  *sel.mutable_workload_cgroups() = f.workload_cgroups();
-  FD_ASSIGN(expanded, proc::expand_workload_cgroups(sel, workload_cgroup_), "connection");
+  *sel.mutable_cgroups() = dns ? spec.dns().cgroups() : spec.connection().cgroups();
+  *sel.mutable_workload_cgroups() = dns ? spec.dns().workload_cgroups() : spec.connection().workload_cgroups();
+  FD_ASSIGN(expanded, proc::expand_workload_cgroups(sel, workload_cgroup_), "{}", field);
   FD_ASSIGN(resolved, proc::resolve_selector(expanded, proc::Protected::current(), features().cgroup2_mount),
-            "connection");
+            "{}", field);
   for (const auto& c : resolved.cgroups) p.cgroup_dirs.push_back(c.path);
   return p;
 }
 
 Result<void> SockFaultEngine::check(const v1::FaultSpec& spec) const {
-  if (!spec.has_connection()) return make_error("not a connection fault");
+  if (!handles(spec)) return make_error("not a connection or DNS fault");
   if (auto p = first_fault_value_problem(spec); !p.empty()) return make_error("{}", p);
   const auto& f = features();
   if (!f.cgroup_v2) return f.missing("cgroup_v2");
   if (!f.sock_hooks) return f.missing("sock_hooks");
-  FD_ASSIGN(p, plan(spec.connection()), "connection");
+  if (spec.has_dns() && !f.dns_hooks) return f.missing("dns_hooks");
+  FD_ASSIGN(p, plan(spec), "{}", spec.has_dns() ? "dns" : "connection");
   (void)p;
+  if (spec.has_dns()) {
+    FD_ASSIGN(shape, DnsShape::from(spec.dns()), "dns");
+    (void)shape;
+  }
   return ok();
+}
+
+Result<Proxy::Ports> SockFaultEngine::serve(const std::string& id, const v1::FaultSpec& spec) {
+  auto maps = maps_;
+  if (spec.has_dns()) {
+    FD_ASSIGN(shape, DnsShape::from(spec.dns()), "dns");
+    return proxy_->add_dns(id, std::move(shape), [maps](const sockaddr_storage& client, const sockaddr_storage& proxy) {
+      return maps->original_of_datagram(client, proxy);
+    });
+  }
+  return proxy_->add(id, Shape::from(spec.connection()), [maps](const sf_addr& peer) { return maps->take(peer); });
 }
 
 Result<void> SockFaultEngine::apply(const std::string& id, const v1::FaultSpec& spec) {
   std::lock_guard lock(mu_);
-  if (auto it = active_.find(id); it != active_.end()) {
-    if (it->second.spec.SerializeAsString() == spec.SerializeAsString()) return ok();
-    return make_error("connection fault {} is already in effect with another spec", id);
+  auto in_effect = active_.find(id);
+  if (auto done = already_in_effect(name(), id, in_effect == active_.end() ? nullptr : &in_effect->second.spec, spec)) {
+    return *done;
   }
-  FD_TRY(check(spec), "connection fault {}", id);
-  FD_ASSIGN(p, plan(spec.connection()), "connection fault {}", id);
+  const char* what = spec.has_dns() ? "DNS" : "connection";
+  FD_TRY(check(spec), "{} fault {}", what, id);
+  FD_ASSIGN(p, plan(spec), "{} fault {}", what, id);
   if (!maps_) {
-    FD_ASSIGN(maps, SteeringMaps::create(), "connection fault {}", id);
+    FD_ASSIGN(maps, SteeringMaps::create(), "{} fault {}", what, id);
     maps_ = std::move(maps);
   }
   if (!proxy_) {
-    FD_ASSIGN(proxy, Proxy::start(), "connection fault {}", id);
+    FD_ASSIGN(proxy, Proxy::start(), "{} fault {}", what, id);
     proxy_ = std::move(proxy);
   }
-  auto maps = maps_;
-  FD_ASSIGN(ports, proxy_->add(id, Shape::from(spec.connection()), [maps](const sf_addr& peer) { return maps->take(peer); }),
-            "connection fault {}", id);
-  SteeringPlan sp{p.rules, ports.v4, ports.v6, static_cast<uint32_t>(::getpid())};
+  FD_ASSIGN(ports, serve(id, spec), "{} fault {}", what, id);
+  SteeringPlan sp{p.rules, ports.v4, ports.v6, static_cast<uint32_t>(::getpid()),
+                  spec.has_dns() ? SOCK_DGRAM : SOCK_STREAM};
   auto steering = Steering::attach(maps_, sp, p.cgroup_dirs);
   if (!steering) {
     proxy_->lift(id);
-    return steering.error().context(fmt::format("connection fault {}", id));
+    return steering.error().context(fmt::format("{} fault {}", what, id));
   }
-  log()->info("fault {}: connections of {} cgroup(s) steered through the proxy (127.0.0.1:{}, [::1]:{}), {} link(s)",
-              id, p.cgroup_dirs.size(), ports.v4, ports.v6, (*steering)->links());
+  log()->info("fault {}: {} of {} cgroup(s) steered through the proxy (127.0.0.1:{}, [::1]:{}), {} link(s)", id,
+              spec.has_dns() ? "DNS queries" : "connections", p.cgroup_dirs.size(), ports.v4, ports.v6,
+              (*steering)->links());
   active_.emplace(id, Active{spec, std::move(*steering)});
   return ok();
 }
@@ -87,10 +110,10 @@ Result<void> SockFaultEngine::revert(const std::string& id) {
   std::lock_guard lock(mu_);
   auto it = active_.find(id);
   if (it == active_.end()) return ok();
-  it->second.steering.reset();  // new connections go direct from here on
+  it->second.steering.reset();  // new connections and queries go direct from here on
   proxy_->lift(id);
   active_.erase(it);
-  log()->info("fault {}: connections no longer steered", id);
+  log()->info("fault {}: no longer steered", id);
   return ok();
 }
 
@@ -98,6 +121,12 @@ v1::FaultCounters SockFaultEngine::counters(const std::string& id) const {
   std::lock_guard lock(mu_);
   v1::FaultCounters out;
   if (!proxy_ || !active_.count(id)) return out;
+  if (active_.at(id).spec.has_dns()) {
+    auto d = proxy_->dns_counters(id);
+    out.set_dns_queries(d.queries);
+    out.set_dns_faulted(d.faulted);
+    return out;
+  }
   auto c = proxy_->counters(id);
   out.set_connections_steered(c.accepted);
   out.set_connections_reset(c.reset);

@@ -1,13 +1,15 @@
-// The connection fault engine (fault.proto ConnectionFault): the selected cgroups'
-// matching TCP connections are steered by eBPF cgroup hooks (steering.h) into the
-// agent's proxy (proxy.h), which shapes them. One proxy loop for every fault, made at
+// The connection fault engine (fault.proto ConnectionFault and DnsFault): the selected
+// cgroups' matching TCP connections, or their DNS queries, are steered by eBPF cgroup
+// hooks (steering.h) into the agent's proxy (proxy.h), which shapes them or answers
+// for the resolver (dns.h). One proxy loop for every fault, made at
 // the first fault; one hook object per fault, attached with bpf_links to its cgroups.
 //
 // Nothing here outlives the agent: the links and the proxy's sockets are the agent
 // process's own, so its death detaches the hooks (new connections go direct) and cuts
 // the connections inside the proxy. There is nothing to journal.
 //
-// Refused, changing nothing: a kernel without the hooks ("sock_hooks"), cgroups that
+// Refused, changing nothing: a kernel without the hooks ("sock_hooks"; "dns_hooks" for
+// DNS faults), cgroups that
 // do not exist or hold the agent, values out of range (common/fault_values).
 #pragma once
 
@@ -31,7 +33,7 @@ class SockFaultEngine : public FaultEngine {
   ~SockFaultEngine() override;
 
   std::string_view name() const override { return "connection"; }
-  bool handles(const v1::FaultSpec& spec) const override { return spec.has_connection(); }
+  bool handles(const v1::FaultSpec& spec) const override { return spec.has_connection() || spec.has_dns(); }
   Result<void> check(const v1::FaultSpec& spec) const override;
   Result<void> apply(const std::string& fault_id, const v1::FaultSpec& spec) override;
   Result<void> revert(const std::string& fault_id) override;
@@ -48,7 +50,9 @@ class SockFaultEngine : public FaultEngine {
   };
 
   const bpf::Features& features() const;
-  Result<Plan> plan(const v1::ConnectionFault& f) const;
+  Result<Plan> plan(const v1::FaultSpec& spec) const;
+  // Serves the fault in the proxy: its loopback ports.
+  Result<Proxy::Ports> serve(const std::string& fault_id, const v1::FaultSpec& spec);
 
   std::string workload_cgroup_;
   const bpf::Features* features_;

@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "agent/bpf/sock_diag.h"
 #include "agent/net/rules.h"
 #include "sock_fault.skel.h"
 
@@ -17,12 +18,17 @@ struct Steering::SkelOps {
   static void destroy(sock_fault* s) { sock_fault__destroy(s); }
 };
 
-Result<std::vector<sf_rule>> compile_rules(const v1::TrafficMatch& match) {
-  FD_ASSIGN(ports, net::port_spans(match.dst_ports(), "connection.match.dst_ports"), "connection");
-  FD_ASSIGN(prefixes, net::cidrs(match.dst_cidrs(), "connection.match.dst_cidrs"), "connection");
+Result<std::vector<sf_rule>> compile_rules(const v1::TrafficMatch& match, const std::string& field,
+                                           uint16_t default_port) {
+  FD_ASSIGN(ports, net::port_spans(match.dst_ports(), field + ".match.dst_ports"), "{}", field);
+  if (ports.empty() && default_port != 0) {
+    ports.push_back({});
+    ports.back().first = ports.back().last = default_port;
+  }
+  FD_ASSIGN(prefixes, net::cidrs(match.dst_cidrs(), field + ".match.dst_cidrs"), "{}", field);
   if (prefixes.empty()) prefixes = {net::Cidr::any(4), net::Cidr::any(6)};
   if (prefixes.size() > SF_MAX_RULES) {
-    return make_error("connection.match.dst_cidrs: {} prefixes (at most {})", prefixes.size(), SF_MAX_RULES);
+    return make_error("{}.match.dst_cidrs: {} prefixes (at most {})", field, prefixes.size(), SF_MAX_RULES);
   }
   std::vector<sf_rule> out;
   for (const auto& c : prefixes) {
@@ -84,7 +90,7 @@ Result<std::shared_ptr<SteeringMaps>> SteeringMaps::create() {
   bpf::route_libbpf_logs();
   auto m = std::make_shared<SteeringMaps>();
   m->steered_ = bpf::UniqueFd(
-      bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "sf_steered", sizeof(uint64_t), sizeof(sf_addr), SF_MAX_STEERED, nullptr));
+      bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "sf_steered", sizeof(uint64_t), sizeof(sf_steer), SF_MAX_STEERED, nullptr));
   if (!m->steered_) return sys_error(errno, "create BPF map sf_steered");
   m->pending_ = bpf::UniqueFd(
       bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "sf_pending", sizeof(sf_addr), sizeof(sf_addr), SF_MAX_PENDING, nullptr));
@@ -103,6 +109,14 @@ std::optional<sf_addr> SteeringMaps::take(const sf_addr& peer) const {
   return orig;
 }
 
+std::optional<sf_addr> SteeringMaps::original_of_datagram(const sockaddr_storage& client,
+                                                          const sockaddr_storage& proxy) const {
+  auto cookie = bpf::udp_socket_cookie(proxy, client);
+  sf_steer st{};
+  if (!cookie || bpf_map_lookup_elem(steered_.get(), &*cookie, &st) != 0) return std::nullopt;
+  return st.orig;
+}
+
 Result<std::unique_ptr<Steering>> Steering::attach(std::shared_ptr<SteeringMaps> maps, const SteeringPlan& plan,
                                                    const std::vector<std::string>& cgroup_dirs) {
   if (plan.rules.size() > SF_MAX_RULES) return make_error("{} rules (at most {})", plan.rules.size(), SF_MAX_RULES);
@@ -118,11 +132,21 @@ Result<std::unique_ptr<Steering>> Steering::attach(std::shared_ptr<SteeringMaps>
   k->rodata->sf_proxy_port4 = plan.proxy_port4;
   k->rodata->sf_proxy_port6 = plan.proxy_port6;
   k->rodata->sf_proxy_tgid = plan.proxy_tgid;
+  k->rodata->sf_sock_type = static_cast<uint32_t>(plan.sock_type);
   if (bpf_map__reuse_fd(k->maps.sf_steered, s->maps_->steered_fd()) != 0) return sys_error(errno, "reuse map sf_steered");
   if (bpf_map__reuse_fd(k->maps.sf_pending, s->maps_->pending_fd()) != 0) return sys_error(errno, "reuse map sf_pending");
-  FD_TRY(s->skel_->load("sock_fault"), "connection hooks");
-  bpf_program* progs[] = {k->progs.sf_connect4, k->progs.sf_connect6, k->progs.sf_sockops, k->progs.sf_getpeername4,
-                          k->progs.sf_getpeername6};
+  // Connections need sock_ops to tell the proxy where each was going; datagrams need
+  // sendmsg (unconnected sockets) and recvmsg (answers from the original address).
+  // Only those are loaded, so a kernel without the datagram hooks still steers TCP.
+  const bool dgram = plan.sock_type == SOCK_DGRAM;
+  std::vector<bpf_program*> progs = {k->progs.sf_connect4, k->progs.sf_connect6, k->progs.sf_getpeername4,
+                                     k->progs.sf_getpeername6};
+  const std::vector<bpf_program*> dgram_only = {k->progs.sf_sendmsg4, k->progs.sf_sendmsg6, k->progs.sf_recvmsg4,
+                                                k->progs.sf_recvmsg6};
+  const std::vector<bpf_program*> stream_only = {k->progs.sf_sockops};
+  for (auto* p : dgram ? dgram_only : stream_only) progs.push_back(p);
+  for (auto* p : dgram ? stream_only : dgram_only) bpf_program__set_autoload(p, false);
+  FD_TRY(s->skel_->load("sock_fault"), "{} hooks", dgram ? "DNS" : "connection");
   for (const auto& dir : cgroup_dirs) {
     bpf::UniqueFd cg(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!cg) return sys_error(errno, "open cgroup {}", dir);

@@ -22,9 +22,11 @@ struct bpf_link;
 
 namespace firedrill::agent::sockfault {
 
-// The rules of a connection fault's match: one per destination prefix (both families
-// when it names none), each with the match's port ranges. Errors name the field.
-Result<std::vector<sf_rule>> compile_rules(const v1::TrafficMatch& match);
+// The rules of a fault's match: one per destination prefix (both families when it
+// names none), each with the match's port ranges, or `default_port` when it names none
+// (0: any port). Errors name the field below `field` ("connection", "dns").
+Result<std::vector<sf_rule>> compile_rules(const v1::TrafficMatch& match, const std::string& field = "connection",
+                                           uint16_t default_port = 0);
 
 // sockaddr_in/sockaddr_in6 <-> sf_addr.
 sf_addr to_sf_addr(const sockaddr_storage& sa);
@@ -38,6 +40,10 @@ class SteeringMaps {
   // The original destination of a connection the proxy accepted from `peer` (the
   // client's end), forgotten as it is taken; none when no hook steered it.
   std::optional<sf_addr> take(const sf_addr& peer) const;
+  // Where a datagram that the proxy's socket `proxy` received from `client` was going:
+  // the sending socket is found by UDP socket diagnostics, its cookie in sf_steered.
+  // None when no hook steered it (or the kernel cannot tell).
+  std::optional<sf_addr> original_of_datagram(const sockaddr_storage& client, const sockaddr_storage& proxy) const;
   int steered_fd() const { return steered_.get(); }
   int pending_fd() const { return pending_.get(); }
 
@@ -50,6 +56,7 @@ struct SteeringPlan {
   uint16_t proxy_port4 = 0;  // host order; 0: IPv4 not steered
   uint16_t proxy_port6 = 0;
   uint32_t proxy_tgid = 0;   // never steered
+  int sock_type = SOCK_STREAM;  // SOCK_STREAM: connections; SOCK_DGRAM: DNS datagrams
 };
 
 // One fault's object and its links, detached (and unloaded) on destruction.

@@ -283,8 +283,11 @@ class Checker {
       case v1::FaultSpec::kConnection:  // and fault_value_problems()
         traffic_match(f.connection().match(), path + ".connection.match");
         break;
+      case v1::FaultSpec::kDns:  // and fault_value_problems()
+        traffic_match(f.dns().match(), path + ".dns.match");
+        break;
       default:
-        error(path, "choose the fault: network, process, power_loss, resource or connection");
+        error(path, "choose the fault: network, process, power_loss, resource, connection or dns");
     }
   }
 

@@ -32,9 +32,14 @@ start() {
   case "$svc" in
     redis) cmd=(redis-server "$dir/redis.conf") ;;
     sentinel) cmd=(redis-sentinel "$dir/sentinel.conf") ;;
-    web) cmd=(/usr/bin/python3 "$here/web.py" --bind "$ip" --port "$FDL_WEB_PORT"
+    # The web service finds Redis by name, through the lab's resolver: the host's own
+    # resolv.conf is the lab's, bound over /etc/resolv.conf in a mount namespace of
+    # the service's own (the machine's is never touched).
+    web) cmd=(unshare -m /bin/sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$lab_dir/resolv.conf"
+              /usr/bin/python3 "$here/web.py" --bind "$ip" --port "$FDL_WEB_PORT"
               --host "$host" --dc "$dc" --rack "$rack"
-              --redis "$(fdl_host_field p1-h1 ip):$FDL_REDIS_PORT") ;;
+              --redis "redis.$FDL_DNS_DOMAIN:$FDL_REDIS_PORT") ;;
+    dns) cmd=(/usr/sbin/dnsmasq --keep-in-foreground --conf-file="$dir/dnsmasq.conf") ;;
     haproxy) cmd=(haproxy -db -f "$dir/haproxy.cfg") ;;
     prometheus) cmd=(prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data"
                      --storage.tsdb.retention.time=1d --web.listen-address="$ip:$FDL_PROMETHEUS_PORT") ;;

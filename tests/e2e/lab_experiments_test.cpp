@@ -1,6 +1,7 @@
 // The experiment files of experiments/ run by the controller on the lab fleet, each
 // once: the Pangyo game day on both placements (two-site passes, single-site fails on
-// failover), and rack-power-loss, dc-partition, kill-primary and continuous. The
+// failover), and rack-power-loss, dc-partition, kill-primary, slow-redis, dns-outage
+// and continuous. The
 // verdicts are asserted, and the failover time firedrill measures is checked against
 // the time Sentinel itself logged the switch.
 #include <gtest/gtest.h>
@@ -44,7 +45,7 @@ TEST(LabExperiments, FilesValidate) {
   EXPECT_EQ(r.status, 0) << r.output;
   for (const char* f : {"pangyo-fire.yaml", "pangyo-fire-ci.yaml", "rack-power-loss.yaml", "dc-partition.yaml",
                         "kill-primary.yaml", "continuous.yaml", "redis-unsynced-power-loss.yaml",
-                        "slow-redis.yaml"}) {
+                        "slow-redis.yaml", "dns-outage.yaml"}) {
     EXPECT_NE(r.output.find(std::string("experiments/") + f + ": valid"), std::string::npos) << f << "\n" << r.output;
   }
 }
@@ -270,6 +271,36 @@ TEST(LabExperiments, SlowRedisIsUpButFailsTheLatencySlo) {
   for (auto h : {"p2-h1", "c2-h1"}) {
     EXPECT_TRUE(switch_masters(lab.sentinel_log(h)).empty()) << "Sentinel on " << h << " switched";
   }
+  auto problems = lab.down_and_check(lab.processes(), lab.agent_bpf_programs());
+  EXPECT_TRUE(problems.empty()) << ::testing::PrintToString(problems);
+}
+
+// One rack loses name resolution: p1's web host answers /redis 503 (redis.lab gets
+// SERVFAIL), p2's does not notice, HAProxy keeps p1 in rotation, so the site fails a
+// share of its requests. Its lookups are the only ones touched: ops and p2 still
+// resolve, and nothing of the fault is left after the run.
+TEST(LabExperiments, DnsOutageFailsOneRacksLookupsOnly) {
+  Lab lab("two-site", Controller::kServe);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  auto d = drill(lab, "experiments/dns-outage.yaml");
+  ASSERT_FALSE(d.id.empty());
+  EXPECT_EQ(d.record.outcome(), v1::RUN_OUTCOME_FAILED) << d.record.reason() << "\n" << d.cli.output;
+  ASSERT_EQ(d.record.steps_size(), 1);
+  ASSERT_EQ(d.record.steps(0).targets_size(), 1);
+  EXPECT_EQ(d.record.steps(0).targets(0).agent_id(), "p1-h2");
+  auto* p1 = slo(d.record, "availability", "web-p1");
+  auto* p2 = slo(d.record, "availability", "web-p2");
+  auto* site = slo(d.record, "availability", "web-redis");
+  ASSERT_NE(p1, nullptr);
+  ASSERT_NE(p2, nullptr);
+  ASSERT_NE(site, nullptr);
+  std::printf("dns-outage availability: p1 %s, p2 %s, site %s\n", p1->measured().c_str(), p2->measured().c_str(),
+              site->measured().c_str());
+  EXPECT_FALSE(p1->pass()) << p1->measured();
+  EXPECT_LT(p1->value(), 0.5) << p1->measured();
+  EXPECT_TRUE(p2->pass()) << p2->measured();
+  EXPECT_FALSE(site->pass()) << site->measured();
+  EXPECT_GT(site->value(), 0.5) << "three racks of four still serve: " << site->measured();
   auto problems = lab.down_and_check(lab.processes(), lab.agent_bpf_programs());
   EXPECT_TRUE(problems.empty()) << ::testing::PrintToString(problems);
 }

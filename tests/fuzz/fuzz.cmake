@@ -14,3 +14,5 @@ firedrill_fuzzer(command_handler_fuzz firedrill_agent_core)
 firedrill_fuzzer(experiment_loader_fuzz firedrill_controller_experiment)
 # Report files, JSON and HTML, through `report verify`.
 firedrill_fuzzer(report_verify_fuzz firedrill_controller_evidence)
+# The DNS side of the fault proxy: queries decided and answered (agent/sockfault/dns).
+firedrill_fuzzer(dns_fuzz firedrill_agent_sockfault)

@@ -5,7 +5,7 @@
 #
 #   dc pangyo    10.210.0.0/16  bridge <lab>-br-pg    racks p1 (10.210.1.x), p2 (10.210.2.x)
 #   dc chuncheon 10.211.0.0/16  bridge <lab>-br-cc    racks c1 (10.211.1.x), c2 (10.211.2.x)
-#   ops          10.212.0.0/24  bridge <lab>-br-ops   haproxy, probes, controller
+#   ops          10.212.0.0/24  bridge <lab>-br-ops   haproxy, dns, probes, controller
 #   management   10.212.255.0/24 bridge <lab>-br-mgmt every host's mgmt0 and ops; not routed
 #
 # The three data networks meet in one router (the fabric namespace, which also holds
@@ -39,6 +39,10 @@ FDL_WEB_PORT=8080
 FDL_HAPROXY_PORT=80
 FDL_MASTER_NAME=fdl
 FDL_CONTROLLER_PORT=7443
+# The lab's resolver (dnsmasq in ops) answers for <host>.lab and the service names;
+# web services resolve redis.lab through it.
+FDL_DNS_DOMAIN=lab
+FDL_DNS_PORT=53
 # /metrics: every agent on its management address, the controller on ops's; HAProxy's
 # built-in exporter and the lab's Prometheus on the ops data network.
 FDL_AGENT_METRICS_PORT=9464
@@ -49,13 +53,14 @@ FDL_PROMETHEUS_PORT=9090
 FDL_PLACEMENTS="single-site two-site"
 
 # Services of a host ("ops" included) in a placement, one per line:
-#   redis-primary | redis-replica | sentinel | web | haproxy | prometheus
+#   redis-primary | redis-replica | sentinel | web | haproxy | prometheus | dns
 # single-site: the 2022 design. Primary and replica both in pangyo, two of the three
 #   Sentinels in pangyo: redundancy, but inside one site.
 # two-site: primary in pangyo, replica in chuncheon, one Sentinel in each site and one
 #   in ops, so that two of three survive the loss of either site.
 # Both: the stateless web service on the second host of every rack behind HAProxy in ops,
-# and a Prometheus in ops that scrapes the agents, the controller and HAProxy.
+# a Prometheus in ops that scrapes the agents, the controller and HAProxy, and the
+# lab's resolver in ops.
 fdl_services() {
   local placement=$1 host=$2
   case "$placement/$host" in
@@ -68,7 +73,7 @@ fdl_services() {
   esac
   case "$host" in
     p1-h2 | p2-h2 | c1-h2 | c2-h2) echo web ;;
-    ops) echo haproxy; echo prometheus ;;
+    ops) echo haproxy; echo prometheus; echo dns ;;
   esac
 }
 
