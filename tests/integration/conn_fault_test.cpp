@@ -98,10 +98,13 @@ void expect_near(double got, double asked, const std::string& what) {
   EXPECT_NEAR(got, asked, std::max(asked * 0.10, 5.0)) << what;
 }
 
-// No added latency: not slower than `before` by more than 10% or 5 ms (faster is the
-// machine's noise, not a fault).
-void expect_none_added(double got, double before, const std::string& what) {
-  EXPECT_LT(got - before, std::max(before * 0.10, 5.0)) << what << ": " << got << " ms against " << before << " before";
+// None of the `asked` latency added: not slower than `before` by a tenth of it (or 10%
+// of `before`), which a steered connection (the whole of it added) never is and the
+// start of a process on a busy machine (measured up to 5.6 ms) stays under. Faster is
+// the machine's noise, not a fault.
+void expect_none_added(double got, double before, double asked, const std::string& what) {
+  EXPECT_LT(got - before, std::max(before * 0.10, asked / 10))
+      << what << ": " << got << " ms against " << before << " before";
 }
 
 TEST(ConnectionFault, LatencyOnSetUpAndFirstByteInsideOnly) {
@@ -120,9 +123,9 @@ TEST(ConnectionFault, LatencyOnSetUpAndFirstByteInsideOnly) {
   expect_near(tcp_in - tcp0, kAdded, "tcp client inside");
   expect_near(curl_in - curl0, kAdded, "curl first byte inside");
   expect_near(cli_in - cli0, kAdded, "redis-cli inside");
-  expect_none_added(tcp_out, tcp0, "tcp client outside");
-  expect_none_added(curl_out, curl0, "curl outside");
-  expect_none_added(cli_out, cli0, "redis-cli outside");
+  expect_none_added(tcp_out, tcp0, kAdded, "tcp client outside");
+  expect_none_added(curl_out, curl0, kAdded, "curl outside");
+  expect_none_added(cli_out, cli0, kAdded, "redis-cli outside");
 
   // The application still sees the address it connected to.
   auto peer = lab.client(lab.target, {"peer", kServer, "6379"});
@@ -132,7 +135,7 @@ TEST(ConnectionFault, LatencyOnSetUpAndFirstByteInsideOnly) {
   EXPECT_NE(status.out.find("connections_steered"), std::string::npos) << status.out;
 
   ASSERT_EQ(agent.ctl({"revert", "--id", "lat"}).code, 0);
-  expect_none_added(lab.rtt(lab.target), tcp0, "tcp client inside after revert");
+  expect_none_added(lab.rtt(lab.target), tcp0, kAdded, "tcp client inside after revert");
   EXPECT_EQ(lab.attached(lab.target).find("sf_connect4"), std::string::npos) << lab.attached(lab.target);
 }
 
