@@ -34,6 +34,7 @@
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 
+#include "common/spawn.h"
 #include "common/time.h"
 #include "bench/fanout/sim_agents.h"
 #include "controller/session/agent_service.h"
@@ -186,23 +187,23 @@ OPTIONS)");
 
   // The controller: the real daemon, in its own process, so its memory is its own.
   std::string log_path = dir + "/controller.log", api = dir + "/api.sock";
-  pid_t ctl_pid = ::fork();
-  if (ctl_pid == 0) {
-    int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    std::vector<std::string> a;
+  pid_t ctl_pid = -1;
+  {
+    SpawnOptions o;
     std::istringstream words(wrap);
-    for (std::string w; words >> w;) a.push_back(w);
-    a.insert(a.end(), {FDC_FIREDRILL_BIN, "serve", "--listen", "127.0.0.1:0", "--tls-ca", dir + "/ca.pem",
-                                  "--tls-cert", dir + "/controller.pem", "--tls-key", dir + "/controller.key",
-                                  "--state-dir", dir + "/state", "--api", api, "--heartbeat", heartbeat,
-                                  "--lease-grace", grace});
-    std::vector<char*> args;
-    for (auto& s : a) args.push_back(s.data());
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
+    for (std::string w; words >> w;) o.argv.push_back(w);
+    o.argv.insert(o.argv.end(), {FDC_FIREDRILL_BIN, "serve", "--listen", "127.0.0.1:0", "--tls-ca", dir + "/ca.pem",
+                                 "--tls-cert", dir + "/controller.pem", "--tls-key", dir + "/controller.key",
+                                 "--state-dir", dir + "/state", "--api", api, "--heartbeat", heartbeat,
+                                 "--lease-grace", grace});
+    std::filesystem::remove(log_path);
+    o.output_file = log_path;
+    auto started = start(o);
+    if (!started) {
+      std::cerr << "fanout_bench: cannot start the controller: " << started.error().describe() << "\n";
+      return 1;
+    }
+    ctl_pid = *started;
   }
   pid_t sim_pid = -1;
   std::function<void()> stop_sims = [] {};
