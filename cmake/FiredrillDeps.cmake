@@ -9,6 +9,8 @@ pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET libbpf>=1.1)
 pkg_check_modules(GRPCPP REQUIRED IMPORTED_TARGET grpc++>=1.51)
 pkg_check_modules(YAMLCPP REQUIRED IMPORTED_TARGET yaml-cpp)
 pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
+# The PostgreSQL store for several controllers (controller/store/postgres_store.h).
+pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
 # Probe regexes: a linear-time engine (controller/experiment/text_match.h).
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 # sd_notify: READY and WATCHDOG for the systemd units (deploy/systemd).

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs one area's benchmarks side by side and writes its table and JSON under
 # bench/results/ (SUITE.txt, SUITE.json):
-#   scripts/bench.sh SUITE [ARGS...]      SUITE: net, proc, evidence, fanout, degrade
+#   scripts/bench.sh SUITE [ARGS...]      SUITE: net, proc, evidence, fanout, degrade, power, ha
 # ARGS go to the suite's benchmark (e.g. scripts/bench.sh net --only cost).
 # BUILD_DIR picks the build directory (default: build). Needs root with CAP_BPF.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: scripts/bench.sh SUITE [ARGS...]   (suites: net, proc, evidence, fanout, degrade)" >&2
+  echo "usage: scripts/bench.sh SUITE [ARGS...]   (suites: net, proc, evidence, fanout, degrade, power, ha)" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -61,6 +61,21 @@ case "$suite" in
     build degrade_bench proxy_bench
     "$BUILD_DIR/bench/degrade/degrade_bench" --json bench/results/degrade.json "$@" | tee bench/results/degrade.txt
     "$BUILD_DIR/bench/degrade/proxy_bench" --json bench/results/degrade-proxy.json | tee bench/results/degrade-proxy.txt
+    ;;
+  power)
+    # Power-loss fidelity: the start spread across 8 simulated hosts (network cut,
+    # freeze, file-system shutdown, kill) kernel-timed against 0.1.0's wake-up at
+    # not_before; one host's network cut to its last process dead; a data directory on a
+    # loop-mounted ext4 against the host's file system; the remount after a cut with
+    # 1 GiB dirty (--only spread|host|fs|remount, --hosts N, --repeats N).
+    build power_bench
+    "$BUILD_DIR/bench/power/power_bench" --json bench/results/power.json "$@" | tee bench/results/power.txt
+    ;;
+  ha)
+    # Store appends per second: SQLite against PostgreSQL (a private server this run
+    # starts and removes; synchronous_commit on and off) as the leader (--seconds S).
+    build ha_bench
+    "$BUILD_DIR/bench/ha/ha_bench" --json bench/results/ha.json "$@" | tee bench/results/ha.txt
     ;;
   *)
     usage

@@ -11,10 +11,14 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libyaml-cpp-dev libsqlite3-dev libssl-dev
   libcurl4-openssl-dev libhowardhinnant-date-dev tzdata libsystemd-dev
-  nlohmann-json3-dev libre2-dev libcpp-httplib-dev
+  nlohmann-json3-dev libre2-dev libcpp-httplib-dev libpq-dev
   # tests, benchmarks and the lab
   iproute2 iputils-ping iperf3 iptables nftables procps psmisc socat netcat-openbsd
   python3 python3-yaml curl haproxy redis-server redis-sentinel redis-tools util-linux
+  # the PostgreSQL store's tests and bench start their own server (tests/support/postgres)
+  postgresql-15
+  # the lab's own Prometheus server (deploy/lab), never the host's service
+  prometheus
   # power loss with lose_unsynced on XFS data directories (tests/integration/power_data_test)
   xfsprogs
   # scripts/demo.sh reads `firedrill run/show --json`; tests/data/state-0.1.0/make.sh dumps SQL
@@ -39,12 +43,31 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# The packages' own services (Redis, HAProxy, Prometheus) must not start on the host:
+# the lab and the tests run their own inside namespaces. Without systemd, invoke-rc.d
+# asks policy-rc.d; one that says 101 ("not allowed") is put in place for the install
+# when the machine has none, and removed after.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# install-deps.sh: no service starts while it installs\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
+# The tests start PostgreSQL clusters of their own (initdb in a temporary directory);
+# the package's default cluster and service are not wanted.
+if [[ " ${missing[*]} " == *" postgresql-15 "* ]]; then
+  mkdir -p /etc/postgresql-common/createcluster.d
+  echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/firedrill.conf
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # The lab (deploy/lab) runs its own Redis, Sentinel and HAProxy inside its namespaces;
 # the system-wide services these packages enable on install are not wanted.
-for svc in redis-server redis-sentinel haproxy; do
+for svc in redis-server redis-sentinel haproxy prometheus; do
   if [[ " ${missing[*]} " == *" $svc "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   fi
 done
+if [[ " ${missing[*]} " == *" postgresql-15 "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  systemctl disable --now postgresql >/dev/null 2>&1 || true
+fi

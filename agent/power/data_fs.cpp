@@ -6,9 +6,12 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include <fmt/format.h>
 
 namespace firedrill::agent::power {
 namespace {
@@ -97,6 +100,68 @@ std::string fs_data(const std::string& super_opts) {
   return out;
 }
 
+// The mount's device (major:minor) as mountinfo shows it, "" when not a mount point.
+std::string device_of(const std::string& mountinfo_path, const std::string& point) {
+  std::ifstream in(mountinfo_path);
+  std::string line, found;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string id, parent, devno, root, p;
+    f >> id >> parent >> devno >> root >> p;
+    if (unescape(p) == point) found = devno;
+  }
+  return found;
+}
+
+// Other mounts of the file system mounted at `dir`: bind mounts here ("also at X") and
+// mount namespaces with a copy ("pid P (comm) in mount namespace N"), at most a few named.
+std::string other_mounts_of(const std::string& dir) {
+  auto dev = device_of("/proc/self/mountinfo", dir);
+  if (dev.empty()) return "";
+  std::vector<std::string> found;
+  {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream f(line);
+      std::string id, parent, devno, root, p;
+      f >> id >> parent >> devno >> root >> p;
+      if (devno == dev && unescape(p) != dir) found.push_back("also at " + unescape(p));
+    }
+  }
+  std::error_code ec;
+  auto self_ns = std::filesystem::read_symlink("/proc/self/ns/mnt", ec);
+  std::vector<std::string> seen_ns;
+  size_t namespaces = 0;
+  for (auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    auto pid = e.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::error_code nec;
+    auto ns = std::filesystem::read_symlink(e.path() / "ns/mnt", nec);
+    if (nec || ns == self_ns) continue;
+    if (std::find(seen_ns.begin(), seen_ns.end(), ns.string()) != seen_ns.end()) continue;
+    seen_ns.push_back(ns.string());
+    std::ifstream mi(e.path() / "mountinfo");
+    std::string line;
+    bool holds = false;
+    while (!holds && std::getline(mi, line)) {
+      std::istringstream f(line);
+      std::string id, parent, devno;
+      f >> id >> parent >> devno;
+      holds = devno == dev;
+    }
+    if (!holds) continue;
+    if (++namespaces > 5) continue;
+    std::string comm;
+    std::ifstream(e.path() / "comm") >> comm;
+    found.push_back(fmt::format("pid {} ({}) in mount namespace {}", pid, comm, ns.filename().string()));
+  }
+  if (namespaces > 5) found.push_back(fmt::format("{} more mount namespaces", namespaces - 5));
+  std::string out;
+  for (auto& f : found) out += (out.empty() ? "" : ", ") + f;
+  return out;
+}
+
 }  // namespace
 
 Result<DataFs> inspect_data_dir(const std::string& dir) {
@@ -172,6 +237,18 @@ Result<void> remount(const DataFs& fs) {
   if (::mount(fs.source.c_str(), fs.dir.c_str(), fs.fstype.c_str(), flags, data.empty() ? nullptr : data.c_str()) !=
       0) {
     return sys_error(errno, "mount {} ({}, {}) at {} again", fs.source, fs.fstype, data, fs.dir);
+  }
+  // The unmount ends the shut-down file system only if it was its last mount; with
+  // another (a bind mount, or a copy in a mount namespace made while it was mounted)
+  // the mount above attached the same, still shut-down, file system.
+  FD_ASSIGN(down, is_shut_down(fs.dir), "after mounting {} again", fs.dir);
+  if (down) {
+    auto holders = other_mounts_of(fs.dir);
+    return make_error("{} is still shut down after it was unmounted and mounted again: another mount of {} keeps "
+                      "the file system alive ({}), so nothing was replayed; it is restored when those mounts go "
+                      "(mount data directories before starting services in mount namespaces of their own, or "
+                      "make them shared mounts so that the unmount reaches the copies)",
+                      fs.dir, fs.source, holders.empty() ? std::string("not found in /proc") : holders);
   }
   return ok();
 }

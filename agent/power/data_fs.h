@@ -50,6 +50,9 @@ Result<bool> is_shut_down(const std::string& dir);
 
 // Unmounts and mounts it again with the same source, type and options: the mount
 // replays the journal. The caller has killed every process that held files there.
+// Fails, naming them, when other mounts of the file system (a bind mount, a copy in
+// another mount namespace) kept it alive, so that it is still shut down: then it stays
+// mounted, shut down, and a later call restores it once they are gone.
 Result<void> remount(const DataFs& fs);
 
 // Journal form of a DataFs (the `detail` of a remount entry) and back, so that an agent

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <boost/program_options.hpp>
 
@@ -25,12 +27,15 @@
 #include "controller/auth/unix_listener.h"
 #include "controller/cli/verbs.h"
 #include "controller/daemon/import.h"
+#include "controller/experiment/loader.h"
+#include "controller/leader/elector.h"
 #include "controller/metrics/controller_metrics.h"
 #include "controller/runner/fleet_adapter.h"
 #include "controller/runner/run_ids.h"
 #include "controller/runner/run_manager.h"
 #include "controller/runner/run_recorder.h"
 #include "controller/session/agent_service.h"
+#include "controller/store/postgres_store.h"
 
 namespace firedrill::controller {
 namespace po = boost::program_options;
@@ -72,6 +77,14 @@ DESCRIPTION
   runs), and --controller-domain/--peer-domain (the controller refuses to target its
   own failure domain unless a peer controller lives in another value of that key).
 
+  The state (agents, runs, schedules, evidence) is kept in SQLite under --state-dir,
+  or with --store postgres://... in a PostgreSQL database that several controllers
+  share: one leads at a time (a lease in the database, as long as --lease-grace, with
+  an epoch that fences the writes of a leader that lost it). A controller waits as a
+  follower until it holds the lease, and commands agents only while it holds it; one
+  that loses it stops its agent streams at once (agents revert within their grace)
+  and exits with status 3, for its supervisor to start it again as a follower.
+
 OPTIONS)";
 
 // "key=value"
@@ -97,7 +110,7 @@ int serve_main(int argc, char** argv) {
   AgentServerConfig agents;
   FleetConfig fleet_config;
   std::string state_dir = "/var/lib/firedrill", api = default_api_socket(), api_group, api_mode;
-  std::string metrics_listen;
+  std::string metrics_listen, store_url, fleet_id, controller_id;
   std::string lease = "5s", heartbeat = "1s", lost_after = "0s", max_clock_offset = "1s", log_format = "text", log_level = "info";
   std::vector<std::string> protect, controller_domain, peer_domain;
   auth::AccessConfig access_config;
@@ -115,6 +128,14 @@ int serve_main(int argc, char** argv) {
     ("tls-key", po::value(&agents.tls_key), "this controller's private key (PEM)")
     ("insecure", po::bool_switch(&agents.insecure), "plaintext agent streams, no identities (labs only; logged loudly)")
     ("state-dir", po::value(&state_dir)->default_value(state_dir), "store and state")
+    ("store", po::value(&store_url),
+     "postgres://USER:PASSWORD@HOST:PORT/DATABASE: keep the state in PostgreSQL, shared by several controllers "
+     "(default: SQLite under --state-dir)")
+    ("fleet", po::value(&fleet_id),
+     "the fleet's id, kept in a PostgreSQL store, which refuses controllers of another fleet "
+     "(default: ca-sha256: and the SHA-256 of the --tls-ca file)")
+    ("controller-id", po::value(&controller_id),
+     "this controller's name in the leader lease of a PostgreSQL store (default: HOSTNAME:PID)")
     ("api", po::value(&api)->default_value(api), "the API's Unix socket (default /run/firedrill/controller.sock, or $FIREDRILL_API)")
     ("api-group", po::value(&api_group), "the API socket's group: its members are operators (default: the controller's own group)")
     ("api-mode", po::value(&api_mode), "the API socket's mode, octal (default 0600; 0660 with --api-group)")
@@ -183,6 +204,23 @@ int serve_main(int argc, char** argv) {
     fleet_config.guard.peer_domains.push_back(*kv);
   }
   if (auto r = fleet_config.guard.validate(); !r) return usage(r.error().message);
+  bool postgres = is_postgres_url(store_url);
+  if (!store_url.empty() && !postgres) {
+    return usage("--store: expected postgres://USER:PASSWORD@HOST:PORT/DATABASE (leave it out for SQLite in --state-dir)");
+  }
+  if (postgres && fleet_id.empty()) {
+    if (agents.tls_ca.empty()) return usage("--store postgres://... needs --fleet ID when there is no --tls-ca to take it from");
+    std::ifstream ca(agents.tls_ca, std::ios::binary);
+    std::stringstream text;
+    text << ca.rdbuf();
+    if (!ca) return usage("--tls-ca " + agents.tls_ca + ": cannot read it");
+    fleet_id = "ca-sha256:" + experiment::sha256_hex(text.str());
+  }
+  if (controller_id.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    controller_id = fmt::format("{}:{}", host, ::getpid());
+  }
   access_config.api_group = api_access->group_name;
   access_config.controller_uid = ::getuid();
   auto access = auth::Access::make(access_config);
@@ -201,40 +239,86 @@ int serve_main(int argc, char** argv) {
     return 1;
   }
   std::filesystem::create_directories(std::filesystem::path(api).parent_path(), ec);
-  auto store = open_sqlite_store(state_dir + "/" + kStoreFileName);
-  if (!store) {
-    log()->error("{}", store.error().describe());
-    return 1;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<leader::Elector> elector;
+  if (postgres) {
+    PostgresOptions o;
+    o.url = store_url;
+    o.fleet = fleet_id;
+    auto opened = open_postgres_store(o);
+    if (!opened) {
+      log()->error("{}", opened.error().describe());
+      return 1;
+    }
+    // Nothing is written, and no agent commanded, before this controller leads.
+    LeaderLease* pg_lease = &(*opened)->lease();
+    elector = std::make_unique<leader::Elector>(
+        *pg_lease, leader::ElectorConfig{controller_id, agents.listen,
+                                                       std::chrono::duration_cast<std::chrono::milliseconds>(fleet_config.lease_grace)});
+    store = std::move(*opened);
+    elector->start();
+    log()->info("controller {} of fleet {}: waiting for the leader lease", controller_id, fleet_id);
+    timespec poll{0, 200'000'000};
+    std::string leader_seen;
+    for (int i = 0; !elector->wait_leading(std::chrono::milliseconds(0)); ++i) {
+      if (int s = sigtimedwait(&sigs, nullptr, &poll); s > 0) {
+        log()->info("signal {} while a follower: stopping", strsignal(s));
+        elector->stop(true);
+        return 0;
+      }
+      if (i % 25 != 0) continue;  // who leads, every 5 s, when it changed
+      auto held = pg_lease->current();
+      std::string now = !held ? held.error().describe()
+                        : held->live ? fmt::format("the leader is {} at {} (epoch {})", held->holder, held->address,
+                                                   held->epoch)
+                                     : std::string("the lease is free");
+      if (now != leader_seen) log()->info("follower: {}", now);
+      leader_seen = now;
+    }
+  } else {
+    auto opened = open_sqlite_store(state_dir + "/" + kStoreFileName);
+    if (!opened) {
+      log()->error("{}", opened.error().describe());
+      return 1;
+    }
+    store = std::move(*opened);
   }
-  if (auto imported = import_files(state_dir, **store); !imported) {
+  if (auto imported = import_files(state_dir, *store); !imported) {
     log()->error("{}", imported.error().describe());
     return 1;
   }
 
-  Fleet fleet(fleet_config, store->get(), runner::run_of_fault);
+  Fleet fleet(fleet_config, store.get(), runner::run_of_fault);
   AgentServer agent_server(fleet);
   if (auto r = agent_server.start(agents); !r) {
     log()->error("{}", r.error().describe());
     return 1;
   }
   // Every run keeps a signed evidence log; without one a run still runs, and says so.
-  auto run_evidence = evidence::ControllerEvidence::open(state_dir, **store);
+  auto run_evidence = evidence::ControllerEvidence::open(state_dir, *store);
   if (!run_evidence) {
     log()->error("evidence unavailable, runs will have no signed log: {}", run_evidence.error().describe());
   }
   evidence::RunRecorder* recorder = run_evidence ? (*run_evidence)->recorder.get() : nullptr;
+  metrics::Registry registry;
+  std::unique_ptr<ControllerMetrics> controller_metrics;
+  if (!metrics_listen.empty()) {
+    controller_metrics = std::make_unique<ControllerMetrics>(registry, fleet, *store);
+    if (recorder) controller_metrics->watch(*recorder);
+  }
   runner::SystemClock clock;
   runner::FleetAdapter fleet_driver(fleet);
   runner::RunManagerConfig run_config;
-  run_config.store = store->get();
+  run_config.store = store.get();
   run_config.policy_approvals = [&access](const std::string& environment) -> uint32_t {
     auto rule = access->rule_for(environment);
     return rule ? rule->required : 0;
   };
   runner::RunManager runs(
-      run_config, &clock, &fleet_driver, [recorder](const v1::RunRecord&, bool) {
+      run_config, &clock, &fleet_driver, [recorder, &controller_metrics](const v1::RunRecord&, bool) {
         std::vector<std::unique_ptr<runner::RunObserver>> out;
         if (recorder) out.push_back(recorder->for_run());
+        if (controller_metrics) out.push_back(controller_metrics->for_run());
         return out;
       });
   auto aborted = runs.start();
@@ -250,7 +334,7 @@ int serve_main(int argc, char** argv) {
     log()->error("{}", r.error().describe());
     return 1;
   }
-  ApiContext context{fleet, **store, runs, state_dir, *access, &api_listener,
+  ApiContext context{fleet, *store, runs, state_dir, *access, &api_listener,
                      run_evidence ? run_evidence->get() : nullptr};
   auto services = make_api_services(context);
   grpc::ServerBuilder builder;
@@ -276,10 +360,8 @@ int serve_main(int argc, char** argv) {
     return 1;
   }
   api_listener.serve(api_server.get());
-  metrics::Registry registry;
   metrics::MetricsServer metrics_server;
   if (!metrics_listen.empty()) {
-    register_controller_metrics(registry, fleet, **store);
     if (auto r = metrics_server.start(metrics_listen, registry); !r) {
       log()->error("{}", r.error().describe());
       return 1;
@@ -294,19 +376,41 @@ int serve_main(int argc, char** argv) {
 
   notify_ready(fmt::format("agents on {}, API on {}", agents.listen, api));
   int sig = 0;
-  sigwait(&sigs, &sig);
+  bool lost_lease = false;
+  if (elector) {
+    // Leading is checked as often as a stop signal: a controller that no longer holds
+    // the lease stops commanding within this poll.
+    timespec poll{0, 100'000'000};
+    while ((sig = sigtimedwait(&sigs, nullptr, &poll)) <= 0) {
+      if (!elector->leading()) {
+        lost_lease = true;
+        break;
+      }
+    }
+  } else {
+    sigwait(&sigs, &sig);
+  }
   notify_stopping();
-  log()->info("signal {}: stopping; runs in flight are reverted and recorded aborted", strsignal(sig));
+  if (lost_lease) {
+    // Another controller may lead already: no command, no revert from this one. Agents
+    // revert at their grace what no leader renews.
+    log()->error("lost the leader lease: agent streams closed; exiting for a restart as a follower");
+    agent_server.stop();
+  } else {
+    log()->info("signal {}: stopping; runs in flight are reverted and recorded aborted", strsignal(sig));
+  }
   metrics_server.stop();
   api_listener.stop();
   api_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   api_server.reset();
   services.clear();
-  runs.stop(fmt::format("the controller stopped ({})", strsignal(sig)));
+  runs.stop(lost_lease ? std::string("the controller lost the leader lease")
+                       : fmt::format("the controller stopped ({})", strsignal(sig)));
   agent_server.stop();
   ::unlink(api.c_str());
+  if (elector) elector->stop(!lost_lease);
   log()->info("bye");
-  return 0;
+  return lost_lease ? 3 : 0;
 }
 
 }  // namespace firedrill::controller

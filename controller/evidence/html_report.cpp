@@ -578,7 +578,7 @@ Result<std::string> render_html(const Json& document) {
   p.raw("</tbody></table>");
   if (!m.fidelity.hosts.empty()) {
     // What the simulated loss did, part by part, on the agents' clocks.
-    p.raw(R"(<h3 id="fidelity">Fidelity</h3><p class="muted">Each part as the host's agent saw it take effect (the network cut as the kernel saw the first dropped packet), from the common not-before, and the host's clock beside it: spreads across hosts are only as good as the clocks.</p><table id="fidelity-table"><thead><tr><th>Host</th><th>Step</th><th>Parts (from not-before)</th><th>What it did</th><th>Clock</th></tr></thead><tbody>)");
+    p.raw(R"(<h3 id="fidelity">Fidelity</h3><p class="muted">Each part as the host's agent saw it take effect, from the common not-before, with its source (a network cut timed by the kernel at its first dropped packet, or by the agent where none was dropped yet), and the host's clock beside it: spreads across hosts are only as good as the clocks.</p><table id="fidelity-table"><thead><tr><th>Host</th><th>Step</th><th>Parts (from not-before)</th><th>What it did</th><th>Clock</th></tr></thead><tbody>)");
     for (auto& h : m.fidelity.hosts) {
       std::string parts, did;
       for (auto& pt : h.parts) {

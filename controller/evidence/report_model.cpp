@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace firedrill::evidence {
@@ -340,23 +341,37 @@ void fidelity_section(const Collected& c, ReportModel& m) {
       if (e.at > sp.second) sp.second = e.at;
       hosts[{a.step, e.part}]++;
     }
-    auto has = [&](const char* part) {
-      return std::any_of(a.effects.begin(), a.effects.end(), [&](const EffectPart& e) { return e.part == part; });
+    // What it did, said only from what the agent reported and for the kinds whose parts
+    // mean that: a "network cut" of a drop or partition fault is no power cut.
+    auto at = [&](const char* part) -> std::optional<WallTime> {
+      for (auto& e : a.effects) {
+        if (e.part == part) return e.at;
+      }
+      return std::nullopt;
     };
-    if (has("network cut")) {
+    bool power = a.fault_kind == "power_loss";
+    auto cut = at("network cut"), frozen = at("freeze"), shut = at("fs shutdown"), killed = at("kill");
+    if (cut && (power || a.fault_kind == "network.blackhole")) {
       h.did.push_back("every packet of its data interfaces dropped, both ways, ARP and neighbour discovery included "
                       "(the management allow list spared)");
     }
-    if (has("freeze")) h.did.push_back("the workload frozen first: no process saw the rest coming");
-    if (has("fs shutdown")) {
-      h.did.push_back("data file systems shut down without flushing (FS_IOC_SHUTDOWN, NOLOGFLUSH): writes not yet "
-                      "fsynced were lost, as in a real cut");
-    } else if (a.fault_kind == "power_loss") {
-      h.did.push_back(a.lose_unsynced ? "no data file system shut down"
-                                      : "data file systems kept their page cache (no lose_unsynced): unsynced writes "
-                                        "survived, which a real cut would have lost");
+    if (frozen && power) {
+      bool first = (!shut || *frozen <= *shut) && (!killed || *frozen <= *killed);
+      h.did.push_back(first ? "the workload frozen before its file systems and processes were touched: no process "
+                              "saw the rest coming"
+                            : "the workload frozen");
     }
-    if (has("kill")) h.did.push_back("every workload process SIGKILLed, no SIGTERM, and kept down at exec");
+    if (shut && power) {
+      h.did.push_back("data file systems shut down without flushing (FS_IOC_SHUTDOWN, NOLOGFLUSH): what was not yet "
+                      "durable (neither fsynced nor committed by the file system's journal) was discarded, as in a "
+                      "real cut");
+    } else if (power) {
+      h.did.push_back(a.lose_unsynced
+                          ? "lose_unsynced was asked, but the agent reported no data file system shut down"
+                          : "no data file system shut down (no lose_unsynced): the page cache outlived the cut, so "
+                            "unsynced writes that a real cut loses could survive");
+    }
+    if (killed && power) h.did.push_back("every workload process SIGKILLed, no SIGTERM, and kept down at exec");
     if (a.clock_synchronized < 0) {
       h.clock = "not reported";
     } else {

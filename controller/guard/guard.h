@@ -17,6 +17,7 @@
 //                      key=value) unless a peer controller lives in another value of it
 #pragma once
 
+#include <array>
 #include <set>
 #include <string>
 #include <utility>
@@ -54,6 +55,11 @@ struct GuardInput {
 };
 
 v1::GuardVerdict check_guard(const GuardPolicy& policy, const GuardInput& input);
+
+// Every rule a verdict can name (GuardViolation.rule).
+inline constexpr std::array<const char*, 9> kGuardRules{"halted",         "live_targets", "max_hosts",
+                                                        "max_percent",    "max_domains",  "protected",
+                                                        "keep_untouched", "fleet_budget", "controller_domain"};
 
 // "guard refused: max_hosts (limit 3 hosts): 5 targets h1, h2, ...; ..." for logs and
 // errors.

@@ -244,6 +244,15 @@ RunRecorder::Open* RunRecorder::open(const v1::RunRecord& run, int64_t records) 
   return &o;
 }
 
+template <typename F>
+auto RunRecorder::timed(size_t events, F&& write) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = write();
+  if (!append_timer_) return r;
+  append_timer_(std::chrono::steady_clock::now() - t0, events, static_cast<bool>(r));
+  return r;
+}
+
 void RunRecorder::flush(const v1::RunRecord& run, Open& o) {
   std::vector<PendingEvent> batch;
   for (auto& [probe, samples] : o.pending) {
@@ -256,7 +265,9 @@ void RunRecorder::flush(const v1::RunRecord& run, Open& o) {
   if (batch.empty()) return;
   // A batch that cannot be written (after the log's retries) is counted and dropped;
   // the chain goes on from its last written head, and the verdict says what is missing.
-  if (auto r = o.log->append_all(batch); !r) fail(run.id(), r.error(), static_cast<int64_t>(batch.size()));
+  if (auto r = timed(batch.size(), [&] { return o.log->append_all(batch); }); !r) {
+    fail(run.id(), r.error(), static_cast<int64_t>(batch.size()));
+  }
 }
 
 template <typename T>
@@ -264,7 +275,7 @@ void RunRecorder::append(const v1::RunRecord& run, const T& payload) {
   Open* o = open(run, 1);
   if (!o) return;
   flush(run, *o);
-  if (auto r = o->log->append(payload); !r) fail(run.id(), r.error(), 1);
+  if (auto r = timed(1, [&] { return o->log->append(payload); }); !r) fail(run.id(), r.error(), 1);
 }
 
 void RunRecorder::on_created(const v1::RunRecord& run) {

@@ -23,7 +23,9 @@
 #include <string>
 #include <vector>
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 
 #include "controller/evidence/evidence_log.h"
 #include "controller/runner/run.h"
@@ -52,6 +54,11 @@ class RunRecorder : public runner::RunObserver {
   // outlive it).
   std::unique_ptr<runner::RunObserver> for_run();
 
+  // Told of every write to the evidence log: how long it took, how many events, and
+  // whether it was written (the controller's metrics). Set before the first run.
+  using AppendTimer = std::function<void(std::chrono::nanoseconds took, size_t events, bool ok)>;
+  void on_append(AppendTimer timer) { append_timer_ = std::move(timer); }
+
   // The first error met while recording the run, if any.
   std::optional<Error> error(const std::string& run_id) const;
   std::string incomplete(const std::string& run_id) const override;
@@ -60,6 +67,11 @@ class RunRecorder : public runner::RunObserver {
   static RunCreated created_from(const v1::RunRecord& run);
 
  private:
+  // Runs one write to a log, timed for on_append.
+  template <typename F>
+  auto timed(size_t events, F&& write);
+  AppendTimer append_timer_;
+
   struct Open {
     std::unique_ptr<EvidenceLog> log;
     std::map<std::string, std::vector<ProbeSample>> pending;  // probe -> samples not yet written

@@ -103,6 +103,7 @@ FanoutResult Fleet::apply(const ApplyRequest& req) {
               req.run_id, std::count_if(out.targets.begin(), out.targets.end(), [](auto& t) { return t.ok(); }),
               out.targets.size(), req.fault_id, seconds_text(out.all_sent - out.sent_at),
               seconds_text(out.dispatch_to_last_ack()), seconds_text(out.ack_spread()), seconds_text(out.effect_spread()));
+  fanned_out("apply", out);
   return out;
 }
 
@@ -114,6 +115,7 @@ FanoutResult Fleet::revert(const std::string& fault_id, const std::vector<std::s
   auto out = fanout_.wait(fanout_.send(hosts, streams_.sessions(hosts), m, ""), now + timeout, now + timeout);
   log()->info("revert {} on {} agent(s): {} confirmed", fault_id, hosts.size(),
               std::count_if(out.targets.begin(), out.targets.end(), [](auto& t) { return t.ok(); }));
+  fanned_out("revert", out);
   return out;
 }
 
@@ -149,7 +151,22 @@ HaltResult Fleet::halt(const std::string& reason, const std::string& by, std::ch
   log()->warn("HALT: {} of {} agent(s) confirmed, the last {} after the halt{}",
               hosts.size() - out.unconfirmed.size(), hosts.size(), seconds_text(out.agents.dispatch_to_last_ack()),
               out.unconfirmed.empty() ? "" : fmt::format("; unconfirmed: {}", fmt::join(out.unconfirmed, ", ")));
+  fanned_out("halt", out.agents);
   return out;
+}
+
+void Fleet::on_fanout(FanoutCallback cb) {
+  std::lock_guard lock(halt_callbacks_mu_);
+  fanout_callbacks_.push_back(std::move(cb));
+}
+
+void Fleet::fanned_out(std::string_view command, const FanoutResult& result) {
+  std::vector<FanoutCallback> callbacks;
+  {
+    std::lock_guard lock(halt_callbacks_mu_);
+    callbacks = fanout_callbacks_;
+  }
+  for (auto& cb : callbacks) cb(command, result);
 }
 
 bool Fleet::release(const std::string& by) {

@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -131,6 +132,10 @@ class Fleet {
   void on_agent_lost(LostCallback cb) { streams_.on_agent_lost(std::move(cb)); }
   void on_event(EventCallback cb) { streams_.on_event(std::move(cb)); }
   void on_halt(HaltCallback cb);
+  // After every fan-out that went out (apply, revert, halt), with its answers: the
+  // controller's metrics time them here.
+  using FanoutCallback = std::function<void(std::string_view command, const FanoutResult& result)>;
+  void on_fanout(FanoutCallback cb);
 
   // ---- for the stream layer (agent_service.cpp)
   Result<void> register_session(const std::shared_ptr<AgentSession>& session, const v1::Hello& hello,
@@ -157,6 +162,8 @@ class Fleet {
   Fanout fanout_;
   std::mutex halt_callbacks_mu_;
   std::vector<HaltCallback> halt_callbacks_;
+  std::vector<FanoutCallback> fanout_callbacks_;  // under halt_callbacks_mu_
+  void fanned_out(std::string_view command, const FanoutResult& result);
   // The streams call into the fan-out and (through reconcile) admission; ~Fleet stops
   // them first. Admission reads the streams' inventory.
   AgentStreams streams_;

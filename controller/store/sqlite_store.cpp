@@ -6,9 +6,8 @@
 #include <functional>
 #include <mutex>
 
-#include <nlohmann/json.hpp>
-
 #include "common/log.h"
+#include "controller/store/records.h"
 #include "controller/store/sqlite.h"
 #include "controller/store/store.h"
 #include "controller/store/target_status.h"
@@ -196,8 +195,7 @@ class SqliteStore : public Store {
                   "capabilities=?4, peer=?5, last_seen_us=?7");
       FD_TRY(s.prepared("upsert agent"), "store");
       for (auto& r : rows) {
-        nlohmann::json tags = r.tags;
-        s.bind(1, r.id).bind(2, tags.dump()).bind(3, r.version).bind_blob(4, r.capabilities).bind(5, r.peer)
+        s.bind(1, r.id).bind(2, records::tags_json(r.tags)).bind(3, r.version).bind_blob(4, r.capabilities).bind(5, r.peer)
             .bind(6, us(r.first_seen)).bind(7, us(r.last_seen));
         FD_TRY(done(s.step(), "upsert agent " + r.id), "store");
         s.reset();
@@ -215,12 +213,7 @@ class SqliteStore : public Store {
     while ((rc = s.step()) == SQLITE_ROW) {
       AgentRow r;
       r.id = s.text(0);
-      auto tags = nlohmann::json::parse(s.text(1), nullptr, false);
-      if (tags.is_object()) {
-        for (auto& [k, v] : tags.items()) {
-          if (v.is_string()) r.tags[k] = v.get<std::string>();
-        }
-      }
+      r.tags = records::parse_tags(s.text(1));
       r.version = s.text(2);
       r.capabilities = s.text(3);
       r.peer = s.text(4);
@@ -653,14 +646,7 @@ class SqliteStore : public Store {
 
   Result<void> put_run_locked(const v1::RunRecord& run) {
     if (run.id().empty()) return make_error("store: a run without an id");
-    std::string bytes;
-    if (run.samples_size() > 0) {
-      v1::RunRecord copy = run;
-      copy.clear_samples();
-      copy.SerializeToString(&bytes);
-    } else {
-      run.SerializeToString(&bytes);
-    }
+    std::string bytes = records::run_bytes(run);
     Stmt s(db_, "INSERT INTO runs(id, kind, done, created_us, record) VALUES (?1, ?2, ?3, ?4, ?5) "
                 "ON CONFLICT(id) DO UPDATE SET kind=?2, done=?3, record=?5");
     FD_TRY(s.prepared("put run"), "store");
@@ -691,13 +677,9 @@ class SqliteStore : public Store {
     std::vector<v1::RunRecord> out;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) {
-      v1::RunRecord r;
-      if (!r.ParseFromString(s.text(1))) return make_error("the record of run {} does not parse", s.text(0));
-      if (summary) {
-        r.clear_events();
-        r.clear_experiment_yaml();
-      }
-      out.push_back(std::move(r));
+      auto r = records::parse_run(s.text(0), s.text(1), summary);
+      if (!r) return r.error();
+      out.push_back(std::move(*r));
     }
     FD_TRY(done(rc, "list runs"), "store");
     return out;

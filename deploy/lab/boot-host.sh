@@ -36,6 +36,8 @@ start() {
               --host "$host" --dc "$dc" --rack "$rack"
               --redis "$(fdl_host_field p1-h1 ip):$FDL_REDIS_PORT") ;;
     haproxy) cmd=(haproxy -db -f "$dir/haproxy.cfg") ;;
+    prometheus) cmd=(prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data"
+                     --storage.tsdb.retention.time=1d --web.listen-address="$ip:$FDL_PROMETHEUS_PORT") ;;
     *) echo "boot-host: $host: unknown service '$svc'" >&2; return 1 ;;
   esac
   mkdir -p "$cg" "$init"

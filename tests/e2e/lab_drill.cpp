@@ -15,6 +15,30 @@ WallTime wall(const google::protobuf::Timestamp& t) {
   return WallTime(std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos()));
 }
 
+nlohmann::json prometheus(const Lab&, const std::string& api_path,
+                          const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::string cmd = "nsenter --net=/run/netns/" + std::string(Lab::kName) + "-ops curl -sS -m 5 -G " +
+                    quote("http://10.212.0.10:9090" + api_path);
+  for (const auto& [k, v] : fields) cmd += " --data-urlencode " + quote(k + "=" + v);
+  auto r = sh(cmd);
+  auto j = nlohmann::json::parse(r.output, nullptr, false);
+  if (r.status != 0 || j.is_discarded() || j.value("status", "") != "success") {
+    ADD_FAILURE() << "Prometheus " << api_path << " (" << r.status << "): " << r.output;
+    return nullptr;
+  }
+  return j["data"];
+}
+
+std::map<std::string, double> prometheus_values(const Lab& lab, const std::string& query, const std::string& label) {
+  std::map<std::string, double> out;
+  auto d = prometheus(lab, "/api/v1/query", {{"query", query}});
+  if (d.is_null()) return out;
+  for (const auto& s : d["result"]) {
+    out[s["metric"].value(label, "")] = std::stod(s["value"][1].get<std::string>());
+  }
+  return out;
+}
+
 Drill drill(const Lab& lab, const std::string& file) {
   Drill d;
   d.cli = lab.firedrill("run " + quote(file) + " --quiet");

@@ -3,6 +3,8 @@
 // measured: its SLO rows, its data probes' read-back, its samples.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 #include <vector>
 
@@ -26,5 +28,13 @@ const v1::SloRow* slo(const v1::RunRecord& r, const std::string& objective, cons
 const v1::DataReadBack* data(const v1::RunRecord& r, const std::string& probe);
 // Samples of a probe that began and ended while the fault was in effect.
 std::vector<const v1::ProbeSample*> during_fault(const v1::RunRecord& r, const std::string& probe);
+
+// The lab's Prometheus (in ops): GET API_PATH ("/api/v1/query") with the form fields
+// given, from the ops namespace as a user of the lab would; the answer's "data", or a
+// test failure and null when it did not answer with status "success".
+nlohmann::json prometheus(const Lab& lab, const std::string& api_path,
+                          const std::vector<std::pair<std::string, std::string>>& fields);
+// Instant query: the value of each series, by the value of `label` in it.
+std::map<std::string, double> prometheus_values(const Lab& lab, const std::string& query, const std::string& label);
 
 }  // namespace firedrill::e2e

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <thread>
 
 #include "tests/e2e/lab_drill.h"
 
@@ -51,6 +52,19 @@ TEST(LabExperiments, FilesValidate) {
 TEST(LabExperiments, PangyoFireTwoSitePassesAndAgreesWithSentinel) {
   Lab lab("two-site", Controller::kServe);
   ASSERT_FALSE(::testing::Test::HasFailure());
+  // The lab's Prometheus scrapes all eight agents, the controller and HAProxy's exporter
+  // (the pangyo-fire files probe it).
+  std::map<std::string, double> agents;
+  for (int i = 0; i < 40 && agents.size() < 8; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    agents = prometheus_values(lab, "up{job=\"firedrill-agent\"} == 1", "host");
+  }
+  for (const char* h : {"p1-h1", "p1-h2", "p2-h1", "p2-h2", "c1-h1", "c1-h2", "c2-h1", "c2-h2"}) {
+    EXPECT_EQ(agents.count(h), 1u) << h << " is not scraped: " << ::testing::PrintToString(agents);
+  }
+  EXPECT_EQ(prometheus_values(lab, "up{job=\"firedrill-controller\"}", "job")["firedrill-controller"], 1.0);
+  EXPECT_EQ(prometheus_values(lab, "up{job=\"haproxy\"}", "job")["haproxy"], 1.0);
+  EXPECT_EQ(prometheus_values(lab, "sum(firedrill_controller_agents_connected)", "")[""], 8.0);
   auto d = drill(lab, "experiments/pangyo-fire-ci.yaml");
   ASSERT_FALSE(d.id.empty());
   EXPECT_EQ(d.cli.status, 0) << d.cli.output;
@@ -81,7 +95,33 @@ TEST(LabExperiments, PangyoFireTwoSitePassesAndAgreesWithSentinel) {
   auto* web = slo(d.record, "availability", "web");
   ASSERT_NE(web, nullptr);
   EXPECT_TRUE(web->pass()) << web->measured();
+  // The Prometheus probe asked the real server all along: HAProxy's 5xx rate stayed low.
+  auto* errors = slo(d.record, "availability", "web-errors");
+  ASSERT_NE(errors, nullptr);
+  EXPECT_TRUE(errors->pass()) << errors->measured() << " " << errors->detail();
+  EXPECT_GT(during_fault(d.record, "web-errors").size(), 20u);
   expect_verified_report(lab, d);
+
+  // Every panel of the Grafana dashboard (deploy/grafana) has data over the drill, as
+  // Grafana would ask the lab's Prometheus for it (a range query).
+  auto dashboard = nlohmann::json::parse(sh("cat deploy/grafana/firedrill.json").output, nullptr, false);
+  ASSERT_FALSE(dashboard.is_discarded());
+  auto seconds = [](WallTime t) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());
+  };
+  std::string from = seconds(wall(d.record.fault_start()) - std::chrono::seconds(15));
+  std::string to = seconds(std::chrono::system_clock::now());
+  size_t queries = 0;
+  for (const auto& panel : dashboard["panels"]) {
+    for (const auto& target : panel["targets"]) {
+      std::string expr = target["expr"];
+      auto got = prometheus(lab, "/api/v1/query_range", {{"query", expr}, {"start", from}, {"end", to}, {"step", "2"}});
+      ++queries;
+      EXPECT_FALSE(got.is_null() || got["result"].empty())
+          << "panel '" << panel["title"].get<std::string>() << "': no data for " << expr;
+    }
+  }
+  EXPECT_GE(queries, 10u);
 
   auto problems = lab.down_and_check(lab.processes(), lab.agent_bpf_programs());
   EXPECT_TRUE(problems.empty()) << ::testing::PrintToString(problems);

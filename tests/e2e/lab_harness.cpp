@@ -256,6 +256,11 @@ std::vector<std::string> Lab::down_and_check(const std::set<ProcessId>& processe
   if (!trim(links.output).empty()) problems.push_back("links left in the host namespace: " + trim(links.output));
   if (fs::exists(cgroup())) problems.push_back("cgroup left: " + cgroup());
   if (fs::exists(dir())) problems.push_back("state directory left: " + dir());
+  // The data images' loop devices and mounts (lab.sh up makes one per Redis host).
+  auto loops = sh("losetup -a | grep -F " + quote(dir() + "/") + " || true");
+  if (!trim(loops.output).empty()) problems.push_back("loop devices left: " + trim(loops.output));
+  auto mounts = sh("grep -F " + quote(" " + dir() + "/") + " /proc/self/mountinfo || true");
+  if (!trim(mounts.output).empty()) problems.push_back("mounts left: " + trim(mounts.output));
   if (fs::exists(controller_state())) problems.push_back("controller store left: " + controller_state());
   for (auto& p : processes) {
     if (alive(p)) problems.push_back("process left: pid " + std::to_string(p.pid));

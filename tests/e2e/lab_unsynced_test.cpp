@@ -22,6 +22,8 @@
 #include <map>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/e2e/lab_drill.h"
 
 namespace firedrill::e2e {
@@ -65,6 +67,75 @@ size_t shutdowns(const Lab& lab, const std::string& host) {
   size_t n = 0;
   for (std::string line; std::getline(in, line);) n += line.find("shut down without flushing") != std::string::npos;
   return n;
+}
+
+// The run's report, as `firedrill report` gives it: its fidelity section shows each Redis
+// host's parts from not_before (the network cut timed by the kernel or by the agent, as
+// it says), what the cut did there, the clock, and the spread per part; the data file
+// system's shutdown is claimed exactly when the drill asked for it. The HTML page shows
+// the same rows.
+void expect_fidelity(const Lab& lab, const std::string& run_id, bool lose_unsynced) {
+  std::string json = lab.dir() + "/fidelity-" + run_id + ".json", html = lab.dir() + "/fidelity-" + run_id + ".html";
+  for (auto [format, path] : {std::pair{"json", json}, {"html", html}}) {
+    auto r = lab.firedrill("report " + run_id + " --format " + format + " -o " + path);
+    ASSERT_EQ(r.status, 0) << r.output;
+  }
+  std::ifstream in(json);
+  auto doc = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << json;
+  const auto& f = doc["report"]["fidelity"];
+  ASSERT_EQ(f["hosts"].size(), kRedisHosts.size()) << f.dump(2);
+  std::set<std::string> hosts;
+  for (const auto& h : f["hosts"]) {
+    hosts.insert(h["host"].get<std::string>());
+    std::set<std::string> parts;
+    std::map<std::string, int64_t> offset;
+    for (const auto& p : h["parts"]) {
+      parts.insert(p["part"].get<std::string>());
+      offset[p["part"].get<std::string>()] = p["offset_us"].get<int64_t>();
+      // Each part at not_before or after (staged, never early), within seconds.
+      EXPECT_GE(p["offset_us"].get<int64_t>(), -1000) << h.dump(2);
+      EXPECT_LT(p["offset_us"].get<int64_t>(), 5'000'000) << h.dump(2);
+    }
+    std::set<std::string> expected = {"network cut", "freeze", "kill"};
+    if (lose_unsynced) expected.insert("fs shutdown");
+    EXPECT_EQ(parts, expected) << h.dump(2);
+    // In the order of a real cut: frozen before the data file system stops, killed last.
+    if (lose_unsynced) EXPECT_LE(offset["freeze"], offset["fs shutdown"]) << h.dump(2);
+    if (lose_unsynced) EXPECT_LE(offset["fs shutdown"], offset["kill"]) << h.dump(2);
+    EXPECT_LE(offset["freeze"], offset["kill"]) << h.dump(2);
+    std::string did = h["did"].dump();
+    EXPECT_NE(did.find("no SIGTERM"), std::string::npos) << did;
+    EXPECT_EQ(did.find("shut down without flushing") != std::string::npos, lose_unsynced) << did;
+    EXPECT_EQ(did.find("page cache outlived the cut") != std::string::npos, !lose_unsynced) << did;
+    EXPECT_NE(h["clock"].get<std::string>(), "not reported") << h.dump(2);
+  }
+  EXPECT_EQ(hosts, std::set<std::string>(kRedisHosts.begin(), kRedisHosts.end()));
+  std::map<std::string, int> spread_hosts;
+  for (const auto& sp : f["spreads"]) {
+    spread_hosts[sp["part"].get<std::string>()] = sp["hosts"].get<int>();
+    EXPECT_GE(sp["spread_us"].get<int64_t>(), 0);
+    std::printf("fidelity %s: %s spread %ld us across %d hosts\n", run_id.c_str(),
+                sp["part"].get<std::string>().c_str(), static_cast<long>(sp["spread_us"].get<int64_t>()),
+                sp["hosts"].get<int>());
+  }
+  EXPECT_EQ(spread_hosts["network cut"], 2);
+  EXPECT_EQ(spread_hosts["kill"], 2);
+  EXPECT_EQ(spread_hosts.count("fs shutdown") == 1, lose_unsynced);
+
+  std::ifstream page_in(html);
+  std::string page((std::istreambuf_iterator<char>(page_in)), {});
+  EXPECT_NE(page.find("id=\"fidelity-table\""), std::string::npos);
+  EXPECT_NE(page.find("id=\"fidelity-spreads\""), std::string::npos);
+  for (auto& h : kRedisHosts) {
+    auto row = page.find("<tr class=\"fidelity-row\"><td class=\"nowrap\">" + h + "</td>");
+    ASSERT_NE(row, std::string::npos) << h;
+    auto text = page.substr(row, page.find("</tr>", row) - row);
+    EXPECT_NE(text.find("network cut"), std::string::npos) << text;
+    EXPECT_EQ(text.find("fs shutdown") != std::string::npos, lose_unsynced) << text;
+  }
+  std::filesystem::remove(json);
+  std::filesystem::remove(html);
 }
 
 struct Loss {
@@ -123,6 +194,7 @@ TEST(LabUnsynced, EverysecLosesTheLastSecondAlwaysLosesNothingAndTheOldDrillHidI
                                  << " s before the cut: older than the last fsync";
     }
   }
+  expect_fidelity(lab, everysec.drill.id, true);
   std::map<std::string, size_t> shut_after_everysec;
   for (auto& h : kRedisHosts) {
     shut_after_everysec[h] = shutdowns(lab, h);
@@ -149,6 +221,7 @@ TEST(LabUnsynced, EverysecLosesTheLastSecondAlwaysLosesNothingAndTheOldDrillHidI
   std::filesystem::remove(old_drill);
   ASSERT_NE(kept.markers, nullptr);
   EXPECT_EQ(kept.markers->lost_size(), 0) << "a power loss without lose_unsynced lost acknowledged writes";
+  expect_fidelity(lab, kept.drill.id, false);
   for (auto& h : kRedisHosts) {
     EXPECT_EQ(shutdowns(lab, h), shut_after_everysec[h] + 1) << h << ": shut down without lose_unsynced";
   }

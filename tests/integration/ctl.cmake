@@ -24,3 +24,9 @@ target_compile_definitions(cli_api_test PRIVATE FDC_EXPERIMENTS="${PROJECT_SOURC
 # /metrics of agents and the controller scraped with curl inside the test's namespaces.
 firedrill_test(metrics_scrape_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ctl/metrics_scrape_test.cpp
                LIBS fdc_ctl_lab LABELS integration)
+# An agent of the previous release (0.1.0) on the wire: its Hello, encoded with its own
+# schema (tests/data/agent-0.1.0), registers with this controller, and what the
+# controller sends decodes with that schema.
+firedrill_test(previous_release_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ctl/previous_release_test.cpp
+               LIBS fdc_ctl_lab firedrill_proto LABELS integration)
+target_compile_definitions(previous_release_test PRIVATE FDC_AGENT_010="${PROJECT_SOURCE_DIR}/tests/data/agent-0.1.0")

@@ -130,6 +130,22 @@ TEST(EvidenceHtml, ChromiumShowsVerdictTimelineChartsAndEverySloRow) {
       EXPECT_THAT(chart, ::testing::HasSubstr("class=\"bad\"")) << probe;
     }
 
+    // The fidelity section: a row per host with its parts from not_before, and the
+    // spread of each part across the hosts.
+    auto fid = dom.find("<table id=\"fidelity-table\"");
+    ASSERT_NE(fid, std::string::npos);
+    std::string fidelity = dom.substr(fid, dom.find("</table>", fid) - fid);
+    std::regex fidelity_row("<tr class=\"fidelity-row\">");
+    EXPECT_EQ(std::distance(std::sregex_iterator(fidelity.begin(), fidelity.end(), fidelity_row), std::sregex_iterator()),
+              6);
+    EXPECT_THAT(fidelity, ::testing::HasSubstr("kernel: first dropped packet"));
+    EXPECT_THAT(fidelity, ::testing::HasSubstr("no SIGTERM"));
+    auto spreads_at = dom.find("<table id=\"fidelity-spreads\"");
+    ASSERT_NE(spreads_at, std::string::npos);
+    std::string spreads = dom.substr(spreads_at, dom.find("</table>", spreads_at) - spreads_at);
+    EXPECT_THAT(spreads, ::testing::HasSubstr("<td>network cut</td>"));
+    EXPECT_THAT(spreads, ::testing::HasSubstr("<td>kill</td>"));
+
     // Every SLO of the run has its row with target, measured value and result.
     auto& slos = page->doc["report"]["results"]["slos"];
     ASSERT_EQ(slos.size(), 4u);

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "agent/power/data_fs.h"
 #include "tests/integration/durability_cases.h"
 #include "tests/integration/power_lab.h"
 
@@ -221,6 +222,43 @@ TEST(PowerLossData, AgentKilledBetweenShutdownAndRestoreRemountsAtItsNextStart) 
   expect_durable_state(d.dir);
   EXPECT_TRUE(second.wait_log("power loss pl: power restored, 1/1 boot hook(s) succeeded", 10s)) << second.log();
   fdp::expect_host_is_back(d.lab);
+}
+
+// A copy of the data mount in another mount namespace (made while it was mounted, as
+// `unshare -m` or a service with a private /tmp does) keeps the shut-down file system
+// alive past the unmount: the mount then attaches the same, shut-down, file system.
+// The restore says so and who holds it, instead of claiming a replay; once the holder
+// is gone the next attempt restores it.
+TEST(PowerLossData, ARemountThatFindsTheFileSystemStillShutDownNamesWhoHoldsIt) {
+  ASSERT_EQ(::geteuid(), 0u);
+  TempDir dir;
+  LoopFs data(dir, "ext4", "commit=300");
+  auto self_ns = std::filesystem::read_symlink("/proc/self/ns/mnt");
+  Child holder = Child::spawn({"/usr/bin/unshare", "--mount", "--propagation", "private", "sleep", "60"});
+  ASSERT_TRUE(fdp::eventually(
+      [&] {
+        std::error_code ec;
+        auto ns = std::filesystem::read_symlink("/proc/" + std::to_string(holder.pid()) + "/ns/mnt", ec);
+        return !ec && ns != self_ns && fdp::read_file("/proc/" + std::to_string(holder.pid()) + "/comm") == "sleep\n";
+      },
+      5s));
+  auto fs = firedrill::agent::power::inspect_data_dir(data.mnt());
+  ASSERT_TRUE(fs) << fs.error().describe();
+  {
+    auto fd = firedrill::agent::power::open_for_shutdown(*fs);
+    ASSERT_TRUE(fd);
+    ASSERT_TRUE(firedrill::agent::power::shut_down(*fs, fd->get()));
+  }
+  auto r = firedrill::agent::power::remount(*fs);
+  ASSERT_FALSE(r) << "a remount that attached the shut-down file system again claimed success";
+  auto why = r.error().describe();
+  EXPECT_NE(why.find("still shut down"), std::string::npos) << why;
+  EXPECT_NE(why.find("pid " + std::to_string(holder.pid()) + " (sleep)"), std::string::npos) << why;
+  EXPECT_TRUE(shut_down(data.mnt()));
+  holder.kill9();  // reaped: its mount namespace, and the copy, are gone
+  auto again = firedrill::agent::power::remount(*fs);
+  EXPECT_TRUE(again) << again.error().describe();
+  EXPECT_FALSE(shut_down(data.mnt()));
 }
 
 }  // namespace

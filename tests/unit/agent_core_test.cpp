@@ -1,5 +1,7 @@
 // The fault manager's lifetimes and the command handler's refusals, with a recording
 // engine (a unit test of logic: the real engines have their own privileged suites).
+#include <sys/timex.h>
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -200,7 +202,14 @@ TEST(FaultManagerStaging, AStagingEngineIsCalledAheadWithItsStartAndReportsItsEf
   EXPECT_GE(from_proto(events.events.back().at()), not_before);
   ASSERT_EQ(applied.effects_size(), 1);
   EXPECT_EQ(from_proto(applied.effects(0).at()), not_before);
-  EXPECT_TRUE(applied.has_clock());
+  ASSERT_TRUE(applied.has_clock());
+  // The kernel's own view of the clock (adjtimex), as it was a moment ago: its max
+  // error grows by at most 500 ppm of the time since, or is reset by a sync.
+  timex tx{};
+  int state = ::adjtimex(&tx);
+  EXPECT_EQ(applied.clock().synchronized(), state != TIME_ERROR && !(tx.status & STA_UNSYNC));
+  EXPECT_NEAR(double(applied.clock().max_error_us()), double(tx.maxerror), 100000.0);
+  EXPECT_NEAR(double(applied.clock().est_error_us()), double(tx.esterror), 100000.0);
   // Status shows it in effect from not_before, not from the staging.
   auto active = manager.active();
   ASSERT_EQ(active.size(), 1u);

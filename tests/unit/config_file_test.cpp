@@ -59,6 +59,7 @@ boot_hooks: ["systemctl start app.target", /etc/rc.local]
 boot_hook_timeout: 2m
 interfaces: [eth1, eth2]
 allow: ["10.9.0.0/24,tcp,22"]
+data_dirs: [/srv/redis, /srv/postgresql]
 state_dir: /tmp/fd-state
 log: {format: json, level: debug}
 )");
@@ -73,6 +74,7 @@ log: {format: json, level: debug}
   EXPECT_EQ(c->boot_hook_timeout, std::chrono::minutes(2));
   EXPECT_EQ(c->interfaces, (std::vector<std::string>{"eth1", "eth2"}));
   ASSERT_EQ(c->allow.size(), 1u);
+  EXPECT_EQ(c->data_dirs, (std::vector<std::string>{"/srv/redis", "/srv/postgresql"}));
   EXPECT_EQ(c->state_dir, "/tmp/fd-state");
   EXPECT_EQ(c->log.format, LogFormat::kJson);
   EXPECT_EQ(c->log.level, spdlog::level::debug);

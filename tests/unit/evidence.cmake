@@ -9,3 +9,6 @@ firedrill_test(evidence_runner_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/evidence_r
                LIBS firedrill_controller_runner LABELS unit)
 firedrill_test(report_slo_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/report_slo_test.cpp
                LIBS firedrill_controller_evidence LABELS unit)
+# The report's fidelity section says only what the agents reported.
+firedrill_test(report_fidelity_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/report_fidelity_test.cpp
+               LIBS firedrill_controller_evidence LABELS unit)

@@ -154,9 +154,15 @@ inline Result<std::unique_ptr<EvidenceLog>> write_fixture_run(controller::Eviden
     int n = 0;
     for (auto& h : t.hosts) {
       clock.now = at(60s) + std::chrono::microseconds(1500 + 700 * n);
-      FD_TRY(log->append(FaultApplied{h.host, h.agent_id, 1, "f-" + h.host, "power_loss", nb, clock.now,
-                                      at(180s) + 10s, true, ""}),
-             "fixture");
+      FaultApplied a{h.host, h.agent_id, 1, "f-" + h.host, "power_loss", nb, clock.now, at(180s) + 10s, true, ""};
+      // Its parts as the agent reported them, and its clock.
+      a.effects = {{"network cut", nb + std::chrono::microseconds(60 + 40 * n), "kernel: first dropped packet"},
+                   {"freeze", nb + std::chrono::microseconds(900 + 300 * n), "agent"},
+                   {"kill", clock.now, "agent"}};
+      a.clock_synchronized = 1;
+      a.clock_max_error_us = 1500;
+      a.clock_est_error_us = 200;
+      FD_TRY(log->append(a), "fixture");
       ++n;
     }
     return ok();

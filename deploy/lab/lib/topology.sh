@@ -39,16 +39,23 @@ FDL_WEB_PORT=8080
 FDL_HAPROXY_PORT=80
 FDL_MASTER_NAME=fdl
 FDL_CONTROLLER_PORT=7443
+# /metrics: every agent on its management address, the controller on ops's; HAProxy's
+# built-in exporter and the lab's Prometheus on the ops data network.
+FDL_AGENT_METRICS_PORT=9464
+FDL_CONTROLLER_METRICS_PORT=9465
+FDL_HAPROXY_METRICS_PORT=8405
+FDL_PROMETHEUS_PORT=9090
 
 FDL_PLACEMENTS="single-site two-site"
 
 # Services of a host ("ops" included) in a placement, one per line:
-#   redis-primary | redis-replica | sentinel | web | haproxy
+#   redis-primary | redis-replica | sentinel | web | haproxy | prometheus
 # single-site: the 2022 design. Primary and replica both in pangyo, two of the three
 #   Sentinels in pangyo: redundancy, but inside one site.
 # two-site: primary in pangyo, replica in chuncheon, one Sentinel in each site and one
 #   in ops, so that two of three survive the loss of either site.
-# Both: the stateless web service on the second host of every rack behind HAProxy in ops.
+# Both: the stateless web service on the second host of every rack behind HAProxy in ops,
+# and a Prometheus in ops that scrapes the agents, the controller and HAProxy.
 fdl_services() {
   local placement=$1 host=$2
   case "$placement/$host" in
@@ -61,7 +68,7 @@ fdl_services() {
   esac
   case "$host" in
     p1-h2 | p2-h2 | c1-h2 | c2-h2) echo web ;;
-    ops) echo haproxy ;;
+    ops) echo haproxy; echo prometheus ;;
   esac
 }
 

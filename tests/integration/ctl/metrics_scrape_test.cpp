@@ -103,11 +103,19 @@ TEST_F(MetricsScrape, AgentAndControllerNumbersMoveWithTheFleet) {
     return sample(t, R"(firedrill_controller_fleet_faults_in_effect{kind="network.blackhole"})") == 1;
   });
   EXPECT_EQ(sample(c, R"(firedrill_controller_fleet_faults_in_effect{kind="network.blackhole"})"), 1) << c;
+  // The apply's fan-out was timed, and the inject's evidence written and timed.
+  EXPECT_EQ(sample(c, R"(firedrill_controller_fanout_seconds_count{command="apply"})"), 1) << c;
+  EXPECT_EQ(sample(c, R"(firedrill_controller_fanout_unanswered_total{command="apply"})"), 0) << c;
+  EXPECT_EQ(sample(c, R"(firedrill_controller_fanout_seconds_count{command="halt"})"), 0) << c;
+  EXPECT_GE(sample(c, "firedrill_controller_evidence_append_seconds_count").value_or(0), 3) << c;
+  EXPECT_EQ(sample(c, "firedrill_controller_evidence_append_failures_total"), 0) << c;
+  EXPECT_EQ(sample(c, R"(firedrill_controller_guard_refusals_total{rule="halted"})"), 0) << c;
 
   auto halt = lab->cli({"halt", "--reason", "metrics test"});
   ASSERT_EQ(halt.code, 0) << halt.out;
   c = scrape(lab->hub(), kControllerMetrics);
   EXPECT_EQ(sample(c, "firedrill_controller_halted"), 1) << c;
+  EXPECT_EQ(sample(c, R"(firedrill_controller_fanout_seconds_count{command="halt"})"), 1) << c;
   a = scrape_until(p1, kAgentMetrics, [](const std::string& t) {
     return !sample(t, R"(firedrill_agent_faults_in_effect{kind="network.blackhole"})");
   });
@@ -116,6 +124,13 @@ TEST_F(MetricsScrape, AgentAndControllerNumbersMoveWithTheFleet) {
   ASSERT_EQ(lab->cli({"release"}).code, 0);
   c = scrape(lab->hub(), kControllerMetrics);
   EXPECT_EQ(sample(c, "firedrill_controller_halted"), 0) << c;
+
+  // A run the guard refuses is counted under the rule that refused it, and only there.
+  auto refused = lab->cli({"inject", "-l", "dc", "--fault", "blackhole", "--for", "60s", "--max-hosts", "1", "--detach"});
+  EXPECT_NE(refused.code, 0) << refused.out;
+  c = scrape(lab->hub(), kControllerMetrics);
+  EXPECT_EQ(sample(c, R"(firedrill_controller_guard_refusals_total{rule="max_hosts"})"), 1) << c << refused.out;
+  EXPECT_EQ(sample(c, R"(firedrill_controller_guard_refusals_total{rule="max_percent"})"), 0) << c;
 }
 
 }  // namespace
