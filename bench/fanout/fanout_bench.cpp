@@ -356,7 +356,7 @@ OPTIONS)");
     } else {
       apply_last_ack.add(ms_of(resp.dispatch_to_last_ack()));
       auto sent = from_proto(resp.not_before());
-      for (auto& t : resp.targets()) {
+      for (auto& t : resp.faults()) {
         if (t.has_acked_at()) target_ack.add(std::chrono::duration<double, std::milli>(from_proto(t.acked_at()) - sent).count());
       }
     }
