@@ -19,6 +19,8 @@ packages=(
   postgresql-15
   # the lab's own Prometheus server (deploy/lab), never the host's service
   prometheus
+  # the controller's wall clock jumped under libfaketime (tests/integration/ctl/wall_clock_test)
+  libfaketime
   # power loss with lose_unsynced on XFS data directories (tests/integration/power_data_test)
   xfsprogs
   # scripts/demo.sh reads `firedrill run/show --json`; tests/data/state-0.1.0/make.sh dumps SQL
@@ -27,6 +29,9 @@ packages=(
   debhelper dpkg-dev lintian mmdebstrap
   # evidence reports: render and check the HTML page headless; verify-evidence.py
   chromium openssl
+  # the libFuzzer targets (scripts/fuzz.sh, CI's short run): libFuzzer and ASan/UBSan
+  # runtimes, only recommended by clang
+  libclang-rt-14-dev
 )
 
 missing=()

@@ -340,7 +340,6 @@ OPTIONS)");
     req.mutable_spec()->mutable_network()->mutable_blackhole();
     *req.mutable_duration() = to_proto_duration(60s);
     req.set_description("fanout bench");
-    req.set_requested_by("fanout_bench");
     v1::InjectResponse resp;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + 120s);
@@ -366,7 +365,6 @@ OPTIONS)");
 
     v1::HaltRequest hreq;
     hreq.set_reason("fanout bench round " + std::to_string(r));
-    hreq.set_requested_by("fanout_bench");
     v1::HaltResponse hresp;
     grpc::ClientContext hctx;
     hctx.set_deadline(std::chrono::system_clock::now() + 120s);

@@ -121,19 +121,18 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
     return grpc::Status::OK;
   }
 
-  // Starts the run, and answers once its fault is on every target or it ended.
-  grpc::Status Inject(grpc::ServerContext* call, const v1::InjectRequest* given, v1::InjectResponse* resp) override {
+  // Starts the run, and answers once its fault is on every target, it ended, or it
+  // waits for the approvals the policy of its targets' environment asks.
+  grpc::Status Inject(grpc::ServerContext* call, const v1::InjectRequest* req, v1::InjectResponse* resp) override {
     auth::Caller caller;
     if (auto s = authorize(ctx_, call, auth::Action::kOperate, &caller); !s.ok()) return s;
-    v1::InjectRequest request = *given;
-    request.set_requested_by(caller.name);  // the connection's identity, not the request's word
-    const v1::InjectRequest* req = &request;
-    auto id = ctx_.runs.start_inject(*req);
+    auto id = ctx_.runs.start_inject(*req, caller.name);
     if (!id) return bad(id.error());
     resp->set_run_id(*id);
     auto delay = req->has_start_delay() ? from_proto(req->start_delay()) : std::chrono::nanoseconds(0);
     auto r = wait_for(ctx_.runs, *id, delay + std::chrono::minutes(1), [](const v1::RunRecord& r) {
-      return r.phase() == v1::RUN_PHASE_DONE || r.phase() >= v1::RUN_PHASE_OBSERVE;
+      return r.phase() == v1::RUN_PHASE_DONE || r.phase() >= v1::RUN_PHASE_OBSERVE ||
+             r.phase() == v1::RUN_PHASE_PENDING_APPROVAL;
     });
     if (!r) return grpc::Status(grpc::StatusCode::INTERNAL, r.error().describe());
     if (r->steps_size() > 0) {
@@ -150,7 +149,11 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
     // A run observes only once every agent told its staged fault applied, which an
     // agent does at not_before, when the fault is on: no wait for it here.
     resp->set_applied(r->has_fault_start() && !ended_badly);
-    if (!resp->applied()) {
+    if (r->phase() == v1::RUN_PHASE_PENDING_APPROVAL) {
+      resp->set_error(fmt::format("run {} waits for {} approval(s) (environment '{}'): `firedrill approve {}`; "
+                                  "the fault goes on once approved",
+                                  *id, r->experiment().approvals().required(), r->experiment().environment(), *id));
+    } else if (!resp->applied()) {
       resp->set_error(r->phase() == v1::RUN_PHASE_DONE ? r->reason()
                                                       : "not applied yet (in " + runner::phase_name(r->phase()) + ")");
     }

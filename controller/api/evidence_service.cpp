@@ -32,14 +32,6 @@ void fill(const evidence::FindingRecord& r, v1::Finding* o) {
   o->set_key_fingerprint(r.key);
 }
 
-// A finding is recorded under the caller's own identity: naming someone else is refused.
-grpc::Status as_caller(const auth::Caller& caller, const std::string& named) {
-  if (named.empty() || named == caller.name) return grpc::Status::OK;
-  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                      fmt::format("{} may not record a finding as {}: findings carry the caller's own identity",
-                                  caller.describe(), named));
-}
-
 class EvidenceServiceImpl final : public v1::EvidenceService::Service {
  public:
   explicit EvidenceServiceImpl(ApiContext& ctx) : ctx_(ctx) {}
@@ -97,7 +89,6 @@ class EvidenceServiceImpl final : public v1::EvidenceService::Service {
   grpc::Status AddFinding(grpc::ServerContext* call, const v1::AddFindingRequest* req, v1::Finding* resp) override {
     auth::Caller caller;
     if (auto s = authorize(ctx_, call, auth::Action::kOperate, &caller); !s.ok()) return s;
-    if (auto s = as_caller(caller, req->requested_by()); !s.ok()) return s;
     auto* ev = evidence();
     if (!ev) return unavailable();
     if (auto r = evidence::check_severity(req->severity()); !r) return invalid(r.error());
@@ -114,7 +105,6 @@ class EvidenceServiceImpl final : public v1::EvidenceService::Service {
   grpc::Status CloseFinding(grpc::ServerContext* call, const v1::CloseFindingRequest* req, v1::Finding* resp) override {
     auth::Caller caller;
     if (auto s = authorize(ctx_, call, auth::Action::kOperate, &caller); !s.ok()) return s;
-    if (auto s = as_caller(caller, req->requested_by()); !s.ok()) return s;
     auto* ev = evidence();
     if (!ev) return unavailable();
     evidence::FindingBook book(ev->store, &ev->key);

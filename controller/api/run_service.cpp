@@ -111,6 +111,7 @@ class RunServiceImpl final : public v1::RunService::Service {
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, may.error().message);
     }
     *resp = manager_->approve(req->run_id(), caller.name, req->comment(), req->reject());
+    resp->set_approver(caller.name);
     return grpc::Status::OK;
   }
 

@@ -1,11 +1,10 @@
 #include "controller/api/services.h"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <cstdlib>
+#include <iostream>
 
 #include "common/log.h"
+#include "controller/session/certs.h"
 
 namespace firedrill::controller {
 
@@ -35,23 +34,49 @@ std::string default_api_socket() {
   return "/run/firedrill/controller.sock";
 }
 
-std::shared_ptr<grpc::Channel> api_channel(const std::string& socket_path) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);  // agent lists of a large fleet
-  return grpc::CreateCustomChannel("unix:" + socket_path, grpc::InsecureChannelCredentials(), args);
+ApiClientTls& api_client_tls() {
+  static ApiClientTls tls = [] {
+    auto env = [](const char* name) {
+      const char* v = std::getenv(name);
+      return std::string(v ? v : "");
+    };
+    return ApiClientTls{env("FIREDRILL_API_CERT"), env("FIREDRILL_API_KEY"), env("FIREDRILL_API_CA")};
+  }();
+  return tls;
 }
 
-std::string requested_by() {
-  const char* sudo = std::getenv("SUDO_USER");
-  std::string user;
-  if (sudo && *sudo) {
-    user = sudo;
-  } else if (auto* pw = ::getpwuid(::getuid())) {
-    user = pw->pw_name;
-  } else if (const char* u = std::getenv("USER")) {
-    user = u;
+namespace {
+
+constexpr std::string_view kHttps = "https://";
+
+Result<std::shared_ptr<grpc::ChannelCredentials>> client_credentials(const ApiClientTls& tls) {
+  if (tls.cert.empty() || tls.key.empty() || tls.ca.empty()) {
+    return make_error("a remote API needs --tls-cert, --tls-key and --tls-ca (or $FIREDRILL_API_CERT, _KEY and _CA): the "
+                      "controller knows its callers by their client certificate");
   }
-  return fmt::format("{} (uid {})", user.empty() ? "unknown" : user, ::getuid());
+  FD_ASSIGN(ca, read_small_file(tls.ca), "--tls-ca");
+  FD_ASSIGN(pem, read_pem(tls.cert, tls.key), "--tls-cert/--tls-key");
+  grpc::SslCredentialsOptions opts;
+  opts.pem_root_certs = ca;
+  opts.pem_private_key = pem.key;
+  opts.pem_cert_chain = pem.cert;
+  return grpc::SslCredentials(opts);
+}
+
+}  // namespace
+
+std::shared_ptr<grpc::Channel> api_channel(const std::string& api) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);  // agent lists of a large fleet
+  if (api.starts_with(kHttps)) {
+    auto creds = client_credentials(api_client_tls());
+    if (!creds) {
+      std::cerr << "firedrill: " << api << ": " << creds.error().describe() << "\n";
+      std::exit(2);
+    }
+    return grpc::CreateCustomChannel(api.substr(kHttps.size()), *creds, args);
+  }
+  return grpc::CreateCustomChannel("unix:" + api, grpc::InsecureChannelCredentials(), args);
 }
 
 }  // namespace firedrill::controller

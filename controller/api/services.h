@@ -49,11 +49,17 @@ std::unique_ptr<grpc::Service> make_evidence_service(ApiContext& context);
 // The default API socket, overridden by FIREDRILL_API and --api.
 std::string default_api_socket();
 
-// A channel to the daemon's API socket, for the CLI verbs of every area.
-std::shared_ptr<grpc::Channel> api_channel(const std::string& socket_path);
+// This process's client certificate for a remote API (`--api https://HOST:PORT`):
+// --tls-cert, --tls-key and --tls-ca, by default $FIREDRILL_API_CERT, _KEY and _CA.
+// The caller is who the certificate names; nothing else the CLI sends says who it is.
+struct ApiClientTls {
+  std::string cert, key, ca;
+};
+ApiClientTls& api_client_tls();
 
-// Who runs this command ("alice (uid 0)"), for messages only: the controller takes
-// the caller's identity from the connection, never from this.
-std::string requested_by();
+// A channel to the daemon's API, for the CLI verbs of every area: a Unix socket's
+// path, or https://HOST:PORT over mutual TLS with api_client_tls(). TLS files that
+// cannot be read end the process with an error naming them (exit 2).
+std::shared_ptr<grpc::Channel> api_channel(const std::string& api);
 
 }  // namespace firedrill::controller

@@ -7,10 +7,20 @@
 namespace firedrill::controller {
 namespace po = boost::program_options;
 
-void ClientOptions::add(po::options_description& d, bool with_json) {
+void add_api_options(po::options_description& d, std::string* api) {
+  auto& tls = api_client_tls();
   d.add_options()
-    ("help,h", "print this help")
-    ("api", po::value(&api), "the daemon's API socket (default /run/firedrill/controller.sock, or $FIREDRILL_API)");
+    ("api", po::value(api),
+     "the controller's API: its Unix socket (default /run/firedrill/controller.sock, or $FIREDRILL_API), or "
+     "https://HOST:PORT (`firedrill serve --api-listen`) with --tls-cert, --tls-key and --tls-ca")
+    ("tls-cert", po::value(&tls.cert), "for an https API: this caller's client certificate, PEM (default $FIREDRILL_API_CERT)")
+    ("tls-key", po::value(&tls.key), "its private key, PEM (default $FIREDRILL_API_KEY)")
+    ("tls-ca", po::value(&tls.ca), "the fleet's CA certificate, PEM (default $FIREDRILL_API_CA)");
+}
+
+void ClientOptions::add(po::options_description& d, bool with_json) {
+  d.add_options()("help,h", "print this help");
+  add_api_options(d, &api);
   if (with_json) d.add_options()("json", po::bool_switch(&json), "print the answer as JSON");
 }
 
@@ -26,9 +36,11 @@ int verb_usage_error(const char* verb, const std::string& what) {
 
 int call_error(const char* verb, const grpc::Status& s, const std::string& api) {
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    std::cerr << "firedrill " << verb << ": no controller answers on " << api
-              << " (is `firedrill serve` running? --api or $FIREDRILL_API pick another socket): " << s.error_message()
-              << "\n";
+    const char* hint = api.starts_with("https://")
+                           ? "is `firedrill serve --api-listen` running there, and is --tls-cert signed by the fleet's CA?"
+                           : "is `firedrill serve` running? --api or $FIREDRILL_API pick another socket";
+    std::cerr << "firedrill " << verb << ": no controller answers on " << api << " (" << hint
+              << "): " << s.error_message() << "\n";
     return 2;
   }
   std::cerr << "firedrill " << verb << ": " << s.error_message() << "\n";

@@ -12,7 +12,11 @@
 
 namespace firedrill::controller {
 
-// --help, --api SOCKET (default $FIREDRILL_API or /run/firedrill/controller.sock), --json.
+// --api SOCKET|https://HOST:PORT (default $FIREDRILL_API or /run/firedrill/controller.sock)
+// and, for https, --tls-cert, --tls-key and --tls-ca (api_client_tls()).
+void add_api_options(boost::program_options::options_description& d, std::string* api);
+
+// --help, the API options above, --json.
 struct ClientOptions {
   std::string api = default_api_socket();
   bool json = false;

@@ -211,14 +211,16 @@ constexpr const char* kFindingUsage =
     "firedrill finding - record weaknesses found by a run, and close them after a retest\n\n"
     "SYNOPSIS\n"
     "  firedrill finding add RUN --severity low|medium|high|critical --owner WHO --due YYYY-MM-DD\n"
-    "                        [--title TEXT] [--description TEXT] [--by WHO]\n"
-    "  firedrill finding close ID --retest RUN2 [--note TEXT] [--by WHO]\n"
+    "                        [--title TEXT] [--description TEXT]\n"
+    "  firedrill finding close ID --retest RUN2 [--note TEXT]\n"
     "  firedrill finding list [RUN]\n\n"
     "DESCRIPTION\n"
     "  A finding is its own record, signed by the controller with its evidence key and\n"
     "  linked to the run's signed head; the run's own log never changes. Closing needs a\n"
     "  later run of the same experiment that passed (the retest). Findings appear in every\n"
     "  report rendered afterwards, of the run they were found in and of the retest run.\n"
+    "  Each is recorded under the caller's identity, which the controller takes from the\n"
+    "  connection.\n"
     "  Through the controller's API socket (--api or $FIREDRILL_API).\n";
 
 void print_finding(const v1::Finding& f) {
@@ -240,7 +242,7 @@ int finding_main(int argc, char** argv) {
     return 2;
   }
   ClientOptions common;
-  std::string target, severity, owner, due, title, description, by, retest, note;
+  std::string target, severity, owner, due, title, description, retest, note;
   po::options_description desc(std::string(kFindingUsage) + "\nOPTIONS");
   common.add(desc);
   if (sub == "add") {
@@ -249,13 +251,11 @@ int finding_main(int argc, char** argv) {
       ("owner", po::value(&owner)->required(), "who fixes it")
       ("due", po::value(&due)->required(), "due date, YYYY-MM-DD")
       ("title", po::value(&title), "one line")
-      ("description", po::value(&description), "what was found")
-      ("by", po::value(&by), "who records it: the caller, known from the connection (another name is refused)");
+      ("description", po::value(&description), "what was found");
   } else if (sub == "close") {
     desc.add_options()
       ("retest", po::value(&retest)->required(), "the later run that shows it fixed")
-      ("note", po::value(&note), "what was done")
-      ("by", po::value(&by), "who closes it: the caller, known from the connection (another name is refused)");
+      ("note", po::value(&note), "what was done");
   }
   desc.add_options()("target", po::value(&target), "run or finding id");
   po::positional_options_description pos;
@@ -291,14 +291,12 @@ int finding_main(int argc, char** argv) {
     req.set_due(due);
     req.set_title(title);
     req.set_description(description);
-    req.set_requested_by(by);
     st = stub->AddFinding(&ctx, req, &f);
   } else {
     v1::CloseFindingRequest req;
     req.set_finding_id(target);
     req.set_retest_run(retest);
     req.set_note(note);
-    req.set_requested_by(by);
     st = stub->CloseFinding(&ctx, req, &f);
   }
   if (!st.ok()) return call_error(verb.c_str(), st, common.api);

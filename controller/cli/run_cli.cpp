@@ -17,6 +17,7 @@
 
 #include "common/cli.h"
 #include "controller/api/services.h"
+#include "controller/cli/client.h"
 #include "controller/experiment/loader.h"
 #include "controller/runner/run.h"
 #include "controller/store/store.h"
@@ -189,7 +190,6 @@ int follow_run(const std::string& api, const std::string& id, sigset_t sigs, boo
       v1::AbortRunRequest a;
       a.set_run_id(id);
       a.set_reason("interrupted from the terminal");
-      a.set_requested_by(controller::requested_by());
       v1::AbortRunResponse ar;
       grpc::ClientContext c;
       c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -314,8 +314,8 @@ OPTIONS)");
     ("selector,l", po::value(&overrides.selector), "target the hosts this label selector matches, in every step")
     ("detach", po::bool_switch(&detach), "print the run id and return; follow later with `firedrill show`")
     ("quiet,q", po::bool_switch(&quiet), "no live status line, events and verdict only")
-    ("json", po::bool_switch(&json), "print the finished run as JSON, nothing else")
-    ("api", po::value(&api), "the controller's API socket (default $FIREDRILL_API or /run/firedrill/controller.sock)");
+    ("json", po::bool_switch(&json), "print the finished run as JSON, nothing else");
+  controller::add_api_options(desc, &api);
   po::positional_options_description pos;
   pos.add("file", 1);
   po::variables_map vm;
@@ -399,8 +399,8 @@ OPTIONS)");
     ("json", po::bool_switch(&json), "print the run (firedrill.v1.RunRecord) or the list as JSON")
     ("follow", po::bool_switch(&follow), "follow the run live to its end, as `run` does (Ctrl-C aborts it)")
     ("quiet,q", po::bool_switch(&quiet), "with --follow: no live status line")
-    ("limit", po::value(&limit), "how many recent runs (default 20)")
-    ("api", po::value(&api), "the controller's API socket");
+    ("limit", po::value(&limit), "how many recent runs (default 20)");
+  controller::add_api_options(desc, &api);
   po::positional_options_description pos;
   pos.add("run", 1);
   po::variables_map vm;
@@ -513,8 +513,8 @@ OPTIONS)");
     ("run", po::value(&id), "the run id")
     ("as", po::value(&as), "the approver's name: when given, must be the caller's own identity")
     ("comment", po::value(&comment), "a remark recorded with the approval")
-    ("reject", po::bool_switch(&reject), "reject the run instead")
-    ("api", po::value(&api), "the controller's API socket");
+    ("reject", po::bool_switch(&reject), "reject the run instead");
+  controller::add_api_options(desc, &api);
   po::positional_options_description pos;
   pos.add("run", 1);
   po::variables_map vm;
@@ -533,10 +533,9 @@ OPTIONS)");
     return 1;
   }
   if (reject) {
-    std::cout << fmt::format("run {} rejected by {}\n", id, as.empty() ? controller::requested_by() : as);
+    std::cout << fmt::format("run {} rejected by {}\n", id, resp.approver());
   } else {
-    std::cout << fmt::format("run {} approved by {} ({} of {})\n", id, as.empty() ? controller::requested_by() : as,
-                             resp.approvals(), resp.required());
+    std::cout << fmt::format("run {} approved by {} ({} of {})\n", id, resp.approver(), resp.approvals(), resp.required());
   }
   return 0;
 }
@@ -556,8 +555,8 @@ OPTIONS)");
   desc.add_options()
     ("help,h", "print this help")
     ("run", po::value(&id), "the run id")
-    ("reason", po::value(&reason), "why (recorded)")
-    ("api", po::value(&api), "the controller's API socket");
+    ("reason", po::value(&reason), "why (recorded)");
+  controller::add_api_options(desc, &api);
   po::positional_options_description pos;
   pos.add("run", 1);
   po::variables_map vm;
@@ -566,7 +565,6 @@ OPTIONS)");
   v1::AbortRunRequest req;
   req.set_run_id(id);
   req.set_reason(reason);
-  req.set_requested_by(controller::requested_by());
   v1::AbortRunResponse resp;
   grpc::ClientContext ctx;
   if (auto s = connect(api)->AbortRun(&ctx, req, &resp); !s.ok()) return rpc_failed("abort", api, s);
@@ -616,8 +614,8 @@ OPTIONS)");
   desc.add_options()
     ("help,h", "print this help")
     ("command", po::value(&command), "add, list, pause, resume or remove")
-    ("arg", po::value(&arg), "FILE for add, ID for the others")
-    ("api", po::value(&api), "the controller's API socket");
+    ("arg", po::value(&arg), "FILE for add, ID for the others");
+  controller::add_api_options(desc, &api);
   po::positional_options_description pos;
   pos.add("command", 1).add("arg", 1);
   po::variables_map vm;
@@ -645,7 +643,6 @@ OPTIONS)");
     v1::AddScheduleRequest req;
     req.set_experiment_file(arg);
     req.set_experiment_yaml(loaded.text);
-    req.set_created_by(controller::requested_by());
     s = stub->AddSchedule(&ctx, req, &rec);
   } else {
     v1::ScheduleIdRequest req;

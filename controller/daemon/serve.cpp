@@ -49,7 +49,7 @@ auto log() {
 constexpr const char* kUsage = R"(firedrill serve - the firedrill controller daemon
 
 SYNOPSIS
-  firedrill serve --tls-ca CA --tls-cert CERT --tls-key KEY [OPTIONS]
+  firedrill serve --tls-ca CA --tls-cert CERT --tls-key KEY [--api-listen HOST:PORT] [OPTIONS]
   firedrill serve --insecure [OPTIONS]          (labs only)
 
 DESCRIPTION
@@ -58,8 +58,14 @@ DESCRIPTION
   and serves the operators' API on a Unix socket (--api) for `firedrill agents`,
   `plan`, `inject`, `halt`, `release`, `runs` and the other verbs.
 
+  With --api-listen the same API is also served over mutual TLS (the fleet's CA and
+  this controller's certificate, --tls-*) for remote callers (`firedrill VERB --api
+  https://HOST:PORT --tls-cert C --tls-key K --tls-ca CA`; `firedrill certs client`
+  makes C and K); a caller there is cn:NAME, its client certificate's common name,
+  and a client without a certificate of the fleet's CA is refused in the handshake.
+
   Callers are identified by their connection (the kernel's peer credentials on the
-  API socket), never by what they say. Roles: viewer (reads), operator (inject, run,
+  API socket, the client certificate over TLS), never by what they say. Roles: viewer (reads), operator (inject, run,
   abort, halt, release), approver (approves runs), admin (all of it, and schedules).
   Root and the user the controller runs as are admins; --api-group members are
   operators; --viewer/--operator/--approver/--admin add others (a user, group:NAME,
@@ -109,7 +115,7 @@ void raise_fd_limit() {
 int serve_main(int argc, char** argv) {
   AgentServerConfig agents;
   FleetConfig fleet_config;
-  std::string state_dir = "/var/lib/firedrill", api = default_api_socket(), api_group, api_mode;
+  std::string state_dir = "/var/lib/firedrill", api = default_api_socket(), api_group, api_mode, api_listen;
   std::string metrics_listen, store_url, fleet_id, controller_id;
   std::string lease = "5s", heartbeat = "1s", lost_after = "0s", max_clock_offset = "1s", log_format = "text", log_level = "info";
   std::vector<std::string> protect, controller_domain, peer_domain;
@@ -139,6 +145,9 @@ int serve_main(int argc, char** argv) {
     ("api", po::value(&api)->default_value(api), "the API's Unix socket (default /run/firedrill/controller.sock, or $FIREDRILL_API)")
     ("api-group", po::value(&api_group), "the API socket's group: its members are operators (default: the controller's own group)")
     ("api-mode", po::value(&api_mode), "the API socket's mode, octal (default 0600; 0660 with --api-group)")
+    ("api-listen", po::value(&api_listen),
+     "also serve the API over mutual TLS on HOST:PORT (the fleet CA and --tls-cert/--tls-key); callers are cn:NAME "
+     "of their client certificate")
     ("lease-grace", po::value(&lease)->default_value(lease), "agents revert everything after this much silence")
     ("heartbeat", po::value(&heartbeat)->default_value(heartbeat), "how often agents report")
     ("lost-after", po::value(&lost_after), "an agent silent this long is lost (default: max(3 heartbeats, lease grace))")
@@ -204,6 +213,10 @@ int serve_main(int argc, char** argv) {
     fleet_config.guard.peer_domains.push_back(*kv);
   }
   if (auto r = fleet_config.guard.validate(); !r) return usage(r.error().message);
+  if (!api_listen.empty() && agents.insecure) {
+    return usage("--api-listen needs the fleet's TLS material (--tls-ca, --tls-cert, --tls-key), not --insecure: "
+                 "remote callers are identified by their client certificate");
+  }
   bool postgres = is_postgres_url(store_url);
   if (!store_url.empty() && !postgres) {
     return usage("--store: expected postgres://USER:PASSWORD@HOST:PORT/DATABASE (leave it out for SQLite in --state-dir)");
@@ -350,9 +363,20 @@ int serve_main(int argc, char** argv) {
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 1);
   builder.SetMaxReceiveMessageSize(16 << 20);
   builder.SetMaxSendMessageSize(64 << 20);
+  // Remote callers: the agents' mutual TLS (a client certificate of the fleet's CA is
+  // required and verified), so a call there always carries its certificate's name.
+  int api_port = 0;
+  if (!api_listen.empty()) {
+    auto creds = agent_server_credentials(agents);
+    if (!creds) {
+      log()->error("--api-listen: {}", creds.error().describe());
+      return 1;
+    }
+    builder.AddListeningPort(api_listen, *creds, &api_port);
+  }
   auto api_server = builder.BuildAndStart();
-  if (!api_server) {
-    log()->error("cannot serve the API on {}", api);
+  if (!api_server || (!api_listen.empty() && api_port == 0)) {
+    log()->error("cannot serve the API on {}{}", api, api_listen.empty() ? "" : " and " + api_listen);
     return 1;
   }
   if (auto r = set_socket_access(api, *api_access); !r) {
@@ -369,8 +393,9 @@ int serve_main(int argc, char** argv) {
     log()->info("metrics on {} (port {})", metrics_listen, metrics_server.port());
   }
   log()->info("access: {}", access->describe());
-  log()->info("firedrill controller {} ready: agents on {} (port {}), API on {}, state in {}, lease grace {}{}",
-              FIREDRILL_VERSION, agents.listen, agent_server.port(), api, state_dir,
+  log()->info("firedrill controller {} ready: agents on {} (port {}), API on {}{}, state in {}, lease grace {}{}",
+              FIREDRILL_VERSION, agents.listen, agent_server.port(), api,
+              api_listen.empty() ? "" : fmt::format(" and over TLS on {} (port {})", api_listen, api_port), state_dir,
               format_duration(fleet_config.lease_grace),
               aborted->empty() ? "" : fmt::format("; {} run(s) from before the restart recorded aborted", aborted->size()));
 

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "controller/experiment/validate.h"
 #include "controller/guard/guard.h"
+#include "controller/runner/environment.h"
 #include "controller/runner/target_command.h"
 #include "controller/store/target_status.h"
 
@@ -495,6 +496,10 @@ Run::Step Run::preflight() {
     if (!hosts) {
       end_refused(fmt::format("step {} targets ({}): {}", i + 1, t.hosts_size() > 0 ? targets_words(t) : t.selector(),
                               hosts.error().describe()));
+      return Step::kStop;
+    }
+    if (auto placed = check_environment(e.environment(), *hosts); !placed) {
+      end_refused(fmt::format("step {}: {}", i + 1, placed.error().message));
       return Step::kStop;
     }
     step_hosts_.push_back(*hosts);

@@ -1,5 +1,6 @@
 #include "controller/runner/run_manager.h"
 
+#include "controller/runner/environment.h"
 #include "controller/runner/run_ids.h"
 #include "controller/store/target_status.h"
 
@@ -176,7 +177,12 @@ void RunManager::stop(const std::string& why) {
 
 Result<std::string> RunManager::begin(v1::RunRecord record, bool resumed) {
   std::string id = record.id();
-  if (!resumed && config_.policy_approvals && record.kind() != "inject") {
+  if (!resumed) {
+    FD_ASSIGN(environment, place(record.experiment()), "run {} refused", id);
+    record.mutable_experiment()->set_environment(environment);
+  }
+  // Injects too: an ad hoc fault is a run under the same policy.
+  if (!resumed && config_.policy_approvals) {
     uint32_t need = config_.policy_approvals(record.experiment().environment());
     auto* approvals = record.mutable_experiment()->mutable_approvals();
     if (need > approvals->required()) approvals->set_required(need);
@@ -206,6 +212,17 @@ Result<std::string> RunManager::begin(v1::RunRecord record, bool resumed) {
   return id;
 }
 
+Result<std::string> RunManager::place(const v1::Experiment& e) {
+  std::vector<controller::Host> hosts;
+  for (int i = 0; i < e.steps_size(); ++i) {
+    // A selection that resolves to nothing now is refused at preflight, after which
+    // every step's hosts are checked against the environment placed here.
+    auto resolved = fleet_->resolve(e.steps(i).has_targets() ? e.steps(i).targets() : e.targets());
+    if (resolved) hosts.insert(hosts.end(), resolved->begin(), resolved->end());
+  }
+  return settle_environment(e.environment(), hosts);
+}
+
 void RunManager::reap() {
   std::vector<std::unique_ptr<Entry>> done;
   {
@@ -233,7 +250,7 @@ Result<std::string> RunManager::start_run(const experiment::LoadedExperiment& fi
   return begin(std::move(r), false);
 }
 
-Result<std::string> RunManager::start_inject(const v1::InjectRequest& req) {
+Result<std::string> RunManager::start_inject(const v1::InjectRequest& req, const std::string& started_by) {
   constexpr auto kMaxDuration = std::chrono::hours(24);
   constexpr auto kMaxStartDelay = std::chrono::hours(1);
   if (!req.has_spec() || req.spec().kind_case() == v1::FaultSpec::KIND_NOT_SET) {
@@ -266,7 +283,7 @@ Result<std::string> RunManager::start_inject(const v1::InjectRequest& req) {
   google::protobuf::TextFormat::PrintToString(e, &file.text);
   file.sha256 = experiment::sha256_hex(file.text);
   file.experiment = e;
-  v1::RunRecord r = new_run_record(file, config_.new_run_id(), req.requested_by(), clock_->now());
+  v1::RunRecord r = new_run_record(file, config_.new_run_id(), started_by, clock_->now());
   r.set_kind("inject");
   if (req.has_start_delay()) *r.mutable_start_delay() = req.start_delay();
   return begin(std::move(r), false);

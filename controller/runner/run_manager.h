@@ -36,6 +36,7 @@ struct RunManagerConfig {
   // The approvals the controller's policy asks of a run of an experiment file in an
   // environment (controller/auth); such a run waits for the larger of this and its
   // file's own `approvals.required`. None: the file's.
+  // The environment is where the run's targets are (environment.h).
   std::function<uint32_t(const std::string& environment)> policy_approvals;
 };
 
@@ -55,7 +56,7 @@ class RunManager : public scheduler::Launcher {
   Result<std::string> start_run(const experiment::LoadedExperiment& file, const std::string& started_by,
                                 const std::vector<v1::Participant>& participants);
   // Starts an ad hoc run (`firedrill inject`): one step, no probes; returns its id.
-  Result<std::string> start_inject(const v1::InjectRequest& request);
+  Result<std::string> start_inject(const v1::InjectRequest& request, const std::string& started_by);
   Result<v1::RunRecord> get(const std::string& id, bool with_samples);
   Result<std::vector<v1::RunRecord>> list(size_t limit);
   v1::ApproveResponse approve(const std::string& id, const std::string& approver, const std::string& comment,
@@ -80,6 +81,8 @@ class RunManager : public scheduler::Launcher {
   };
 
   Result<std::string> begin(v1::RunRecord record, bool resumed);
+  // The environment a new run of `e` is in, from its targets (environment.h).
+  Result<std::string> place(const v1::Experiment& e);
   void recover(v1::RunRecord record);
   void reap();
   void scheduler_loop();

@@ -234,6 +234,7 @@ SYNOPSIS
   firedrill certs init       --dir DIR [--key-type p256|ed25519] [--days N] [--force]
   firedrill certs controller --dir DIR [--san NAME-OR-IP]... [--name CN]
   firedrill certs agent      --dir DIR --id AGENT-ID [--san NAME-OR-IP]...
+  firedrill certs client     --dir DIR --id NAME
 
 DESCRIPTION
   init makes a CA: DIR/ca.pem (give it to every agent and the controller) and
@@ -241,8 +242,10 @@ DESCRIPTION
   DIR/controller.pem|.key for `firedrill serve`; list every name and address agents
   dial as --san (default: localhost and 127.0.0.1). agent makes DIR/agent-ID.pem|.key
   whose common name is the agent id: the controller accepts that id, and only that
-  id, from a stream that presents it. Keys are P-256 (default) or Ed25519, written
-  with mode 0600.
+  id, from a stream that presents it. client makes DIR/client-NAME.pem|.key for a
+  remote caller of the API (`firedrill serve --api-listen`), who is cn:NAME there
+  (give that name a role: --operator cn:NAME). Keys are P-256 (default) or Ed25519,
+  written with mode 0600.
 
 OPTIONS)";
 
@@ -260,11 +263,11 @@ int certs_main(int argc, char** argv) {
     ("dir", po::value(&dir), "directory of the TLS material")
     ("key-type", po::value(&key_type), "p256 (default) or ed25519")
     ("days", po::value(&days), "validity in days (default 365)")
-    ("id", po::value(&id), "agent id (agent)")
+    ("id", po::value(&id), "agent id (agent), or the caller's name (client: cn:ID in --operator etc.)")
     ("name", po::value(&name), "controller common name (default firedrill-controller)")
     ("san", po::value(&sans)->composing(), "a DNS name or IP address the certificate is valid for (repeatable)")
     ("force", po::bool_switch(&force), "replace existing files")
-    ("command", po::value(&command), "init, controller or agent");
+    ("command", po::value(&command), "init, controller, agent or client");
   po::positional_options_description pos;
   pos.add("command", 1);
   po::variables_map vm;
@@ -273,7 +276,7 @@ int certs_main(int argc, char** argv) {
     std::cerr << "firedrill certs: " << what << "\n";
     return code;
   };
-  if (command.empty()) return fail("give a command: init, controller or agent (see --help)", 2);
+  if (command.empty()) return fail("give a command: init, controller, agent or client (see --help)", 2);
   if (dir.empty()) return fail("--dir is required", 2);
   if (days <= 0 || days > 3650) return fail("--days must be in 1..3650", 2);
   auto type = parse_key_type(key_type);
@@ -295,20 +298,23 @@ int certs_main(int argc, char** argv) {
     std::cout << "wrote " << dir << "/controller.pem and " << dir << "/controller.key\n";
     return 0;
   }
-  if (command == "agent") {
-    if (id.empty()) return fail("agent needs --id", 2);
+  // An agent's certificate names the agent; a client's names a caller of the remote
+  // API (cn:ID in the controller's access settings). Both are client certificates.
+  if (command == "agent" || command == "client") {
+    if (id.empty()) return fail(command + " needs --id", 2);
     for (char c : id) {
       if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
-        return fail("--id '" + id + "': an agent id holds letters, digits, '.', '_' and '-' only", 2);
+        return fail("--id '" + id + "': an id holds letters, digits, '.', '_' and '-' only", 2);
       }
     }
     auto pem = issue_cert(*ca, CertRole::kAgent, id, sans, *type, days);
     if (!pem) return fail(pem.error().describe());
-    if (auto r = write_pem(dir, "agent-" + id, *pem, true); !r) return fail(r.error().describe());
-    std::cout << "wrote " << dir << "/agent-" << id << ".pem and " << dir << "/agent-" << id << ".key\n";
+    std::string stem = command + "-" + id;
+    if (auto r = write_pem(dir, stem, *pem, true); !r) return fail(r.error().describe());
+    std::cout << "wrote " << dir << "/" << stem << ".pem and " << dir << "/" << stem << ".key\n";
     return 0;
   }
-  return fail("unknown command '" + command + "' (init, controller, agent)", 2);
+  return fail("unknown command '" + command + "' (init, controller, agent, client)", 2);
 }
 
 }  // namespace firedrill::controller

@@ -52,15 +52,7 @@ class ApiAccess : public ::testing::Test {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // socket mode set after bind
   }
   void TearDown() override {
-    if (pid_ > 0) {
-      ::kill(-pid_, SIGTERM);
-      int status = 0;
-      for (int i = 0; i < 100 && ::waitpid(pid_, &status, WNOHANG) == 0; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-      ::kill(-pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-    }
+    support::stop_group(pid_);
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 

@@ -30,3 +30,6 @@ firedrill_test(metrics_scrape_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ctl/metrics
 firedrill_test(previous_release_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ctl/previous_release_test.cpp
                LIBS fdc_ctl_lab firedrill_proto LABELS integration)
 target_compile_definitions(previous_release_test PRIVATE FDC_AGENT_010="${PROJECT_SOURCE_DIR}/tests/data/agent-0.1.0")
+# Leases and liveness on the monotonic clock: the controller's wall clock jumped (libfaketime).
+firedrill_test(wall_clock_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ctl/wall_clock_test.cpp
+               LIBS fdc_ctl_lab LABELS integration)

@@ -1,10 +1,12 @@
 #include "tests/support/process.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "common/spawn.h"
 
@@ -54,6 +56,20 @@ std::string read_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+void stop_group(int pid, std::chrono::milliseconds grace) {
+  if (pid <= 0) return;
+  ::kill(-pid, SIGTERM);
+  auto until = std::chrono::steady_clock::now() + grace;
+  while (::waitpid(pid, nullptr, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() >= until) {
+      ::kill(-pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      return;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
 }
 
 }  // namespace firedrill::support

@@ -28,6 +28,10 @@ std::string must(const std::vector<std::string>& argv, std::chrono::milliseconds
 // "a b c", for messages.
 std::string join(const std::vector<std::string>& argv);
 
+// Stops a process this test started as the leader of its own group (common/spawn's
+// start): SIGTERM to the group, up to `grace` for it to exit, then SIGKILL; reaped.
+void stop_group(int pid, std::chrono::milliseconds grace = 5s);
+
 // A file's whole content ("" when it cannot be read).
 std::string read_file(const std::string& path);
 

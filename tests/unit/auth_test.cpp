@@ -9,6 +9,8 @@
 #include "controller/auth/identity.h"
 #include "controller/session/certs.h"
 #include "firedrill/v1/controller.grpc.pb.h"
+#include "firedrill/v1/evidence.grpc.pb.h"
+#include "firedrill/v1/run.grpc.pb.h"
 
 namespace firedrill::auth {
 namespace {
@@ -176,6 +178,39 @@ TEST(Identity, UnixCallerWithoutUserEntry) {
   auto root = unix_caller(0, 0, 1);
   EXPECT_EQ(root.name, "root");
   EXPECT_EQ(std::count(root.groups.begin(), root.groups.end(), "root"), 1);
+}
+
+// No call of the operators' API carries who is calling: the identity is the
+// connection's. The fields that once did stay reserved, so an old CLI's request
+// still parses (and its claim is dropped unread).
+TEST(Identity, NoRequestNamesItsCaller) {
+  const google::protobuf::FileDescriptor* files[] = {v1::InjectRequest::descriptor()->file(),
+                                                     v1::AbortRunRequest::descriptor()->file(),
+                                                     v1::AddFindingRequest::descriptor()->file()};
+  int methods = 0;
+  for (const auto* file : files) {
+    for (int s = 0; s < file->service_count(); ++s) {
+      const auto* service = file->service(s);
+      for (int m = 0; m < service->method_count(); ++m, ++methods) {
+        const auto* in = service->method(m)->input_type();
+        for (const char* name : {"requested_by", "created_by"}) {
+          EXPECT_EQ(in->FindFieldByName(name), nullptr) << in->full_name() << "." << name;
+        }
+      }
+    }
+  }
+  EXPECT_GT(methods, 20);
+  struct Reserved {
+    const google::protobuf::Descriptor* message;
+    int number;
+  };
+  for (auto [message, number] : {Reserved{v1::InjectRequest::descriptor(), 7}, Reserved{v1::RevertRunRequest::descriptor(), 2},
+                                 Reserved{v1::HaltRequest::descriptor(), 2}, Reserved{v1::ReleaseRequest::descriptor(), 1},
+                                 Reserved{v1::AbortRunRequest::descriptor(), 3}, Reserved{v1::AddScheduleRequest::descriptor(), 3},
+                                 Reserved{v1::AddFindingRequest::descriptor(), 7},
+                                 Reserved{v1::CloseFindingRequest::descriptor(), 4}}) {
+    EXPECT_TRUE(message->IsReservedNumber(number)) << message->full_name() << " " << number;
+  }
 }
 
 }  // namespace

@@ -183,6 +183,8 @@ const std::vector<Case>& cases() {
        {{4, 29, "steps[0].fault.network", "'power_loss' and 'network' are alternatives"}}},
       {"duplicate key", BASE "name: u\n", {{9, 1, "name", "duplicate key"}}},
       {"YAML syntax error", "name: t\nsteps: [a\nprobes: 1\n", {{3, 7, "", "YAML syntax error"}}},
+      // yaml-cpp 0.7's LoadAll never returned on this (found by experiment_loader_fuzz).
+      {"a document cannot start with ','", ",C", {{1, 1, "", "a document cannot start with ','"}}},
       {"empty file", "", {{0, 0, "", "the file is empty"}}},
       {"not a mapping", "- a\n- b\n", {{1, 1, "", "expected a mapping (Experiment), found a list"}}},
       {"SLO naming a probe that does not exist", BASE "slo: {availability: {min: 0.9, probes: [web]}}\n",

@@ -344,5 +344,25 @@ TEST(AgentStreams, AnAgentBeyondTheClockBoundIsRefusedFaultsWithACommonStart) {
   EXPECT_FALSE(skewed.transport.wait_for(v1::ControllerMessage::kApply, 0, 100ms));
 }
 
+// An exec loop on one host makes kill events as fast as it execs: what the controller
+// persists of them is bounded per agent (a burst, then a rate), and counted; another
+// agent's events are not held back by it.
+TEST(AgentSessionEvents, KillEventsPersistedAreBoundedPerAgent) {
+  Stream flooding, quiet;
+  int admitted = 0;
+  for (int i = 0; i < 5000; ++i) admitted += flooding.session->admit_kill_event() ? 1 : 0;
+  EXPECT_GE(admitted, 100);
+  EXPECT_LE(admitted, 150) << "a tight loop of 5000 events is the burst and a few refills, not all of them";
+  EXPECT_EQ(flooding.session->kill_events_limited(), static_cast<uint64_t>(5000 - admitted));
+  EXPECT_TRUE(quiet.session->admit_kill_event());
+  EXPECT_EQ(quiet.session->kill_events_limited(), 0u);
+  // The rate refills: a second later about ten more are persisted.
+  std::this_thread::sleep_for(1s);
+  int later = 0;
+  for (int i = 0; i < 100; ++i) later += flooding.session->admit_kill_event() ? 1 : 0;
+  EXPECT_GE(later, 9);
+  EXPECT_LE(later, 30);
+}
+
 }  // namespace
 }  // namespace firedrill::controller

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "controller/runner/run_manager.h"
@@ -36,6 +37,12 @@ class RunManagerTest : public ::testing::Test {
     c.options.start_delay = 50ms;
     int* n = &ids_;
     c.new_run_id = [n] { return "r-test-" + std::to_string(++*n); };
+    if (!policy_.empty()) {
+      c.policy_approvals = [this](const std::string& env) {
+        auto it = policy_.find(env);
+        return it == policy_.end() ? 0u : it->second;
+      };
+    }
     auto probes = [this](const v1::Experiment& e) {
       auto p = std::make_unique<ScriptedProbes>(&clock_);
       for (const auto& probe : e.probes()) p->add(probe.name(), 50ms, [](WallTime) { return true; });
@@ -79,6 +86,7 @@ class RunManagerTest : public ::testing::Test {
   SystemClock clock_;
   FakeFleet fleet_{&clock_};
   int ids_ = 0;
+  std::map<std::string, uint32_t> policy_;  // the controller's approvals per environment
 };
 
 TEST_F(RunManagerTest, ARunWaitsForApprovalThenRunsToItsVerdict) {
@@ -191,8 +199,7 @@ TEST_F(RunManagerTest, AnInjectIsAOneStepRunWithoutProbes) {
   req.mutable_spec()->mutable_network()->mutable_blackhole();
   *req.mutable_duration() = to_proto_duration(300ms);
   req.set_description("by hand");
-  req.set_requested_by("alice");
-  auto id = m->start_inject(req);
+  auto id = m->start_inject(req, "alice");
   ASSERT_TRUE(id.ok()) << id.error().describe();
   auto r = wait_for(*m, *id, v1::RUN_PHASE_DONE);
   EXPECT_EQ(r.kind(), "inject");
@@ -217,18 +224,18 @@ TEST_F(RunManagerTest, AnInjectIsAOneStepRunWithoutProbes) {
   // Bad requests are refused before a run exists.
   v1::InjectRequest no_lease = req;
   no_lease.clear_duration();
-  auto refused = m->start_inject(no_lease);
+  auto refused = m->start_inject(no_lease, "alice");
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().message, "inject: a duration is required (every fault has a lease)");
   v1::InjectRequest no_kind = req;
   no_kind.clear_spec();
-  EXPECT_FALSE(m->start_inject(no_kind).ok());
+  EXPECT_FALSE(m->start_inject(no_kind, "alice").ok());
 
   // A guard refusal is a run, recorded refused with the rule.
   v1::InjectRequest too_wide = req;
   too_wide.mutable_targets()->set_selector("role=web");
   too_wide.mutable_blast_radius()->set_max_hosts(1);
-  auto wide = m->start_inject(too_wide);
+  auto wide = m->start_inject(too_wide, "alice");
   ASSERT_TRUE(wide.ok());
   auto w = wait_for(*m, *wide, v1::RUN_PHASE_DONE);
   EXPECT_EQ(w.outcome(), v1::RUN_OUTCOME_REFUSED);
@@ -292,6 +299,93 @@ TEST_F(RunManagerTest, ARestartEndsInjectsAndExperimentsThroughTheOneRecovery) {
   // The one waiting for approval goes on waiting.
   ASSERT_NE(m->live("r-waiting"), nullptr);
   EXPECT_EQ(wait_for(*m, "r-waiting", v1::RUN_PHASE_PENDING_APPROVAL).phase(), v1::RUN_PHASE_PENDING_APPROVAL);
+}
+
+// The approval policy's environment is where the targets are (their agents' env tag):
+// an experiment cannot name another to dodge the approvals of its targets'.
+TEST_F(RunManagerTest, AClaimedEnvironmentThatContradictsTheTargetsIsRefused) {
+  policy_ = {{"production", 2}};
+  fleet_.retag("web1", {{"dc", "pangyo"}, {"role", "web"}, {"env", "production"}});
+  auto m = manager();
+  auto id = m->start_run(file("environment: staging\n"), "tester", {});
+  ASSERT_FALSE(id.ok());
+  EXPECT_NE(id.error().describe().find("the experiment says environment 'staging' but its targets report "
+                                       "env=production (web1)"),
+            std::string::npos)
+      << id.error().describe();
+  EXPECT_TRUE(fleet_.faults.empty());
+  auto list = m->list(10);
+  ASSERT_TRUE(list.ok());
+  EXPECT_TRUE(list->empty());
+}
+
+TEST_F(RunManagerTest, AnExperimentWithoutEnvironmentTakesItsTargetsPolicy) {
+  policy_ = {{"production", 2}};
+  fleet_.retag("web1", {{"dc", "pangyo"}, {"role", "web"}, {"env", "production"}});
+  auto m = manager();
+  auto id = m->start_run(file(""), "tester", {});
+  ASSERT_TRUE(id.ok()) << id.error().describe();
+  auto r = wait_for(*m, *id, v1::RUN_PHASE_PENDING_APPROVAL);
+  EXPECT_EQ(r.experiment().environment(), "production");
+  EXPECT_EQ(r.experiment().approvals().required(), 2u);
+  EXPECT_TRUE(fleet_.faults.empty());
+  // Naming the targets' own environment is the same run.
+  auto named = m->start_run(file("environment: production\n"), "tester", {});
+  ASSERT_TRUE(named.ok()) << named.error().describe();
+  EXPECT_EQ(wait_for(*m, *named, v1::RUN_PHASE_PENDING_APPROVAL).experiment().approvals().required(), 2u);
+}
+
+TEST_F(RunManagerTest, TargetsInSeveralEnvironmentsAreRefused) {
+  policy_ = {{"production", 2}};
+  fleet_.retag("web1", {{"dc", "pangyo"}, {"role", "web"}, {"env", "production"}});
+  fleet_.retag("web2", {{"dc", "chuncheon"}, {"role", "web"}, {"env", "staging"}});
+  auto m = manager();
+  auto l = experiment::parse_experiment(
+      "name: both\ntargets: {selector: \"role=web\"}\nsteps: [{fault: {power_loss: {}}, duration: 300ms}]\n", "both.yaml");
+  ASSERT_TRUE(l.ok());
+  auto id = m->start_run(l, "tester", {});
+  ASSERT_FALSE(id.ok());
+  EXPECT_NE(id.error().describe().find("its targets are in several environments: env=production (web1); "
+                                       "env=staging (web2)"),
+            std::string::npos)
+      << id.error().describe();
+}
+
+TEST_F(RunManagerTest, AnInjectGoesThroughTheSamePolicy) {
+  policy_ = {{"production", 1}};
+  fleet_.retag("web1", {{"dc", "pangyo"}, {"role", "web"}, {"env", "production"}});
+  auto m = manager();
+  v1::InjectRequest req;
+  req.mutable_targets()->set_selector("dc=pangyo");
+  req.mutable_spec()->mutable_network()->mutable_blackhole();
+  *req.mutable_duration() = to_proto_duration(300ms);
+  auto id = m->start_inject(req, "alice");
+  ASSERT_TRUE(id.ok()) << id.error().describe();
+  auto r = wait_for(*m, *id, v1::RUN_PHASE_PENDING_APPROVAL);
+  EXPECT_EQ(r.experiment().approvals().required(), 1u);
+  EXPECT_TRUE(fleet_.faults.empty());
+  EXPECT_EQ(m->approve(*id, "kim", "", false).error(), "");
+  EXPECT_EQ(wait_for(*m, *id, v1::RUN_PHASE_DONE).outcome(), v1::RUN_OUTCOME_PASSED);
+  EXPECT_EQ(fleet_.faults.size(), 1u);
+}
+
+TEST_F(RunManagerTest, TargetsThatReportAnotherEnvironmentAfterTheApprovalAreRefused) {
+  policy_ = {{"staging", 1}, {"production", 2}};
+  fleet_.retag("web1", {{"dc", "pangyo"}, {"role", "web"}, {"env", "staging"}});
+  auto m = manager();
+  auto id = m->start_run(file(""), "tester", {});
+  ASSERT_TRUE(id.ok()) << id.error().describe();
+  EXPECT_EQ(wait_for(*m, *id, v1::RUN_PHASE_PENDING_APPROVAL).experiment().approvals().required(), 1u);
+  // The host comes back as a production one before the staging approval arrives.
+  fleet_.retag("web1", {{"dc", "pangyo"}, {"role", "web"}, {"env", "production"}});
+  EXPECT_EQ(m->approve(*id, "kim", "", false).error(), "");
+  auto r = wait_for(*m, *id, v1::RUN_PHASE_DONE);
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_REFUSED);
+  EXPECT_NE(r.reason().find("step 1: the run was placed in environment 'staging' (its approvals are that "
+                            "environment's) but targets report env=production (web1)"),
+            std::string::npos)
+      << r.reason();
+  EXPECT_TRUE(fleet_.faults.empty());
 }
 
 }  // namespace

@@ -57,6 +57,12 @@ class FakeFleet : public FleetDriver {
     hosts_.push_back({id, std::move(tags), {}});
     live_.insert(id);
   }
+  // An agent that registers again with other tags.
+  void retag(const std::string& id, controller::Tags tags) {
+    for (auto& h : hosts_) {
+      if (h.id == id) h.tags = tags;
+    }
+  }
 
   Result<std::vector<controller::Host>> resolve(const v1::Targets& targets) override {
     FD_ASSIGN(res, controller::resolve(live_hosts(), targets), "resolve");
