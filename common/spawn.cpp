@@ -1,9 +1,11 @@
 #include "common/spawn.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,19 +71,30 @@ std::string resolve(const std::string& name, const std::vector<std::string>& env
   return name;
 }
 
-// Forks a child that moves itself into the cgroup (cgroup.procs opened before the
-// fork), then execs: after fork, in a threaded process, only async-signal-safe calls.
-int fork_into_cgroup(pid_t* pid, const char* path, char* const argv[], char* const envp[], int procs_fd, int in_fd,
-                     int out_fd, int err_fd) {
+// Forks a child that moves itself into the network namespace and the cgroup (their
+// files opened before the fork; -1: stay), then execs: after fork, in a threaded
+// process, only async-signal-safe calls.
+int fork_into(pid_t* pid, const char* path, char* const argv[], char* const envp[], int procs_fd, int ns_fd,
+              bool die_with_parent, bool own_group, int in_fd, int out_fd, int err_fd) {
   static const char kMoveFailed[] = "cannot move the child into its cgroup\n";
+  static const char kNetnsFailed[] = "cannot move the child into its network namespace\n";
+  pid_t parent = ::getpid();
   pid_t child = ::fork();
   if (child < 0) return errno;
   if (child == 0) {
-    if (::write(procs_fd, "0", 1) != 1) {
+    if (die_with_parent) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the parent died before the prctl
+    }
+    if (ns_fd >= 0 && ::setns(ns_fd, CLONE_NEWNET) != 0) {
+      (void)!::write(err_fd, kNetnsFailed, sizeof kNetnsFailed - 1);
+      ::_exit(126);
+    }
+    if (procs_fd >= 0 && ::write(procs_fd, "0", 1) != 1) {
       (void)!::write(err_fd, kMoveFailed, sizeof kMoveFailed - 1);
       ::_exit(126);
     }
-    ::setpgid(0, 0);
+    if (own_group) ::setpgid(0, 0);
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     for (int s = 1; s < NSIG; ++s) ::sigaction(s, &dfl, nullptr);
@@ -143,16 +156,24 @@ int launch(const SpawnOptions& o, int out_fd, int err_fd, pid_t* pid, std::strin
     return err;
   }
   int rc = 0;
-  if (!o.cgroup.empty()) {
-    std::string procs = o.cgroup + "/cgroup.procs";
-    Fd procs_fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
-    if (procs_fd.fd < 0) {
+  if (!o.cgroup.empty() || !o.netns.empty() || o.die_with_parent || o.worker) {
+    Fd procs_fd, ns_fd;
+    auto open_or_fail = [&](Fd& fd, const std::string& file, int flags) {
+      fd.fd = ::open(file.c_str(), flags | O_CLOEXEC);
+      if (fd.fd >= 0) return 0;
       int err = errno;
-      *error = fmt::format("open {}: {}", procs, std::strerror(err));
+      *error = fmt::format("open {}: {}", file, std::strerror(err));
       return err;
+    };
+    if (!o.cgroup.empty()) {
+      if (int err = open_or_fail(procs_fd, o.cgroup + "/cgroup.procs", O_WRONLY)) return err;
+    }
+    if (!o.netns.empty()) {
+      if (int err = open_or_fail(ns_fd, o.netns, O_RDONLY)) return err;
     }
     std::string path = resolve(o.argv[0], env_strings);
-    rc = fork_into_cgroup(pid, path.c_str(), args.data(), envp.data(), procs_fd.fd, null_in.fd, out_fd, err_fd);
+    rc = fork_into(pid, path.c_str(), args.data(), envp.data(), procs_fd.fd, ns_fd.fd, o.die_with_parent, !o.worker,
+                   null_in.fd, out_fd, err_fd);
   } else {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -184,16 +205,24 @@ int open_output(const std::string& path) {
 }  // namespace
 
 Result<pid_t> start(const SpawnOptions& o) {
-  Fd out(open_output(o.output_file));
-  if (out.fd < 0) return make_error("open {}: {}", o.output_file.empty() ? "/dev/null" : o.output_file, std::strerror(errno));
   pid_t pid = -1;
   std::string error;
+  if (o.worker) {
+    if (launch(o, STDOUT_FILENO, STDERR_FILENO, &pid, &error) != 0) return make_error("{}", error);
+    return pid;
+  }
+  Fd out(open_output(o.output_file));
+  if (out.fd < 0) return make_error("open {}: {}", o.output_file.empty() ? "/dev/null" : o.output_file, std::strerror(errno));
   if (launch(o, out.fd, out.fd, &pid, &error) != 0) return make_error("{}", error);
   return pid;
 }
 
 SpawnResult spawn(const SpawnOptions& o) {
   SpawnResult r;
+  if (o.worker) {
+    r.error = "a worker is started with start(), not run to its end";
+    return r;
+  }
   // Where the output goes: a file, or pipes read below.
   Fd out_r, out_w, err_r, err_w;
   if (!o.output_file.empty()) {

@@ -11,8 +11,9 @@
 // id cannot be reused before the group kill.
 //
 // Started with posix_spawn (no copy of the parent's address space); a child that must
-// start inside a cgroup (`cgroup`) is forked and moves itself there before exec, so it
-// is never seen running outside it.
+// start inside a cgroup (`cgroup`) or a network namespace (`netns`), or die with its
+// parent (`die_with_parent`), is forked and sets that up itself before exec, so it is
+// never seen running outside it (or orphaned).
 #pragma once
 
 #include <sys/types.h>
@@ -34,6 +35,11 @@ struct SpawnOptions {
   bool merge_stderr = false;                 // stderr into `out`
   std::string output_file;                   // append stdout and stderr here instead (0600)
   std::string cgroup;                        // a cgroup v2 directory to start the child in
+  std::string netns;                         // a network namespace file (/run/netns/NAME) to start it in
+  bool die_with_parent = false;              // SIGKILLed when this process dies (PR_SET_PDEATHSIG)
+  // start() only: a daemon's own worker (the agent under its watcher) stays in this
+  // process's group and writes to its stdout and stderr.
+  bool worker = false;
   bool keep_group = false;                   // leave what it left running after it exits
 };
 
@@ -57,9 +63,10 @@ struct SpawnResult {
 SpawnResult spawn(const SpawnOptions& options);
 
 // Starts the child and returns at once (daemons a test or a bench drives): its pid,
-// which is also its process group id. Its output goes to `output_file` (/dev/null when
-// empty); `timeout`, `max_output`, `merge_stderr` and `keep_group` do not apply: the
-// caller waits for it and ends it (kill(-pid, ...) reaches what it started).
+// which is also its process group id (unless `worker`). Its output goes to
+// `output_file` (/dev/null when empty); `timeout`, `max_output`, `merge_stderr` and
+// `keep_group` do not apply: the caller waits for it and ends it (kill(-pid, ...)
+// reaches what it started).
 Result<pid_t> start(const SpawnOptions& options);
 
 }  // namespace firedrill

@@ -1,7 +1,6 @@
 #include "agent/app/watcher.h"
 
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 #include "agent/journal/journal.h"
 #include "agent/power/power_engine.h"
 #include "common/log.h"
+#include "common/spawn.h"
 #include "common/time.h"
 
 namespace firedrill::agent {
@@ -34,18 +34,17 @@ std::string own_path() {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "/proc/self/exe";
 }
 
-// fork + exec of this binary with the worker mark; the child dies with the watcher.
-pid_t spawn_worker(char** argv, const sigset_t& original_mask) {
-  static const std::string path = own_path();
-  pid_t watcher = ::getpid();
-  pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != watcher) _exit(127);  // the watcher died before the prctl
-  ::sigprocmask(SIG_SETMASK, &original_mask, nullptr);
-  ::setenv(kWorkerEnv, "1", 1);
-  ::execv(path.c_str(), argv);
-  _exit(127);
+// This binary again with the worker mark (common/spawn.h: default signals, no mask; in
+// the watcher's process group, its output where the watcher's goes); the child dies
+// with the watcher.
+Result<pid_t> spawn_worker(char** argv) {
+  SpawnOptions o;
+  o.argv.push_back(own_path());
+  for (char** a = argv + 1; *a; ++a) o.argv.push_back(*a);
+  o.env[kWorkerEnv] = "1";
+  o.die_with_parent = true;
+  o.worker = true;
+  return start(o);
 }
 
 std::string describe_status(int status) {
@@ -98,17 +97,18 @@ bool is_watched_worker() {
 }
 
 int run_watcher(char** argv, const AgentConfig& config, WatcherPolicy policy) {
-  sigset_t watched, original;
+  sigset_t watched;
   sigemptyset(&watched);
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&watched, s);
-  ::sigprocmask(SIG_BLOCK, &watched, &original);
+  ::sigprocmask(SIG_BLOCK, &watched, nullptr);
   std::deque<SteadyClock::time_point> restarts;
   auto backoff = policy.backoff_first;
-  pid_t worker = spawn_worker(argv, original);
-  if (worker < 0) {
-    log()->error("cannot start the agent: {}", std::strerror(errno));
+  auto first = spawn_worker(argv);
+  if (!first) {
+    log()->error("cannot start the agent: {}", first.error().describe());
     return 1;
   }
+  pid_t worker = *first;
   log()->info("watching the agent (pid {})", worker);
   bool stopping = false;
   while (true) {
@@ -149,12 +149,13 @@ int run_watcher(char** argv, const AgentConfig& config, WatcherPolicy policy) {
     }
     restarts.push_back(SteadyClock::now());
     backoff = std::min(backoff * 2, policy.backoff_max);
-    worker = spawn_worker(argv, original);
-    if (worker < 0) {
-      log()->error("cannot restart the agent: {}; finishing what its journal owes", std::strerror(errno));
+    auto again = spawn_worker(argv);
+    if (!again) {
+      log()->error("cannot restart the agent: {}; finishing what its journal owes", again.error().describe());
       finish_journal(config);
       return 1;
     }
+    worker = *again;
     log()->info("agent restarted (pid {})", worker);
   }
 }

@@ -29,6 +29,7 @@
 #include "agent/bpf/features.h"
 #include "agent/sockfault/sock_fault_engine.h"
 #include "common/cli.h"
+#include "common/spawn.h"
 
 namespace po = boost::program_options;
 using namespace firedrill;
@@ -198,7 +199,12 @@ int main(int argc, char** argv) {
     std::perror("proxy_bench: unshare(CLONE_NEWNET) (needs root)");
     return 1;
   }
-  std::system("ip link set lo up");
+  SpawnOptions lo;
+  lo.argv = {"ip", "link", "set", "lo", "up"};
+  if (auto r = spawn(lo); r.status() != 0) {
+    std::cerr << "proxy_bench: ip link set lo up: " << r.describe() << "\n";
+    return 1;
+  }
   const auto& f = agent::bpf::features();
   if (!f.sock_hooks) {
     std::cerr << "proxy_bench: " << f.missing("sock_hooks").describe() << "\n";

@@ -30,6 +30,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <stdexcept>
 #include <map>
 #include <random>
 #include <set>
@@ -38,6 +39,7 @@
 
 #include "agent/net/net_fault_engine.h"
 #include "common/log.h"
+#include "common/spawn.h"
 #include "tests/bpf/net_packet.h"
 #include "tests/integration/net_lab.h"
 
@@ -184,20 +186,12 @@ struct Lab {
 class Daemon {
  public:
   Daemon(const Netns& ns, std::vector<std::string> argv) {
-    std::vector<char*> cargv;
-    for (auto& s : argv) cargv.push_back(s.data());
-    cargv.push_back(nullptr);
-    int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-    int fd = ns.fd();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      if (::setns(fd, CLONE_NEWNET) != 0) ::_exit(120);
-      ::dup2(devnull, 1);
-      ::dup2(devnull, 2);
-      ::execvp(cargv[0], cargv.data());
-      ::_exit(121);
-    }
-    ::close(devnull);
+    firedrill::SpawnOptions o;
+    o.argv = std::move(argv);
+    o.netns = "/run/netns/" + ns.name();
+    auto pid = firedrill::start(o);
+    if (!pid) throw std::runtime_error("start " + o.argv.at(0) + ": " + pid.error().describe());
+    pid_ = *pid;
   }
   ~Daemon() {
     if (pid_ > 0) {

@@ -52,6 +52,7 @@
 #include "agent/bpf/features.h"
 #include "agent/proc/proc_engine.h"
 #include "common/log.h"
+#include "common/spawn.h"
 
 namespace {
 
@@ -131,25 +132,15 @@ struct Scratch {
   std::string dir, cgroup;
 };
 
-// Forks and execs argv in `cgroup_dir` (the child moves itself in before exec).
+// argv started in `cgroup_dir` (common/spawn.h: it moves itself in before exec); -1
+// when it cannot start.
 pid_t spawn(const std::vector<std::string>& argv, const std::string& cgroup_dir) {
-  int procs = cgroup_dir.empty() ? -1 : ::open((cgroup_dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
-  int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    if (procs >= 0 && ::write(procs, "0", 1) != 1) ::_exit(122);
-    ::dup2(null, 0);
-    ::dup2(null, 1);
-    ::dup2(null, 2);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  if (procs >= 0) ::close(procs);
-  ::close(null);
-  return pid;
+  firedrill::SpawnOptions o;
+  o.argv = argv;
+  o.cgroup = cgroup_dir;
+  auto pid = firedrill::start(o);
+  if (!pid) std::cerr << "proc_bench: " << pid.error().describe() << "\n";
+  return pid ? *pid : -1;
 }
 
 // A set of target processes, with a pidfd each so that "gone" is observed the same

@@ -24,8 +24,9 @@ class RunServiceImpl final : public v1::RunService::Service {
   grpc::Status StartRun(grpc::ServerContext* call, const v1::StartRunRequest* req, v1::StartRunResponse* resp) override {
     auth::Caller caller;
     if (auto s = controller::authorize(ctx_, call, auth::Action::kOperate, &caller); !s.ok()) return s;
-    auto file = experiment::parse_experiment(req->experiment_yaml(),
-                                             req->experiment_file().empty() ? "experiment.yaml" : req->experiment_file());
+    experiment::Overrides overrides{{req->set().begin(), req->set().end()}, req->selector()};
+    auto file = experiment::parse_experiment(
+        req->experiment_yaml(), req->experiment_file().empty() ? "experiment.yaml" : req->experiment_file(), overrides);
     if (!file.ok()) {
       for (const auto& d : file.diagnostics) {
         auto* e = resp->add_errors();

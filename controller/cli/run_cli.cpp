@@ -272,11 +272,13 @@ std::string report_hint(const std::string& api, const std::string& id) {
 int run_main(int argc, char** argv) {
   std::string api = controller::default_api_socket(), file, as;
   std::vector<std::string> participants;
+  experiment::Overrides overrides;
   bool detach = false, quiet = false, json = false;
   po::options_description desc(R"(firedrill run - start an experiment and follow it live
 
 SYNOPSIS
-  firedrill run FILE [--as NAME] [--participant NAME[:ROLE]]... [--detach] [--json]
+  firedrill run FILE [--set PATH=VALUE]... [-l SELECTOR] [--as NAME]
+                [--participant NAME[:ROLE]]... [--detach] [--json]
 
 DESCRIPTION
   Checks FILE (as `firedrill validate` does), starts a run on the controller and
@@ -287,6 +289,15 @@ DESCRIPTION
   the command that fetches the run's signed report and verifies it.
   --json prints only the finished run (firedrill.v1.RunRecord as JSON; with --detach,
   the start's answer) for scripts.
+
+  --set PATH=VALUE changes one field of FILE for this run: PATH is the field's keys and
+  list indexes joined by '.' (steps.0.duration, steps.1.targets.selector,
+  targets.mode.count), VALUE is written as in the file (30s, 2, 'rack in (p1,p2)'),
+  and the result is checked as the file would be; an error names the --set and the
+  field. -l SELECTOR, applied after every --set, replaces the selector of the
+  experiment's targets and of every step that has targets of its own (their
+  from_command or hosts dropped, their mode kept). The run's record and its signed
+  evidence keep FILE's SHA-256 and every override; the report lists them.
 
 EXIT STATUS
   0  passed: every SLO was met
@@ -299,6 +310,8 @@ OPTIONS)");
     ("file", po::value(&file), "the experiment file")
     ("as", po::value(&as), "who starts the run: must be the caller's own identity (the controller takes it from the connection)")
     ("participant", po::value(&participants)->composing(), "a participant, NAME or NAME:ROLE (repeatable)")
+    ("set", po::value(&overrides.set)->composing(), "PATH=VALUE: change a field of FILE for this run (repeatable)")
+    ("selector,l", po::value(&overrides.selector), "target the hosts this label selector matches, in every step")
     ("detach", po::bool_switch(&detach), "print the run id and return; follow later with `firedrill show`")
     ("quiet,q", po::bool_switch(&quiet), "no live status line, events and verdict only")
     ("json", po::bool_switch(&json), "print the finished run as JSON, nothing else");
@@ -308,7 +321,8 @@ OPTIONS)");
   po::variables_map vm;
   if (auto done = parse_verb_options(argc, argv, desc, vm, "firedrill run", &pos)) return *done;
   if (file.empty()) return usage_error("firedrill run", "no experiment file given (see firedrill run --help)");
-  auto loaded = experiment::load_experiment_file(file);
+  if (vm.count("selector") && overrides.selector.empty()) return usage_error("firedrill run", "-l: empty selector");
+  auto loaded = experiment::load_experiment_file(file, overrides);
   if (!loaded.ok()) {
     for (const auto& d : loaded.diagnostics) std::cerr << d.to_string() << "\n";
     std::cerr << file << ": " << loaded.diagnostics.size() << " error(s); nothing was run\n";
@@ -321,6 +335,8 @@ OPTIONS)");
   v1::StartRunRequest req;
   req.set_experiment_file(file);
   req.set_experiment_yaml(loaded.text);
+  for (const auto& o : overrides.set) req.add_set(o);
+  req.set_selector(overrides.selector);
   req.set_started_by(as);
   for (const auto& p : participants) {
     auto* x = req.add_participants();
@@ -348,7 +364,11 @@ OPTIONS)");
     print_json(resp);
     return 0;
   }
-  if (!json) std::cout << fmt::format("run {} of {} ({})\n", id, loaded.experiment.name(), file) << std::flush;
+  if (!json) {
+    std::cout << fmt::format("run {} of {} ({}{})\n", id, loaded.experiment.name(), file,
+                             loaded.overrides.empty() ? "" : " " + fmt::format("{}", fmt::join(loaded.overrides, " ")))
+              << std::flush;
+  }
   if (detach) return 0;
 
   return follow_run(api, id, sigs, quiet, "run", json);
@@ -426,6 +446,14 @@ OPTIONS)");
   std::cout << fmt::format("started by  {}{}\ncreated     {}\nended       {}\nphase       {}\n", r.started_by(),
                            r.schedule_id().empty() ? "" : " (schedule " + r.schedule_id() + ")", local_time(r.created_at()),
                            local_time(r.ended_at()), phase_name(r.phase()));
+  for (const auto& o : r.overrides()) std::cout << "override    " << o << "\n";
+  for (const auto& c : r.target_commands()) {
+    std::cout << fmt::format("targets     {} from `{}` ({}, {}): {}\n", c.field(), c.command(), c.status(),
+                             format_duration(from_proto(c.took())),
+                             !c.error().empty() ? "refused: " + c.error()
+                             : c.hosts_size() > 0 ? fmt::format("hosts {}", fmt::join(c.hosts(), ","))
+                                                  : "selector " + c.selector());
+  }
   for (const auto& a : r.approvals()) {
     std::cout << fmt::format("approved    by {} at {}{}\n", a.approver(), local_time(a.at()),
                              a.comment().empty() ? "" : ": " + a.comment());

@@ -323,7 +323,6 @@ int serve_main(int argc, char** argv) {
   runner::FleetAdapter fleet_driver(fleet);
   runner::RunManagerConfig run_config;
   run_config.store = store.get();
-  run_config.new_run_id = [] { return runner::make_run_id(); };
   run_config.policy_approvals = [&access](const std::string& environment) -> uint32_t {
     auto rule = access->rule_for(environment);
     return rule ? rule->required : 0;

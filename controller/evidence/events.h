@@ -102,6 +102,9 @@ struct RunCreated {
   int64_t abort_unavailability_ms = 0;
   int64_t user_notice_threshold_ms = 2 * 3600 * 1000;  // outage users must be told of
   int sustain_samples = 3;  // consecutive good samples that make "sustained" success
+  // What `firedrill run` changed in the file: "--set steps.0.duration=30s", "-l rack=p2"
+  // (the plan above is the file with these applied).
+  std::vector<std::string> overrides;
 };
 
 struct Approval {
@@ -126,12 +129,23 @@ struct Exclusion {
   std::string reason;  // "protected selector role=controller", "agent not live", ...
 };
 
+// The targets.from_command that chose a step's hosts at preflight.
+struct TargetCommand {
+  std::string command;
+  std::string status;  // "exit 0", "exit 2: ...", "timed out after 30s"
+  std::string output;  // its stdout (at most 64 KiB)
+  std::string stderr_text;
+  std::string chose;   // "hosts p1-h1,p1-h2" or "selector rack=p2"; "" when refused
+  std::string error;   // why its output chose no targets
+};
+
 struct TargetsResolved {
   std::string selector;
   std::string mode;
   std::vector<TargetHost> hosts;
   std::vector<Exclusion> excluded;
   int fleet_size = 0;
+  std::vector<TargetCommand> from_command;  // at most one: the command behind `selector`
 };
 
 struct GuardRule {
@@ -279,11 +293,12 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SloTarget, name, kind, probe, co
                                                target_text)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StepPlan, index, name, fault, selector, duration_ms)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProbePlan, name, kind, target, interval_ms, location)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunCreated, experiment_name, experiment_version, experiment_sha256, experiment_file, scenario, hypothesis, test_type, environment, controller_version, controller_host, owner, participants, required_approvals, selector, mode, blast_radius, steps, probes, slos, abort_unavailability_ms, user_notice_threshold_ms, sustain_samples)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunCreated, experiment_name, experiment_version, experiment_sha256, experiment_file, scenario, hypothesis, test_type, environment, controller_version, controller_host, owner, participants, required_approvals, selector, mode, blast_radius, steps, probes, slos, abort_unavailability_ms, user_notice_threshold_ms, sustain_samples, overrides)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Approval, approver, role, decision, comment, at)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TargetHost, host, agent_id, dc, rack, agent_version, tags)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Exclusion, host, reason)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TargetsResolved, selector, mode, hosts, excluded, fleet_size)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TargetCommand, command, status, output, stderr_text, chose, error)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TargetsResolved, selector, mode, hosts, excluded, fleet_size, from_command)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GuardRule, rule, ok, detail)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GuardVerdict, phase, allowed, rules, summary)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunState, state, step, detail)

@@ -444,6 +444,11 @@ Result<std::string> render_html(const Json& document) {
   std::string agents;
   for (size_t i = 0; i < id.agent_versions.size(); ++i) agents += (i ? "; " : "") + id.agent_versions[i];
   kv(p, "Agents", agents);
+  if (!id.overrides.empty()) {
+    std::string set;
+    for (size_t i = 0; i < id.overrides.size(); ++i) set += (i ? "; " : "") + id.overrides[i];
+    kv(p, "Overridden at run time", set);
+  }
   p.raw("</table></section>\n");
 
   // ------------------------------------------------------------ scope
@@ -456,6 +461,11 @@ Result<std::string> render_html(const Json& document) {
   std::string domains;
   for (size_t i = 0; i < m.scope.domains.size(); ++i) domains += (i ? "; " : "") + m.scope.domains[i];
   kv(p, "Failure domains", domains);
+  for (const auto& cmd : m.scope.from_command) {
+    kv(p, "Targets from command", fmt::format("{} ({}): {}", cmd.command, cmd.status,
+                                              cmd.error.empty() ? "chose " + cmd.chose : "refused: " + cmd.error));
+    kv(p, "Its output", cmd.output);
+  }
   p.raw("</table><h3>Targets</h3>");
   p.raw(R"(<table id="targets"><thead><tr><th>Data centre</th><th>Rack</th><th>Host</th><th>Agent</th><th>Agent version</th></tr></thead><tbody>)");
   for (auto& h : m.scope.hosts) {

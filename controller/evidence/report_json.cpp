@@ -5,9 +5,10 @@ namespace firedrill::evidence {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Identity, run_id, experiment_name, experiment_version, experiment_sha256,
                                    experiment_file, test_type, environment, started_at, ended_at, duration_ms,
-                                   controller_version, controller_host, agent_versions)
+                                   controller_version, controller_host, agent_versions, overrides)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HostRow, host, agent_id, dc, rack, agent_version)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Scope, selector, mode, fleet_size, hosts, domains, excluded, blast_radius, guard)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Scope, selector, mode, fleet_size, hosts, domains, excluded, blast_radius, guard,
+                                   from_command)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CriterionRow, name, kind, probe, target, objective)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Scenario, scenario, hypothesis, steps, probes, criteria, abort_unavailability_ms,
                                    user_notice_threshold_ms)

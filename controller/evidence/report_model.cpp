@@ -148,6 +148,7 @@ Result<void> collect(const Json& events, Collected& c, ReportModel& m) {
         FD_ASSIGN(t, payload_from_json<TargetsResolved>(data), "report: event {}", i + 1);
         m.scope.selector = t.selector;
         m.scope.mode = t.mode;
+        for (auto& cmd : t.from_command) m.scope.from_command.push_back(cmd);
         // Steps may resolve their own targets: the scope is every host any step chose.
         for (auto& h : t.hosts) {
           bool seen = false;
@@ -274,6 +275,7 @@ void identity_section(const Collected& c, ReportModel& m) {
   id.duration_ms = ms_between(c.run_start, c.run_end == WallTime{} ? c.last_event_at : c.run_end);
   id.controller_version = created.controller_version;
   id.controller_host = created.controller_host;
+  id.overrides = created.overrides;
   std::map<std::string, std::vector<std::string>> by_version;
   for (auto& h : m.scope.hosts) by_version[h.agent_version.empty() ? "unknown" : h.agent_version].push_back(h.host);
   for (auto& [v, hosts] : by_version) {

@@ -28,6 +28,7 @@ struct Identity {
   std::string controller_version;
   std::string controller_host;
   std::vector<std::string> agent_versions;  // "0.1.0 (p1-h1, p1-h2)"
+  std::vector<std::string> overrides;       // the command line's changes to the file
 };
 
 struct HostRow {
@@ -47,6 +48,7 @@ struct Scope {
   std::vector<Exclusion> excluded;
   std::vector<std::string> blast_radius;
   std::vector<GuardVerdict> guard;
+  std::vector<TargetCommand> from_command;  // the commands that chose targets at preflight
 };
 
 struct CriterionRow {

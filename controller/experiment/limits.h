@@ -18,5 +18,9 @@ inline constexpr size_t kMaxProbes = 64;
 // span at most this many intervals less one (100 ms sampling with a 1 s timeout fits).
 inline constexpr size_t kMaxSamplesInFlight = 16;
 inline constexpr std::chrono::seconds kDefaultProbeInterval{1};
+// targets.from_command (runner/target_command.h): its time and output at the most.
+inline constexpr std::chrono::seconds kDefaultTargetCommandTimeout{30};
+inline constexpr std::chrono::minutes kMaxTargetCommandTimeout{5};
+inline constexpr size_t kMaxTargetCommandOutput = 64 * 1024;
 
 }  // namespace firedrill::experiment

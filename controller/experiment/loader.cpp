@@ -26,7 +26,7 @@ std::string sha256_hex(std::string_view bytes) {
   return out;
 }
 
-LoadedExperiment parse_experiment(std::string_view text, const std::string& file) {
+LoadedExperiment parse_experiment(std::string_view text, const std::string& file, const Overrides& overrides) {
   LoadedExperiment out;
   out.file = file;
   out.text = std::string(text);
@@ -34,6 +34,10 @@ LoadedExperiment parse_experiment(std::string_view text, const std::string& file
   YAML::Node root;
   out.diagnostics = parse_yaml_document(out.text, file, "experiment", &root);
   if (!out.diagnostics.empty()) return out;
+  std::vector<AppliedOverride> applied;
+  out.diagnostics = apply_overrides(root, overrides, &applied);
+  if (!out.diagnostics.empty()) return out;
+  out.overrides = overrides.describe();
   out.diagnostics = yaml_to_message(root, &out.experiment, file, &out.source);
   if (root.IsMap()) {
     // A value the schema already rejected is not judged again: "bad duration" needs
@@ -50,11 +54,12 @@ LoadedExperiment parse_experiment(std::string_view text, const std::string& file
       if (!already(d.field)) out.diagnostics.push_back(std::move(d));
     }
   }
+  attribute_to_overrides(out.diagnostics, applied);
   sort_by_position(out.diagnostics);
   return out;
 }
 
-LoadedExperiment load_experiment_file(const std::string& path) {
+LoadedExperiment load_experiment_file(const std::string& path, const Overrides& overrides) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     LoadedExperiment out;
@@ -64,7 +69,7 @@ LoadedExperiment load_experiment_file(const std::string& path) {
   }
   std::ostringstream ss;
   ss << in.rdbuf();
-  return parse_experiment(ss.str(), path);
+  return parse_experiment(ss.str(), path, overrides);
 }
 
 }  // namespace firedrill::experiment

@@ -97,10 +97,27 @@ class Checker {
   }
 
   void targets(const v1::Targets& t, const std::string& path) {
-    if (trim(t.selector()).empty()) {
+    int given = !t.selector().empty() + (t.hosts_size() > 0) + !t.from_command().empty();
+    if (given > 1) {
+      error(path, "give one of selector, hosts and from_command");
+    } else if (!t.from_command().empty()) {
+      if (trim(t.from_command()).empty()) error(path + ".from_command", "empty command");
+    } else if (t.hosts_size() > 0) {
+      for (int i = 0; i < t.hosts_size(); ++i) {
+        if (trim(t.hosts(i)).empty()) error(fmt::format("{}.hosts[{}]", path, i), "empty host id");
+      }
+    } else if (trim(t.selector()).empty()) {
       error(path + ".selector", "empty selector: name the hosts, e.g. \"dc=pangyo\" or \"rack in (p1,p2)\"");
     } else {
       selector(t.selector(), path + ".selector");
+    }
+    if (t.has_from_command_timeout()) {
+      auto d = from_proto(t.from_command_timeout());
+      if (t.from_command().empty()) {
+        error(path + ".from_command_timeout", "only with from_command");
+      } else if (d <= std::chrono::nanoseconds(0) || d > kMaxTargetCommandTimeout) {
+        error(path + ".from_command_timeout", "must be above 0 and at most {}", format_duration(kMaxTargetCommandTimeout));
+      }
     }
     const auto& m = t.mode();
     switch (m.mode_case()) {

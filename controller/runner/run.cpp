@@ -10,6 +10,7 @@
 #include "controller/experiment/validate.h"
 #include "controller/guard/guard.h"
 #include "controller/runner/environment.h"
+#include "controller/runner/target_command.h"
 #include "controller/store/target_status.h"
 
 namespace firedrill::runner {
@@ -96,6 +97,7 @@ v1::RunRecord new_run_record(const experiment::LoadedExperiment& file, const std
   r.set_experiment_yaml(file.text);
   r.set_experiment_sha256(file.sha256);
   *r.mutable_experiment() = file.experiment;
+  for (const auto& o : file.overrides) r.add_overrides(o);
   r.set_started_by(started_by);
   *r.mutable_participants() = file.experiment.participants();
   *r.mutable_created_at() = to_proto(now);
@@ -472,12 +474,28 @@ Run::Step Run::preflight() {
   step_hosts_.clear();
   std::vector<std::string> held;
   std::set<std::string> all;
+  std::map<std::string, v1::Targets> from_command;  // field -> what its command chose
   for (int i = 0; i < e.steps_size(); ++i) {
     const v1::Step& s = e.steps(i);
-    const v1::Targets& t = s.has_targets() ? s.targets() : e.targets();
+    const std::string field = s.has_targets() ? fmt::format("steps[{}].targets", i) : "targets";
+    v1::Targets t = s.has_targets() ? s.targets() : e.targets();
+    if (!t.from_command().empty()) {
+      auto known = from_command.find(field);
+      if (known == from_command.end()) {
+        auto chosen = choose_by_command(t, field);
+        if (!chosen) {
+          if (observer_) observer_->on_targets(snapshot(false), i, {});
+          end_refused(fmt::format("step {} targets: {}", i + 1, chosen.error().message));
+          return Step::kStop;
+        }
+        known = from_command.emplace(field, *chosen).first;
+      }
+      t = known->second;
+    }
     auto hosts = fleet_->resolve(t);
     if (!hosts) {
-      end_refused(fmt::format("step {} targets ({}): {}", i + 1, t.selector(), hosts.error().describe()));
+      end_refused(fmt::format("step {} targets ({}): {}", i + 1, t.hosts_size() > 0 ? targets_words(t) : t.selector(),
+                              hosts.error().describe()));
       return Step::kStop;
     }
     if (auto placed = check_environment(e.environment(), *hosts); !placed) {
@@ -533,6 +551,21 @@ Run::Step Run::preflight() {
   admitted_ = true;
   event("guard", fmt::format("admitted: {} host(s) over {} step(s)", all.size(), e.steps_size()));
   return Step::kGo;
+}
+
+Result<v1::Targets> Run::choose_by_command(const v1::Targets& declared, const std::string& field) {
+  event("targets", fmt::format("{}: running from_command: {}", field, declared.from_command()));
+  v1::TargetCommandRecord rec;
+  auto chosen = targets_from_command(declared, field, *fleet_, clock_->now(), &rec);
+  {
+    std::lock_guard lock(mu_);
+    *record_.add_target_commands() = rec;
+    touch();
+  }
+  if (chosen) {
+    event("targets", fmt::format("{}: the command ({}) chose {}", field, rec.status(), targets_words(*chosen)));
+  }
+  return chosen;
 }
 
 bool Run::holds(const std::vector<std::string>& probes, WallTime since, nanoseconds hold, WallTime* held_since,

@@ -100,6 +100,8 @@ class Run {
 
   Step wait_for_approvals();
   Step preflight();
+  // Runs a from_command (target_command.h) and records it in the run.
+  Result<v1::Targets> choose_by_command(const v1::Targets& declared, const std::string& field);
   Step steady_state();
   Step inject(int i);
   Step observe(int i);

@@ -1,6 +1,7 @@
 #include "controller/runner/run_manager.h"
 
 #include "controller/runner/environment.h"
+#include "controller/runner/run_ids.h"
 #include "controller/store/target_status.h"
 
 #include "common/log.h"
@@ -74,7 +75,7 @@ RunManager::RunManager(RunManagerConfig config, Clock* clock, FleetDriver* fleet
       store_(config_.store),
       scheduler_(config_.store, this) {
   if (!probes_) probes_ = [](const v1::Experiment& e) { return std::make_unique<probes::ProbeSet>(e); };
-  if (!config_.new_run_id) config_.new_run_id = [] { return experiment::new_record_id("r"); };
+  if (!config_.new_run_id) config_.new_run_id = [] { return make_run_id(); };
 }
 
 RunManager::~RunManager() { stop("the controller is shutting down"); }

@@ -32,7 +32,7 @@ using ProbeFactory = std::function<std::unique_ptr<probes::ProbeSource>(const v1
 struct RunManagerConfig {
   controller::Store* store = nullptr;  // runs, their samples, schedules
   RunnerOptions options;
-  std::function<std::string()> new_run_id;  // "r-..." ids the fleet recognises
+  std::function<std::string()> new_run_id;  // default make_run_id (run_ids.h): "r-..." ids the fleet recognises
   // The approvals the controller's policy asks of a run of an experiment file in an
   // environment (controller/auth); such a run waits for the larger of this and its
   // file's own `approvals.required`. None: the file's.

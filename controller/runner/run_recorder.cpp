@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "controller/experiment/validate.h"
+#include "controller/runner/target_command.h"
 #include "controller/slo/slo.h"
 #include "controller/store/target_status.h"
 #include "controller/targeting/targets.h"
@@ -162,13 +163,14 @@ RunCreated RunRecorder::created_from(const v1::RunRecord& run) {
     for (const auto& p : e.participants()) c.participants.push_back({p.name(), p.role()});
   }
   c.required_approvals = static_cast<int>(e.approvals().required());
-  c.selector = e.targets().selector();
+  c.selector = e.targets().selector().empty() ? runner::targets_words(e.targets()) : e.targets().selector();
   c.mode = controller::format_mode(e.targets().mode());
+  c.overrides.assign(run.overrides().begin(), run.overrides().end());
   c.blast_radius = radius_words(e.blast_radius());
   for (int i = 0; i < e.steps_size(); ++i) {
     const auto& s = e.steps(i);
     c.steps.push_back(StepPlan{i + 1, s.name(), s.fault().ShortDebugString(),
-                               s.has_targets() ? s.targets().selector() : e.targets().selector(), ms_of(s.duration())});
+                               s.has_targets() ? runner::targets_words(s.targets()) : c.selector, ms_of(s.duration())});
   }
   for (const auto& p : e.probes()) {
     c.probes.push_back(ProbePlan{p.name(), oneof_name(p), probe_target(p),
@@ -303,9 +305,19 @@ void RunRecorder::on_targets(const v1::RunRecord& run, int step, const std::vect
   const v1::Experiment& e = run.experiment();
   const v1::Targets& t =
       step >= 0 && step < e.steps_size() && e.steps(step).has_targets() ? e.steps(step).targets() : e.targets();
+  const std::string field = step >= 0 && step < e.steps_size() && e.steps(step).has_targets()
+                                ? fmt::format("steps[{}].targets", step)
+                                : "targets";
   TargetsResolved tr;
   tr.selector = t.selector();
   tr.mode = controller::format_mode(t.mode());
+  for (const auto& rec : run.target_commands()) {
+    if (rec.field() != field) continue;
+    std::string chose = rec.hosts_size() > 0 ? fmt::format("hosts {}", fmt::join(rec.hosts(), ","))
+                        : rec.selector().empty() ? "" : "selector " + rec.selector();
+    tr.from_command = {TargetCommand{rec.command(), rec.status(), rec.out(), rec.err(), chose, rec.error()}};
+    tr.selector = chose.empty() ? runner::targets_words(t) : chose;
+  }
   for (const auto& h : hosts) {
     TargetHost th{host_name(h), h.id, tag_of(h, "dc"), tag_of(h, "rack"),
                   h.agent_version.empty() ? tag_of(h, "agent_version") : h.agent_version, {}};

@@ -67,15 +67,33 @@ std::string format_mode(const v1::TargetMode& mode) {
 }
 
 Result<Resolution> resolve(const std::vector<Host>& fleet, const v1::Targets& targets) {
+  if (!targets.from_command().empty()) {
+    return make_error("from_command \"{}\" is run by an experiment's preflight; here it selects nothing",
+                      targets.from_command());
+  }
   FD_ASSIGN(selector, Selector::parse(targets.selector()), "targets");
   std::vector<const Host*> matched;
-  for (auto& h : fleet) {
-    if (selector.matches(h.tags)) matched.push_back(&h);
+  std::string what = targets.selector().empty() ? std::string("the empty selector") : "selector \"" + targets.selector() + "\"";
+  if (targets.hosts_size() > 0) {
+    if (!targets.selector().empty()) return make_error("targets name hosts and a selector: give one");
+    std::vector<std::string> missing;
+    for (const auto& id : targets.hosts()) {
+      auto it = std::find_if(fleet.begin(), fleet.end(), [&](const Host& h) { return h.id == id; });
+      if (it == fleet.end()) missing.push_back(id);
+      else if (std::find(matched.begin(), matched.end(), &*it) == matched.end()) matched.push_back(&*it);
+    }
+    if (!missing.empty()) {
+      return make_error("host(s) {} are not among the {} live agents", fmt::join(missing, ", "), fleet.size());
+    }
+    what = fmt::format("hosts {}", fmt::join(targets.hosts(), ","));
+  } else {
+    for (auto& h : fleet) {
+      if (selector.matches(h.tags)) matched.push_back(&h);
+    }
   }
   std::sort(matched.begin(), matched.end(), [](auto* a, auto* b) { return a->id < b->id; });
   Resolution out;
   for (auto* h : matched) out.matched.push_back(h->id);
-  std::string what = targets.selector().empty() ? std::string("the empty selector") : "selector \"" + targets.selector() + "\"";
   if (matched.empty()) {
     return make_error("{} matches none of the {} live agents", what, fleet.size());
   }

@@ -23,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/spawn.h"
 #include "tests/e2e/web_fleet.h"
 
 namespace {
@@ -176,16 +177,12 @@ TEST_F(ExperimentE2E, ApprovalsFromTheCommandLine) {
 TEST_F(ExperimentE2E, CtrlCAbortsTheRunAndRevertsIt) {
   auto file = fleet_->write("ctrlc.yaml", experiment("fde-ctrl-c", "host=fde-h1", "http://10.204.0.1:17581/", "2m", ""));
   std::string log = fleet_->dir() + "/ctrlc.out";
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    std::string api = fleet_->api();
-    ::execl((build_dir() + "/controller/firedrill").c_str(), "firedrill", "run", file.c_str(), "--quiet", "--api",
-            api.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  firedrill::SpawnOptions o;
+  o.argv = {build_dir() + "/controller/firedrill", "run", file, "--quiet", "--api", fleet_->api()};
+  o.output_file = log;
+  auto started = firedrill::start(o);
+  ASSERT_TRUE(started.ok()) << started.error().describe();
+  pid_t pid = *started;
   // Interrupt once the fault is on.
   bool faulted = eventually([] { return fleet_->agent_status("h1").find("active_faults") != std::string::npos; }, 30s);
   EXPECT_TRUE(faulted);

@@ -9,28 +9,25 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include "common/spawn.h"
 
 namespace firedrill::e2e {
 
 using namespace std::chrono_literals;
 
 Child::Child(const std::vector<std::string>& argv, const std::string& log) {
-  pid_ = ::fork();
-  if (pid_ == 0) {
-    ::setpgid(0, 0);
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  ::setpgid(pid_, pid_);
+  std::filesystem::remove(log);
+  SpawnOptions o;
+  o.argv = argv;
+  o.output_file = log;
+  auto pid = start(o);
+  if (!pid) throw std::runtime_error("start " + argv.at(0) + ": " + pid.error().describe());
+  pid_ = *pid;
 }
 
 void Child::stop() {

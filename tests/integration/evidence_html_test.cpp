@@ -14,6 +14,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/spawn.h"
 #include "controller/evidence/document.h"
 #include "controller/evidence/html_report.h"
 #include "tests/unit/evidence_fixture.h"
@@ -41,21 +42,17 @@ std::string chromium_binary() {
   return "";
 }
 
-// Runs chromium headless (bounded by `timeout`) and returns its standard output.
-std::string run_chromium(const TempDir& dir, const std::string& args) {
-  std::string cmd = fmt::format(
-      "timeout 120 {} --headless --no-sandbox --disable-gpu --disable-background-networking "
-      "--disable-component-update --disable-sync --no-first-run --user-data-dir={}/profile {} 2>{}/chromium.log",
-      chromium_binary(), dir.path, args, dir.path);
-  FILE* f = ::popen(cmd.c_str(), "r");
-  if (!f) return "";
-  std::string out;
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int status = ::pclose(f);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "chromium failed: " << cmd;
-  return out;
+// Runs chromium headless (bounded in time) with `args` and returns its standard output.
+std::string run_chromium(const TempDir& dir, const std::vector<std::string>& args) {
+  firedrill::SpawnOptions o;
+  o.argv = {chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir=" + dir.path + "/profile"};
+  o.argv.insert(o.argv.end(), args.begin(), args.end());
+  o.timeout = std::chrono::seconds(120);
+  o.max_output = 64 << 20;
+  auto r = firedrill::spawn(o);
+  EXPECT_EQ(r.status(), 0) << "chromium failed: " << r.describe() << "\n" << r.err;
+  return r.out;
 }
 
 struct Page {
@@ -91,7 +88,7 @@ TEST(EvidenceHtml, ChromiumShowsVerdictTimelineChartsAndEverySloRow) {
   for (bool failing : {false, true}) {
     SCOPED_TRACE(failing ? "failing run" : "passing run");
     auto page = render_page(failing);
-    std::string dom = run_chromium(page->dir, "--dump-dom file://" + page->file);
+    std::string dom = run_chromium(page->dir, {"--dump-dom", "file://" + page->file});
     ASSERT_GT(dom.size(), 10000u) << "chromium produced no DOM";
 
     // The verdict, at the top: the first element of the body's header.
@@ -171,7 +168,7 @@ TEST(EvidenceHtml, PrintsToAFewPdfPages) {
   ASSERT_FALSE(chromium_binary().empty()) << "chromium is not installed (scripts/install-deps.sh installs it)";
   auto page = render_page(false);
   std::string pdf = page->dir.path + "/report.pdf";
-  run_chromium(page->dir, fmt::format("--no-pdf-header-footer --print-to-pdf={} file://{}", pdf, page->file));
+  run_chromium(page->dir, {"--no-pdf-header-footer", "--print-to-pdf=" + pdf, "file://" + page->file});
   std::ifstream in(pdf, std::ios::binary);
   ASSERT_TRUE(in) << "no PDF written";
   std::stringstream ss;

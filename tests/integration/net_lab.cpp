@@ -16,6 +16,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "common/spawn.h"
+
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -303,23 +305,14 @@ AgentProcess::AgentProcess(const Netns& ns, const std::vector<std::string>& args
   std::vector<std::string> argv = {agent_binary(), "--local-socket", socket_, "--state-dir", state_dir_,
                                    "--log-level", "debug", "--no-watcher"};
   argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> cargv;
-  for (auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (log_fd < 0) throw std::runtime_error("open " + log_path_);
-  int ns_fd = ns.fd();
-  pid_ = ::fork();
-  if (pid_ == 0) {
-    // Only async-signal-safe calls between fork and exec.
-    if (::setns(ns_fd, CLONE_NEWNET) != 0) ::_exit(120);
-    ::dup2(log_fd, 1);
-    ::dup2(log_fd, 2);
-    ::execv(cargv[0], cargv.data());
-    ::_exit(121);
-  }
-  ::close(log_fd);
-  if (pid_ < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  std::filesystem::remove(log_path_);
+  firedrill::SpawnOptions o;
+  o.argv = argv;
+  o.netns = "/run/netns/" + ns.name();
+  o.output_file = log_path_;
+  auto pid = firedrill::start(o);
+  if (!pid) throw std::runtime_error("start firedrill-agent: " + pid.error().describe());
+  pid_ = *pid;
   auto deadline = Clock::now() + 20s;
   while (Clock::now() < deadline) {
     int status = 0;

@@ -102,16 +102,14 @@ std::string http_answer(int status, const std::string& body) {
 class PythonHttpServer {
  public:
   PythonHttpServer(uint16_t port, const std::string& dir) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::setpgid(0, 0);
-      int devnull = ::open("/dev/null", O_WRONLY);
-      ::dup2(devnull, 2);
-      std::string p = std::to_string(port);
-      ::execlp("python3", "python3", "-m", "http.server", p.c_str(), "--bind", "127.0.0.1", "--directory", dir.c_str(),
-               static_cast<char*>(nullptr));
-      ::_exit(127);
+    SpawnOptions o;
+    o.argv = {"python3", "-m", "http.server", std::to_string(port), "--bind", "127.0.0.1", "--directory", dir};
+    auto pid = firedrill::start(o);
+    if (!pid) {
+      ADD_FAILURE() << "python3 -m http.server: " << pid.error().describe();
+      return;
     }
+    pid_ = *pid;
     // Ready when it accepts connections (bounded wait).
     for (int i = 0; i < 100; ++i) {
       v1::Probe p;

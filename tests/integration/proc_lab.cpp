@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "agent/bpf/features.h"
+#include "common/spawn.h"
 
 namespace fdp {
 namespace fs = std::filesystem;
@@ -122,30 +123,15 @@ void veth(const Netns& a, const std::string& a_if, const std::string& a_cidr, co
 
 Child Child::spawn(const std::vector<std::string>& argv, const std::string& cgroup_dir, const Netns* ns,
                    const std::string& output) {
-  int procs_fd = -1, ns_fd = -1, out_fd = -1;
-  if (!cgroup_dir.empty()) procs_fd = ::open((cgroup_dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
-  if (ns) ns_fd = ::open(("/run/netns/" + ns->name()).c_str(), O_RDONLY | O_CLOEXEC);
-  out_fd = ::open(output.empty() ? "/dev/null" : output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
+  firedrill::SpawnOptions o;
+  o.argv = argv;
+  o.cgroup = cgroup_dir;
+  if (ns) o.netns = "/run/netns/" + ns->name();
+  o.output_file = output;
+  auto pid = firedrill::start(o);
+  if (!pid) throw std::runtime_error("start " + argv.at(0) + ": " + pid.error().describe());
   Child c;
-  c.pid_ = ::fork();
-  if (c.pid_ == 0) {
-    if (ns_fd >= 0 && ::setns(ns_fd, CLONE_NEWNET) != 0) ::_exit(121);
-    if (procs_fd >= 0 && ::write(procs_fd, "0", 1) != 1) ::_exit(122);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::dup2(out_fd, 1);
-    ::dup2(out_fd, 2);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  if (procs_fd >= 0) ::close(procs_fd);
-  if (ns_fd >= 0) ::close(ns_fd);
-  if (out_fd >= 0) ::close(out_fd);
-  if (c.pid_ < 0) throw std::runtime_error("fork failed");
+  c.pid_ = *pid;
   return c;
 }
 

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -360,16 +361,35 @@ TEST(EvidenceFromTheRunner, ProbeOutputCutInsideACharacterIsStillRecorded) {
   EXPECT_TRUE(cut.verified.verified()) << (cut.verified.issues.empty() ? "" : cut.verified.issues[0].message);
 }
 
-TEST(EvidenceFromTheRunner, ARefusedRunStillLeavesASignedRecord) {
+// What a run's evidence needs: a store, a key, a clock, a recorder, and a fleet.
+struct Recording {
   TempDir dir;
-  auto store = controller::open_sqlite_store(dir.path + "/state.db");
-  ASSERT_TRUE(store);
-  auto key = SigningKey::generate();
-  FakeClock clock(kT0);
-  RunRecorder recorder(**store, *key, [&] { return clock.now(); });
-  FakeFleet fleet(&clock);
-  fleet.add("p1-h1", {{"dc", "pangyo"}, {"rack", "p1"}});
-  fleet.add("c1-h1", {{"dc", "chuncheon"}, {"rack", "c1"}});
+  Result<std::unique_ptr<controller::Store>> store = controller::open_sqlite_store(dir.path + "/state.db");
+  Result<SigningKey> key = SigningKey::generate();
+  FakeClock clock{kT0};
+  RunRecorder recorder{**store, *key, [this] { return clock.now(); }};
+  FakeFleet fleet{&clock};
+
+  // Runs `record` to its end (its probe "web" always passes); the finished run and its
+  // sealed report document, which must verify.
+  std::pair<v1::RunRecord, Json> run(const v1::RunRecord& record) {
+    auto probes = varied_probes(&clock);
+    probes->add("web", 1s, [](WallTime) { return true; });
+    runner::Run r(record, &clock, &fleet, std::move(probes), nullptr, &recorder);
+    auto done = r.execute();
+    auto doc = build_document(**store, record.id(), *key, clock.now(), "t");
+    EXPECT_TRUE(doc) << doc.error().message;
+    if (!doc) return {done, Json{}};
+    EXPECT_TRUE(verify_document(*doc, &key->public_key()).ok());
+    return {done, *doc};
+  }
+};
+
+TEST(EvidenceFromTheRunner, ARefusedRunStillLeavesASignedRecord) {
+  Recording rec;
+  ASSERT_TRUE(rec.store && rec.key);
+  rec.fleet.add("p1-h1", {{"dc", "pangyo"}, {"rack", "p1"}});
+  rec.fleet.add("c1-h1", {{"dc", "chuncheon"}, {"rack", "c1"}});
   // Every dc targeted while one must stay untouched: the guard refuses at preflight.
   std::string yaml = R"y(name: too-wide
 targets: {selector: "dc in (pangyo,chuncheon)"}
@@ -379,19 +399,61 @@ probes: [{name: web, http: {url: "http://web/"}}]
 )y";
   auto loaded = experiment::parse_experiment(yaml, "too-wide.yaml");
   ASSERT_TRUE(loaded.ok()) << loaded.diagnostics[0].to_string();
-  auto probes = varied_probes(&clock);
-  probes->add("web", 1s, [](WallTime) { return true; });
-  runner::Run run(runner::new_run_record(loaded, "refused-1", "me", clock.now()), &clock, &fleet, std::move(probes),
-                  nullptr, &recorder);
-  v1::RunRecord done = run.execute();
+  auto [done, doc] = rec.run(runner::new_run_record(loaded, "refused-1", "me", rec.clock.now()));
   ASSERT_EQ(done.outcome(), v1::RUN_OUTCOME_REFUSED) << done.reason();
-  auto doc = build_document(**store, "refused-1", *key, clock.now(), "t");
-  ASSERT_TRUE(doc) << doc.error().message;
-  EXPECT_EQ((*doc)["report"]["summary"]["verdict"], "refused");
+  EXPECT_EQ(doc["report"]["summary"]["verdict"], "refused");
   bool refused_guard = false;
-  for (auto& g : (*doc)["report"]["scope"]["guard"]) refused_guard |= !g["allowed"].get<bool>();
+  for (auto& g : doc["report"]["scope"]["guard"]) refused_guard |= !g["allowed"].get<bool>();
   EXPECT_TRUE(refused_guard);
-  EXPECT_TRUE(verify_document(*doc, &key->public_key()).ok());
+}
+
+// `run --set`/`-l` and targets.from_command: the overrides and the command's output
+// are in the signed log, so the report shows them and `report verify` covers them; a
+// refused command leaves what it printed in the evidence too.
+TEST(EvidenceFromTheRunner, OverridesAndTheTargetCommandAreInTheSignedReport) {
+  Recording rec;
+  ASSERT_TRUE(rec.store && rec.key);
+  rec.fleet.add("p1-h1", {{"dc", "pangyo"}, {"rack", "p1"}, {"host", "p1-h1"}});
+  rec.fleet.add("p2-h1", {{"dc", "pangyo"}, {"rack", "p2"}, {"host", "p2-h1"}});
+  rec.fleet.add("c1-h1", {{"dc", "chuncheon"}, {"rack", "c1"}, {"host", "c1-h1"}});
+  auto report = [&](const std::string& id, const std::string& command, const experiment::Overrides& o) {
+    auto loaded = experiment::parse_experiment("name: leader-rack\ntargets: {selector: dc=pangyo}\n"
+                                               "steps: [{fault: {power_loss: {}}, duration: 10s}]\n"
+                                               "probes: [{name: web, http: {url: \"http://web/\"}}]\n",
+                                               "leader.yaml", o);
+    EXPECT_TRUE(loaded.ok()) << loaded.diagnostics.at(0).to_string();
+    auto record = runner::new_run_record(loaded, id, "me", rec.clock.now());
+    record.mutable_experiment()->mutable_targets()->set_from_command(command);
+    record.mutable_experiment()->mutable_targets()->clear_selector();
+    auto [done, doc] = rec.run(record);
+    auto html = render_html(doc);
+    EXPECT_TRUE(html);
+    return std::make_tuple(done, *build_model(doc["evidence"]), html ? *html : "");
+  };
+
+  auto [done, m, html] = report("cmd-1", "echo p2-h1; echo 'found the leader' >&2", {{"steps.0.duration=20s"}, ""});
+  ASSERT_NE(done.outcome(), v1::RUN_OUTCOME_REFUSED) << done.reason();
+  EXPECT_EQ(m.identity.overrides, std::vector<std::string>{"--set steps.0.duration=20s"});
+  ASSERT_EQ(m.scope.from_command.size(), 1u);
+  EXPECT_EQ(m.scope.from_command[0].command, "echo p2-h1; echo 'found the leader' >&2");
+  EXPECT_EQ(m.scope.from_command[0].output, "p2-h1\n");
+  EXPECT_EQ(m.scope.from_command[0].stderr_text, "found the leader\n");
+  EXPECT_EQ(m.scope.from_command[0].chose, "hosts p2-h1");
+  ASSERT_EQ(m.scope.hosts.size(), 1u);
+  EXPECT_EQ(m.scope.hosts[0].host, "p2-h1");
+  EXPECT_EQ(m.scenario.steps.at(0).duration_ms, 20'000);
+  EXPECT_NE(html.find("--set steps.0.duration=20s"), std::string::npos);
+  EXPECT_NE(html.find("chose hosts p2-h1"), std::string::npos);
+
+  auto [refused, rm, rhtml] = report("cmd-2", "echo 'etcd: no leader' >&2; exit 4", {{}, ""});
+  ASSERT_EQ(refused.outcome(), v1::RUN_OUTCOME_REFUSED) << refused.reason();
+  EXPECT_EQ(rm.summary.verdict, "refused");
+  ASSERT_EQ(rm.scope.from_command.size(), 1u);
+  EXPECT_EQ(rm.scope.from_command[0].stderr_text, "etcd: no leader\n");
+  EXPECT_EQ(rm.scope.from_command[0].status, "exit 4: etcd: no leader");
+  EXPECT_NE(rm.scope.from_command[0].error.find("did not succeed"), std::string::npos);
+  EXPECT_TRUE(rm.scope.hosts.empty());
+  EXPECT_NE(rhtml.find("refused: the command did not succeed"), std::string::npos);
 }
 
 TEST(EvidenceFromTheRunner, TheDaemonOpensItsEvidenceOnceAndGivesEachRunAForwarder) {

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include "common/spawn.h"
 #include "controller/evidence/chain.h"
 #include "controller/evidence/document.h"
 #include "controller/evidence/verify_cli.h"
@@ -97,12 +98,16 @@ TEST(EvidenceCanonical, SameBytesAsPythonJsonDumps) {
     std::ofstream f(in);
     for (auto& line : mine) f << line << "\n";
   }
-  std::string cmd = fmt::format(
-      "python3 -c 'import json,sys\n"
-      "for line in open(sys.argv[1], encoding=\"utf-8\"):\n"
-      "    print(json.dumps(json.loads(line), sort_keys=True, separators=(\",\",\":\"), ensure_ascii=False))' {} > {}",
-      in, out);
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  SpawnOptions py;
+  py.argv = {"python3", "-c",
+             "import json,sys\n"
+             "for line in open(sys.argv[1], encoding=\"utf-8\"):\n"
+             "    print(json.dumps(json.loads(line), sort_keys=True, separators=(\",\",\":\"), ensure_ascii=False))",
+             in};
+  py.max_output = 64 << 20;
+  auto canon = spawn(py);
+  ASSERT_EQ(canon.status(), 0) << canon.describe();
+  std::ofstream(out) << canon.out;
   std::ifstream f(out);
   std::string line;
   size_t i = 0, differ = 0;
@@ -790,14 +795,16 @@ TEST(EvidenceVerify, IndependentPythonVerifierAgrees) {
   std::ofstream(base + "/changed.json") << changed;
   auto other = SigningKey::generate();
   std::ofstream(base + "/other.pem") << other->public_key().pem();
+  auto verify = [&](std::vector<std::string> args) {
+    SpawnOptions o;
+    o.argv = {"scripts/verify-evidence.py"};
+    o.argv.insert(o.argv.end(), args.begin(), args.end());
+    o.merge_stderr = true;
+    auto r = spawn(o);
+    return std::make_pair(r.status(), r.out + (r.started ? "" : r.describe()));
+  };
   auto run = [&](const std::string& file, const std::string& key) {
-    std::string cmd = fmt::format("scripts/verify-evidence.py {}/{} --keys {}/{} > {}/out.txt 2>&1", base, file, base,
-                                  key, base);
-    int rc = std::system(cmd.c_str());
-    std::ifstream in(base + "/out.txt");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return std::make_pair(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, ss.str());
+    return verify({base + "/" + file, "--keys", base + "/" + key});
   };
   auto [ok_rc, ok_out] = run("report.json", "pub.pem");
   EXPECT_EQ(ok_rc, 0) << ok_out;
@@ -822,8 +829,8 @@ TEST(EvidenceVerify, IndependentPythonVerifierAgrees) {
   auto [cut_rc, cut_out] = run("cut.json", "pub.pem");
   EXPECT_EQ(cut_rc, 1) << cut_out;
   EXPECT_THAT(cut_out, HasSubstr("finding F-0001 was removed from the report"));
-  int rc = std::system(fmt::format("scripts/verify-evidence.py {}/report.json > {}/out.txt 2>&1", base, base).c_str());
-  EXPECT_EQ(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, 3);
+  auto [unpinned_rc, unpinned_out] = verify({base + "/report.json"});
+  EXPECT_EQ(unpinned_rc, 3) << unpinned_out;
 }
 
 TEST(EvidenceVerify, WithoutAPinnedKeyNothingIsVerified) {

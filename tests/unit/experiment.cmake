@@ -1,5 +1,6 @@
 # Experiments (issue 5): loader and validation, SLOs, scheduler, runner, probes.
 firedrill_test(experiment_loader_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/experiment_loader_test.cpp
+               ${CMAKE_CURRENT_LIST_DIR}/experiment_overrides_test.cpp
                LIBS firedrill_controller_experiment LABELS unit)
 firedrill_test(slo_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/slo_test.cpp
                LIBS firedrill_controller_slo LABELS unit)

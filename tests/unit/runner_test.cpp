@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
@@ -512,6 +513,100 @@ TEST_F(RunnerTest, TheRecordIsPersistedAtEveryPhase) {
   ASSERT_EQ(list->size(), 1u);
   EXPECT_EQ((*list)[0].samples_size(), 0);  // lists leave the samples out
   EXPECT_EQ((*list)[0].kind(), "experiment");
+}
+
+}  // namespace
+}  // namespace firedrill::runner
+
+namespace firedrill::runner {
+namespace {
+
+// targets.from_command (target_command.h), with real commands through /bin/sh.
+class TargetCommandTest : public RunnerTest {
+ protected:
+  v1::RunRecord run_with(const std::string& targets) {
+    return run("name: by-command\ntargets: " + targets +
+                   "\nsteps: [{fault: {network: {blackhole: {}}}, duration: 10s}]\n"
+                   "probes: [{name: web, http: {url: \"http://lb/\"}}]\n",
+               [&](ScriptedProbes& p, RunT&) { p.add("web", 1s, [](WallTime) { return true; }); });
+  }
+};
+
+TEST_F(TargetCommandTest, HostIdsChooseThoseHostsAndAreRecordedWithTheOutput) {
+  auto r = run_with(R"({from_command: "printf 'db2\n\nweb2\n'; echo note >&2"})");
+  EXPECT_NE(r.outcome(), v1::RUN_OUTCOME_REFUSED) << r.reason();
+  ASSERT_EQ(r.steps_size(), 1);
+  std::set<std::string> hit;
+  for (const auto& f : r.steps(0).faults()) hit.insert(f.agent_id());
+  EXPECT_EQ(hit, (std::set<std::string>{"db2", "web2"}));
+  ASSERT_EQ(r.target_commands_size(), 1);
+  const auto& c = r.target_commands(0);
+  EXPECT_EQ(c.field(), "targets");
+  EXPECT_EQ(c.out(), "db2\n\nweb2\n");
+  EXPECT_EQ(c.err(), "note\n");
+  EXPECT_EQ(c.status(), "exit 0: note");
+  EXPECT_EQ(std::vector<std::string>(c.hosts().begin(), c.hosts().end()), (std::vector<std::string>{"db2", "web2"}));
+  EXPECT_TRUE(c.error().empty());
+  // The experiment as recorded still says what was declared.
+  EXPECT_EQ(r.experiment().targets().from_command(), "printf 'db2\n\nweb2\n'; echo note >&2");
+}
+
+TEST_F(TargetCommandTest, OneSelectorLineIsASelectorAndTheModeStillApplies) {
+  auto r = run_with(R"({from_command: "echo 'dc=pangyo,role=db'", mode: {count: 1}})");
+  EXPECT_NE(r.outcome(), v1::RUN_OUTCOME_REFUSED) << r.reason();
+  ASSERT_EQ(r.steps_size(), 1);
+  ASSERT_EQ(r.steps(0).faults_size(), 1);
+  EXPECT_EQ(r.steps(0).faults(0).agent_id(), "db1");  // count(1) in id order of db1, db2
+  ASSERT_EQ(r.target_commands_size(), 1);
+  EXPECT_EQ(r.target_commands(0).selector(), "dc=pangyo,role=db");
+  EXPECT_EQ(r.target_commands(0).hosts_size(), 0);
+}
+
+TEST_F(TargetCommandTest, FailingEmptyGarbageOrSlowOutputRefusesTheRun) {
+  struct Bad {
+    std::string targets;
+    std::string says;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {R"({from_command: "echo no leader >&2; exit 3"})", "the command did not succeed: exit 3: no leader"},
+           {R"({from_command: "true"})", "it printed nothing"},
+           {R"({from_command: "printf '   \n\n'"})", "it printed nothing"},
+           {R"({from_command: "printf 'web1\nweb9\n'"})", "its 2 lines are not host ids of live agents"},
+           {R"({from_command: "echo 'rack in (p1'"})", "neither a live agent's id"},
+           {R"({from_command: "echo role=cache"})", "selector \"role=cache\" matches none"},
+           {R"({from_command: "sleep 5", from_command_timeout: 300ms})", "timed out after 300ms"},
+           {R"({from_command: "head -c 70000 /dev/zero | tr '\\0' a"})", "more than 65536 bytes"},
+       }) {
+    auto r = run_with(b.targets);
+    EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_REFUSED) << b.targets;
+    EXPECT_NE(r.reason().find(b.says), std::string::npos) << b.targets << "\n" << r.reason();
+    EXPECT_TRUE(fleet_.faults.empty()) << b.targets;
+    if (b.says.find("matches none") != std::string::npos) continue;  // refused when resolved, after the command chose
+    ASSERT_EQ(r.target_commands_size(), 1) << b.targets;
+    EXPECT_FALSE(r.target_commands(0).error().empty()) << b.targets;
+    EXPECT_NE(r.reason().find("targets.from_command"), std::string::npos) << r.reason();
+  }
+}
+
+TEST_F(TargetCommandTest, AStepOfItsOwnRunsItsOwnCommandAndSharedOnesRunOnce) {
+  auto counter = dir_ + "/runs";
+  auto r = run("name: two\ntargets: {from_command: \"echo x >> " + counter + "; echo web1\"}\n"
+               "steps:\n"
+               "  - {fault: {network: {blackhole: {}}}, duration: 10s}\n"
+               "  - {fault: {network: {blackhole: {}}}, duration: 10s}\n"
+               "  - {fault: {network: {blackhole: {}}}, duration: 10s, targets: {from_command: \"echo db2\"}}\n"
+               "probes: [{name: web, http: {url: \"http://lb/\"}}]\n",
+               [&](ScriptedProbes& p, RunT&) { p.add("web", 1s, [](WallTime) { return true; }); });
+  EXPECT_NE(r.outcome(), v1::RUN_OUTCOME_REFUSED) << r.reason();
+  ASSERT_EQ(r.target_commands_size(), 2);
+  EXPECT_EQ(r.target_commands(0).field(), "targets");
+  EXPECT_EQ(r.target_commands(1).field(), "steps[2].targets");
+  ASSERT_EQ(r.steps_size(), 3);
+  EXPECT_EQ(r.steps(1).targets(0).agent_id(), "web1");
+  EXPECT_EQ(r.steps(2).targets(0).agent_id(), "db2");
+  std::ifstream in(counter);
+  std::string all((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(all, "x\n") << "the experiment's command ran once for both steps that use it";
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -153,6 +154,59 @@ TEST(Spawn, StartReturnsAtOnceWithTheChildLeadingItsOwnGroup) {
   EXPECT_TRUE(WIFSIGNALED(status));
   o.argv = {"firedrill-no-such-command"};
   EXPECT_FALSE(start(o));
+}
+
+// Root: a network namespace of the test's own, entered by the child before exec.
+TEST(Spawn, AChildStartsInsideItsNetworkNamespace) {
+  const std::string name = "fd-spawn-" + std::to_string(::getpid());
+  SpawnOptions add;
+  add.argv = {"ip", "netns", "add", name};
+  auto made = spawn(add);
+  ASSERT_EQ(made.status(), 0) << "ip netns add (needs root): " << made.describe();
+  struct Remove {
+    std::string name;
+    ~Remove() {
+      SpawnOptions del;
+      del.argv = {"ip", "netns", "delete", name};
+      (void)spawn(del);
+    }
+  } remove{name};
+  SpawnOptions o;
+  o.argv = {"readlink", "/proc/self/ns/net"};
+  auto outside = spawn(o);
+  o.netns = "/run/netns/" + name;
+  auto inside = spawn(o);
+  ASSERT_EQ(inside.status(), 0) << inside.describe();
+  EXPECT_NE(inside.out, outside.out);
+  std::filesystem::path own = std::filesystem::read_symlink("/proc/self/ns/net");
+  EXPECT_EQ(outside.out, own.string() + "\n");
+  // Only the namespace's own loopback is there.
+  o.argv = {"ip", "-o", "link", "show"};
+  auto links = spawn(o);
+  ASSERT_EQ(links.status(), 0) << links.describe();
+  EXPECT_EQ(std::count(links.out.begin(), links.out.end(), '\n'), 1) << links.out;
+  EXPECT_NE(links.out.find(": lo:"), std::string::npos) << links.out;
+  // A namespace that is not there is an error naming it; nothing runs.
+  o.netns = "/run/netns/" + name + "-gone";
+  auto gone = spawn(o);
+  EXPECT_FALSE(gone.started);
+  EXPECT_NE(gone.describe().find(o.netns), std::string::npos) << gone.describe();
+  EXPECT_FALSE(start(o));
+}
+
+TEST(Spawn, AWorkerStaysInItsParentsGroupAndIsOnlyStarted) {
+  SpawnOptions o;
+  o.argv = {"sleep", "30"};
+  o.worker = true;
+  o.die_with_parent = true;
+  auto pid = start(o);
+  ASSERT_TRUE(pid) << pid.error().describe();
+  EXPECT_EQ(::getpgid(*pid), ::getpgrp());
+  ::kill(*pid, SIGKILL);
+  ASSERT_EQ(::waitpid(*pid, nullptr, 0), *pid);
+  auto r = spawn(o);
+  EXPECT_FALSE(r.started);
+  EXPECT_NE(r.describe().find("start()"), std::string::npos) << r.describe();
 }
 
 }  // namespace

@@ -201,3 +201,69 @@ TEST_F(CliThroughApi, RunEndsWithWhereItsReportIsAndCommandsThatVerifyIt) {
 
 }  // namespace
 }  // namespace firedrill::ctltest
+
+namespace firedrill::ctltest {
+namespace {
+
+// `run --set` and `-l` through the daemon: a bad one is refused before anything runs,
+// naming the override and the field; good ones are in the run's record and its signed
+// report (refused here: no agent is live, but every run has evidence).
+TEST_F(CliThroughApi, RunOverridesAreCheckedRecordedAndInTheReport) {
+  const std::string file = std::string(FDC_EXPERIMENTS) + "/continuous.yaml";
+  auto bad = cli("run " + q(file) + " --set steps.0.duration=3x -q");
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("--set steps.0.duration=3x: steps[0].duration: "), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("nothing was run"), std::string::npos) << bad.out;
+  auto bad_l = cli("run " + q(file) + " -l " + q("rack in (p1") + " -q");
+  EXPECT_EQ(bad_l.code, 2) << bad_l.out;
+  EXPECT_NE(bad_l.out.find("-l rack in (p1: targets.selector: "), std::string::npos) << bad_l.out;
+
+  auto r = cli("run " + q(file) + " --set steps.0.duration=45s --set targets.mode.count=2 -l " + q("rack=p9") +
+               " --json");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("\"--set steps.0.duration=45s\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"-l rack=p9\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"selector\": \"rack=p9\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"duration\": \"45s\""), std::string::npos) << r.out;
+  auto at = r.out.find("\"id\": \"");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  std::string id = r.out.substr(at + 7, r.out.find('"', at + 7) - at - 7);
+  auto report = cli("report " + id + " --format json -o " + q(dir_ + "/r.json"));
+  ASSERT_EQ(report.code, 0) << report.out;
+  auto json = read_file(dir_ + "/r.json");
+  EXPECT_NE(json.find("--set targets.mode.count=2"), std::string::npos);
+  EXPECT_NE(json.find("-l rack=p9"), std::string::npos);
+}
+
+// targets.from_command run by the daemon at preflight, a real command: what it printed
+// is in the run; output that chooses nothing refuses the run with it.
+TEST_F(CliThroughApi, TargetsFromACommandAreRunAtPreflightAndRecorded) {
+  std::string exp = dir_ + "/leader.yaml";
+  auto write = [&](const std::string& command) {
+    std::ofstream(exp) << "name: leader-rack\ntargets: {from_command: \"" << command << "\"}\n"
+                       << "steps: [{fault: {power_loss: {}}, duration: 10s}]\n"
+                       << "probes: [{name: web, http: {url: \"http://127.0.0.1:9/\"}}]\n";
+  };
+  write("echo looking >&2; echo 'rack=p9'");
+  auto r = cli("run " + q(exp) + " -q");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("the command (exit 0: looking) chose selector rack=p9"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("selector \"rack=p9\" matches none"), std::string::npos) << r.out;
+  auto id_at = r.out.find("run r-");
+  ASSERT_NE(id_at, std::string::npos) << r.out;
+  std::string id = r.out.substr(id_at + 4, r.out.find(' ', id_at + 4) - id_at - 4);
+  auto show = cli("show " + id + " --json");
+  EXPECT_NE(show.out.find("\"out\": \"rack=p9\\n\""), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("\"err\": \"looking\\n\""), std::string::npos) << show.out;
+
+  write("echo no leader >&2; exit 3");
+  auto failed = cli("run " + q(exp) + " -q");
+  EXPECT_EQ(failed.code, 2) << failed.out;
+  EXPECT_NE(failed.out.find("targets.from_command \"echo no leader >&2; exit 3\": the command did not succeed: exit 3: "
+                            "no leader"),
+            std::string::npos)
+      << failed.out;
+}
+
+}  // namespace
+}  // namespace firedrill::ctltest
