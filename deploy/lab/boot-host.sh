@@ -34,8 +34,10 @@ start() {
     sentinel) cmd=(redis-sentinel "$dir/sentinel.conf") ;;
     # The web service finds Redis by name, through the lab's resolver: the host's own
     # resolv.conf is the lab's, bound over /etc/resolv.conf in a mount namespace of
-    # the service's own (the machine's is never touched).
-    web) cmd=(unshare -m /bin/sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$lab_dir/resolv.conf"
+    # the service's own (the machine's is never touched), which keeps no copy of the
+    # lab's data file systems (with-resolver.sh says why). Slave propagation: where
+    # the machine's mounts are shared, later mounts and unmounts still reach it.
+    web) cmd=(unshare -m --propagation slave "$here/with-resolver.sh" "$lab_dir/resolv.conf" "$lab_dir/hosts"
               /usr/bin/python3 "$here/web.py" --bind "$ip" --port "$FDL_WEB_PORT"
               --host "$host" --dc "$dc" --rack "$rack"
               --redis "redis.$FDL_DNS_DOMAIN:$FDL_REDIS_PORT") ;;
