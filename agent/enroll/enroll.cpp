@@ -289,8 +289,8 @@ Result<Enrolled> enroll(const EnrollRequestConfig& config) {
   }
   // Nothing is sent before the controller proved to be of the token's fleet.
   FD_ASSIGN(chain, presented_chain(hp.first, hp.second), "controller {}", config.controller);
-  FD_ASSIGN(ca_pem, trusted_ca(chain, token.ca_sha256, config.controller), "enroll");
-  FD_ASSIGN(kr, new_key_and_request(config.id), "enroll");
+  FD_ASSIGN(ca_pem, trusted_ca(chain, token.ca_sha256, config.controller), "refused");
+  FD_ASSIGN(kr, new_key_and_request(config.id), "key");
 
   grpc::SslCredentialsOptions opts;
   opts.pem_root_certs = ca_pem;
@@ -311,9 +311,12 @@ Result<Enrolled> enroll(const EnrollRequestConfig& config) {
   if (returned_ca != token.ca_sha256) {
     return make_error("the controller returned the CA of SHA-256 {}, not the token's {}", returned_ca, token.ca_sha256);
   }
-  FD_ASSIGN(not_after, check_issued(resp.certificate_pem(), kr.key_pem, resp.ca_pem(), config.id), "enroll");
+  FD_ASSIGN(not_after, check_issued(resp.certificate_pem(), kr.key_pem, resp.ca_pem(), config.id), "refused");
   std::error_code ec;
-  std::filesystem::create_directories(config.state_dir, ec);
+  // A directory made here is the agent's alone, as its unit makes it.
+  if (std::filesystem::create_directories(config.state_dir, ec)) {
+    std::filesystem::permissions(config.state_dir, std::filesystem::perms::owner_all, ec);
+  }
   if (ec) return make_error("state directory {}: {}", config.state_dir, ec.message());
   FD_TRY(write_output_file(files.key, kr.key_pem, 0600), "key");
   FD_TRY(write_output_file(files.cert, resp.certificate_pem(), 0600), "certificate");

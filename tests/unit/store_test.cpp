@@ -128,7 +128,7 @@ TEST(Store, ANewerSchemaNamesTheVersionsItKnowsAndAForeignOneIsRefused) {
   auto store = open_sqlite_store(path);
   ASSERT_FALSE(store);
   const auto& m = store.error().describe();
-  EXPECT_NE(m.find("knows versions 1 to 4"), std::string::npos) << m;
+  EXPECT_NE(m.find(fmt::format("knows versions 1 to {}", kSchemaVersion)), std::string::npos) << m;
 
   TempDir other;
   write_db(other.path + "/controller.db", "CREATE TABLE runs (id TEXT);");
@@ -220,7 +220,7 @@ TEST(Store, AVersion4StoreIsMigratedForEnrollment) {
     ASSERT_TRUE(store) << store.error().describe();
     ASSERT_TRUE((*store)->set_setting("halt", "kept"));
   }
-  write_db(path, "DROP TABLE join_tokens; DROP TABLE agent_revocations; DELETE FROM schema_version WHERE version = 5");
+  write_db(path, "DROP TABLE join_tokens; DROP TABLE agent_revocations; UPDATE schema_version SET version = 4");
   auto store = open_sqlite_store(path);
   ASSERT_TRUE(store) << store.error().describe();
   EXPECT_EQ((*store)->setting("halt")->value_or(""), "kept");
