@@ -79,9 +79,11 @@ Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
     ("tag", po::value(&tags)->composing(), "a tag key=value (repeatable): dc=pangyo, rack=p1, host=p1-h1")
     ("tags-file", po::value(&tags_file), "a file of key=value lines, added to --tag")
     ("controller", po::value(&c.controller), "controller address host:port; without it, local control only")
-    ("tls-ca", po::value(&c.tls_ca), "CA certificate (PEM) that signed the controller's certificate")
-    ("tls-cert", po::value(&c.tls_cert), "this agent's certificate (PEM)")
-    ("tls-key", po::value(&c.tls_key), "this agent's private key (PEM)")
+    ("tls-ca", po::value(&c.tls_ca),
+     "CA certificate (PEM) that signed the controller's certificate (default, with none of --tls-*: STATE_DIR/ca.pem "
+     "of `firedrill-agent enroll`)")
+    ("tls-cert", po::value(&c.tls_cert), "this agent's certificate (PEM; default STATE_DIR/agent.pem, renewed there)")
+    ("tls-key", po::value(&c.tls_key), "this agent's private key (PEM; default STATE_DIR/agent.key)")
     ("insecure", po::bool_switch(&c.insecure), "plaintext to the controller (labs only; logged loudly)")
     ("lease-grace", po::value(&lease)->default_value(lease), "revert everything when the controller is silent this long")
     ("workload-cgroup", po::value(&c.workload_cgroup), "cgroup v2 subtree holding this host's workloads (power loss kills it)")

@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/cli.h"
+#include "common/host_port.h"
 #include "common/join_token.h"
 #include "common/log.h"
 #include "common/output_file.h"
@@ -86,22 +87,6 @@ std::string subject_of(X509* cert) {
   char buf[256] = {};
   X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
   return buf;
-}
-
-// "host:port", "[v6]:port"
-Result<std::pair<std::string, std::string>> host_port(const std::string& addr) {
-  if (!addr.empty() && addr[0] == '[') {
-    auto close = addr.find(']');
-    if (close == std::string::npos || close + 2 >= addr.size() || addr[close + 1] != ':') {
-      return make_error("--controller '{}': expected [v6-address]:port", addr);
-    }
-    return std::pair{addr.substr(1, close - 1), addr.substr(close + 2)};
-  }
-  auto colon = addr.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == addr.size()) {
-    return make_error("--controller '{}': expected host:port", addr);
-  }
-  return std::pair{addr.substr(0, colon), addr.substr(colon + 1)};
 }
 
 // A TCP connection with send and receive timeouts (connect honours SO_SNDTIMEO).
@@ -282,7 +267,7 @@ Result<WallTime> check_issued(const std::string& cert_pem, const std::string& ke
 
 Result<Enrolled> enroll(const EnrollRequestConfig& config) {
   FD_ASSIGN(token, parse_join_token(config.token), "--token");
-  FD_ASSIGN(hp, host_port(config.controller), "enroll");
+  FD_ASSIGN(hp, split_host_port(config.controller, "--controller"), "enroll");
   auto files = agent_tls_files(config.state_dir);
   if (!config.force && std::filesystem::exists(files.cert)) {
     return make_error("{} exists: this host is enrolled already (--force to enroll again)", files.cert);

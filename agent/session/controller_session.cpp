@@ -11,6 +11,7 @@
 
 #include "agent/bpf/features.h"
 #include "agent/enroll/renewal.h"
+#include "common/host_port.h"
 #include "common/log.h"
 #include "common/time.h"
 #include "firedrill/v1/agent.grpc.pb.h"
@@ -39,26 +40,10 @@ Result<std::string> read_file(const std::string& path, const char* what) {
   return ss.str();
 }
 
-// "host:port", "[v6]:port"
-Result<std::pair<std::string, std::string>> split_address(const std::string& addr) {
-  if (!addr.empty() && addr[0] == '[') {
-    auto close = addr.find(']');
-    if (close == std::string::npos || close + 1 >= addr.size() || addr[close + 1] != ':') {
-      return make_error("controller address '{}': expected [v6-address]:port", addr);
-    }
-    return std::pair{addr.substr(1, close - 1), addr.substr(close + 2)};
-  }
-  auto colon = addr.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == addr.size()) {
-    return make_error("controller address '{}': expected host:port", addr);
-  }
-  return std::pair{addr.substr(0, colon), addr.substr(colon + 1)};
-}
-
 }  // namespace
 
 Result<std::vector<v1::AllowEntry>> controller_allow_entries(const std::string& controller) {
-  FD_ASSIGN(hp, split_address(controller), "allow list");
+  FD_ASSIGN(hp, split_host_port(controller, "controller address"), "allow list");
   auto [host, port_text] = hp;
   char* end = nullptr;
   long port = std::strtol(port_text.c_str(), &end, 10);

@@ -195,11 +195,6 @@ grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentService::
   return new StreamReactor(fleet_, revocations_, &renewer_, context);
 }
 
-std::string Revocations::refusal(const AgentRevocationRow& row) {
-  return fmt::format("agent {}'s certificate was revoked at {} by {}{}", row.agent_id, format_utc(row.revoked_at),
-                     row.revoked_by, row.reason.empty() ? "" : ": " + row.reason);
-}
-
 Result<std::shared_ptr<grpc::ServerCredentials>> agent_server_credentials(const AgentServerConfig& config) {
   if (config.insecure) {
     for (int i = 0; i < 3; ++i) {
