@@ -206,6 +206,11 @@ TEST_F(Enroll, WithoutACaKeyEnrollmentIsRefusedSayingSo) {
   auto create = lab->cli({"tokens", "create", "--ttl", "1h"});
   EXPECT_NE(create.code, 0);
   EXPECT_NE(create.out.find("--ca-key"), std::string::npos) << create.out;
+  // The refusal took no use, and the token outlived two restarts: with the key, it serves.
+  ASSERT_EQ(lab->controller().terminate(), 0);
+  lab->start_controller(signing());
+  auto later = enroll("p1-h1", t, pangyo_);
+  EXPECT_EQ(later.code, 0) << later.out;
   // A key that is not the CA's is refused at start.
   ASSERT_EQ(lab->controller().terminate(), 0);
   auto wrong = exec({firedrill_binary(), "serve", "--listen", "127.0.0.1:0", "--tls-ca", lab->dir() + "/tls/ca.pem",
