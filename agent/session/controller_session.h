@@ -33,6 +33,8 @@ class ClientContext;
 
 namespace firedrill::agent {
 
+class CertificateRenewal;
+
 class ControllerSession : public EventSink {
  public:
   explicit ControllerSession(const AgentConfig& config);
@@ -53,6 +55,10 @@ class ControllerSession : public EventSink {
   // to the controller in the next Hello.
   void report_reverted_while_away(const std::vector<v1::FaultReverted>& reverted);
 
+  // An enrolled agent's certificate renewal (agent/enroll/renewal.h), before start();
+  // it outlives the session.
+  void set_renewal(CertificateRenewal* renewal) { renewal_ = renewal; }
+
   bool connected() const { return connected_.load(); }
   std::chrono::nanoseconds lease_grace() const;
 
@@ -69,6 +75,8 @@ class ControllerSession : public EventSink {
   CommandHandler* handler_ = nullptr;
   FaultManager* faults_ = nullptr;
   std::shared_ptr<grpc::Channel> channel_;
+  CertificateRenewal* renewal_ = nullptr;
+  uint64_t channel_generation_ = 0;  // of the certificate channel_ was made with
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};

@@ -174,8 +174,31 @@ TEST(PostgresStore, ANewerSchemaIsRefusedAndLeftAsItWas) {
   ASSERT_FALSE(s);
   EXPECT_NE(s.error().describe().find("schema is version 9, written by a newer firedrill"), std::string::npos)
       << s.error().describe();
-  EXPECT_NE(s.error().describe().find("knows versions up to 4"), std::string::npos) << s.error().describe();
+  EXPECT_NE(s.error().describe().find(fmt::format("knows versions up to {}", kSchemaVersion)), std::string::npos)
+      << s.error().describe();
   server().sql("SELECT x FROM from_the_future", db);  // untouched
+}
+
+// A database of version 4 (before enrollment) gains the join token and revocation
+// tables, fenced like the rest, and keeps what it held.
+TEST(PostgresStore, AVersion4DatabaseIsMigratedForEnrollment) {
+  auto db = server().fresh_database("v4");
+  auto now = WallClock::now();
+  {
+    auto s = must_open(options(db));
+    ASSERT_TRUE(s->set_setting("halt", "kept"));
+  }
+  server().sql("DROP TABLE join_tokens; DROP TABLE agent_revocations; UPDATE schema_version SET version = 4", db);
+  auto s = must_open(options(db));
+  EXPECT_EQ(s->setting("halt")->value_or(""), "kept");
+  ASSERT_TRUE(s->put_join_token({std::string(64, 'a'), {}, 1, 0, now, now + std::chrono::hours(1), "root"}));
+  EXPECT_TRUE(*s->use_join_token(std::string(64, 'a'), now));
+  ASSERT_TRUE(s->revoke_agent({"h1", now, "root", "test"}));
+  EXPECT_EQ(s->agent_revocations()->size(), 1u);
+  // The version is recorded: a third open finds nothing to migrate and the fence holds.
+  server().sql("DO $$ BEGIN IF (SELECT MAX(version) FROM schema_version) <> 5 THEN RAISE EXCEPTION 'not migrated'; "
+               "END IF; END $$",
+               db);
 }
 
 TEST(PostgresStore, TablesFiredrillDidNotMakeAreRefused) {
