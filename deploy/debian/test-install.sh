@@ -1,38 +1,86 @@
 #!/usr/bin/env bash
-# Installs the two packages as a user would on a fresh Debian 12 and takes them off
-# again: a minimal bookworm (mmdebstrap --variant=apt) in a directory of this run
-# under BUILD_DIR, apt resolving the dependencies from the mirror this machine's apt
-# uses, then
-#   firedrill --version; firedrill-agent features;
-#   the controller started on its default /etc/firedrill/controller.yaml as the
-#   firedrill user (in a network namespace of its own: it listens on 0.0.0.0), an
-#   operator in the firedrill group using its API socket, someone else refused, stop;
-#   purge of both, and nothing left but what Debian policy keeps (the firedrill
-#   user and group).
-# Nothing is cached across runs. proc and dev are mounted into the root and unmounted
-# on every path out.
+# Follows deploy/README.md on two fresh Debian 12 hosts, from the packages to an
+# enrolled agent connected to its controller, then purges both:
+#
+#   - one minimal bookworm (mmdebstrap --variant=apt) under BUILD_DIR, copied into two
+#     roots, "controller" and "agent" (one bootstrap for both: it is most of the time);
+#   - each host in a network namespace of its own, the two joined by a veth pair that
+#     the test makes inside them (eth0 on both sides; 10.9.0.1/24 and 10.9.0.21/24,
+#     the README's example addresses; no route out, nothing on the machine's own
+#     interfaces), and a UTS namespace with its own host name;
+#   - the README's blocks marked `<!-- install-test: HOST [online] [token] [agents] -->`
+#     are run as written, in order, by bash in the named root (stdout and stderr in
+#     the test's log). `online` blocks (apt install: dependencies come from the
+#     Debian mirror this machine's apt uses) run in the machine's network, the others
+#     in the host's namespace; the last line a `token` block prints is the join token,
+#     given to the agent's blocks as $TOKEN; an `agents` block is the controller's
+#     listing, rerun (at most 60 times, 0.5 s apart) until it shows the agent
+#     `p1-h1` live with its tags;
+#   - both stopped, both packages purged, and nothing left on either host but what
+#     Debian policy keeps (the firedrill user and group).
+#
+# What a chroot cannot do: systemd is not PID 1, so units cannot run. In the blocks,
+# `systemctl start|restart|stop|status UNIT` is a shell function of this test that
+# does what the installed unit says, read from its file: its RuntimeDirectory= and
+# StateDirectory= made for its User=/Group= with their modes, its ExecStart= run as
+# that user with the unit's CapabilityBoundingSet= and NoNewPrivileges=, detached, its
+# log in /var/log/UNIT.log of that root; started once its "ready" line is logged (as
+# Type=notify waits for READY=1). The rest of the unit's sandbox (ProtectSystem=,
+# PrivateTmp=, the syscall filter...) is not applied; deploy/systemd/check-units.sh
+# verifies the units themselves. apt is told to assume yes (a user answers its
+# question); the .deb files wait in /tmp, the directory the blocks start in.
+#
+# Mounts, each in a mount namespace of the block that makes it (unshare --mount with
+# slave propagation), so that none reaches the machine's and all go with the last
+# process in them: proc and a bind of /dev in both roots; in the agent's, while it
+# runs, a fresh read-only sysfs (the kernel's BTF, of its own network namespace) and
+# a read-only cgroup2 (the agent finds the cgroup tree at start; faults, which write
+# it, are not made here). No /sys/fs/bpf: the agent pins nothing.
+# Cleanup on every path out: the daemons (by the pid each start wrote, checked to be
+# in our root), the two namespaces (and the veth with them), the work directory.
 #
 #   deploy/debian/test-install.sh BUILD_DIR
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(realpath "${1:?usage: test-install.sh BUILD_DIR}")
-[ "$(id -u)" = 0 ] || { echo "test-install: needs root (chroot, mounts)" >&2; exit 1; }
-for tool in mmdebstrap chroot unshare findmnt; do
+readme=$repo/deploy/README.md
+[ "$(id -u)" = 0 ] || { echo "test-install: needs root (chroot, mounts, namespaces)" >&2; exit 1; }
+for tool in mmdebstrap chroot unshare findmnt ip; do
   command -v "$tool" >/dev/null || { echo "test-install: $tool is missing (scripts/install-deps.sh)" >&2; exit 1; }
 done
 
 work=$build/test-install-$$
-root=$work/root
-mounts=()
-serve_pid=
+hosts=(controller agent)
+declare -A netns=([controller]=fdi-ctl-$$ [agent]=fdi-agt-$$)
+declare -A address=([controller]=10.9.0.1/24 [agent]=10.9.0.21/24)
+made_ns=()
+step() { echo "== $(date -u +%T) $*"; }
+fail() { echo "test-install: FAIL: $*" >&2; exit 1; }
+
+# The daemons a block started: each start wrote its pid in /run/install-test.UNIT.pid
+# of its root; only a process whose root is that root is signalled.
+stop_daemons() {
+  local host pidfile pid _
+  for host in "${hosts[@]}"; do
+    for pidfile in "$work/$host"/run/install-test.*.pid; do
+      [ -f "$pidfile" ] || continue
+      pid=$(cat "$pidfile")
+      if [ "$(readlink "/proc/$pid/root" 2>/dev/null)" = "$work/$host" ]; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$pid" 2>/dev/null || true
+      fi
+      rm -f "$pidfile"
+    done
+  done
+}
 cleanup() {
-  local rc=$?
-  if [ -n "$serve_pid" ]; then kill "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; fi
-  local i
-  for ((i=${#mounts[@]}-1; i>=0; i--)); do umount "${mounts[$i]}" 2>/dev/null || umount -l "${mounts[$i]}" || true; done
-  if findmnt -rn -o TARGET | grep -q "^$root"; then
-    echo "test-install: something is still mounted under $root; left in place" >&2
+  local rc=$? ns
+  stop_daemons
+  for ns in "${made_ns[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  if findmnt -rn -o TARGET | grep -q "^$work"; then
+    echo "test-install: something is still mounted under $work; left in place" >&2
     rc=1
   else
     rm -rf "$work"
@@ -40,13 +88,32 @@ cleanup() {
   exit $rc
 }
 trap cleanup EXIT
-step() { echo "== $(date -u +%T) $*"; }
-in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 "$@"; }
-fail() { echo "test-install: FAIL: $*" >&2; exit 1; }
+
+# The README's marked blocks: block_host[i], block_flags[i], block_text[i].
+block_host=(); block_flags=(); block_text=()
+marker='^<!-- install-test: ([a-z]+)(( [a-z]+)*) -->$'
+in_block=0; want_fence=0; line_no=0
+while IFS= read -r line; do
+  line_no=$((line_no + 1))
+  if [ $in_block = 1 ]; then
+    if [ "$line" = '```' ]; then in_block=0; else block_text[-1]+="$line"$'\n'; fi
+  elif [ $want_fence = 1 ]; then
+    [ "$line" = '```sh' ] || fail "$readme:$line_no: an install-test marker must be followed by a \`\`\`sh block"
+    want_fence=0; in_block=1
+  elif [[ $line =~ $marker ]]; then
+    [ -n "${netns[${BASH_REMATCH[1]}]:-}" ] || fail "$readme:$line_no: no host '${BASH_REMATCH[1]}' (controller or agent)"
+    block_host+=("${BASH_REMATCH[1]}"); block_flags+=("${BASH_REMATCH[2]# }"); block_text+=(""); want_fence=1
+  fi
+done <"$readme"
+if [ $in_block != 0 ] || [ $want_fence != 0 ]; then fail "$readme: the last install-test block is not closed"; fi
+[ ${#block_host[@]} -ge 6 ] || fail "$readme: ${#block_host[@]} install-test blocks (expected the install, token, enroll and start steps)"
 
 step "packages"
 "$repo/scripts/package.sh" --build "$build" --lintian
 mkdir -p "$work"
+for deb in $(grep -ho '\./firedrill[a-z-]*_[^ ]*\.deb' <<<"${block_text[*]}"); do
+  [ -f "$build/deb/${deb#./}" ] || fail "deploy/README.md installs $deb, which scripts/package.sh did not make ($(ls "$build/deb"))"
+done
 
 # The Debian mirror this machine's apt uses (deb822 or one-line sources).
 mirror=$(sed -n 's/^URIs: *\(.*\/debian\)\/\?$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
@@ -56,72 +123,171 @@ mirror=$(sed -n 's/^URIs: *\(.*\/debian\)\/\?$/\1/p' /etc/apt/sources.list.d/*.s
 
 step "bookworm from $mirror"
 t0=$(date +%s)
-mmdebstrap --quiet --variant=apt --skip=cleanup/apt/lists bookworm "$root" "$mirror" >"$work/mmdebstrap.log" 2>&1 ||
+mmdebstrap --quiet --variant=apt --skip=cleanup/apt/lists bookworm "$work/controller" "$mirror" >"$work/mmdebstrap.log" 2>&1 ||
   { tail -20 "$work/mmdebstrap.log" >&2; fail "mmdebstrap"; }
-mount -t proc proc "$root/proc"; mounts+=("$root/proc")
-mount --bind /dev "$root/dev"; mounts+=("$root/dev")
-cp /etc/resolv.conf "$root/etc/resolv.conf"
+cp /etc/resolv.conf "$work/controller/etc/resolv.conf"
+echo 'APT::Get::Assume-Yes "true";' >"$work/controller/etc/apt/apt.conf.d/90assume-yes"
 
-# What the fresh system holds, to compare with what the purge leaves.
+# What a fresh system holds, to compare with what the purge leaves.
 snapshot() {
-  (cd "$root" && find . -xdev \( -path ./proc -o -path ./dev -o -path ./tmp -o -path ./run -o -path ./var/lib/dpkg \
+  (cd "$1" && find . -xdev \( -path ./proc -o -path ./dev -o -path ./tmp -o -path ./run -o -path ./var/lib/dpkg \
      -o -path ./var/lib/apt -o -path ./var/cache -o -path ./var/log \) -prune -o -print | sort)
 }
-snapshot >"$work/before"
+snapshot "$work/controller" >"$work/before"
+cp -a "$work/controller" "$work/agent"
+cp "$build"/deb/firedrill_*.deb "$work/controller/tmp/"
+cp "$build"/deb/firedrill-agent_*.deb "$work/agent/tmp/"
+echo "two roots in $(( $(date +%s) - t0 )) s"
 
-step "apt install both packages"
-cp "$build"/deb/firedrill-agent_*.deb "$build"/deb/firedrill_*.deb "$root/tmp/"
-in_root sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends /tmp/*.deb' \
-  >"$work/apt.log" 2>&1 || { tail -30 "$work/apt.log" >&2; fail "apt-get install"; }
-echo "installed in $(( $(date +%s) - t0 )) s from an empty directory"
+step "networks: ${netns[controller]} ${address[controller]} <-veth-> ${netns[agent]} ${address[agent]}"
+for host in "${hosts[@]}"; do ip netns add "${netns[$host]}"; made_ns+=("${netns[$host]}"); done
+ip -n "${netns[controller]}" link add eth0 type veth peer name eth0 netns "${netns[agent]}"
+for host in "${hosts[@]}"; do
+  ip -n "${netns[$host]}" addr add "${address[$host]}" dev eth0
+  ip -n "${netns[$host]}" link set eth0 up
+  ip -n "${netns[$host]}" link set lo up
+done
 
-step "run them"
-version=$(in_root firedrill --version 2>&1) || fail "firedrill --version: $version"
-echo "$version" | grep -q "0\.[0-9]" || fail "firedrill --version says: $version"
-features=$(in_root firedrill-agent features 2>&1) || fail "firedrill-agent features: $features"
-echo "$features" | grep -q "^kernel " || fail "firedrill-agent features says: $features"
-in_root firedrill-agent --config /etc/firedrill/agent.yaml --print-config >/dev/null || fail "agent.yaml does not load"
-[ -f "$root/etc/firedrill/tls/ca.pem" ] || fail "postinst made no CA"
-[ "$(in_root stat -c %U:%a /etc/firedrill/tls/controller.key)" = firedrill:600 ] || fail "controller.key is not firedrill's, 0600"
-[ "$(in_root stat -c %U:%a /var/lib/firedrill)" = firedrill:700 ] || fail "/var/lib/firedrill is not firedrill's, 0700"
-grep -q '^/etc/firedrill/controller.yaml$' "$root/var/lib/dpkg/info/firedrill.conffiles" || fail "controller.yaml is no conffile"
-grep -q '^/etc/firedrill/agent.yaml$' "$root/var/lib/dpkg/info/firedrill-agent.conffiles" || fail "agent.yaml is no conffile"
+# systemctl, as the installed unit would have systemd do it (see the header).
+read -r -d '' systemctl_fn <<'FN' || true
+systemctl() {
+  local verb=$1 unit=${2%.service} file user group dir mode caps bound c pid _
+  file=/lib/systemd/system/$unit.service
+  [ -f "$file" ] || { echo "systemctl: no unit $unit ($file)" >&2; return 5; }
+  key() { sed -n "s/^$1=//p" "$file" | tail -1; }
+  pid=$(cat "/run/install-test.$unit.pid" 2>/dev/null || true)
+  case $verb in
+    stop|restart|start)
+      if [ -n "$pid" ]; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+        ! kill -0 "$pid" 2>/dev/null || { echo "systemctl: $unit did not stop" >&2; return 1; }
+        rm -f "/run/install-test.$unit.pid"
+      fi
+      [ "$verb" != stop ] || return 0
+      user=$(key User); user=${user:-root}; group=$(key Group); group=${group:-$user}
+      mode=$(key RuntimeDirectoryMode)
+      for dir in $(key RuntimeDirectory); do install -d -o "$user" -g "$group" -m "${mode:-0755}" "/run/$dir"; done
+      mode=$(key StateDirectoryMode)
+      for dir in $(key StateDirectory); do install -d -o "$user" -g "$group" -m "${mode:-0755}" "/var/lib/$dir"; done
+      bound=-all
+      for c in $(key CapabilityBoundingSet); do c=${c#CAP_}; bound+=",+${c,,}"; done
+      local nnp=(); [ "$(key NoNewPrivileges)" != yes ] || nnp=(--no-new-privs)
+      # shellcheck disable=SC2046 # ExecStart= is split into words, as systemd does
+      ( [ -z "$(key UMask)" ] || umask "$(key UMask)"; exec setsid setpriv --reuid="$user" --regid="$group" --init-groups \
+          --bounding-set="$bound" "${nnp[@]}" $(key ExecStart) </dev/null >"/var/log/$unit.log" 2>&1 ) &
+      pid=$!
+      echo "$pid" >"/run/install-test.$unit.pid"
+      for _ in $(seq 150); do
+        grep -qsw ready "/var/log/$unit.log" && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+      done
+      echo "systemctl: $unit did not become ready:" >&2; cat "/var/log/$unit.log" >&2; return 1 ;;
+    status)
+      if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        echo "$unit.service: active (running), main pid $pid"; tail -3 "/var/log/$unit.log"
+      else
+        echo "$unit.service: inactive"; return 3
+      fi ;;
+    *) echo "systemctl: '$verb' is not done here" >&2; return 1 ;;
+  esac
+}
+FN
 
-# What systemd's RuntimeDirectory= would make, then the controller on its default
-# configuration, as its user, in a network namespace of its own.
-in_root sh -c 'install -d -o firedrill -g firedrill -m 0750 /run/firedrill && useradd -M -G firedrill op && useradd -M outsider'
-unshare --net chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin runuser -u firedrill -- \
-  firedrill serve --config /etc/firedrill/controller.yaml >"$work/serve.log" 2>&1 &
-serve_pid=$!
-for _ in $(seq 100); do [ -S "$root/run/firedrill/controller.sock" ] && break; sleep 0.2; done
-[ -S "$root/run/firedrill/controller.sock" ] || { cat "$work/serve.log" >&2; fail "the controller did not start"; }
-[ "$(in_root stat -c %G:%a /run/firedrill/controller.sock)" = firedrill:660 ] || fail "API socket is not firedrill:0660"
-in_root runuser -u op -- firedrill agents >"$work/op.log" 2>&1 || { cat "$work/op.log" >&2; fail "an operator cannot use the API"; }
-if in_root runuser -u outsider -- firedrill agents >"$work/outsider.log" 2>&1; then fail "a non-operator used the API"; fi
-# runuser passes the TERM on and reports the session killed; the controller's own
-# last line says whether it stopped cleanly.
-kill -TERM "$serve_pid"; wait "$serve_pid" || true
-grep -q "\[controller\] bye" "$work/serve.log" || fail "the controller did not stop cleanly: $(cat "$work/serve.log")"
-serve_pid=
-grep -q "ready" "$work/serve.log" || fail "no ready line: $(cat "$work/serve.log")"
-in_root sh -c 'userdel op && userdel outsider && rm -rf /run/firedrill'
+# Runs a script (stdin) on a host: in its root, with its mounts, in its network
+# namespace unless online. Extra mounts for the agent when its daemon may run.
+run_on() {
+  local host=$1 online=$2 root=$work/$1 script
+  script=$(mktemp -p "$root/tmp" step.XXXXXX)
+  { printf '%s\n' "$systemctl_fn" 'set -e -o pipefail; cd /tmp; set -v'; cat; } >"$script"
+  local mounts="mount -t proc proc '$root/proc' && mount --bind /dev '$root/dev' && hostname $host"
+  if [ "$host" = agent ] && [ "$online" = 0 ]; then
+    mounts+=" && mount -t sysfs -o ro,nosuid,nodev,noexec sysfs '$root/sys'"
+    mounts+=" && mount -t cgroup2 -o ro,nosuid,nodev,noexec cgroup2 '$root/sys/fs/cgroup'"
+  fi
+  local pre=(); [ "$online" = 1 ] || pre=(ip netns exec "${netns[$host]}")
+  "${pre[@]}" unshare --mount --propagation slave --uts -- sh -c "$mounts && exec chroot '$root' \
+      /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive \
+      TOKEN='${TOKEN:-}' bash '/tmp/${script##*/}'"
+  local rc=$?
+  rm -f "$script"
+  return $rc
+}
 
-step "purge"
-in_root sh -c 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -q firedrill firedrill-agent' >>"$work/apt.log" 2>&1 ||
-  { tail -30 "$work/apt.log" >&2; fail "apt-get purge"; }
-snapshot >"$work/after"
-# Added paths that no installed package owns (the dependencies apt pulled in stay
-# installed, as they would for a user) are what the purge left behind; the backups
-# and id ranges of the user database come with the kept user; /etc/localtime and
-# /etc/timezone are made by the postinst of tzdata, a dependency that stays.
-# (bookworm is merged-/usr: dpkg's /lib/x is on disk as /usr/lib/x.)
-cat "$root"/var/lib/dpkg/info/*.list | sed 's#^#.#; p; s#^\./\(bin\|sbin\|lib\|lib64\)/#./usr/\1/#' | sort -u >"$work/owned"
-mapfile -t left < <(comm -13 "$work/before" "$work/after" | comm -23 - "$work/owned" |
-                    grep -Ev '^\./etc/(passwd|group|shadow|gshadow|subuid|subgid)-?$|^\./etc/(localtime|timezone)$' | sed 's|^\.||')
+TOKEN=
+for i in "${!block_host[@]}"; do
+  host=${block_host[$i]}; flags=" ${block_flags[$i]} "
+  online=0; [[ $flags != *" online "* ]] || online=1
+  step "README block $((i + 1)) on the $host host${block_flags[$i]:+ (${block_flags[$i]})}"
+  if [[ $flags == *" agents "* ]]; then
+    for attempt in $(seq 60); do
+      out=$(run_on "$host" 0 <<<"${block_text[$i]}" 2>&1) || fail "the controller's agent listing failed: $out"
+      grep -Eq '^p1-h1 +yes +dc=pangyo,rack=p1 ' <<<"$out" && break
+      [ "$attempt" -lt 60 ] || { echo "$out"; cat "$work/agent/var/log/firedrill-agent.log" >&2; fail "the agent p1-h1 is not live on the controller"; }
+      sleep 0.5
+    done
+    echo "$out"
+  elif [[ $flags == *" token "* ]]; then
+    out=$(run_on "$host" "$online" <<<"${block_text[$i]}") || fail "README block $((i + 1)) failed"
+    echo "$out"
+    TOKEN=$(tail -1 <<<"$out")
+    [[ $TOKEN == fdjoin1.* ]] || fail "the token block printed no token: $out"
+  else
+    run_on "$host" "$online" <<<"${block_text[$i]}" >"$work/block-$i.log" 2>&1 ||
+      { cat "$work/block-$i.log" >&2; fail "README block $((i + 1)) on the $host host failed"; }
+    if [ "$online" = 1 ]; then tail -3 "$work/block-$i.log"; else cat "$work/block-$i.log"; fi
+  fi
+done
+echo "installed, enrolled and connected in $(( $(date +%s) - t0 )) s from an empty directory"
+
+step "what the packages made"
+ctl=$work/controller agt=$work/agent
+run_on controller 0 <<'EOF' || fail "the controller host's files"
+firedrill --version | grep -q '0\.[0-9]'
+[ "$(stat -c %U:%a /etc/firedrill/tls/controller.key)" = firedrill:600 ]
+[ "$(stat -c %U:%a /var/lib/firedrill)" = firedrill:700 ]
+[ "$(stat -c %G:%a /run/firedrill/controller.sock)" = firedrill:660 ]
+grep -qx /etc/firedrill/controller.yaml /var/lib/dpkg/info/firedrill.conffiles
+useradd -M -G firedrill op && runuser -u op -- firedrill agents >/dev/null
+useradd -M outsider && ! runuser -u outsider -- firedrill agents >/dev/null 2>&1
+userdel op && userdel outsider
+EOF
+run_on agent 0 <<'EOF' || fail "the agent host's files"
+[ "$(stat -c %a /var/lib/firedrill-agent)" = 700 ]
+for f in agent.pem agent.key ca.pem; do [ "$(stat -c %U:%a /var/lib/firedrill-agent/$f)" = root:600 ]; done
+grep -qx /etc/firedrill/agent.yaml /var/lib/dpkg/info/firedrill-agent.conffiles
+EOF
+
+step "stop both, purge both"
+run_on agent 0 <<<'systemctl stop firedrill-agent' || fail "the agent did not stop"
+run_on controller 0 <<<'systemctl stop firedrill' || fail "the controller did not stop"
+grep -q "\[controller\] bye" "$ctl/var/log/firedrill.log" || fail "the controller did not stop cleanly: $(cat "$ctl/var/log/firedrill.log")"
+for host in "${hosts[@]}"; do
+  pkg=firedrill; [ "$host" = controller ] || pkg=firedrill-agent
+  run_on "$host" 0 <<<"apt-get purge -q $pkg" >"$work/purge-$host.log" 2>&1 ||
+    { tail -30 "$work/purge-$host.log" >&2; fail "apt-get purge on the $host host"; }
+  snapshot "$work/$host" >"$work/after-$host"
+  # Added paths that no installed package owns (the dependencies apt pulled in stay
+  # installed, as they would for a user) are what the purge left behind; the backups
+  # and id ranges of the user database come with the kept user; /etc/localtime and
+  # /etc/timezone are made by the postinst of tzdata, a dependency that stays, and
+  # /etc/ssl/certs, /etc/ca-certificates.conf and /usr/local/share/ca-certificates
+  # by that of ca-certificates (a dependency recommends it, and apt installs what is
+  # recommended), which stays too.
+  # (bookworm is merged-/usr: dpkg's /lib/x is on disk as /usr/lib/x.)
+  cat "$work/$host"/var/lib/dpkg/info/*.list | sed 's#^#.#; p; s#^\./\(bin\|sbin\|lib\|lib64\)/#./usr/\1/#' |
+    sort -u >"$work/owned-$host"
+  mapfile -t left < <(comm -13 "$work/before" "$work/after-$host" | comm -23 - "$work/owned-$host" |
+                      grep -Ev '^\./etc/(passwd|group|shadow|gshadow|subuid|subgid)-?$|^\./etc/(localtime|timezone)$' |
+                      grep -Ev '^\./etc/ssl/certs/[^/]+$|^\./etc/ca-certificates\.conf$|^\./usr/local/share/ca-certificates$' |
+                      sed 's|^\.||')
+  if [ ${#left[@]} -gt 0 ]; then
+    printf '  %s\n' "${left[@]}" >&2
+    fail "the purge left ${#left[@]} path(s) on the $host host"
+  fi
+done
 # Debian policy keeps the system user and group (files it owned may remain elsewhere).
-grep -q '^firedrill:' "$root/etc/passwd" || fail "the firedrill user was removed (policy keeps it)"
-if [ ${#left[@]} -gt 0 ]; then
-  printf '  %s\n' "${left[@]}" >&2
-  fail "the purge left ${#left[@]} path(s)"
-fi
-step "ok: installed, ran, purged; nothing left but the firedrill user and group ($(( $(date +%s) - t0 )) s)"
+grep -q '^firedrill:' "$ctl/etc/passwd" || fail "the firedrill user was removed (policy keeps it)"
+! grep -q '^firedrill:' "$agt/etc/passwd" || fail "the agent's package made a firedrill user"
+step "ok: README followed on two hosts, agent enrolled and live, both purged; nothing left but the firedrill user and group ($(( $(date +%s) - t0 )) s)"
