@@ -3,7 +3,7 @@
 # enrolled agent connected to its controller, then purges both:
 #
 #   - one minimal bookworm (mmdebstrap --variant=apt) under BUILD_DIR, copied into two
-#     roots, "controller" and "agent" (one bootstrap for both: it is most of the time);
+#     roots, "controller" and "agent" (one bootstrap serves both);
 #   - each host in a network namespace of its own, the two joined by a veth pair that
 #     the test makes inside them (eth0 on both sides; 10.9.0.1/24 and 10.9.0.21/24,
 #     the README's example addresses; no route out, nothing on the machine's own
@@ -35,9 +35,11 @@
 # process in them: proc and a bind of /dev in both roots; in the agent's, while it
 # runs, a fresh read-only sysfs (the kernel's BTF, of its own network namespace) and
 # a read-only cgroup2 (the agent finds the cgroup tree at start; faults, which write
-# it, are not made here). No /sys/fs/bpf: the agent pins nothing.
+# it, are not made here, so `features` says no to cgroup_kill and cgroup_freeze).
+# No /sys/fs/bpf: the agent pins nothing.
 # Cleanup on every path out: the daemons (by the pid each start wrote, checked to be
-# in our root), the two namespaces (and the veth with them), the work directory.
+# in our root, then any process left in our roots), the two namespaces (and the veth
+# with them), the work directory; not after a SIGKILL of this script.
 #
 #   deploy/debian/test-install.sh BUILD_DIR
 set -euo pipefail
@@ -73,6 +75,11 @@ stop_daemons() {
       fi
       rm -f "$pidfile"
     done
+  done
+  # Whatever they left running in our roots (a worker whose watcher was killed).
+  local proc
+  for proc in /proc/[0-9]*; do
+    case $(readlink "$proc/root" 2>/dev/null) in "$work"/*) kill -KILL "${proc#/proc/}" 2>/dev/null || true ;; esac
   done
 }
 cleanup() {
@@ -111,7 +118,8 @@ if [ $in_block != 0 ] || [ $want_fence != 0 ]; then fail "$readme: the last inst
 step "packages"
 "$repo/scripts/package.sh" --build "$build" --lintian
 mkdir -p "$work"
-for deb in $(grep -ho '\./firedrill[a-z-]*_[^ ]*\.deb' <<<"${block_text[*]}"); do
+mapfile -t debs < <(grep -o '\./firedrill[a-z-]*_[^ ]*\.deb' <<<"${block_text[*]}")
+for deb in "${debs[@]}"; do
   [ -f "$build/deb/${deb#./}" ] || fail "deploy/README.md installs $deb, which scripts/package.sh did not make ($(ls "$build/deb"))"
 done
 
