@@ -17,12 +17,16 @@ namespace firedrill::controller {
 namespace {
 
 // The PostgreSQL store began at the store's version 4 (the SQLite store's versions 1 to
-// 3 never existed here). A new version adds its step to migrate() below.
-static_assert(kSchemaVersion == 4, "a new schema version needs its PostgreSQL migration in postgres_store.cpp");
+// 3 never existed here). Version 5 added halt_requests: kSchema makes it (IF NOT
+// EXISTS) in a database of version 4, and init() writes the new version. A new version
+// adds its step there.
+static_assert(kSchemaVersion == 5, "a new schema version needs its PostgreSQL migration in postgres_store.cpp");
 
 // Tables as the SQLite store's (sqlite_store.cpp), with BYTEA for serialized records
 // and BIGINT UTC microseconds for instants; store_identity holds the fleet; leader_lease
-// one row. Every table of the controller's state is fenced by the lease's epoch.
+// one row. Every table of the controller's state is fenced by the lease's epoch, but
+// halt_requests, which any controller may add to (a halt asked at a follower, or while
+// no controller leads): only deleting from it, the leader's acknowledgement, is fenced.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (
   version INTEGER NOT NULL
@@ -81,6 +85,13 @@ CREATE INDEX IF NOT EXISTS events_by_run ON events(run_id, seq);
 CREATE TABLE IF NOT EXISTS settings (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS halt_requests (
+  seq BIGSERIAL PRIMARY KEY,
+  at_us BIGINT NOT NULL,
+  by TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  controller TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS evidence_events (
   run_id TEXT NOT NULL,
@@ -251,9 +262,8 @@ class PgStore : public PostgresStore {
                           "to {}. Run the newer firedrill on it, or give this one another database",
                           version, FIREDRILL_VERSION, kSchemaVersion);
       }
-      if (version != 0 && version < kSchemaVersion) {
-        return make_error("its schema is version {}, which no firedrill wrote to PostgreSQL (it began at {})", version,
-                          kSchemaVersion);
+      if (version != 0 && version < 4) {
+        return make_error("its schema is version {}, which no firedrill wrote to PostgreSQL (it began at 4)", version);
       }
       if (version == 0) {
         FD_ASSIGN(foreign, c->query("SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename IN "
@@ -271,6 +281,9 @@ class PgStore : public PostgresStore {
                                    t)),
                "fence {}", t);
       }
+      FD_TRY(c->exec("CREATE OR REPLACE TRIGGER halt_requests_fenced BEFORE DELETE OR UPDATE ON halt_requests "
+                     "FOR EACH STATEMENT EXECUTE FUNCTION firedrill_fence()"),
+             "fence halt_requests");
       FD_ASSIGN(fleet, c->query("SELECT fleet FROM store_identity"), "fleet");
       if (fleet.size() == 0) {
         FD_TRY(c->query("INSERT INTO store_identity(fleet, created_us) VALUES ($1, $2)",
@@ -281,9 +294,10 @@ class PgStore : public PostgresStore {
                           "at this fleet's database",
                           fleet.text(0, 0), options_.fleet);
       }
-      if (version == 0) {
+      if (version < kSchemaVersion) {
         FD_TRY(c->query("INSERT INTO schema_version(version) VALUES ($1)", Params().integer(int64_t{kSchemaVersion})),
                "schema version");
+        if (version != 0) logger("controller.store")->warn("store {}: migrated from schema {} to {}", name_, version, kSchemaVersion);
       }
       return ok();
     }();
@@ -478,6 +492,43 @@ class PgStore : public PostgresStore {
                      "value=EXCLUDED.value",
                      Params().text(key).text(value)),
              "set setting {}", key);
+      return ok();
+    });
+  }
+
+  Result<int64_t> request_halt(const HaltRequestRow& row) override {
+    int64_t seq = 0;
+    // Not fenced (see kSchema): a follower's, or anyone's while no controller leads.
+    FD_TRY(write([&](pg::Conn& c) -> Result<void> {
+             FD_TRY(c.exec("SET LOCAL synchronous_commit = on"), "halt request");
+             FD_ASSIGN(rows, c.query("INSERT INTO halt_requests(at_us, by, reason, controller) VALUES ($1, $2, $3, $4) "
+                                     "RETURNING seq",
+                                     Params().integer(us(row.at)).text(row.by).text(row.reason).text(row.controller)),
+                       "halt request");
+             seq = rows.integer(0, 0);
+             return ok();
+           }),
+           "halt request");
+    return seq;
+  }
+
+  Result<std::vector<HaltRequestRow>> halt_requests() override {
+    using Out = std::vector<HaltRequestRow>;
+    return read<Out>([&](pg::Conn& c) -> Result<Out> {
+      FD_ASSIGN(rows, c.query("SELECT seq, at_us, by, reason, controller FROM halt_requests ORDER BY seq"),
+                "halt requests");
+      Out out;
+      for (int i = 0; i < rows.size(); ++i) {
+        out.push_back({rows.integer(i, 0), from_us(rows.integer(i, 1)), rows.text(i, 2), rows.text(i, 3),
+                       rows.text(i, 4)});
+      }
+      return out;
+    });
+  }
+
+  Result<void> clear_halt_requests(int64_t up_to_seq) override {
+    return write([&](pg::Conn& c) -> Result<void> {
+      FD_TRY(c.query("DELETE FROM halt_requests WHERE seq <= $1", Params().integer(up_to_seq)), "clear halt requests");
       return ok();
     });
   }

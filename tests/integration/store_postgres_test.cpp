@@ -174,8 +174,30 @@ TEST(PostgresStore, ANewerSchemaIsRefusedAndLeftAsItWas) {
   ASSERT_FALSE(s);
   EXPECT_NE(s.error().describe().find("schema is version 9, written by a newer firedrill"), std::string::npos)
       << s.error().describe();
-  EXPECT_NE(s.error().describe().find("knows versions up to 4"), std::string::npos) << s.error().describe();
+  EXPECT_NE(s.error().describe().find(fmt::format("knows versions up to {}", kSchemaVersion)), std::string::npos) << s.error().describe();
   server().sql("SELECT x FROM from_the_future", db);  // untouched
+}
+
+// A database of version 4 (before halt_requests) is migrated when opened: the table is
+// made, the version written, what was there kept; a halt request then works.
+TEST(PostgresStore, ASchemaOfVersion4IsMigrated) {
+  auto db = server().fresh_database("v4");
+  {
+    auto s = must_open(options(db));
+    ASSERT_TRUE(s->put_run(v1::RunRecord(contract::record("r-old", "inject", WallClock::now(), v1::RUN_PHASE_DONE))));
+  }
+  server().sql("DROP TABLE halt_requests; DELETE FROM schema_version; INSERT INTO schema_version VALUES (4)", db);
+  auto s = must_open(options(db));
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(s->run("r-old", false)->has_value());
+  auto asked = s->request_halt({0, WallClock::now(), "alice", "after the migration", "c1"});
+  ASSERT_TRUE(asked) << asked.error().describe();
+  EXPECT_EQ(s->halt_requests()->size(), 1u);
+  s.reset();
+  server().sql(fmt::format("DO $$ BEGIN IF (SELECT MAX(version) FROM schema_version) <> {} THEN "
+                           "RAISE EXCEPTION 'not migrated'; END IF; END $$",
+                           kSchemaVersion),
+               db);
 }
 
 TEST(PostgresStore, TablesFiredrillDidNotMakeAreRefused) {
