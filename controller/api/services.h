@@ -6,6 +6,7 @@
 // controller/auth) and whether its roles allow the call.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include <grpcpp/impl/codegen/service_type.h>
 
 #include "controller/auth/access.h"
+#include "controller/leader/leader_view.h"
 #include "controller/runner/run_manager.h"
 #include "controller/runner/run_recorder.h"
 #include "controller/session/fleet.h"
@@ -31,10 +33,18 @@ struct ApiContext {
   const auth::Access& access;         // roles and approval policy
   const auth::PeerTable* unix_peers;  // the API socket's connections (SO_PEERCRED)
   evidence::ControllerEvidence* evidence = nullptr;  // null: the daemon could not open it
+  // Set on a follower (several controllers on one PostgreSQL store): who leads, as last
+  // read from the database. A follower answers reads from the database, records a halt
+  // there for the leader to act on (Store::request_halt), and refuses every other call
+  // naming the leader ("not the leader; the leader is X at ADDR").
+  const leader::LeaderView* follower = nullptr;
+  std::string controller_id;  // this controller's name in the lease (a follower's halt names it)
 };
 
 // The caller of this call if its roles allow `action`; else the status to answer
-// (UNAUTHENTICATED: not identified; PERMISSION_DENIED: the role it lacks).
+// (UNAUTHENTICATED: not identified; PERMISSION_DENIED: the role it lacks;
+// FAILED_PRECONDITION: a follower asked for anything but a read or a halt, naming the
+// leader).
 grpc::Status authorize(const ApiContext& context, const grpc::ServerContext* call, auth::Action action,
                        auth::Caller* caller = nullptr);
 

@@ -1,7 +1,9 @@
 // `firedrill serve --store postgres://...` as a process, two of them on one private
-// PostgreSQL: one leads and serves agents, the other waits; the leader SIGKILLed, the
+// PostgreSQL: one leads and serves agents, the other follows; the leader SIGKILLed, the
 // other takes over; the database gone for longer than the lease, the leader stops its
 // agent streams and exits with status 3 (for its supervisor to start it as a follower).
+// With real agent processes given a list of controllers: a follower refuses them
+// naming the leader, and they go there; its API answers reads and refuses changes.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -11,7 +13,11 @@
 #include <filesystem>
 #include <thread>
 
+#include <regex>
+#include <set>
+
 #include "common/spawn.h"
+#include "tests/integration/proc_lab.h"
 #include "tests/support/postgres.h"
 #include "tests/support/process.h"
 
@@ -21,7 +27,8 @@ namespace {
 using namespace std::chrono_literals;
 
 struct Serve {
-  Serve(const std::string& dir, const std::string& name, const std::string& url) : log(dir + "/" + name + ".log") {
+  Serve(const std::string& dir, const std::string& name, const std::string& url)
+      : dir(dir), name(name), log(dir + "/" + name + ".log") {
     std::filesystem::create_directories(dir + "/" + name);
     SpawnOptions o;
     o.argv = {FD_FIREDRILL_BIN, "serve", "--insecure", "--listen", "127.0.0.1:0", "--api", dir + "/" + name + ".sock",
@@ -40,6 +47,22 @@ struct Serve {
   }
   bool says(const std::string& what) const { return support::read_file(log).find(what) != std::string::npos; }
   bool ready() const { return says(" ready: agents on "); }
+  bool following() const { return says("a follower until it holds the leader lease"); }
+  // The agent port it bound (as a follower or a leader: the same), 0 before.
+  int port() const {
+    std::smatch m;
+    std::string text = support::read_file(log);
+    static const std::regex re(R"(listening for agents on \S+ \(port (\d+))");
+    return std::regex_search(text, m, re) ? std::stoi(m[1]) : 0;
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port()); }
+  std::string socket() const { return dir + "/" + name + ".sock"; }
+  support::Exec cli(std::vector<std::string> args) const {
+    args.insert(args.begin(), {FD_FIREDRILL_BIN});
+    args.insert(args.begin() + 2, {"--api", socket()});
+    return support::exec(args, 60s);
+  }
+  std::string dir, name;
   // The exit status once it ended, or -1 while it runs.
   int exited() {
     int status = 0;
@@ -69,10 +92,10 @@ TEST(ServePostgres, OneLeadsTheOtherTakesOverAndALeaderWithoutTheDatabaseExits) 
   Serve a(pg.dir(), "a", pg.url(db));
   ASSERT_TRUE(within(30s, [&] { return a.ready(); })) << support::read_file(a.log);
   Serve b(pg.dir(), "b", pg.url(db));
-  ASSERT_TRUE(within(30s, [&] { return b.says("waiting for the leader lease"); })) << support::read_file(b.log);
+  ASSERT_TRUE(within(30s, [&] { return b.following(); })) << support::read_file(b.log);
   std::this_thread::sleep_for(3s);  // past a lease length: the follower stays one
   EXPECT_FALSE(b.ready()) << "both controllers serve agents:\n" << support::read_file(b.log);
-  EXPECT_TRUE(b.says("follower: the leader is a at 127.0.0.1:0 (epoch 1)")) << support::read_file(b.log);
+  EXPECT_TRUE(b.says("follower: the leader is a at " + a.address() + " (epoch 1)")) << support::read_file(b.log);
   EXPECT_EQ(a.exited(), -1) << support::read_file(a.log);
 
   ::kill(-a.pid, SIGKILL);
@@ -83,6 +106,118 @@ TEST(ServePostgres, OneLeadsTheOtherTakesOverAndALeaderWithoutTheDatabaseExits) 
   ASSERT_TRUE(within(30s, [&] { return b.exited() != -1; })) << support::read_file(b.log);
   EXPECT_EQ(b.code, 3) << support::read_file(b.log);
   EXPECT_TRUE(b.says("lost the leader lease: agent streams closed")) << support::read_file(b.log);
+}
+
+// Both started at once: exactly one leads, the other follows (its refusals name the
+// leader). An agent listing the follower first, then an address nobody answers, then
+// the leader, goes from the follower straight to the leader (never to the dead address
+// in between). The leader SIGKILLed, the agent ends up with the other controller.
+TEST(ServePostgres, AnAgentSentByTheFollowerReachesTheLeaderAndTheNewOneAfterATakeover) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root (the agent's eBPF and cgroups)";
+  support::Postgres pg;
+  auto db = pg.fresh_database("redirect");
+  auto a = std::make_unique<Serve>(pg.dir(), "a", pg.url(db));
+  Serve b(pg.dir(), "b", pg.url(db));
+  ASSERT_TRUE(within(30s, [&] { return (a->ready() && b.following()) || (b.ready() && a->following()); }))
+      << support::read_file(a->log) << support::read_file(b.log);
+  std::this_thread::sleep_for(2500ms);  // past a lease length: still one leader
+  ASSERT_NE(a->ready(), b.ready()) << "not exactly one leader:\n" << support::read_file(a->log) << support::read_file(b.log);
+  Serve& leader = a->ready() ? *a : b;
+  Serve& follower = a->ready() ? b : *a;
+  ASSERT_TRUE(within(10s, [&] { return follower.says("follower: the leader is " + leader.name + " at " + leader.address()); }))
+      << support::read_file(follower.log);
+
+  fdp::Agent agent({.args = {"--tag", "host=ha1", "--insecure", "--lease-grace", "2s", "--controller",
+                             follower.address() + ",127.0.0.1:1," + leader.address()}});
+  ASSERT_TRUE(agent.wait_log("the controller at " + leader.address() + " accepted the stream", 30s)) << agent.log();
+  auto log = agent.log();
+  EXPECT_NE(log.find("the controller at " + follower.address() + " refused the stream: not the leader; the leader is " +
+                     leader.name +
+                     " at " + leader.address()),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("the controller at " + follower.address() + " is a follower: going to the leader at " +
+                     leader.address()),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("cannot reach the controller at 127.0.0.1:1"), std::string::npos)
+      << "went on down the list instead of to the leader:\n" << log;
+  auto agents = leader.cli({"agents"});
+  EXPECT_EQ(agents.code, 0) << agents.out;
+  EXPECT_NE(agents.out.find(fdp::unique("agent")), std::string::npos) << agents.out;
+
+  // The leader SIGKILLed: the follower takes over and the agent reaches it (through the
+  // list: the dead leader first, then the dead address, then the new leader).
+  std::string new_leader = follower.address();
+  ::kill(-leader.pid, SIGKILL);
+  ASSERT_TRUE(within(60s, [&] { return follower.ready(); })) << support::read_file(follower.log);
+  EXPECT_EQ(follower.port(), std::stoi(new_leader.substr(new_leader.rfind(':') + 1)))
+      << "the new leader took another agent port";
+  ASSERT_TRUE(agent.wait_log("the controller at " + new_leader + " accepted the stream", 60s)) << agent.log();
+  ASSERT_TRUE(within(30s, [&] { return follower.cli({"agents"}).out.find(fdp::unique("agent")) != std::string::npos; }))
+      << follower.cli({"agents"}).out;
+}
+
+// A follower's API: `runs` lists the leader's runs (from the database); `inject` and
+// `abort` are refused naming the leader; `halt` is recorded in the database and the
+// leader acts on it: the injected freeze is reverted and the fleet is halted.
+TEST(ServePostgres, AFollowerAnswersReadsAndRefusesChangesNamingTheLeader) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root (the agent's eBPF and cgroups)";
+  support::Postgres pg;
+  auto db = pg.fresh_database("api");
+  Serve a(pg.dir(), "a", pg.url(db));
+  ASSERT_TRUE(within(30s, [&] { return a.ready(); })) << support::read_file(a.log);
+  Serve b(pg.dir(), "b", pg.url(db));
+  ASSERT_TRUE(within(30s, [&] { return b.following(); })) << support::read_file(b.log);
+  ASSERT_TRUE(within(10s, [&] { return b.says("follower: the leader is a at " + a.address()); }))
+      << support::read_file(b.log);
+  fdp::TestCgroup cg("ha-api");
+  std::string box = cg.child("box");
+  auto sleeper = fdp::Child::spawn({"/bin/sleep", "600"}, box);
+  fdp::Agent agent({.args = {"--tag", "host=ha2", "--insecure", "--lease-grace", "2s", "--controller",
+                             a.address()}});
+  ASSERT_TRUE(agent.wait_log("the controller at " + a.address() + " accepted the stream", 30s)) << agent.log();
+  std::string spec = "process { freeze { cgroups: \"" + cg.rel() + "/box\" } }";
+  auto inject = a.cli({"inject", "-l", "host=ha2", "--spec", spec, "--for", "60s", "--detach"});
+  ASSERT_EQ(inject.code, 0) << inject.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(inject.out, m, std::regex(R"(r-[0-9A-Za-z-]+)"))) << inject.out;
+  std::string run_id = m[0];
+
+  auto runs = b.cli({"runs"});
+  EXPECT_EQ(runs.code, 0) << runs.out;
+  EXPECT_NE(runs.out.find(run_id), std::string::npos) << "the follower does not list the leader's run:\n" << runs.out;
+  auto refused = b.cli({"inject", "-l", "host=ha2", "--spec", spec, "--for", "60s", "--detach"});
+  EXPECT_NE(refused.code, 0) << refused.out;
+  EXPECT_NE(refused.out.find("not the leader; the leader is a at " + a.address()), std::string::npos) << refused.out;
+  auto abort = b.cli({"abort", run_id});
+  EXPECT_NE(abort.code, 0) << abort.out;
+  EXPECT_NE(abort.out.find("not the leader; the leader is a at " + a.address()), std::string::npos) << abort.out;
+  // Nothing of the refused calls reached the leader: one run only.
+  auto all = a.cli({"runs"});
+  const std::regex run_ids(R"(\br-[0-9A-Za-z-]+)");
+  std::set<std::string> ids;
+  for (auto it = std::sregex_iterator(all.out.begin(), all.out.end(), run_ids); it != std::sregex_iterator(); ++it) {
+    ids.insert(it->str());
+  }
+  EXPECT_EQ(ids, std::set<std::string>{run_id}) << all.out;
+
+  auto frozen = [&] { return support::read_file(box + "/cgroup.events").find("frozen 1") != std::string::npos; };
+  ASSERT_TRUE(frozen()) << "the injected freeze is not in effect";
+  auto halt = b.cli({"halt", "--reason", "smoke in row 3"});
+  EXPECT_EQ(halt.code, 0) << halt.out;
+  EXPECT_NE(halt.out.find("halt recorded at this follower; the leader a at " + a.address() + " HALTED the fleet"),
+            std::string::npos)
+      << halt.out;
+  EXPECT_TRUE(fdp::eventually([&] { return !frozen(); }, 15s)) << "the leader did not revert the freeze";
+  auto status = a.cli({"agents"});  // its first line says whether the fleet is halted
+  EXPECT_NE(status.out.find("FLEET HALTED since"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("smoke in row 3 (asked at controller b)"), std::string::npos) << status.out;
+  EXPECT_TRUE(a.says("halt asked at controller b by ")) << support::read_file(a.log);
+  // Lifting it is the leader's.
+  auto release = b.cli({"release"});
+  EXPECT_NE(release.code, 0) << release.out;
+  EXPECT_NE(release.out.find("not the leader; the leader is a at " + a.address()), std::string::npos) << release.out;
 }
 
 TEST(ServePostgres, AStoreThatIsNotPostgresOrUnreachableIsAClearErrorAtStart) {
