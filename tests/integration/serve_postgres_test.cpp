@@ -27,13 +27,16 @@ namespace {
 using namespace std::chrono_literals;
 
 struct Serve {
-  Serve(const std::string& dir, const std::string& name, const std::string& url)
+  // `tls`: the fleet's --tls-ca/--tls-cert/--tls-key; none: --insecure.
+  Serve(const std::string& dir, const std::string& name, const std::string& url, std::vector<std::string> tls = {})
       : dir(dir), name(name), log(dir + "/" + name + ".log") {
     std::filesystem::create_directories(dir + "/" + name);
     SpawnOptions o;
-    o.argv = {FD_FIREDRILL_BIN, "serve", "--insecure", "--listen", "127.0.0.1:0", "--api", dir + "/" + name + ".sock",
+    o.argv = {FD_FIREDRILL_BIN, "serve", "--listen", "127.0.0.1:0", "--api", dir + "/" + name + ".sock",
               "--state-dir", dir + "/" + name, "--store", url, "--fleet", "lab", "--controller-id", name,
               "--lease-grace", "2s"};
+    if (tls.empty()) tls = {"--insecure"};
+    o.argv.insert(o.argv.end(), tls.begin(), tls.end());
     o.output_file = log;
     auto p = start(o);
     if (!p) throw std::runtime_error(p.error().describe());
@@ -111,7 +114,9 @@ TEST(ServePostgres, OneLeadsTheOtherTakesOverAndALeaderWithoutTheDatabaseExits) 
 // Both started at once: exactly one leads, the other follows (its refusals name the
 // leader). An agent listing the follower first, then an address nobody answers, then
 // the leader, goes from the follower straight to the leader (never to the dead address
-// in between). The leader SIGKILLed, the agent ends up with the other controller.
+// in between); one given only the follower, with --insecure, does not follow it to an
+// address nothing vouches for. The leader SIGKILLed, the agent ends up with the other
+// controller.
 TEST(ServePostgres, AnAgentSentByTheFollowerReachesTheLeaderAndTheNewOneAfterATakeover) {
   ASSERT_EQ(::geteuid(), 0u) << "needs root (the agent's eBPF and cgroups)";
   support::Postgres pg;
@@ -142,6 +147,12 @@ TEST(ServePostgres, AnAgentSentByTheFollowerReachesTheLeaderAndTheNewOneAfterATa
       << log;
   EXPECT_EQ(log.find("cannot reach the controller at 127.0.0.1:1"), std::string::npos)
       << "went on down the list instead of to the leader:\n" << log;
+  // With --insecure nothing vouches for a leader outside the list: not followed.
+  {
+    fdp::Agent alone({.args = {"--insecure", "--lease-grace", "2s", "--controller", follower.address()}});
+    ASSERT_TRUE(alone.wait_log("nothing vouches for: not followed", 30s)) << alone.log();
+    EXPECT_EQ(alone.log().find("accepted the stream"), std::string::npos) << alone.log();
+  }
   auto agents = leader.cli({"agents"});
   EXPECT_EQ(agents.code, 0) << agents.out;
   EXPECT_NE(agents.out.find(fdp::unique("agent")), std::string::npos) << agents.out;
@@ -156,6 +167,38 @@ TEST(ServePostgres, AnAgentSentByTheFollowerReachesTheLeaderAndTheNewOneAfterATa
   ASSERT_TRUE(agent.wait_log("the controller at " + new_leader + " accepted the stream", 60s)) << agent.log();
   ASSERT_TRUE(within(30s, [&] { return follower.cli({"agents"}).out.find(fdp::unique("agent")) != std::string::npos; }))
       << follower.cli({"agents"}).out;
+}
+
+// Over mutual TLS an agent follows a follower's redirect to a leader it was not given:
+// the fleet's CA vouches for it in the handshake.
+TEST(ServePostgres, OverTlsTheFleetsCaVouchesForALeaderTheAgentWasNotGiven) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root (the agent's eBPF and cgroups)";
+  support::Postgres pg;
+  std::string certs = pg.dir() + "/certs";
+  for (std::vector<std::string> args : {std::vector<std::string>{"init"}, {"controller", "--san", "127.0.0.1"},
+                                        {"agent", "--id", fdp::unique("agent")}}) {
+    args.insert(args.begin(), {FD_FIREDRILL_BIN, "certs"});
+    args.insert(args.end(), {"--dir", certs});
+    auto made = support::exec(args);
+    ASSERT_EQ(made.code, 0) << made.out;
+  }
+  // Both controllers hold a certificate of the fleet's CA (here one, for 127.0.0.1).
+  std::vector<std::string> tls = {"--tls-ca", certs + "/ca.pem", "--tls-cert", certs + "/controller.pem", "--tls-key",
+                                  certs + "/controller.key"};
+  auto db = pg.fresh_database("tls");
+  Serve a(pg.dir(), "a", pg.url(db), tls);
+  ASSERT_TRUE(within(30s, [&] { return a.ready(); })) << support::read_file(a.log);
+  Serve b(pg.dir(), "b", pg.url(db), tls);
+  ASSERT_TRUE(within(30s, [&] { return b.says("follower: the leader is a at " + a.address()); }))
+      << support::read_file(b.log);
+  fdp::Agent agent({.args = {"--lease-grace", "2s", "--controller", b.address(), "--tls-ca", certs + "/ca.pem",
+                             "--tls-cert", certs + "/agent-" + fdp::unique("agent") + ".pem", "--tls-key",
+                             certs + "/agent-" + fdp::unique("agent") + ".key"}});
+  ASSERT_TRUE(agent.wait_log("the controller at " + a.address() + " accepted the stream", 30s)) << agent.log();
+  EXPECT_NE(agent.log().find("the controller at " + b.address() + " is a follower: going to the leader at " +
+                             a.address()),
+            std::string::npos)
+      << agent.log();
 }
 
 // A follower's API: `runs` lists the leader's runs (from the database); `inject` and
