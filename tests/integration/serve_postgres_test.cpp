@@ -202,7 +202,8 @@ TEST(ServePostgres, OverTlsTheFleetsCaVouchesForALeaderTheAgentWasNotGiven) {
 }
 
 // A follower's API: `runs` lists the leader's runs (from the database); `inject` and
-// `abort` are refused naming the leader; `halt` is recorded in the database and the
+// `abort` are refused naming the leader, and so is `schedule add` (the leader's
+// schedules are listed); `halt` is recorded in the database and the
 // leader acts on it: the injected freeze is reverted and the fleet is halted.
 TEST(ServePostgres, AFollowerAnswersReadsAndRefusesChangesNamingTheLeader) {
   ASSERT_EQ(::geteuid(), 0u) << "needs root (the agent's eBPF and cgroups)";
@@ -244,6 +245,17 @@ TEST(ServePostgres, AFollowerAnswersReadsAndRefusesChangesNamingTheLeader) {
     ids.insert(it->str());
   }
   EXPECT_EQ(ids, std::set<std::string>{run_id}) << all.out;
+
+  // Schedules: the leader's, read from the database; adding one is the leader's (whose
+  // scheduler alone runs them: a follower's run manager is never started).
+  auto added = a.cli({"schedule", "add", std::string(FD_EXPERIMENTS) + "/continuous.yaml"});
+  ASSERT_EQ(added.code, 0) << added.out;
+  auto listed = b.cli({"schedule", "list"});
+  EXPECT_EQ(listed.code, 0) << listed.out;
+  EXPECT_NE(listed.out.find("continuous"), std::string::npos) << listed.out;
+  auto add_here = b.cli({"schedule", "add", std::string(FD_EXPERIMENTS) + "/continuous.yaml"});
+  EXPECT_NE(add_here.code, 0) << add_here.out;
+  EXPECT_NE(add_here.out.find("not the leader; the leader is a at " + a.address()), std::string::npos) << add_here.out;
 
   auto frozen = [&] { return support::read_file(box + "/cgroup.events").find("frozen 1") != std::string::npos; };
   ASSERT_TRUE(frozen()) << "the injected freeze is not in effect";
