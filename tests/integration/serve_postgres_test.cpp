@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <regex>
@@ -62,7 +63,7 @@ struct Serve {
   std::string socket() const { return dir + "/" + name + ".sock"; }
   support::Exec cli(std::vector<std::string> args) const {
     args.insert(args.begin(), {FD_FIREDRILL_BIN});
-    args.insert(args.begin() + 2, {"--api", socket()});
+    args.insert(args.end(), {"--api", socket()});
     return support::exec(args, 60s);
   }
   std::string dir, name;
@@ -231,6 +232,20 @@ TEST(ServePostgres, AFollowerAnswersReadsAndRefusesChangesNamingTheLeader) {
   auto runs = b.cli({"runs"});
   EXPECT_EQ(runs.code, 0) << runs.out;
   EXPECT_NE(runs.out.find(run_id), std::string::npos) << "the follower does not list the leader's run:\n" << runs.out;
+  // The run's report, rendered at the follower from the database: its events signed
+  // by the leader's key, its seal by the follower's own; it verifies with both pinned,
+  // and not with the leader's alone (the follower claims no key it does not hold).
+  for (Serve* c : {&a, &b}) {
+    auto exported = c->cli({"keys", "export", "-o", pg.dir() + "/" + c->name + "-key.pem"});
+    ASSERT_EQ(exported.code, 0) << exported.out;
+  }
+  std::string keys = pg.dir() + "/keys.pem";
+  std::ofstream(keys) << support::read_file(pg.dir() + "/a-key.pem") << support::read_file(pg.dir() + "/b-key.pem");
+  auto verified = b.cli({"report", "verify", "--run", run_id, "--keys", keys});
+  EXPECT_EQ(verified.code, 0) << verified.out;
+  EXPECT_NE(verified.out.find("ok: chain: "), std::string::npos) << verified.out;
+  auto leader_only = b.cli({"report", "verify", "--run", run_id, "--key", pg.dir() + "/a-key.pem"});
+  EXPECT_NE(leader_only.out.find("the report seal is signed by another key"), std::string::npos) << leader_only.out;
   auto refused = b.cli({"inject", "-l", "host=ha2", "--spec", spec, "--for", "60s", "--detach"});
   EXPECT_NE(refused.code, 0) << refused.out;
   EXPECT_NE(refused.out.find("not the leader; the leader is a at " + a.address()), std::string::npos) << refused.out;
