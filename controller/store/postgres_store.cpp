@@ -168,7 +168,7 @@ using Clock = std::chrono::steady_clock;
 class PgLease : public LeaderLease {
  public:
   PgLease(pg::Reconnecting::Options link, std::chrono::milliseconds retry_for, std::atomic<int64_t>& write_epoch)
-      : link_(std::move(link)), retry_for_(retry_for), write_epoch_(write_epoch) {}
+      : link_(link), read_link_(std::move(link)), retry_for_(retry_for), write_epoch_(write_epoch) {}
 
   Result<std::optional<int64_t>> acquire(const std::string& holder, const std::string& address,
                                          std::chrono::milliseconds ttl) override {
@@ -207,10 +207,12 @@ class PgLease : public LeaderLease {
   void step_down(int64_t epoch) override { write_epoch_.compare_exchange_strong(epoch, 0); }
 
   Result<LeaseHolder> current() override {
+    // On a connection of its own: who leads is known (and told to agents and callers)
+    // while an acquire waits on the lease row.
     FD_ASSIGN(rows, call("SELECT holder, address, epoch, expires_at > clock_timestamp(), CASE WHEN "
                          "expires_at = '-infinity' THEN 0 ELSE (EXTRACT(EPOCH FROM expires_at) * 1000000)::BIGINT END "
                          "FROM leader_lease WHERE one",
-                         Params()),
+                         Params(), read_link_, read_mu_),
               "leader lease: read");
     if (rows.size() != 1) return make_error("leader lease: the lease row is missing");
     return LeaseHolder{rows.text(0, 0), rows.text(0, 1), rows.integer(0, 2), rows.integer(0, 3) != 0,
@@ -221,19 +223,22 @@ class PgLease : public LeaderLease {
   // One statement, autocommitted; retried on a new connection when the connection was
   // lost (each is idempotent for its holder: a retried acquire that had won finds the
   // lease live and answers nullopt, and the loop renews nothing it does not hold).
-  Result<Rows> call(const char* sql, const Params& params) {
-    std::lock_guard lock(mu_);
+  Result<Rows> call(const char* sql, const Params& params) { return call(sql, params, link_, mu_); }
+  Result<Rows> call(const char* sql, const Params& params, pg::Reconnecting& link, std::mutex& mu) {
+    std::lock_guard lock(mu);
     auto deadline = Clock::now() + retry_for_;
     for (;;) {
-      FD_ASSIGN(c, link_.get(deadline), "database");
+      FD_ASSIGN(c, link.get(deadline), "database");
       auto r = c->query(sql, params);
       if (r || !pg::connection_lost(r.error()) || Clock::now() >= deadline) return r;
-      link_.drop();
+      link.drop();
     }
   }
 
   std::mutex mu_;
-  pg::Reconnecting link_;
+  pg::Reconnecting link_;       // acquire, renew, release
+  std::mutex read_mu_;
+  pg::Reconnecting read_link_;  // current()
   std::chrono::milliseconds retry_for_;
   std::atomic<int64_t>& write_epoch_;
 };

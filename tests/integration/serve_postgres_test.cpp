@@ -290,6 +290,34 @@ TEST(ServePostgres, AFollowerAnswersReadsAndRefusesChangesNamingTheLeader) {
   EXPECT_NE(release.out.find("not the leader; the leader is a at " + a.address()), std::string::npos) << release.out;
 }
 
+// A halt given while no controller leads (the leader SIGKILLed, its lease run out, the
+// other held off the lease row by a transaction of the test) is recorded, and says so;
+// the next leader halts the fleet as it starts.
+TEST(ServePostgres, AHaltWhileNoControllerLeadsIsRecordedAndTheNextLeaderHaltsTheFleet) {
+  support::Postgres pg;
+  auto db = pg.fresh_database("noleader");
+  Serve a(pg.dir(), "a", pg.url(db));
+  ASSERT_TRUE(within(30s, [&] { return a.ready(); })) << support::read_file(a.log);
+  Serve b(pg.dir(), "b", pg.url(db));
+  ASSERT_TRUE(within(30s, [&] { return b.says("follower: the leader is a at " + a.address()); }))
+      << support::read_file(b.log);
+  ::kill(-a.pid, SIGKILL);
+  support::Postgres::Session hold(pg.url(db));
+  hold.sql("BEGIN; SELECT 1 FROM leader_lease FOR UPDATE");
+  ASSERT_TRUE(within(30s, [&] { return b.says("follower: the lease is free"); })) << support::read_file(b.log);
+  auto halt = b.cli({"halt", "--reason", "site fire"});
+  EXPECT_EQ(halt.code, 1) << halt.out;
+  EXPECT_NE(halt.out.find("halt recorded; no controller leads now: agents revert on their grace"), std::string::npos)
+      << halt.out;
+  EXPECT_FALSE(b.ready()) << support::read_file(b.log);
+  hold.close();
+  ASSERT_TRUE(within(30s, [&] { return b.ready(); })) << support::read_file(b.log);
+  ASSERT_TRUE(within(10s, [&] {
+    return b.cli({"agents"}).out.find("site fire (asked at controller b)") != std::string::npos;
+  })) << b.cli({"agents"}).out << support::read_file(b.log);
+  EXPECT_NE(b.cli({"agents"}).out.find("FLEET HALTED since"), std::string::npos);
+}
+
 TEST(ServePostgres, AStoreThatIsNotPostgresOrUnreachableIsAClearErrorAtStart) {
   auto bad = support::exec({FD_FIREDRILL_BIN, "serve", "--insecure", "--store", "mysql://x/y", "--fleet", "f"});
   EXPECT_EQ(bad.code, 2) << bad.out;
