@@ -13,6 +13,8 @@
 #include "agent/bpf/features.h"
 #include "agent/core/command_handler.h"
 #include "agent/core/engines.h"
+#include "agent/enroll/enroll.h"
+#include "agent/enroll/renewal.h"
 #include "agent/core/fault_manager.h"
 #include "agent/journal/journal.h"
 #include "agent/local/control_socket.h"
@@ -41,6 +43,7 @@ SYNOPSIS
   firedrill-agent [OPTIONS]
   firedrill-agent ctl SUBCOMMAND [...]     drive a running agent (see: ctl --help)
   firedrill-agent features                 print what this kernel offers
+  firedrill-agent enroll ...               join a fleet with a join token (see: enroll --help)
 
 DESCRIPTION
   Injects faults on this host with eBPF when told to by the controller (or by the
@@ -79,9 +82,11 @@ Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
      "controller address HOST:PORT, or several, HOST:PORT,HOST:PORT,...: tried in order (with backoff and jitter) "
      "until one accepts the stream; a follower names the leader and the agent goes there. Without it, local "
      "control only")
-    ("tls-ca", po::value(&c.tls_ca), "CA certificate (PEM) that signed the controller's certificate")
-    ("tls-cert", po::value(&c.tls_cert), "this agent's certificate (PEM)")
-    ("tls-key", po::value(&c.tls_key), "this agent's private key (PEM)")
+    ("tls-ca", po::value(&c.tls_ca),
+     "CA certificate (PEM) that signed the controller's certificate (default, with none of --tls-*: STATE_DIR/ca.pem "
+     "of `firedrill-agent enroll`)")
+    ("tls-cert", po::value(&c.tls_cert), "this agent's certificate (PEM; default STATE_DIR/agent.pem, renewed there)")
+    ("tls-key", po::value(&c.tls_key), "this agent's private key (PEM; default STATE_DIR/agent.key)")
     ("insecure", po::bool_switch(&c.insecure), "plaintext to the controller (labs only; logged loudly)")
     ("lease-grace", po::value(&lease)->default_value(lease), "revert everything when the controller is silent this long")
     ("workload-cgroup", po::value(&c.workload_cgroup), "cgroup v2 subtree holding this host's workloads (power loss kills it)")
@@ -168,8 +173,19 @@ Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
   if (c.controllers.empty() && c.local_socket.empty()) {
     return make_error("nothing to obey: give --controller, --local-socket, or both");
   }
+  // An enrolled host's certificate is in its state directory (firedrill-agent enroll).
+  if (!c.controllers.empty() && !c.insecure && c.tls_ca.empty() && c.tls_cert.empty() && c.tls_key.empty()) {
+    auto enrolled = agent_tls_files(c.state_dir);
+    if (std::filesystem::exists(enrolled.cert)) {
+      c.tls_ca = enrolled.ca;
+      c.tls_cert = enrolled.cert;
+      c.tls_key = enrolled.key;
+    }
+  }
   if (!c.controllers.empty() && !c.insecure && (c.tls_ca.empty() || c.tls_cert.empty() || c.tls_key.empty())) {
-    return make_error("--controller needs --tls-ca, --tls-cert and --tls-key (or --insecure for a lab)");
+    return make_error("--controller needs --tls-ca, --tls-cert and --tls-key, or a certificate of `firedrill-agent "
+                      "enroll` in --state-dir {} (or --insecure for a lab)",
+                      c.state_dir);
   }
   return c;
 }
@@ -220,6 +236,7 @@ int agent_main(int argc, char** argv) {
   // With controllers, events go up the stream, and every listed controller's address
   // joins the allow list so that no network fault cuts the agent off from any of them.
   std::unique_ptr<ControllerSession> session;
+  std::unique_ptr<CertificateRenewal> renewal;
   if (!config->controllers.empty()) {
     for (auto& controller : config->controllers) {
       auto allow = controller_allow_entries(controller);
@@ -229,7 +246,20 @@ int agent_main(int argc, char** argv) {
       }
       for (auto& e : *allow) config->allow.push_back(e);
     }
+    // An enrolled certificate (in the state directory) is renewed over the stream;
+    // one placed by hand elsewhere is the operator's to replace.
+    auto enrolled = agent_tls_files(config->state_dir);
+    if (!config->insecure && config->tls_cert == enrolled.cert && config->tls_key == enrolled.key) {
+      if (auto r = finish_renewal(enrolled); !r) log->error("{}", r.error().describe());
+      auto opened = CertificateRenewal::open(enrolled, config->id);
+      if (opened) {
+        renewal = std::move(*opened);
+      } else {
+        log->error("{}: the certificate is not renewed", opened.error().describe());
+      }
+    }
     session = std::make_unique<ControllerSession>(*config);
+    session->set_renewal(renewal.get());
   }
   LogEvents events;
   events.forward = session.get();

@@ -12,6 +12,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include "agent/bpf/features.h"
+#include "agent/enroll/renewal.h"
+#include "common/host_port.h"
 #include "common/leader_redirect.h"
 #include "common/log.h"
 #include "common/time.h"
@@ -41,26 +43,10 @@ Result<std::string> read_file(const std::string& path, const char* what) {
   return ss.str();
 }
 
-// "host:port", "[v6]:port"
-Result<std::pair<std::string, std::string>> split_address(const std::string& addr) {
-  if (!addr.empty() && addr[0] == '[') {
-    auto close = addr.find(']');
-    if (close == std::string::npos || close + 1 >= addr.size() || addr[close + 1] != ':') {
-      return make_error("controller address '{}': expected [v6-address]:port", addr);
-    }
-    return std::pair{addr.substr(1, close - 1), addr.substr(close + 2)};
-  }
-  auto colon = addr.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == addr.size()) {
-    return make_error("controller address '{}': expected host:port", addr);
-  }
-  return std::pair{addr.substr(0, colon), addr.substr(colon + 1)};
-}
-
 }  // namespace
 
 Result<std::vector<v1::AllowEntry>> controller_allow_entries(const std::string& controller) {
-  FD_ASSIGN(hp, split_address(controller), "allow list");
+  FD_ASSIGN(hp, split_host_port(controller, "controller address"), "allow list");
   auto [host, port_text] = hp;
   char* end = nullptr;
   long port = std::strtol(port_text.c_str(), &end, 10);
@@ -343,6 +329,16 @@ void ControllerSession::connect_loop() {
 
 ControllerSession::Attempt ControllerSession::run_stream(const std::string& address) {
   Attempt attempt;
+  // A renewed certificate is used from the next connection on, to every controller.
+  if (renewal_ && renewal_->generation() != channel_generation_) {
+    if (auto r = make_credentials(); r) {
+      channels_.clear();
+      channel_generation_ = renewal_->generation();
+      log()->info("connecting with the renewed certificate from now on");
+    } else {
+      log()->error("the renewed certificate: {} (the old one is used)", r.error().describe());
+    }
+  }
   auto channel = channel_to(address);
   // Connect first, so that the Hello (faults held, clock) is fresh when it is sent.
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(2))) {
@@ -402,6 +398,11 @@ ControllerSession::Attempt ControllerSession::run_stream(const std::string& addr
         // failure would cancel the stream and lose the refusal's leader address.
         writer = std::thread([this, &ctx, &stream] { writer_loop(&ctx, stream.get()); });
       }
+      if (msg.has_certificate()) {
+        if (!renewal_) continue;
+        if (auto r = renewal_->on_issued(msg.certificate()); !r) log()->warn("{}", r.error().describe());
+        continue;
+      }
       auto reply = handler_->handle(msg, v1::REVERT_REQUESTED);
       // Renewals are answered only when refused: ten thousand agents renewing every
       // few seconds should not double the controller's load.
@@ -416,6 +417,7 @@ ControllerSession::Attempt ControllerSession::run_stream(const std::string& addr
   }
   connected_ = false;
   if (writer.joinable()) writer.join();
+  if (renewal_) renewal_->stream_ended();
   grpc::Status status = stream->Finish();
   {
     std::lock_guard lock(mu_);
@@ -455,6 +457,9 @@ void ControllerSession::writer_loop(grpc::ClientContext* ctx, void* stream_ptr) 
       hb.mutable_heartbeat()->set_events_dropped(events_dropped_);
       outbox_.push_back(std::move(hb));
       next_heartbeat = SteadyClock::now() + heartbeat_interval_;
+      if (renewal_) {
+        if (auto request = renewal_->request_if_due(WallClock::now())) outbox_.push_back(std::move(*request));
+      }
     }
     if (outbox_.empty() && events_out_.empty()) {
       cv_.wait_until(lock, next_heartbeat,

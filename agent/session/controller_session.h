@@ -44,6 +44,8 @@ class ClientContext;
 
 namespace firedrill::agent {
 
+class CertificateRenewal;
+
 class ControllerSession : public EventSink {
  public:
   explicit ControllerSession(const AgentConfig& config);
@@ -63,6 +65,10 @@ class ControllerSession : public EventSink {
   // Reverts made before the session existed (what the journal finished at start): told
   // to the controller in the next Hello.
   void report_reverted_while_away(const std::vector<v1::FaultReverted>& reverted);
+
+  // An enrolled agent's certificate renewal (agent/enroll/renewal.h), before start();
+  // it outlives the session.
+  void set_renewal(CertificateRenewal* renewal) { renewal_ = renewal; }
 
   bool connected() const { return connected_.load(); }
   std::chrono::nanoseconds lease_grace() const;
@@ -87,8 +93,10 @@ class ControllerSession : public EventSink {
   AgentConfig config_;
   CommandHandler* handler_ = nullptr;
   FaultManager* faults_ = nullptr;
-  std::shared_ptr<grpc::ChannelCredentials> credentials_;  // read once, at start
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;  // read at start and after a renewal
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;  // connect thread only
+  CertificateRenewal* renewal_ = nullptr;
+  uint64_t channel_generation_ = 0;  // of the certificate credentials_ were read from
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};

@@ -13,6 +13,7 @@ std::vector<std::unique_ptr<grpc::Service>> make_api_services(ApiContext& contex
   services.push_back(make_controller_service(context));
   services.push_back(make_run_service(context));
   services.push_back(make_evidence_service(context));
+  services.push_back(make_enrollment_admin_service(context));
   // Other areas add their services here, one line each.
   return services;
 }

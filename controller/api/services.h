@@ -15,6 +15,7 @@
 #include <grpcpp/impl/codegen/service_type.h>
 
 #include "controller/auth/access.h"
+#include "controller/enroll/enrollment.h"
 #include "controller/leader/leader_view.h"
 #include "controller/runner/run_manager.h"
 #include "controller/runner/run_recorder.h"
@@ -33,6 +34,7 @@ struct ApiContext {
   const auth::Access& access;         // roles and approval policy
   const auth::PeerTable* unix_peers;  // the API socket's connections (SO_PEERCRED)
   evidence::ControllerEvidence* evidence = nullptr;  // null: the daemon could not open it
+  Enrollment* enrollment = nullptr;                  // join tokens, revoked agents
   // Set on a follower (several controllers on one PostgreSQL store): who leads, as last
   // read from the database. A follower answers reads from the database, records a halt
   // there for the leader to act on (Store::request_halt), and refuses every other call
@@ -55,6 +57,7 @@ std::vector<std::unique_ptr<grpc::Service>> make_api_services(ApiContext& contex
 std::unique_ptr<grpc::Service> make_controller_service(ApiContext& context);
 std::unique_ptr<grpc::Service> make_run_service(ApiContext& context);
 std::unique_ptr<grpc::Service> make_evidence_service(ApiContext& context);
+std::unique_ptr<grpc::Service> make_enrollment_admin_service(ApiContext& context);
 
 // The default API socket, overridden by FIREDRILL_API and --api.
 std::string default_api_socket();

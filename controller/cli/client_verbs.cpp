@@ -147,6 +147,8 @@ constexpr const char* kAgentsUsage = R"(firedrill agents - the agents of the fle
 
 SYNOPSIS
   firedrill agents [--selector SEL] [--all] [--json]
+  firedrill agents revoke ID [--reason TEXT]     (see: agents revoke --help)
+  firedrill agents revoked
 
 DESCRIPTION
   Lists live agents with their tags, the fault kinds they offer, the faults they
@@ -198,6 +200,8 @@ OPTIONS)";
 }  // namespace
 
 int agents_main(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "revoke") return agents_revoke_main(argc - 1, argv + 1);
+  if (argc >= 2 && std::string_view(argv[1]) == "revoked") return agents_revoked_main(argc - 1, argv + 1);
   ClientOptions common;
   std::string selector;
   bool all = false;

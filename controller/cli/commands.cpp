@@ -20,6 +20,7 @@ const std::vector<Subcommand>& subcommands() {
       {"release", "lift a halt", release_main},
       {"runs", "recent runs, or one run with its targets", runs_main},
       {"certs", "make the fleet's mutual TLS material (CA, controller, agents)", certs_main},
+      {"tokens", "join tokens for enrolling hosts: tokens create|list|revoke", tokens_main},
       {"validate", "check experiment files and report every error at once", experiment::validate_main},
       {"run", "start an experiment and follow it live to its verdict", runner::run_main},
       {"show", "an experiment run in full (steps, faults, timeline, SLOs), or the recent ones", runner::show_main},

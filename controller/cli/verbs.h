@@ -12,5 +12,8 @@ int revert_main(int argc, char** argv);   // end an ad hoc run early
 int halt_main(int argc, char** argv);     // revert everything, block new runs
 int release_main(int argc, char** argv);  // lift a halt
 int runs_main(int argc, char** argv);     // recent runs, or one run with its targets
+int tokens_main(int argc, char** argv);   // join tokens (enroll_verbs.cpp)
+int agents_revoke_main(int argc, char** argv);   // agents revoke ID
+int agents_revoked_main(int argc, char** argv);  // agents revoked
 
 }  // namespace firedrill::controller

@@ -35,6 +35,7 @@
 #include "controller/daemon/follower.h"
 #include "controller/daemon/halt_watcher.h"
 #include "controller/daemon/import.h"
+#include "controller/enroll/enroll_server.h"
 #include "controller/experiment/loader.h"
 #include "controller/leader/elector.h"
 #include "controller/metrics/controller_metrics.h"
@@ -80,6 +81,14 @@ DESCRIPTION
   uid:N or cn:NAME). --approval-policy ENV=N[:WHO,...] makes runs in environment ENV
   ("*": any other) wait for N approvals from distinct people matching WHO; nobody
   approves their own run.
+
+  Enrollment: with --ca-key (the key of --tls-ca) the controller signs agent
+  certificates itself. `firedrill tokens create` makes a join token; on the host,
+  `firedrill-agent enroll --controller HOST:PORT --token T` makes its key, sends a
+  certificate request to --enroll-listen (TLS without a client certificate, on a port
+  of its own) and gets a certificate of --cert-lifetime (default 30d) back. Agents
+  renew it over their stream at two thirds of its life. `firedrill agents revoke ID`
+  refuses an agent's certificates at once, and after restarts.
 
   Agents revert every fault when the controller is silent for the lease grace, so a
   controller that dies leaves nothing behind. On start, runs a previous life left in
@@ -129,7 +138,8 @@ int serve_main(int argc, char** argv) {
   AgentServerConfig agents;
   FleetConfig fleet_config;
   std::string state_dir = "/var/lib/firedrill", api = default_api_socket(), api_group, api_mode, api_listen;
-  std::string metrics_listen, store_url, fleet_id, controller_id, advertise;
+  std::string metrics_listen, store_url, fleet_id, controller_id, advertise, enroll_listen, ca_key,
+      cert_lifetime = "30d";
   std::string lease = "5s", heartbeat = "1s", lost_after = "0s", max_clock_offset = "1s", log_format = "text", log_level = "info";
   std::vector<std::string> protect, controller_domain, peer_domain;
   auth::AccessConfig access_config;
@@ -182,6 +192,12 @@ int serve_main(int argc, char** argv) {
     ("admin", po::value(&access_config.admins)->composing(), "WHO may do everything, schedules too (repeatable)")
     ("approval-policy", po::value(&access_config.approval_policy)->composing(),
      "ENV=N[:WHO,...]: runs in environment ENV ('*': any other) need N approvals from distinct people matching WHO (repeatable)")
+    ("enroll-listen", po::value(&enroll_listen),
+     "accept enrollments (`firedrill-agent enroll`) on HOST:PORT: TLS with --tls-cert, no client certificate")
+    ("ca-key", po::value(&ca_key),
+     "the fleet CA's private key (of --tls-ca): this controller signs enrolled and renewed agent certificates")
+    ("cert-lifetime", po::value(&cert_lifetime)->default_value(cert_lifetime),
+     "the lifetime of the certificates this controller signs (1m..3650d)")
     ("metrics-listen", po::value(&metrics_listen),
      "serve /metrics (Prometheus text format) on ADDR:PORT, e.g. 127.0.0.1:9465 or [::1]:9465")
     ("log-format", po::value(&log_format)->default_value(log_format), "text or json")
@@ -230,6 +246,12 @@ int serve_main(int argc, char** argv) {
     fleet_config.guard.peer_domains.push_back(*kv);
   }
   if (auto r = fleet_config.guard.validate(); !r) return usage(r.error().message);
+  auto lifetime = parse_duration(cert_lifetime);
+  if (!lifetime) return usage("--cert-lifetime: " + lifetime.error().message);
+  if (agents.insecure && (!enroll_listen.empty() || !ca_key.empty())) {
+    return usage("--enroll-listen and --ca-key need the fleet's TLS material (--tls-ca, --tls-cert, --tls-key), not "
+                 "--insecure");
+  }
   if (!api_listen.empty() && agents.insecure) {
     return usage("--api-listen needs the fleet's TLS material (--tls-ca, --tls-cert, --tls-key), not --insecure: "
                  "remote callers are identified by their client certificate");
@@ -309,7 +331,19 @@ int serve_main(int argc, char** argv) {
   }
 
   Fleet fleet(fleet_config, store.get(), runner::run_of_fault);
+  Revocations revocations;  // read by the agent server's streams: outlives it
   AgentServer agent_server(fleet);
+  auto enrollment = Enrollment::open(
+      {agents.insecure ? "" : agents.tls_ca, ca_key, std::chrono::duration_cast<std::chrono::seconds>(*lifetime)}, *store,
+      revocations);
+  if (!enrollment) {
+    log()->error("enrollment: {}", enrollment.error().describe());
+    return 1;
+  }
+  agent_server.set_revocations(&revocations);
+  agent_server.set_renewer([e = enrollment->get()](const std::string& id, const std::string& csr) {
+    return e->renew_message(id, csr);
+  });
   if (auto r = agent_server.start(agents); !r) {
     log()->error("{}", r.error().describe());
     return 1;
@@ -353,8 +387,18 @@ int serve_main(int argc, char** argv) {
     return 1;
   }
   ApiContext context{fleet, *store, runs, state_dir, *access, api_server.peers(),
-                     run_evidence ? run_evidence->get() : nullptr};
+                     run_evidence ? run_evidence->get() : nullptr, enrollment->get()};
   context.controller_id = controller_id;
+  EnrollServer enroll_server(**enrollment);
+  if (!enroll_listen.empty()) {
+    if (auto r = enroll_server.start({enroll_listen, agents.tls_cert, agents.tls_key, agents.tls_ca}); !r) {
+      log()->error("{}", r.error().describe());
+      return 1;
+    }
+    if (!(*enrollment)->can_sign()) {
+      log()->warn("enrollment on {} is refused to every host: no --ca-key to sign with", enroll_listen);
+    }
+  }
   if (auto r = api_server.start(context); !r) {
     log()->error("{}", r.error().describe());
     return 1;
@@ -408,6 +452,7 @@ int serve_main(int argc, char** argv) {
   }
   if (halts) halts->stop();
   metrics_server.stop();
+  enroll_server.stop();
   api_server.stop();
   runs.stop(lost_lease ? std::string("the controller lost the leader lease")
                        : fmt::format("the controller stopped ({})", strsignal(sig)));

@@ -27,7 +27,9 @@ constexpr size_t kMaxQueued = 4096;
 class StreamReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>,
                             public SessionTransport {
  public:
-  StreamReactor(Fleet& fleet, grpc::CallbackServerContext* ctx) : fleet_(fleet), ctx_(ctx) {
+  StreamReactor(Fleet& fleet, const Revocations* revocations, const CertificateRenewer* renewer,
+                grpc::CallbackServerContext* ctx)
+      : fleet_(fleet), revocations_(revocations), renewer_(renewer), ctx_(ctx) {
     peer_ = ctx->peer();
     if (auto auth = ctx->auth_context(); auth && auth->IsPeerAuthenticated()) {
       auto cn = auth->FindPropertyValues("x509_common_name");
@@ -80,6 +82,12 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1:
         refuse(grpc::StatusCode::INVALID_ARGUMENT, "the first message must be a Hello");
         return;
       }
+      if (auto revoked = revocations_ ? revocations_->find(certificate_id_) : std::nullopt; revoked) {
+        auto why = revocations_->refusal(*revoked);
+        log()->warn("stream from {} refused: {}", peer_, why);
+        refuse(grpc::StatusCode::PERMISSION_DENIED, why);
+        return;
+      }
       auto r = fleet_.register_session(session_, in_.hello(), certificate_id_);
       if (!r) {
         log()->warn("refused: {}", r.error().describe());
@@ -92,6 +100,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1:
       log()->warn("agent {} sent a second Hello on one stream: closing it", agent_id_);
       refuse(grpc::StatusCode::INVALID_ARGUMENT, "Hello may be sent only once per stream");
       return;
+    } else if (in_.has_certificate_request()) {
+      renew();
     } else {
       fleet_.on_message(session_, in_);
     }
@@ -144,7 +154,25 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1:
 
   std::string id_or_peer() const { return agent_id_.empty() ? "before Hello" : agent_id_; }
 
+  // A new certificate for the stream's own identity: the id its certificate names,
+  // which is the id it registered as (an insecure stream has none and gets none).
+  void renew() {
+    v1::ControllerMessage reply;
+    auto* issued = reply.mutable_certificate();
+    if (certificate_id_.empty()) {
+      issued->set_error("a stream without a client certificate has no certificate to renew");
+    } else if (!*renewer_) {
+      issued->set_error("this controller does not renew certificates");
+    } else {
+      *issued = (*renewer_)(certificate_id_, in_.certificate_request().csr_pem());
+    }
+    if (!issued->error().empty()) log()->warn("agent {}: certificate renewal refused: {}", agent_id_, issued->error());
+    send(reply);
+  }
+
   Fleet& fleet_;
+  const Revocations* revocations_;
+  const CertificateRenewer* renewer_;
   grpc::CallbackServerContext* ctx_;
   std::string peer_;
   std::string certificate_id_;
@@ -189,7 +217,7 @@ class FollowerAgentService final : public v1::AgentService::CallbackService {
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentService::Connect(
     grpc::CallbackServerContext* context) {
-  return new StreamReactor(fleet_, context);
+  return new StreamReactor(fleet_, revocations_, &renewer_, context);
 }
 
 Result<std::shared_ptr<grpc::ServerCredentials>> agent_server_credentials(const AgentServerConfig& config) {

@@ -12,6 +12,7 @@
 
 #include "common/result.h"
 #include "controller/session/fleet.h"
+#include "controller/session/revocations.h"
 #include "firedrill/v1/agent.grpc.pb.h"
 
 namespace firedrill::controller {
@@ -23,14 +24,23 @@ struct AgentServerConfig {
   size_t max_message_bytes = 1u << 20;
 };
 
+// Signs a registered agent's CertificateRequest (controller/enroll): the answer to send.
+using CertificateRenewer = std::function<v1::CertificateIssued(const std::string& agent_id, const std::string& csr_pem)>;
+
 class AgentService final : public v1::AgentService::CallbackService {
  public:
   explicit AgentService(Fleet& fleet) : fleet_(fleet) {}
   grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* Connect(
       grpc::CallbackServerContext* context) override;
+  // Streams whose certificate names a revoked agent are refused at their Hello.
+  void set_revocations(const Revocations* revocations) { revocations_ = revocations; }
+  // Renewals over the stream; without one they are answered with an error.
+  void set_renewer(CertificateRenewer renewer) { renewer_ = std::move(renewer); }
 
  private:
   Fleet& fleet_;
+  const Revocations* revocations_ = nullptr;
+  CertificateRenewer renewer_;
 };
 
 class AgentServer {
@@ -39,6 +49,9 @@ class AgentServer {
   ~AgentServer() { stop(); }
 
   Result<void> start(const AgentServerConfig& config);
+  // Before start(); `revocations` outlives the server.
+  void set_revocations(const Revocations* revocations) { service_.set_revocations(revocations); }
+  void set_renewer(CertificateRenewer renewer) { service_.set_renewer(std::move(renewer)); }
   // The port actually bound (for listen addresses with port 0).
   int port() const { return port_; }
   void stop();

@@ -92,18 +92,18 @@ Result<void> add_ext(X509* cert, X509* issuer, int nid, const std::string& value
 }
 
 // A certificate skeleton: random serial, validity from an hour ago (clock skew) to
-// `days` ahead, subject CN, public key.
-Result<X509Ptr> new_cert(const std::string& cn, EVP_PKEY* key, int days) {
+// `lifetime` ahead, subject CN, public key.
+Result<X509Ptr> new_cert(const std::string& cn, EVP_PKEY* key, std::chrono::seconds lifetime) {
   X509Ptr cert(X509_new());
   X509_set_version(cert.get(), 2);
   unsigned char serial[16];
-  RAND_bytes(serial, sizeof serial);
+  if (RAND_bytes(serial, sizeof serial) != 1) return ssl_error("random serial");
   serial[0] &= 0x7f;
   BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
   BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get()));
   BN_free(bn);
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(days) * 86400);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(lifetime.count()));
   X509_NAME* name = X509_get_subject_name(cert.get());
   X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>("firedrill"), -1, -1, 0);
   if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()), -1,
@@ -136,7 +136,7 @@ Result<KeyType> parse_key_type(std::string_view text) {
 
 Result<Pem> make_ca(const std::string& name, KeyType type, int days) {
   FD_ASSIGN(key, new_key(type), "CA");
-  FD_ASSIGN(cert, new_cert(name, key.get(), days), "CA");
+  FD_ASSIGN(cert, new_cert(name, key.get(), std::chrono::days(days)), "CA");
   X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get()));
   FD_TRY(add_ext(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0"), "CA");
   FD_TRY(add_ext(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign"), "CA");
@@ -150,13 +150,16 @@ Result<Pem> make_ca(const std::string& name, KeyType type, int days) {
   return out;
 }
 
-Result<Pem> issue_cert(const Pem& ca, CertRole role, const std::string& cn, const std::vector<std::string>& sans_in,
-                       KeyType type, int days) {
+namespace {
+
+// A leaf for `cn` over `key` (its public half), signed by the CA: the extensions of
+// `role`, subject alt names `sans` (defaults as issue_cert says).
+Result<X509Ptr> sign_leaf(const Pem& ca, CertRole role, const std::string& cn, const std::vector<std::string>& sans_in,
+                          EVP_PKEY* key, std::chrono::seconds lifetime) {
   if (cn.empty() || cn.size() > 64) return make_error("common name '{}' must be 1 to 64 characters", cn);
   FD_ASSIGN(ca_cert, parse_cert(ca.cert), "CA certificate");
   FD_ASSIGN(ca_key, parse_key(ca.key), "CA key");
-  FD_ASSIGN(key, new_key(type), "certificate for {}", cn);
-  FD_ASSIGN(cert, new_cert(cn, key.get(), days), "certificate for {}", cn);
+  FD_ASSIGN(cert, new_cert(cn, key, lifetime), "certificate for {}", cn);
   X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert.get()));
   FD_TRY(add_ext(cert.get(), ca_cert.get(), NID_basic_constraints, "critical,CA:FALSE"), "{}", cn);
   FD_TRY(add_ext(cert.get(), ca_cert.get(), NID_key_usage, "critical,digitalSignature"), "{}", cn);
@@ -174,11 +177,56 @@ Result<Pem> issue_cert(const Pem& ca, CertRole role, const std::string& cn, cons
   }
   FD_TRY(add_ext(cert.get(), ca_cert.get(), NID_subject_alt_name, alt), "{}", cn);
   FD_TRY(sign(cert.get(), ca_key.get()), "{}", cn);
+  return cert;
+}
+
+std::string serial_hex(X509* cert) {
+  BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get_serialNumber(cert), nullptr);
+  char* text = bn ? BN_bn2hex(bn) : nullptr;
+  std::string out = text ? text : "";
+  OPENSSL_free(text);
+  BN_free(bn);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+Result<Pem> issue_cert(const Pem& ca, CertRole role, const std::string& cn, const std::vector<std::string>& sans,
+                       KeyType type, int days) {
+  FD_ASSIGN(key, new_key(type), "certificate for {}", cn);
+  FD_ASSIGN(cert, sign_leaf(ca, role, cn, sans, key.get(), std::chrono::days(days)), "certificate for {}", cn);
   Pem out;
   FD_ASSIGN(c, cert_pem(cert.get()), "{}", cn);
   FD_ASSIGN(k, key_pem(key.get()), "{}", cn);
   out.cert = std::move(c);
   out.key = std::move(k);
+  return out;
+}
+
+Result<IssuedCert> issue_for_request(const Pem& ca, const std::string& csr_pem, const std::string& cn,
+                                     std::chrono::seconds lifetime) {
+  BioPtr bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())));
+  std::unique_ptr<X509_REQ, Deleter<X509_REQ, X509_REQ_free>> req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+  if (!req) return ssl_error("the certificate request is not a PEM PKCS#10 request");
+  PkeyPtr key(X509_REQ_get_pubkey(req.get()));
+  if (!key) return ssl_error("the certificate request has no public key");
+  // Proof that the requester holds the private key.
+  if (X509_REQ_verify(req.get(), key.get()) != 1) return ssl_error("the certificate request's signature does not verify");
+  int id = EVP_PKEY_get_id(key.get());
+  if (id == EVP_PKEY_RSA && EVP_PKEY_get_bits(key.get()) < 2048) {
+    return make_error("the certificate request's RSA key has {} bits (at least 2048)", EVP_PKEY_get_bits(key.get()));
+  }
+  if (id != EVP_PKEY_EC && id != EVP_PKEY_ED25519 && id != EVP_PKEY_RSA) {
+    return make_error("the certificate request's key is {} (EC, Ed25519 or RSA)", OBJ_nid2sn(id));
+  }
+  // The subject the request asks for is ignored: the certificate names the agent id.
+  FD_ASSIGN(cert, sign_leaf(ca, CertRole::kAgent, cn, {}, key.get(), lifetime), "certificate for {}", cn);
+  IssuedCert out;
+  FD_ASSIGN(pem, cert_pem(cert.get()), "{}", cn);
+  out.pem = std::move(pem);
+  out.serial_hex = serial_hex(cert.get());
+  out.not_after = WallClock::now() + lifetime;
   return out;
 }
 

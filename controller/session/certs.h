@@ -4,10 +4,12 @@
 // exactly that id on a stream that presents it).
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
+#include "common/time.h"
 
 namespace firedrill::controller {
 
@@ -29,6 +31,18 @@ Result<Pem> make_ca(const std::string& name, KeyType type, int days);
 // by parsing); the controller's also gets "localhost" and 127.0.0.1 when none is given.
 Result<Pem> issue_cert(const Pem& ca, CertRole role, const std::string& common_name,
                        const std::vector<std::string>& sans, KeyType type, int days);
+
+// An agent's certificate for `cn` over the public key of a PEM certificate request
+// (PKCS#10: its signature is checked, proving the requester holds the key; the
+// subject it asks for is ignored), valid for `lifetime`: what enrollment and renewal
+// hand out. The private key never reaches the signer.
+struct IssuedCert {
+  std::string pem;
+  std::string serial_hex;
+  WallTime not_after;
+};
+Result<IssuedCert> issue_for_request(const Pem& ca, const std::string& csr_pem, const std::string& cn,
+                                     std::chrono::seconds lifetime);
 
 // Files: DIR/ca.pem, DIR/ca.key; DIR/controller.pem|.key; DIR/agent-ID.pem|.key.
 // Keys are written 0600. Refuses to overwrite an existing CA unless `force`.

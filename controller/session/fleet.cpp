@@ -264,4 +264,11 @@ void Fleet::on_message(const std::shared_ptr<AgentSession>& s, const v1::AgentMe
   }
 }
 
+bool Fleet::disconnect(const std::string& id, int grpc_code, const std::string& why) {
+  auto s = streams_.session(id);
+  if (!s) return false;
+  s->close(grpc_code, why);
+  return true;
+}
+
 }  // namespace firedrill::controller

@@ -147,6 +147,8 @@ class Fleet {
   void session_ended(const std::shared_ptr<AgentSession>& session, const std::string& why) {
     streams_.session_ended(session, why);
   }
+  // Closes agent `id`'s live stream with a status (revocation); whether it had one.
+  bool disconnect(const std::string& id, int grpc_code, const std::string& why);
   // Closes every stream and writes what is pending to the store (the destructor does).
   void stop() { streams_.stop(); }
 

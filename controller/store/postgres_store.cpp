@@ -17,10 +17,11 @@ namespace firedrill::controller {
 namespace {
 
 // The PostgreSQL store began at the store's version 4 (the SQLite store's versions 1 to
-// 3 never existed here). Version 5 added halt_requests: kSchema makes it (IF NOT
-// EXISTS) in a database of version 4, and init() writes the new version. A new version
-// adds its step there.
+// 3 never existed here). Version 5 added halt_requests, join_tokens and
+// agent_revocations: the schema's CREATE ... IF NOT EXISTS makes them in a database of
+// version 4, and init() writes the new version. A new version adds its step there.
 static_assert(kSchemaVersion == 5, "a new schema version needs its PostgreSQL migration in postgres_store.cpp");
+constexpr int kFirstPostgresVersion = 4;
 
 // Tables as the SQLite store's (sqlite_store.cpp), with BYTEA for serialized records
 // and BIGINT UTC microseconds for instants; store_identity holds the fleet; leader_lease
@@ -125,6 +126,22 @@ CREATE TABLE IF NOT EXISTS evidence_keys (
   public_pem TEXT NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS join_tokens (
+  secret_sha256 TEXT PRIMARY KEY,
+  tags TEXT NOT NULL,
+  uses_allowed BIGINT NOT NULL,
+  uses BIGINT NOT NULL,
+  created_us BIGINT NOT NULL,
+  expires_us BIGINT NOT NULL,
+  created_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agent_revocations (
+  agent_id TEXT PRIMARY KEY,
+  revoked_us BIGINT NOT NULL,
+  revoked_by TEXT NOT NULL,
+  reason TEXT NOT NULL
+);
+
 CREATE OR REPLACE FUNCTION firedrill_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   RAISE EXCEPTION '% are append-only', TG_ARGV[0];
@@ -156,7 +173,8 @@ END $$;
 )sql";
 
 constexpr const char* kFencedTables[] = {"agents", "runs", "run_samples", "schedules", "events", "settings",
-                                         "evidence_events", "evidence_findings", "evidence_keys"};
+                                         "evidence_events", "evidence_findings", "evidence_keys",
+                                         "join_tokens", "agent_revocations"};
 
 int64_t us(WallTime t) { return to_unix_micros(t); }
 WallTime from_us(int64_t v) { return from_unix_micros(v); }
@@ -267,8 +285,9 @@ class PgStore : public PostgresStore {
                           "to {}. Run the newer firedrill on it, or give this one another database",
                           version, FIREDRILL_VERSION, kSchemaVersion);
       }
-      if (version != 0 && version < 4) {
-        return make_error("its schema is version {}, which no firedrill wrote to PostgreSQL (it began at 4)", version);
+      if (version != 0 && version < kFirstPostgresVersion) {
+        return make_error("its schema is version {}, which no firedrill wrote to PostgreSQL (it began at {})", version,
+                          kFirstPostgresVersion);
       }
       if (version == 0) {
         FD_ASSIGN(foreign, c->query("SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename IN "
@@ -299,7 +318,7 @@ class PgStore : public PostgresStore {
                           "at this fleet's database",
                           fleet.text(0, 0), options_.fleet);
       }
-      if (version < kSchemaVersion) {
+      if (version != kSchemaVersion) {
         FD_TRY(c->query("INSERT INTO schema_version(version) VALUES ($1)", Params().integer(int64_t{kSchemaVersion})),
                "schema version");
         if (version != 0) logger("controller.store")->warn("store {}: migrated from schema {} to {}", name_, version, kSchemaVersion);
@@ -656,7 +675,103 @@ class PgStore : public PostgresStore {
     });
   }
 
+
+  Result<void> put_join_token(const JoinTokenRow& r) override {
+    return write([&](pg::Conn& c) -> Result<void> {
+      FD_TRY(c.query("INSERT INTO join_tokens(secret_sha256, tags, uses_allowed, uses, created_us, expires_us, "
+                     "created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     Params().text(r.secret_sha256).text(records::tags_json(r.tags)).integer(int64_t{r.uses_allowed})
+                         .integer(int64_t{r.uses}).integer(us(r.created_at)).integer(us(r.expires_at))
+                         .text(r.created_by)),
+             "put join token");
+      return ok();
+    });
+  }
+
+  Result<std::optional<JoinTokenRow>> join_token(const std::string& hash) override {
+    FD_ASSIGN(rows, select_tokens("WHERE secret_sha256 = $1", Params().text(hash)), "store");
+    if (rows.empty()) return std::optional<JoinTokenRow>();
+    return std::optional<JoinTokenRow>(std::move(rows.front()));
+  }
+
+  Result<std::vector<JoinTokenRow>> join_tokens() override {
+    return select_tokens("ORDER BY created_us, secret_sha256", Params());
+  }
+
+  Result<bool> use_join_token(const std::string& hash, WallTime now) override {
+    bool used = false;
+    FD_TRY(write([&](pg::Conn& c) -> Result<void> {
+             FD_ASSIGN(rows, c.query("UPDATE join_tokens SET uses = uses + 1 WHERE secret_sha256 = $1 AND "
+                                     "uses < uses_allowed AND expires_us > $2 RETURNING uses",
+                                     Params().text(hash).integer(us(now))),
+                       "use join token");
+             used = rows.size() == 1;
+             return ok();
+           }),
+           "store");
+    return used;
+  }
+
+  Result<size_t> remove_join_tokens(const std::string& prefix) override {
+    if (prefix.size() < 8) return make_error("store: a join token id has at least 8 hex digits ('{}')", prefix);
+    size_t n = 0;
+    FD_TRY(write([&](pg::Conn& c) -> Result<void> {
+             FD_ASSIGN(rows, c.query("DELETE FROM join_tokens WHERE left(secret_sha256, length($1)) = $1 RETURNING 1",
+                                     Params().text(prefix)),
+                       "remove join tokens");
+             n = static_cast<size_t>(rows.size());
+             return ok();
+           }),
+           "store");
+    return n;
+  }
+
+  Result<void> revoke_agent(const AgentRevocationRow& r) override {
+    return write([&](pg::Conn& c) -> Result<void> {
+      FD_TRY(c.query("INSERT INTO agent_revocations(agent_id, revoked_us, revoked_by, reason) VALUES ($1, $2, $3, $4) "
+                     "ON CONFLICT (agent_id) DO NOTHING",
+                     Params().text(r.agent_id).integer(us(r.revoked_at)).text(r.revoked_by).text(r.reason)),
+             "revoke agent {}", r.agent_id);
+      return ok();
+    });
+  }
+
+  Result<std::vector<AgentRevocationRow>> agent_revocations() override {
+    using Out = std::vector<AgentRevocationRow>;
+    return read<Out>([&](pg::Conn& c) -> Result<Out> {
+      FD_ASSIGN(rows, c.query("SELECT agent_id, revoked_us, revoked_by, reason FROM agent_revocations ORDER BY agent_id"),
+                "agent revocations");
+      Out out;
+      for (int i = 0; i < rows.size(); ++i) {
+        out.push_back({rows.text(i, 0), from_us(rows.integer(i, 1)), rows.text(i, 2), rows.text(i, 3)});
+      }
+      return out;
+    });
+  }
+
  private:
+  Result<std::vector<JoinTokenRow>> select_tokens(const std::string& rest, const Params& params) {
+    using Out = std::vector<JoinTokenRow>;
+    return read<Out>([&](pg::Conn& c) -> Result<Out> {
+      std::string sql = "SELECT secret_sha256, tags, uses_allowed, uses, created_us, expires_us, created_by FROM "
+                        "join_tokens " + rest;
+      FD_ASSIGN(rows, c.query(sql.c_str(), params), "join tokens");
+      Out out;
+      for (int i = 0; i < rows.size(); ++i) {
+        JoinTokenRow r;
+        r.secret_sha256 = rows.text(i, 0);
+        r.tags = records::parse_tags(rows.text(i, 1));
+        r.uses_allowed = static_cast<uint32_t>(rows.integer(i, 2));
+        r.uses = static_cast<uint32_t>(rows.integer(i, 3));
+        r.created_at = from_us(rows.integer(i, 4));
+        r.expires_at = from_us(rows.integer(i, 5));
+        r.created_by = rows.text(i, 6);
+        out.push_back(std::move(r));
+      }
+      return out;
+    });
+  }
+
   static constexpr const char* kEventColumns =
       "run_id, seq, kind, recorded_at, recorded_us, body, prev_hash, hash, head_signature, key_fingerprint";
 

@@ -15,14 +15,15 @@
 namespace firedrill::controller {
 namespace {
 
-// Version 3. Version 1 (firedrill 0.1.0) had no version table, a runs table of its own
+// Version 5. Version 1 (firedrill 0.1.0) had no version table, a runs table of its own
 // (kind, status, state, ...) for ad hoc runs and run_targets beside it; experiment
 // runs were files under STATE_DIR/runs (imported by the daemon, controller/daemon).
 // Version 3 kept each fault's status as text (FaultRecord field 4); version 4 has the
 // enum. Version 2 had the evidence tables without recorded_us (they were opened beside the
 // store, by the evidence code). Sequence numbers (seq) are given by the controller, in
 // the transaction that appends: AUTOINCREMENT, where an older version made it, is
-// never relied on. Version 5 added halt_requests (halts asked at any controller).
+// never relied on. Version 5 added halt_requests (halts asked at any controller),
+// join_tokens and agent_revocations (enrollment), made by the schema itself.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (
   version INTEGER NOT NULL
@@ -104,6 +105,21 @@ CREATE INDEX IF NOT EXISTS evidence_findings_retest ON evidence_findings(retest_
 CREATE TABLE IF NOT EXISTS evidence_keys (
   fingerprint TEXT PRIMARY KEY,
   public_pem TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS join_tokens (
+  secret_sha256 TEXT PRIMARY KEY,
+  tags TEXT NOT NULL,
+  uses_allowed INTEGER NOT NULL,
+  uses INTEGER NOT NULL,
+  created_us INTEGER NOT NULL,
+  expires_us INTEGER NOT NULL,
+  created_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agent_revocations (
+  agent_id TEXT PRIMARY KEY,
+  revoked_us INTEGER NOT NULL,
+  revoked_by TEXT NOT NULL,
+  reason TEXT NOT NULL
 );
 CREATE TRIGGER IF NOT EXISTS evidence_events_no_update BEFORE UPDATE ON evidence_events
   BEGIN SELECT RAISE(ABORT, 'evidence events are append-only'); END;
@@ -533,7 +549,96 @@ class SqliteStore : public Store {
     return std::optional<std::string>();
   }
 
+
+  Result<void> put_join_token(const JoinTokenRow& r) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "INSERT INTO join_tokens(secret_sha256, tags, uses_allowed, uses, created_us, expires_us, created_by) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    FD_TRY(s.prepared("put join token"), "store");
+    s.bind(1, r.secret_sha256).bind(2, records::tags_json(r.tags)).bind(3, int64_t{r.uses_allowed})
+        .bind(4, int64_t{r.uses}).bind(5, us(r.created_at)).bind(6, us(r.expires_at)).bind(7, r.created_by);
+    return done(s.step(), "put join token");
+  }
+
+  Result<std::optional<JoinTokenRow>> join_token(const std::string& hash) override {
+    std::lock_guard lock(mu_);
+    FD_ASSIGN(rows, select_tokens("WHERE secret_sha256 = ?1", hash), "store");
+    if (rows.empty()) return std::optional<JoinTokenRow>();
+    return std::optional<JoinTokenRow>(std::move(rows.front()));
+  }
+
+  Result<std::vector<JoinTokenRow>> join_tokens() override {
+    std::lock_guard lock(mu_);
+    return select_tokens("ORDER BY created_us, secret_sha256", "");
+  }
+
+  Result<bool> use_join_token(const std::string& hash, WallTime now) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "UPDATE join_tokens SET uses = uses + 1 WHERE secret_sha256 = ?1 AND uses < uses_allowed AND "
+                "expires_us > ?2 RETURNING uses");
+    FD_TRY(s.prepared("use join token"), "store");
+    s.bind(1, hash).bind(2, us(now));
+    int rc = s.step();
+    bool used = rc == SQLITE_ROW;
+    if (used) rc = s.step();
+    FD_TRY(done(rc, "use join token"), "store");
+    return used;
+  }
+
+  Result<size_t> remove_join_tokens(const std::string& prefix) override {
+    if (prefix.size() < 8) return make_error("store: a join token id has at least 8 hex digits ('{}')", prefix);
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "DELETE FROM join_tokens WHERE substr(secret_sha256, 1, length(?1)) = ?1");
+    FD_TRY(s.prepared("remove join tokens"), "store");
+    s.bind(1, prefix);
+    FD_TRY(done(s.step(), "remove join tokens"), "store");
+    return static_cast<size_t>(sqlite3_changes(db_));
+  }
+
+  Result<void> revoke_agent(const AgentRevocationRow& r) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "INSERT INTO agent_revocations(agent_id, revoked_us, revoked_by, reason) VALUES (?1, ?2, ?3, ?4) "
+                "ON CONFLICT(agent_id) DO NOTHING");
+    FD_TRY(s.prepared("revoke agent"), "store");
+    s.bind(1, r.agent_id).bind(2, us(r.revoked_at)).bind(3, r.revoked_by).bind(4, r.reason);
+    return done(s.step(), "revoke agent " + r.agent_id);
+  }
+
+  Result<std::vector<AgentRevocationRow>> agent_revocations() override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT agent_id, revoked_us, revoked_by, reason FROM agent_revocations ORDER BY agent_id");
+    FD_TRY(s.prepared("agent revocations"), "store");
+    std::vector<AgentRevocationRow> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back({s.text(0), from_us(s.integer(1)), s.text(2), s.text(3)});
+    FD_TRY(done(rc, "agent revocations"), "store");
+    return out;
+  }
+
  private:
+  Result<std::vector<JoinTokenRow>> select_tokens(const std::string& where, const std::string& hash) {
+    std::string sql = "SELECT secret_sha256, tags, uses_allowed, uses, created_us, expires_us, created_by FROM "
+                      "join_tokens " + where;
+    Stmt s(db_, sql.c_str());
+    FD_TRY(s.prepared("join tokens"), "store");
+    if (!hash.empty()) s.bind(1, hash);
+    std::vector<JoinTokenRow> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      JoinTokenRow r;
+      r.secret_sha256 = s.text(0);
+      r.tags = records::parse_tags(s.text(1));
+      r.uses_allowed = static_cast<uint32_t>(s.integer(2));
+      r.uses = static_cast<uint32_t>(s.integer(3));
+      r.created_at = from_us(s.integer(4));
+      r.expires_at = from_us(s.integer(5));
+      r.created_by = s.text(6);
+      out.push_back(std::move(r));
+    }
+    FD_TRY(done(rc, "join tokens"), "store");
+    return out;
+  }
+
   static constexpr const char* kEventColumns =
       "run_id, seq, kind, recorded_at, recorded_us, body, prev_hash, hash, head_signature, key_fingerprint";
 

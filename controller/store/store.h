@@ -1,7 +1,8 @@
 // What the controller remembers across restarts: the agents it has seen, runs (their
 // records and probe samples), schedules, the fleet's event log, a few settings (the
-// halt), and the evidence: every run's signed event chain, findings and the keys that
-// signed them (evidence_records.h). The interface is kept narrow (rows in, rows out,
+// halt), the evidence: every run's signed event chain, findings and the keys that
+// signed them (evidence_records.h), and enrollment: join tokens and revoked agents
+// (enrollment_records.h). The interface is kept narrow (rows in, rows out,
 // explicit transactions, no SQL outside controller/store, ids and sequence numbers
 // given by the controller, instants as UTC microseconds) so that PostgreSQL can hold
 // it for a highly available pair of controllers; SQLite is the default (one file under
@@ -19,6 +20,7 @@
 
 #include "common/result.h"
 #include "common/time.h"
+#include "controller/store/enrollment_records.h"
 #include "controller/store/evidence_records.h"
 #include "firedrill/v1/run.pb.h"
 
@@ -58,7 +60,7 @@ struct HaltRequestRow {
   std::string controller;   // the controller that took it
 };
 
-class Store : public EvidenceRecords {
+class Store : public EvidenceRecords, public EnrollmentRecords {
  public:
   virtual Result<void> upsert_agents(const std::vector<AgentRow>& rows) = 0;
   virtual Result<std::vector<AgentRow>> agents() = 0;

@@ -33,3 +33,7 @@ target_compile_definitions(previous_release_test PRIVATE FDC_AGENT_010="${PROJEC
 # Leases and liveness on the monotonic clock: the controller's wall clock jumped (libfaketime).
 firedrill_test(wall_clock_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ctl/wall_clock_test.cpp
                LIBS fdc_ctl_lab LABELS integration)
+# Enrollment (issue 14): join tokens, `firedrill-agent enroll` in host namespaces, the
+# enrolled agent on its own certificate, refusals, revocation, renewal over the stream.
+firedrill_test(enroll_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ctl/enroll_test.cpp
+               LIBS fdc_ctl_lab LABELS integration)

@@ -287,10 +287,68 @@ TYPED_TEST_P(StoreContract, TransactionsCoverRunsAndEvidenceTogether) {
       << gap.error().message;
 }
 
+// Join tokens are kept by their hash; each use is taken atomically, never past the
+// allowed count or the expiry; they and revocations survive a reopen.
+TYPED_TEST_P(StoreContract, JoinTokensAreUsedUpAndExpire) {
+  auto now = WallClock::now();
+  std::string twice(64, 'a'), expired(64, 'b'), other = "abcdef12" + std::string(56, 'c');
+  {
+    auto store = this->open();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->put_join_token({twice, {{"dc", "pangyo"}}, 2, 0, now, now + std::chrono::hours(1), "root"}));
+    ASSERT_TRUE(store->put_join_token({expired, {}, 5, 0, now - std::chrono::hours(2), now - std::chrono::hours(1), "root"}));
+    ASSERT_TRUE(store->put_join_token({other, {}, 1, 0, now, now + std::chrono::hours(1), "cn:ops"}));
+    EXPECT_FALSE(store->put_join_token({twice, {}, 1, 0, now, now, "x"})) << "a second token of the same hash";
+  }
+  auto store = this->open();
+  ASSERT_TRUE(store);
+  auto t = store->join_token(twice);
+  ASSERT_TRUE(t && t->has_value());
+  EXPECT_EQ((*t)->tags.at("dc"), "pangyo");
+  EXPECT_EQ((*t)->uses_allowed, 2u);
+  EXPECT_EQ((*t)->created_by, "root");
+  EXPECT_EQ(std::chrono::round<std::chrono::seconds>((*t)->expires_at - now).count(), 3600);
+  EXPECT_TRUE(*store->use_join_token(twice, now));
+  EXPECT_TRUE(*store->use_join_token(twice, now));
+  EXPECT_FALSE(*store->use_join_token(twice, now)) << "a third use of a token of two";
+  EXPECT_EQ((*store->join_token(twice))->uses, 2u);
+  EXPECT_FALSE(*store->use_join_token(expired, now)) << "an expired token was used";
+  EXPECT_EQ((*store->join_token(expired))->uses, 0u);
+  EXPECT_FALSE(*store->use_join_token(std::string(64, 'f'), now));
+  EXPECT_FALSE(store->join_token(std::string(64, 'f'))->has_value());
+  EXPECT_EQ(store->join_tokens()->size(), 3u);
+  EXPECT_FALSE(store->remove_join_tokens("abc")) << "an id shorter than 8 hex digits";
+  EXPECT_EQ(*store->remove_join_tokens("abcdef12"), 1u);
+  EXPECT_EQ(*store->remove_join_tokens("abcdef12"), 0u);
+  EXPECT_FALSE(store->join_token(other)->has_value());
+  EXPECT_FALSE(*store->use_join_token(other, now)) << "a removed token was used";
+}
+
+TYPED_TEST_P(StoreContract, AgentRevocationsStayAndKeepTheFirst) {
+  auto now = WallClock::now();
+  {
+    auto store = this->open();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->revoke_agent({"p1-h2", now, "root", "decommissioned"}));
+    ASSERT_TRUE(store->revoke_agent({"p1-h1", now, "cn:ops", "key leaked"}));
+    ASSERT_TRUE(store->revoke_agent({"p1-h1", now + std::chrono::hours(1), "bob", "again"}));
+  }
+  auto store = this->open();
+  ASSERT_TRUE(store);
+  auto all = store->agent_revocations();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].agent_id, "p1-h1");
+  EXPECT_EQ((*all)[0].revoked_by, "cn:ops");
+  EXPECT_EQ((*all)[0].reason, "key leaked");
+  EXPECT_EQ((*all)[1].agent_id, "p1-h2");
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StoreContract, AgentsUpsertKeepsFirstSeen, RunsAndTheirSamplesSurviveReopen,
                             EventsKeepOrderAndSettingsReplace, HaltRequestsKeepOrderUntilCleared,
                             SchedulesPutReplaceAndRemove,
                             ANewerSchemaIsRefusedSayingWhatToDo, EvidenceAppendsInOrderOnly,
-                            TransactionsCoverRunsAndEvidenceTogether);
+                            TransactionsCoverRunsAndEvidenceTogether, JoinTokensAreUsedUpAndExpire,
+                            AgentRevocationsStayAndKeepTheFirst);
 
 }  // namespace firedrill::controller::contract

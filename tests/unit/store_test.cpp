@@ -208,6 +208,28 @@ TEST(Store, ASchema3DatabaseGetsTypedTargetStatuses) {
   EXPECT_EQ(target_status_of("not in effect"), v1::TARGET_STATUS_NOT_IN_EFFECT);
 }
 
+// A store of version 4 (before enrollment) gains the join token and revocation tables.
+TEST(Store, AVersion4StoreIsMigratedForEnrollment) {
+  auto dir = testing::TempDir() + "/store-v4-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  auto path = dir + "/controller.db";
+  std::filesystem::remove(path);
+  auto now = WallClock::now();
+  {
+    auto store = open_sqlite_store(path);
+    ASSERT_TRUE(store) << store.error().describe();
+    ASSERT_TRUE((*store)->set_setting("halt", "kept"));
+  }
+  write_db(path, "DROP TABLE join_tokens; DROP TABLE agent_revocations; UPDATE schema_version SET version = 4");
+  auto store = open_sqlite_store(path);
+  ASSERT_TRUE(store) << store.error().describe();
+  EXPECT_EQ((*store)->setting("halt")->value_or(""), "kept");
+  ASSERT_TRUE((*store)->put_join_token({std::string(64, 'a'), {}, 1, 0, now, now + std::chrono::hours(1), "root"}));
+  EXPECT_TRUE(*(*store)->use_join_token(std::string(64, 'a'), now));
+  ASSERT_TRUE((*store)->revoke_agent({"h1", now, "root", "test"}));
+  EXPECT_EQ((*store)->agent_revocations()->size(), 1u);
+}
+
 // What the PostgreSQL store's errors and logs say of a URL: never its password.
 TEST(Store, PostgresUrlsAreNamedWithoutTheirPassword) {
   EXPECT_EQ(pg::redact("postgres://fd:s3cr:et@db.example:5432/fd?sslmode=require"),

@@ -1,0 +1,47 @@
+// Join tokens (`firedrill tokens create`, `firedrill-agent enroll`):
+//
+//   fdjoin1.<ca-sha256>.<secret>
+//
+// ca-sha256 is the SHA-256 (64 hex digits) of the fleet CA certificate's DER bytes:
+// the enrolling host trusts the controller only if its TLS chain holds that CA. The
+// secret is 32 bytes from OpenSSL's CSPRNG (64 hex digits); the controller keeps only
+// its SHA-256. A token may be limited to tags ("dc=pangyo,rack=r1"): an agent that
+// claims another value of one of them, or none, is refused.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace firedrill {
+
+struct JoinToken {
+  std::string ca_sha256;  // hex, lower case
+  std::string secret;     // hex, lower case
+
+  std::string text() const;          // fdjoin1.CA.SECRET
+  std::string secret_sha256() const; // what the controller stores
+  std::string id() const;            // the first 16 hex digits of secret_sha256()
+};
+
+// A new token for the CA whose certificate hashes to `ca_sha256`.
+Result<JoinToken> new_join_token(const std::string& ca_sha256);
+// The error names what is wrong without repeating the secret.
+Result<JoinToken> parse_join_token(std::string_view text);
+
+std::string sha256_hex_of(std::string_view bytes);
+// SHA-256 of a PEM certificate's DER encoding (the first certificate in `pem`).
+Result<std::string> certificate_sha256(const std::string& pem);
+
+// "dc=pangyo,rack=r1" (empty: no tags). Keys and values as agent tags.
+Result<std::map<std::string, std::string>> parse_tag_list(std::string_view text);
+std::string format_tag_list(const std::map<std::string, std::string>& tags);
+// What of the token's `required` tags `claimed` does not match: "dc=pangyo (the agent
+// claims dc=seoul)", "rack=r1 (the agent claims none)". Empty: it fits.
+std::vector<std::string> tags_not_fitting(const std::map<std::string, std::string>& required,
+                                          const std::map<std::string, std::string>& claimed);
+
+}  // namespace firedrill
