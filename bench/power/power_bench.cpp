@@ -32,7 +32,9 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sys/stat.h>
@@ -231,51 +233,64 @@ class Scheduling : public FaultEngine {
   bool wake_;
 };
 
-// When the workload cgroup last became empty, seen by a thread blocked on its
-// cgroup.events (the kernel wakes pollers of the file when "populated" changes).
-class EmptyWatch {
+// When the last workload process died: a real-time thread blocked on a pidfd per
+// process, armed before each power loss. A pidfd wakes its pollers when the process
+// has exited (its memory unmapped, its files closed), at once; cgroup.events would
+// not do: the kernel notifies a cgroup file at most once per 10 ms
+// (CGROUP_FILE_NOTIFY_MIN_INTV, 12 ms at HZ=250), and the freeze just spent it.
+class DeathWatch {
  public:
-  explicit EmptyWatch(const std::string& cgroup) : path_(cgroup + "/cgroup.events") {
-    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw std::runtime_error("open " + path_ + ": " + std::strerror(errno));
+  explicit DeathWatch(const std::string& cgroup) {
+    ep_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (ep_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
+    auto procs = proc::cgroup_procs(cgroup, true);
+    if (!procs) throw std::runtime_error(procs.error().describe());
+    for (pid_t p : *procs) {
+      int fd = static_cast<int>(::syscall(SYS_pidfd_open, p, 0));
+      if (fd < 0) continue;
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.fd = fd;
+      ::epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
+      fds_.push_back(fd);
+    }
+    left_ = fds_.size();
     thread_ = std::thread([this] { loop(); });
   }
-  ~EmptyWatch() {
+  ~DeathWatch() {
     stop_ = true;
     thread_.join();
-    ::close(fd_);
+    for (int fd : fds_) ::close(fd);
+    ::close(ep_);
   }
-  EmptyWatch(const EmptyWatch&) = delete;
-  EmptyWatch& operator=(const EmptyWatch&) = delete;
+  DeathWatch(const DeathWatch&) = delete;
+  DeathWatch& operator=(const DeathWatch&) = delete;
 
-  void reset() { emptied_us_ = 0; }
-  WallTime emptied() const { return from_unix_micros(emptied_us_.load()); }
-  bool seen() const { return emptied_us_.load() != 0; }
+  size_t watched() const { return fds_.size(); }
+  bool seen() const { return dead_us_.load() != 0; }
+  WallTime dead() const { return from_unix_micros(dead_us_.load()); }
 
  private:
-  bool populated() {
-    char buf[256];
-    auto n = ::pread(fd_, buf, sizeof buf - 1, 0);
-    if (n <= 0) return true;
-    buf[n] = 0;
-    return std::strstr(buf, "populated 1") != nullptr;
-  }
   void loop() {
-    bool was = populated();
-    while (!stop_) {
-      pollfd p{fd_, POLLPRI, 0};
-      int r = ::poll(&p, 1, 50);
+    sched_param p{};
+    p.sched_priority = 20;  // above the agents' instant (10): it only takes the time
+    ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &p);
+    epoll_event evs[64];
+    while (!stop_ && left_ > 0) {
+      int n = ::epoll_wait(ep_, evs, 64, 20);
       auto now = WallClock::now();
-      if (r <= 0) continue;
-      bool is = populated();
-      if (was && !is) emptied_us_ = to_unix_micros(now);
-      was = is;
+      for (int i = 0; i < n; ++i) {
+        ::epoll_ctl(ep_, EPOLL_CTL_DEL, evs[i].data.fd, nullptr);
+        --left_;
+      }
+      if (n > 0 && left_ == 0) dead_us_ = to_unix_micros(now);
     }
   }
-  std::string path_;
-  int fd_ = -1;
+  int ep_ = -1;
+  std::vector<int> fds_;
+  size_t left_ = 0;
   std::atomic<bool> stop_{false};
-  std::atomic<int64_t> emptied_us_{0};
+  std::atomic<int64_t> dead_us_{0};
   std::thread thread_;
 };
 
@@ -326,10 +341,8 @@ class Host {
       }
     });
     boot();
-    watch_ = std::make_unique<EmptyWatch>(workload_);
   }
   ~Host() {
-    watch_.reset();
     staged_.reset();
     woken_.reset();
     power_.reset();
@@ -343,7 +356,7 @@ class Host {
   const std::string& ip() const { return ip_; }
   FaultManager& manager(bool old) { return old ? *woken_ : *staged_; }
   Sink& sink() { return sink_; }
-  EmptyWatch& watch() { return *watch_; }
+  const std::string& workload() const { return workload_; }
   power::PowerLossEngine& power() { return *power_; }
   size_t workload_procs() const {
     auto p = proc::cgroup_procs(workload_, true);
@@ -365,7 +378,6 @@ class Host {
   std::unique_ptr<proc::ProcFaultEngine> proc_;
   std::unique_ptr<power::PowerLossEngine> power_;
   std::unique_ptr<FaultManager> staged_, woken_;
-  std::unique_ptr<EmptyWatch> watch_;
 };
 
 // Keeps a datagram in flight to every host from the peer namespace, round robin, from
@@ -385,14 +397,21 @@ void send_around(const support::Netns& peer, const std::vector<std::unique_ptr<H
       to.push_back(a);
     }
     char byte = 0;
+    // Real-time, so that a busy machine does not hold the packets back from the
+    // instant (the first drop would then time the sender, not the cut), but below the
+    // agents' instant (10), which it must not delay; a round every 100 us around it,
+    // then every 200 us.
+    sched_param rt{};
+    rt.sched_priority = 5;
+    ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &rt);
     sleep_until_precise(from);
-    // Back to back around the instant, then a round every 200 us: the sender must not
-    // take a CPU from the hosts' freeze and kill for the whole window.
-    auto busy_until = from + 4ms;
+    auto busy_until = from + 6ms;
     while (WallClock::now() < until && !g_stop) {
       for (auto& a : to) ::sendto(fd, &byte, 1, 0, reinterpret_cast<const sockaddr*>(&a), sizeof a);
-      if (WallClock::now() > busy_until) std::this_thread::sleep_for(200us);
+      std::this_thread::sleep_for(WallClock::now() > busy_until ? 200us : 100us);
     }
+    sched_param other{};
+    ::pthread_setschedparam(::pthread_self(), SCHED_OTHER, &other);
     ::close(fd);
   });
 }
@@ -400,6 +419,11 @@ void send_around(const support::Netns& peer, const std::vector<std::unique_ptr<H
 // ------------------------------------------------------------------ spread
 
 const std::vector<std::string> kParts = {"network cut", "freeze", "fs shutdown", "kill", "last process dead"};
+// Each stage of one host's instant in its order (the agent's clock read after each;
+// the network cut is the kernel's first drop, the last death the pidfd watch's).
+const std::vector<std::string> kStages = {"staging begun", "journaled", "net staged", "staged", "woke",      "network cut", "freeze", "listed",
+                                          "fs shutdown", "kept down",   "kill",   "thawed",
+                                          "last process dead", "agent saw empty"};
 
 struct Spreads {
   std::map<std::string, std::vector<double>> spread_us;       // per part: across hosts, per repeat
@@ -407,6 +431,7 @@ struct Spreads {
   std::vector<double> cut_to_dead_us;                          // each host: network cut -> last process dead
   size_t cuts_by_kernel = 0, cuts = 0;
   int failures = 0;
+  std::map<std::string, int> scheduling;  // how the instant's thread ran, per host and repeat
 };
 
 // One power loss on every host at a common not_before; the parts as each host's agent
@@ -418,9 +443,11 @@ bool one_power_loss(const support::Netns& peer, std::vector<std::unique_ptr<Host
   cmd.set_fault_id(id);
   cmd.mutable_spec()->mutable_power_loss()->set_lose_unsynced(true);
   *cmd.mutable_not_before() = to_proto(not_before);
-  *cmd.mutable_expires_at() = to_proto(not_before + 600ms);
+  // Long enough that each host's stages are read while the fault is in effect.
+  *cmd.mutable_expires_at() = to_proto(not_before + 1500ms);
+  std::vector<std::unique_ptr<DeathWatch>> deaths;
+  for (auto& h : hosts) deaths.push_back(std::make_unique<DeathWatch>(h->workload()));
   for (auto& h : hosts) {
-    h->watch().reset();
     auto r = h->manager(old).apply(cmd);
     if (!r) {
       std::cerr << "power_bench: " << h->name() << ": " << r.error().describe() << "\n";
@@ -429,7 +456,9 @@ bool one_power_loss(const support::Netns& peer, std::vector<std::unique_ptr<Host
   }
   send_around(peer, hosts, not_before - 2ms, not_before + 60ms);
   std::map<std::string, std::vector<WallTime>> at;
-  for (auto& h : hosts) {
+  for (size_t hi = 0; hi < hosts.size(); ++hi) {
+    auto& h = hosts[hi];
+    auto& death = *deaths[hi];
     std::optional<v1::FaultApplied> a;
     for (int i = 0; i < 200 && !(a = h->sink().applied(id)); ++i) std::this_thread::sleep_for(5ms);
     if (!a) {
@@ -439,8 +468,17 @@ bool one_power_loss(const support::Netns& peer, std::vector<std::unique_ptr<Host
     }
     std::map<std::string, WallTime> parts;
     for (auto& e : a->effects()) parts[e.part()] = from_proto(e.at());
-    for (int i = 0; i < 100 && !h->watch().seen(); ++i) std::this_thread::sleep_for(5ms);
-    if (h->watch().seen()) parts["last process dead"] = h->watch().emptied();
+    for (int i = 0; i < 100 && !death.seen(); ++i) std::this_thread::sleep_for(5ms);
+    if (death.seen()) parts["last process dead"] = death.dead();
+    // The agent's own stages of the instant (while the fault is in effect).
+    if (auto e = h->power().effect(id)) {
+      for (auto [stage, t] : {std::pair{"staging begun", e->begun}, {"journaled", e->journaled},
+                              {"net staged", e->net_staged}, {"staged", e->staged}, {"woke", e->woke}, {"listed", e->listed}, {"kept down", e->kept_down},
+                              {"thawed", e->thawed}, {"agent saw empty", e->dead}}) {
+        if (t != WallTime{}) parts[stage] = t;
+      }
+      out.scheduling[e->scheduling]++;
+    }
     for (auto& e : a->effects()) {
       if (e.part() != "network cut") continue;
       ++out.cuts;
@@ -473,12 +511,13 @@ bool one_power_loss(const support::Netns& peer, std::vector<std::unique_ptr<Host
 
 Json spread_json(const Spreads& s) {
   Json parts = Json::object();
-  for (auto& p : kParts) {
-    if (!s.spread_us.count(p)) continue;
-    parts[p] = {{"spread_us", json_of(pct(s.spread_us.at(p)))},
-                {"from_not_before_us", json_of(pct(s.from_not_before.at(p)))}};
+  for (auto& p : kStages) {
+    if (!s.from_not_before.count(p)) continue;
+    parts[p]["from_not_before_us"] = json_of(pct(s.from_not_before.at(p)));
+    if (s.spread_us.count(p)) parts[p]["spread_us"] = json_of(pct(s.spread_us.at(p)));
   }
   return Json{{"parts", parts},
+              {"instant_thread_scheduling", s.scheduling},
               {"network_cut_to_last_process_dead_us", json_of(pct(s.cut_to_dead_us))},
               {"network_cuts_timed_by_the_kernel", s.cuts_by_kernel},
               {"network_cuts", s.cuts},
@@ -511,7 +550,7 @@ Json bench_spread(Scratch& s, int n_hosts, int repeats, const HostSetup& setup, 
       row(("spread: " + p).c_str(), pct(old.spread_us[p]), pct(staged.spread_us[p]));
     }
   }
-  for (auto& p : kParts) {
+  for (auto& p : kStages) {
     if (old.from_not_before.count(p) && staged.from_not_before.count(p)) {
       row(("from not_before: " + p).c_str(), pct(old.from_not_before[p]), pct(staged.from_not_before[p]));
     }
@@ -519,6 +558,7 @@ Json bench_spread(Scratch& s, int n_hosts, int repeats, const HostSetup& setup, 
   row("network cut -> last process dead", pct(old.cut_to_dead_us), pct(staged.cut_to_dead_us));
   std::printf("  network cuts timed by the kernel's first drop: old %zu/%zu, staged %zu/%zu\n", old.cuts_by_kernel,
               old.cuts, staged.cuts_by_kernel, staged.cuts);
+  for (auto& [what, n] : staged.scheduling) std::printf("  the instant's thread ran %s (%d of %zu)\n", what.c_str(), n, staged.cuts);
   auto ratio = [](const std::vector<double>& a, const std::vector<double>& b) {
     double pb = pct(b).p99;
     return pb > 0 ? pct(a).p99 / pb : 0.0;
