@@ -333,8 +333,8 @@ Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpe
   }
 
   // The keep-down program loaded and attached selecting nothing: at the instant its
-  // selection is a map write. Loading it (libbpf reads the kernel's BTF, the verifier
-  // runs) is most of staging's CPU, so it goes on a thread of its own: a host whose
+  // selection is a map write. Loading it is most of staging's time (bench/power: eight
+  // hosts on 2 CPUs took a second), so it goes on a thread of its own: a host whose
   // CPUs are busy cuts on time anyway and holds its workload cgroup frozen, where
   // nothing can start, until the keep-down is in place. It selects nothing, so it is
   // started before the journal is written; an agent that dies takes it along.

@@ -215,14 +215,19 @@ class Sink : public EventSink {
 // whole fault is set up and applied from then.
 class Scheduling : public FaultEngine {
  public:
-  Scheduling(FaultEngine& inner, bool wake_at_not_before) : inner_(inner), wake_(wake_at_not_before) {}
+  // `stage_ahead` > 0 replaces the engine's own (bench only: to see what staging done
+  // long before the instant changes).
+  Scheduling(FaultEngine& inner, bool wake_at_not_before, std::chrono::milliseconds stage_ahead)
+      : inner_(inner), wake_(wake_at_not_before), stage_ahead_(stage_ahead) {}
   std::string_view name() const override { return inner_.name(); }
   bool handles(const v1::FaultSpec& spec) const override { return inner_.handles(spec); }
   Result<void> check(const v1::FaultSpec& spec) const override { return inner_.check(spec); }
   Result<void> apply(const std::string& id, const v1::FaultSpec& spec) override { return inner_.apply(id, spec); }
   Result<void> revert(const std::string& id) override { return inner_.revert(id); }
   v1::FaultCounters counters(const std::string& id) const override { return inner_.counters(id); }
-  std::chrono::milliseconds stage_ahead() const override { return wake_ ? 0ms : inner_.stage_ahead(); }
+  std::chrono::milliseconds stage_ahead() const override {
+    return wake_ ? 0ms : stage_ahead_ > 0ms ? stage_ahead_ : inner_.stage_ahead();
+  }
   Result<void> apply_at(const std::string& id, const v1::FaultSpec& spec, WallTime start) override {
     return wake_ ? inner_.apply(id, spec) : inner_.apply_at(id, spec, start);
   }
@@ -231,6 +236,7 @@ class Scheduling : public FaultEngine {
  private:
   FaultEngine& inner_;
   bool wake_;
+  std::chrono::milliseconds stage_ahead_;
 };
 
 // When the last workload process died: a real-time thread blocked on a pidfd per
@@ -297,6 +303,8 @@ class DeathWatch {
 struct HostSetup {
   int procs = 10;          // workload processes per host
   uint64_t data_mib = 64;  // the data file system's image
+  std::chrono::milliseconds lead{900};  // the command before not_before
+  std::chrono::milliseconds stage_ahead{0};  // 0: the engine's own
 };
 
 class Host {
@@ -336,7 +344,7 @@ class Host {
       power_ = std::make_unique<power::PowerLossEngine>(*net_, *proc_, c, *journal, &sink_);
       for (bool wake : {false, true}) {
         std::vector<std::unique_ptr<FaultEngine>> engines;
-        engines.push_back(std::make_unique<Scheduling>(*power_, wake));
+        engines.push_back(std::make_unique<Scheduling>(*power_, wake, setup.stage_ahead));
         (wake ? woken_ : staged_) = std::make_unique<FaultManager>(std::move(engines), &sink_);
       }
     });
@@ -437,8 +445,8 @@ struct Spreads {
 // One power loss on every host at a common not_before; the parts as each host's agent
 // reported them, and when each workload emptied.
 bool one_power_loss(const support::Netns& peer, std::vector<std::unique_ptr<Host>>& hosts, bool old,
-                    const std::string& id, Spreads& out) {
-  auto not_before = WallClock::now() + 900ms;
+                    const std::string& id, std::chrono::milliseconds lead, Spreads& out) {
+  auto not_before = WallClock::now() + lead;
   v1::ApplyFault cmd;
   cmd.set_fault_id(id);
   cmd.mutable_spec()->mutable_power_loss()->set_lose_unsynced(true);
@@ -534,7 +542,9 @@ Json bench_spread(Scratch& s, int n_hosts, int repeats, const HostSetup& setup, 
   for (int r = 0; r < repeats && !g_stop; ++r) {
     for (bool is_old : {true, false}) {
       auto id = fmt::format("pl-{}-{}-{}", n_hosts, is_old ? "old" : "staged", r);
-      if (!one_power_loss(peer, hosts, is_old, id, is_old ? old : staged)) throw std::runtime_error(id + " failed");
+      if (!one_power_loss(peer, hosts, is_old, id, setup.lead, is_old ? old : staged)) {
+        throw std::runtime_error(id + " failed");
+      }
     }
     std::fprintf(stderr, "\r%s: %d/%d", title.c_str(), r + 1, repeats);
   }
@@ -762,6 +772,7 @@ int main(int argc, char** argv) {
   po::options_description desc("power_bench: power-loss fidelity (scripts/bench.sh power)");
   std::string json, only;
   int hosts = 8, repeats = 30, procs = 10, fsyncs = 400, reads = 200000, fs_rounds = 3, remount_rounds = 3;
+  int lead_ms = 900, stage_ahead_ms = 0;
   uint64_t dirty_mib = 1024, file_mib = 64;
   desc.add_options()("help", "this text")("json", po::value(&json), "write the results as JSON here")(
       "only", po::value(&only), "one part: spread, host, fs, remount")(
@@ -773,7 +784,10 @@ int main(int argc, char** argv) {
       "file-mib", po::value(&file_mib)->default_value(file_mib), "the read file's size (fs)")(
       "fs-rounds", po::value(&fs_rounds)->default_value(fs_rounds), "rounds of the fs loads")(
       "dirty-mib", po::value(&dirty_mib)->default_value(dirty_mib), "unsynced data at the cut (remount)")(
-      "remount-rounds", po::value(&remount_rounds)->default_value(remount_rounds), "cuts per case (remount)");
+      "remount-rounds", po::value(&remount_rounds)->default_value(remount_rounds), "cuts per case (remount)")(
+      "lead-ms", po::value(&lead_ms)->default_value(lead_ms), "the command this long before not_before (spread, host)")(
+      "stage-ahead-ms", po::value(&stage_ahead_ms)->default_value(stage_ahead_ms),
+      "stage this long before not_before instead of the engine's 600 ms (0: the engine's; spread, host)");
   po::variables_map vm;
   if (auto r = parse_verb_options(argc, argv, desc, vm, "power_bench")) return *r;
   if (hosts < 1 || hosts > 16 || repeats < 1 || repeats > 1000 || procs < 1 || procs > 1000) {
@@ -819,7 +833,7 @@ int main(int argc, char** argv) {
               load().c_str());
   try {
     Scratch s;
-    HostSetup setup{procs, 64};
+    HostSetup setup{procs, 64, std::chrono::milliseconds(lead_ms), std::chrono::milliseconds(stage_ahead_ms)};
     if (want("spread")) out["spread"] = bench_spread(s, hosts, repeats, setup, "start spread across hosts");
     if (want("host") && !g_stop) out["one_host"] = bench_spread(s, 1, repeats, setup, "one host");
     if (want("fs") && !g_stop) out["data_dir"] = bench_fs(s, fsyncs, reads, file_mib, fs_rounds);
