@@ -15,11 +15,14 @@
 //          the peer namespace keeps a packet in flight to every host around the
 //          instant, so that each network cut is timed by the kernel's first drop.
 // host     one host alone: network cut (the first drop) to the last workload process
-//          dead (cgroup.events "populated 0", seen by a thread blocked on it), staged
-//          against the old scheduling.
+//          dead (a real-time thread blocked on a pidfd per process), staged against the
+//          old scheduling; with every stage of staging and of the instant as the agent's
+//          clock saw it (power::PowerEffect), so that each millisecond has a name.
 // fs       a data directory on its own loop-mounted ext4 against the same load on the
 //          host's file system: 4 KiB write + fsync, random 4 KiB reads (page cache
 //          warm), a cold sequential read; as ratios.
+// exit     SIGKILL to exit of a process with 1, 64 and 1024 MiB touched: the exit
+//          unmaps its memory before the process is gone.
 // remount  the restore's remount (unmount, mount, journal replay) of a data file system
 //          shut down right after 1 GiB was written without fsync (how much of it was
 //          still dirty at the cut is measured and said), against one shut down clean.
@@ -33,6 +36,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <netinet/in.h>
@@ -702,6 +706,59 @@ Json bench_fs(Scratch& s, int fsyncs, int reads, uint64_t file_mib, int rounds) 
   return j;
 }
 
+// ------------------------------------------------------------------ exit
+
+// SIGKILL to exit (its pidfd readable) of a process in the bench's cgroup with `mib` MiB
+// of its own memory touched: what bounds "last process dead" for a big workload.
+double exit_us(Scratch& s, uint64_t mib) {
+  int go[2], ready[2];
+  must_io(::pipe2(go, O_CLOEXEC) == 0 && ::pipe2(ready, O_CLOEXEC) == 0, "pipe2");
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // Only system calls here: the bench has threads.
+    char c;
+    if (::read(go[0], &c, 1) != 1) ::_exit(1);
+    auto* m = static_cast<char*>(::mmap(nullptr, mib << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (m == MAP_FAILED) ::_exit(1);
+    std::memset(m, 1, mib << 20);
+    (void)!::write(ready[1], "x", 1);
+    ::pause();
+    ::_exit(0);
+  }
+  must_io(pid > 0, "fork");
+  ::close(go[0]);
+  ::close(ready[1]);
+  // In the bench's own cgroup, killed with it should the bench die.
+  auto moved = proc::write_cgroup_file(s.cg.path(), "cgroup.procs", std::to_string(pid));
+  (void)!::write(go[1], "g", 1);
+  ::close(go[1]);
+  char c;
+  bool up = moved && ::read(ready[0], &c, 1) == 1;
+  ::close(ready[0]);
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  auto t0 = std::chrono::steady_clock::now();
+  ::kill(pid, SIGKILL);
+  pollfd p{fd, POLLIN, 0};
+  ::poll(&p, 1, 30000);
+  double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  ::close(fd);
+  ::waitpid(pid, nullptr, 0);
+  if (!up) throw std::runtime_error(fmt::format("exit: a process with {} MiB did not start", mib));
+  return us;
+}
+
+Json bench_exit(Scratch& s, int rounds) {
+  std::printf("\nexit: SIGKILL to the process gone (pidfd readable), by memory touched, median of %d (us)\n", rounds);
+  Json j{{"rounds", rounds}};
+  for (uint64_t mib : {1, 64, 1024}) {
+    std::vector<double> us;
+    for (int r = 0; r < rounds && !g_stop; ++r) us.push_back(exit_us(s, mib));
+    std::printf("  %6llu MiB %12.0f\n", static_cast<unsigned long long>(mib), median(us));
+    j["sigkill_to_exit_us"][std::to_string(mib) + " MiB"] = median(us);
+  }
+  return j;
+}
+
 // ------------------------------------------------------------------ remount
 
 int64_t dirty_kib() {
@@ -775,7 +832,7 @@ int main(int argc, char** argv) {
   int lead_ms = 900, stage_ahead_ms = 0;
   uint64_t dirty_mib = 1024, file_mib = 64;
   desc.add_options()("help", "this text")("json", po::value(&json), "write the results as JSON here")(
-      "only", po::value(&only), "one part: spread, host, fs, remount")(
+      "only", po::value(&only), "one part: spread, host, exit, fs, remount")(
       "hosts", po::value(&hosts)->default_value(hosts), "simulated hosts for the spread (1-16)")(
       "repeats", po::value(&repeats)->default_value(repeats), "power losses per scheduling (spread, host)")(
       "procs", po::value(&procs)->default_value(procs), "workload processes per host")(
@@ -793,8 +850,8 @@ int main(int argc, char** argv) {
   if (hosts < 1 || hosts > 16 || repeats < 1 || repeats > 1000 || procs < 1 || procs > 1000) {
     return usage_error("power_bench", "--hosts 1-16, --repeats 1-1000, --procs 1-1000");
   }
-  if (!only.empty() && only != "spread" && only != "host" && only != "fs" && only != "remount") {
-    return usage_error("power_bench", "--only: spread, host, fs or remount, not '" + only + "'");
+  if (!only.empty() && only != "spread" && only != "host" && only != "exit" && only != "fs" && only != "remount") {
+    return usage_error("power_bench", "--only: spread, host, exit, fs or remount, not '" + only + "'");
   }
   if (::geteuid() != 0) return usage_error("power_bench", "needs root with CAP_BPF", 1);
   // The bench's file systems are mounted in a mount namespace of its own (before any
@@ -837,6 +894,7 @@ int main(int argc, char** argv) {
     if (want("spread")) out["spread"] = bench_spread(s, hosts, repeats, setup, "start spread across hosts");
     if (want("host") && !g_stop) out["one_host"] = bench_spread(s, 1, repeats, setup, "one host");
     if (want("fs") && !g_stop) out["data_dir"] = bench_fs(s, fsyncs, reads, file_mib, fs_rounds);
+    if (want("exit") && !g_stop) out["exit"] = bench_exit(s, remount_rounds);
     if (want("remount") && !g_stop) out["remount"] = bench_remount(s, dirty_mib, remount_rounds);
   } catch (const std::exception& e) {
     std::cerr << "power_bench: " << e.what() << "\n";

@@ -718,30 +718,28 @@ TEST_F(PowerFixture, AFailedBootStaysOwedIsRetriedAndReportedFailing) {
   EXPECT_FALSE(in >> c) << "hook 1 ran again: " << c;
 }
 
+// A power loss that fails at its instant: refused with `why`, the cut lifted, the freeze
+// lifted, what was prepared dropped (the keep-down program unloads), nothing owed.
+void expect_undone(PowerFixture& f, const std::string& why) {
+  auto r = f.engine->apply("pl", f.spec);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find(why), std::string::npos) << r.error().message;
+  ASSERT_GE(f.rec.calls.size(), 3u);
+  EXPECT_EQ(std::vector<std::string>(f.rec.calls.end() - 3, f.rec.calls.end()),
+            (std::vector<std::string>{"revert pl/net", "thaw", "revert pl/proc"}));
+  EXPECT_TRUE(f.journal->owed().empty());
+  EXPECT_FALSE(fs::exists(f.marker));
+}
+
 TEST_F(PowerFixture, FailedKillUndoesTheFreezeAndTheBlackholeAndOwesNothing) {
   fail_kill = true;
   make();
-  auto r = engine->apply("pl", spec);
-  ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("cgroup.kill failed"), std::string::npos) << r.error().message;
-  // The cut lifted, the freeze lifted, and what was prepared for the instant dropped
-  // (the keep-down program unloads).
-  ASSERT_GE(rec.calls.size(), 3u);
-  EXPECT_EQ(std::vector<std::string>(rec.calls.end() - 3, rec.calls.end()),
-            (std::vector<std::string>{"revert pl/net", "thaw", "revert pl/proc"}));
-  EXPECT_TRUE(journal->owed().empty());
-  EXPECT_FALSE(fs::exists(marker));
+  expect_undone(*this, "cgroup.kill failed");
 }
 
 TEST_F(PowerFixture, FailedKeepDownUndoesTheCutAndOwesNothing) {
   proc.fail_apply = true;
-  auto r = engine->apply("pl", spec);
-  ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("process failed"), std::string::npos) << r.error().message;
-  ASSERT_GE(rec.calls.size(), 3u);
-  EXPECT_EQ(std::vector<std::string>(rec.calls.end() - 3, rec.calls.end()),
-            (std::vector<std::string>{"revert pl/net", "thaw", "revert pl/proc"}));
-  EXPECT_TRUE(journal->owed().empty());
+  expect_undone(*this, "process failed");
 }
 
 TEST_F(PowerFixture, RefusalsNameThePartAndChangeNothing) {
