@@ -71,14 +71,17 @@ Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
   AgentConfig c;
   std::vector<std::string> tags, allow, protect;
   bool no_default_protect = false, no_watcher = false;
-  std::string tags_file, log_format = "text", log_level = "info", lease = "5s", hook_timeout = "60s";
+  std::string controllers, tags_file, log_format = "text", log_level = "info", lease = "5s", hook_timeout = "60s";
   po::options_description desc(kUsage);
   desc.add_options()
     ("help,h", "print this help")
     ("id", po::value(&c.id), "agent id, unique in the fleet (default: the hostname)")
     ("tag", po::value(&tags)->composing(), "a tag key=value (repeatable): dc=pangyo, rack=p1, host=p1-h1")
     ("tags-file", po::value(&tags_file), "a file of key=value lines, added to --tag")
-    ("controller", po::value(&c.controller), "controller address host:port; without it, local control only")
+    ("controller", po::value(&controllers),
+     "controller address HOST:PORT, or several, HOST:PORT,HOST:PORT,...: tried in order (with backoff and jitter) "
+     "until one accepts the stream; a follower names the leader and the agent goes there. Without it, local "
+     "control only")
     ("tls-ca", po::value(&c.tls_ca),
      "CA certificate (PEM) that signed the controller's certificate (default, with none of --tls-*: STATE_DIR/ca.pem "
      "of `firedrill-agent enroll`)")
@@ -163,11 +166,15 @@ Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
     ::gethostname(host, sizeof host - 1);
     c.id = host;
   }
-  if (c.controller.empty() && c.local_socket.empty()) {
+  if (!controllers.empty()) {
+    FD_ASSIGN(list, parse_controller_list(controllers), "controllers");
+    c.controllers = std::move(list);
+  }
+  if (c.controllers.empty() && c.local_socket.empty()) {
     return make_error("nothing to obey: give --controller, --local-socket, or both");
   }
   // An enrolled host's certificate is in its state directory (firedrill-agent enroll).
-  if (!c.controller.empty() && !c.insecure && c.tls_ca.empty() && c.tls_cert.empty() && c.tls_key.empty()) {
+  if (!c.controllers.empty() && !c.insecure && c.tls_ca.empty() && c.tls_cert.empty() && c.tls_key.empty()) {
     auto enrolled = agent_tls_files(c.state_dir);
     if (std::filesystem::exists(enrolled.cert)) {
       c.tls_ca = enrolled.ca;
@@ -175,7 +182,7 @@ Result<AgentConfig> parse_agent_options(int argc, char** argv, bool* exit_now) {
       c.tls_key = enrolled.key;
     }
   }
-  if (!c.controller.empty() && !c.insecure && (c.tls_ca.empty() || c.tls_cert.empty() || c.tls_key.empty())) {
+  if (!c.controllers.empty() && !c.insecure && (c.tls_ca.empty() || c.tls_cert.empty() || c.tls_key.empty())) {
     return make_error("--controller needs --tls-ca, --tls-cert and --tls-key, or a certificate of `firedrill-agent "
                       "enroll` in --state-dir {} (or --insecure for a lab)",
                       c.state_dir);
@@ -226,17 +233,19 @@ int agent_main(int argc, char** argv) {
             config->id, feats.kernel_release, feats.tcx, feats.xdp_link,
             feats.cgroup2_mount.empty() ? "none" : feats.cgroup2_mount);
 
-  // With a controller, events go up its stream, and the controller's address joins the
-  // allow list so that no network fault cuts the agent off from it.
+  // With controllers, events go up the stream, and every listed controller's address
+  // joins the allow list so that no network fault cuts the agent off from any of them.
   std::unique_ptr<ControllerSession> session;
   std::unique_ptr<CertificateRenewal> renewal;
-  if (!config->controller.empty()) {
-    auto allow = controller_allow_entries(config->controller);
-    if (!allow) {
-      log->error("{}", allow.error().describe());
-      return 1;
+  if (!config->controllers.empty()) {
+    for (auto& controller : config->controllers) {
+      auto allow = controller_allow_entries(controller);
+      if (!allow) {
+        log->error("{}", allow.error().describe());
+        return 1;
+      }
+      for (auto& e : *allow) config->allow.push_back(e);
     }
-    for (auto& e : *allow) config->allow.push_back(e);
     // An enrolled certificate (in the state directory) is renewed over the stream;
     // one placed by hand elsewhere is the operator's to replace.
     auto enrolled = agent_tls_files(config->state_dir);

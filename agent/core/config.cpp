@@ -1,5 +1,6 @@
 #include "agent/core/config.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace firedrill::agent {
@@ -54,6 +55,36 @@ Result<v1::AllowEntry> parse_allow(const std::string& text) {
     e.mutable_peer_ports()->set_last(last);
   }
   return e;
+}
+
+Result<std::vector<std::string>> parse_controller_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    std::string one = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    while (!one.empty() && one.front() == ' ') one.erase(one.begin());
+    while (!one.empty() && one.back() == ' ') one.pop_back();
+    auto colon = one.rfind(':');
+    bool bracketed = !one.empty() && one[0] == '[';
+    if (one.empty() || colon == std::string::npos || colon == 0 || colon + 1 == one.size() ||
+        (bracketed && one[colon - 1] != ']')) {
+      return make_error("--controller '{}': '{}' is not HOST:PORT (a list is HOST:PORT,HOST:PORT,...)", text, one);
+    }
+    std::string_view port(one.data() + colon + 1, one.size() - colon - 1);
+    uint32_t v = 0;
+    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
+    if (ec != std::errc() || p != port.data() + port.size() || v == 0 || v > 65535) {
+      return make_error("--controller '{}': '{}' has no port 1-65535", text, one);
+    }
+    if (std::find(out.begin(), out.end(), one) != out.end()) {
+      return make_error("--controller '{}': {} is listed twice", text, one);
+    }
+    out.push_back(one);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
 }
 
 Result<std::pair<std::string, std::string>> parse_tag(const std::string& text) {

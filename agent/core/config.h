@@ -16,7 +16,9 @@ namespace firedrill::agent {
 struct AgentConfig {
   std::string id;                              // unique in the fleet; default: hostname
   std::map<std::string, std::string> tags;     // dc, rack, host, ...
-  std::string controller;                      // host:port of the controller; empty: local only
+  // host:port of each controller, tried in this order (--controller a:7443,b:7443);
+  // empty: local control only. The agent stays with the one that accepts its stream.
+  std::vector<std::string> controllers;
   std::string tls_ca, tls_cert, tls_key;       // mutual TLS material
   bool insecure = false;                       // plaintext to the controller (lab only)
   std::chrono::nanoseconds lease_grace = std::chrono::seconds(5);
@@ -38,6 +40,9 @@ struct AgentConfig {
 
 // "CIDR[,PROTO[,PORT[-PORT]]]": "10.9.0.0/24", "10.9.0.1,tcp,7443", "fd00::1,udp,53-54".
 Result<v1::AllowEntry> parse_allow(const std::string& text);
+
+// "a:7443,b:7443" (or one address): each host:port or [v6]:port, none twice.
+Result<std::vector<std::string>> parse_controller_list(const std::string& text);
 
 // "key=value"
 Result<std::pair<std::string, std::string>> parse_tag(const std::string& text);

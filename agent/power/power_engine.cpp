@@ -4,11 +4,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <future>
 #include <set>
 
 #include <fmt/ranges.h>
 
+#include "agent/power/instant.h"
 #include "agent/proc/cgroup.h"
+#include "agent/proc/proc_engine.h"
 #include "agent/resource/pressure_group.h"
 #include "common/log.h"
 
@@ -107,14 +110,16 @@ size_t run_boot_hooks(const BootHookConfig& config, const std::string& fault_id,
 }
 
 PowerLossEngine::PowerLossEngine(FaultEngine& net, FaultEngine& proc, const AgentConfig& config,
-                                 std::shared_ptr<journal::Journal> journal, EventSink* events, HookRunner run_hook)
+                                 std::shared_ptr<journal::Journal> journal, EventSink* events, HookRunner run_hook,
+                                 StageWorkload stage)
     : net_(net),
       proc_(proc),
       workload_cgroup_(config.workload_cgroup),
       data_dirs_(config.data_dirs),
       hooks_(boot_hook_config(config)),
       journal_(std::move(journal)),
-      events_(events) {
+      events_(events),
+      stage_workload_(stage ? std::move(stage) : StageWorkload(stage_cgroup)) {
   if (run_hook) hooks_.run = std::move(run_hook);
   booter_ = std::thread([this] { boot_loop(); });
 }
@@ -228,8 +233,18 @@ v1::FaultSpec PowerLossEngine::proc_spec() const {
   v1::FaultSpec s;
   auto* kd = s.mutable_process()->mutable_keep_down();
   kd->mutable_select()->add_cgroups(workload_cgroup_);
-  kd->set_kill_running(true);
+  // What runs is killed by the power loss itself, by its own cgroup.kill opened ahead.
   return s;
+}
+
+v1::FaultSpec PowerLossEngine::kill_spec() const {
+  v1::FaultSpec s;
+  s.mutable_process()->mutable_kill()->mutable_select()->add_cgroups(workload_cgroup_);
+  return s;
+}
+
+journal::Entry PowerLossEngine::thaw_entry(const std::string& id, const std::string& path) const {
+  return journal::Entry{freeze_id(id), journal::kThawCgroup, path, "frozen cgroup " + workload_cgroup_, {}};
 }
 
 journal::Entry PowerLossEngine::intent_entry(const std::string& id) const {
@@ -275,6 +290,7 @@ Result<void> PowerLossEngine::check(const v1::FaultSpec& spec) const {
   FD_TRY(net_.check(net_spec()), "power loss, network part ({})", net_.name());
   FD_TRY(proc_.check(freeze_spec()), "power loss, freeze part (workload cgroup {})", workload_cgroup_);
   FD_TRY(proc_.check(proc_spec()), "power loss, process part (workload cgroup {})", workload_cgroup_);
+  FD_TRY(proc_.check(kill_spec()), "power loss, kill part (workload cgroup {})", workload_cgroup_);
   if (!journal_) return make_error("power loss needs the agent's journal (no state directory)");
   (void)data;
   return ok();
@@ -301,14 +317,43 @@ Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpe
   }
   Active a;
   a.spec = spec;
+  a.effect.begun = WallClock::now();
   a.hooks_owed = !spec.power_loss().skip_boot_hooks() && !hooks_.hooks.empty();
   FD_ASSIGN(data, data_file_systems(spec), "power loss {}", id);
   a.data = std::move(data);
+  // Opened ahead (nothing changes yet): the workload cgroup's switches and the data
+  // directories for the ioctl.
+  FD_ASSIGN(switches, stage_workload_(workload_cgroup_), "power loss {}", id);
+  a.workload = std::move(switches);
+  auto& cg = *a.workload;
+  std::vector<bpf::UniqueFd> dirs;
+  for (auto& fs : a.data) {
+    FD_ASSIGN(fd, open_for_shutdown(fs), "power loss {}", id);
+    dirs.push_back(std::move(fd));
+  }
 
+  // The keep-down program loaded and attached selecting nothing: at the instant its
+  // selection is a map write. Loading it is most of staging's time (bench/power: eight
+  // hosts on 2 CPUs took a second), so it goes on a thread of its own: a host whose
+  // CPUs are busy cuts on time anyway and holds its workload cgroup frozen, where
+  // nothing can start, until the keep-down is in place. It selects nothing, so it is
+  // started before the journal is written; an agent that dies takes it along.
+  a.prepared = true;
+  auto keep_down = std::async(std::launch::async, [&] { return proc_.prepare(proc_id(id), proc_spec()); });
+  auto keep_down_error = [&](const Error& e) {
+    return e.context(fmt::format("power loss {}: prepare the keep-down of {}", id, workload_cgroup_));
+  };
+  std::function<void()> undo_first = [&] {
+    if (!keep_down.valid()) return;
+    if (auto r = keep_down.get(); !r) log()->error("{}", keep_down_error(r.error()).describe());
+  };
   // Everything a restarted agent would have to finish is journaled before the first
-  // part, so that no record is written between the parts.
+  // part, so that no record is written between the parts (a thaw of a cgroup that is
+  // not frozen, should the agent die before the instant, changes nothing).
   std::vector<journal::Entry> begun;
   auto undo = [&](const Error& e) -> Result<void> {
+    if (undo_first) undo_first();
+    dirs.clear();
     if (auto r = restore(id, a); !r) log()->error("power loss {}: undo: {}", id, r.error().describe());
     for (auto it = begun.rbegin(); it != begun.rend(); ++it) (void)journal_->end(*it);
     log()->error("power loss {} failed and was undone: {}", id, e.describe());
@@ -322,59 +367,89 @@ Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpe
   std::vector<journal::Entry> owed{intent_entry(id)};
   if (a.hooks_owed) owed.push_back(hooks_entry(id));
   for (auto& fs : a.data) owed.push_back(remount_entry(id, fs));
+  owed.push_back(thaw_entry(id, cg.path()));
   for (auto& e : owed) {
     if (auto r = begin(e); !r) return undo(r.error());
   }
 
+  a.effect.journaled = WallClock::now();
   if (auto r = net_.apply_at(net_id(id), net_spec(), start); !r) {
     return undo(r.error().context(fmt::format("power loss {}: black-hole interfaces", id)));
   }
   a.net_applied = true;
-  // Everything else that can be set up ahead is: the keep-down program loaded and
-  // attached selecting nothing, the workload cgroup resolved, the data directories
-  // open. At the instant only switches flip: cgroup.freeze, the shutdown ioctl, the
-  // keep-down's map entries and cgroup.kill.
-  a.prepared = true;
-  if (auto r = proc_.prepare(freeze_id(id), freeze_spec()); !r) {
-    return undo(r.error().context(fmt::format("power loss {}: prepare the freeze of {}", id, workload_cgroup_)));
-  }
-  if (auto r = proc_.prepare(proc_id(id), proc_spec()); !r) {
-    return undo(r.error().context(fmt::format("power loss {}: prepare the keep-down of {}", id, workload_cgroup_)));
-  }
-  std::vector<bpf::UniqueFd> dirs;
-  for (auto& fs : a.data) {
-    auto fd = open_for_shutdown(fs);
-    if (!fd) return undo(fd.error().context(fmt::format("power loss {}", id)));
-    dirs.push_back(std::move(*fd));
-  }
-  // The kernel starts the cut at `start`; the rest follows it at once.
-  sleep_until_precise(start);
-  a.effect.network_cut = std::max(start, WallClock::now());
-  if (auto r = proc_.apply(freeze_id(id), freeze_spec()); !r) {
-    return undo(r.error().context(fmt::format("power loss {}: freeze {}", id, workload_cgroup_)));
-  }
-  a.frozen = true;
-  a.effect.frozen = WallClock::now();
-  for (size_t i = 0; i < a.data.size(); ++i) {
-    auto r = shut_down(a.data[i], dirs[i].get());
-    dirs[i].reset();  // an open directory would keep the mount busy at the remount
-    if (!r) return undo(r.error().context(fmt::format("power loss {}", id)));
-    a.shut.push_back(a.data[i]);
-  }
+  a.effect.net_staged = WallClock::now();
+  // Switched on once prepared, then the freeze lifted: the dying need no thaw, and
+  // whatever is started into the cgroup while the power is off must die at exec, not
+  // wait frozen.
+  auto keep_down_then_thaw = [&]() -> Result<void> {
+    if (auto r = keep_down.get(); !r) return keep_down_error(r.error());
+    FD_TRY(proc_.apply(proc_id(id), proc_spec()), "power loss {}: keep down {}", id, workload_cgroup_);
+    a.proc_applied = true;
+    a.prepared = false;
+    a.effect.kept_down = WallClock::now();
+    if (a.frozen) {
+      FD_TRY(cg.freeze(false), "power loss {}: thaw after the kill", id);
+      a.frozen = false;
+    }
+    a.effect.thawed = WallClock::now();
+    return ok();
+  };
+
+  // The kernel starts the cut at `start`; the rest follows it at once, switches only.
+  std::vector<pid_t> members;
+  Result<std::vector<pid_t>> listed = members;
+  auto instant = [&]() -> Result<void> {
+    RealtimeScope rt;
+    a.effect.scheduling = rt.describe();
+    a.effect.woke = park_until(start, rt.wake_early());
+    a.effect.network_cut = std::max(start, WallClock::now());
+    // Frozen by someone else already (a freeze fault on the workload): it stays theirs
+    // to thaw.
+    FD_ASSIGN(already, cg.frozen_already(), "power loss {}: freeze", id);
+    if (!already) {
+      FD_TRY(cg.freeze(true), "power loss {}: freeze", id);
+      a.frozen = true;
+    }
+    a.effect.frozen = WallClock::now();
+    // Who is killed, for the count and the events: no task of it runs user code now.
+    listed = cg.members();
+    a.effect.listed = WallClock::now();
+    for (size_t i = 0; i < a.data.size(); ++i) {
+      FD_TRY(shut_down(a.data[i], dirs[i].get()), "power loss {}", id);
+      a.shut.push_back(a.data[i]);
+    }
+    if (!a.data.empty()) a.effect.fs_shut_down = WallClock::now();
+    FD_TRY(cg.kill(), "power loss {}: kill", id);
+    a.effect.killed = WallClock::now();
+    if (keep_down.wait_for(std::chrono::seconds(0)) == std::future_status::ready) return keep_down_then_thaw();
+    return ok();
+  };
+  a.effect.staged = WallClock::now();
+  auto fired = instant();
+  // A keep-down still loading: below real-time priority, while the cgroup stays frozen.
+  if (fired && keep_down.valid()) fired = keep_down_then_thaw();
+  // An open directory would keep the mount busy at the remount.
   dirs.clear();
-  if (!a.data.empty()) a.effect.fs_shut_down = WallClock::now();
-  if (auto r = proc_.apply(proc_id(id), proc_spec()); !r) {
-    return undo(r.error().context(fmt::format("power loss {}: kill and keep down {}", id, workload_cgroup_)));
+  if (!fired) return undo(fired.error());
+  if (listed) {
+    members = std::move(*listed);
+  } else {
+    log()->error("power loss {}: list the workload's processes: {}", id, listed.error().describe());
   }
-  a.proc_applied = true;
-  a.prepared = false;
-  a.effect.killed = WallClock::now();
-  // Empty now: thawed, so that whatever is started into it while the power is off dies
-  // at exec (the keep-down) instead of waiting frozen for the power to come back.
-  if (auto r = proc_.revert(freeze_id(id)); !r) {
-    return undo(r.error().context(fmt::format("power loss {}: thaw {} after the kill", id, workload_cgroup_)));
+  // The thaw is done or was never this fault's to do.
+  if (auto r = journal_->end(thaw_entry(id, cg.path())); !r) {
+    log()->error("power loss {}: {}", id, r.error().describe());
   }
-  a.frozen = false;
+
+  // Death is the kernel's, asynchronous: each task runs its own exit.
+  a.effect.dead = cg.wait_empty(proc::ProcFaultEngine::kKillTimeout);
+  size_t alive = 0;
+  if (a.effect.dead == WallTime{}) {
+    auto left = cg.members();
+    alive = left ? left->size() : members.size();
+  }
+  a.killed = members.size() > alive ? members.size() - alive : 0;
+  emit_killed(id, members, a.effect.killed);
   // What happened, for an agent that dies from here on: the services are down and must
   // be booted. A record that cannot be written is not worth undoing the cut for: recovery
   // also finds the workload cgroup empty.
@@ -384,15 +459,36 @@ Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpe
     }
   }
   auto since = [&](WallTime t) { return format_duration(t - a.effect.network_cut); };
-  log()->warn("power loss {}: interfaces black-holed, workload {} frozen after {}{}, {} process(es) killed after {} "
-              "and kept down",
+  log()->warn("power loss {}: interfaces black-holed, workload {} frozen after {}{}, kept down after {}, {} "
+              "process(es) sent SIGKILL after {}{} ({})",
               id, workload_cgroup_, since(a.effect.frozen),
               a.data.empty() ? std::string()
                              : fmt::format(", {} data file system(s) shut down without flushing after {}",
                                            a.data.size(), since(a.effect.fs_shut_down)),
-              proc_.counters(proc_id(id)).processes_killed(), since(a.effect.killed));
+              since(a.effect.kept_down), members.size(), since(a.effect.killed),
+              a.effect.dead == WallTime{}
+                  ? fmt::format(", {} still alive after {}", alive,
+                                format_duration(proc::ProcFaultEngine::kKillTimeout))
+                  : fmt::format(", all dead after {}", since(a.effect.dead)),
+              a.effect.scheduling);
   active_.emplace(id, std::move(a));
   return ok();
+}
+
+void PowerLossEngine::emit_killed(const std::string& id, const std::vector<pid_t>& pids, WallTime at) const {
+  if (!events_) return;
+  // A kill of a thousand processes is one fault; its events stop here and the counter
+  // carries the rest.
+  constexpr size_t kMaxKillEvents = 256;
+  for (size_t i = 0; i < pids.size() && i < kMaxKillEvents; ++i) {
+    v1::Event ev;
+    *ev.mutable_at() = to_proto(at);
+    auto* k = ev.mutable_killed();
+    k->set_fault_id(proc_id(id));
+    k->set_pid(static_cast<uint32_t>(pids[i]));
+    k->set_cgroup(workload_cgroup_);
+    events_->emit(ev);
+  }
 }
 
 std::vector<v1::FaultEffect> PowerLossEngine::effects(const std::string& id) const {
@@ -420,7 +516,7 @@ Result<void> PowerLossEngine::restore(const std::string& id, Active& a) {
     a.net_applied = false;
   }
   if (a.frozen) {
-    FD_TRY(proc_.revert(freeze_id(id)), "power loss {}: thaw {}", id, workload_cgroup_);
+    FD_TRY(a.workload->freeze(false), "power loss {}: thaw {}", id, workload_cgroup_);
     a.frozen = false;
   }
   if (a.proc_applied) {
@@ -429,7 +525,6 @@ Result<void> PowerLossEngine::restore(const std::string& id, Active& a) {
   }
   if (a.prepared) {
     // Staged and never applied (an undo before the instant): the program unloads.
-    FD_TRY(proc_.revert(freeze_id(id)), "power loss {}: drop the prepared freeze", id);
     FD_TRY(proc_.revert(proc_id(id)), "power loss {}: drop the prepared keep-down", id);
     a.prepared = false;
   }
@@ -472,7 +567,11 @@ v1::FaultCounters PowerLossEngine::counters(const std::string& id) const {
     if (!active_.count(id)) return c;
   }
   add_counters(c, net_.counters(net_id(id)));
-  add_counters(c, proc_.counters(proc_id(id)));
+  add_counters(c, proc_.counters(proc_id(id)));  // killed at exec while the power is off
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = active_.find(id); it != active_.end()) c.set_processes_killed(c.processes_killed() + it->second.killed);
+  }
   return c;
 }
 

@@ -1,23 +1,32 @@
-// Power loss: what a rack or data centre suffers, on one host, composed from the other
-// engines through the FaultEngine face only, in the order of a real cut:
+// Power loss: what a rack or data centre suffers, on one host, in the order of a real
+// cut:
 //   "<id>/net"     NetworkFault{blackhole} on every managed interface (the management
 //                  allow list is the network engine's, so the control path lives),
-//   "<id>/freeze"  the workload cgroup frozen: from here on nothing of it runs,
-//   data file systems shut down without flushing (lose_unsynced, data_fs.h),
-//   "<id>/proc"    keep-down of the workload cgroup with kill_running: SIGKILL, no
-//                  SIGTERM, and nothing comes back while the power is off;
-//                  then the freeze is lifted from the empty cgroup (what is started
-//                  into it from then on dies at exec).
-// The blackhole goes first, so that not even the kernel's FIN/RST of the dying
-// processes' sockets leave the host; the freeze before the shutdown, so that no
-// process sees its file system fail and reacts. "Power restored" (revert) lifts the
-// blackhole, unmounts and mounts each data file system again (the journal replays),
-// lifts the keep-down, and runs the host's boot hooks in the workload cgroup.
+//                  started by the classifier at not_before from the kernel's clock;
+//   the workload cgroup frozen (cgroup.freeze): from here on nothing of it runs;
+//   data file systems shut down without flushing (lose_unsynced, data_fs.h);
+//   "<id>/proc"    keep-down of the workload cgroup: what execs in it dies at exec,
+//                  so nothing comes back while the power is off;
+//   every workload process sent SIGKILL (cgroup.kill), no SIGTERM;
+//   then the freeze lifted (the dying need no thaw; what is started into the cgroup
+//   from then on dies at exec).
+// Everything but these switches is done ahead of not_before (instant.h): at the instant
+// a thread parked at real-time priority writes cgroup.freeze, issues the shutdown
+// ioctls, writes the keep-down's map entries and cgroup.kill, through fds opened ahead,
+// and nothing waits in between. The blackhole goes first, so that not even the kernel's
+// FIN/RST of the dying processes' sockets leave the host; the freeze before the
+// shutdown, so that no process sees its file system fail and reacts; the shutdown
+// before the kill, so that no dying process's close starts a writeback. "Power
+// restored" (revert) lifts the blackhole, unmounts and mounts each data file system
+// again (the journal replays), lifts the keep-down, and runs the host's boot hooks in
+// the workload cgroup.
 //
 // Journal (each record before what it covers, stages after them):
 //   power_loss  intent: begun before the first part, ended when power is restored;
 //   remount_fs  one per data file system, begun before its shutdown, ended after the
 //               remount (its detail holds how it was mounted);
+//   thaw_cgroup the workload cgroup ("<id>/freeze"), begun with the intent, ended after
+//               the instant's thaw;
 //   power_stage "network cut", "killed": what had happened when an agent died;
 //   boot_hooks  begun with the intent, ended when every hook succeeded.
 // A restarted agent (recover()) thaws first, then remounts what is shut down, then
@@ -48,6 +57,7 @@
 #include "agent/core/fault_engine.h"
 #include "agent/journal/journal.h"
 #include "agent/power/data_fs.h"
+#include "agent/power/instant.h"
 
 namespace firedrill::agent::power {
 
@@ -83,14 +93,23 @@ size_t run_boot_hooks(const BootHookConfig& config, const std::string& fault_id,
 // When each part of a power loss took effect on this host (zero: not done).
 struct PowerEffect {
   WallTime network_cut{}, frozen{}, fs_shut_down{}, killed{};
+  // Staging and the instant stage by stage (the clock read after each), for the log and
+  // bench/power: staging begun, the journal written, the network cut installed,
+  // everything staged (the keep-down loaded), the parked thread back from its sleep,
+  // the workload's processes listed, the keep-down switched on, the freeze lifted, the
+  // workload cgroup seen empty.
+  WallTime begun{}, journaled{}, net_staged{}, staged{}, woke{}, listed{}, kept_down{}, thawed{}, dead{};
+  std::string scheduling;  // how the thread ran at the instant (RealtimeScope)
 };
 
 class PowerLossEngine : public FaultEngine {
  public:
   // `net` and `proc` must outlive this engine.
-  // `run_hook` replaces the runner of boot_hook_config() (tests without cgroups).
+  // `run_hook` replaces the runner of boot_hook_config(), `stage` the workload cgroup's
+  // switches (stage_cgroup) (tests without cgroups).
   PowerLossEngine(FaultEngine& net, FaultEngine& proc, const AgentConfig& config,
-                  std::shared_ptr<journal::Journal> journal, EventSink* events, HookRunner run_hook = {});
+                  std::shared_ptr<journal::Journal> journal, EventSink* events, HookRunner run_hook = {},
+                  StageWorkload stage = {});
   ~PowerLossEngine() override;
 
   std::string_view name() const override { return "power_loss"; }
@@ -101,10 +120,11 @@ class PowerLossEngine : public FaultEngine {
   v1::FaultCounters counters(const std::string& fault_id) const override;
 
   // Staged: the journal is written, the network cut installed (started by the
-  // kernel's clock), the keep-down program loaded and attached selecting nothing and
-  // the data directories opened ahead of `start`; freeze, shutdown and kill follow an
-  // absolute timer woken just before it and finished by spinning to it, and flip only
-  // switches (cgroup.freeze, the shutdown ioctl, map entries, cgroup.kill).
+  // kernel's clock), the keep-down program loaded and attached selecting nothing, the
+  // workload cgroup's files and the data directories opened ahead of `start`; freeze,
+  // shutdown, keep-down and kill follow an absolute timer woken just before it at
+  // real-time priority and finished by spinning to it, and flip only switches. Returns
+  // once the workload is seen dead (or kKillTimeout).
   std::chrono::milliseconds stage_ahead() const override { return kStageAhead; }
   Result<void> apply_at(const std::string& fault_id, const v1::FaultSpec& spec, WallTime start) override;
   // network cut (the classifier's first drop), freeze, fs shutdown, kill.
@@ -145,7 +165,9 @@ class PowerLossEngine : public FaultEngine {
     bool net_applied = false;
     bool frozen = false;
     bool proc_applied = false;
-    bool prepared = false;        // freeze and keep-down prepared in the process engine
+    bool prepared = false;        // keep-down prepared in the process engine
+    std::shared_ptr<WorkloadSwitches> workload;  // opened ahead
+    uint64_t killed = 0;          // sent SIGKILL at the instant and seen gone
     bool hooks_owed = false;
     std::vector<DataFs> data;      // the data file systems it shuts down
     std::vector<DataFs> shut;      // those shut down and not yet mounted again
@@ -161,6 +183,9 @@ class PowerLossEngine : public FaultEngine {
   journal::Entry hooks_entry(const std::string& id) const;
   journal::Entry remount_entry(const std::string& id, const DataFs& fs) const;
   journal::Entry stage_entry(const std::string& id, const char* stage) const;
+  journal::Entry thaw_entry(const std::string& id, const std::string& path) const;
+  v1::FaultSpec kill_spec() const;
+  void emit_killed(const std::string& id, const std::vector<pid_t>& pids, WallTime at) const;
   Result<std::vector<DataFs>> data_file_systems(const v1::FaultSpec& spec) const;
   Result<void> restore(const std::string& id, Active& a);
   void queue_boot(const std::string& id);
@@ -173,6 +198,7 @@ class PowerLossEngine : public FaultEngine {
   BootHookConfig hooks_;
   std::shared_ptr<journal::Journal> journal_;
   EventSink* events_;
+  StageWorkload stage_workload_;
   mutable std::mutex mu_;
   std::map<std::string, Active> active_;
 

@@ -3,15 +3,18 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <sstream>
 
+#include <fmt/ranges.h>
 #include <grpcpp/grpcpp.h>
 
 #include "agent/bpf/features.h"
 #include "agent/enroll/renewal.h"
 #include "common/host_port.h"
+#include "common/leader_redirect.h"
 #include "common/log.h"
 #include "common/time.h"
 #include "firedrill/v1/agent.grpc.pb.h"
@@ -153,24 +156,28 @@ void ControllerSession::enqueue(v1::AgentMessage message) {
   cv_.notify_all();
 }
 
-Result<std::shared_ptr<grpc::Channel>> ControllerSession::make_channel() {
-  std::shared_ptr<grpc::ChannelCredentials> creds;
+Result<void> ControllerSession::make_credentials() {
   if (config_.insecure) {
     for (int i = 0; i < 3; ++i) {
       log()->warn("!!! INSECURE: the stream to {} is PLAINTEXT and the controller is not authenticated. Labs only. !!!",
-                  config_.controller);
+                  fmt::join(config_.controllers, ", "));
     }
-    creds = grpc::InsecureChannelCredentials();
-  } else {
-    grpc::SslCredentialsOptions opts;
-    FD_ASSIGN(ca, read_file(config_.tls_ca, "--tls-ca"), "TLS");
-    FD_ASSIGN(cert, read_file(config_.tls_cert, "--tls-cert"), "TLS");
-    FD_ASSIGN(key, read_file(config_.tls_key, "--tls-key"), "TLS");
-    opts.pem_root_certs = ca;
-    opts.pem_cert_chain = cert;
-    opts.pem_private_key = key;
-    creds = grpc::SslCredentials(opts);
+    credentials_ = grpc::InsecureChannelCredentials();
+    return ok();
   }
+  grpc::SslCredentialsOptions opts;
+  FD_ASSIGN(ca, read_file(config_.tls_ca, "--tls-ca"), "TLS");
+  FD_ASSIGN(cert, read_file(config_.tls_cert, "--tls-cert"), "TLS");
+  FD_ASSIGN(key, read_file(config_.tls_key, "--tls-key"), "TLS");
+  opts.pem_root_certs = ca;
+  opts.pem_cert_chain = cert;
+  opts.pem_private_key = key;
+  credentials_ = grpc::SslCredentials(opts);
+  return ok();
+}
+
+std::shared_ptr<grpc::Channel> ControllerSession::channel_to(const std::string& address) {
+  if (auto it = channels_.find(address); it != channels_.end()) return it->second;
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(static_cast<int>(kMaxReceive));
   // Our own loop backs off; the channel must not add minutes of its own.
@@ -184,7 +191,20 @@ Result<std::shared_ptr<grpc::Channel>> ControllerSession::make_channel() {
   // bytes, and each probe is a PING the controller answers for every agent of a fleet
   // (bench/fanout's simulated agents send none either).
   args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  return grpc::CreateCustomChannel(config_.controller, creds, args);
+  auto channel = grpc::CreateCustomChannel(address, credentials_, args);
+  // A redirect may name any address the fleet's CA vouches for: keep the listed ones
+  // and the last few others, not one channel per leader ever seen.
+  bool listed = std::find(config_.controllers.begin(), config_.controllers.end(), address) != config_.controllers.end();
+  if (!listed && channels_.size() >= config_.controllers.size() + 4) {
+    for (auto it = channels_.begin(); it != channels_.end(); ++it) {
+      if (std::find(config_.controllers.begin(), config_.controllers.end(), it->first) == config_.controllers.end()) {
+        channels_.erase(it);
+        break;
+      }
+    }
+  }
+  channels_[address] = channel;
+  return channel;
 }
 
 void ControllerSession::report_reverted_while_away(const std::vector<v1::FaultReverted>& reverted) {
@@ -197,8 +217,8 @@ void ControllerSession::report_reverted_while_away(const std::vector<v1::FaultRe
 Result<void> ControllerSession::start(CommandHandler& handler, FaultManager& faults) {
   handler_ = &handler;
   faults_ = &faults;
-  FD_ASSIGN(channel, make_channel(), "controller {}", config_.controller);
-  channel_ = channel;
+  if (config_.controllers.empty()) return make_error("a controller session needs at least one controller address");
+  FD_TRY(make_credentials(), "controller {}", fmt::join(config_.controllers, ", "));
   handler.on_lease([this](std::chrono::nanoseconds grace) {
     std::lock_guard lock(mu_);
     if (grace != grace_) log()->info("lease grace is now {} (set by the controller)", format_duration(grace));
@@ -218,7 +238,7 @@ Result<void> ControllerSession::start(CommandHandler& handler, FaultManager& fau
   }
   connect_thread_ = std::thread([this] { connect_loop(); });
   deadman_thread_ = std::thread([this] { deadman_loop(); });
-  log()->info("controller session to {} started (lease grace {})", config_.controller,
+  log()->info("controller session to {} started (lease grace {})", fmt::join(config_.controllers, ", "),
               format_duration(config_.lease_grace));
   return ok();
 }
@@ -250,53 +270,93 @@ v1::Hello ControllerSession::make_hello() {
   return h;
 }
 
+std::string ControllerSession::follow(const std::string& leader, const std::string& from) {
+  if (leader == from) return "";
+  bool listed = std::find(config_.controllers.begin(), config_.controllers.end(), leader) != config_.controllers.end();
+  if (listed || !config_.insecure) return leader;
+  log()->warn("the controller at {} names the leader at {}, which is not in --controller and, with --insecure, "
+              "nothing vouches for: not followed",
+              from, leader);
+  return "";
+}
+
 void ControllerSession::connect_loop() {
   auto backoff = std::chrono::duration_cast<std::chrono::milliseconds>(kBackoffFirst);
   std::mt19937 rng(std::random_device{}());
+  size_t next = 0;           // the list's entry to try
+  std::string redirect;      // a leader named by a follower, tried before the list
+  int redirects = 0;         // in a row, so that two followers naming each other do not spin
   while (!stopping_) {
+    std::string address = redirect.empty() ? config_.controllers[next] : redirect;
+    redirect.clear();
     auto began = SteadyClock::now();
-    run_stream();
+    Attempt attempt = run_stream(address);
     if (stopping_) break;
-    // A stream that lived a while was healthy: start the backoff over.
-    if (SteadyClock::now() - began > std::chrono::seconds(10)) backoff = kBackoffFirst;
+    if (!attempt.leader.empty() && redirects < 3) {
+      if (auto to = follow(attempt.leader, address); !to.empty()) {
+        ++redirects;
+        log()->info("the controller at {} is a follower: going to the leader at {}", address, to);
+        auto listed = std::find(config_.controllers.begin(), config_.controllers.end(), to);
+        if (listed != config_.controllers.end()) next = static_cast<size_t>(listed - config_.controllers.begin());
+        else redirect = to;
+        continue;
+      }
+    }
+    redirects = 0;
+    if (attempt.heard) {
+      // It accepted the stream: the next try is there again. A stream that lived a while
+      // was healthy: start the backoff over.
+      auto listed = std::find(config_.controllers.begin(), config_.controllers.end(), address);
+      if (listed != config_.controllers.end()) next = static_cast<size_t>(listed - config_.controllers.begin());
+      else redirect = address;
+      if (SteadyClock::now() - began > std::chrono::seconds(10)) backoff = kBackoffFirst;
+    } else {
+      // Not reached, or refused: the next of the list. The backoff grows once per pass
+      // over the whole list, so a list of several is tried quickly before waiting long.
+      next = (next + 1) % config_.controllers.size();
+    }
     std::uniform_real_distribution<double> jitter(0.8, 1.2);
     auto wait = std::chrono::milliseconds(static_cast<int64_t>(backoff.count() * jitter(rng)));
-    log()->info("reconnecting to {} in {}", config_.controller, format_duration(wait));
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, wait, [this] { return stopping_.load(); });
-    backoff = std::min<std::chrono::milliseconds>(backoff * 2, kBackoffMax);
+    std::string then = redirect.empty() ? config_.controllers[next] : redirect;
+    log()->info("connecting to {} in {}", then, format_duration(wait));
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, wait, [this] { return stopping_.load(); });
+    }
+    if (attempt.heard || next == 0) backoff = std::min<std::chrono::milliseconds>(backoff * 2, kBackoffMax);
   }
 }
 
-void ControllerSession::run_stream() {
-  // A renewed certificate is used from the next connection on.
+ControllerSession::Attempt ControllerSession::run_stream(const std::string& address) {
+  Attempt attempt;
+  // A renewed certificate is used from the next connection on, to every controller.
   if (renewal_ && renewal_->generation() != channel_generation_) {
-    auto channel = make_channel();
-    if (channel) {
-      channel_ = *channel;
+    if (auto r = make_credentials(); r) {
+      channels_.clear();
       channel_generation_ = renewal_->generation();
       log()->info("connecting with the renewed certificate from now on");
     } else {
-      log()->error("the renewed certificate: {} (the old one is used)", channel.error().describe());
+      log()->error("the renewed certificate: {} (the old one is used)", r.error().describe());
     }
   }
+  auto channel = channel_to(address);
   // Connect first, so that the Hello (faults held, clock) is fresh when it is sent.
-  if (!channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(2))) {
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(2))) {
     // The channel keeps why it failed (refused, TLS handshake, certificate): a call
     // that fails fast brings it out for the log.
     grpc::ClientContext probe;
     probe.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-    auto stream = v1::AgentService::NewStub(channel_)->Connect(&probe);
+    auto stream = v1::AgentService::NewStub(channel)->Connect(&probe);
     auto status = stream->Finish();
-    log()->warn("cannot reach the controller at {}: {}", config_.controller,
+    log()->warn("cannot reach the controller at {}: {}", address,
                 status.error_message().empty() ? "not connected" : status.error_message());
-    return;
+    return attempt;
   }
-  auto stub = v1::AgentService::NewStub(channel_);
+  auto stub = v1::AgentService::NewStub(channel);
   grpc::ClientContext ctx;
   {
     std::lock_guard lock(mu_);
-    if (stopping_) return;
+    if (stopping_) return attempt;
     ctx_ = &ctx;
   }
   std::unique_ptr<Stream> stream = stub->Connect(&ctx);
@@ -311,22 +371,32 @@ void ControllerSession::run_stream() {
       stream_up_ = true;
       outbox_.clear();
       events_out_.clear();
-      // What this Hello reported is delivered; later reverts start a new list.
-      reverted_away_.erase(reverted_away_.begin(), reverted_away_.begin() + std::min(away, reverted_away_.size()));
     }
     connected_ = true;
-    log()->info("connected to {}; registered as {} holding {} fault(s), {} reverted while away", config_.controller,
+    log()->info("connected to {}; registered as {} holding {} fault(s), {} reverted while away", address,
                 config_.id, hello.hello().active_faults_size(), away);
-    writer = std::thread([this, &ctx, &stream] { writer_loop(&ctx, stream.get()); });
     v1::ControllerMessage msg;
     while (stream->Read(&msg)) {
       {
         std::lock_guard lock(mu_);
         last_heard_ = SteadyClock::now();
+        if (!attempt.heard) {
+          // Only a controller that answers took the Hello (a follower refuses it
+          // unread): what it reported is delivered; later reverts start a new list.
+          reverted_away_.erase(reverted_away_.begin(), reverted_away_.begin() + std::min(away, reverted_away_.size()));
+          attempt.heard = true;
+          log()->info("the controller at {} accepted the stream", address);
+        }
         if (msg.has_lease() && msg.lease().has_heartbeat_interval()) {
           auto hb = from_proto(msg.lease().heartbeat_interval());
           if (hb >= std::chrono::milliseconds(100) && hb <= std::chrono::minutes(1)) heartbeat_interval_ = hb;
         }
+      }
+      if (!writer.joinable()) {
+        // Heartbeats and answers go once the controller spoke (it sends the lease at
+        // registration): a follower's refusal is never raced by a write of ours, whose
+        // failure would cancel the stream and lose the refusal's leader address.
+        writer = std::thread([this, &ctx, &stream] { writer_loop(&ctx, stream.get()); });
       }
       if (msg.has_certificate()) {
         if (!renewal_) continue;
@@ -355,14 +425,23 @@ void ControllerSession::run_stream() {
     outbox_.clear();
     events_out_.clear();
   }
-  if (stopping_) return;
-  if (sent) {
-    log()->warn("stream to {} ended: {} {}", config_.controller, static_cast<int>(status.error_code()),
-                status.error_message());
+  if (stopping_) return attempt;
+  if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+    auto trailer = ctx.GetServerTrailingMetadata();
+    if (auto it = trailer.find(kLeaderAddressKey); it != trailer.end()) {
+      attempt.leader.assign(it->second.data(), it->second.size());
+    }
+  }
+  if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+    // A follower (it answers whether or not the Hello got through).
+    log()->warn("the controller at {} refused the stream: {}", address, status.error_message());
+  } else if (sent) {
+    log()->warn("stream to {} ended: {} {}", address, static_cast<int>(status.error_code()), status.error_message());
   } else {
-    log()->warn("cannot reach the controller at {}: {} {}", config_.controller, static_cast<int>(status.error_code()),
+    log()->warn("cannot reach the controller at {}: {} {}", address, static_cast<int>(status.error_code()),
                 status.error_message());
   }
+  return attempt;
 }
 
 void ControllerSession::writer_loop(grpc::ClientContext* ctx, void* stream_ptr) {

@@ -3,6 +3,15 @@
 // what was reverted while away), obeys commands through the CommandHandler, sends
 // heartbeats, acks and events, and reconnects with backoff when the stream breaks.
 //
+// Several controllers (--controller a:7443,b:7443) share one database and one leads.
+// The agent tries them in the order given, with backoff and jitter between attempts,
+// and stays with the one that accepts its stream (a broken stream is tried there again
+// first). A follower refuses the stream naming the leader's address
+// (common/leader_redirect.h): the agent goes there at once when it is in the list, or,
+// over TLS, anywhere (the handshake checks the certificate against the fleet's CA);
+// with --insecure an address outside the list is not followed (nothing vouches for
+// it), and the agent goes on to the next of its list.
+//
 // The dead-man switch lives here: when no controller message has arrived for the lease
 // grace (the controller renews it every third of the grace), every fault is reverted
 // (REVERT_LEASE_LOST), whether or not the stream still looks open. Those reverts are
@@ -13,6 +22,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,6 +38,7 @@
 
 namespace grpc {
 class Channel;
+class ChannelCredentials;
 class ClientContext;
 }  // namespace grpc
 
@@ -63,20 +74,29 @@ class ControllerSession : public EventSink {
   std::chrono::nanoseconds lease_grace() const;
 
  private:
+  // How one attempt on one controller ended.
+  struct Attempt {
+    bool heard = false;   // the controller spoke on the stream: it accepted it
+    std::string leader;   // a follower's refusal: the leader's address
+  };
   void connect_loop();
-  void run_stream();
+  Attempt run_stream(const std::string& address);
+  // Where a follower's redirect goes: the address, or "" when it is not followed.
+  std::string follow(const std::string& leader, const std::string& from);
   void writer_loop(grpc::ClientContext* ctx, void* stream);
   void deadman_loop();
   void enqueue(v1::AgentMessage message);
   v1::Hello make_hello();
-  Result<std::shared_ptr<grpc::Channel>> make_channel();
+  Result<void> make_credentials();
+  std::shared_ptr<grpc::Channel> channel_to(const std::string& address);
 
   AgentConfig config_;
   CommandHandler* handler_ = nullptr;
   FaultManager* faults_ = nullptr;
-  std::shared_ptr<grpc::Channel> channel_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;  // read at start and after a renewal
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;  // connect thread only
   CertificateRenewal* renewal_ = nullptr;
-  uint64_t channel_generation_ = 0;  // of the certificate channel_ was made with
+  uint64_t channel_generation_ = 0;  // of the certificate credentials_ were read from
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};

@@ -15,11 +15,14 @@
 //          the peer namespace keeps a packet in flight to every host around the
 //          instant, so that each network cut is timed by the kernel's first drop.
 // host     one host alone: network cut (the first drop) to the last workload process
-//          dead (cgroup.events "populated 0", seen by a thread blocked on it), staged
-//          against the old scheduling.
+//          dead (a real-time thread blocked on a pidfd per process), staged against the
+//          old scheduling; with every stage of staging and of the instant as the agent's
+//          clock saw it (power::PowerEffect), so that each millisecond has a name.
 // fs       a data directory on its own loop-mounted ext4 against the same load on the
 //          host's file system: 4 KiB write + fsync, random 4 KiB reads (page cache
 //          warm), a cold sequential read; as ratios.
+// exit     SIGKILL to exit of a process with 1, 64 and 1024 MiB touched: the exit
+//          unmaps its memory before the process is gone.
 // remount  the restore's remount (unmount, mount, journal replay) of a data file system
 //          shut down right after 1 GiB was written without fsync (how much of it was
 //          still dirty at the cut is measured and said), against one shut down clean.
@@ -32,7 +35,10 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sys/stat.h>
@@ -213,14 +219,19 @@ class Sink : public EventSink {
 // whole fault is set up and applied from then.
 class Scheduling : public FaultEngine {
  public:
-  Scheduling(FaultEngine& inner, bool wake_at_not_before) : inner_(inner), wake_(wake_at_not_before) {}
+  // `stage_ahead` > 0 replaces the engine's own (bench only: to see what staging done
+  // long before the instant changes).
+  Scheduling(FaultEngine& inner, bool wake_at_not_before, std::chrono::milliseconds stage_ahead)
+      : inner_(inner), wake_(wake_at_not_before), stage_ahead_(stage_ahead) {}
   std::string_view name() const override { return inner_.name(); }
   bool handles(const v1::FaultSpec& spec) const override { return inner_.handles(spec); }
   Result<void> check(const v1::FaultSpec& spec) const override { return inner_.check(spec); }
   Result<void> apply(const std::string& id, const v1::FaultSpec& spec) override { return inner_.apply(id, spec); }
   Result<void> revert(const std::string& id) override { return inner_.revert(id); }
   v1::FaultCounters counters(const std::string& id) const override { return inner_.counters(id); }
-  std::chrono::milliseconds stage_ahead() const override { return wake_ ? 0ms : inner_.stage_ahead(); }
+  std::chrono::milliseconds stage_ahead() const override {
+    return wake_ ? 0ms : stage_ahead_ > 0ms ? stage_ahead_ : inner_.stage_ahead();
+  }
   Result<void> apply_at(const std::string& id, const v1::FaultSpec& spec, WallTime start) override {
     return wake_ ? inner_.apply(id, spec) : inner_.apply_at(id, spec, start);
   }
@@ -229,59 +240,75 @@ class Scheduling : public FaultEngine {
  private:
   FaultEngine& inner_;
   bool wake_;
+  std::chrono::milliseconds stage_ahead_;
 };
 
-// When the workload cgroup last became empty, seen by a thread blocked on its
-// cgroup.events (the kernel wakes pollers of the file when "populated" changes).
-class EmptyWatch {
+// When the last workload process died: a real-time thread blocked on a pidfd per
+// process, armed before each power loss. A pidfd wakes its pollers when the process
+// has exited (its memory unmapped, its files closed), at once; cgroup.events would
+// not do: the kernel notifies a cgroup file at most once per 10 ms
+// (CGROUP_FILE_NOTIFY_MIN_INTV, 12 ms at HZ=250), and the freeze just spent it.
+class DeathWatch {
  public:
-  explicit EmptyWatch(const std::string& cgroup) : path_(cgroup + "/cgroup.events") {
-    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw std::runtime_error("open " + path_ + ": " + std::strerror(errno));
+  explicit DeathWatch(const std::string& cgroup) {
+    ep_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (ep_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
+    auto procs = proc::cgroup_procs(cgroup, true);
+    if (!procs) throw std::runtime_error(procs.error().describe());
+    for (pid_t p : *procs) {
+      int fd = static_cast<int>(::syscall(SYS_pidfd_open, p, 0));
+      if (fd < 0) continue;
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.fd = fd;
+      ::epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
+      fds_.push_back(fd);
+    }
+    left_ = fds_.size();
     thread_ = std::thread([this] { loop(); });
   }
-  ~EmptyWatch() {
+  ~DeathWatch() {
     stop_ = true;
     thread_.join();
-    ::close(fd_);
+    for (int fd : fds_) ::close(fd);
+    ::close(ep_);
   }
-  EmptyWatch(const EmptyWatch&) = delete;
-  EmptyWatch& operator=(const EmptyWatch&) = delete;
+  DeathWatch(const DeathWatch&) = delete;
+  DeathWatch& operator=(const DeathWatch&) = delete;
 
-  void reset() { emptied_us_ = 0; }
-  WallTime emptied() const { return from_unix_micros(emptied_us_.load()); }
-  bool seen() const { return emptied_us_.load() != 0; }
+  size_t watched() const { return fds_.size(); }
+  bool seen() const { return dead_us_.load() != 0; }
+  WallTime dead() const { return from_unix_micros(dead_us_.load()); }
 
  private:
-  bool populated() {
-    char buf[256];
-    auto n = ::pread(fd_, buf, sizeof buf - 1, 0);
-    if (n <= 0) return true;
-    buf[n] = 0;
-    return std::strstr(buf, "populated 1") != nullptr;
-  }
   void loop() {
-    bool was = populated();
-    while (!stop_) {
-      pollfd p{fd_, POLLPRI, 0};
-      int r = ::poll(&p, 1, 50);
+    sched_param p{};
+    p.sched_priority = 20;  // above the agents' instant (10): it only takes the time
+    ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &p);
+    epoll_event evs[64];
+    while (!stop_ && left_ > 0) {
+      int n = ::epoll_wait(ep_, evs, 64, 20);
       auto now = WallClock::now();
-      if (r <= 0) continue;
-      bool is = populated();
-      if (was && !is) emptied_us_ = to_unix_micros(now);
-      was = is;
+      for (int i = 0; i < n; ++i) {
+        ::epoll_ctl(ep_, EPOLL_CTL_DEL, evs[i].data.fd, nullptr);
+        --left_;
+      }
+      if (n > 0 && left_ == 0) dead_us_ = to_unix_micros(now);
     }
   }
-  std::string path_;
-  int fd_ = -1;
+  int ep_ = -1;
+  std::vector<int> fds_;
+  size_t left_ = 0;
   std::atomic<bool> stop_{false};
-  std::atomic<int64_t> emptied_us_{0};
+  std::atomic<int64_t> dead_us_{0};
   std::thread thread_;
 };
 
 struct HostSetup {
   int procs = 10;          // workload processes per host
   uint64_t data_mib = 64;  // the data file system's image
+  std::chrono::milliseconds lead{900};  // the command before not_before
+  std::chrono::milliseconds stage_ahead{0};  // 0: the engine's own
 };
 
 class Host {
@@ -321,15 +348,13 @@ class Host {
       power_ = std::make_unique<power::PowerLossEngine>(*net_, *proc_, c, *journal, &sink_);
       for (bool wake : {false, true}) {
         std::vector<std::unique_ptr<FaultEngine>> engines;
-        engines.push_back(std::make_unique<Scheduling>(*power_, wake));
+        engines.push_back(std::make_unique<Scheduling>(*power_, wake, setup.stage_ahead));
         (wake ? woken_ : staged_) = std::make_unique<FaultManager>(std::move(engines), &sink_);
       }
     });
     boot();
-    watch_ = std::make_unique<EmptyWatch>(workload_);
   }
   ~Host() {
-    watch_.reset();
     staged_.reset();
     woken_.reset();
     power_.reset();
@@ -343,7 +368,7 @@ class Host {
   const std::string& ip() const { return ip_; }
   FaultManager& manager(bool old) { return old ? *woken_ : *staged_; }
   Sink& sink() { return sink_; }
-  EmptyWatch& watch() { return *watch_; }
+  const std::string& workload() const { return workload_; }
   power::PowerLossEngine& power() { return *power_; }
   size_t workload_procs() const {
     auto p = proc::cgroup_procs(workload_, true);
@@ -365,7 +390,6 @@ class Host {
   std::unique_ptr<proc::ProcFaultEngine> proc_;
   std::unique_ptr<power::PowerLossEngine> power_;
   std::unique_ptr<FaultManager> staged_, woken_;
-  std::unique_ptr<EmptyWatch> watch_;
 };
 
 // Keeps a datagram in flight to every host from the peer namespace, round robin, from
@@ -385,14 +409,21 @@ void send_around(const support::Netns& peer, const std::vector<std::unique_ptr<H
       to.push_back(a);
     }
     char byte = 0;
+    // Real-time, so that a busy machine does not hold the packets back from the
+    // instant (the first drop would then time the sender, not the cut), but below the
+    // agents' instant (10), which it must not delay; a round every 100 us around it,
+    // then every 200 us.
+    sched_param rt{};
+    rt.sched_priority = 5;
+    ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &rt);
     sleep_until_precise(from);
-    // Back to back around the instant, then a round every 200 us: the sender must not
-    // take a CPU from the hosts' freeze and kill for the whole window.
-    auto busy_until = from + 4ms;
+    auto busy_until = from + 6ms;
     while (WallClock::now() < until && !g_stop) {
       for (auto& a : to) ::sendto(fd, &byte, 1, 0, reinterpret_cast<const sockaddr*>(&a), sizeof a);
-      if (WallClock::now() > busy_until) std::this_thread::sleep_for(200us);
+      std::this_thread::sleep_for(WallClock::now() > busy_until ? 200us : 100us);
     }
+    sched_param other{};
+    ::pthread_setschedparam(::pthread_self(), SCHED_OTHER, &other);
     ::close(fd);
   });
 }
@@ -400,6 +431,11 @@ void send_around(const support::Netns& peer, const std::vector<std::unique_ptr<H
 // ------------------------------------------------------------------ spread
 
 const std::vector<std::string> kParts = {"network cut", "freeze", "fs shutdown", "kill", "last process dead"};
+// Each stage of one host's instant in its order (the agent's clock read after each;
+// the network cut is the kernel's first drop, the last death the pidfd watch's).
+const std::vector<std::string> kStages = {"staging begun", "journaled", "net staged", "staged", "woke",      "network cut", "freeze", "listed",
+                                          "fs shutdown", "kept down",   "kill",   "thawed",
+                                          "last process dead", "agent saw empty"};
 
 struct Spreads {
   std::map<std::string, std::vector<double>> spread_us;       // per part: across hosts, per repeat
@@ -407,20 +443,23 @@ struct Spreads {
   std::vector<double> cut_to_dead_us;                          // each host: network cut -> last process dead
   size_t cuts_by_kernel = 0, cuts = 0;
   int failures = 0;
+  std::map<std::string, int> scheduling;  // how the instant's thread ran, per host and repeat
 };
 
 // One power loss on every host at a common not_before; the parts as each host's agent
 // reported them, and when each workload emptied.
 bool one_power_loss(const support::Netns& peer, std::vector<std::unique_ptr<Host>>& hosts, bool old,
-                    const std::string& id, Spreads& out) {
-  auto not_before = WallClock::now() + 900ms;
+                    const std::string& id, std::chrono::milliseconds lead, Spreads& out) {
+  auto not_before = WallClock::now() + lead;
   v1::ApplyFault cmd;
   cmd.set_fault_id(id);
   cmd.mutable_spec()->mutable_power_loss()->set_lose_unsynced(true);
   *cmd.mutable_not_before() = to_proto(not_before);
-  *cmd.mutable_expires_at() = to_proto(not_before + 600ms);
+  // Long enough that each host's stages are read while the fault is in effect.
+  *cmd.mutable_expires_at() = to_proto(not_before + 1500ms);
+  std::vector<std::unique_ptr<DeathWatch>> deaths;
+  for (auto& h : hosts) deaths.push_back(std::make_unique<DeathWatch>(h->workload()));
   for (auto& h : hosts) {
-    h->watch().reset();
     auto r = h->manager(old).apply(cmd);
     if (!r) {
       std::cerr << "power_bench: " << h->name() << ": " << r.error().describe() << "\n";
@@ -429,7 +468,9 @@ bool one_power_loss(const support::Netns& peer, std::vector<std::unique_ptr<Host
   }
   send_around(peer, hosts, not_before - 2ms, not_before + 60ms);
   std::map<std::string, std::vector<WallTime>> at;
-  for (auto& h : hosts) {
+  for (size_t hi = 0; hi < hosts.size(); ++hi) {
+    auto& h = hosts[hi];
+    auto& death = *deaths[hi];
     std::optional<v1::FaultApplied> a;
     for (int i = 0; i < 200 && !(a = h->sink().applied(id)); ++i) std::this_thread::sleep_for(5ms);
     if (!a) {
@@ -439,8 +480,17 @@ bool one_power_loss(const support::Netns& peer, std::vector<std::unique_ptr<Host
     }
     std::map<std::string, WallTime> parts;
     for (auto& e : a->effects()) parts[e.part()] = from_proto(e.at());
-    for (int i = 0; i < 100 && !h->watch().seen(); ++i) std::this_thread::sleep_for(5ms);
-    if (h->watch().seen()) parts["last process dead"] = h->watch().emptied();
+    for (int i = 0; i < 100 && !death.seen(); ++i) std::this_thread::sleep_for(5ms);
+    if (death.seen()) parts["last process dead"] = death.dead();
+    // The agent's own stages of the instant (while the fault is in effect).
+    if (auto e = h->power().effect(id)) {
+      for (auto [stage, t] : {std::pair{"staging begun", e->begun}, {"journaled", e->journaled},
+                              {"net staged", e->net_staged}, {"staged", e->staged}, {"woke", e->woke}, {"listed", e->listed}, {"kept down", e->kept_down},
+                              {"thawed", e->thawed}, {"agent saw empty", e->dead}}) {
+        if (t != WallTime{}) parts[stage] = t;
+      }
+      out.scheduling[e->scheduling]++;
+    }
     for (auto& e : a->effects()) {
       if (e.part() != "network cut") continue;
       ++out.cuts;
@@ -473,12 +523,13 @@ bool one_power_loss(const support::Netns& peer, std::vector<std::unique_ptr<Host
 
 Json spread_json(const Spreads& s) {
   Json parts = Json::object();
-  for (auto& p : kParts) {
-    if (!s.spread_us.count(p)) continue;
-    parts[p] = {{"spread_us", json_of(pct(s.spread_us.at(p)))},
-                {"from_not_before_us", json_of(pct(s.from_not_before.at(p)))}};
+  for (auto& p : kStages) {
+    if (!s.from_not_before.count(p)) continue;
+    parts[p]["from_not_before_us"] = json_of(pct(s.from_not_before.at(p)));
+    if (s.spread_us.count(p)) parts[p]["spread_us"] = json_of(pct(s.spread_us.at(p)));
   }
   return Json{{"parts", parts},
+              {"instant_thread_scheduling", s.scheduling},
               {"network_cut_to_last_process_dead_us", json_of(pct(s.cut_to_dead_us))},
               {"network_cuts_timed_by_the_kernel", s.cuts_by_kernel},
               {"network_cuts", s.cuts},
@@ -495,7 +546,9 @@ Json bench_spread(Scratch& s, int n_hosts, int repeats, const HostSetup& setup, 
   for (int r = 0; r < repeats && !g_stop; ++r) {
     for (bool is_old : {true, false}) {
       auto id = fmt::format("pl-{}-{}-{}", n_hosts, is_old ? "old" : "staged", r);
-      if (!one_power_loss(peer, hosts, is_old, id, is_old ? old : staged)) throw std::runtime_error(id + " failed");
+      if (!one_power_loss(peer, hosts, is_old, id, setup.lead, is_old ? old : staged)) {
+        throw std::runtime_error(id + " failed");
+      }
     }
     std::fprintf(stderr, "\r%s: %d/%d", title.c_str(), r + 1, repeats);
   }
@@ -511,7 +564,7 @@ Json bench_spread(Scratch& s, int n_hosts, int repeats, const HostSetup& setup, 
       row(("spread: " + p).c_str(), pct(old.spread_us[p]), pct(staged.spread_us[p]));
     }
   }
-  for (auto& p : kParts) {
+  for (auto& p : kStages) {
     if (old.from_not_before.count(p) && staged.from_not_before.count(p)) {
       row(("from not_before: " + p).c_str(), pct(old.from_not_before[p]), pct(staged.from_not_before[p]));
     }
@@ -519,6 +572,7 @@ Json bench_spread(Scratch& s, int n_hosts, int repeats, const HostSetup& setup, 
   row("network cut -> last process dead", pct(old.cut_to_dead_us), pct(staged.cut_to_dead_us));
   std::printf("  network cuts timed by the kernel's first drop: old %zu/%zu, staged %zu/%zu\n", old.cuts_by_kernel,
               old.cuts, staged.cuts_by_kernel, staged.cuts);
+  for (auto& [what, n] : staged.scheduling) std::printf("  the instant's thread ran %s (%d of %zu)\n", what.c_str(), n, staged.cuts);
   auto ratio = [](const std::vector<double>& a, const std::vector<double>& b) {
     double pb = pct(b).p99;
     return pb > 0 ? pct(a).p99 / pb : 0.0;
@@ -652,6 +706,59 @@ Json bench_fs(Scratch& s, int fsyncs, int reads, uint64_t file_mib, int rounds) 
   return j;
 }
 
+// ------------------------------------------------------------------ exit
+
+// SIGKILL to exit (its pidfd readable) of a process in the bench's cgroup with `mib` MiB
+// of its own memory touched: what bounds "last process dead" for a big workload.
+double exit_us(Scratch& s, uint64_t mib) {
+  int go[2], ready[2];
+  must_io(::pipe2(go, O_CLOEXEC) == 0 && ::pipe2(ready, O_CLOEXEC) == 0, "pipe2");
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // Only system calls here: the bench has threads.
+    char c;
+    if (::read(go[0], &c, 1) != 1) ::_exit(1);
+    auto* m = static_cast<char*>(::mmap(nullptr, mib << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (m == MAP_FAILED) ::_exit(1);
+    std::memset(m, 1, mib << 20);
+    (void)!::write(ready[1], "x", 1);
+    ::pause();
+    ::_exit(0);
+  }
+  must_io(pid > 0, "fork");
+  ::close(go[0]);
+  ::close(ready[1]);
+  // In the bench's own cgroup, killed with it should the bench die.
+  auto moved = proc::write_cgroup_file(s.cg.path(), "cgroup.procs", std::to_string(pid));
+  (void)!::write(go[1], "g", 1);
+  ::close(go[1]);
+  char c;
+  bool up = moved && ::read(ready[0], &c, 1) == 1;
+  ::close(ready[0]);
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  auto t0 = std::chrono::steady_clock::now();
+  ::kill(pid, SIGKILL);
+  pollfd p{fd, POLLIN, 0};
+  ::poll(&p, 1, 30000);
+  double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  ::close(fd);
+  ::waitpid(pid, nullptr, 0);
+  if (!up) throw std::runtime_error(fmt::format("exit: a process with {} MiB did not start", mib));
+  return us;
+}
+
+Json bench_exit(Scratch& s, int rounds) {
+  std::printf("\nexit: SIGKILL to the process gone (pidfd readable), by memory touched, median of %d (us)\n", rounds);
+  Json j{{"rounds", rounds}};
+  for (uint64_t mib : {1, 64, 1024}) {
+    std::vector<double> us;
+    for (int r = 0; r < rounds && !g_stop; ++r) us.push_back(exit_us(s, mib));
+    std::printf("  %6llu MiB %12.0f\n", static_cast<unsigned long long>(mib), median(us));
+    j["sigkill_to_exit_us"][std::to_string(mib) + " MiB"] = median(us);
+  }
+  return j;
+}
+
 // ------------------------------------------------------------------ remount
 
 int64_t dirty_kib() {
@@ -722,9 +829,10 @@ int main(int argc, char** argv) {
   po::options_description desc("power_bench: power-loss fidelity (scripts/bench.sh power)");
   std::string json, only;
   int hosts = 8, repeats = 30, procs = 10, fsyncs = 400, reads = 200000, fs_rounds = 3, remount_rounds = 3;
+  int lead_ms = 900, stage_ahead_ms = 0;
   uint64_t dirty_mib = 1024, file_mib = 64;
   desc.add_options()("help", "this text")("json", po::value(&json), "write the results as JSON here")(
-      "only", po::value(&only), "one part: spread, host, fs, remount")(
+      "only", po::value(&only), "one part: spread, host, exit, fs, remount")(
       "hosts", po::value(&hosts)->default_value(hosts), "simulated hosts for the spread (1-16)")(
       "repeats", po::value(&repeats)->default_value(repeats), "power losses per scheduling (spread, host)")(
       "procs", po::value(&procs)->default_value(procs), "workload processes per host")(
@@ -733,14 +841,17 @@ int main(int argc, char** argv) {
       "file-mib", po::value(&file_mib)->default_value(file_mib), "the read file's size (fs)")(
       "fs-rounds", po::value(&fs_rounds)->default_value(fs_rounds), "rounds of the fs loads")(
       "dirty-mib", po::value(&dirty_mib)->default_value(dirty_mib), "unsynced data at the cut (remount)")(
-      "remount-rounds", po::value(&remount_rounds)->default_value(remount_rounds), "cuts per case (remount)");
+      "remount-rounds", po::value(&remount_rounds)->default_value(remount_rounds), "cuts per case (remount)")(
+      "lead-ms", po::value(&lead_ms)->default_value(lead_ms), "the command this long before not_before (spread, host)")(
+      "stage-ahead-ms", po::value(&stage_ahead_ms)->default_value(stage_ahead_ms),
+      "stage this long before not_before instead of the engine's 600 ms (0: the engine's; spread, host)");
   po::variables_map vm;
   if (auto r = parse_verb_options(argc, argv, desc, vm, "power_bench")) return *r;
   if (hosts < 1 || hosts > 16 || repeats < 1 || repeats > 1000 || procs < 1 || procs > 1000) {
     return usage_error("power_bench", "--hosts 1-16, --repeats 1-1000, --procs 1-1000");
   }
-  if (!only.empty() && only != "spread" && only != "host" && only != "fs" && only != "remount") {
-    return usage_error("power_bench", "--only: spread, host, fs or remount, not '" + only + "'");
+  if (!only.empty() && only != "spread" && only != "host" && only != "exit" && only != "fs" && only != "remount") {
+    return usage_error("power_bench", "--only: spread, host, exit, fs or remount, not '" + only + "'");
   }
   if (::geteuid() != 0) return usage_error("power_bench", "needs root with CAP_BPF", 1);
   // The bench's file systems are mounted in a mount namespace of its own (before any
@@ -779,10 +890,11 @@ int main(int argc, char** argv) {
               load().c_str());
   try {
     Scratch s;
-    HostSetup setup{procs, 64};
+    HostSetup setup{procs, 64, std::chrono::milliseconds(lead_ms), std::chrono::milliseconds(stage_ahead_ms)};
     if (want("spread")) out["spread"] = bench_spread(s, hosts, repeats, setup, "start spread across hosts");
     if (want("host") && !g_stop) out["one_host"] = bench_spread(s, 1, repeats, setup, "one host");
     if (want("fs") && !g_stop) out["data_dir"] = bench_fs(s, fsyncs, reads, file_mib, fs_rounds);
+    if (want("exit") && !g_stop) out["exit"] = bench_exit(s, remount_rounds);
     if (want("remount") && !g_stop) out["remount"] = bench_remount(s, dirty_mib, remount_rounds);
   } catch (const std::exception& e) {
     std::cerr << "power_bench: " << e.what() << "\n";

@@ -1,6 +1,10 @@
 // ControllerService: the verbs of controller.proto over the Fleet and the Store.
+#include <algorithm>
+#include <thread>
+
 #include <fmt/ranges.h>
 
+#include "common/log.h"
 #include "controller/api/services.h"
 #include "firedrill/v1/controller.grpc.pb.h"
 
@@ -181,6 +185,7 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
   grpc::Status Halt(grpc::ServerContext* call, const v1::HaltRequest* req, v1::HaltResponse* resp) override {
     auth::Caller caller;
     if (auto s = authorize(ctx_, call, auth::Action::kHalt, &caller); !s.ok()) return s;
+    if (ctx_.follower) return record_halt(caller, req->reason(), resp);
     auto r = ctx_.fleet.halt(req->reason().empty() ? "no reason given" : req->reason(), caller.name);
     *resp->mutable_halted_at() = to_proto(r.halted_at);
     fill_outcomes(r.agents, resp->mutable_agents());
@@ -234,6 +239,37 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
   }
 
  private:
+  // A follower's halt: written to the database (never fenced), for the leader to act
+  // on as on its own halt; then a few seconds' wait for the leader to take it.
+  grpc::Status record_halt(const auth::Caller& caller, const std::string& reason, v1::HaltResponse* resp) {
+    HaltRequestRow row{0, WallClock::now(), caller.name, reason.empty() ? "no reason given" : reason,
+                       ctx_.controller_id};
+    auto seq = ctx_.store.request_halt(row);
+    if (!seq) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          fmt::format("the halt could not be recorded in the database, so no leader will act on it "
+                                      "(agents still revert on their lease grace when no controller renews it): {}",
+                                      seq.error().describe()));
+    }
+    logger("controller.api")->warn("halt asked here by {} ({}): recorded for the leader{}", row.by, row.reason,
+                                   ctx_.follower->leader().empty() ? "; no controller leads now"
+                                                                   : ", " + ctx_.follower->leader());
+    resp->set_recorded_for_leader(true);
+    *resp->mutable_halted_at() = to_proto(row.at);
+    // The leader clears what it acted on (controller/daemon/halt_watcher.h).
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (!ctx_.follower->leader().empty() && std::chrono::steady_clock::now() < deadline) {
+      auto pending = ctx_.store.halt_requests();
+      if (pending && std::none_of(pending->begin(), pending->end(), [&](auto& h) { return h.seq == *seq; })) {
+        resp->set_leader_acted(true);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    resp->set_leader(ctx_.follower->leader());
+    return grpc::Status::OK;
+  }
+
   ApiContext& ctx_;
 };
 

@@ -146,6 +146,14 @@ class RunServiceImpl final : public v1::RunService::Service {
 
   grpc::Status ListSchedules(grpc::ServerContext* call, const v1::ListSchedulesRequest*, v1::ListSchedulesResponse* resp) override {
     if (auto s = controller::authorize(ctx_, call, auth::Action::kRead); !s.ok()) return s;
+    if (ctx_.follower) {
+      // A follower's run manager never opens the schedules (no scheduler runs there):
+      // the leader's, as the database holds them.
+      auto stored = ctx_.store.schedules();
+      if (!stored) return grpc::Status(grpc::StatusCode::UNAVAILABLE, stored.error().describe());
+      for (auto& s : *stored) *resp->add_schedules() = std::move(s);
+      return grpc::Status::OK;
+    }
     for (auto& s : manager_->schedules().list()) *resp->add_schedules() = std::move(s);
     return grpc::Status::OK;
   }

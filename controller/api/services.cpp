@@ -26,6 +26,12 @@ grpc::Status authorize(const ApiContext& context, const grpc::ServerContext* cal
     logger("controller.auth")->warn("refused: {}", a.error().message);
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, a.error().message);
   }
+  if (context.follower && action != auth::Action::kRead && action != auth::Action::kHalt) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        fmt::format("{}; this controller is a follower, which answers reads (and records halts) "
+                                    "only: ask the leader to {}",
+                                    context.follower->refusal(), auth::action_name(action)));
+  }
   if (caller) *caller = std::move(*who);
   return grpc::Status::OK;
 }

@@ -6,6 +6,7 @@
 // controller/auth) and whether its roles allow the call.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 
 #include "controller/auth/access.h"
 #include "controller/enroll/enrollment.h"
+#include "controller/leader/leader_view.h"
 #include "controller/runner/run_manager.h"
 #include "controller/runner/run_recorder.h"
 #include "controller/session/fleet.h"
@@ -33,10 +35,18 @@ struct ApiContext {
   const auth::PeerTable* unix_peers;  // the API socket's connections (SO_PEERCRED)
   evidence::ControllerEvidence* evidence = nullptr;  // null: the daemon could not open it
   Enrollment* enrollment = nullptr;                  // join tokens, revoked agents
+  // Set on a follower (several controllers on one PostgreSQL store): who leads, as last
+  // read from the database. A follower answers reads from the database, records a halt
+  // there for the leader to act on (Store::request_halt), and refuses every other call
+  // naming the leader ("not the leader; the leader is X at ADDR").
+  const leader::LeaderView* follower = nullptr;
+  std::string controller_id;  // this controller's name in the lease (a follower's halt names it)
 };
 
 // The caller of this call if its roles allow `action`; else the status to answer
-// (UNAUTHENTICATED: not identified; PERMISSION_DENIED: the role it lacks).
+// (UNAUTHENTICATED: not identified; PERMISSION_DENIED: the role it lacks;
+// FAILED_PRECONDITION: a follower asked for anything but a read or a halt, naming the
+// leader).
 grpc::Status authorize(const ApiContext& context, const grpc::ServerContext* call, auth::Action action,
                        auth::Caller* caller = nullptr);
 

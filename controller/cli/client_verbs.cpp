@@ -401,6 +401,13 @@ DESCRIPTION
   every live agent confirmed, 1 otherwise (agents that did not confirm revert on
   their own when their lease runs out).
 
+  With several controllers on one PostgreSQL store, any of them takes a halt: a
+  follower records it in the database and the leader acts on it within a second,
+  as on its own halt; the follower says whether the leader did (exit 0) or not yet,
+  or that no controller leads now (exit 1: agents revert on their lease grace, and
+  the next leader halts the fleet as it starts). `firedrill release` is the
+  leader's alone.
+
 OPTIONS)");
   common.add(desc);
   desc.add_options()("reason", po::value(&reason), "why, kept in the record");
@@ -412,6 +419,24 @@ OPTIONS)");
   grpc::ClientContext ctx;
   deadline(ctx);
   if (auto st = stub(common.api)->Halt(&ctx, req, &resp); !st.ok()) return call_error("halt", st, common.api);
+  if (resp.recorded_for_leader()) {
+    // Given at a follower: the database holds it for the leader.
+    if (common.json) {
+      print_json(resp);
+    } else if (resp.leader().empty()) {
+      std::cout << "halt recorded; no controller leads now: agents revert on their grace (the next leader halts "
+                   "the fleet as it starts)\n";
+    } else if (resp.leader_acted()) {
+      std::cout << fmt::format("halt recorded at this follower; the leader {} HALTED the fleet (its `firedrill halt` "
+                               "answers are at the leader; `firedrill release` there lifts it)\n",
+                               resp.leader());
+    } else {
+      std::cout << fmt::format("halt recorded at this follower; the leader {} has not acted on it yet (it does "
+                               "within a second while it leads; else agents revert on their grace)\n",
+                               resp.leader());
+    }
+    return resp.leader_acted() ? 0 : 1;
+  }
   if (common.json) {
     print_json(resp);
   } else {

@@ -2,7 +2,12 @@
 // it over mTLS; operators talk to it through the API socket. On start it migrates the
 // store of an older release (importing 0.1.0's run files), ends the runs a previous
 // life left in flight (their faults are reverted on every agent as it registers) and
-// restores a halt that was not released.
+// restores a halt that was not released. With a PostgreSQL store shared by several
+// controllers it is first a follower (follower.h: the agent port refuses streams naming
+// the leader, the API answers reads and records halts) until it holds the leader lease;
+// then it builds the leader's fleet, runs and API on the same agent port and socket,
+// acts on halts recorded at followers (halt_watcher.h), and exits with status 3 when it
+// loses the lease.
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -26,6 +31,9 @@
 #include "controller/api/services.h"
 #include "controller/auth/unix_listener.h"
 #include "controller/cli/verbs.h"
+#include "controller/daemon/api_server.h"
+#include "controller/daemon/follower.h"
+#include "controller/daemon/halt_watcher.h"
 #include "controller/daemon/import.h"
 #include "controller/enroll/enroll_server.h"
 #include "controller/experiment/loader.h"
@@ -95,10 +103,15 @@ DESCRIPTION
   The state (agents, runs, schedules, evidence) is kept in SQLite under --state-dir,
   or with --store postgres://... in a PostgreSQL database that several controllers
   share: one leads at a time (a lease in the database, as long as --lease-grace, with
-  an epoch that fences the writes of a leader that lost it). A controller waits as a
+  an epoch that fences the writes of a leader that lost it). A controller is a
   follower until it holds the lease, and commands agents only while it holds it; one
   that loses it stops its agent streams at once (agents revert within their grace)
   and exits with status 3, for its supervisor to start it again as a follower.
+  A follower refuses every agent stream with "not the leader; the leader is X at
+  ADDR" and the leader's address (--advertise), where agents given a list of
+  controllers (firedrill-agent --controller a:7443,b:7443) go next; its API answers
+  reads from the database and refuses every call that changes state, naming the
+  leader. Every controller's certificate comes from the fleet's CA.
 
 OPTIONS)";
 
@@ -125,7 +138,8 @@ int serve_main(int argc, char** argv) {
   AgentServerConfig agents;
   FleetConfig fleet_config;
   std::string state_dir = "/var/lib/firedrill", api = default_api_socket(), api_group, api_mode, api_listen;
-  std::string metrics_listen, store_url, fleet_id, controller_id, enroll_listen, ca_key, cert_lifetime = "30d";
+  std::string metrics_listen, store_url, fleet_id, controller_id, advertise, enroll_listen, ca_key,
+      cert_lifetime = "30d";
   std::string lease = "5s", heartbeat = "1s", lost_after = "0s", max_clock_offset = "1s", log_format = "text", log_level = "info";
   std::vector<std::string> protect, controller_domain, peer_domain;
   auth::AccessConfig access_config;
@@ -151,6 +165,10 @@ int serve_main(int argc, char** argv) {
      "(default: ca-sha256: and the SHA-256 of the --tls-ca file)")
     ("controller-id", po::value(&controller_id),
      "this controller's name in the leader lease of a PostgreSQL store (default: HOSTNAME:PID)")
+    ("advertise", po::value(&advertise),
+     "HOST:PORT where agents reach this controller's --listen, given to them by followers when this one leads "
+     "(default: the --listen host, this host's name for a wildcard, and the port bound); the controller's "
+     "certificate must name HOST")
     ("api", po::value(&api)->default_value(api), "the API's Unix socket (default /run/firedrill/controller.sock, or $FIREDRILL_API)")
     ("api-group", po::value(&api_group), "the API socket's group: its members are operators (default: the controller's own group)")
     ("api-mode", po::value(&api_mode), "the API socket's mode, octal (default 0600; 0660 with --api-group)")
@@ -275,6 +293,7 @@ int serve_main(int argc, char** argv) {
   std::filesystem::create_directories(std::filesystem::path(api).parent_path(), ec);
   std::unique_ptr<Store> store;
   std::unique_ptr<leader::Elector> elector;
+  ApiServerConfig api_config{api, *api_access, api_listen, agents};
   if (postgres) {
     PostgresOptions o;
     o.url = store_url;
@@ -285,30 +304,19 @@ int serve_main(int argc, char** argv) {
       return 1;
     }
     // Nothing is written, and no agent commanded, before this controller leads.
-    LeaderLease* pg_lease = &(*opened)->lease();
-    elector = std::make_unique<leader::Elector>(
-        *pg_lease, leader::ElectorConfig{controller_id, agents.listen,
-                                                       std::chrono::duration_cast<std::chrono::milliseconds>(fleet_config.lease_grace)});
+    LeaderLease& lease = (*opened)->lease();
     store = std::move(*opened);
-    elector->start();
     log()->info("controller {} of fleet {}: waiting for the leader lease", controller_id, fleet_id);
-    timespec poll{0, 200'000'000};
-    std::string leader_seen;
-    for (int i = 0; !elector->wait_leading(std::chrono::milliseconds(0)); ++i) {
-      if (int s = sigtimedwait(&sigs, nullptr, &poll); s > 0) {
-        log()->info("signal {} while a follower: stopping", strsignal(s));
-        elector->stop(true);
-        return 0;
-      }
-      if (i % 25 != 0) continue;  // who leads, every 5 s, when it changed
-      auto held = pg_lease->current();
-      std::string now = !held ? held.error().describe()
-                        : held->live ? fmt::format("the leader is {} at {} (epoch {})", held->holder, held->address,
-                                                   held->epoch)
-                                     : std::string("the lease is free");
-      if (now != leader_seen) log()->info("follower: {}", now);
-      leader_seen = now;
+    FollowerConfig follower{controller_id, advertise,
+                            std::chrono::duration_cast<std::chrono::milliseconds>(fleet_config.lease_grace),
+                            fleet_config, state_dir, api_config};
+    auto led = follow_until_leading(follower, *store, lease, agents, *access, sigs);
+    if (!led) {
+      log()->error("{}", led.error().describe());
+      return 1;
     }
+    if (!*led) return 0;  // stopped while a follower
+    elector = std::move(*led);
   } else {
     auto opened = open_sqlite_store(state_dir + "/" + kStoreFileName);
     if (!opened) {
@@ -373,15 +381,14 @@ int serve_main(int argc, char** argv) {
     return 1;
   }
 
-  // The API socket is accepted by the listener, which reads each connection's peer
-  // credentials before gRPC takes it over.
-  auth::UnixListener api_listener;
-  if (auto r = api_listener.bind(api); !r) {
+  ApiServer api_server;
+  if (auto r = api_server.bind(api_config); !r) {
     log()->error("{}", r.error().describe());
     return 1;
   }
-  ApiContext context{fleet, *store, runs, state_dir, *access, &api_listener,
+  ApiContext context{fleet, *store, runs, state_dir, *access, api_server.peers(),
                      run_evidence ? run_evidence->get() : nullptr, enrollment->get()};
+  context.controller_id = controller_id;
   EnrollServer enroll_server(**enrollment);
   if (!enroll_listen.empty()) {
     if (auto r = enroll_server.start({enroll_listen, agents.tls_cert, agents.tls_key, agents.tls_ca}); !r) {
@@ -392,41 +399,11 @@ int serve_main(int argc, char** argv) {
       log()->warn("enrollment on {} is refused to every host: no --ca-key to sign with", enroll_listen);
     }
   }
-  auto services = make_api_services(context);
-  grpc::ServerBuilder builder;
-  for (auto& s : services) builder.RegisterService(s.get());
-  grpc::ResourceQuota quota("firedrill-api");
-  quota.SetMaxThreads(8);  // a 2-core controller: operators' calls are few
-  builder.SetResourceQuota(quota);
-  // Every thread that polls for this server takes turns on the one epoll set that
-  // also holds every agent connection (gRPC's epoll1 engine), handing work to the
-  // other pollers as it goes: with ten thousand agents, each extra poller is thread
-  // hand-offs on agent traffic. Operators' calls are few; one poller serves them.
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 1);
-  builder.SetMaxReceiveMessageSize(16 << 20);
-  builder.SetMaxSendMessageSize(64 << 20);
-  // Remote callers: the agents' mutual TLS (a client certificate of the fleet's CA is
-  // required and verified), so a call there always carries its certificate's name.
-  int api_port = 0;
-  if (!api_listen.empty()) {
-    auto creds = agent_server_credentials(agents);
-    if (!creds) {
-      log()->error("--api-listen: {}", creds.error().describe());
-      return 1;
-    }
-    builder.AddListeningPort(api_listen, *creds, &api_port);
-  }
-  auto api_server = builder.BuildAndStart();
-  if (!api_server || (!api_listen.empty() && api_port == 0)) {
-    log()->error("cannot serve the API on {}{}", api, api_listen.empty() ? "" : " and " + api_listen);
-    return 1;
-  }
-  if (auto r = set_socket_access(api, *api_access); !r) {
+  if (auto r = api_server.start(context); !r) {
     log()->error("{}", r.error().describe());
     return 1;
   }
-  api_listener.serve(api_server.get());
+  int api_port = api_server.tls_port();
   metrics::MetricsServer metrics_server;
   if (!metrics_listen.empty()) {
     if (auto r = metrics_server.start(metrics_listen, registry); !r) {
@@ -442,6 +419,12 @@ int serve_main(int argc, char** argv) {
               format_duration(fleet_config.lease_grace),
               aborted->empty() ? "" : fmt::format("; {} run(s) from before the restart recorded aborted", aborted->size()));
 
+  // Halts asked at followers (or while none led) are the leader's to act on.
+  std::unique_ptr<HaltWatcher> halts;
+  if (elector) {
+    halts = std::make_unique<HaltWatcher>(*store, fleet);
+    halts->start();
+  }
   notify_ready(fmt::format("agents on {}, API on {}", agents.listen, api));
   int sig = 0;
   bool lost_lease = false;
@@ -467,16 +450,13 @@ int serve_main(int argc, char** argv) {
   } else {
     log()->info("signal {}: stopping; runs in flight are reverted and recorded aborted", strsignal(sig));
   }
+  if (halts) halts->stop();
   metrics_server.stop();
   enroll_server.stop();
-  api_listener.stop();
-  api_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  api_server.reset();
-  services.clear();
+  api_server.stop();
   runs.stop(lost_lease ? std::string("the controller lost the leader lease")
                        : fmt::format("the controller stopped ({})", strsignal(sig)));
   agent_server.stop();
-  ::unlink(api.c_str());
   if (elector) elector->stop(!lost_lease);
   log()->info("bye");
   return lost_lease ? 3 : 0;

@@ -7,6 +7,7 @@
 
 #include <absl/synchronization/mutex.h>
 
+#include "common/leader_redirect.h"
 #include "common/log.h"
 #include "controller/session/agent_session.h"
 #include "controller/session/certs.h"
@@ -188,6 +189,30 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1:
   std::string why_;
 };
 
+// A follower's answer to every stream: finished at once, the Hello left unread.
+class RefusingReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
+ public:
+  RefusingReactor(grpc::CallbackServerContext* ctx, const AgentRefusal& refusal) {
+    if (!refusal.leader_address.empty()) ctx->AddTrailingMetadata(kLeaderAddressKey, refusal.leader_address);
+    Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, refusal.message));
+  }
+  void OnDone() override { delete this; }
+};
+
+class FollowerAgentService final : public v1::AgentService::CallbackService {
+ public:
+  explicit FollowerAgentService(AgentGate gate) : gate_(std::move(gate)) {}
+  grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* Connect(
+      grpc::CallbackServerContext* context) override {
+    auto refusal = gate_();
+    log()->debug("agent stream from {} refused: {}", context->peer(), refusal.message);
+    return new RefusingReactor(context, refusal);
+  }
+
+ private:
+  AgentGate gate_;
+};
+
 }  // namespace
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentService::Connect(
@@ -236,7 +261,12 @@ size_t bio_bytes_for(const AgentServerConfig& config) {
   return std::clamp<size_t>(need, 8192, 17408);
 }
 
-Result<void> AgentServer::start(const AgentServerConfig& config) {
+namespace {
+
+// The agent listener's gRPC server, leader's or follower's alike: credentials, TLS
+// memory, keepalives and frame sizes for many small streams.
+Result<std::unique_ptr<grpc::Server>> build_agent_server(const AgentServerConfig& config, grpc::Service* service,
+                                                         int* port) {
   tune_grpc_runtime();
   FD_ASSIGN(creds, agent_server_credentials(config), "agent listener");
   if (!config.insecure) {
@@ -251,8 +281,8 @@ Result<void> AgentServer::start(const AgentServerConfig& config) {
     }
   }
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen, creds, &port_);
-  builder.RegisterService(&service_);
+  builder.AddListeningPort(config.listen, creds, port);
+  builder.RegisterService(service);
   // gRPC's own hard stop; the fleet logs and closes anything above max_message_bytes.
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes * 4));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes * 4));
@@ -276,10 +306,37 @@ Result<void> AgentServer::start(const AgentServerConfig& config) {
   builder.AddChannelArgument(GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE, 4096);
   // Per-socket statistics for a debugging UI nobody runs here, on every message.
   builder.AddChannelArgument(GRPC_ARG_ENABLE_CHANNELZ, 0);
-  server_ = builder.BuildAndStart();
-  if (!server_ || port_ == 0) return make_error("cannot listen for agents on {}", config.listen);
+  auto server = builder.BuildAndStart();
+  if (!server || *port == 0) return make_error("cannot listen for agents on {}", config.listen);
+  return server;
+}
+
+}  // namespace
+
+Result<void> AgentServer::start(const AgentServerConfig& config) {
+  FD_ASSIGN(server, build_agent_server(config, &service_, &port_), "agent listener");
+  server_ = std::move(server);
   log()->info("listening for agents on {} (port {}, {})", config.listen, port_, config.insecure ? "INSECURE" : "mTLS");
   return ok();
+}
+
+FollowerAgentServer::FollowerAgentServer(AgentGate gate)
+    : service_(std::make_unique<FollowerAgentService>(std::move(gate))) {}
+
+FollowerAgentServer::~FollowerAgentServer() { stop(); }
+
+Result<void> FollowerAgentServer::start(const AgentServerConfig& config) {
+  FD_ASSIGN(server, build_agent_server(config, service_.get(), &port_), "agent listener");
+  server_ = std::move(server);
+  log()->info("listening for agents on {} (port {}, {}) as a follower: every stream is refused, naming the leader",
+              config.listen, port_, config.insecure ? "INSECURE" : "mTLS");
+  return ok();
+}
+
+void FollowerAgentServer::stop() {
+  if (!server_) return;
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  server_.reset();
 }
 
 void AgentServer::stop() {

@@ -63,6 +63,32 @@ class AgentServer {
   int port_ = 0;
 };
 
+// A follower's agent listener (several controllers on one PostgreSQL store): the same
+// port, TLS and limits as AgentServer, and every stream refused at once, unread, with
+// FAILED_PRECONDITION, `message` ("not the leader; the leader is X at ADDR") and the
+// leader's agent address in the trailing metadata under kLeaderAddressKey
+// (common/leader_redirect.h), where the agent goes next. No Fleet: nothing is
+// registered, written or commanded.
+struct AgentRefusal {
+  std::string message;
+  std::string leader_address;  // "": no controller leads now (no redirect)
+};
+using AgentGate = std::function<AgentRefusal()>;
+
+class FollowerAgentServer {
+ public:
+  explicit FollowerAgentServer(AgentGate gate);
+  ~FollowerAgentServer();
+  Result<void> start(const AgentServerConfig& config);
+  int port() const { return port_; }
+  void stop();
+
+ private:
+  std::unique_ptr<v1::AgentService::CallbackService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
 // Process-wide gRPC settings for many streams (called by AgentServer::start; tools
 // that open many streams call it too).
 void tune_grpc_runtime();

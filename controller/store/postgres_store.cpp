@@ -17,15 +17,17 @@ namespace firedrill::controller {
 namespace {
 
 // The PostgreSQL store began at the store's version 4 (the SQLite store's versions 1 to
-// 3 never existed here). A new version adds its step to migrate() below.
+// 3 never existed here). Version 5 added halt_requests, join_tokens and
+// agent_revocations: the schema's CREATE ... IF NOT EXISTS makes them in a database of
+// version 4, and init() writes the new version. A new version adds its step there.
 static_assert(kSchemaVersion == 5, "a new schema version needs its PostgreSQL migration in postgres_store.cpp");
-// Version 5 added join_tokens and agent_revocations: the schema's CREATE ... IF NOT
-// EXISTS makes them in a database of version 4.
 constexpr int kFirstPostgresVersion = 4;
 
 // Tables as the SQLite store's (sqlite_store.cpp), with BYTEA for serialized records
 // and BIGINT UTC microseconds for instants; store_identity holds the fleet; leader_lease
-// one row. Every table of the controller's state is fenced by the lease's epoch.
+// one row. Every table of the controller's state is fenced by the lease's epoch, but
+// halt_requests, which any controller may add to (a halt asked at a follower, or while
+// no controller leads): only deleting from it, the leader's acknowledgement, is fenced.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (
   version INTEGER NOT NULL
@@ -84,6 +86,13 @@ CREATE INDEX IF NOT EXISTS events_by_run ON events(run_id, seq);
 CREATE TABLE IF NOT EXISTS settings (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS halt_requests (
+  seq BIGSERIAL PRIMARY KEY,
+  at_us BIGINT NOT NULL,
+  by TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  controller TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS evidence_events (
   run_id TEXT NOT NULL,
@@ -177,7 +186,7 @@ using Clock = std::chrono::steady_clock;
 class PgLease : public LeaderLease {
  public:
   PgLease(pg::Reconnecting::Options link, std::chrono::milliseconds retry_for, std::atomic<int64_t>& write_epoch)
-      : link_(std::move(link)), retry_for_(retry_for), write_epoch_(write_epoch) {}
+      : link_(link), read_link_(std::move(link)), retry_for_(retry_for), write_epoch_(write_epoch) {}
 
   Result<std::optional<int64_t>> acquire(const std::string& holder, const std::string& address,
                                          std::chrono::milliseconds ttl) override {
@@ -216,10 +225,12 @@ class PgLease : public LeaderLease {
   void step_down(int64_t epoch) override { write_epoch_.compare_exchange_strong(epoch, 0); }
 
   Result<LeaseHolder> current() override {
+    // On a connection of its own: who leads is known (and told to agents and callers)
+    // while an acquire waits on the lease row.
     FD_ASSIGN(rows, call("SELECT holder, address, epoch, expires_at > clock_timestamp(), CASE WHEN "
                          "expires_at = '-infinity' THEN 0 ELSE (EXTRACT(EPOCH FROM expires_at) * 1000000)::BIGINT END "
                          "FROM leader_lease WHERE one",
-                         Params()),
+                         Params(), read_link_, read_mu_),
               "leader lease: read");
     if (rows.size() != 1) return make_error("leader lease: the lease row is missing");
     return LeaseHolder{rows.text(0, 0), rows.text(0, 1), rows.integer(0, 2), rows.integer(0, 3) != 0,
@@ -230,19 +241,22 @@ class PgLease : public LeaderLease {
   // One statement, autocommitted; retried on a new connection when the connection was
   // lost (each is idempotent for its holder: a retried acquire that had won finds the
   // lease live and answers nullopt, and the loop renews nothing it does not hold).
-  Result<Rows> call(const char* sql, const Params& params) {
-    std::lock_guard lock(mu_);
+  Result<Rows> call(const char* sql, const Params& params) { return call(sql, params, link_, mu_); }
+  Result<Rows> call(const char* sql, const Params& params, pg::Reconnecting& link, std::mutex& mu) {
+    std::lock_guard lock(mu);
     auto deadline = Clock::now() + retry_for_;
     for (;;) {
-      FD_ASSIGN(c, link_.get(deadline), "database");
+      FD_ASSIGN(c, link.get(deadline), "database");
       auto r = c->query(sql, params);
       if (r || !pg::connection_lost(r.error()) || Clock::now() >= deadline) return r;
-      link_.drop();
+      link.drop();
     }
   }
 
   std::mutex mu_;
-  pg::Reconnecting link_;
+  pg::Reconnecting link_;       // acquire, renew, release
+  std::mutex read_mu_;
+  pg::Reconnecting read_link_;  // current()
   std::chrono::milliseconds retry_for_;
   std::atomic<int64_t>& write_epoch_;
 };
@@ -291,6 +305,9 @@ class PgStore : public PostgresStore {
                                    t)),
                "fence {}", t);
       }
+      FD_TRY(c->exec("CREATE OR REPLACE TRIGGER halt_requests_fenced BEFORE DELETE OR UPDATE ON halt_requests "
+                     "FOR EACH STATEMENT EXECUTE FUNCTION firedrill_fence()"),
+             "fence halt_requests");
       FD_ASSIGN(fleet, c->query("SELECT fleet FROM store_identity"), "fleet");
       if (fleet.size() == 0) {
         FD_TRY(c->query("INSERT INTO store_identity(fleet, created_us) VALUES ($1, $2)",
@@ -499,6 +516,43 @@ class PgStore : public PostgresStore {
                      "value=EXCLUDED.value",
                      Params().text(key).text(value)),
              "set setting {}", key);
+      return ok();
+    });
+  }
+
+  Result<int64_t> request_halt(const HaltRequestRow& row) override {
+    int64_t seq = 0;
+    // Not fenced (see kSchema): a follower's, or anyone's while no controller leads.
+    FD_TRY(write([&](pg::Conn& c) -> Result<void> {
+             FD_TRY(c.exec("SET LOCAL synchronous_commit = on"), "halt request");
+             FD_ASSIGN(rows, c.query("INSERT INTO halt_requests(at_us, by, reason, controller) VALUES ($1, $2, $3, $4) "
+                                     "RETURNING seq",
+                                     Params().integer(us(row.at)).text(row.by).text(row.reason).text(row.controller)),
+                       "halt request");
+             seq = rows.integer(0, 0);
+             return ok();
+           }),
+           "halt request");
+    return seq;
+  }
+
+  Result<std::vector<HaltRequestRow>> halt_requests() override {
+    using Out = std::vector<HaltRequestRow>;
+    return read<Out>([&](pg::Conn& c) -> Result<Out> {
+      FD_ASSIGN(rows, c.query("SELECT seq, at_us, by, reason, controller FROM halt_requests ORDER BY seq"),
+                "halt requests");
+      Out out;
+      for (int i = 0; i < rows.size(); ++i) {
+        out.push_back({rows.integer(i, 0), from_us(rows.integer(i, 1)), rows.text(i, 2), rows.text(i, 3),
+                       rows.text(i, 4)});
+      }
+      return out;
+    });
+  }
+
+  Result<void> clear_halt_requests(int64_t up_to_seq) override {
+    return write([&](pg::Conn& c) -> Result<void> {
+      FD_TRY(c.query("DELETE FROM halt_requests WHERE seq <= $1", Params().integer(up_to_seq)), "clear halt requests");
       return ok();
     });
   }

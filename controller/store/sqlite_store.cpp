@@ -15,15 +15,15 @@
 namespace firedrill::controller {
 namespace {
 
-// Version 5 added join_tokens and agent_revocations (created by the schema itself).
-// Version 3. Version 1 (firedrill 0.1.0) had no version table, a runs table of its own
+// Version 5. Version 1 (firedrill 0.1.0) had no version table, a runs table of its own
 // (kind, status, state, ...) for ad hoc runs and run_targets beside it; experiment
 // runs were files under STATE_DIR/runs (imported by the daemon, controller/daemon).
 // Version 3 kept each fault's status as text (FaultRecord field 4); version 4 has the
 // enum. Version 2 had the evidence tables without recorded_us (they were opened beside the
 // store, by the evidence code). Sequence numbers (seq) are given by the controller, in
 // the transaction that appends: AUTOINCREMENT, where an older version made it, is
-// never relied on.
+// never relied on. Version 5 added halt_requests (halts asked at any controller),
+// join_tokens and agent_revocations (enrollment), made by the schema itself.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (
   version INTEGER NOT NULL
@@ -67,6 +67,13 @@ CREATE INDEX IF NOT EXISTS events_by_run ON events(run_id, seq);
 CREATE TABLE IF NOT EXISTS settings (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS halt_requests (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_us INTEGER NOT NULL,
+  by TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  controller TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS evidence_events (
   run_id TEXT NOT NULL,
@@ -372,6 +379,41 @@ class SqliteStore : public Store {
       if (auto back = exec("PRAGMA synchronous=NORMAL"); !back && r) return back.error().context("store " + path_);
     }
     return r;
+  }
+
+  Result<int64_t> request_halt(const HaltRequestRow& row) override {
+    std::lock_guard lock(mu_);
+    FD_TRY(exec("PRAGMA synchronous=FULL"), "store {}", path_);
+    Stmt s(db_, "INSERT INTO halt_requests(at_us, by, reason, controller) VALUES (?1, ?2, ?3, ?4)");
+    auto r = [&]() -> Result<void> {
+      FD_TRY(s.prepared("halt request"), "store");
+      s.bind(1, us(row.at)).bind(2, row.by).bind(3, row.reason).bind(4, row.controller);
+      return done(s.step(), "halt request");
+    }();
+    if (auto back = exec("PRAGMA synchronous=NORMAL"); !back && r) return back.error().context("store " + path_);
+    if (!r) return r.error();
+    return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+  }
+
+  Result<std::vector<HaltRequestRow>> halt_requests() override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT seq, at_us, by, reason, controller FROM halt_requests ORDER BY seq");
+    FD_TRY(s.prepared("halt requests"), "store");
+    std::vector<HaltRequestRow> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      out.push_back({s.integer(0), from_us(s.integer(1)), s.text(2), s.text(3), s.text(4)});
+    }
+    FD_TRY(done(rc, "halt requests"), "store");
+    return out;
+  }
+
+  Result<void> clear_halt_requests(int64_t up_to_seq) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "DELETE FROM halt_requests WHERE seq <= ?1");
+    FD_TRY(s.prepared("clear halt requests"), "store");
+    s.bind(1, up_to_seq);
+    return done(s.step(), "clear halt requests");
   }
 
   // ---------------------------------------------------------------- evidence

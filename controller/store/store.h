@@ -45,6 +45,21 @@ struct EventRow {
   std::string detail;
 };
 
+// A halt asked at any controller of a shared store (several controllers on one
+// PostgreSQL), leader or follower. Any controller may write one, and the database
+// never fences it by the leader epoch, so that a halt is recorded even when no
+// controller leads; the leader reads them (every few hundred milliseconds), halts the
+// fleet as a halt given to it would, and then clears them (clearing is the leader's
+// alone: fenced). Releasing a halt stays the leader's too (`firedrill release` at the
+// leader; the halt itself is the fenced "halt" setting).
+struct HaltRequestRow {
+  int64_t seq = 0;          // numbered by the store when written, increasing
+  WallTime at;
+  std::string by;           // the caller's identity at the controller that took it
+  std::string reason;
+  std::string controller;   // the controller that took it
+};
+
 class Store : public EvidenceRecords, public EnrollmentRecords {
  public:
   virtual Result<void> upsert_agents(const std::vector<AgentRow>& rows) = 0;
@@ -73,6 +88,13 @@ class Store : public EvidenceRecords, public EnrollmentRecords {
   // `durable`: on disk before it returns (a full sync of this write: a power cut right
   // after keeps it), for what must survive anything (the halt).
   virtual Result<void> set_setting(const std::string& key, const std::string& value, bool durable = false) = 0;
+
+  // Halts asked at any controller (HaltRequestRow). request_halt is durable before it
+  // returns and gives the row's seq; halt_requests are the ones not cleared, oldest
+  // first; clear_halt_requests removes those up to `seq` (the leader, once it halted).
+  virtual Result<int64_t> request_halt(const HaltRequestRow& row) = 0;
+  virtual Result<std::vector<HaltRequestRow>> halt_requests() = 0;
+  virtual Result<void> clear_halt_requests(int64_t up_to_seq) = 0;
 };
 
 // The schema this binary writes. A database of an older version is migrated when

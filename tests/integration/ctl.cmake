@@ -14,7 +14,7 @@ firedrill_test(ctl_hostile_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ctl/ctl_hostil
 # A state directory written by firedrill 0.1.0 (tests/data/state-0.1.0, made by its
 # make.sh) under a controller of this version: migrated, imported, still verifiable.
 firedrill_test(state_migration_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ctl/state_migration_test.cpp
-               LIBS fdc_ctl_lab firedrill_controller_sqlite LABELS integration)
+               LIBS fdc_ctl_lab firedrill_controller_sqlite firedrill_controller_store LABELS integration)
 target_compile_definitions(state_migration_test PRIVATE FDC_STATE_010="${PROJECT_SOURCE_DIR}/tests/data/state-0.1.0/state")
 # report, keys and finding from another directory with no state directory, through the
 # API of a served controller (loopback, no agents).

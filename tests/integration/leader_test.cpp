@@ -149,6 +149,29 @@ TEST(Leader, WhenTheLeaderStopsRenewingAnotherTakesOverAndTheOldEpochIsRefused) 
                db);
 }
 
+// A halt asked at a follower is written though the follower's writes are fenced; the
+// follower cannot clear it (only the leader, once it acted on it, does).
+TEST(Leader, AFollowerRecordsAHaltThatOnlyTheLeaderClears) {
+  auto db = server().fresh_database("halt");
+  Controller a(db, "a"), b(db, "b");
+  a.elector->start();
+  ASSERT_TRUE(a.elector->wait_leading(10s));
+  b.elector->start();
+  auto asked = b.store->request_halt({0, WallClock::now(), "alice", "smoke in row 3", "b"});
+  ASSERT_TRUE(asked) << asked.error().describe();
+  EXPECT_FALSE(b.store->set_setting("halt", "{}")) << "the follower's fenced write went through";
+  auto refused = b.store->clear_halt_requests(*asked);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().describe().find("stale leader epoch 0"), std::string::npos) << refused.error().describe();
+  auto seen = a.store->halt_requests();
+  ASSERT_TRUE(seen) << seen.error().describe();
+  ASSERT_EQ(seen->size(), 1u);
+  EXPECT_EQ(seen->front().reason, "smoke in row 3");
+  EXPECT_EQ(seen->front().controller, "b");
+  ASSERT_TRUE(a.store->clear_halt_requests(seen->front().seq));
+  EXPECT_TRUE(b.store->halt_requests()->empty());
+}
+
 TEST(Leader, AReleasedLeaseIsTakenAtOnceAndEpochsOnlyGrow) {
   auto db = server().fresh_database("release");
   Controller a(db, "a"), b(db, "b");

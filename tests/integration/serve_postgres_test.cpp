@@ -1,7 +1,9 @@
 // `firedrill serve --store postgres://...` as a process, two of them on one private
-// PostgreSQL: one leads and serves agents, the other waits; the leader SIGKILLed, the
+// PostgreSQL: one leads and serves agents, the other follows; the leader SIGKILLed, the
 // other takes over; the database gone for longer than the lease, the leader stops its
 // agent streams and exits with status 3 (for its supervisor to start it as a follower).
+// With real agent processes given a list of controllers: a follower refuses them
+// naming the leader, and they go there; its API answers reads and refuses changes.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -9,9 +11,14 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
+#include <regex>
+#include <set>
+
 #include "common/spawn.h"
+#include "tests/integration/proc_lab.h"
 #include "tests/support/postgres.h"
 #include "tests/support/process.h"
 
@@ -21,12 +28,16 @@ namespace {
 using namespace std::chrono_literals;
 
 struct Serve {
-  Serve(const std::string& dir, const std::string& name, const std::string& url) : log(dir + "/" + name + ".log") {
+  // `tls`: the fleet's --tls-ca/--tls-cert/--tls-key; none: --insecure.
+  Serve(const std::string& dir, const std::string& name, const std::string& url, std::vector<std::string> tls = {})
+      : dir(dir), name(name), log(dir + "/" + name + ".log") {
     std::filesystem::create_directories(dir + "/" + name);
     SpawnOptions o;
-    o.argv = {FD_FIREDRILL_BIN, "serve", "--insecure", "--listen", "127.0.0.1:0", "--api", dir + "/" + name + ".sock",
+    o.argv = {FD_FIREDRILL_BIN, "serve", "--listen", "127.0.0.1:0", "--api", dir + "/" + name + ".sock",
               "--state-dir", dir + "/" + name, "--store", url, "--fleet", "lab", "--controller-id", name,
               "--lease-grace", "2s"};
+    if (tls.empty()) tls = {"--insecure"};
+    o.argv.insert(o.argv.end(), tls.begin(), tls.end());
     o.output_file = log;
     auto p = start(o);
     if (!p) throw std::runtime_error(p.error().describe());
@@ -40,6 +51,22 @@ struct Serve {
   }
   bool says(const std::string& what) const { return support::read_file(log).find(what) != std::string::npos; }
   bool ready() const { return says(" ready: agents on "); }
+  bool following() const { return says("a follower until it holds the leader lease"); }
+  // The agent port it bound (as a follower or a leader: the same), 0 before.
+  int port() const {
+    std::smatch m;
+    std::string text = support::read_file(log);
+    static const std::regex re(R"(listening for agents on \S+ \(port (\d+))");
+    return std::regex_search(text, m, re) ? std::stoi(m[1]) : 0;
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port()); }
+  std::string socket() const { return dir + "/" + name + ".sock"; }
+  support::Exec cli(std::vector<std::string> args) const {
+    args.insert(args.begin(), {FD_FIREDRILL_BIN});
+    args.insert(args.end(), {"--api", socket()});
+    return support::exec(args, 60s);
+  }
+  std::string dir, name;
   // The exit status once it ended, or -1 while it runs.
   int exited() {
     int status = 0;
@@ -69,10 +96,10 @@ TEST(ServePostgres, OneLeadsTheOtherTakesOverAndALeaderWithoutTheDatabaseExits) 
   Serve a(pg.dir(), "a", pg.url(db));
   ASSERT_TRUE(within(30s, [&] { return a.ready(); })) << support::read_file(a.log);
   Serve b(pg.dir(), "b", pg.url(db));
-  ASSERT_TRUE(within(30s, [&] { return b.says("waiting for the leader lease"); })) << support::read_file(b.log);
+  ASSERT_TRUE(within(30s, [&] { return b.following(); })) << support::read_file(b.log);
   std::this_thread::sleep_for(3s);  // past a lease length: the follower stays one
   EXPECT_FALSE(b.ready()) << "both controllers serve agents:\n" << support::read_file(b.log);
-  EXPECT_TRUE(b.says("follower: the leader is a at 127.0.0.1:0 (epoch 1)")) << support::read_file(b.log);
+  EXPECT_TRUE(b.says("follower: the leader is a at " + a.address() + " (epoch 1)")) << support::read_file(b.log);
   EXPECT_EQ(a.exited(), -1) << support::read_file(a.log);
 
   ::kill(-a.pid, SIGKILL);
@@ -83,6 +110,212 @@ TEST(ServePostgres, OneLeadsTheOtherTakesOverAndALeaderWithoutTheDatabaseExits) 
   ASSERT_TRUE(within(30s, [&] { return b.exited() != -1; })) << support::read_file(b.log);
   EXPECT_EQ(b.code, 3) << support::read_file(b.log);
   EXPECT_TRUE(b.says("lost the leader lease: agent streams closed")) << support::read_file(b.log);
+}
+
+// Both started at once: exactly one leads, the other follows (its refusals name the
+// leader). An agent listing the follower first, then an address nobody answers, then
+// the leader, goes from the follower straight to the leader (never to the dead address
+// in between); one given only the follower, with --insecure, does not follow it to an
+// address nothing vouches for. The leader SIGKILLed, the agent ends up with the other
+// controller.
+TEST(ServePostgres, AnAgentSentByTheFollowerReachesTheLeaderAndTheNewOneAfterATakeover) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root (the agent's eBPF and cgroups)";
+  support::Postgres pg;
+  auto db = pg.fresh_database("redirect");
+  auto a = std::make_unique<Serve>(pg.dir(), "a", pg.url(db));
+  Serve b(pg.dir(), "b", pg.url(db));
+  ASSERT_TRUE(within(30s, [&] { return (a->ready() && b.following()) || (b.ready() && a->following()); }))
+      << support::read_file(a->log) << support::read_file(b.log);
+  std::this_thread::sleep_for(2500ms);  // past a lease length: still one leader
+  ASSERT_NE(a->ready(), b.ready()) << "not exactly one leader:\n" << support::read_file(a->log) << support::read_file(b.log);
+  Serve& leader = a->ready() ? *a : b;
+  Serve& follower = a->ready() ? b : *a;
+  ASSERT_TRUE(within(10s, [&] { return follower.says("follower: the leader is " + leader.name + " at " + leader.address()); }))
+      << support::read_file(follower.log);
+
+  fdp::Agent agent({.args = {"--tag", "host=ha1", "--insecure", "--lease-grace", "2s", "--controller",
+                             follower.address() + ",127.0.0.1:1," + leader.address()}});
+  ASSERT_TRUE(agent.wait_log("the controller at " + leader.address() + " accepted the stream", 30s)) << agent.log();
+  auto log = agent.log();
+  EXPECT_NE(log.find("the controller at " + follower.address() + " refused the stream: not the leader; the leader is " +
+                     leader.name +
+                     " at " + leader.address()),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("the controller at " + follower.address() + " is a follower: going to the leader at " +
+                     leader.address()),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("cannot reach the controller at 127.0.0.1:1"), std::string::npos)
+      << "went on down the list instead of to the leader:\n" << log;
+  // With --insecure nothing vouches for a leader outside the list: not followed.
+  {
+    fdp::Agent alone({.args = {"--insecure", "--lease-grace", "2s", "--controller", follower.address()}});
+    ASSERT_TRUE(alone.wait_log("nothing vouches for: not followed", 30s)) << alone.log();
+    EXPECT_EQ(alone.log().find("accepted the stream"), std::string::npos) << alone.log();
+  }
+  auto agents = leader.cli({"agents"});
+  EXPECT_EQ(agents.code, 0) << agents.out;
+  EXPECT_NE(agents.out.find(fdp::unique("agent")), std::string::npos) << agents.out;
+
+  // The leader SIGKILLed: the follower takes over and the agent reaches it (through the
+  // list: the dead leader first, then the dead address, then the new leader).
+  std::string new_leader = follower.address();
+  ::kill(-leader.pid, SIGKILL);
+  ASSERT_TRUE(within(60s, [&] { return follower.ready(); })) << support::read_file(follower.log);
+  EXPECT_EQ(follower.port(), std::stoi(new_leader.substr(new_leader.rfind(':') + 1)))
+      << "the new leader took another agent port";
+  ASSERT_TRUE(agent.wait_log("the controller at " + new_leader + " accepted the stream", 60s)) << agent.log();
+  ASSERT_TRUE(within(30s, [&] { return follower.cli({"agents"}).out.find(fdp::unique("agent")) != std::string::npos; }))
+      << follower.cli({"agents"}).out;
+}
+
+// Over mutual TLS an agent follows a follower's redirect to a leader it was not given:
+// the fleet's CA vouches for it in the handshake.
+TEST(ServePostgres, OverTlsTheFleetsCaVouchesForALeaderTheAgentWasNotGiven) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root (the agent's eBPF and cgroups)";
+  support::Postgres pg;
+  std::string certs = pg.dir() + "/certs";
+  for (std::vector<std::string> args : {std::vector<std::string>{"init"}, {"controller", "--san", "127.0.0.1"},
+                                        {"agent", "--id", fdp::unique("agent")}}) {
+    args.insert(args.begin(), {FD_FIREDRILL_BIN, "certs"});
+    args.insert(args.end(), {"--dir", certs});
+    auto made = support::exec(args);
+    ASSERT_EQ(made.code, 0) << made.out;
+  }
+  // Both controllers hold a certificate of the fleet's CA (here one, for 127.0.0.1).
+  std::vector<std::string> tls = {"--tls-ca", certs + "/ca.pem", "--tls-cert", certs + "/controller.pem", "--tls-key",
+                                  certs + "/controller.key"};
+  auto db = pg.fresh_database("tls");
+  Serve a(pg.dir(), "a", pg.url(db), tls);
+  ASSERT_TRUE(within(30s, [&] { return a.ready(); })) << support::read_file(a.log);
+  Serve b(pg.dir(), "b", pg.url(db), tls);
+  ASSERT_TRUE(within(30s, [&] { return b.says("follower: the leader is a at " + a.address()); }))
+      << support::read_file(b.log);
+  fdp::Agent agent({.args = {"--lease-grace", "2s", "--controller", b.address(), "--tls-ca", certs + "/ca.pem",
+                             "--tls-cert", certs + "/agent-" + fdp::unique("agent") + ".pem", "--tls-key",
+                             certs + "/agent-" + fdp::unique("agent") + ".key"}});
+  ASSERT_TRUE(agent.wait_log("the controller at " + a.address() + " accepted the stream", 30s)) << agent.log();
+  EXPECT_NE(agent.log().find("the controller at " + b.address() + " is a follower: going to the leader at " +
+                             a.address()),
+            std::string::npos)
+      << agent.log();
+}
+
+// A follower's API: `runs` lists the leader's runs (from the database); `inject` and
+// `abort` are refused naming the leader, and so is `schedule add` (the leader's
+// schedules are listed); `halt` is recorded in the database and the
+// leader acts on it: the injected freeze is reverted and the fleet is halted.
+TEST(ServePostgres, AFollowerAnswersReadsAndRefusesChangesNamingTheLeader) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root (the agent's eBPF and cgroups)";
+  support::Postgres pg;
+  auto db = pg.fresh_database("api");
+  Serve a(pg.dir(), "a", pg.url(db));
+  ASSERT_TRUE(within(30s, [&] { return a.ready(); })) << support::read_file(a.log);
+  Serve b(pg.dir(), "b", pg.url(db));
+  ASSERT_TRUE(within(30s, [&] { return b.following(); })) << support::read_file(b.log);
+  ASSERT_TRUE(within(10s, [&] { return b.says("follower: the leader is a at " + a.address()); }))
+      << support::read_file(b.log);
+  fdp::TestCgroup cg("ha-api");
+  std::string box = cg.child("box");
+  auto sleeper = fdp::Child::spawn({"/bin/sleep", "600"}, box);
+  fdp::Agent agent({.args = {"--tag", "host=ha2", "--insecure", "--lease-grace", "2s", "--controller",
+                             a.address()}});
+  ASSERT_TRUE(agent.wait_log("the controller at " + a.address() + " accepted the stream", 30s)) << agent.log();
+  std::string spec = "process { freeze { cgroups: \"" + cg.rel() + "/box\" } }";
+  auto inject = a.cli({"inject", "-l", "host=ha2", "--spec", spec, "--for", "60s", "--detach"});
+  ASSERT_EQ(inject.code, 0) << inject.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(inject.out, m, std::regex(R"(r-[0-9A-Za-z-]+)"))) << inject.out;
+  std::string run_id = m[0];
+
+  auto runs = b.cli({"runs"});
+  EXPECT_EQ(runs.code, 0) << runs.out;
+  EXPECT_NE(runs.out.find(run_id), std::string::npos) << "the follower does not list the leader's run:\n" << runs.out;
+  // The run's report, rendered at the follower from the database: its events signed
+  // by the leader's key, its seal by the follower's own; it verifies with both pinned,
+  // and not with the leader's alone (the follower claims no key it does not hold).
+  for (Serve* c : {&a, &b}) {
+    auto exported = c->cli({"keys", "export", "-o", pg.dir() + "/" + c->name + "-key.pem"});
+    ASSERT_EQ(exported.code, 0) << exported.out;
+  }
+  std::string keys = pg.dir() + "/keys.pem";
+  std::ofstream(keys) << support::read_file(pg.dir() + "/a-key.pem") << support::read_file(pg.dir() + "/b-key.pem");
+  auto verified = b.cli({"report", "verify", "--run", run_id, "--keys", keys});
+  EXPECT_EQ(verified.code, 0) << verified.out;
+  EXPECT_NE(verified.out.find("ok: chain: "), std::string::npos) << verified.out;
+  auto leader_only = b.cli({"report", "verify", "--run", run_id, "--key", pg.dir() + "/a-key.pem"});
+  EXPECT_NE(leader_only.out.find("the report seal is signed by another key"), std::string::npos) << leader_only.out;
+  auto refused = b.cli({"inject", "-l", "host=ha2", "--spec", spec, "--for", "60s", "--detach"});
+  EXPECT_NE(refused.code, 0) << refused.out;
+  EXPECT_NE(refused.out.find("not the leader; the leader is a at " + a.address()), std::string::npos) << refused.out;
+  auto abort = b.cli({"abort", run_id});
+  EXPECT_NE(abort.code, 0) << abort.out;
+  EXPECT_NE(abort.out.find("not the leader; the leader is a at " + a.address()), std::string::npos) << abort.out;
+  // Nothing of the refused calls reached the leader: one run only.
+  auto all = a.cli({"runs"});
+  const std::regex run_ids(R"(\br-[0-9A-Za-z-]+)");
+  std::set<std::string> ids;
+  for (auto it = std::sregex_iterator(all.out.begin(), all.out.end(), run_ids); it != std::sregex_iterator(); ++it) {
+    ids.insert(it->str());
+  }
+  EXPECT_EQ(ids, std::set<std::string>{run_id}) << all.out;
+
+  // Schedules: the leader's, read from the database; adding one is the leader's (whose
+  // scheduler alone runs them: a follower's run manager is never started).
+  auto added = a.cli({"schedule", "add", std::string(FD_EXPERIMENTS) + "/continuous.yaml"});
+  ASSERT_EQ(added.code, 0) << added.out;
+  auto listed = b.cli({"schedule", "list"});
+  EXPECT_EQ(listed.code, 0) << listed.out;
+  EXPECT_NE(listed.out.find("continuous"), std::string::npos) << listed.out;
+  auto add_here = b.cli({"schedule", "add", std::string(FD_EXPERIMENTS) + "/continuous.yaml"});
+  EXPECT_NE(add_here.code, 0) << add_here.out;
+  EXPECT_NE(add_here.out.find("not the leader; the leader is a at " + a.address()), std::string::npos) << add_here.out;
+
+  auto frozen = [&] { return support::read_file(box + "/cgroup.events").find("frozen 1") != std::string::npos; };
+  ASSERT_TRUE(frozen()) << "the injected freeze is not in effect";
+  auto halt = b.cli({"halt", "--reason", "smoke in row 3"});
+  EXPECT_EQ(halt.code, 0) << halt.out;
+  EXPECT_NE(halt.out.find("halt recorded at this follower; the leader a at " + a.address() + " HALTED the fleet"),
+            std::string::npos)
+      << halt.out;
+  EXPECT_TRUE(fdp::eventually([&] { return !frozen(); }, 15s)) << "the leader did not revert the freeze";
+  auto status = a.cli({"agents"});  // its first line says whether the fleet is halted
+  EXPECT_NE(status.out.find("FLEET HALTED since"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("smoke in row 3 (asked at controller b)"), std::string::npos) << status.out;
+  EXPECT_TRUE(a.says("halt asked at controller b by ")) << support::read_file(a.log);
+  // Lifting it is the leader's.
+  auto release = b.cli({"release"});
+  EXPECT_NE(release.code, 0) << release.out;
+  EXPECT_NE(release.out.find("not the leader; the leader is a at " + a.address()), std::string::npos) << release.out;
+}
+
+// A halt given while no controller leads (the leader SIGKILLed, its lease run out, the
+// other held off the lease row by a transaction of the test) is recorded, and says so;
+// the next leader halts the fleet as it starts.
+TEST(ServePostgres, AHaltWhileNoControllerLeadsIsRecordedAndTheNextLeaderHaltsTheFleet) {
+  support::Postgres pg;
+  auto db = pg.fresh_database("noleader");
+  Serve a(pg.dir(), "a", pg.url(db));
+  ASSERT_TRUE(within(30s, [&] { return a.ready(); })) << support::read_file(a.log);
+  Serve b(pg.dir(), "b", pg.url(db));
+  ASSERT_TRUE(within(30s, [&] { return b.says("follower: the leader is a at " + a.address()); }))
+      << support::read_file(b.log);
+  ::kill(-a.pid, SIGKILL);
+  support::Postgres::Session hold(pg.url(db));
+  hold.sql("BEGIN; SELECT 1 FROM leader_lease FOR UPDATE");
+  ASSERT_TRUE(within(30s, [&] { return b.says("follower: the lease is free"); })) << support::read_file(b.log);
+  auto halt = b.cli({"halt", "--reason", "site fire"});
+  EXPECT_EQ(halt.code, 1) << halt.out;
+  EXPECT_NE(halt.out.find("halt recorded; no controller leads now: agents revert on their grace"), std::string::npos)
+      << halt.out;
+  EXPECT_FALSE(b.ready()) << support::read_file(b.log);
+  hold.close();
+  ASSERT_TRUE(within(30s, [&] { return b.ready(); })) << support::read_file(b.log);
+  ASSERT_TRUE(within(10s, [&] {
+    return b.cli({"agents"}).out.find("site fire (asked at controller b)") != std::string::npos;
+  })) << b.cli({"agents"}).out << support::read_file(b.log);
+  EXPECT_NE(b.cli({"agents"}).out.find("FLEET HALTED since"), std::string::npos);
 }
 
 TEST(ServePostgres, AStoreThatIsNotPostgresOrUnreachableIsAClearErrorAtStart) {

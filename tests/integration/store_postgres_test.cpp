@@ -174,30 +174,39 @@ TEST(PostgresStore, ANewerSchemaIsRefusedAndLeftAsItWas) {
   ASSERT_FALSE(s);
   EXPECT_NE(s.error().describe().find("schema is version 9, written by a newer firedrill"), std::string::npos)
       << s.error().describe();
-  EXPECT_NE(s.error().describe().find(fmt::format("knows versions up to {}", kSchemaVersion)), std::string::npos)
-      << s.error().describe();
+  EXPECT_NE(s.error().describe().find(fmt::format("knows versions up to {}", kSchemaVersion)), std::string::npos) << s.error().describe();
   server().sql("SELECT x FROM from_the_future", db);  // untouched
 }
 
-// A database of version 4 (before enrollment) gains the join token and revocation
-// tables, fenced like the rest, and keeps what it held.
-TEST(PostgresStore, AVersion4DatabaseIsMigratedForEnrollment) {
+// A database of version 4 (before halt requests, join tokens and revocations) is
+// migrated when opened: the tables are made, fenced like the rest, the version
+// written, what was there kept.
+TEST(PostgresStore, AVersion4DatabaseIsMigrated) {
   auto db = server().fresh_database("v4");
   auto now = WallClock::now();
   {
     auto s = must_open(options(db));
+    ASSERT_TRUE(s->put_run(v1::RunRecord(contract::record("r-old", "inject", now, v1::RUN_PHASE_DONE))));
     ASSERT_TRUE(s->set_setting("halt", "kept"));
   }
-  server().sql("DROP TABLE join_tokens; DROP TABLE agent_revocations; UPDATE schema_version SET version = 4", db);
+  server().sql("DROP TABLE halt_requests; DROP TABLE join_tokens; DROP TABLE agent_revocations; "
+               "DELETE FROM schema_version; INSERT INTO schema_version VALUES (4)",
+               db);
   auto s = must_open(options(db));
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(s->run("r-old", false)->has_value());
   EXPECT_EQ(s->setting("halt")->value_or(""), "kept");
+  auto asked = s->request_halt({0, now, "alice", "after the migration", "c1"});
+  ASSERT_TRUE(asked) << asked.error().describe();
+  EXPECT_EQ(s->halt_requests()->size(), 1u);
   ASSERT_TRUE(s->put_join_token({std::string(64, 'a'), {}, 1, 0, now, now + std::chrono::hours(1), "root"}));
   EXPECT_TRUE(*s->use_join_token(std::string(64, 'a'), now));
   ASSERT_TRUE(s->revoke_agent({"h1", now, "root", "test"}));
   EXPECT_EQ(s->agent_revocations()->size(), 1u);
-  // The version is recorded: a third open finds nothing to migrate and the fence holds.
-  server().sql("DO $$ BEGIN IF (SELECT MAX(version) FROM schema_version) <> 5 THEN RAISE EXCEPTION 'not migrated'; "
-               "END IF; END $$",
+  s.reset();
+  server().sql(fmt::format("DO $$ BEGIN IF (SELECT MAX(version) FROM schema_version) <> {} THEN "
+                           "RAISE EXCEPTION 'not migrated'; END IF; END $$",
+                           kSchemaVersion),
                db);
 }
 

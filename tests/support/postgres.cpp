@@ -183,6 +183,32 @@ void Postgres::stop() {
   pid_ = -1;
 }
 
+Postgres::Session::Session(const std::string& url) {
+  PGconn* c = PQconnectdb(url.c_str());
+  if (PQstatus(c) != CONNECTION_OK) {
+    std::string why = PQerrorMessage(c);
+    PQfinish(c);
+    throw std::runtime_error("postgres: session: " + why);
+  }
+  conn_ = c;
+}
+
+Postgres::Session::~Session() { close(); }
+
+void Postgres::Session::close() {
+  if (conn_) PQfinish(static_cast<PGconn*>(conn_));
+  conn_ = nullptr;
+}
+
+void Postgres::Session::sql(const std::string& statements) {
+  if (!conn_) throw std::runtime_error("postgres: session closed");
+  PGresult* r = PQexec(static_cast<PGconn*>(conn_), statements.c_str());
+  auto st = PQresultStatus(r);
+  std::string why = PQresultErrorMessage(r);
+  PQclear(r);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) throw std::runtime_error("postgres: " + statements + ": " + why);
+}
+
 void Postgres::sql(const std::string& statements, const std::string& database) const {
   PGconn* c = PQconnectdb(url(database).c_str());
   if (PQstatus(c) != CONNECTION_OK) {

@@ -36,6 +36,22 @@ class Postgres {
   // A new empty database, named `<prefix>_<n>`: its name (url(name) reaches it).
   std::string fresh_database(const std::string& prefix);
 
+  // A connection of the test's own, kept open between statements: for a transaction a
+  // test holds (a row lock the controllers wait on). Closing it ends the transaction
+  // (the server rolls back what is open).
+  class Session {
+   public:
+    explicit Session(const std::string& url);  // throws naming the error
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+    void sql(const std::string& statements);   // throws naming the error
+    void close();
+
+   private:
+    void* conn_ = nullptr;  // PGconn
+  };
+
   // Fast shutdown (clients are disconnected), and a start on the same port and data.
   void stop();
   void start();

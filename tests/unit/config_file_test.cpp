@@ -67,7 +67,7 @@ log: {format: json, level: debug}
   ASSERT_TRUE(c) << c.error().describe();
   EXPECT_EQ(c->id, "p1-h1");
   EXPECT_EQ(c->tags, (std::map<std::string, std::string>{{"dc", "pangyo"}, {"rack", "p1"}}));
-  EXPECT_EQ(c->controller, "10.9.0.1:7443");
+  EXPECT_EQ(c->controllers, (std::vector<std::string>{"10.9.0.1:7443"}));
   EXPECT_EQ(c->tls_key, "/etc/t/a.key");
   EXPECT_EQ(c->lease_grace, std::chrono::milliseconds(1500));
   EXPECT_EQ(c->boot_hooks, (std::vector<std::string>{"systemctl start app.target", "/etc/rc.local"}));
@@ -78,6 +78,24 @@ log: {format: json, level: debug}
   EXPECT_EQ(c->state_dir, "/tmp/fd-state");
   EXPECT_EQ(c->log.format, LogFormat::kJson);
   EXPECT_EQ(c->log.level, spdlog::level::debug);
+}
+
+// Several controllers, tried in the order given: in the file and on the command line.
+TEST_F(ConfigFile, AgentTakesAListOfControllersInOrder) {
+  auto f = write("agent.yaml", "controller: c2.site-b:7443, c1.site-a:7443,[fd00::1]:7443\ninsecure: true\n");
+  auto c = agent({"--config", f});
+  ASSERT_TRUE(c) << c.error().describe();
+  EXPECT_EQ(c->controllers, (std::vector<std::string>{"c2.site-b:7443", "c1.site-a:7443", "[fd00::1]:7443"}));
+  auto flag = agent({"--config", f, "--controller", "a:1,b:2"});
+  ASSERT_TRUE(flag) << flag.error().describe();
+  EXPECT_EQ(flag->controllers, (std::vector<std::string>{"a:1", "b:2"}));
+  for (auto [bad, says] : {std::pair{"a:7443,,b:7443", "'' is not HOST:PORT"}, std::pair{"a:7443,b", "'b' is not HOST:PORT"},
+                           std::pair{"a:7443,a:7443", "a:7443 is listed twice"}, std::pair{"a:http", "has no port"},
+                           std::pair{"[fd00::1]", "is not HOST:PORT"}}) {
+    auto r = agent({"--insecure", "--controller", bad});
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().describe().find(says), std::string::npos) << r.error().describe();
+  }
 }
 
 TEST_F(ConfigFile, FlagsWinOverTheFileAndReplaceItsLists) {

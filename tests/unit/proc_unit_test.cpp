@@ -500,7 +500,13 @@ TEST(ProcFeatures, EachFaultNamesTheKernelFeatureItLacks) {
 
 // ---------------------------------------------------------------- power loss composition
 
+// The power engine loads its keep-down on a thread of its own: calls come from two.
 struct Recorder {
+  void push(std::string call) {
+    std::lock_guard lock(mu);
+    calls.push_back(std::move(call));
+  }
+  std::mutex mu;
   std::vector<std::string> calls;
 };
 
@@ -514,16 +520,16 @@ class RecordingEngine : public FaultEngine {
     return ok();
   }
   Result<void> apply(const std::string& id, const v1::FaultSpec& s) override {
-    rec_.calls.push_back("apply " + id + " " + s.ShortDebugString());
+    rec_.push("apply " + id + " " + s.ShortDebugString());
     if (fail_apply) return make_error("{} failed", name_);
     return ok();
   }
   Result<void> revert(const std::string& id) override {
-    rec_.calls.push_back("revert " + id);
+    rec_.push("revert " + id);
     return ok();
   }
   Result<void> prepare(const std::string& id, const v1::FaultSpec&) override {
-    rec_.calls.push_back("prepare " + id);
+    rec_.push("prepare " + id);
     return ok();
   }
   v1::FaultCounters counters(const std::string&) const override {
@@ -542,6 +548,28 @@ class RecordingEngine : public FaultEngine {
 // Hooks run without a cgroup here: the unit suite has none (the real runner, which
 // refuses to run outside the workload cgroup, is tested below).
 Result<int> run_here(const std::string& hook) { return proc::run_in_cgroup(hook, "", "", std::chrono::seconds(5)); }
+
+// The workload cgroup's switches, recorded (the unit suite has no cgroups; the real ones
+// are exercised by tests/integration/power_*).
+struct RecordingSwitches : power::WorkloadSwitches {
+  explicit RecordingSwitches(Recorder& r) : rec(r) {}
+  const std::string& path() const override { return dir; }
+  Result<bool> frozen_already() override { return false; }
+  Result<void> freeze(bool frozen) override {
+    rec.push(frozen ? "freeze" : "thaw");
+    return ok();
+  }
+  Result<std::vector<pid_t>> members() override { return std::vector<pid_t>{101, 102, 103}; }
+  Result<void> kill() override {
+    rec.push("kill");
+    if (fail_kill) return make_error("cgroup.kill failed");
+    return ok();
+  }
+  WallTime wait_empty(std::chrono::milliseconds) override { return WallClock::now(); }
+  Recorder& rec;
+  std::string dir = "/nonexistent/fdp-unit-workload";
+  bool fail_kill = false;
+};
 
 struct Sink : EventSink {
   void emit(const v1::Event& e) override {
@@ -575,7 +603,16 @@ struct PowerFixture : ::testing::Test {
     make();
     spec.mutable_power_loss();
   }
-  void make() { engine = std::make_unique<power::PowerLossEngine>(net, proc, config, journal, &sink, run_here); }
+  void make() {
+    engine = std::make_unique<power::PowerLossEngine>(
+        net, proc, config, journal, &sink, run_here,
+        [this](const std::string&) -> Result<std::unique_ptr<power::WorkloadSwitches>> {
+          auto s = std::make_unique<RecordingSwitches>(rec);
+          s->fail_kill = fail_kill;
+          return std::unique_ptr<power::WorkloadSwitches>(std::move(s));
+        });
+  }
+  bool fail_kill = false;
   TempDir dir;
   Recorder rec;
   RecordingEngine net, proc;
@@ -590,23 +627,29 @@ struct PowerFixture : ::testing::Test {
 TEST_F(PowerFixture, BlackholeThenFreezeThenKillAndKeepDownOfTheWorkload) {
   ASSERT_TRUE(engine->apply("pl", spec));
   ASSERT_EQ(rec.calls.size(), 6u);
-  EXPECT_EQ(rec.calls[0], "apply pl/net network { blackhole { } }");
-  // Staged before the instant: at it only switches flip.
-  EXPECT_EQ(rec.calls[1], "prepare pl/freeze");
-  EXPECT_EQ(rec.calls[2], "prepare pl/proc");
-  EXPECT_EQ(rec.calls[3], "apply pl/freeze process { freeze { cgroups: \"fdp-unit-workload\" } }");
-  EXPECT_EQ(rec.calls[4],
-            "apply pl/proc process { keep_down { select { cgroups: \"fdp-unit-workload\" } kill_running: true } }");
-  EXPECT_EQ(rec.calls[5], "revert pl/freeze");  // empty now: what starts dies at exec
-  // The intent and the boot are owed from before the first part; the stages say what
-  // happened.
+  // Staged before the instant (the keep-down loads on a thread of its own, beside the
+  // network's staging): at it only switches flip.
+  std::vector<std::string> staged(rec.calls.begin(), rec.calls.begin() + 2);
+  std::sort(staged.begin(), staged.end());
+  EXPECT_EQ(staged, (std::vector<std::string>{"apply pl/net network { blackhole { } }", "prepare pl/proc"}));
+  EXPECT_EQ(rec.calls[2], "freeze");
+  EXPECT_EQ(rec.calls[3], "kill");
+  EXPECT_EQ(rec.calls[4], "apply pl/proc process { keep_down { select { cgroups: \"fdp-unit-workload\" } } }");
+  EXPECT_EQ(rec.calls[5], "thaw");  // the dying need no thaw; what starts dies at exec
+  // The intent and the boot are owed from before the first part (the thaw too, ended
+  // once thawed); the stages say what happened.
   EXPECT_EQ(owed_kinds(*journal), (std::vector<std::string>{"power_loss", "boot_hooks", "power_stage:network cut",
                                                             "power_stage:killed"}));
   auto effect = engine->effect("pl");
   ASSERT_TRUE(effect);
   EXPECT_LE(effect->network_cut, effect->frozen);
   EXPECT_LE(effect->frozen, effect->killed);
+  EXPECT_LE(effect->killed, effect->kept_down);
+  EXPECT_LE(effect->kept_down, effect->thawed);
+  EXPECT_NE(effect->dead, WallTime{});
+  EXPECT_FALSE(effect->scheduling.empty());
   EXPECT_EQ(effect->fs_shut_down, WallTime{});  // no lose_unsynced
+  EXPECT_EQ(engine->counters("pl").processes_killed(), 3u);  // the workload's members at the instant
   EXPECT_TRUE(engine->apply("pl", spec));  // idempotent
   EXPECT_EQ(rec.calls.size(), 6u);
 }
@@ -617,7 +660,7 @@ TEST_F(PowerFixture, RestoreLiftsNetworkThenKeepDownThenBoots) {
   proc.killed = 3;
   auto c = engine->counters("pl");
   EXPECT_EQ(c.packets_dropped(), 7u);
-  EXPECT_EQ(c.processes_killed(), 3u);
+  EXPECT_EQ(c.processes_killed(), 6u);  // 3 at the instant, 3 at exec
   ASSERT_TRUE(engine->revert("pl"));
   ASSERT_EQ(rec.calls.size(), 8u);
   EXPECT_EQ(rec.calls[6], "revert pl/net");
@@ -675,19 +718,28 @@ TEST_F(PowerFixture, AFailedBootStaysOwedIsRetriedAndReportedFailing) {
   EXPECT_FALSE(in >> c) << "hook 1 ran again: " << c;
 }
 
-TEST_F(PowerFixture, FailedKillUndoesTheFreezeAndTheBlackholeAndOwesNothing) {
-  proc.fail_apply = true;
-  auto r = engine->apply("pl", spec);
+// A power loss that fails at its instant: refused with `why`, the cut lifted, the freeze
+// lifted, what was prepared dropped (the keep-down program unloads), nothing owed.
+void expect_undone(PowerFixture& f, const std::string& why) {
+  auto r = f.engine->apply("pl", f.spec);
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("process failed"), std::string::npos) << r.error().message;
-  EXPECT_EQ(rec.calls[0], "apply pl/net network { blackhole { } }");
-  // The cut lifted, and what was prepared for the instant dropped (the keep-down
-  // program unloads).
-  ASSERT_GE(rec.calls.size(), 3u);
-  EXPECT_EQ(std::vector<std::string>(rec.calls.end() - 3, rec.calls.end()),
-            (std::vector<std::string>{"revert pl/net", "revert pl/freeze", "revert pl/proc"}));
-  EXPECT_TRUE(journal->owed().empty());
-  EXPECT_FALSE(fs::exists(marker));
+  EXPECT_NE(r.error().message.find(why), std::string::npos) << r.error().message;
+  ASSERT_GE(f.rec.calls.size(), 3u);
+  EXPECT_EQ(std::vector<std::string>(f.rec.calls.end() - 3, f.rec.calls.end()),
+            (std::vector<std::string>{"revert pl/net", "thaw", "revert pl/proc"}));
+  EXPECT_TRUE(f.journal->owed().empty());
+  EXPECT_FALSE(fs::exists(f.marker));
+}
+
+TEST_F(PowerFixture, FailedKillUndoesTheFreezeAndTheBlackholeAndOwesNothing) {
+  fail_kill = true;
+  make();
+  expect_undone(*this, "cgroup.kill failed");
+}
+
+TEST_F(PowerFixture, FailedKeepDownUndoesTheCutAndOwesNothing) {
+  proc.fail_apply = true;
+  expect_undone(*this, "process failed");
 }
 
 TEST_F(PowerFixture, RefusalsNameThePartAndChangeNothing) {

@@ -141,6 +141,46 @@ TYPED_TEST_P(StoreContract, EventsKeepOrderAndSettingsReplace) {
   EXPECT_EQ(store->setting("halted")->value(), "0");
 }
 
+// Halts asked at any controller: kept in order across a reopen until cleared, and
+// cleared only up to the seq given.
+TYPED_TEST_P(StoreContract, HaltRequestsKeepOrderUntilCleared) {
+  auto now = WallClock::now();
+  int64_t first = 0, second = 0;
+  {
+    auto store = this->open();
+    ASSERT_TRUE(store);
+    EXPECT_TRUE(store->halt_requests()->empty());
+    auto a = store->request_halt({0, now, "alice", "drill over", "c1"});
+    ASSERT_TRUE(a) << a.error().describe();
+    auto b = store->request_halt({0, now + std::chrono::seconds(1), "cn:bob", "smoke", "c2"});
+    ASSERT_TRUE(b) << b.error().describe();
+    first = *a;
+    second = *b;
+    EXPECT_LT(first, second);
+  }
+  auto store = this->open();
+  ASSERT_TRUE(store);
+  auto pending = store->halt_requests();
+  ASSERT_TRUE(pending) << pending.error().describe();
+  ASSERT_EQ(pending->size(), 2u);
+  EXPECT_EQ((*pending)[0].seq, first);
+  EXPECT_EQ((*pending)[0].by, "alice");
+  EXPECT_EQ((*pending)[0].reason, "drill over");
+  EXPECT_EQ((*pending)[0].controller, "c1");
+  EXPECT_EQ(to_unix_micros((*pending)[0].at), to_unix_micros(now));
+  EXPECT_EQ((*pending)[1].by, "cn:bob");
+  ASSERT_TRUE(store->clear_halt_requests(first));
+  pending = store->halt_requests();
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].seq, second);
+  ASSERT_TRUE(store->clear_halt_requests(second));
+  EXPECT_TRUE(store->halt_requests()->empty());
+  // Numbers only grow: a request after a clear is not given a cleared one's seq.
+  auto c = store->request_halt({0, now, "alice", "again", "c1"});
+  ASSERT_TRUE(c);
+  EXPECT_GT(*c, second);
+}
+
 TYPED_TEST_P(StoreContract, SchedulesPutReplaceAndRemove) {
   auto store = this->open();
   ASSERT_TRUE(store);
@@ -305,7 +345,8 @@ TYPED_TEST_P(StoreContract, AgentRevocationsStayAndKeepTheFirst) {
 }
 
 REGISTER_TYPED_TEST_SUITE_P(StoreContract, AgentsUpsertKeepsFirstSeen, RunsAndTheirSamplesSurviveReopen,
-                            EventsKeepOrderAndSettingsReplace, SchedulesPutReplaceAndRemove,
+                            EventsKeepOrderAndSettingsReplace, HaltRequestsKeepOrderUntilCleared,
+                            SchedulesPutReplaceAndRemove,
                             ANewerSchemaIsRefusedSayingWhatToDo, EvidenceAppendsInOrderOnly,
                             TransactionsCoverRunsAndEvidenceTogether, JoinTokensAreUsedUpAndExpire,
                             AgentRevocationsStayAndKeepTheFirst);

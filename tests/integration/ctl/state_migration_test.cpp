@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "controller/store/sqlite.h"
+#include "controller/store/store.h"
 #include "tests/integration/ctl/ctl_lab.h"
 
 namespace firedrill::ctltest {
@@ -75,7 +76,7 @@ TEST_F(StateMigration, A010StateDirectoryIsMigratedImportedAndStillVerifies) {
   serve();
   ASSERT_TRUE(controller_->wait_log("controller", 10s));
   ASSERT_TRUE(controller_->wait_log("ready", 15s)) << controller_->log();
-  EXPECT_TRUE(controller_->wait_log("migrated from schema 1 (firedrill 0.1.0) to 5: 2 run(s)", 1s));
+  EXPECT_TRUE(controller_->wait_log(fmt::format("migrated from schema 1 (firedrill 0.1.0) to {}: 2 run(s)", controller::kSchemaVersion), 1s));
   EXPECT_TRUE(controller_->wait_log("imported 1 file(s) of firedrill 0.1.0 from " + state_ + "/runs", 1s));
   EXPECT_FALSE(fs::exists(state_ + "/runs"));
   EXPECT_TRUE(fs::exists(state_ + "/runs.imported-0.1.0/" + std::string(kExperiment) + ".run"));
