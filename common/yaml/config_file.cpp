@@ -10,6 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/cli.h"
+#include "common/redact.h"
 #include "common/time.h"
 #include "common/yaml/yaml_proto.h"
 #include "firedrill/v1/config.pb.h"
@@ -136,6 +137,10 @@ void emit_section(const pb::Descriptor* desc, const std::string& path, const po:
     auto it = vm.find(flag_of(field, field_path));
     if (it == vm.end() || it->second.empty()) continue;
     std::vector<std::string> values = held_strings(it->second.value());
+    // A printed configuration carries no password (a store URL's): it is shown "***".
+    if (field->type() == FD::TYPE_STRING) {
+      for (auto& v : values) v = redact_secrets(v);
+    }
     if (is_duration(field)) {  // as the file would give it back: "60s" is "1m"
       for (auto& v : values) {
         if (auto d = parse_duration(v)) v = format_duration(*d);
@@ -163,7 +168,7 @@ void emit_section(const pb::Descriptor* desc, const std::string& path, const po:
 void add_config_options(po::options_description& desc) {
   desc.add_options()
     ("config", po::value<std::string>(), "read settings from this YAML file; a flag given here wins over it")
-    ("print-config", po::bool_switch(), "print the effective configuration (file, then flags) as YAML and exit");
+    ("print-config", po::bool_switch(), "print the effective configuration (file, then flags) as YAML and exit (passwords shown as ***)");
 }
 
 std::string flag_of(const FD* field, const std::string& path) {

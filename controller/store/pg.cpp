@@ -5,20 +5,14 @@
 
 #include <cstring>
 #include <random>
-#include <regex>
 #include <thread>
 
 #include "common/log.h"
+#include "common/redact.h"
 
 namespace firedrill::pg {
 
-std::string redact(std::string_view url) {
-  // postgres://user:secret@host -> postgres://user:***@host; password=secret -> password=***
-  static const std::regex userinfo(R"(^(postgres(?:ql)?://[^:/@]*:)[^@]*@)");
-  static const std::regex keyword(R"(password=[^ &]*)");
-  std::string out = std::regex_replace(std::string(url), userinfo, "$1***@");
-  return std::regex_replace(out, keyword, "password=***");
-}
+std::string redact(std::string_view url) { return redact_secrets(url); }
 
 Params& Params::text(std::string_view v) {
   values_.emplace_back(std::string(v));

@@ -18,7 +18,7 @@ struct pg_result;
 
 namespace firedrill::pg {
 
-// The URL as it may be logged: the password replaced by "***".
+// The URL as it may be logged: the password replaced by "***" (common/redact.h).
 std::string redact(std::string_view url);
 
 // Whether an error is a lost connection (retry on a new one) rather than a refusal.

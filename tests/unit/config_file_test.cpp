@@ -18,6 +18,7 @@ namespace firedrill {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class ConfigFile : public ::testing::Test {
  protected:
@@ -234,6 +235,20 @@ lease_grace: 4s
   auto no_group = support::exec({FD_FIREDRILL_BIN, "serve", "--config", group});
   EXPECT_EQ(no_group.code, 2) << no_group.out;
   EXPECT_THAT(no_group.out, HasSubstr("--api-group no-such-group-fd: no such group"));
+}
+
+// A printed configuration names the store without its password, from the file or a flag.
+TEST_F(ConfigFile, PrintConfigShowsNoPassword) {
+  auto f = write("controller.yaml", "insecure: true\nstore: postgres://fd:s3cret@db.example:5432/fd\n");
+  auto out = support::exec({FD_FIREDRILL_BIN, "serve", "--config", f, "--print-config"});
+  ASSERT_EQ(out.code, 0) << out.out;
+  EXPECT_THAT(out.out, HasSubstr("store: postgres://fd:***@db.example:5432/fd"));
+  EXPECT_THAT(out.out, Not(HasSubstr("s3cret")));
+  auto flag = support::exec({FD_FIREDRILL_BIN, "serve", "--insecure", "--store",
+                             "postgres://db.example/fd?password=s3cret&sslmode=require", "--print-config"});
+  ASSERT_EQ(flag.code, 0) << flag.out;
+  EXPECT_THAT(flag.out, HasSubstr("password=***&sslmode=require"));
+  EXPECT_THAT(flag.out, Not(HasSubstr("s3cret")));
 }
 
 }  // namespace
