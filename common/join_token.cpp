@@ -107,16 +107,28 @@ std::string format_tag_list(const std::map<std::string, std::string>& tags) {
   return out;
 }
 
-std::vector<std::string> tags_not_fitting(const std::map<std::string, std::string>& required,
-                                          const std::map<std::string, std::string>& claimed) {
-  std::vector<std::string> out;
+std::string TagMisfit::claim() const { return claimed ? key + "=" + *claimed : "no " + key; }
+
+std::vector<TagMisfit> tag_misfits(const std::map<std::string, std::string>& required,
+                                   const std::map<std::string, std::string>& claimed) {
+  std::vector<TagMisfit> out;
   for (auto& [k, v] : required) {
     auto it = claimed.find(k);
     if (it == claimed.end()) {
-      out.push_back(fmt::format("{}={} (the agent claims none)", k, v));
+      out.push_back({k, v, std::nullopt});
     } else if (it->second != v) {
-      out.push_back(fmt::format("{}={} (the agent claims {}={})", k, v, k, it->second));
+      out.push_back({k, v, it->second});
     }
+  }
+  return out;
+}
+
+std::vector<std::string> tags_not_fitting(const std::map<std::string, std::string>& required,
+                                          const std::map<std::string, std::string>& claimed) {
+  std::vector<std::string> out;
+  for (auto& m : tag_misfits(required, claimed)) {
+    out.push_back(fmt::format("{}={} (the agent claims {})", m.key, m.required,
+                              m.claimed ? m.claim() : std::string("none")));
   }
   return out;
 }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,8 +40,19 @@ Result<std::string> certificate_sha256(const std::string& pem);
 // "dc=pangyo,rack=r1" (empty: no tags). Keys and values as agent tags.
 Result<std::map<std::string, std::string>> parse_tag_list(std::string_view text);
 std::string format_tag_list(const std::map<std::string, std::string>& tags);
-// What of the token's `required` tags `claimed` does not match: "dc=pangyo (the agent
-// claims dc=seoul)", "rack=r1 (the agent claims none)". Empty: it fits.
+// The fit of an agent's tags to a token's: every tag the token has, the agent has with
+// the same value (the agent may have more). Checked at enrollment and, with the tags
+// of the token an agent enrolled with, at every Hello of its stream.
+struct TagMisfit {
+  std::string key, required;
+  std::optional<std::string> claimed;  // none: the agent has no such tag
+  std::string claim() const;           // "rack=p2", "no rack"
+};
+// The token's `required` tags that `claimed` does not match, in key order. Empty: it fits.
+std::vector<TagMisfit> tag_misfits(const std::map<std::string, std::string>& required,
+                                   const std::map<std::string, std::string>& claimed);
+// The same, said: "dc=pangyo (the agent claims dc=seoul)", "rack=r1 (the agent claims
+// none)".
 std::vector<std::string> tags_not_fitting(const std::map<std::string, std::string>& required,
                                           const std::map<std::string, std::string>& claimed);
 

@@ -325,9 +325,12 @@ DESCRIPTION
   with the token, the agent id and the tags the agent will run with. The certificate
   it gets back (common name: the id) and the CA are written with the key, mode 0600,
   to DIR/agent.pem, DIR/ca.pem and DIR/agent.key, where the agent finds them when no
-  --tls-* is given. The id, tags and state directory are read from --config (the
-  agent's configuration file) when given; flags win. The token comes from `firedrill
-  tokens create` on the controller (or $FIREDRILL_JOIN_TOKEN).
+  --tls-* is given. A token limited to tags binds the agent to them: the controller
+  refuses the agent's stream while it claims tags that do not fit the token's, until
+  it enrolls again (--force) with a token for its tags. The id, tags and state
+  directory are read from --config (the agent's configuration file) when given; flags
+  win. The token comes from `firedrill tokens create` on the controller (or
+  $FIREDRILL_JOIN_TOKEN).
 
 OPTIONS)";
 

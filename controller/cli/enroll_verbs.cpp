@@ -31,7 +31,9 @@ DESCRIPTION
   `firedrill-agent enroll --controller HOST:PORT --token TOKEN` uses it to get the
   host's certificate (see serve --enroll-listen, --ca-key). A token serves --uses
   enrollments (default 1) until --ttl has passed; with --tags, only agents that claim
-  every one of those tags (the tags they will run with) are enrolled. The controller
+  every one of those tags (the tags they will run with) are enrolled, and they stay
+  bound to them: an enrolled agent whose stream later claims tags that do not fit its
+  token's is refused until it enrolls again with a token for its tags. The controller
   keeps only the SHA-256 of the secret: a token is shown once. list shows the tokens by
   id (the first 16 hex digits of that hash); revoke removes one. Admins only.
 

@@ -331,16 +331,18 @@ int serve_main(int argc, char** argv) {
   }
 
   Fleet fleet(fleet_config, store.get(), runner::run_of_fault);
-  Revocations revocations;  // read by the agent server's streams: outlives it
+  Revocations revocations;  // read by the agent server's streams: outlive it
+  EnrolledTags enrolled;
   AgentServer agent_server(fleet);
   auto enrollment = Enrollment::open(
       {agents.insecure ? "" : agents.tls_ca, ca_key, std::chrono::duration_cast<std::chrono::seconds>(*lifetime)}, *store,
-      revocations);
+      revocations, enrolled);
   if (!enrollment) {
     log()->error("enrollment: {}", enrollment.error().describe());
     return 1;
   }
   agent_server.set_revocations(&revocations);
+  agent_server.set_enrolled_tags(&enrolled);
   agent_server.set_renewer([e = enrollment->get()](const std::string& id, const std::string& csr) {
     return e->renew_message(id, csr);
   });

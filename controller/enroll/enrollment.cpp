@@ -34,13 +34,15 @@ Result<void> key_matches(const std::string& cert_pem, const std::string& key_pem
 }  // namespace
 
 Result<std::unique_ptr<Enrollment>> Enrollment::open(const EnrollmentConfig& config, Store& store,
-                                                     Revocations& revocations) {
+                                                     Revocations& revocations, EnrolledTags& enrolled) {
   if (config.cert_lifetime < std::chrono::minutes(1) || config.cert_lifetime > std::chrono::days(3650)) {
     return make_error("the certificate lifetime must be within 1m..3650d");
   }
-  std::unique_ptr<Enrollment> e(new Enrollment(config, store, revocations));
+  std::unique_ptr<Enrollment> e(new Enrollment(config, store, revocations, enrolled));
   FD_ASSIGN(rows, store.agent_revocations(), "revoked agents");
   revocations.load(rows);
+  FD_ASSIGN(enrollments, store.agent_enrollments(), "enrolled agents");
+  enrolled.load(enrollments);
   if (config.ca_cert_path.empty()) return e;  // --insecure: nothing to sign for
   FD_ASSIGN(ca, read_small_file(config.ca_cert_path), "--tls-ca");
   e->ca_.cert = ca;
@@ -146,6 +148,13 @@ std::optional<Refusal> Enrollment::enroll(const v1::EnrollRequest& req, const st
     return refuse(grpc::StatusCode::PERMISSION_DENIED,
                   fmt::format("join token {} was used up or expired meanwhile", token->id()));
   }
+  // Recorded before the certificate is handed out: an agent never holds one whose tags
+  // the controller would not hold it to.
+  AgentEnrollmentRow enrolled{req.agent_id(), t.tags, token->id(), now};
+  if (auto put = store_.put_agent_enrollment(enrolled); !put) {
+    return refuse(grpc::StatusCode::UNAVAILABLE, put.error().describe());
+  }
+  enrolled_.put(enrolled);
   out->set_certificate_pem(cert->pem);
   out->set_ca_pem(ca_.cert);
   *out->mutable_not_after() = to_proto(cert->not_after);

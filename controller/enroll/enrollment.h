@@ -15,6 +15,7 @@
 
 #include "common/result.h"
 #include "controller/session/certs.h"
+#include "controller/session/enrolled_tags.h"
 #include "controller/session/revocations.h"
 #include "controller/store/store.h"
 #include "firedrill/v1/agent.pb.h"
@@ -36,9 +37,10 @@ struct Refusal {
 
 class Enrollment {
  public:
-  // Reads the CA (and its key, when given: it must be the CA's) and the revoked agents.
+  // Reads the CA (and its key, when given: it must be the CA's), the revoked agents and
+  // the tags each enrolled agent's token was limited to.
   static Result<std::unique_ptr<Enrollment>> open(const EnrollmentConfig& config, Store& store,
-                                                  Revocations& revocations);
+                                                  Revocations& revocations, EnrolledTags& enrolled);
 
   const std::string& ca_sha256() const { return ca_sha256_; }
   bool can_sign() const { return !ca_.key.empty(); }
@@ -57,7 +59,9 @@ class Enrollment {
   Result<void> revoke_agent(const std::string& agent_id, const std::string& by, const std::string& reason);
   std::optional<AgentRevocationRow> revoked(const std::string& agent_id) const { return revocations_.find(agent_id); }
 
-  // A host joining with a token. `peer` is for the log.
+  // A host joining with a token. `peer` is for the log. The token's tags are recorded
+  // for the agent's id (replacing those of an earlier enrollment) and held to at every
+  // Hello of its stream.
   std::optional<Refusal> enroll(const v1::EnrollRequest& request, const std::string& peer, v1::EnrollResponse* out);
   // A connected agent's new certificate (its stream's identity is `agent_id`).
   Result<IssuedCert> renew(const std::string& agent_id, const std::string& csr_pem);
@@ -65,13 +69,14 @@ class Enrollment {
   v1::CertificateIssued renew_message(const std::string& agent_id, const std::string& csr_pem);
 
  private:
-  Enrollment(EnrollmentConfig config, Store& store, Revocations& revocations)
-      : config_(std::move(config)), store_(store), revocations_(revocations) {}
+  Enrollment(EnrollmentConfig config, Store& store, Revocations& revocations, EnrolledTags& enrolled)
+      : config_(std::move(config)), store_(store), revocations_(revocations), enrolled_(enrolled) {}
   Error no_key() const;
 
   EnrollmentConfig config_;
   Store& store_;
   Revocations& revocations_;
+  EnrolledTags& enrolled_;
   Pem ca_;  // key "" without --ca-key
   std::string ca_sha256_;
 };

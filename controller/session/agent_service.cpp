@@ -27,9 +27,9 @@ constexpr size_t kMaxQueued = 4096;
 class StreamReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>,
                             public SessionTransport {
  public:
-  StreamReactor(Fleet& fleet, const Revocations* revocations, const CertificateRenewer* renewer,
-                grpc::CallbackServerContext* ctx)
-      : fleet_(fleet), revocations_(revocations), renewer_(renewer), ctx_(ctx) {
+  StreamReactor(Fleet& fleet, const Revocations* revocations, const EnrolledTags* enrolled,
+                const CertificateRenewer* renewer, grpc::CallbackServerContext* ctx)
+      : fleet_(fleet), revocations_(revocations), enrolled_(enrolled), renewer_(renewer), ctx_(ctx) {
     peer_ = ctx->peer();
     if (auto auth = ctx->auth_context(); auth && auth->IsPeerAuthenticated()) {
       auto cn = auth->FindPropertyValues("x509_common_name");
@@ -87,6 +87,14 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1:
         log()->warn("stream from {} refused: {}", peer_, why);
         refuse(grpc::StatusCode::PERMISSION_DENIED, why);
         return;
+      }
+      if (enrolled_ && !certificate_id_.empty()) {
+        std::map<std::string, std::string> claimed(in_.hello().tags().begin(), in_.hello().tags().end());
+        if (auto why = enrolled_->refusal(certificate_id_, claimed)) {
+          log()->warn("stream from {} refused: {}", peer_, *why);
+          refuse(grpc::StatusCode::PERMISSION_DENIED, *why);
+          return;
+        }
       }
       auto r = fleet_.register_session(session_, in_.hello(), certificate_id_);
       if (!r) {
@@ -172,6 +180,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1:
 
   Fleet& fleet_;
   const Revocations* revocations_;
+  const EnrolledTags* enrolled_;
   const CertificateRenewer* renewer_;
   grpc::CallbackServerContext* ctx_;
   std::string peer_;
@@ -217,7 +226,7 @@ class FollowerAgentService final : public v1::AgentService::CallbackService {
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentService::Connect(
     grpc::CallbackServerContext* context) {
-  return new StreamReactor(fleet_, revocations_, &renewer_, context);
+  return new StreamReactor(fleet_, revocations_, enrolled_, &renewer_, context);
 }
 
 Result<std::shared_ptr<grpc::ServerCredentials>> agent_server_credentials(const AgentServerConfig& config) {

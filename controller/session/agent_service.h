@@ -12,6 +12,7 @@
 
 #include "common/result.h"
 #include "controller/session/fleet.h"
+#include "controller/session/enrolled_tags.h"
 #include "controller/session/revocations.h"
 #include "firedrill/v1/agent.grpc.pb.h"
 
@@ -34,12 +35,16 @@ class AgentService final : public v1::AgentService::CallbackService {
       grpc::CallbackServerContext* context) override;
   // Streams whose certificate names a revoked agent are refused at their Hello.
   void set_revocations(const Revocations* revocations) { revocations_ = revocations; }
+  // Streams whose claimed tags do not fit the token their agent enrolled with are
+  // refused at their Hello.
+  void set_enrolled_tags(const EnrolledTags* enrolled) { enrolled_ = enrolled; }
   // Renewals over the stream; without one they are answered with an error.
   void set_renewer(CertificateRenewer renewer) { renewer_ = std::move(renewer); }
 
  private:
   Fleet& fleet_;
   const Revocations* revocations_ = nullptr;
+  const EnrolledTags* enrolled_ = nullptr;
   CertificateRenewer renewer_;
 };
 
@@ -49,8 +54,9 @@ class AgentServer {
   ~AgentServer() { stop(); }
 
   Result<void> start(const AgentServerConfig& config);
-  // Before start(); `revocations` outlives the server.
+  // Before start(); `revocations` and `enrolled` outlive the server.
   void set_revocations(const Revocations* revocations) { service_.set_revocations(revocations); }
+  void set_enrolled_tags(const EnrolledTags* enrolled) { service_.set_enrolled_tags(enrolled); }
   void set_renewer(CertificateRenewer renewer) { service_.set_renewer(std::move(renewer)); }
   // The port actually bound (for listen addresses with port 0).
   int port() const { return port_; }

@@ -17,8 +17,8 @@ namespace firedrill::controller {
 namespace {
 
 // The PostgreSQL store began at the store's version 4 (the SQLite store's versions 1 to
-// 3 never existed here). Version 5 added halt_requests, join_tokens and
-// agent_revocations: the schema's CREATE ... IF NOT EXISTS makes them in a database of
+// 3 never existed here). Version 5 added halt_requests, join_tokens, agent_enrollments
+// and agent_revocations: the schema's CREATE ... IF NOT EXISTS makes them in a database of
 // version 4, and init() writes the new version. A new version adds its step there.
 static_assert(kSchemaVersion == 5, "a new schema version needs its PostgreSQL migration in postgres_store.cpp");
 constexpr int kFirstPostgresVersion = 4;
@@ -135,6 +135,12 @@ CREATE TABLE IF NOT EXISTS join_tokens (
   expires_us BIGINT NOT NULL,
   created_by TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS agent_enrollments (
+  agent_id TEXT PRIMARY KEY,
+  tags TEXT NOT NULL,
+  token_id TEXT NOT NULL,
+  enrolled_us BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS agent_revocations (
   agent_id TEXT PRIMARY KEY,
   revoked_us BIGINT NOT NULL,
@@ -174,7 +180,7 @@ END $$;
 
 constexpr const char* kFencedTables[] = {"agents", "runs", "run_samples", "schedules", "events", "settings",
                                          "evidence_events", "evidence_findings", "evidence_keys",
-                                         "join_tokens", "agent_revocations"};
+                                         "join_tokens", "agent_enrollments", "agent_revocations"};
 
 int64_t us(WallTime t) { return to_unix_micros(t); }
 WallTime from_us(int64_t v) { return from_unix_micros(v); }
@@ -724,6 +730,32 @@ class PgStore : public PostgresStore {
            }),
            "store");
     return n;
+  }
+
+  Result<void> put_agent_enrollment(const AgentEnrollmentRow& r) override {
+    return write([&](pg::Conn& c) -> Result<void> {
+      FD_TRY(c.query("INSERT INTO agent_enrollments(agent_id, tags, token_id, enrolled_us) VALUES ($1, $2, $3, $4) "
+                     "ON CONFLICT (agent_id) DO UPDATE SET tags = EXCLUDED.tags, token_id = EXCLUDED.token_id, "
+                     "enrolled_us = EXCLUDED.enrolled_us",
+                     Params().text(r.agent_id).text(records::tags_json(r.tags)).text(r.token_id)
+                         .integer(us(r.enrolled_at))),
+             "put agent enrollment {}", r.agent_id);
+      return ok();
+    });
+  }
+
+  Result<std::vector<AgentEnrollmentRow>> agent_enrollments() override {
+    using Out = std::vector<AgentEnrollmentRow>;
+    return read<Out>([&](pg::Conn& c) -> Result<Out> {
+      FD_ASSIGN(rows, c.query("SELECT agent_id, tags, token_id, enrolled_us FROM agent_enrollments ORDER BY agent_id"),
+                "agent enrollments");
+      Out out;
+      for (int i = 0; i < rows.size(); ++i) {
+        out.push_back({rows.text(i, 0), records::parse_tags(rows.text(i, 1)), rows.text(i, 2),
+                       from_us(rows.integer(i, 3))});
+      }
+      return out;
+    });
   }
 
   Result<void> revoke_agent(const AgentRevocationRow& r) override {

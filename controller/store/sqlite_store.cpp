@@ -23,7 +23,8 @@ namespace {
 // store, by the evidence code). Sequence numbers (seq) are given by the controller, in
 // the transaction that appends: AUTOINCREMENT, where an older version made it, is
 // never relied on. Version 5 added halt_requests (halts asked at any controller),
-// join_tokens and agent_revocations (enrollment), made by the schema itself.
+// join_tokens, agent_enrollments and agent_revocations (enrollment), made by the schema
+// itself.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (
   version INTEGER NOT NULL
@@ -114,6 +115,12 @@ CREATE TABLE IF NOT EXISTS join_tokens (
   created_us INTEGER NOT NULL,
   expires_us INTEGER NOT NULL,
   created_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agent_enrollments (
+  agent_id TEXT PRIMARY KEY,
+  tags TEXT NOT NULL,
+  token_id TEXT NOT NULL,
+  enrolled_us INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS agent_revocations (
   agent_id TEXT PRIMARY KEY,
@@ -593,6 +600,29 @@ class SqliteStore : public Store {
     s.bind(1, prefix);
     FD_TRY(done(s.step(), "remove join tokens"), "store");
     return static_cast<size_t>(sqlite3_changes(db_));
+  }
+
+  Result<void> put_agent_enrollment(const AgentEnrollmentRow& r) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "INSERT INTO agent_enrollments(agent_id, tags, token_id, enrolled_us) VALUES (?1, ?2, ?3, ?4) "
+                "ON CONFLICT(agent_id) DO UPDATE SET tags = excluded.tags, token_id = excluded.token_id, "
+                "enrolled_us = excluded.enrolled_us");
+    FD_TRY(s.prepared("put agent enrollment"), "store");
+    s.bind(1, r.agent_id).bind(2, records::tags_json(r.tags)).bind(3, r.token_id).bind(4, us(r.enrolled_at));
+    return done(s.step(), "put agent enrollment " + r.agent_id);
+  }
+
+  Result<std::vector<AgentEnrollmentRow>> agent_enrollments() override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT agent_id, tags, token_id, enrolled_us FROM agent_enrollments ORDER BY agent_id");
+    FD_TRY(s.prepared("agent enrollments"), "store");
+    std::vector<AgentEnrollmentRow> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      out.push_back({s.text(0), records::parse_tags(s.text(1)), s.text(2), from_us(s.integer(3))});
+    }
+    FD_TRY(done(rc, "agent enrollments"), "store");
+    return out;
   }
 
   Result<void> revoke_agent(const AgentRevocationRow& r) override {

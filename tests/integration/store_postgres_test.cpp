@@ -178,7 +178,8 @@ TEST(PostgresStore, ANewerSchemaIsRefusedAndLeftAsItWas) {
   server().sql("SELECT x FROM from_the_future", db);  // untouched
 }
 
-// A database of version 4 (before halt requests, join tokens and revocations) is
+// A database of version 4 (before halt requests, join tokens, enrollments and
+// revocations) is
 // migrated when opened: the tables are made, fenced like the rest, the version
 // written, what was there kept.
 TEST(PostgresStore, AVersion4DatabaseIsMigrated) {
@@ -190,7 +191,7 @@ TEST(PostgresStore, AVersion4DatabaseIsMigrated) {
     ASSERT_TRUE(s->set_setting("halt", "kept"));
   }
   server().sql("DROP TABLE halt_requests; DROP TABLE join_tokens; DROP TABLE agent_revocations; "
-               "DELETE FROM schema_version; INSERT INTO schema_version VALUES (4)",
+               "DROP TABLE agent_enrollments; DELETE FROM schema_version; INSERT INTO schema_version VALUES (4)",
                db);
   auto s = must_open(options(db));
   ASSERT_TRUE(s);
@@ -203,6 +204,8 @@ TEST(PostgresStore, AVersion4DatabaseIsMigrated) {
   EXPECT_TRUE(*s->use_join_token(std::string(64, 'a'), now));
   ASSERT_TRUE(s->revoke_agent({"h1", now, "root", "test"}));
   EXPECT_EQ(s->agent_revocations()->size(), 1u);
+  ASSERT_TRUE(s->put_agent_enrollment({"h2", {{"dc", "pangyo"}}, "aaaaaaaaaaaa", now}));
+  EXPECT_EQ(s->agent_enrollments()->size(), 1u);
   s.reset();
   server().sql(fmt::format("DO $$ BEGIN IF (SELECT MAX(version) FROM schema_version) <> {} THEN "
                            "RAISE EXCEPTION 'not migrated'; END IF; END $$",

@@ -9,6 +9,7 @@
 #include "agent/enroll/enroll.h"
 #include "common/join_token.h"
 #include "controller/session/certs.h"
+#include "controller/session/enrolled_tags.h"
 
 namespace firedrill {
 namespace {
@@ -54,6 +55,23 @@ TEST(JoinToken, TagsFitOrSayWhatIsMissing) {
   EXPECT_FALSE(parse_tag_list("dc"));
   EXPECT_FALSE(parse_tag_list("dc=a,dc=b"));
   EXPECT_FALSE(parse_tag_list("d c=a"));
+}
+
+// After enrollment an agent is held to its token's tags by id; the last enrollment of
+// an id replaces the one before; an id that never enrolled is held to none.
+TEST(EnrolledTags, AnAgentIsHeldToItsLastTokensTags) {
+  controller::EnrolledTags enrolled;
+  auto now = WallClock::now();
+  enrolled.load({{"p1-h1", {{"dc", "pangyo"}, {"env", "staging"}}, "aaaaaaaaaaaaaaaa", now}});
+  EXPECT_FALSE(enrolled.refusal("p1-h1", {{"dc", "pangyo"}, {"env", "staging"}, {"rack", "p1"}}));
+  auto why = enrolled.refusal("p1-h1", {{"env", "production"}});
+  ASSERT_TRUE(why);
+  EXPECT_EQ(*why, "agent p1-h1 claims no dc, env=production; it enrolled with a token for dc=pangyo,env=staging: "
+                  "enroll again with a token for its tags");
+  EXPECT_FALSE(enrolled.refusal("p1-h2", {{"env", "production"}})) << "an agent that never enrolled";
+  enrolled.put({"p1-h1", {{"env", "production"}}, "bbbbbbbbbbbbbbbb", now});
+  EXPECT_FALSE(enrolled.refusal("p1-h1", {{"env", "production"}}));
+  EXPECT_TRUE(enrolled.refusal("p1-h1", {{"env", "staging"}}));
 }
 
 TEST(Enrollment, ARequestIsSignedForTheIdWithTheRequestersKey) {

@@ -344,11 +344,36 @@ TYPED_TEST_P(StoreContract, AgentRevocationsStayAndKeepTheFirst) {
   EXPECT_EQ((*all)[1].agent_id, "p1-h2");
 }
 
+// An agent's enrollment (its token's tags) stays across a reopen; a later enrollment
+// of the same id replaces it.
+TYPED_TEST_P(StoreContract, AgentEnrollmentsStayAndTheLastReplaces) {
+  auto now = WallClock::now();
+  {
+    auto store = this->open();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->put_agent_enrollment({"p1-h2", {}, "0123456789ab", now}));
+    ASSERT_TRUE(store->put_agent_enrollment({"p1-h1", {{"dc", "pangyo"}, {"rack", "p1"}}, "aaaaaaaaaaaa", now}));
+    ASSERT_TRUE(store->put_agent_enrollment(
+        {"p1-h1", {{"dc", "pangyo"}, {"rack", "p2"}}, "bbbbbbbbbbbb", now + std::chrono::hours(1)}));
+  }
+  auto store = this->open();
+  ASSERT_TRUE(store);
+  auto all = store->agent_enrollments();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].agent_id, "p1-h1");
+  EXPECT_EQ((*all)[0].tags, (std::map<std::string, std::string>{{"dc", "pangyo"}, {"rack", "p2"}}));
+  EXPECT_EQ((*all)[0].token_id, "bbbbbbbbbbbb");
+  EXPECT_EQ(std::chrono::round<std::chrono::seconds>((*all)[0].enrolled_at - now).count(), 3600);
+  EXPECT_EQ((*all)[1].agent_id, "p1-h2");
+  EXPECT_TRUE((*all)[1].tags.empty());
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StoreContract, AgentsUpsertKeepsFirstSeen, RunsAndTheirSamplesSurviveReopen,
                             EventsKeepOrderAndSettingsReplace, HaltRequestsKeepOrderUntilCleared,
                             SchedulesPutReplaceAndRemove,
                             ANewerSchemaIsRefusedSayingWhatToDo, EvidenceAppendsInOrderOnly,
                             TransactionsCoverRunsAndEvidenceTogether, JoinTokensAreUsedUpAndExpire,
-                            AgentRevocationsStayAndKeepTheFirst);
+                            AgentRevocationsStayAndKeepTheFirst, AgentEnrollmentsStayAndTheLastReplaces);
 
 }  // namespace firedrill::controller::contract

@@ -208,7 +208,8 @@ TEST(Store, ASchema3DatabaseGetsTypedTargetStatuses) {
   EXPECT_EQ(target_status_of("not in effect"), v1::TARGET_STATUS_NOT_IN_EFFECT);
 }
 
-// A store of version 4 (before enrollment) gains the join token and revocation tables.
+// A store of version 4 (before enrollment) gains the join token, enrollment and
+// revocation tables.
 TEST(Store, AVersion4StoreIsMigratedForEnrollment) {
   auto dir = testing::TempDir() + "/store-v4-" + std::to_string(::getpid());
   std::filesystem::create_directories(dir);
@@ -220,7 +221,8 @@ TEST(Store, AVersion4StoreIsMigratedForEnrollment) {
     ASSERT_TRUE(store) << store.error().describe();
     ASSERT_TRUE((*store)->set_setting("halt", "kept"));
   }
-  write_db(path, "DROP TABLE join_tokens; DROP TABLE agent_revocations; UPDATE schema_version SET version = 4");
+  write_db(path, "DROP TABLE join_tokens; DROP TABLE agent_revocations; DROP TABLE agent_enrollments; "
+                 "UPDATE schema_version SET version = 4");
   auto store = open_sqlite_store(path);
   ASSERT_TRUE(store) << store.error().describe();
   EXPECT_EQ((*store)->setting("halt")->value_or(""), "kept");
@@ -228,6 +230,8 @@ TEST(Store, AVersion4StoreIsMigratedForEnrollment) {
   EXPECT_TRUE(*(*store)->use_join_token(std::string(64, 'a'), now));
   ASSERT_TRUE((*store)->revoke_agent({"h1", now, "root", "test"}));
   EXPECT_EQ((*store)->agent_revocations()->size(), 1u);
+  ASSERT_TRUE((*store)->put_agent_enrollment({"h2", {{"dc", "pangyo"}}, "aaaaaaaaaaaa", now}));
+  EXPECT_EQ((*store)->agent_enrollments()->size(), 1u);
 }
 
 // What the PostgreSQL store's errors and logs say of a URL: never its password.

@@ -3,7 +3,8 @@
 // namespace, and the enrolled agent connecting with what enroll wrote in its state
 // directory (no --tls-* flags). Refusals: a reused, an expired and a wrong-tag token,
 // a token naming another CA (refused by the agent before it sends anything), a
-// controller without a CA key, a revoked agent (also after a controller restart).
+// controller without a CA key, a revoked agent (also after a controller restart), an
+// enrolled agent claiming tags its token was not for (also after a restart).
 // Renewal: a one-minute certificate renewed over the stream of a connected agent
 // holding a fault, and used for the next connection after the first one expired.
 #include <gtest/gtest.h>
@@ -248,6 +249,48 @@ TEST_F(Enroll, ARevokedAgentIsRefusedAtOnceAndAfterARestart) {
   ASSERT_EQ(enroll("p1-h2", token({"--ttl", "1h"}), pangyo_).code, 0);
   start_agent("p1-h2", pangyo_);
   EXPECT_TRUE(lab->wait_live(1));
+}
+
+// The token's tags bind the agent after enrollment too: started with another rack it is
+// refused at its Hello, saying why, and never live, also after a controller restart;
+// with its tags it connects; enrolling again with a token for the new tags replaces
+// the constraint.
+TEST_F(Enroll, AnEnrolledAgentClaimingOtherTagsIsRefusedAtRegistration) {
+  lab->start_controller(signing());
+  ASSERT_EQ(enroll("p1-h1", token({"--ttl", "1h", "--tags", "dc=pangyo,rack=p1"}), pangyo_).code, 0);
+  const std::map<std::string, std::string> moved = {{"dc", "pangyo"}, {"rack", "p2"}};
+  const std::string why = "agent p1-h1 claims rack=p2; it enrolled with a token for dc=pangyo,rack=p1: enroll again "
+                          "with a token for its tags";
+  auto& refused = start_agent("p1-h1", moved);
+  EXPECT_TRUE(refused.wait_log(why)) << refused.log();
+  EXPECT_TRUE(lab->controller().wait_log("refused: " + why)) << lab->controller().log();
+  EXPECT_FALSE(lab->wait_live(1, 3s)) << "an agent claiming another rack registered";
+  auto listed = lab->cli({"agents"});
+  ASSERT_EQ(listed.code, 0) << listed.out;
+  EXPECT_EQ(listed.out.find("p1-h1"), std::string::npos) << listed.out;
+
+  // The constraint is in the store: a restarted controller refuses it the same.
+  ASSERT_EQ(lab->controller().terminate(), 0);
+  lab->start_controller(signing());
+  EXPECT_TRUE(lab->controller().wait_log("refused: " + why)) << lab->controller().log();
+  EXPECT_FALSE(lab->wait_live(1, 3s)) << "an agent claiming another rack registered after a restart";
+  // A tag missing is named as such.
+  agents.erase("p1-h1");
+  auto& bare = start_agent("p1-h1", {{"dc", "pangyo"}});
+  EXPECT_TRUE(bare.wait_log("agent p1-h1 claims no rack; it enrolled with a token for dc=pangyo,rack=p1"))
+      << bare.log();
+
+  // With its tags (and more) it connects.
+  agents.erase("p1-h1");
+  start_agent("p1-h1", {{"dc", "pangyo"}, {"rack", "p1"}, {"role", "web"}});
+  EXPECT_TRUE(lab->wait_live(1)) << lab->controller().log();
+
+  // Enrolled again with a token for rack=p2, the new constraint replaces the old one.
+  agents.erase("p1-h1");
+  ASSERT_TRUE(lab->wait_live(0));
+  ASSERT_EQ(enroll("p1-h1", token({"--ttl", "1h", "--tags", "rack=p2"}), moved, {"--force"}).code, 0);
+  start_agent("p1-h1", moved);
+  EXPECT_TRUE(lab->wait_live(1)) << lab->controller().log();
 }
 
 // A one-minute certificate renewed at two thirds of its life over the stream of an
