@@ -24,6 +24,7 @@
 #include "common/host_port.h"
 #include "common/join_token.h"
 #include "common/log.h"
+#include "common/read_file.h"
 #include "common/output_file.h"
 #include "common/yaml/yaml_proto.h"
 #include "firedrill/v1/config.pb.h"
@@ -184,16 +185,8 @@ Result<std::string> trusted_ca(const std::vector<X509Ptr>& chain, const std::str
   return pem_of(ca);
 }
 
-Result<std::string> read_text(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return sys_error(errno, "{} {}", what, path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 Result<void> add_tags_file(const std::string& path, std::map<std::string, std::string>* tags) {
-  FD_ASSIGN(text, read_text(path, "--tags-file"), "tags");
+  FD_ASSIGN(text, read_whole_file(path, "--tags-file"), "tags");
   std::istringstream in(text);
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
@@ -361,7 +354,7 @@ int enroll_main(int argc, char** argv) {
   init_logging({});
   std::map<std::string, std::string> all_tags;
   if (!config_file.empty()) {
-    auto text = read_text(config_file, "--config");
+    auto text = read_whole_file(config_file, "--config");
     if (!text) return usage(text.error().describe());
     YAML::Node root;
     auto diags = parse_yaml_document(*text, config_file, "agent configuration", &root);

@@ -9,6 +9,7 @@
 
 #include "common/join_token.h"
 #include "common/log.h"
+#include "common/read_file.h"
 #include "common/output_file.h"
 
 namespace firedrill::agent {
@@ -17,14 +18,6 @@ namespace {
 auto log() {
   static auto l = logger("agent.enroll");
   return l;
-}
-
-Result<std::string> slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return sys_error(errno, "read {}", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 Result<std::pair<WallTime, WallTime>> validity(const std::string& pem) {
@@ -66,7 +59,7 @@ Result<std::unique_ptr<CertificateRenewal>> CertificateRenewal::open(const TlsFi
 }
 
 Result<void> CertificateRenewal::read_current() {
-  FD_ASSIGN(pem, slurp(files_.cert), "certificate");
+  FD_ASSIGN(pem, read_whole_file(files_.cert, "read"), "certificate");
   FD_ASSIGN(v, validity(pem), "{}", files_.cert);
   std::error_code ec;
   auto written = std::filesystem::last_write_time(files_.cert, ec);
@@ -111,7 +104,7 @@ Result<void> CertificateRenewal::on_issued(const v1::CertificateIssued& issued) 
     retry_at_ = now + std::max<WallClock::duration>(std::chrono::seconds(10), (not_after_ - start_) / 20);
     return make_error("certificate renewal refused by the controller: {}", issued.error());
   }
-  FD_ASSIGN(ca, slurp(files_.ca), "certificate renewal: the fleet CA");
+  FD_ASSIGN(ca, read_whole_file(files_.ca, "read"), "certificate renewal: the fleet CA");
   FD_ASSIGN(ours, certificate_sha256(ca), "certificate renewal: {}", files_.ca);
   FD_ASSIGN(theirs, certificate_sha256(issued.ca_pem()), "certificate renewal: the CA sent");
   if (ours != theirs) return make_error("certificate renewal: the controller sent the CA {}, not ours ({})", theirs, ours);

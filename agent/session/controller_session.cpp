@@ -16,6 +16,7 @@
 #include "common/host_port.h"
 #include "common/leader_redirect.h"
 #include "common/log.h"
+#include "common/read_file.h"
 #include "common/time.h"
 #include "firedrill/v1/agent.grpc.pb.h"
 
@@ -34,14 +35,6 @@ constexpr auto kBackoffMax = std::chrono::seconds(5);
 constexpr size_t kMaxQueuedEvents = 4096;
 constexpr size_t kMaxRevertedAway = 1024;  // told in one Hello; older ones are dropped
 constexpr size_t kMaxReceive = 4u << 20;
-
-Result<std::string> read_file(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return sys_error(errno, "{} {}", what, path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
@@ -166,9 +159,9 @@ Result<void> ControllerSession::make_credentials() {
     return ok();
   }
   grpc::SslCredentialsOptions opts;
-  FD_ASSIGN(ca, read_file(config_.tls_ca, "--tls-ca"), "TLS");
-  FD_ASSIGN(cert, read_file(config_.tls_cert, "--tls-cert"), "TLS");
-  FD_ASSIGN(key, read_file(config_.tls_key, "--tls-key"), "TLS");
+  FD_ASSIGN(ca, read_whole_file(config_.tls_ca, "--tls-ca"), "TLS");
+  FD_ASSIGN(cert, read_whole_file(config_.tls_cert, "--tls-cert"), "TLS");
+  FD_ASSIGN(key, read_whole_file(config_.tls_key, "--tls-key"), "TLS");
   opts.pem_root_certs = ca;
   opts.pem_cert_chain = cert;
   opts.pem_private_key = key;

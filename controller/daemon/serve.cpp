@@ -21,8 +21,10 @@
 #include <boost/program_options.hpp>
 
 #include "common/cli.h"
+#include "common/join_token.h"
 #include "common/log.h"
 #include "common/metrics/http_server.h"
+#include "common/read_file.h"
 #include "common/service_manager.h"
 #include "common/signals.h"
 #include "common/socket_access.h"
@@ -162,7 +164,7 @@ int serve_main(int argc, char** argv) {
      "(default: SQLite under --state-dir)")
     ("fleet", po::value(&fleet_id),
      "the fleet's id, kept in a PostgreSQL store, which refuses controllers of another fleet "
-     "(default: ca-sha256: and the SHA-256 of the --tls-ca file)")
+     "(default: ca-sha256: and the SHA-256 of the --tls-ca certificate, as join tokens carry it)")
     ("controller-id", po::value(&controller_id),
      "this controller's name in the leader lease of a PostgreSQL store (default: HOSTNAME:PID)")
     ("advertise", po::value(&advertise),
@@ -262,11 +264,12 @@ int serve_main(int argc, char** argv) {
   }
   if (postgres && fleet_id.empty()) {
     if (agents.tls_ca.empty()) return usage("--store postgres://... needs --fleet ID when there is no --tls-ca to take it from");
-    std::ifstream ca(agents.tls_ca, std::ios::binary);
-    std::stringstream text;
-    text << ca.rdbuf();
-    if (!ca) return usage("--tls-ca " + agents.tls_ca + ": cannot read it");
-    fleet_id = "ca-sha256:" + experiment::sha256_hex(text.str());
+    // The CA's hash as join tokens carry it (the SHA-256 of its DER certificate).
+    auto ca = read_whole_file(agents.tls_ca, "--tls-ca");
+    if (!ca) return usage(ca.error().describe());
+    auto hash = certificate_sha256(*ca);
+    if (!hash) return usage(fmt::format("--tls-ca {}: {}", agents.tls_ca, hash.error().describe()));
+    fleet_id = "ca-sha256:" + *hash;
   }
   if (controller_id.empty()) {
     char host[256] = {};

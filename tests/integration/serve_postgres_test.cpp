@@ -17,6 +17,7 @@
 #include <regex>
 #include <set>
 
+#include "common/join_token.h"
 #include "common/spawn.h"
 #include "tests/integration/proc_lab.h"
 #include "tests/support/postgres.h"
@@ -28,15 +29,16 @@ namespace {
 using namespace std::chrono_literals;
 
 struct Serve {
-  // `tls`: the fleet's --tls-ca/--tls-cert/--tls-key; none: --insecure.
+  // `tls`: the fleet's --tls-ca/--tls-cert/--tls-key, and the fleet id is the default
+  // one taken from the CA; none: --insecure and --fleet lab.
   Serve(const std::string& dir, const std::string& name, const std::string& url, std::vector<std::string> tls = {})
       : dir(dir), name(name), log(dir + "/" + name + ".log") {
     std::filesystem::create_directories(dir + "/" + name);
     SpawnOptions o;
     o.argv = {FD_FIREDRILL_BIN, "serve", "--listen", "127.0.0.1:0", "--api", dir + "/" + name + ".sock",
-              "--state-dir", dir + "/" + name, "--store", url, "--fleet", "lab", "--controller-id", name,
+              "--state-dir", dir + "/" + name, "--store", url, "--controller-id", name,
               "--lease-grace", "2s"};
-    if (tls.empty()) tls = {"--insecure"};
+    if (tls.empty()) tls = {"--insecure", "--fleet", "lab"};
     o.argv.insert(o.argv.end(), tls.begin(), tls.end());
     o.output_file = log;
     auto p = start(o);
@@ -189,6 +191,10 @@ TEST(ServePostgres, OverTlsTheFleetsCaVouchesForALeaderTheAgentWasNotGiven) {
   auto db = pg.fresh_database("tls");
   Serve a(pg.dir(), "a", pg.url(db), tls);
   ASSERT_TRUE(within(30s, [&] { return a.ready(); })) << support::read_file(a.log);
+  // Without --fleet, the fleet is the CA's hash as join tokens carry it (DER).
+  auto ca_hash = certificate_sha256(support::read_file(certs + "/ca.pem"));
+  ASSERT_TRUE(ca_hash) << ca_hash.error().describe();
+  EXPECT_TRUE(a.says("of fleet ca-sha256:" + *ca_hash + ":")) << support::read_file(a.log);
   Serve b(pg.dir(), "b", pg.url(db), tls);
   ASSERT_TRUE(within(30s, [&] { return b.says("follower: the leader is a at " + a.address()); }))
       << support::read_file(b.log);
