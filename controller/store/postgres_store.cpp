@@ -191,6 +191,10 @@ constexpr const char* kFencedTables[] = {"agents", "runs", "run_samples", "sched
                                          "evidence_events", "evidence_findings", "evidence_keys",
                                          "join_tokens", "agent_enrollments", "agent_revocations"};
 
+// write_epoch_ of a controller that led and lost (or gave up) the lease: its writes are
+// refused in the store, before the database's fence would refuse them.
+constexpr int64_t kSteppedDown = -1;
+
 int64_t us(WallTime t) { return to_unix_micros(t); }
 WallTime from_us(int64_t v) { return from_unix_micros(v); }
 
@@ -222,14 +226,14 @@ class PgLease : public LeaderLease {
                      Params().text(holder).integer(epoch).integer(int64_t{ttl.count()}));
     if (!rows) return rows.error().context("leader lease: renew");
     if (rows->size() == 0) {
-      write_epoch_.compare_exchange_strong(epoch, 0);
+      write_epoch_.compare_exchange_strong(epoch, kSteppedDown);
       return false;
     }
     return true;
   }
 
   Result<void> release(const std::string& holder, int64_t epoch) override {
-    write_epoch_.compare_exchange_strong(epoch, 0);
+    write_epoch_.compare_exchange_strong(epoch, kSteppedDown);
     FD_ASSIGN(rows, call("UPDATE leader_lease SET expires_at=clock_timestamp() WHERE one AND holder=$1 AND epoch=$2 "
                          "AND expires_at > clock_timestamp()",
                          Params().text(holder).integer(epoch)),
@@ -237,7 +241,7 @@ class PgLease : public LeaderLease {
     return ok();
   }
 
-  void step_down(int64_t epoch) override { write_epoch_.compare_exchange_strong(epoch, 0); }
+  void step_down(int64_t epoch) override { write_epoch_.compare_exchange_strong(epoch, kSteppedDown); }
 
   Result<LeaseHolder> current() override {
     // On a connection of its own: who leads is known (and told to agents and callers)
@@ -969,6 +973,11 @@ class PgStore : public PostgresStore {
         return r;
       }
       return with_context<void>(c.exec("RELEASE SAVEPOINT " + savepoint));
+    }
+    // A leader that lost its lease writes nothing more: refused at once, not after
+    // waiting for a database it may not reach (its runs end, and the process exits).
+    if (write_epoch_.load() == kSteppedDown) {
+      return make_error("store {}: this controller no longer leads: nothing written", name_);
     }
     auto deadline = Clock::now() + options_.retry_for;
     for (;;) {

@@ -468,18 +468,20 @@ TEST(ServePostgres, TheDatabaseDownLongerThanTheGraceRevertsEveryFaultAndTheRunI
   EXPECT_TRUE(fdp::eventually([&] { return !frozen(); }, 15s)) << "the agent kept the freeze past its grace";
   EXPECT_TRUE(agent.wait_log("DEAD-MAN SWITCH", 1s)) << agent.log();
 
+  // Back, with a controller started for it (another host's: its own key).
   pg.start();
-  a = std::make_unique<Serve>(pg.dir(), "a", pg.url(db));
-  ASSERT_TRUE(within(60s, [&] { return a->ready(); })) << support::read_file(a->log);
-  auto runs = a->cli({"runs", run});
+  Serve c(pg.dir(), "c", pg.url(db));
+  ASSERT_TRUE(within(60s, [&] { return c.ready(); })) << support::read_file(c.log);
+  EXPECT_TRUE(c.says("took over from a")) << support::read_file(c.log);
+  auto runs = c.cli({"runs", run});
   EXPECT_NE(runs.out.find("aborted"), std::string::npos) << runs.out;
-  auto shown = a->cli({"show", run});
+  auto shown = c.cli({"show", run});
   EXPECT_NE(shown.out.find("later than the agents' lease grace"), std::string::npos) << shown.out;
   std::string report = pg.dir() + "/" + run + ".json";
-  ASSERT_EQ(a->cli({"report", run, "--format", "json", "-o", report}).code, 0);
-  std::string key = pg.dir() + "/a-key.pem";
-  ASSERT_EQ(a->cli({"keys", "export", "-o", key}).code, 0);
-  auto verified = support::exec({FD_FIREDRILL_BIN, "report", "verify", report, "--key", key}, 60s);
+  ASSERT_EQ(c.cli({"report", run, "--format", "json", "-o", report}).code, 0);
+  std::string keys = pg.dir() + "/keys.pem";
+  ASSERT_EQ(c.cli({"keys", "export", "--all", "-o", keys}).code, 0);
+  auto verified = support::exec({FD_FIREDRILL_BIN, "report", "verify", report, "--keys", keys}, 60s);
   EXPECT_EQ(verified.code, 0) << verified.out;
   EXPECT_FALSE(frozen());
 }
