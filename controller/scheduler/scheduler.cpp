@@ -40,7 +40,8 @@ Result<void> Scheduler::open() {
       logger("controller.scheduler")->error("schedule {}: {}", r.id(), cal.error().describe());
       continue;
     }
-    entries_.emplace(r.id(), Entry{std::move(r), std::move(*cal)});
+    std::string id = r.id();  // not r.id() beside std::move(r): the order of arguments is unspecified
+    entries_.emplace(std::move(id), Entry{std::move(r), std::move(*cal)});
   }
   return ok();
 }
