@@ -1051,16 +1051,6 @@ void Run::continue_after(const Takeover& takeover, const Readoption* readoption)
   readoption_ = readoption;
 }
 
-namespace {
-
-// A fault the agent may still hold by the record.
-bool held(v1::TargetStatus s) {
-  return s == v1::TARGET_STATUS_SENDING || s == v1::TARGET_STATUS_SCHEDULED || s == v1::TARGET_STATUS_APPLIED ||
-         s == v1::TARGET_STATUS_REVERT_FAILING;
-}
-
-}  // namespace
-
 void Run::mark_probe_gap(WallTime from, WallTime to) {
   if (to <= from) return;
   std::vector<v1::ProbeSample> rows;
@@ -1146,7 +1136,7 @@ v1::RunRecord Run::continue_run() {
       step_hosts_.push_back(std::move(hosts));
       std::map<std::string, std::vector<std::string>> by_fault;
       for (const auto& f : sr.faults()) {
-        if (held(f.status())) by_fault[f.fault_id()].push_back(f.agent_id());
+        if (held_by_agent(f.status())) by_fault[f.fault_id()].push_back(f.agent_id());
       }
       int i = static_cast<int>(sr.index());
       for (auto& [fid, on] : by_fault) active_.push_back(Active{i, fid, on, i < e.steps_size() && e.steps(i).hold()});

@@ -169,9 +169,7 @@ Result<std::string> RunManager::continue_run(v1::RunRecord r) {
   std::vector<std::string> hosts;
   for (const auto& s : r.steps()) {
     for (const auto& f : s.faults()) {
-      bool held = f.status() == v1::TARGET_STATUS_SENDING || f.status() == v1::TARGET_STATUS_SCHEDULED ||
-                  f.status() == v1::TARGET_STATUS_APPLIED || f.status() == v1::TARGET_STATUS_REVERT_FAILING;
-      if (!held) continue;
+      if (!held_by_agent(f.status())) continue;
       if (std::find(hosts.begin(), hosts.end(), f.agent_id()) == hosts.end()) hosts.push_back(f.agent_id());
       // Slower than the grace the agents reverted on their own: nothing to re-adopt, and
       // what one still reports is reverted.

@@ -40,6 +40,13 @@ struct Takeover {
   bool within_grace() const { return led_at - lost_at < std::chrono::duration_cast<WallClock::duration>(grace); }
 };
 
+// Whether the agent may still hold a fault of this status by the run's record: what a
+// takeover expects back (and what the run then holds).
+inline bool held_by_agent(v1::TargetStatus s) {
+  return s == v1::TARGET_STATUS_SENDING || s == v1::TARGET_STATUS_SCHEDULED || s == v1::TARGET_STATUS_APPLIED ||
+         s == v1::TARGET_STATUS_REVERT_FAILING;
+}
+
 // What a sample over the probe gap says (its detail).
 inline constexpr const char* kUnmeasured = "unmeasured: the controller handover";
 
