@@ -20,7 +20,9 @@ namespace {
 // 3 never existed here). Version 5 added halt_requests, join_tokens, agent_enrollments
 // and agent_revocations: the schema's CREATE ... IF NOT EXISTS makes them in a database of
 // version 4, and init() writes the new version. A new version adds its step there.
-static_assert(kSchemaVersion == 5, "a new schema version needs its PostgreSQL migration in postgres_store.cpp");
+// Version 6 added controllers (each controller's address, failure domain and evidence
+// key; written by followers too, so not fenced), made the same way.
+static_assert(kSchemaVersion == 6, "a new schema version needs its PostgreSQL migration in postgres_store.cpp");
 constexpr int kFirstPostgresVersion = 4;
 
 // Tables as the SQLite store's (sqlite_store.cpp), with BYTEA for serialized records
@@ -147,6 +149,13 @@ CREATE TABLE IF NOT EXISTS agent_revocations (
   revoked_by TEXT NOT NULL,
   reason TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS controllers (
+  id TEXT PRIMARY KEY,
+  address TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  public_pem TEXT NOT NULL,
+  last_seen_us BIGINT NOT NULL
+);
 
 CREATE OR REPLACE FUNCTION firedrill_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -182,6 +191,10 @@ constexpr const char* kFencedTables[] = {"agents", "runs", "run_samples", "sched
                                          "evidence_events", "evidence_findings", "evidence_keys",
                                          "join_tokens", "agent_enrollments", "agent_revocations"};
 
+// write_epoch_ of a controller that led and lost (or gave up) the lease: its writes are
+// refused in the store, before the database's fence would refuse them.
+constexpr int64_t kSteppedDown = -1;
+
 int64_t us(WallTime t) { return to_unix_micros(t); }
 WallTime from_us(int64_t v) { return from_unix_micros(v); }
 
@@ -213,14 +226,14 @@ class PgLease : public LeaderLease {
                      Params().text(holder).integer(epoch).integer(int64_t{ttl.count()}));
     if (!rows) return rows.error().context("leader lease: renew");
     if (rows->size() == 0) {
-      write_epoch_.compare_exchange_strong(epoch, 0);
+      write_epoch_.compare_exchange_strong(epoch, kSteppedDown);
       return false;
     }
     return true;
   }
 
   Result<void> release(const std::string& holder, int64_t epoch) override {
-    write_epoch_.compare_exchange_strong(epoch, 0);
+    write_epoch_.compare_exchange_strong(epoch, kSteppedDown);
     FD_ASSIGN(rows, call("UPDATE leader_lease SET expires_at=clock_timestamp() WHERE one AND holder=$1 AND epoch=$2 "
                          "AND expires_at > clock_timestamp()",
                          Params().text(holder).integer(epoch)),
@@ -228,7 +241,7 @@ class PgLease : public LeaderLease {
     return ok();
   }
 
-  void step_down(int64_t epoch) override { write_epoch_.compare_exchange_strong(epoch, 0); }
+  void step_down(int64_t epoch) override { write_epoch_.compare_exchange_strong(epoch, kSteppedDown); }
 
   Result<LeaseHolder> current() override {
     // On a connection of its own: who leads is known (and told to agents and callers)
@@ -542,6 +555,33 @@ class PgStore : public PostgresStore {
     return seq;
   }
 
+  Result<void> put_controller(const ControllerRow& r) override {
+    // Not fenced (see kSchema): every controller registers itself, leading or not.
+    return write([&](pg::Conn& c) -> Result<void> {
+      FD_TRY(c.query("INSERT INTO controllers(id, address, domain, public_pem, last_seen_us) VALUES ($1, $2, $3, $4, $5) "
+                     "ON CONFLICT (id) DO UPDATE SET address=EXCLUDED.address, domain=EXCLUDED.domain, "
+                     "public_pem=EXCLUDED.public_pem, last_seen_us=EXCLUDED.last_seen_us",
+                     Params().text(r.id).text(r.address).text(records::tags_json(r.domain)).text(r.public_key)
+                         .integer(us(r.last_seen))),
+             "put controller {}", r.id);
+      return ok();
+    });
+  }
+
+  Result<std::vector<ControllerRow>> controllers() override {
+    using Out = std::vector<ControllerRow>;
+    return read<Out>([&](pg::Conn& c) -> Result<Out> {
+      FD_ASSIGN(rows, c.query("SELECT id, address, domain, public_pem, last_seen_us FROM controllers ORDER BY id"),
+                "controllers");
+      Out out;
+      for (int i = 0; i < rows.size(); ++i) {
+        out.push_back({rows.text(i, 0), rows.text(i, 1), records::parse_tags(rows.text(i, 2)), rows.text(i, 3),
+                       from_us(rows.integer(i, 4))});
+      }
+      return out;
+    });
+  }
+
   Result<std::vector<HaltRequestRow>> halt_requests() override {
     using Out = std::vector<HaltRequestRow>;
     return read<Out>([&](pg::Conn& c) -> Result<Out> {
@@ -678,6 +718,17 @@ class PgStore : public PostgresStore {
                 "read public key {}", fingerprint);
       if (rows.size() == 0) return Out();
       return Out(rows.text(0, 0));
+    });
+  }
+
+  Result<std::vector<std::pair<std::string, std::string>>> public_keys() override {
+    using Out = std::vector<std::pair<std::string, std::string>>;
+    return read<Out>([&](pg::Conn& c) -> Result<Out> {
+      FD_ASSIGN(rows, c.query("SELECT fingerprint, public_pem FROM evidence_keys ORDER BY fingerprint", Params()),
+                "list public keys");
+      Out out;
+      for (int i = 0; i < rows.size(); ++i) out.emplace_back(rows.text(i, 0), rows.text(i, 1));
+      return out;
     });
   }
 
@@ -922,6 +973,11 @@ class PgStore : public PostgresStore {
         return r;
       }
       return with_context<void>(c.exec("RELEASE SAVEPOINT " + savepoint));
+    }
+    // A leader that lost its lease writes nothing more: refused at once, not after
+    // waiting for a database it may not reach (its runs end, and the process exits).
+    if (write_epoch_.load() == kSteppedDown) {
+      return make_error("store {}: this controller no longer leads: nothing written", name_);
     }
     auto deadline = Clock::now() + options_.retry_for;
     for (;;) {

@@ -391,3 +391,77 @@ TEST_F(SchedulerTest, RefusesAnExperimentWithoutSchedule) {
 
 }  // namespace
 }  // namespace firedrill::scheduler
+
+namespace firedrill::scheduler {
+namespace {
+
+// The stored schedule as a leader leaves it when it dies between claiming an occurrence
+// (written, under its epoch on a shared store) and starting its run.
+v1::ScheduleRecord claimed_only(controller::Store& store, const std::string& id) {
+  auto all = store.schedules();
+  EXPECT_TRUE(all.ok());
+  for (auto r : *all) {
+    if (r.id() != id) continue;
+    auto* last = r.mutable_history(r.history_size() - 1);
+    last->set_outcome("claimed");
+    last->set_run_id("");
+    r.clear_last_run_id();
+    EXPECT_TRUE(store.put_schedule(r).ok());
+    return r;
+  }
+  ADD_FAILURE() << "no schedule " << id;
+  return {};
+}
+
+// Across a takeover none runs twice and none is lost: an occurrence the lost leader
+// claimed but never started is started by the next leader, late and once; one whose
+// run the lost leader recorded is not started again.
+TEST_F(SchedulerTest, AClaimedOccurrenceWithoutARunStartsLateOnceAtTheNextLeaderAndOneWithARunDoesNot) {
+  FakeLauncher first;
+  std::string id;
+  {
+    Scheduler s(store_.get(), &first);
+    ASSERT_TRUE(s.open().ok());
+    auto added = s.add(draft("schedule: {cron: \"*/10 * * * *\"}\n"), utc("2026-11-21T10:01:00Z"));
+    ASSERT_TRUE(added.ok()) << added.error().describe();
+    id = added->id();
+    ASSERT_EQ(s.tick(utc("2026-11-21T10:10:01Z")).size(), 1u);
+  }
+  claimed_only(*store_, id);
+  FakeLauncher next;
+  Scheduler taken(store_.get(), &next);
+  ASSERT_TRUE(taken.open().ok());
+  auto late = taken.finish_claimed(utc("2026-11-21T10:10:05Z"));
+  ASSERT_EQ(late.size(), 1u);
+  ASSERT_EQ(next.launched.size(), 1u);
+  EXPECT_EQ(iso(next.launched[0].due), "2026-11-21T10:10:00Z");
+  EXPECT_TRUE(taken.finish_claimed(utc("2026-11-21T10:10:06Z")).empty()) << "started twice";
+  EXPECT_TRUE(taken.tick(utc("2026-11-21T10:10:07Z")).empty()) << "the same occurrence ran again";
+  auto r = taken.get(id);
+  ASSERT_TRUE(r.ok()) << r.error().describe() << " id '" << id << "', " << taken.list().size() << " schedule(s)";
+  EXPECT_EQ(r->history(r->history_size() - 1).outcome(), "started");
+  EXPECT_EQ(r->last_run_id(), late[0]);
+
+  // Claimed, and its run recorded before the leader was lost: not started again.
+  next.active_runs.clear();
+  ASSERT_EQ(taken.tick(utc("2026-11-21T10:20:01Z")).size(), 1u);
+  std::string recorded = next.launched.back().id;
+  auto claimed = claimed_only(*store_, id);
+  v1::RunRecord run;
+  run.set_id(recorded);
+  run.set_schedule_id(id);
+  *run.mutable_created_at() = claimed.history(claimed.history_size() - 1).handled_at();
+  ASSERT_TRUE(store_->put_run(run).ok());
+  FakeLauncher third;
+  Scheduler again(store_.get(), &third);
+  ASSERT_TRUE(again.open().ok());
+  EXPECT_TRUE(again.finish_claimed(utc("2026-11-21T10:20:05Z")).empty());
+  EXPECT_TRUE(third.launched.empty());
+  auto after = again.get(id);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->last_run_id(), recorded);
+  EXPECT_EQ(after->history(after->history_size() - 1).outcome(), "started");
+}
+
+}  // namespace
+}  // namespace firedrill::scheduler

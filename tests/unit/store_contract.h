@@ -369,11 +369,43 @@ TYPED_TEST_P(StoreContract, AgentEnrollmentsStayAndTheLastReplaces) {
   EXPECT_TRUE((*all)[1].tags.empty());
 }
 
+// The controllers registry (every controller's row, a follower's too) and the keys
+// that signed evidence, as `keys export --all` lists them.
+TYPED_TEST_P(StoreContract, ControllersReplaceTheirRowAndKeysAreListed) {
+  auto now = WallClock::now();
+  {
+    auto store = this->open();
+    ASSERT_TRUE(store);
+    EXPECT_TRUE(store->controllers()->empty());
+    ASSERT_TRUE(store->put_controller({"c2", "c2.chuncheon:7443", {{"dc", "chuncheon"}}, "PEM2", now}));
+    ASSERT_TRUE(store->put_controller({"c1", "c1.pangyo:7443", {{"dc", "pangyo"}}, "PEM1", now}));
+    auto again = store->put_controller({"c1", "c1.pangyo:7444", {{"dc", "pangyo"}, {"rack", "m"}}, "PEM1",
+                                        now + std::chrono::seconds(3)});
+    ASSERT_TRUE(again) << again.error().describe();
+    ASSERT_TRUE(store->put_public_key("sha256:bb", "PEMB"));
+    ASSERT_TRUE(store->put_public_key("sha256:aa", "PEMA"));
+  }
+  auto store = this->open();
+  ASSERT_TRUE(store);
+  auto all = store->controllers();
+  ASSERT_TRUE(all) << all.error().describe();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].id, "c1");
+  EXPECT_EQ((*all)[0].address, "c1.pangyo:7444");
+  EXPECT_EQ((*all)[0].domain, (std::map<std::string, std::string>{{"dc", "pangyo"}, {"rack", "m"}}));
+  EXPECT_EQ(to_unix_micros((*all)[0].last_seen), to_unix_micros(now + std::chrono::seconds(3)));
+  EXPECT_EQ((*all)[1].public_key, "PEM2");
+  auto keys = store->public_keys();
+  ASSERT_TRUE(keys) << keys.error().describe();
+  EXPECT_EQ(*keys, (std::vector<std::pair<std::string, std::string>>{{"sha256:aa", "PEMA"}, {"sha256:bb", "PEMB"}}));
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StoreContract, AgentsUpsertKeepsFirstSeen, RunsAndTheirSamplesSurviveReopen,
                             EventsKeepOrderAndSettingsReplace, HaltRequestsKeepOrderUntilCleared,
                             SchedulesPutReplaceAndRemove,
                             ANewerSchemaIsRefusedSayingWhatToDo, EvidenceAppendsInOrderOnly,
                             TransactionsCoverRunsAndEvidenceTogether, JoinTokensAreUsedUpAndExpire,
-                            AgentRevocationsStayAndKeepTheFirst, AgentEnrollmentsStayAndTheLastReplaces);
+                            AgentRevocationsStayAndKeepTheFirst, AgentEnrollmentsStayAndTheLastReplaces,
+                            ControllersReplaceTheirRowAndKeysAreListed);
 
 }  // namespace firedrill::controller::contract
