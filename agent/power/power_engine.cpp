@@ -300,21 +300,59 @@ Result<void> PowerLossEngine::apply(const std::string& id, const v1::FaultSpec& 
   return apply_at(id, spec, WallTime{});
 }
 
-Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpec& spec, WallTime start) {
-  std::lock_guard lock(mu_);
-  auto in_effect = active_.find(id);
-  if (auto done = already_in_effect(name(), id, in_effect == active_.end() ? nullptr : &in_effect->second.spec, spec)) {
-    return *done;
-  }
+Result<void> PowerLossEngine::prepare(const std::string& id, const v1::FaultSpec& spec) {
   FD_TRY(check(spec), "power loss {}", id);
   {
-    std::lock_guard boot_lock(boot_mu_);
-    for (auto& b : boots_) {
-      if (b.fault_id == id) {
-        return make_error("power loss {}: the host is still booting from the last power loss of this id", id);
+    std::lock_guard lock(mu_);
+    if (active_.count(id) || applying_.count(id)) return ok();
+    prepared_.insert(id);
+  }
+  if (auto r = proc_.prepare(proc_id(id), proc_spec()); !r) {
+    std::lock_guard lock(mu_);
+    prepared_.erase(id);
+    return r.error().context(fmt::format("power loss {}: prepare the keep-down of {}", id, workload_cgroup_));
+  }
+  return ok();
+}
+
+Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpec& spec, WallTime start) {
+  {
+    std::lock_guard lock(mu_);
+    auto in_effect = active_.find(id);
+    if (auto done =
+            already_in_effect(name(), id, in_effect == active_.end() ? nullptr : &in_effect->second.spec, spec)) {
+      return *done;
+    }
+    if (applying_.count(id)) return make_error("power loss {} is being applied already", id);
+    FD_TRY(check(spec), "power loss {}", id);
+    {
+      std::lock_guard boot_lock(boot_mu_);
+      for (auto& b : boots_) {
+        if (b.fault_id == id) {
+          return make_error("power loss {}: the host is still booting from the last power loss of this id", id);
+        }
       }
     }
+    applying_.insert(id);
   }
+  // Staged, parked and fired without the lock; what it did is kept under it.
+  auto fired = stage_and_fire(id, spec, start);
+  std::lock_guard lock(mu_);
+  applying_.erase(id);
+  bool was_prepared = prepared_.erase(id) > 0;
+  if (!fired) {
+    // What prepare set up ahead and staging did not take over (revert is idempotent).
+    if (was_prepared) {
+      if (auto r = proc_.revert(proc_id(id)); !r) log()->error("power loss {}: {}", id, r.error().describe());
+    }
+    return fired.error();
+  }
+  active_.emplace(id, std::move(*fired));
+  return ok();
+}
+
+Result<PowerLossEngine::Active> PowerLossEngine::stage_and_fire(const std::string& id, const v1::FaultSpec& spec,
+                                                                 WallTime start) {
   Active a;
   a.spec = spec;
   a.effect.begun = WallClock::now();
@@ -351,7 +389,7 @@ Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpe
   // part, so that no record is written between the parts (a thaw of a cgroup that is
   // not frozen, should the agent die before the instant, changes nothing).
   std::vector<journal::Entry> begun;
-  auto undo = [&](const Error& e) -> Result<void> {
+  auto undo = [&](const Error& e) -> Error {
     if (undo_first) undo_first();
     dirs.clear();
     if (auto r = restore(id, a); !r) log()->error("power loss {}: undo: {}", id, r.error().describe());
@@ -471,8 +509,7 @@ Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpe
                                 format_duration(proc::ProcFaultEngine::kKillTimeout))
                   : fmt::format(", all dead after {}", since(a.effect.dead)),
               a.effect.scheduling);
-  active_.emplace(id, std::move(a));
-  return ok();
+  return a;
 }
 
 void PowerLossEngine::emit_killed(const std::string& id, const std::vector<pid_t>& pids, WallTime at) const {
@@ -543,7 +580,14 @@ Result<void> PowerLossEngine::restore(const std::string& id, Active& a) {
 Result<void> PowerLossEngine::revert(const std::string& id) {
   std::lock_guard lock(mu_);
   auto it = active_.find(id);
-  if (it == active_.end()) return ok();
+  if (it == active_.end()) {
+    // Prepared ahead and never applied: the keep-down program unloads.
+    if (prepared_.count(id)) {
+      FD_TRY(proc_.revert(proc_id(id)), "power loss {}: drop the prepared keep-down", id);
+      prepared_.erase(id);
+    }
+    return ok();
+  }
   Active& a = it->second;
   FD_TRY(restore(id, a), "power loss {}", id);
   for (auto& fs : a.data) FD_TRY(journal_->end(remount_entry(id, fs)), "power loss {}", id);
