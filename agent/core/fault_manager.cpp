@@ -377,15 +377,14 @@ void FaultManager::reap_locked() {
 
 void FaultManager::prepare_scheduled_locked(const std::string& id) {
   auto& f = faults_.at(id);
-  f.busy = true;
+  // Not busy: staging does not wait for it (it prepares what is missing itself, and
+  // fails there if it must), nor does a revert (the engine drops what it prepared, also
+  // when the preparation ends after the revert).
   f.prepared = true;
-  spawn_locked([this, id, engine = f.engine, spec = f.spec] {
-    auto r = engine->prepare(id, spec);
-    std::lock_guard lock(mu_);
-    faults_.at(id).busy = false;  // a busy fault is erased by its owner only
-    cv_.notify_all();
-    // Staging prepares again what is missing, and fails there if it must.
-    if (!r) log()->warn("fault {}: preparing ahead failed: {}", id, r.error().describe());
+  spawn_locked([id, engine = f.engine, spec = f.spec] {
+    if (auto r = engine->prepare(id, spec); !r) {
+      log()->warn("fault {}: preparing ahead failed: {}", id, r.error().describe());
+    }
   });
 }
 

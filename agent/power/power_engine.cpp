@@ -1,5 +1,6 @@
 #include "agent/power/power_engine.h"
 
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -307,10 +308,15 @@ Result<void> PowerLossEngine::prepare(const std::string& id, const v1::FaultSpec
     if (active_.count(id) || applying_.count(id)) return ok();
     prepared_.insert(id);
   }
-  if (auto r = proc_.prepare(proc_id(id), proc_spec()); !r) {
-    std::lock_guard lock(mu_);
+  auto r = proc_.prepare(proc_id(id), proc_spec());
+  std::lock_guard lock(mu_);
+  if (!r) {
     prepared_.erase(id);
     return r.error().context(fmt::format("power loss {}: prepare the keep-down of {}", id, workload_cgroup_));
+  }
+  if (!prepared_.count(id) && !applying_.count(id) && !active_.count(id)) {
+    // Reverted while it loaded: nothing else will drop it.
+    FD_TRY(proc_.revert(proc_id(id)), "power loss {}: drop the keep-down prepared after its revert", id);
   }
   return ok();
 }
@@ -370,12 +376,14 @@ Result<PowerLossEngine::Active> PowerLossEngine::stage_and_fire(const std::strin
     dirs.push_back(std::move(fd));
   }
 
-  // The keep-down program loaded and attached selecting nothing: at the instant its
-  // selection is a map write. Loading it is most of staging's time (bench/power: eight
-  // hosts on 2 CPUs took a second), so it goes on a thread of its own: a host whose
-  // CPUs are busy cuts on time anyway and holds its workload cgroup frozen, where
-  // nothing can start, until the keep-down is in place. It selects nothing, so it is
-  // started before the journal is written; an agent that dies takes it along.
+  // The keep-down program attached selecting nothing: at the instant its selection is a
+  // map write. It is loaded at the agent's start (ProcFaultEngine::preload) and
+  // attached seconds ahead (prepare, kPrepareAhead), so that this finds it done; where
+  // it is not (loading took eight hosts on 2 CPUs a second), it goes on a thread of
+  // its own: a host whose CPUs are busy cuts on time anyway and holds its workload
+  // cgroup frozen, where nothing can start, until the keep-down is in place. It selects
+  // nothing, so it is started before the journal is written; an agent that dies takes
+  // it along.
   a.prepared = true;
   auto keep_down = std::async(std::launch::async, [&] { return proc_.prepare(proc_id(id), proc_spec()); });
   auto keep_down_error = [&](const Error& e) {
@@ -449,6 +457,11 @@ Result<PowerLossEngine::Active> PowerLossEngine::stage_and_fire(const std::strin
       a.frozen = true;
     }
     a.effect.frozen = WallClock::now();
+    // The workload is stopped; what follows prints on the console (a file system's
+    // shutdown logs at KERN_ALERT, and a legacy console prints in the caller's system
+    // call, for milliseconds). Another instant thread waiting at this priority (agents
+    // that share a machine's CPUs, as in the lab) freezes its own workload first.
+    ::sched_yield();
     // Who is killed, for the count and the events: no task of it runs user code now.
     listed = cg.members();
     a.effect.listed = WallClock::now();

@@ -12,8 +12,9 @@
 //   from then on dies at exec).
 // Everything but these switches is done ahead of not_before (instant.h): at the instant
 // a thread parked at real-time priority writes cgroup.freeze, issues the shutdown
-// ioctls, writes the keep-down's map entries and cgroup.kill, through fds opened ahead,
-// and nothing waits in between. The blackhole goes first, so that not even the kernel's
+// ioctls, writes cgroup.kill and the keep-down's map entries, through fds opened ahead,
+// and nothing waits in between but one yield after the freeze (to another agent's
+// instant thread on the same CPUs, before this one's shutdown prints on the console). The blackhole goes first, so that not even the kernel's
 // FIN/RST of the dying processes' sockets leave the host; the freeze before the
 // shutdown, so that no process sees its file system fail and reacts; the shutdown
 // before the kill, so that no dying process's close starts a writeback. "Power
