@@ -178,13 +178,20 @@ class StagingEngine : public RecordingEngine {
   WallTime called_at{}, start_at{};
 };
 
+// A manager over `engines`, tried in order.
+template <typename... E>
+std::unique_ptr<FaultManager> manager_of(Events& events, std::unique_ptr<E>... engines) {
+  std::vector<std::unique_ptr<FaultEngine>> v;
+  (v.push_back(std::move(engines)), ...);
+  return std::make_unique<FaultManager>(std::move(v), &events);
+}
+
 TEST(FaultManagerStaging, AStagingEngineIsCalledAheadWithItsStartAndReportsItsEffects) {
   Events events;
   auto e = std::make_unique<StagingEngine>();
   auto* engine = e.get();
-  std::vector<std::unique_ptr<FaultEngine>> v;
-  v.push_back(std::move(e));
-  FaultManager manager(std::move(v), &events);
+  auto owner = manager_of(events, std::move(e));
+  auto& manager = *owner;
   auto cmd = blackhole("st", 5s, 800ms);
   auto not_before = from_proto(cmd.not_before());
   auto r = manager.apply(cmd);
@@ -285,10 +292,8 @@ TEST(FaultManagerStaging, AnotherFaultExpiresWhileAStagedApplyIsParked) {
   auto* parking = p.get();
   auto* recording = r.get();
   parking->stage = 20s;  // staged at once, parked until the gate opens
-  std::vector<std::unique_ptr<FaultEngine>> v;
-  v.push_back(std::move(p));
-  v.push_back(std::move(r));
-  FaultManager manager(std::move(v), &events);
+  auto owner = manager_of(events, std::move(p), std::move(r));
+  auto& manager = *owner;
   ASSERT_TRUE(manager.apply(power_loss("pl", 15s)));
   ASSERT_TRUE(parking->called("apply_at pl", 5s)) << "never staged";
   ASSERT_TRUE(manager.apply(blackhole("short", 100ms)));
@@ -316,9 +321,8 @@ TEST(FaultManagerStaging, PreparedAheadAndDroppedWhenRevertedBeforeItsInstant) {
   Events events;
   auto p = std::make_unique<ParkingEngine>();
   auto* parking = p.get();
-  std::vector<std::unique_ptr<FaultEngine>> v;
-  v.push_back(std::move(p));
-  FaultManager manager(std::move(v), &events);
+  auto owner = manager_of(events, std::move(p));
+  auto& manager = *owner;
   ASSERT_TRUE(manager.apply(power_loss("pl", 3s)));
   ASSERT_TRUE(parking->called("prepare pl", 2s)) << "not prepared ahead";
   ASSERT_TRUE(manager.revert("pl", v1::REVERT_REQUESTED));
