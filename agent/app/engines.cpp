@@ -6,6 +6,7 @@
 #include "agent/proc/proc_engine.h"
 #include "agent/resource/resource_engine.h"
 #include "agent/sockfault/sock_fault_engine.h"
+#include "common/log.h"
 
 namespace firedrill::agent {
 
@@ -18,7 +19,15 @@ Result<std::vector<std::unique_ptr<FaultEngine>>> make_engines(const AgentConfig
   engines.push_back(std::make_unique<net::NetFaultEngine>(std::move(net_config)));
   FaultEngine& net_engine = *engines.back();
   FD_ASSIGN(journal, journal::Journal::shared(config.state_dir), "agent state directory");
-  engines.push_back(std::make_unique<proc::ProcFaultEngine>(journal, events, config.workload_cgroup));
+  auto proc = std::make_unique<proc::ProcFaultEngine>(journal, events, config.workload_cgroup);
+  if (!config.workload_cgroup.empty()) {
+    // A host that can lose power loads its keep-down now, so that a staged power loss
+    // only attaches it (a failure here is the first keep-down's to report).
+    if (auto r = proc->preload(); !r) {
+      logger("agent")->warn("keep-down not loaded ahead: {}", r.error().describe());
+    }
+  }
+  engines.push_back(std::move(proc));
   FaultEngine& proc_engine = *engines.back();
   engines.push_back(std::make_unique<resource::ResourceEngine>(journal, config.workload_cgroup));
   engines.push_back(std::make_unique<sockfault::SockFaultEngine>(config.workload_cgroup));

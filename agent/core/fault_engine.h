@@ -50,6 +50,15 @@ class FaultEngine {
     return ok();
   }
 
+  // How long before not_before the fault manager calls prepare, on a thread of its own,
+  // for an engine whose preparation is slow and costs next to nothing while it waits
+  // (a program loaded and attached selecting nothing): staging (apply_at) then finds it
+  // done. Zero: prepare is left to apply_at. Staging and revert do not wait for that
+  // prepare: apply_at may run while it does, and a fault reverted before it was applied
+  // is reverted in its engine, which must drop what was prepared, also when the
+  // preparation ends after the revert.
+  virtual std::chrono::milliseconds prepare_ahead() const { return std::chrono::milliseconds(0); }
+
   // Staging: an engine that can set a fault up ahead and have it start at an instant
   // (by the kernel's clock, or an absolute timer) says how long ahead it wants it; the
   // fault manager then calls apply_at that long before not_before, and the fault takes

@@ -2,6 +2,8 @@
 
 #include <sys/timex.h>
 
+#include <algorithm>
+
 #include "common/fault_kind.h"
 #include "common/fault_values.h"
 #include "common/log.h"
@@ -65,6 +67,9 @@ FaultManager::~FaultManager() {
   }
   cv_.notify_all();
   timer_.join();
+  // Their engine calls are over (revert_all waited for every busy fault): what is left
+  // of each is its return.
+  for (auto& w : workers_) w.thread.join();
 }
 
 void FaultManager::on_revert(std::function<void(const v1::FaultReverted&)> callback) {
@@ -202,7 +207,8 @@ Result<void> FaultManager::revert_locked(std::unique_lock<std::mutex>& lock, con
   v1::FaultReverted rec;
   rec.set_fault_id(id);
   rec.set_reason(reason);
-  if (it->second.in_effect) {
+  // Prepared and never applied: its engine drops what it set up.
+  if (it->second.in_effect || it->second.prepared) {
     FaultEngine* engine = it->second.engine;
     it->second.busy = true;
     lock.unlock();
@@ -346,17 +352,56 @@ bool FaultManager::any_revertible() const {
   });
 }
 
-void FaultManager::apply_scheduled_locked(std::unique_lock<std::mutex>& lock, const std::string& id) {
+void FaultManager::spawn_locked(std::function<void()> work) {
+  auto& w = workers_.emplace_back();
+  // The list keeps its element in place; the thread marks it done under the lock, which
+  // this caller holds until `w.thread` is set.
+  w.thread = std::thread([this, self = &w, work = std::move(work)] {
+    work();
+    std::lock_guard lock(mu_);
+    self->done = true;
+    cv_.notify_all();
+  });
+}
+
+void FaultManager::reap_locked() {
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (!it->done) {
+      ++it;
+      continue;
+    }
+    it->thread.join();  // it has let go of the lock: only its return is left
+    it = workers_.erase(it);
+  }
+}
+
+void FaultManager::prepare_scheduled_locked(const std::string& id) {
+  auto& f = faults_.at(id);
+  // Not busy: staging does not wait for it (it prepares what is missing itself, and
+  // fails there if it must), nor does a revert (the engine drops what it prepared, also
+  // when the preparation ends after the revert).
+  f.prepared = true;
+  spawn_locked([id, engine = f.engine, spec = f.spec] {
+    if (auto r = engine->prepare(id, spec); !r) {
+      log()->warn("fault {}: preparing ahead failed: {}", id, r.error().describe());
+    }
+  });
+}
+
+void FaultManager::apply_scheduled_locked(const std::string& id) {
+  auto& f = faults_.at(id);
+  f.busy = true;
+  // Staged ahead where the engine can: it takes effect at not_before by itself, and
+  // this thread may be parked until then.
+  spawn_locked([this, id, engine = f.engine, spec = f.spec, not_before = f.not_before] {
+    auto r = engine->apply_at(id, spec, not_before);
+    std::lock_guard lock(mu_);
+    finish_scheduled(id, r);
+  });
+}
+
+void FaultManager::finish_scheduled(const std::string& id, const Result<void>& r) {
   auto it = faults_.find(id);
-  FaultEngine* engine = it->second.engine;
-  v1::FaultSpec spec = it->second.spec;
-  it->second.busy = true;
-  WallTime not_before = it->second.not_before;
-  lock.unlock();
-  // Staged ahead where the engine can: it takes effect at not_before by itself.
-  auto r = engine->apply_at(id, spec, not_before);
-  lock.lock();
-  it = faults_.find(id);
   it->second.busy = false;
   cv_.notify_all();
   if (!r) {
@@ -385,7 +430,6 @@ void FaultManager::apply_scheduled_locked(std::unique_lock<std::mutex>& lock, co
   if (WallClock::now() < f.not_before) {
     // Staged: the kernel starts it at not_before; the timer tells it then.
     f.announce_at = f.not_before;
-    cv_.notify_all();
     return;
   }
   announce(id, f);
@@ -400,12 +444,13 @@ void FaultManager::announce(const std::string& id, ManagedFault& f) {
 void FaultManager::timer_loop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
-    // One due action at a time: each may release the lock, and the map may change.
+    reap_locked();
+    // One due action at a time: a revert releases the lock, and the map may change.
     auto now = WallClock::now();
     auto steady = SteadyClock::now();
     auto next = now + std::chrono::seconds(1);
     std::string due;
-    bool due_apply = false, due_announce = false;
+    bool due_prepare = false, due_apply = false, due_announce = false;
     for (auto& [id, f] : faults_) {
       if (f.busy) continue;
       if (f.revert_reason) {
@@ -424,20 +469,32 @@ void FaultManager::timer_loop() {
           break;
         }
         next = std::min(next, f.announce_at);
-      } else if (!f.in_effect && f.not_before - f.engine->stage_ahead() <= now) {
-        due = id;
-        due_apply = true;
-        break;
+      } else if (!f.in_effect) {
+        auto stage_at = f.not_before - f.engine->stage_ahead();
+        auto ahead = f.engine->prepare_ahead();
+        bool prepare = !f.prepared && ahead > std::chrono::milliseconds(0);
+        if (stage_at <= now) {
+          due = id;
+          due_apply = true;
+          break;
+        }
+        if (prepare && f.not_before - ahead <= now) {
+          due = id;
+          due_prepare = true;
+          break;
+        }
+        next = std::min({next, prepare ? f.not_before - ahead : stage_at, f.expires_at});
       } else {
-        next = std::min(next, f.in_effect ? f.expires_at
-                                          : std::min(f.not_before - f.engine->stage_ahead(), f.expires_at));
+        next = std::min(next, f.expires_at);
       }
     }
     if (!due.empty()) {
       if (due_announce) {
         announce(due, faults_.at(due));
+      } else if (due_prepare) {
+        prepare_scheduled_locked(due);
       } else if (due_apply) {
-        apply_scheduled_locked(lock, due);
+        apply_scheduled_locked(due);
       } else {
         (void)revert_locked(lock, due, v1::REVERT_EXPIRED);  // a failure is logged, evented and retried
       }

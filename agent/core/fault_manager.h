@@ -4,13 +4,17 @@
 //
 // No engine is ever called with the manager's lock held: a fault being applied or
 // reverted is marked busy, and everything else (status, heartbeats, the dead-man
-// switch, other faults' reverts, shutdown) goes on meanwhile. A revert that fails
+// switch, other faults' reverts, shutdown) goes on meanwhile. Nor does the timer call
+// an engine to apply: a scheduled fault is prepared and applied (staged, then parked
+// until its instant) on a thread of its own, so that no other fault's expiry or retry
+// waits on a staged power loss. A revert that fails
 // keeps its fault, reported as "revert failing: why", and is retried by the timer with
 // backoff (one attempt, one log line, one event at a time).
 #pragma once
 
 #include <condition_variable>
 #include <deque>
+#include <list>
 #include <optional>
 #include <functional>
 #include <map>
@@ -39,6 +43,7 @@ struct ManagedFault {
   // Staged ahead and started by the kernel or a timer at not_before: told applied
   // (with its effect times) once that instant has come, not when it was staged.
   WallTime announce_at{};
+  bool prepared = false;    // its engine's prepare() was called ahead (a revert drops it)
   bool busy = false;        // an engine call on it runs (without the manager's lock)
   // Set once its revert is owed (asked for, or expired); kept while it fails.
   std::optional<v1::RevertReason> revert_reason;
@@ -106,7 +111,14 @@ class FaultManager {
   // engine works.
   Result<void> revert_locked(std::unique_lock<std::mutex>& lock, const std::string& id,
                              v1::RevertReason reason);
-  void apply_scheduled_locked(std::unique_lock<std::mutex>& lock, const std::string& id);
+  // Both start a thread of their own for the engine call, with the fault busy.
+  void prepare_scheduled_locked(const std::string& id);
+  void apply_scheduled_locked(const std::string& id);
+  // The end of a scheduled apply (under the lock).
+  void finish_scheduled(const std::string& id, const Result<void>& r);
+  // Runs `work` on a thread of its own; joined by the timer once done, or at the end.
+  void spawn_locked(std::function<void()> work);
+  void reap_locked();
   // Tells the fault applied, with its effect times (under the lock).
   void announce(const std::string& id, ManagedFault& f);
   void wait_not_busy(std::unique_lock<std::mutex>& lock, const std::string& id);
@@ -122,6 +134,11 @@ class FaultManager {
   std::deque<v1::FaultReverted> ended_;
   std::function<void(const v1::FaultReverted&)> on_revert_;
   bool stopping_ = false;
+  struct Worker {
+    std::thread thread;
+    bool done = false;
+  };
+  std::list<Worker> workers_;
   std::thread timer_;
 };
 

@@ -76,8 +76,10 @@ WallTime park_until(WallTime at, std::chrono::nanoseconds early) {
   while (::clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
   }
   auto woke = WallClock::now();
-  while (WallClock::now() < at) {
-  }
+  // Yielding while it spins: another thread parked at this priority for the same instant
+  // (an agent beside this one, as in the lab) gets the CPU to reach its own, rather than
+  // waiting for this one's whole instant. Alone, a yield returns at once.
+  while (WallClock::now() < at) ::sched_yield();
   return woke;
 }
 

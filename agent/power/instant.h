@@ -7,8 +7,9 @@
 // nothing (the process engine's prepare). The thread that will flip the switches is
 // parked on an absolute timer (park_until) at real-time priority (RealtimeScope).
 // At the instant only switches flip, in the order of a real cut: one write to
-// cgroup.freeze, one FS_IOC_SHUTDOWN per data file system, the keep-down's map entries,
-// one write to cgroup.kill. Nothing waits in between: writing cgroup.freeze marks every
+// cgroup.freeze, one FS_IOC_SHUTDOWN per data file system, one write to cgroup.kill,
+// the keep-down's map entries. Nothing waits in between (but a yield after the freeze,
+// power_engine.h): writing cgroup.freeze marks every
 // task of the cgroup before it returns, so none runs user code again (a task inside a
 // system call finishes it and traps on its way out), and a fatal signal wakes frozen
 // tasks in cgroup v2, so they die without a thaw.
@@ -58,7 +59,8 @@ class RealtimeScope {
 };
 
 // Sleeps until `at - early` on CLOCK_REALTIME with TIMER_ABSTIME (a clock step while
-// asleep moves the wake-up with it), then spins to `at`. Returns when it woke from the
+// asleep moves the wake-up with it), then spins to `at`, yielding to threads of its
+// priority. Returns when it woke from the
 // sleep (equal to `at` or later when it was already past).
 WallTime park_until(WallTime at, std::chrono::nanoseconds early);
 

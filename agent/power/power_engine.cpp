@@ -1,5 +1,6 @@
 #include "agent/power/power_engine.h"
 
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -300,21 +301,64 @@ Result<void> PowerLossEngine::apply(const std::string& id, const v1::FaultSpec& 
   return apply_at(id, spec, WallTime{});
 }
 
-Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpec& spec, WallTime start) {
-  std::lock_guard lock(mu_);
-  auto in_effect = active_.find(id);
-  if (auto done = already_in_effect(name(), id, in_effect == active_.end() ? nullptr : &in_effect->second.spec, spec)) {
-    return *done;
-  }
+Result<void> PowerLossEngine::prepare(const std::string& id, const v1::FaultSpec& spec) {
   FD_TRY(check(spec), "power loss {}", id);
   {
-    std::lock_guard boot_lock(boot_mu_);
-    for (auto& b : boots_) {
-      if (b.fault_id == id) {
-        return make_error("power loss {}: the host is still booting from the last power loss of this id", id);
+    std::lock_guard lock(mu_);
+    if (active_.count(id) || applying_.count(id)) return ok();
+    prepared_.insert(id);
+  }
+  auto r = proc_.prepare(proc_id(id), proc_spec());
+  std::lock_guard lock(mu_);
+  if (!r) {
+    prepared_.erase(id);
+    return r.error().context(fmt::format("power loss {}: prepare the keep-down of {}", id, workload_cgroup_));
+  }
+  if (!prepared_.count(id) && !applying_.count(id) && !active_.count(id)) {
+    // Reverted while it loaded: nothing else will drop it.
+    FD_TRY(proc_.revert(proc_id(id)), "power loss {}: drop the keep-down prepared after its revert", id);
+  }
+  return ok();
+}
+
+Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpec& spec, WallTime start) {
+  {
+    std::lock_guard lock(mu_);
+    auto in_effect = active_.find(id);
+    if (auto done =
+            already_in_effect(name(), id, in_effect == active_.end() ? nullptr : &in_effect->second.spec, spec)) {
+      return *done;
+    }
+    if (applying_.count(id)) return make_error("power loss {} is being applied already", id);
+    FD_TRY(check(spec), "power loss {}", id);
+    {
+      std::lock_guard boot_lock(boot_mu_);
+      for (auto& b : boots_) {
+        if (b.fault_id == id) {
+          return make_error("power loss {}: the host is still booting from the last power loss of this id", id);
+        }
       }
     }
+    applying_.insert(id);
   }
+  // Staged, parked and fired without the lock; what it did is kept under it.
+  auto fired = stage_and_fire(id, spec, start);
+  std::lock_guard lock(mu_);
+  applying_.erase(id);
+  bool was_prepared = prepared_.erase(id) > 0;
+  if (!fired) {
+    // What prepare set up ahead and staging did not take over (revert is idempotent).
+    if (was_prepared) {
+      if (auto r = proc_.revert(proc_id(id)); !r) log()->error("power loss {}: {}", id, r.error().describe());
+    }
+    return fired.error();
+  }
+  active_.emplace(id, std::move(*fired));
+  return ok();
+}
+
+Result<PowerLossEngine::Active> PowerLossEngine::stage_and_fire(const std::string& id, const v1::FaultSpec& spec,
+                                                                 WallTime start) {
   Active a;
   a.spec = spec;
   a.effect.begun = WallClock::now();
@@ -332,12 +376,14 @@ Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpe
     dirs.push_back(std::move(fd));
   }
 
-  // The keep-down program loaded and attached selecting nothing: at the instant its
-  // selection is a map write. Loading it is most of staging's time (bench/power: eight
-  // hosts on 2 CPUs took a second), so it goes on a thread of its own: a host whose
-  // CPUs are busy cuts on time anyway and holds its workload cgroup frozen, where
-  // nothing can start, until the keep-down is in place. It selects nothing, so it is
-  // started before the journal is written; an agent that dies takes it along.
+  // The keep-down program attached selecting nothing: at the instant its selection is a
+  // map write. It is loaded at the agent's start (ProcFaultEngine::preload) and
+  // attached seconds ahead (prepare, kPrepareAhead), so that this finds it done; where
+  // it is not (loading took eight hosts on 2 CPUs a second), it goes on a thread of
+  // its own: a host whose CPUs are busy cuts on time anyway and holds its workload
+  // cgroup frozen, where nothing can start, until the keep-down is in place. It selects
+  // nothing, so it is started before the journal is written; an agent that dies takes
+  // it along.
   a.prepared = true;
   auto keep_down = std::async(std::launch::async, [&] { return proc_.prepare(proc_id(id), proc_spec()); });
   auto keep_down_error = [&](const Error& e) {
@@ -351,7 +397,7 @@ Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpe
   // part, so that no record is written between the parts (a thaw of a cgroup that is
   // not frozen, should the agent die before the instant, changes nothing).
   std::vector<journal::Entry> begun;
-  auto undo = [&](const Error& e) -> Result<void> {
+  auto undo = [&](const Error& e) -> Error {
     if (undo_first) undo_first();
     dirs.clear();
     if (auto r = restore(id, a); !r) log()->error("power loss {}: undo: {}", id, r.error().describe());
@@ -411,6 +457,11 @@ Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpe
       a.frozen = true;
     }
     a.effect.frozen = WallClock::now();
+    // The workload is stopped; what follows prints on the console (a file system's
+    // shutdown logs at KERN_ALERT, and a legacy console prints in the caller's system
+    // call, for milliseconds). Another instant thread waiting at this priority (agents
+    // that share a machine's CPUs, as in the lab) freezes its own workload first.
+    ::sched_yield();
     // Who is killed, for the count and the events: no task of it runs user code now.
     listed = cg.members();
     a.effect.listed = WallClock::now();
@@ -471,8 +522,7 @@ Result<void> PowerLossEngine::apply_at(const std::string& id, const v1::FaultSpe
                                 format_duration(proc::ProcFaultEngine::kKillTimeout))
                   : fmt::format(", all dead after {}", since(a.effect.dead)),
               a.effect.scheduling);
-  active_.emplace(id, std::move(a));
-  return ok();
+  return a;
 }
 
 void PowerLossEngine::emit_killed(const std::string& id, const std::vector<pid_t>& pids, WallTime at) const {
@@ -543,7 +593,14 @@ Result<void> PowerLossEngine::restore(const std::string& id, Active& a) {
 Result<void> PowerLossEngine::revert(const std::string& id) {
   std::lock_guard lock(mu_);
   auto it = active_.find(id);
-  if (it == active_.end()) return ok();
+  if (it == active_.end()) {
+    // Prepared ahead and never applied: the keep-down program unloads.
+    if (prepared_.count(id)) {
+      FD_TRY(proc_.revert(proc_id(id)), "power loss {}: drop the prepared keep-down", id);
+      prepared_.erase(id);
+    }
+    return ok();
+  }
   Active& a = it->second;
   FD_TRY(restore(id, a), "power loss {}", id);
   for (auto& fs : a.data) FD_TRY(journal_->end(remount_entry(id, fs)), "power loss {}", id);

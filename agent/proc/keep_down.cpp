@@ -46,7 +46,7 @@ Result<void> ensure_tracefs() {
   return ok();
 }
 
-Result<std::unique_ptr<KeepDownProgram>> KeepDownProgram::start(Sink sink) {
+Result<std::unique_ptr<KeepDownProgram>> KeepDownProgram::load(Sink sink) {
   FD_TRY(ensure_tracefs(), "keep-down");
   bpf::route_libbpf_logs();
   std::unique_ptr<KeepDownProgram> p(new KeepDownProgram());
@@ -55,15 +55,29 @@ Result<std::unique_ptr<KeepDownProgram>> KeepDownProgram::start(Sink sink) {
   p->skel_ = std::move(skel);
   FD_TRY(p->skel_.load("proc_fault"), "keep-down");
   FD_TRY(p->write_config(), "keep-down");
-  // The maps are empty: attaching now selects nothing until add().
-  if (int err = proc_fault__attach(p->skel_.get()); err) {
-    return sys_error(-err, "attach keep-down to tracepoint sched/sched_process_exec");
-  }
   p->rb_ = ring_buffer__new(bpf_map__fd(p->skel_->maps.events), &KeepDownProgram::on_sample, p.get(), nullptr);
   if (!p->rb_) return sys_error(errno, "keep-down: ring buffer of events");
   p->thread_ = std::thread([raw = p.get()] { raw->poll_loop(); });
-  log()->info("keep-down program attached to sched_process_exec");
+  log()->info("keep-down program loaded");
   return p;
+}
+
+Result<void> KeepDownProgram::attach() {
+  if (attached_) return ok();
+  // Whatever the maps hold is selected from here on (empty: nothing).
+  if (int err = proc_fault__attach(skel_.get()); err) {
+    return sys_error(-err, "attach keep-down to tracepoint sched/sched_process_exec");
+  }
+  attached_ = true;
+  log()->info("keep-down program attached to sched_process_exec");
+  return ok();
+}
+
+void KeepDownProgram::detach() {
+  if (!attached_) return;
+  proc_fault__detach(skel_.get());
+  attached_ = false;
+  log()->info("keep-down program detached");
 }
 
 KeepDownProgram::~KeepDownProgram() {

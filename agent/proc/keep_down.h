@@ -1,7 +1,9 @@
-// The keep-down program (ebpf/proc_fault.bpf.c) as the engine uses it: loaded and
-// attached (sched_process_exec, through a bpf_link that dies with the agent) while at
-// least one keep-down fault is in effect; its maps hold the union of their selections,
-// one bit per fault; its kills come back through a ring buffer polled by a thread.
+// The keep-down program (ebpf/proc_fault.bpf.c) as the engine uses it: loaded once
+// (verifying and loading it takes a few hundred ms on a busy machine) and kept, attached
+// (sched_process_exec, through a bpf_link that dies with the agent) only while at least
+// one keep-down fault is in effect or prepared; its maps hold the union of their
+// selections, one bit per fault; its kills come back through a ring buffer polled by a
+// thread.
 #pragma once
 
 #include <sys/types.h>
@@ -50,8 +52,14 @@ class KeepDownProgram {
  public:
   using Sink = std::function<void(const ExecKill&)>;
 
-  // Loads, attaches, and starts polling; `sink` is called on the polling thread.
-  static Result<std::unique_ptr<KeepDownProgram>> start(Sink sink);
+  // Loads and starts polling, not attached: it sees no exec until attach(). `sink` is
+  // called on the polling thread.
+  static Result<std::unique_ptr<KeepDownProgram>> load(Sink sink);
+  // Both idempotent. Detached, it costs an exec nothing; what it killed before is still
+  // drained from the ring.
+  Result<void> attach();
+  void detach();
+  bool attached() const { return attached_; }
   ~KeepDownProgram();  // detaches (destroys the link), drains and stops the thread
   KeepDownProgram(const KeepDownProgram&) = delete;
   KeepDownProgram& operator=(const KeepDownProgram&) = delete;
@@ -95,6 +103,7 @@ class KeepDownProgram {
   ring_buffer* rb_ = nullptr;
   Sink sink_;
   std::atomic<bool> stop_{false};
+  bool attached_ = false;  // the owner's lock
   std::thread thread_;
 
   mutable std::mutex mu_;  // the userspace mirror of the maps

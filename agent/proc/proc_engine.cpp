@@ -120,6 +120,24 @@ Result<void> ProcFaultEngine::check(const v1::FaultSpec& spec) const {
   return ok();
 }
 
+Result<void> ProcFaultEngine::load_program() {
+  if (program_) return ok();
+  FD_ASSIGN(prog, KeepDownProgram::load([this](const ExecKill& k) { on_kill(k); }), "keep-down");
+  program_ = std::move(prog);
+  return ok();
+}
+
+Result<void> ProcFaultEngine::attach_program() {
+  FD_TRY(load_program(), "keep-down");
+  return program_->attach();
+}
+
+Result<void> ProcFaultEngine::preload() {
+  std::lock_guard lock(mu_);
+  if (!features().tracepoint) return make_error("no tracepoint attachment on this kernel: keep-down is refused anyway");
+  return load_program();
+}
+
 bool ProcFaultEngine::program_wanted() const {
   return std::any_of(active_.begin(), active_.end(), [](auto& kv) { return kv.second.bit >= 0; }) ||
          std::any_of(prepared_.begin(), prepared_.end(),
@@ -135,10 +153,9 @@ Result<void> ProcFaultEngine::prepare(const std::string& id, const v1::FaultSpec
   }
   FD_TRY(check(spec), "process fault {}", id);
   FD_ASSIGN(sel, resolve(spec), "process fault {}", id);
-  if (spec.process().has_keep_down() && !program_) {
+  if (spec.process().has_keep_down()) {
     // Attached with empty maps: it selects nothing until apply adds the selection.
-    FD_ASSIGN(prog, KeepDownProgram::start([this](const ExecKill& k) { on_kill(k); }), "process fault {}", id);
-    program_ = std::move(prog);
+    FD_TRY(attach_program(), "process fault {}", id);
   }
   prepared_.emplace(id, Prepared{spec, std::move(sel)});
   return ok();
@@ -203,18 +220,14 @@ Result<void> ProcFaultEngine::apply(const std::string& id, const v1::FaultSpec& 
     }
     if (bit < 0) return make_error("process fault {}: {} keep-down faults are in effect already", id, FD_PROC_MAX_FAULTS);
     auto release_bit = [&] {
-      if (!program_wanted()) program_.reset();
+      if (!program_wanted() && program_) program_->detach();
       std::lock_guard s(stats_mu_);
       bit_owner_[bit].clear();
       killed_.erase(id);
     };
-    if (!program_) {
-      auto prog = KeepDownProgram::start([this](const ExecKill& k) { on_kill(k); });
-      if (!prog) {
-        release_bit();
-        return prog.error().context(fmt::format("process fault {}", id));
-      }
-      program_ = std::move(*prog);
+    if (auto r = attach_program(); !r) {
+      release_bit();
+      return r.error().context(fmt::format("process fault {}", id));
     }
     if (auto r = program_->add(static_cast<unsigned>(bit), a.selection); !r) {
       release_bit();
@@ -314,7 +327,7 @@ Result<void> ProcFaultEngine::thaw(const std::string& id, Active& a) {
 
 Result<void> ProcFaultEngine::revert(const std::string& id) {
   std::unique_lock lock(mu_);
-  if (prepared_.erase(id) && !program_wanted()) program_.reset();
+  if (prepared_.erase(id) && !program_wanted() && program_) program_->detach();
   auto it = active_.find(id);
   if (it == active_.end()) return ok();
   Active& a = it->second;
@@ -322,9 +335,9 @@ Result<void> ProcFaultEngine::revert(const std::string& id) {
     FD_TRY(program_->remove(static_cast<unsigned>(a.bit)), "process fault {}: stop keep-down", id);
     int bit = a.bit;
     a.bit = -1;
-    // Destroying the program detaches it and drains its ring buffer; the polling
-    // thread only takes stats_mu_, which is not held here.
-    if (!program_wanted()) program_.reset();
+    // Detached, it is kept loaded for the next keep-down; its ring buffer is still
+    // drained by the polling thread, which only takes stats_mu_, not held here.
+    if (!program_wanted()) program_->detach();
     uint64_t killed = 0;
     {
       std::lock_guard s(stats_mu_);

@@ -55,6 +55,13 @@ class ProcFaultEngine : public FaultEngine {
   // Loading and attaching the keep-down program takes up to a few hundred ms.
   static constexpr std::chrono::milliseconds kStageAhead{500};
 
+  // Loads the keep-down program ahead, detached (it costs an exec nothing until a
+  // keep-down attaches it), so that a prepare or apply only attaches it: verifying and
+  // loading it takes a few hundred ms on a busy machine, which a staged power loss must
+  // not spend between its command and its instant. Idempotent; without it, the first
+  // keep-down loads it.
+  Result<void> preload();
+
   // Every kill at exec with the kernel's timing (benchmarks and tests), on the
   // polling thread; then, with `gone` set and no fault id, the exit that followed.
   void on_exec_kill(std::function<void(const std::string& fault_id, const ExecKill&)> observer);
@@ -84,8 +91,11 @@ class ProcFaultEngine : public FaultEngine {
   };
 
   Result<Selection> resolve(const v1::FaultSpec& spec) const;
-  // Whether a keep-down is in effect or prepared: the program stays loaded while one is.
+  // Whether a keep-down is in effect or prepared: the program stays attached while one
+  // is (and loaded once loaded).
   bool program_wanted() const;
+  Result<void> load_program();    // with mu_
+  Result<void> attach_program();  // with mu_
   Result<void> apply_freeze(const std::string& id, Active& a);
   Result<void> thaw(const std::string& id, Active& a);
   void on_kill(const ExecKill& k);

@@ -12,12 +12,16 @@
 //          agent's own engines (network, process, power loss) under the agent's own
 //          FaultManager, built inside the host's namespace; one bench process holds
 //          them all, as the lab's eight agents share this machine's CPUs. A sender in
-//          the peer namespace keeps a packet in flight to every host around the
-//          instant, so that each network cut is timed by the kernel's first drop.
+//          the peer namespace (real-time, above the instants) sends every host a packet
+//          20 us after the instant and every 100 us around it, so that each network cut
+//          is timed by the kernel's first drop.
 // host     one host alone: network cut (the first drop) to the last workload process
 //          dead (a real-time thread blocked on a pidfd per process), staged against the
 //          old scheduling; with every stage of staging and of the instant as the agent's
 //          clock saw it (power::PowerEffect), so that each millisecond has a name.
+// console  the console at the instant, isolated: N threads at the agents' priority log,
+//          at one instant, a line as long as ext4's shutdown lines at KERN_ALERT (printed
+//          on the console by whoever logs it) against KERN_DEBUG (the log buffer only).
 // fs       a data directory on its own loop-mounted ext4 against the same load on the
 //          host's file system: 4 KiB write + fsync, random 4 KiB reads (page cache
 //          warm), a cold sequential read; as ratios.
@@ -63,6 +67,7 @@
 #include "agent/core/fault_manager.h"
 #include "agent/net/net_fault_engine.h"
 #include "agent/power/data_fs.h"
+#include "agent/power/instant.h"
 #include "agent/power/power_engine.h"
 #include "agent/proc/cgroup.h"
 #include "agent/proc/proc_engine.h"
@@ -229,6 +234,8 @@ class Scheduling : public FaultEngine {
   Result<void> apply(const std::string& id, const v1::FaultSpec& spec) override { return inner_.apply(id, spec); }
   Result<void> revert(const std::string& id) override { return inner_.revert(id); }
   v1::FaultCounters counters(const std::string& id) const override { return inner_.counters(id); }
+  Result<void> prepare(const std::string& id, const v1::FaultSpec& spec) override { return inner_.prepare(id, spec); }
+  std::chrono::milliseconds prepare_ahead() const override { return wake_ ? 0ms : inner_.prepare_ahead(); }
   std::chrono::milliseconds stage_ahead() const override {
     return wake_ ? 0ms : stage_ahead_ > 0ms ? stage_ahead_ : inner_.stage_ahead();
   }
@@ -345,6 +352,8 @@ class Host {
       auto journal = journal::Journal::shared(c.state_dir);
       if (!journal) throw std::runtime_error(journal.error().describe());
       proc_ = std::make_unique<proc::ProcFaultEngine>(*journal, &sink_, c.workload_cgroup);
+      // As the agent does at start (make_engines).
+      if (auto r = proc_->preload(); !r) throw std::runtime_error(r.error().describe());
       power_ = std::make_unique<power::PowerLossEngine>(*net_, *proc_, c, *journal, &sink_);
       for (bool wake : {false, true}) {
         std::vector<std::unique_ptr<FaultEngine>> engines;
@@ -393,9 +402,9 @@ class Host {
 };
 
 // Keeps a datagram in flight to every host from the peer namespace, round robin, from
-// `from` to `until` (bounded), so that the kernel's first drop on each host comes within
-// a few microseconds of its cut.
-void send_around(const support::Netns& peer, const std::vector<std::unique_ptr<Host>>& hosts, WallTime from,
+// 2 ms before `not_before` to `until` (bounded), so that the kernel's first drop on each
+// host comes within a few tens of microseconds of its cut.
+void send_around(const support::Netns& peer, const std::vector<std::unique_ptr<Host>>& hosts, WallTime not_before,
                  WallTime until) {
   support::in_netns(peer, [&] {
     int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -409,18 +418,29 @@ void send_around(const support::Netns& peer, const std::vector<std::unique_ptr<H
       to.push_back(a);
     }
     char byte = 0;
-    // Real-time, so that a busy machine does not hold the packets back from the
-    // instant (the first drop would then time the sender, not the cut), but below the
-    // agents' instant (10), which it must not delay; a round every 100 us around it,
-    // then every 200 us.
+    // Real-time above the agents' instant threads (10): they spin at the instant, and
+    // from a fraction of a millisecond after it their file-system shutdowns print on the
+    // console, where neither CPU can be preempted for milliseconds; below that priority
+    // the sender waited for them, and the first drops timed the sender, not the cut. A
+    // round is eight datagrams, microseconds of CPU. Rounds on an absolute grid from 2 ms
+    // before the instant, one 20 us after it, every 100 us until 6 ms after, then every 200 us;
+    // slept to, never spun to (that would hold the instants off).
     sched_param rt{};
-    rt.sched_priority = 5;
+    rt.sched_priority = 15;
     ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &rt);
-    sleep_until_precise(from);
-    auto busy_until = from + 6ms;
-    while (WallClock::now() < until && !g_stop) {
+    auto instant = not_before + 20us;
+    auto round_at = not_before - 2ms;
+    while (round_at < until && !g_stop) {
+      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(round_at.time_since_epoch()).count();
+      timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+      while (::clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+      }
       for (auto& a : to) ::sendto(fd, &byte, 1, 0, reinterpret_cast<const sockaddr*>(&a), sizeof a);
-      std::this_thread::sleep_for(WallClock::now() > busy_until ? 200us : 100us);
+      auto step = round_at >= instant + 6ms ? 200us : 100us;
+      auto next = round_at + step;
+      // A round that would straddle the instant is moved onto it.
+      if (round_at < instant && next > instant) next = instant;
+      round_at = next;
     }
     sched_param other{};
     ::pthread_setschedparam(::pthread_self(), SCHED_OTHER, &other);
@@ -466,7 +486,7 @@ bool one_power_loss(const support::Netns& peer, std::vector<std::unique_ptr<Host
       return false;
     }
   }
-  send_around(peer, hosts, not_before - 2ms, not_before + 60ms);
+  send_around(peer, hosts, not_before, not_before + 60ms);
   std::map<std::string, std::vector<WallTime>> at;
   for (size_t hi = 0; hi < hosts.size(); ++hi) {
     auto& h = hosts[hi];
@@ -587,6 +607,69 @@ Json bench_spread(Scratch& s, int n_hosts, int repeats, const HostSetup& setup, 
     }
   }
   j["p99_cut_to_dead_old_over_kernel_timed"] = ratio(old.cut_to_dead_us, staged.cut_to_dead_us);
+  return j;
+}
+
+// ------------------------------------------------------------------ console
+
+// What the console costs at the instant, isolated: N threads, parked and raised as the
+// agents' instants are (power::park_until, power::RealtimeScope), each write at a common
+// instant one kernel log line as long as what ext4 logs at a shutdown with NOLOGFLUSH
+// ("EXT4-fs (loopN): shut down requested (2)" at KERN_ALERT, "Aborting journal on
+// device loopN-8." at KERN_ERR): at KERN_ALERT, which a console at this machine's
+// console_loglevel prints in the writer's own system call (a legacy console prints in
+// the context of whoever logs), against KERN_DEBUG, which only goes to the log buffer.
+// Through /dev/kmsg: a line of its own in the kernel log per write, and nothing else.
+Json bench_console(int n_threads, int repeats) {
+  std::string printk;
+  std::getline(std::ifstream("/proc/sys/kernel/printk"), printk);
+  std::string consoles;
+  {
+    std::ifstream in("/proc/consoles");
+    for (std::string line; std::getline(in, line);) consoles += (consoles.empty() ? "" : "; ") + line;
+  }
+  std::map<std::string, std::vector<double>> last_done, per_write;
+  for (int r = 0; r < repeats && !g_stop; ++r) {
+    for (auto [level, name] : {std::pair{1, "KERN_ALERT"}, {7, "KERN_DEBUG"}}) {
+      auto at = WallClock::now() + 300ms;  // the threads started and parked well before it
+      std::vector<int64_t> done(static_cast<size_t>(n_threads)), took(static_cast<size_t>(n_threads));
+      std::vector<std::thread> threads;
+      for (int t = 0; t < n_threads; ++t) {
+        threads.emplace_back([&, t, level = level] {
+          int fd = ::open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+          // 77 characters with its newline, as ext4's two lines.
+          auto text = fmt::format("power_bench: console probe {} {}, as long as ext4's shutdown lines ", t, r);
+          text.resize(76, '.');
+          auto line = fmt::format("<{}>{}\n", level, text);
+          power::RealtimeScope rt;
+          power::park_until(at, rt.wake_early());
+          auto t0 = WallClock::now();
+          if (fd >= 0) (void)!::write(fd, line.data(), line.size());
+          auto t1 = WallClock::now();
+          done[static_cast<size_t>(t)] = us_between(at, t1);
+          took[static_cast<size_t>(t)] = us_between(t0, t1);
+          if (fd >= 0) ::close(fd);
+        });
+      }
+      for (auto& th : threads) th.join();
+      last_done[name].push_back(double(*std::max_element(done.begin(), done.end())));
+      for (auto v : took) per_write[name].push_back(double(v));
+    }
+    std::fprintf(stderr, "\rconsole: %d/%d", r + 1, repeats);
+  }
+  std::fprintf(stderr, "\n");
+  std::printf("\nthe console at the instant: %d threads at the agents' priority each log one 77-character line at "
+              "one instant, %d repeats (us)\n  /proc/sys/kernel/printk: %s; consoles: %s\n",
+              n_threads, repeats, printk.c_str(), consoles.c_str());
+  std::printf("  %-44s %10s %10s %10s\n", "", "p50", "p99", "max");
+  Json j{{"threads", n_threads}, {"repeats", repeats}, {"printk", printk}, {"consoles", consoles}};
+  for (auto name : {"KERN_ALERT", "KERN_DEBUG"}) {
+    auto a = pct(last_done[name]), b = pct(per_write[name]);
+    std::printf("  %-44s %10.0f %10.0f %10.0f\n", fmt::format("{}: instant to the last write done", name).c_str(), a.p50,
+                a.p99, a.max);
+    std::printf("  %-44s %10.0f %10.0f %10.0f\n", fmt::format("{}: one write", name).c_str(), b.p50, b.p99, b.max);
+    j[name] = Json{{"instant_to_last_write_done_us", json_of(a)}, {"one_write_us", json_of(b)}};
+  }
   return j;
 }
 
@@ -832,7 +915,7 @@ int main(int argc, char** argv) {
   int lead_ms = 900, stage_ahead_ms = 0;
   uint64_t dirty_mib = 1024, file_mib = 64;
   desc.add_options()("help", "this text")("json", po::value(&json), "write the results as JSON here")(
-      "only", po::value(&only), "one part: spread, host, exit, fs, remount")(
+      "only", po::value(&only), "one part: spread, host, console, exit, fs, remount")(
       "hosts", po::value(&hosts)->default_value(hosts), "simulated hosts for the spread (1-16)")(
       "repeats", po::value(&repeats)->default_value(repeats), "power losses per scheduling (spread, host)")(
       "procs", po::value(&procs)->default_value(procs), "workload processes per host")(
@@ -850,8 +933,8 @@ int main(int argc, char** argv) {
   if (hosts < 1 || hosts > 16 || repeats < 1 || repeats > 1000 || procs < 1 || procs > 1000) {
     return usage_error("power_bench", "--hosts 1-16, --repeats 1-1000, --procs 1-1000");
   }
-  if (!only.empty() && only != "spread" && only != "host" && only != "exit" && only != "fs" && only != "remount") {
-    return usage_error("power_bench", "--only: spread, host, exit, fs or remount, not '" + only + "'");
+  if (!only.empty() && only != "spread" && only != "host" && only != "console" && only != "exit" && only != "fs" && only != "remount") {
+    return usage_error("power_bench", "--only: spread, host, console, exit, fs or remount, not '" + only + "'");
   }
   if (::geteuid() != 0) return usage_error("power_bench", "needs root with CAP_BPF", 1);
   // The bench's file systems are mounted in a mount namespace of its own (before any
@@ -893,6 +976,7 @@ int main(int argc, char** argv) {
     HostSetup setup{procs, 64, std::chrono::milliseconds(lead_ms), std::chrono::milliseconds(stage_ahead_ms)};
     if (want("spread")) out["spread"] = bench_spread(s, hosts, repeats, setup, "start spread across hosts");
     if (want("host") && !g_stop) out["one_host"] = bench_spread(s, 1, repeats, setup, "one host");
+    if (want("console") && !g_stop) out["console"] = bench_console(hosts, repeats);
     if (want("fs") && !g_stop) out["data_dir"] = bench_fs(s, fsyncs, reads, file_mib, fs_rounds);
     if (want("exit") && !g_stop) out["exit"] = bench_exit(s, remount_rounds);
     if (want("remount") && !g_stop) out["remount"] = bench_remount(s, dirty_mib, remount_rounds);

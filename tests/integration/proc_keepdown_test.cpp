@@ -101,6 +101,18 @@ TEST_P(KeepDown, SupervisedServerNeverAcceptsDuringKeepDownAndServesAfter) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(fdp::eventually([&] { return fdp::tcp_answers(&ns, "127.0.0.1", port); }, 5s))
       << "the service did not come back after revert";
+
+  // The program stays loaded, detached; the next keep-down attaches it again.
+  r = agent.apply("kd2", "60s", spec);
+  ASSERT_EQ(r.code, 0) << r.out << agent.log();
+  size_t restarts_again = lines(restarts);
+  EXPECT_TRUE(fdp::eventually([&] { return lines(restarts) >= restarts_again + 5; }, 10s))
+      << "the supervisor did not restart the service under the second keep-down";
+  EXPECT_FALSE(fdp::tcp_answers(&ns, "127.0.0.1", port, 50ms)) << "the second keep-down did not hold";
+  r = agent.ctl({"revert", "--id", "kd2"});
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fdp::eventually([&] { return fdp::tcp_answers(&ns, "127.0.0.1", port); }, 5s))
+      << "the service did not come back after the second revert";
 }
 
 INSTANTIATE_TEST_SUITE_P(Select, KeepDown,

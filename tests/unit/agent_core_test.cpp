@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -176,13 +178,20 @@ class StagingEngine : public RecordingEngine {
   WallTime called_at{}, start_at{};
 };
 
+// A manager over `engines`, tried in order.
+template <typename... E>
+std::unique_ptr<FaultManager> manager_of(Events& events, std::unique_ptr<E>... engines) {
+  std::vector<std::unique_ptr<FaultEngine>> v;
+  (v.push_back(std::move(engines)), ...);
+  return std::make_unique<FaultManager>(std::move(v), &events);
+}
+
 TEST(FaultManagerStaging, AStagingEngineIsCalledAheadWithItsStartAndReportsItsEffects) {
   Events events;
   auto e = std::make_unique<StagingEngine>();
   auto* engine = e.get();
-  std::vector<std::unique_ptr<FaultEngine>> v;
-  v.push_back(std::move(e));
-  FaultManager manager(std::move(v), &events);
+  auto owner = manager_of(events, std::move(e));
+  auto& manager = *owner;
   auto cmd = blackhole("st", 5s, 800ms);
   auto not_before = from_proto(cmd.not_before());
   auto r = manager.apply(cmd);
@@ -214,6 +223,112 @@ TEST(FaultManagerStaging, AStagingEngineIsCalledAheadWithItsStartAndReportsItsEf
   auto active = manager.active();
   ASSERT_EQ(active.size(), 1u);
   EXPECT_GE(from_proto(active[0].applied_at()), not_before);
+}
+
+// A power loss as the fault manager sees it: prepared ahead, staged ahead, and its
+// apply_at parked until its instant (here: until the test opens the gate, at most 10 s).
+class ParkingEngine : public FaultEngine {
+ public:
+  std::string_view name() const override { return "power_loss"; }
+  bool handles(const v1::FaultSpec& s) const override { return s.has_power_loss(); }
+  Result<void> check(const v1::FaultSpec&) const override { return ok(); }
+  std::chrono::milliseconds prepare_ahead() const override { return 5s; }
+  std::chrono::milliseconds stage_ahead() const override { return stage; }
+  Result<void> prepare(const std::string& id, const v1::FaultSpec&) override {
+    push("prepare " + id);
+    return ok();
+  }
+  Result<void> apply(const std::string& id, const v1::FaultSpec& s) override { return apply_at(id, s, WallTime{}); }
+  Result<void> apply_at(const std::string& id, const v1::FaultSpec&, WallTime) override {
+    std::unique_lock l(mu);
+    calls.push_back("apply_at " + id);
+    cv.notify_all();
+    cv.wait_for(l, 10s, [&] { return open; });
+    return ok();
+  }
+  Result<void> revert(const std::string& id) override {
+    push("revert " + id);
+    return ok();
+  }
+  v1::FaultCounters counters(const std::string&) const override { return {}; }
+  void push(std::string call) {
+    std::lock_guard l(mu);
+    calls.push_back(std::move(call));
+    cv.notify_all();
+  }
+  bool called(const std::string& call, std::chrono::milliseconds within) {
+    std::unique_lock l(mu);
+    return cv.wait_for(l, within, [&] { return std::count(calls.begin(), calls.end(), call) > 0; });
+  }
+  void release() {
+    std::lock_guard l(mu);
+    open = true;
+    cv.notify_all();
+  }
+  std::chrono::milliseconds stage{300};
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> calls;
+  bool open = false;
+};
+
+v1::ApplyFault power_loss(const std::string& id, std::chrono::milliseconds delay) {
+  v1::ApplyFault a;
+  a.set_fault_id(id);
+  a.mutable_spec()->mutable_power_loss();
+  auto now = WallClock::now();
+  *a.mutable_not_before() = to_proto(now + delay);
+  *a.mutable_expires_at() = to_proto(now + delay + 30s);
+  return a;
+}
+
+// A power loss parked waiting for its instant holds up nothing else: another fault's
+// lease ends and is reverted while it waits (the timer used to be the thread parked in
+// it, for up to the whole staging).
+TEST(FaultManagerStaging, AnotherFaultExpiresWhileAStagedApplyIsParked) {
+  Events events;
+  auto p = std::make_unique<ParkingEngine>();
+  auto r = std::make_unique<RecordingEngine>();
+  auto* parking = p.get();
+  auto* recording = r.get();
+  parking->stage = 20s;  // staged at once, parked until the gate opens
+  auto owner = manager_of(events, std::move(p), std::move(r));
+  auto& manager = *owner;
+  ASSERT_TRUE(manager.apply(power_loss("pl", 15s)));
+  ASSERT_TRUE(parking->called("apply_at pl", 5s)) << "never staged";
+  ASSERT_TRUE(manager.apply(blackhole("short", 100ms)));
+  auto deadline = SteadyClock::now() + 5s;
+  while (recording->is_live("short") && SteadyClock::now() < deadline) std::this_thread::sleep_for(5ms);
+  EXPECT_FALSE(recording->is_live("short")) << "the expiry waited for the parked power loss";
+  EXPECT_EQ(events.count(v1::Event::kReverted), 1u);
+  {
+    std::lock_guard l(parking->mu);
+    EXPECT_FALSE(parking->open);
+  }
+  // Status answers meanwhile, and shows the power loss scheduled.
+  auto active = manager.active();
+  ASSERT_EQ(active.size(), 1u);
+  EXPECT_EQ(active[0].fault_id(), "pl");
+  EXPECT_FALSE(active[0].has_applied_at());
+  parking->release();
+  ASSERT_TRUE(manager.revert("pl", v1::REVERT_REQUESTED));
+  EXPECT_TRUE(parking->called("revert pl", 0ms));
+}
+
+// What is slow to set up is prepared well ahead, on a thread of its own; a fault
+// reverted before its staging has its preparation dropped by its engine.
+TEST(FaultManagerStaging, PreparedAheadAndDroppedWhenRevertedBeforeItsInstant) {
+  Events events;
+  auto p = std::make_unique<ParkingEngine>();
+  auto* parking = p.get();
+  auto owner = manager_of(events, std::move(p));
+  auto& manager = *owner;
+  ASSERT_TRUE(manager.apply(power_loss("pl", 3s)));
+  ASSERT_TRUE(parking->called("prepare pl", 2s)) << "not prepared ahead";
+  ASSERT_TRUE(manager.revert("pl", v1::REVERT_REQUESTED));
+  std::lock_guard l(parking->mu);
+  EXPECT_EQ(parking->calls, (std::vector<std::string>{"prepare pl", "revert pl"}));
+  EXPECT_EQ(events.count(v1::Event::kApplied), 0u);
 }
 
 TEST_F(Fixture, ApplyIsIdempotentAndRevertOfUnknownSaysNotInEffect) {

@@ -11,11 +11,14 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include <google/protobuf/text_format.h>
 
@@ -652,6 +655,41 @@ TEST_F(PowerFixture, BlackholeThenFreezeThenKillAndKeepDownOfTheWorkload) {
   EXPECT_EQ(engine->counters("pl").processes_killed(), 3u);  // the workload's members at the instant
   EXPECT_TRUE(engine->apply("pl", spec));  // idempotent
   EXPECT_EQ(rec.calls.size(), 6u);
+}
+
+// A power loss parked until its instant holds the engine's lock for none of it: another
+// power loss's counters, effects and revert answer meanwhile.
+TEST_F(PowerFixture, AParkedPowerLossHoldsUpNoOtherFault) {
+  ASSERT_TRUE(engine->apply("other", spec));
+  auto parked = std::async(std::launch::async, [&] {
+    return engine->apply_at("pl", spec, WallClock::now() + std::chrono::seconds(2));
+  });
+  auto staged = [&] {
+    std::lock_guard lock(rec.mu);
+    return std::any_of(rec.calls.begin(), rec.calls.end(), [](auto& c) { return c.rfind("apply pl/net", 0) == 0; });
+  };
+  for (int i = 0; i < 400 && !staged(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(staged()) << "never staged";
+  EXPECT_EQ(engine->counters("other").processes_killed(), 3u);
+  EXPECT_FALSE(engine->effects("other").empty());
+  EXPECT_TRUE(engine->revert("other"));
+  EXPECT_EQ(parked.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "the other fault's calls waited for the parked one's instant";
+  ASSERT_TRUE(parked.get());
+  EXPECT_TRUE(engine->effect("pl"));
+  EXPECT_TRUE(engine->revert("pl"));
+}
+
+// Prepared ahead (the fault manager calls it seconds before the instant): the keep-down
+// is loaded then, and a power loss reverted before its instant drops it.
+TEST_F(PowerFixture, PreparedAheadTheKeepDownIsDroppedByARevertBeforeTheInstant) {
+  ASSERT_TRUE(engine->prepare("pl", spec));
+  EXPECT_EQ(rec.calls, (std::vector<std::string>{"prepare pl/proc"}));
+  EXPECT_TRUE(journal->owed().empty()) << "nothing is owed before staging";
+  ASSERT_TRUE(engine->revert("pl"));
+  EXPECT_EQ(rec.calls, (std::vector<std::string>{"prepare pl/proc", "revert pl/proc"}));
+  EXPECT_TRUE(engine->revert("pl"));  // idempotent
+  EXPECT_EQ(rec.calls.size(), 2u);
 }
 
 TEST_F(PowerFixture, RestoreLiftsNetworkThenKeepDownThenBoots) {
