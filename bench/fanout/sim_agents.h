@@ -12,7 +12,8 @@
 //
 // A simulated agent registers (Hello), sends a heartbeat every heartbeat interval and
 // answers every ApplyFault, RevertFault and RevertAll at once with ACK_APPLIED, as a
-// real agent does for a fault that takes effect at once.
+// real agent does for a fault that takes effect at once. Given several controllers
+// (more_ports), it goes on to the next when a stream ends, as the agent does.
 #pragma once
 
 #include <chrono>
@@ -35,6 +36,12 @@ struct SimAgentsConfig {
   size_t batch = 500;  // connections handshaking at once
   std::chrono::milliseconds heartbeat{5000};
   std::chrono::milliseconds keepalive{10000};  // as agent/session's GRPC_ARG_KEEPALIVE_TIME_MS
+  // More controllers on `host`, gone on to in turn after `port` when a stream ends or a
+  // connection fails (a follower's refusal, a leader gone), as the agent goes through
+  // its --controller list: a backoff of 200 ms doubled at each pass over the list, at
+  // most 5 s, jittered by 20%, back to 200 ms once a controller takes the stream.
+  // Empty: an ended stream stays ended (and counts in <ended>).
+  std::vector<int> more_ports;
   int report_fd = -1;   // progress lines: "R <registered> <ended> <first error>\n"
   int command_fd = -1;  // "stop\n" (or end of file) ends the loop
 };
