@@ -1,6 +1,8 @@
 // EvidenceService (evidence.proto): reports, the evidence key and findings, over the
 // daemon's evidence (its store and key). Reports are rendered and sealed here, so a
 // client needs neither the state directory nor the key.
+#include <map>
+
 #include "controller/evidence/document.h"
 #include "controller/evidence/findings.h"
 #include "controller/evidence/html_report.h"
@@ -83,6 +85,29 @@ class EvidenceServiceImpl final : public v1::EvidenceService::Service {
     resp->set_fingerprint(ev->key.fingerprint());
     resp->set_public_pem(ev->key.public_key().pem());
     resp->set_path((std::filesystem::path(ctx_.state_dir) / evidence::kKeyFileName).string());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListEvidenceKeys(grpc::ServerContext* call, const v1::ListEvidenceKeysRequest*,
+                                v1::ListEvidenceKeysResponse* resp) override {
+    if (auto s = authorize(ctx_, call, auth::Action::kRead); !s.ok()) return s;
+    // The keys that signed evidence here, and every registered controller's (a
+    // follower that never led has signed nothing yet).
+    auto keys = ctx_.store.public_keys();
+    if (!keys) return grpc::Status(grpc::StatusCode::INTERNAL, keys.error().describe());
+    std::map<std::string, std::string> by_fingerprint(keys->begin(), keys->end());
+    auto controllers = ctx_.store.controllers();
+    if (!controllers) return grpc::Status(grpc::StatusCode::INTERNAL, controllers.error().describe());
+    for (const auto& c : *controllers) {
+      auto pub = evidence::PublicKey::from_pem(c.public_key, "controller " + c.id + "'s key");
+      if (pub) by_fingerprint.emplace(pub->fingerprint(), c.public_key);
+    }
+    if (auto* ev = evidence()) by_fingerprint.emplace(ev->key.fingerprint(), ev->key.public_key().pem());
+    for (const auto& [fingerprint, pem] : by_fingerprint) {
+      auto* k = resp->add_keys();
+      k->set_fingerprint(fingerprint);
+      k->set_public_pem(pem);
+    }
     return grpc::Status::OK;
   }
 

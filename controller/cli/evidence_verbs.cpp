@@ -125,7 +125,7 @@ int report_verify(int argc, char** argv) {
   desc.add_options()
     ("run", po::value(&run), "the run whose report the controller renders")
     ("key", po::value(&key), "PEM public key the report must be signed by (default: the controller's)")
-    ("keys", po::value(&keys), "file of PEM public keys, one of which must have signed the report")
+    ("keys", po::value(&keys), "file of PEM public keys: every key that signed a part of the report must be one")
     ("output,o", po::value(&out), "also keep the report verified, as JSON, in this file");
   po::variables_map vm;
   if (int rc = parse_verb(argc, argv, desc, vm, "report verify"); rc >= 0) return rc;
@@ -166,12 +166,17 @@ int keys_main(int argc, char** argv) {
       "firedrill keys - the controller's Ed25519 evidence key\n\n"
       "SYNOPSIS\n"
       "  firedrill keys export [-o FILE] [--api SOCKET]   the public half, PEM\n"
+      "  firedrill keys export --all [-o FILE]            every controller's public key in the store, PEM\n"
       "  firedrill keys show [--api SOCKET]               fingerprint, and where the controller keeps it\n\n"
       "DESCRIPTION\n"
       "  The key pair is made on the controller's first start (`firedrill serve`) in its\n"
       "  state directory (evidence-ed25519.pem, mode 0600); it signs every run's evidence\n"
       "  and every finding. These verbs ask the controller for its public half through the\n"
-      "  API socket. Give auditors the public half: `firedrill report verify FILE --key it`.\n";
+      "  API socket. Give auditors the public half: `firedrill report verify FILE --key it`.\n"
+      "  Controllers that share one PostgreSQL store each sign with their own key; a run\n"
+      "  continued at another controller after a takeover is signed by both. --all writes\n"
+      "  every key the store holds (each controller's, with a comment naming it), for\n"
+      "  `firedrill report verify FILE --keys FILE`.\n";
   if (sub != "export" && sub != "show") {
     if (sub == "--help" || sub == "-h") {
       std::cout << usage;
@@ -184,10 +189,25 @@ int keys_main(int argc, char** argv) {
   std::string out;
   po::options_description desc(std::string(usage) + "\nOPTIONS");
   common.add(desc, sub == "show");
-  if (sub == "export") desc.add_options()("output,o", po::value(&out), "file to write (default: standard output)");
+  bool all = false;
+  if (sub == "export") {
+    desc.add_options()("output,o", po::value(&out), "file to write (default: standard output)")(
+        "all", po::bool_switch(&all), "every controller's public key the store holds");
+  }
   po::variables_map vm;
   std::string verb = "keys " + sub;
   if (int rc = parse_verb(argc - 1, argv + 1, desc, vm, verb.c_str()); rc >= 0) return rc;
+  if (all) {
+    v1::ListEvidenceKeysResponse keys;
+    grpc::ClientContext ctx;
+    deadline(ctx);
+    if (auto st = evidence_stub(common.api)->ListEvidenceKeys(&ctx, {}, &keys); !st.ok()) {
+      return call_error(verb.c_str(), st, common.api);
+    }
+    std::string text;
+    for (const auto& k : keys.keys()) text += "# " + k.fingerprint() + "\n" + k.public_pem();
+    return emit("keys", out, text, fmt::format("{} key(s)", keys.keys_size()));
+  }
   v1::EvidenceKey key;
   grpc::ClientContext ctx;
   deadline(ctx);

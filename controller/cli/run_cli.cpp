@@ -233,7 +233,19 @@ int follow_run(const std::string& api, const std::string& id, sigset_t sigs, boo
   gr.set_run_id(id);
   v1::RunRecord final_run;
   grpc::ClientContext get_ctx;
-  if (auto st = stub->GetRun(&get_ctx, gr, &final_run); !st.ok()) return rpc_failed(verb, api, st);
+  if (auto st = stub->GetRun(&get_ctx, gr, &final_run); !st.ok()) {
+    if (st.error_code() == grpc::StatusCode::UNAVAILABLE && !g_interrupted) {
+      // Controllers that share a PostgreSQL store: the one that takes over from a lost
+      // leader within the agents' grace continues its runs.
+      std::cerr << "firedrill " << verb << ": the controller at " << api << " stopped answering while run " << id
+                << " was in flight (" << st.error_message() << ").\n"
+                << "  With several controllers on one store the run goes on at the one that takes over; follow it "
+                   "there:\n    firedrill show " << id << " --follow --api OTHER_CONTROLLER_API\n"
+                << "  (any controller answers `firedrill show " << id << "`; a follower names the leader).\n";
+      return 2;
+    }
+    return rpc_failed(verb, api, st);
+  }
   if (json) {
     print_json(final_run);
   } else {

@@ -39,11 +39,15 @@ std::string with_port(const std::string& listen, int port) {
 
 Result<std::unique_ptr<leader::Elector>> follow_until_leading(const FollowerConfig& config, Store& store,
                                                               LeaderLease& lease, AgentServerConfig& agents,
-                                                              const auth::Access& access, sigset_t sigs) {
+                                                              const auth::Access& access, sigset_t sigs,
+                                                              LeaseHolder* previous) {
   leader::LeaderView view;
+  std::unique_ptr<leader::Elector> elector;
   auto refresh = [&] {
     auto held = lease.current();
     if (held) view.seen(*held);
+    bool ours = elector && elector->wait_leading(std::chrono::milliseconds(0));
+    if (held && previous && !held->holder.empty() && !ours) *previous = *held;
     return held;
   };
   FollowerAgentServer agent_server([&view] { return AgentRefusal{view.refusal(), view.address()}; });
@@ -51,7 +55,7 @@ Result<std::unique_ptr<leader::Elector>> follow_until_leading(const FollowerConf
   // The leader's listener binds the port the follower had (a listen port 0 is chosen once).
   agents.listen = with_port(agents.listen, agent_server.port());
   std::string address = advertised_address(agents.listen, agent_server.port(), config.advertise);
-  auto elector = std::make_unique<leader::Elector>(lease, leader::ElectorConfig{config.controller_id, address,
+  elector = std::make_unique<leader::Elector>(lease, leader::ElectorConfig{config.controller_id, address,
                                                                                 config.lease_ttl});
   refresh();
   elector->start();

@@ -45,9 +45,12 @@ std::string with_port(const std::string& listen, int port);
 
 // Follows until this controller leads (returns the elector, leading; agents.listen now
 // names the port the follower bound, for the leader's listener to take over) or a stop
-// signal of `sigs` arrives (returns null).
+// signal of `sigs` arrives (returns null). `previous` is the lease as last seen held by
+// another (or by an earlier life of this one): whom this one takes over from, and
+// when that one last renewed.
 Result<std::unique_ptr<leader::Elector>> follow_until_leading(const FollowerConfig& config, Store& store,
                                                               LeaderLease& lease, AgentServerConfig& agents,
-                                                              const auth::Access& access, sigset_t sigs);
+                                                              const auth::Access& access, sigset_t sigs,
+                                                              LeaseHolder* previous = nullptr);
 
 }  // namespace firedrill::controller

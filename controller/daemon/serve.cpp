@@ -34,6 +34,7 @@
 #include "controller/auth/unix_listener.h"
 #include "controller/cli/verbs.h"
 #include "controller/daemon/api_server.h"
+#include "controller/daemon/controller_registry.h"
 #include "controller/daemon/follower.h"
 #include "controller/daemon/halt_watcher.h"
 #include "controller/daemon/import.h"
@@ -95,12 +96,19 @@ DESCRIPTION
   Agents revert every fault when the controller is silent for the lease grace, so a
   controller that dies leaves nothing behind. On start, runs a previous life left in
   flight are recorded aborted and their faults reverted on every agent as it comes
-  back; a halt that was not released stays in force.
+  back; a halt that was not released stays in force. A controller that takes over from
+  a lost leader of a shared PostgreSQL store within the agents' grace continues its
+  runs instead: it re-adopts the faults the agents still hold (a fault that is not
+  what the run's record holds is reverted), restarts the probes (the gap between the
+  lost leader's last renewal and the takeover counts as no success) and signs the rest
+  of the run's evidence with its own key; the report records the handover.
 
   The blast-radius guard applies to every run: the run's own limits, and these
   fleet-wide ones: --protect, --budget-hosts/--budget-percent (shared by concurrent
-  runs), and --controller-domain/--peer-domain (the controller refuses to target its
-  own failure domain unless a peer controller lives in another value of that key).
+  runs), and --controller-domain (the controller refuses to target its own failure
+  domain unless another live controller of the store lives in another value of that
+  key: every controller writes its domain and address to the store's controllers
+  registry as it runs, and the rule reads who is alive there).
 
   The state (agents, runs, schedules, evidence) is kept in SQLite under --state-dir,
   or with --store postgres://... in a PostgreSQL database that several controllers
@@ -142,8 +150,9 @@ int serve_main(int argc, char** argv) {
   std::string state_dir = "/var/lib/firedrill", api = default_api_socket(), api_group, api_mode, api_listen;
   std::string metrics_listen, store_url, fleet_id, controller_id, advertise, enroll_listen, ca_key,
       cert_lifetime = "30d";
+  std::string leader_lease;
   std::string lease = "5s", heartbeat = "1s", lost_after = "0s", max_clock_offset = "1s", log_format = "text", log_level = "info";
-  std::vector<std::string> protect, controller_domain, peer_domain;
+  std::vector<std::string> protect, controller_domain;
   auth::AccessConfig access_config;
   uint32_t budget_hosts = 0;
   double budget_percent = 0;
@@ -178,6 +187,10 @@ int serve_main(int argc, char** argv) {
      "also serve the API over mutual TLS on HOST:PORT (the fleet CA and --tls-cert/--tls-key); callers are cn:NAME "
      "of their client certificate")
     ("lease-grace", po::value(&lease)->default_value(lease), "agents revert everything after this much silence")
+    ("leader-lease", po::value(&leader_lease),
+     "with --store postgres://...: the leader lease; a lost leader is replaced this long after its last renewal "
+     "(default: a third of --lease-grace, at least 1s: a takeover then comes within the agents' grace and runs go "
+     "on)")
     ("heartbeat", po::value(&heartbeat)->default_value(heartbeat), "how often agents report")
     ("lost-after", po::value(&lost_after), "an agent silent this long is lost (default: max(3 heartbeats, lease grace))")
     ("max-clock-offset", po::value(&max_clock_offset),
@@ -185,8 +198,8 @@ int serve_main(int argc, char** argv) {
     ("protect", po::value(&protect)->composing(), "a selector of hosts no run may target (repeatable)")
     ("budget-hosts", po::value(&budget_hosts), "at most this many hosts under fault across all runs (0: no limit)")
     ("budget-percent", po::value(&budget_percent), "at most this share of the live fleet under fault across all runs")
-    ("controller-domain", po::value(&controller_domain)->composing(), "KEY=VALUE of the controller's own failure domain (repeatable)")
-    ("peer-domain", po::value(&peer_domain)->composing(), "KEY=VALUE where a peer controller lives (repeatable)")
+    ("controller-domain", po::value(&controller_domain)->composing(),
+     "KEY=VALUE of the controller's own failure domain (repeatable); kept in the store's controllers registry")
     ("max-message-bytes", po::value(&max_message)->default_value(max_message), "agent messages above this close the stream")
     ("viewer", po::value(&access_config.viewers)->composing(), "WHO may read (a user, group:NAME, uid:N, cn:NAME; repeatable)")
     ("operator", po::value(&access_config.operators)->composing(), "WHO may inject, run, abort, halt and release (repeatable)")
@@ -230,6 +243,19 @@ int serve_main(int argc, char** argv) {
     return usage("--lease-grace must be within 300ms..10m");
   }
   if (fleet_config.heartbeat_interval < std::chrono::milliseconds(100)) return usage("--heartbeat must be at least 100ms");
+  // A third of the agents' grace (at least 1s, within it): a takeover comes within the
+  // grace even when the agents' last renewal came a third of it before the loss.
+  auto grace_ms = std::chrono::duration_cast<std::chrono::milliseconds>(fleet_config.lease_grace);
+  auto leader_ttl = std::min(grace_ms, std::max(grace_ms / 3, std::chrono::milliseconds(1000)));
+  if (!leader_lease.empty()) {
+    auto d = parse_duration(leader_lease);
+    if (!d) return usage("--leader-lease: " + d.error().message);
+    leader_ttl = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+    if (leader_ttl < std::chrono::milliseconds(300) || leader_ttl > fleet_config.lease_grace) {
+      return usage(fmt::format("--leader-lease must be within 300ms..--lease-grace ({})",
+                               format_duration(fleet_config.lease_grace)));
+    }
+  }
   if (max_message < 4096 || max_message > (64u << 20)) return usage("--max-message-bytes must be within 4096..67108864");
   fleet_config.max_message_bytes = max_message;
   agents.max_message_bytes = max_message;
@@ -241,11 +267,6 @@ int serve_main(int argc, char** argv) {
     auto kv = key_value(t, "--controller-domain");
     if (!kv) return usage(kv.error().message);
     fleet_config.guard.controller_domain.push_back(*kv);
-  }
-  for (auto& t : peer_domain) {
-    auto kv = key_value(t, "--peer-domain");
-    if (!kv) return usage(kv.error().message);
-    fleet_config.guard.peer_domains.push_back(*kv);
   }
   if (auto r = fleet_config.guard.validate(); !r) return usage(r.error().message);
   auto lifetime = parse_duration(cert_lifetime);
@@ -296,7 +317,28 @@ int serve_main(int argc, char** argv) {
   std::filesystem::create_directories(std::filesystem::path(api).parent_path(), ec);
   std::unique_ptr<Store> store;
   std::unique_ptr<leader::Elector> elector;
+  LeaseHolder previous_leader;
   ApiServerConfig api_config{api, *api_access, api_listen, agents};
+  // This controller in the store's controllers registry: its failure domain for the
+  // guard's controller-domain rule at every controller, its key for `keys export --all`.
+  std::unique_ptr<ControllerRegistry> controllers;
+  auto start_registry = [&]() -> bool {
+    auto key = evidence::SigningKey::load_or_create(state_dir);
+    if (!key) {
+      log()->error("{}", key.error().describe());
+      return false;
+    }
+    ControllerRow self{controller_id, advertise, {}, key->public_key().pem(), WallClock::now()};
+    for (auto& [k, v] : fleet_config.guard.controller_domain) self.domain[k] = v;
+    controllers = std::make_unique<ControllerRegistry>(*store, self,
+                                                    std::chrono::duration_cast<std::chrono::milliseconds>(fleet_config.lease_grace));
+    if (auto r = controllers->start(); !r) {
+      log()->error("{}", r.error().describe());
+      return false;
+    }
+    fleet_config.guard.live_peers = [r = controllers.get()] { return r->live_peers(); };
+    return true;
+  };
   if (postgres) {
     PostgresOptions o;
     o.url = store_url;
@@ -309,11 +351,10 @@ int serve_main(int argc, char** argv) {
     // Nothing is written, and no agent commanded, before this controller leads.
     LeaderLease& lease = (*opened)->lease();
     store = std::move(*opened);
+    if (!start_registry()) return 1;
     log()->info("controller {} of fleet {}: waiting for the leader lease", controller_id, fleet_id);
-    FollowerConfig follower{controller_id, advertise,
-                            std::chrono::duration_cast<std::chrono::milliseconds>(fleet_config.lease_grace),
-                            fleet_config, state_dir, api_config};
-    auto led = follow_until_leading(follower, *store, lease, agents, *access, sigs);
+    FollowerConfig follower{controller_id, advertise, leader_ttl, fleet_config, state_dir, api_config};
+    auto led = follow_until_leading(follower, *store, lease, agents, *access, sigs, &previous_leader);
     if (!led) {
       log()->error("{}", led.error().describe());
       return 1;
@@ -327,6 +368,7 @@ int serve_main(int argc, char** argv) {
       return 1;
     }
     store = std::move(*opened);
+    if (!start_registry()) return 1;
   }
   if (auto imported = import_files(state_dir, *store); !imported) {
     log()->error("{}", imported.error().describe());
@@ -349,10 +391,29 @@ int serve_main(int argc, char** argv) {
   agent_server.set_renewer([e = enrollment->get()](const std::string& id, const std::string& csr) {
     return e->renew_message(id, csr);
   });
-  if (auto r = agent_server.start(agents); !r) {
-    log()->error("{}", r.error().describe());
-    return 1;
+  // After a takeover the runs in flight go on here (runner/takeover.h): the faults the
+  // agents report are re-adopted, so the agent port opens once the runs know what to
+  // expect; otherwise at once (a restart reverts what agents report as they come).
+  runner::RunManagerConfig run_config;
+  runner::Readoption readoption;
+  if (elector && !previous_leader.holder.empty()) {
+    auto ttl = std::chrono::duration_cast<WallClock::duration>(leader_ttl);
+    run_config.takeover = runner::Takeover{previous_leader.holder, previous_leader.expires_at - ttl, controller_id,
+                                           elector->epoch(), WallClock::now(),
+                                           std::chrono::duration_cast<std::chrono::nanoseconds>(fleet_config.lease_grace)};
+    run_config.readoption = &readoption;
+    fleet.set_adoption([&readoption](const v1::Hello& h, const v1::ActiveFault& f) { return readoption.adopt(h, f); },
+                       [&readoption](const v1::Hello& h) { readoption.seen(h); });
   }
+  auto start_agents = [&]() -> bool {
+    if (auto r = agent_server.start(agents); !r) {
+      log()->error("{}", r.error().describe());
+      return false;
+    }
+    controllers->set_address(advertised_address(agents.listen, agent_server.port(), advertise));
+    return true;
+  };
+  if (!run_config.takeover && !start_agents()) return 1;
   // Every run keeps a signed evidence log; without one a run still runs, and says so.
   auto run_evidence = evidence::ControllerEvidence::open(state_dir, *store);
   if (!run_evidence) {
@@ -367,7 +428,6 @@ int serve_main(int argc, char** argv) {
   }
   runner::SystemClock clock;
   runner::FleetAdapter fleet_driver(fleet);
-  runner::RunManagerConfig run_config;
   run_config.store = store.get();
   run_config.policy_approvals = [&access](const std::string& environment) -> uint32_t {
     auto rule = access->rule_for(environment);
@@ -384,6 +444,11 @@ int serve_main(int argc, char** argv) {
   if (!aborted) {
     log()->error("{}", aborted.error().describe());
     return 1;
+  }
+  if (run_config.takeover) {
+    log()->info("took over from {} (its last lease renewal {}): runs it left in flight go on here", run_config.takeover->from,
+                format_utc(run_config.takeover->lost_at));
+    if (!start_agents()) return 1;
   }
 
   ApiServer api_server;

@@ -24,6 +24,22 @@ Result<Json> collect_evidence(controller::EvidenceRecords& store, std::string_vi
   Json seal{{"statement", make_seal(run_id, head.seq, head.hash, head.key_fingerprint)},
             {"signature", head.head_signature},
             {"public_key", *pem}};
+  // A run continued at another controller after a takeover is signed in parts, each
+  // by the controller that led it then: every part but the last ends at the last head
+  // its controller signed, and that seal comes along.
+  Json parts = Json::array();
+  const controller::StoredEvent* last_signed = nullptr;
+  for (const auto& e : stored) {
+    if (e.head_signature.empty()) continue;
+    if (last_signed && last_signed->key_fingerprint != e.key_fingerprint) {
+      FD_ASSIGN(part_pem, store.public_key(last_signed->key_fingerprint), "report of run {}", run_id);
+      if (!part_pem) return make_error("report of run {}: the store lacks public key {}", run_id, last_signed->key_fingerprint);
+      parts.push_back(Json{{"statement", make_seal(run_id, last_signed->seq, last_signed->hash, last_signed->key_fingerprint)},
+                           {"signature", last_signed->head_signature},
+                           {"public_key", *part_pem}});
+    }
+    last_signed = &e;
+  }
 
   Json findings = Json::array();
   FD_ASSIGN(ids, store.findings_of_run(run_id), "report of run {}", run_id);
@@ -37,8 +53,9 @@ Result<Json> collect_evidence(controller::EvidenceRecords& store, std::string_vi
           Json{{"record", std::move(record)}, {"hash", r.hash}, {"signature", r.signature}, {"public_key", *fpem}});
     }
   }
-  return Json{{"run", run_id}, {"events", std::move(events)}, {"seal", std::move(seal)},
-              {"findings", std::move(findings)}};
+  Json out{{"run", run_id}, {"events", std::move(events)}, {"seal", std::move(seal)}, {"findings", std::move(findings)}};
+  if (!parts.empty()) out["part_seals"] = std::move(parts);
+  return out;
 }
 
 Result<void> seal_document(Json& document, const SigningKey& key) {

@@ -7,7 +7,7 @@ namespace firedrill::evidence {
 
 namespace {
 
-constexpr std::array<std::pair<EventKind, std::string_view>, 15> kKindNames{{
+constexpr std::array<std::pair<EventKind, std::string_view>, 16> kKindNames{{
     {EventKind::kRunCreated, "run_created"},
     {EventKind::kApproval, "approval"},
     {EventKind::kTargetsResolved, "targets_resolved"},
@@ -23,6 +23,7 @@ constexpr std::array<std::pair<EventKind, std::string_view>, 15> kKindNames{{
     {EventKind::kAbort, "abort"},
     {EventKind::kVerdict, "verdict"},
     {EventKind::kNote, "note"},
+    {EventKind::kHandover, "handover"},
 }};
 
 }  // namespace

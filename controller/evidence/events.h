@@ -36,6 +36,7 @@ enum class EventKind {
   kAbort,            // the run was aborted
   kVerdict,          // last event of every finished run
   kNote,             // an operator's remark during the run
+  kHandover,         // the run went on at another controller (a takeover)
 };
 
 std::string_view to_string(EventKind kind);
@@ -283,6 +284,20 @@ struct Note {
   std::string text;
 };
 
+// The controller that led the run was lost and another took over: from then on the
+// run's events are signed with the new controller's key. Nothing was measured in
+// [probe_gap_from, probe_gap_to) (each probe has one sample there that is no success).
+struct Handover {
+  std::string from_controller;
+  WallTime lost_at;            // the lost controller's last lease renewal
+  std::string to_controller;
+  int64_t epoch = 0;           // the new leader's (the database fences the old one's writes)
+  WallTime led_at;             // when the new one took the lease
+  WallTime probe_gap_from;
+  WallTime probe_gap_to;
+  bool within_grace = false;   // false: the agents had reverted the faults; the run ends aborted
+};
+
 // JSON of each payload: member names as written above, every member always written
 // (so the canonical form does not depend on which were set).
 NLOHMANN_JSON_SERIALIZE_ENUM(TestType, {{TestType::kGameDay, "game_day"},
@@ -319,6 +334,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Milestone, name, at, detail)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Abort, reason, by, at)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Verdict, outcome, reason)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Note, by, text)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Handover, from_controller, lost_at, to_controller, epoch, led_at,
+                                               probe_gap_from, probe_gap_to, within_grace)
 
 template <typename T>
 struct EventKindOf;
@@ -342,6 +359,7 @@ FD_EVIDENCE_KIND(Milestone, kMilestone)
 FD_EVIDENCE_KIND(Abort, kAbort)
 FD_EVIDENCE_KIND(Verdict, kVerdict)
 FD_EVIDENCE_KIND(Note, kNote)
+FD_EVIDENCE_KIND(Handover, kHandover)
 #undef FD_EVIDENCE_KIND
 
 // Reads a payload, turning nlohmann's exceptions into an Error naming the kind.

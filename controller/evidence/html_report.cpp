@@ -677,6 +677,11 @@ Result<std::string> render_html(const Json& document) {
   p.f(R"(<tr><th>Signing key fingerprint</th><td class="mono" id="key-fingerprint">{}</td></tr>)",
       or_dash(in.key_fingerprint));
   p.f(R"(<tr><th>Ed25519 signature</th><td class="mono">{}</td></tr>)", or_dash(in.signature));
+  if (in.signed_by.size() > 1) {
+    // A takeover: each controller signed the part it led.
+    p.f(R"(<tr><th>Signed in parts by</th><td class="mono" id="signed-by">{}</td></tr>)",
+        fmt::format("{}", fmt::join(in.signed_by, ", then ")));
+  }
   kv(p, "Method", in.canonical_form);
   kv(p, "Signed finding records", std::to_string(in.finding_records));
   p.raw("</table><p>Check this page or its JSON twin with <code>firedrill report verify FILE --key controller.pub</code> "

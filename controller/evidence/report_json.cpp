@@ -23,7 +23,11 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Milestones, fault_applied, first_failed_probe
                                    recovery, aborted, time_to_detect_ms, failover_ms, recovery_ms, source_detection,
                                    source_failover, source_recovery, failover_started, recovery_started,
                                    failover_started_ms, recovery_started_ms)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Timeline, milestones, entries, hosts, steps, window_start, window_end)
+void to_json(Json& j, const Timeline& t) {
+  j = Json{{"milestones", t.milestones}, {"entries", t.entries},           {"hosts", t.hosts},
+           {"steps", t.steps},           {"window_start", t.window_start}, {"window_end", t.window_end}};
+  if (!t.handovers.empty()) j["handovers"] = t.handovers;
+}
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FidelityPart, part, at, offset_us, source)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FidelityHost, host, step, fault_kind, parts, did, clock)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FidelitySpread, step, part, hosts, spread_us, max_clock_error_us)
@@ -39,8 +43,16 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Results, verdict, verdict_reason, abort_reaso
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FindingRow, id, rev, severity, owner, due, title, status, run, retest_run,
                                    retest_verdict, opened_at, relation, hash, key)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ComplianceRow, framework, clause, requirement, evidence, sections, status)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Integrity, events, first_hash, head, signature, key_fingerprint, canonical_form,
-                                   finding_records)
+void to_json(Json& j, const Integrity& in) {
+  j = Json{{"events", in.events},
+           {"first_hash", in.first_hash},
+           {"head", in.head},
+           {"signature", in.signature},
+           {"key_fingerprint", in.key_fingerprint},
+           {"canonical_form", in.canonical_form},
+           {"finding_records", in.finding_records}};
+  if (in.signed_by.size() > 1) j["signed_by"] = in.signed_by;
+}
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Summary, verdict, headline, figures)
 
 Json to_json(const ReportModel& m) {

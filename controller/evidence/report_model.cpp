@@ -248,6 +248,17 @@ Result<void> collect(const Json& events, Collected& c, ReportModel& m) {
         c.add_entry(at, "verdict", fmt::format("verdict: {}{}", v.outcome, v.reason.empty() ? "" : " - " + v.reason));
         break;
       }
+      case EventKind::kHandover: {
+        FD_ASSIGN(h, payload_from_json<Handover>(data), "report: event {}", i + 1);
+        c.add_entry(h.led_at == WallTime{} ? at : h.led_at, "handover",
+                    fmt::format("controller {} lost at {}; {} took over at {} (epoch {}){}; probe gap {} .. {} "
+                                "unmeasured (counted as no success)",
+                                h.from_controller, format_time(h.lost_at), h.to_controller, format_time(h.led_at), h.epoch,
+                                h.within_grace ? "" : ", later than the agents' lease grace", format_time(h.probe_gap_from),
+                                format_time(h.probe_gap_to)));
+        m.timeline.handovers.push_back(std::move(h));
+        break;
+      }
       case EventKind::kNote: {
         FD_ASSIGN(n, payload_from_json<Note>(data), "report: event {}", i + 1);
         c.add_entry(at, "note", fmt::format("{}: {}", n.by, n.text));
@@ -803,6 +814,14 @@ void integrity_section(const Json& evidence, ReportModel& m) {
     in.signature = evidence["seal"].value("signature", "");
     if (evidence["seal"].contains("statement")) in.key_fingerprint = evidence["seal"]["statement"].value("key", "");
   }
+  if (evidence.contains("part_seals") && evidence["part_seals"].is_array()) {
+    for (const auto& p : evidence["part_seals"]) {
+      if (!p.is_object() || !p.contains("statement") || !p["statement"].is_object()) continue;
+      std::string key = p["statement"].value("key", "");
+      if (in.signed_by.empty() || in.signed_by.back() != key) in.signed_by.push_back(key);
+    }
+  }
+  if (in.signed_by.empty() || in.signed_by.back() != in.key_fingerprint) in.signed_by.push_back(in.key_fingerprint);
   in.canonical_form = "SHA-256 over canonical JSON (sorted keys, no whitespace); Ed25519 seal over the head";
   in.finding_records = evidence.contains("findings") ? static_cast<int64_t>(evidence["findings"].size()) : 0;
 }

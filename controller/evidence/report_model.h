@@ -148,6 +148,7 @@ struct Timeline {
   std::vector<StepTiming> steps;
   std::string window_start;  // what the charts span
   std::string window_end;
+  std::vector<Handover> handovers;  // takeovers during the run (none: left out of the JSON)
 };
 
 struct ProbePoint {
@@ -233,6 +234,9 @@ struct Integrity {
   std::string head;
   std::string signature;
   std::string key_fingerprint;
+  // Every key that signed a part of the log, in order (a run continued at another
+  // controller after a takeover has several); shown when there is more than one.
+  std::vector<std::string> signed_by;
   std::string canonical_form;
   int64_t finding_records = 0;
 };

@@ -236,6 +236,67 @@ void check_seal(const Json& ev, const std::string& run, const Pinned& pinned, Ve
   }
 }
 
+// A run continued at another controller after a takeover carries a seal for each
+// earlier part: the last head its controller signed. Each must be a head of this chain,
+// signed by the key it names, and (pinned) by a pinned key: every part's signer is.
+void check_part_seals(const Json& ev, const std::string& run, const Pinned& pinned, Verification& v) {
+  if (!ev.contains("part_seals")) return;
+  auto add = [&](Problem p, std::string msg) { v.issues.push_back(Issue{p, std::move(msg)}); };
+  const Json& parts = ev["part_seals"];
+  if (!parts.is_array()) {
+    add(Problem::kMalformed, "part_seals is not a list");
+    return;
+  }
+  std::map<int64_t, std::string> hash_at;
+  for (const auto& e : ev["events"]) {
+    if (e.is_object()) hash_at[e.value("seq", int64_t{0})] = e.value("hash", "");
+  }
+  int64_t previous = 0;
+  std::vector<std::string> signers;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const Json& part = parts[i];
+    std::string what = fmt::format("part seal {}", i + 1);
+    if (!part.is_object() || !part.contains("statement") || !part["statement"].is_object()) {
+      add(Problem::kMalformed, what + " has no statement");
+      continue;
+    }
+    const Json& st = part["statement"];
+    int64_t upto = st.value("events", int64_t{0});
+    std::string head = st.value("head", "");
+    std::string key_fpr = st.value("key", "");
+    if (st.value("type", "") != kSealType || st.value("run", "") != run) {
+      add(Problem::kMalformed, fmt::format("{} is not a firedrill seal of run '{}'", what, run));
+    }
+    if (upto <= previous) add(Problem::kMalformed, fmt::format("{} (events 1..{}) is out of order", what, upto));
+    previous = std::max(previous, upto);
+    auto at = hash_at.find(upto);
+    if (at == hash_at.end() || at->second != head) {
+      add(Problem::kHeadMismatch, fmt::format("{} signs head {} at event {}, which is not this chain's", what,
+                                              short_hash(head), upto));
+    }
+    auto pub = PublicKey::from_pem(part.value("public_key", ""), what + "'s public key");
+    if (!pub) {
+      add(Problem::kBadSignature, pub.error().message);
+      continue;
+    }
+    auto sig = base64_decode(part.value("signature", ""));
+    auto bytes = canonical(st);
+    if (pub->fingerprint() != key_fpr || !sig || !bytes || !pub->verify(*bytes, *sig)) {
+      add(Problem::kBadSignature, fmt::format("{}'s signature does not verify with key {}", what, pub->fingerprint()));
+      continue;
+    }
+    v.checked.push_back(fmt::format("{}: events 1..{}, head {}, Ed25519 signature valid for key {}", what, upto,
+                                    short_hash(head), pub->fingerprint()));
+    if (signers.empty() || signers.back() != pub->fingerprint()) signers.push_back(pub->fingerprint());
+    size_t before = v.issues.size();
+    check_signer(what, pub->fingerprint(), pinned, v);
+    if (pinned.any() && v.issues.size() == before) v.checked.push_back(what + " signer is a pinned key: " + pub->fingerprint());
+  }
+  // Who signed, part by part: "A, then B".
+  if (!signers.empty() && signers.back() != v.signer) signers.push_back(v.signer);
+  if (signers.size() > 1) v.signer = fmt::format("{}", fmt::join(signers, ", then "));
+}
+
 void check_findings(const Json& ev, const std::string& run, const Pinned& pinned, bool link, Verification& v) {
   auto add = [&](std::string msg) { v.issues.push_back(Issue{Problem::kFindingChanged, std::move(msg)}); };
   if (!ev.contains("findings")) return;
@@ -461,6 +522,7 @@ void verify_document_checked(const Json& doc, const Pinned& pinned, std::string_
     v.checked.push_back(fmt::format("chain: {} events, every hash and link recomputed", ev["events"].size()));
   }
   check_seal(ev, run, pinned, v);
+  check_part_seals(ev, run, pinned, v);
   // When the evidence itself is broken, everything derived from it differs too: name
   // the broken evidence, not every consequence of it.
   bool evidence_ok = v.issues.size() == before;

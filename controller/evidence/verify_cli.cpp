@@ -14,7 +14,10 @@ namespace po = boost::program_options;
 const char* const kVerifyHelp =
     "  verify recomputes every hash, checks the Ed25519 seals against the pinned key\n"
     "  (--key: the controller's public key from `firedrill keys export`; --keys: a file of\n"
-    "  several, e.g. before and after a key rotation), checks finding records and the\n"
+    "  several, from `firedrill keys export --all`: controllers that share a store, or a\n"
+    "  key rotation). A run continued at another controller after a takeover is signed\n"
+    "  in parts, one per controller; the report lists every key that signed, and each\n"
+    "  must be pinned. It checks finding records and the\n"
     "  findings the report was sealed with, derives the report again and compares it, and\n"
     "  for a page renders it again. It names each problem (changed, removed or reordered\n"
     "  events, changed verdict, removed, added or edited finding, another key, truncated\n"
@@ -66,7 +69,7 @@ int report_verify_main(int argc, char** argv) {
   po::options_description desc(std::string("firedrill report verify FILE --key PUBLIC.pem | --keys KEYS.pem\n\n") +
                                kVerifyHelp + "\nOptions");
   desc.add_options()("help,h", "this help")("key", po::value(&key), "PEM public key the report must be signed by")(
-      "keys", po::value(&keys), "file of PEM public keys, one of which must have signed the report")(
+      "keys", po::value(&keys), "file of PEM public keys: every key that signed a part of the report must be one")(
       "file", po::value(&file), "report file");
   po::positional_options_description pos;
   pos.add("file", 1);

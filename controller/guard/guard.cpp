@@ -159,16 +159,20 @@ v1::GuardVerdict check_guard(const GuardPolicy& policy, const GuardInput& in) {
     }
   }
 
+  std::vector<std::map<std::string, std::string>> peers;
+  if (!policy.controller_domain.empty() && policy.live_peers) peers = policy.live_peers();
   for (auto& [key, value] : policy.controller_domain) {
-    bool peer_elsewhere = std::any_of(policy.peer_domains.begin(), policy.peer_domains.end(),
-                                      [&](auto& p) { return p.first == key && p.second != value; });
+    bool peer_elsewhere = std::any_of(peers.begin(), peers.end(), [&, &key = key, &value = value](auto& p) {
+      auto it = p.find(key);
+      return it != p.end() && it->second != value;
+    });
     if (peer_elsewhere) continue;
     std::vector<std::string> hit;
     for (auto& t : targets) {
       if (value_of(t, key) == value) hit.push_back(t);
     }
     if (!hit.empty()) {
-      verdict.add("controller_domain", fmt::format("the controller lives in {}={} and has no peer elsewhere", key, value),
+      verdict.add("controller_domain", fmt::format("the controller lives in {}={} and no live controller lives elsewhere", key, value),
                   hit, "targets in the controller's own failure domain");
     }
   }

@@ -23,6 +23,9 @@
 #include <utility>
 #include <vector>
 
+#include <functional>
+#include <map>
+
 #include "common/result.h"
 #include "controller/targeting/selector.h"
 #include "controller/targeting/targets.h"
@@ -37,9 +40,11 @@ struct GuardPolicy {
   double budget_percent = 0;    // 0: no budget in percent of the live fleet
   // Where the controller itself lives ("dc" -> "chuncheon", "host" -> "mgmt-1").
   std::vector<std::pair<std::string, std::string>> controller_domain;
-  // Where peer controllers live; a peer in another value of a key lifts the
-  // controller_domain rule for that key.
-  std::vector<std::pair<std::string, std::string>> peer_domains;
+  // The failure domains of the other live controllers, as the store's controllers
+  // registry says now (the daemon's ControllerRegistry; none: no peer). A live peer in
+  // another value of a key lifts the controller_domain rule for that key: a fault on
+  // dc=pangyo is allowed when a controller lives outside pangyo.
+  std::function<std::vector<std::map<std::string, std::string>>()> live_peers;
 
   // Checks the selectors parse, so a bad policy fails at start, not at the first run.
   Result<void> validate() const;

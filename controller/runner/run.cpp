@@ -1046,8 +1046,206 @@ void Run::finish() {
   if (observer_) observer_->on_verdict(copy);
 }
 
+void Run::continue_after(const Takeover& takeover, const Readoption* readoption) {
+  takeover_ = takeover;
+  readoption_ = readoption;
+}
+
+namespace {
+
+// A fault the agent may still hold by the record.
+bool held(v1::TargetStatus s) {
+  return s == v1::TARGET_STATUS_SENDING || s == v1::TARGET_STATUS_SCHEDULED || s == v1::TARGET_STATUS_APPLIED ||
+         s == v1::TARGET_STATUS_REVERT_FAILING;
+}
+
+}  // namespace
+
+void Run::mark_probe_gap(WallTime from, WallTime to) {
+  if (to <= from) return;
+  std::vector<v1::ProbeSample> rows;
+  std::map<std::string, std::vector<slo::Sample>> by_probe;
+  std::string id;
+  {
+    std::lock_guard lock(mu_);
+    id = record_.id();
+    for (const auto& p : record_.experiment().probes()) {
+      slo::Sample gap{from, std::chrono::duration_cast<nanoseconds>(to - from), false, kUnmeasured, 0};
+      rows.push_back(to_proto_sample(p.name(), gap));
+      *record_.add_samples() = rows.back();
+      sets_[p.name()].push_back(gap);
+      by_probe[p.name()].push_back(gap);
+    }
+    touch();
+  }
+  if (store_ && !rows.empty()) {
+    if (auto r = store_->append_samples(id, rows); !r) {
+      logger("controller.runner")->error("run {}: cannot store the probe gap: {}", id, r.error().describe());
+    }
+  }
+  if (observer_) {
+    v1::RunRecord copy = snapshot(false);
+    for (const auto& [probe, v] : by_probe) observer_->on_samples(copy, probe, v);
+  }
+}
+
+Run::Step Run::readopt() {
+  if (active_.empty() || !readoption_) return Step::kGo;
+  WallTime deadline = plus(clock_->now(), takeover_->grace);
+  while (true) {
+    auto st = readoption_->state(record_.id());
+    if (!st.missing.empty()) {
+      end_aborted(fmt::format("after the takeover by {}: {}", takeover_->to, fmt::join(st.missing, "; ")), "takeover");
+      return Step::kStop;
+    }
+    if (st.waiting.empty()) {
+      event("takeover", fmt::format("{} fault(s) re-adopted: {} report them as the run's record holds them",
+                                    st.adopted.size(), host_list(st.adopted)));
+      return Step::kGo;
+    }
+    if (clock_->now() >= deadline) {
+      end_aborted(fmt::format("after the takeover by {}, not reported again by their agents within the lease grace {}: {}",
+                              takeover_->to, format_duration(takeover_->grace), fmt::join(st.waiting, "; ")),
+                  "takeover");
+      return Step::kStop;
+    }
+    pump();
+    if (auto [reason, by] = should_abort(false); !reason.empty()) {
+      end_aborted(reason, by);
+      return Step::kStop;
+    }
+    sleep_tick(deadline);
+  }
+}
+
+// The run as the lost controller left it in the store: its phase, step, targets and
+// faults, its samples. What its thread alone held (the hosts of each step, the faults
+// in effect) is read back from the record.
+v1::RunRecord Run::continue_run() {
+  const v1::Experiment& e = record_.experiment();
+  const Takeover t = *takeover_;
+  v1::RunPhase phase;
+  int step = 0;
+  WallTime last_sample{};
+  {
+    std::lock_guard lock(mu_);
+    phase = record_.phase();
+    step = static_cast<int>(record_.step());
+    for (const auto& s : record_.samples()) {
+      last_sample = std::max(last_sample, plus(from_proto(s.start()), from_proto(s.duration())));
+    }
+    step_hosts_.clear();
+    active_.clear();
+    for (const auto& sr : record_.steps()) {
+      std::vector<controller::Host> hosts;
+      for (const auto& rt : sr.targets()) {
+        controller::Host h{rt.agent_id(), {}, ""};
+        for (const auto& [k, v] : rt.tags()) h.tags[k] = v;
+        hosts.push_back(std::move(h));
+      }
+      step_hosts_.push_back(std::move(hosts));
+      std::map<std::string, std::vector<std::string>> by_fault;
+      for (const auto& f : sr.faults()) {
+        if (held(f.status())) by_fault[f.fault_id()].push_back(f.agent_id());
+      }
+      int i = static_cast<int>(sr.index());
+      for (auto& [fid, on] : by_fault) active_.push_back(Active{i, fid, on, i < e.steps_size() && e.steps(i).hold()});
+    }
+  }
+  WallTime now = clock_->now();
+  WallTime gap_from = std::min(now, std::max(t.lost_at, last_sample));
+  event("takeover", fmt::format("controller {} lost at {} (its last lease renewal); {} leads from {} with epoch {}, "
+                                "{} later; probe gap {} .. {}",
+                                t.from.empty() ? "(unknown)" : t.from, format_utc(t.lost_at), t.to, format_utc(t.led_at),
+                                t.epoch, format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(t.led_at - t.lost_at)),
+                                format_utc(gap_from), format_utc(now)));
+  bool measured = phase == v1::RUN_PHASE_STEADY_STATE || phase == v1::RUN_PHASE_INJECT ||
+                  phase == v1::RUN_PHASE_OBSERVE || phase == v1::RUN_PHASE_REVERT || phase == v1::RUN_PHASE_RECOVER;
+  if (measured) mark_probe_gap(gap_from, now);
+  if (observer_) observer_->on_handover(snapshot(false), t, gap_from, now);
+  bool injected = !active_.empty() || record_.has_fault_start();
+  if (!injected && (phase == v1::RUN_PHASE_PREFLIGHT || phase == v1::RUN_PHASE_STEADY_STATE)) {
+    // Nothing was applied yet: the run starts again from its preflight.
+    {
+      std::lock_guard lock(mu_);
+      record_.clear_steps();
+    }
+    fleet_->end_run(record_.id());
+    takeover_.reset();
+    return execute();
+  }
+  admitted_ = true;  // the run manager put its held hosts back in the fleet's ledger
+  if (!t.within_grace()) {
+    end_aborted(fmt::format("the takeover came {} after controller {} was lost, later than the agents' lease grace {}: "
+                            "the agents reverted the run's faults on their own",
+                            format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(t.led_at - t.lost_at)),
+                            t.from, format_duration(t.grace)),
+                "takeover");
+    return snapshot(true);
+  }
+  if (measured && probes_ && !probes_started_) {
+    probes_->start();
+    probes_started_ = true;
+  }
+  if (record_.outcome() == v1::RUN_OUTCOME_ABORTED) {
+    // The lost controller was ending the run: this one ends it the same way.
+    std::string reason;
+    {
+      std::lock_guard lock(mu_);
+      reason = record_.reason();
+    }
+    end_aborted(reason, "takeover");
+    return snapshot(true);
+  }
+  switch (phase) {
+    case v1::RUN_PHASE_INJECT:
+    case v1::RUN_PHASE_OBSERVE: {
+      if (readopt() == Step::kStop) return snapshot(true);
+      {
+        std::lock_guard lock(mu_);
+        for (auto& f : *record_.mutable_steps(step)->mutable_faults()) {
+          if (f.status() == v1::TARGET_STATUS_SENDING || f.status() == v1::TARGET_STATUS_SCHEDULED) {
+            f.set_status(v1::TARGET_STATUS_APPLIED);  // its agent holds it (re-adopted)
+          }
+        }
+        if (!record_.has_fault_start()) *record_.mutable_fault_start() = record_.steps(step).started_at();
+        touch();
+      }
+      persist(true);
+      for (int i = step; i < e.steps_size(); ++i) {
+        if (i > step && inject(i) == Step::kStop) return snapshot(true);
+        if (observe(i) == Step::kStop) return snapshot(true);
+      }
+      revert_all("every step ran");
+      recover();
+      verdict();
+      break;
+    }
+    case v1::RUN_PHASE_REVERT:
+      revert_all("every step ran");
+      recover();
+      verdict();
+      break;
+    case v1::RUN_PHASE_RECOVER:
+      if (!active_.empty()) revert_all("every step ran");
+      recover();
+      verdict();
+      break;
+    case v1::RUN_PHASE_VERDICT:
+      verdict();
+      break;
+    default:
+      end_aborted(fmt::format("cannot continue a run in {} after a takeover", phase_name(phase)), "takeover");
+      break;
+  }
+  return snapshot(true);
+}
+
 v1::RunRecord Run::execute() {
   if (record_.phase() == v1::RUN_PHASE_DONE) return snapshot(true);
+  if (takeover_ && record_.phase() != v1::RUN_PHASE_PENDING_APPROVAL && record_.phase() != v1::RUN_PHASE_UNSPECIFIED) {
+    return continue_run();
+  }
   if (record_.phase() == v1::RUN_PHASE_UNSPECIFIED && observer_) observer_->on_created(snapshot(false));
   const v1::Experiment& e = record_.experiment();
   if (e.approvals().required() > 0 && wait_for_approvals() == Step::kStop) return snapshot(true);

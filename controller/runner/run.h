@@ -26,6 +26,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,6 +35,7 @@
 #include "controller/probes/probe_set.h"
 #include "controller/runner/clock.h"
 #include "controller/runner/fleet_driver.h"
+#include "controller/runner/takeover.h"
 #include "controller/slo/slo.h"
 #include "controller/store/store.h"
 #include "firedrill/v1/run.pb.h"
@@ -64,6 +66,9 @@ class RunObserver {
   virtual void on_data_check(const v1::RunRecord& run, const v1::DataReadBack& data) {}
   virtual void on_milestone(const v1::RunRecord& run, const std::string& name, WallTime at, const std::string& detail) {}
   virtual void on_abort(const v1::RunRecord& run, const std::string& reason, const std::string& by) {}
+  // The run goes on at another controller (takeover.h): nothing was measured in
+  // [gap_from, gap_to).
+  virtual void on_handover(const v1::RunRecord& run, const Takeover& takeover, WallTime gap_from, WallTime gap_to) {}
   virtual void on_verdict(const v1::RunRecord& run) {}  // last; also for refused runs
   // Asked just before the verdict: what this observer could not record of the run
   // ("" for nothing). A run whose evidence is incomplete says so in its verdict and
@@ -81,6 +86,9 @@ class Run {
 
   // Drives the run from its recorded phase to the end; returns the final record.
   v1::RunRecord execute();
+  // Before execute(): the run was in flight at a controller that was lost, and this one
+  // took over (takeover.h); `readoption` tells which of its faults the agents still hold.
+  void continue_after(const Takeover& takeover, const Readoption* readoption);
 
   // Thread-safe while execute() runs on another thread.
   v1::ApproveResponse approve(const std::string& approver, const std::string& comment, bool reject);
@@ -109,6 +117,11 @@ class Run {
   void recover();
   void verdict();
   void end_aborted(const std::string& reason, const std::string& by);
+  // After a takeover: what only the lost controller's thread held, the probe gap, the
+  // faults re-adopted; then on from the recorded phase.
+  v1::RunRecord continue_run();
+  Step readopt();
+  void mark_probe_gap(WallTime from, WallTime to);
   void end_refused(const std::string& reason);
   void finish();
 
@@ -163,6 +176,8 @@ class Run {
   std::set<std::string> ended_seen_;  // "FAULT@HOST" already recorded as ended early
   bool probes_started_ = false;
   bool admitted_ = false;
+  std::optional<Takeover> takeover_;
+  const Readoption* readoption_ = nullptr;
 };
 
 // The record of a new run of a loaded (valid) experiment file.

@@ -1,4 +1,5 @@
 #include "controller/runner/run_manager.h"
+#include <algorithm>
 
 #include "controller/runner/environment.h"
 #include "controller/runner/run_ids.h"
@@ -46,6 +47,9 @@ class FanOut : public RunObserver {
   }
   void on_abort(const v1::RunRecord& r, const std::string& reason, const std::string& by) override {
     for (auto* o : to_) o->on_abort(r, reason, by);
+  }
+  void on_handover(const v1::RunRecord& r, const Takeover& t, WallTime from, WallTime to) override {
+    for (auto* o : to_) o->on_handover(r, t, from, to);
   }
   void on_verdict(const v1::RunRecord& r) override {
     for (auto* o : to_) o->on_verdict(r);
@@ -95,9 +99,16 @@ Result<std::vector<std::string>> RunManager::start() {
       }
       continue;
     }
+    if (config_.takeover) {
+      if (auto c = continue_run(std::move(r)); !c) {
+        logger("controller.runner")->error("run {}: cannot continue after the takeover: {}", id, c.error().describe());
+      }
+      continue;
+    }
     recover(std::move(r));
     ended.push_back(id);
   }
+  scheduler_.finish_claimed(clock_->now());
   scheduler_thread_ = std::thread([this] { scheduler_loop(); });
   return ended;
 }
@@ -153,6 +164,29 @@ void RunManager::recover(v1::RunRecord r) {
   logger("controller.runner")->warn("run {} ({}): {}", r.id(), r.kind(), reason);
 }
 
+Result<std::string> RunManager::continue_run(v1::RunRecord r) {
+  const Takeover& t = *config_.takeover;
+  std::vector<std::string> hosts;
+  for (const auto& s : r.steps()) {
+    for (const auto& f : s.faults()) {
+      bool held = f.status() == v1::TARGET_STATUS_SENDING || f.status() == v1::TARGET_STATUS_SCHEDULED ||
+                  f.status() == v1::TARGET_STATUS_APPLIED || f.status() == v1::TARGET_STATUS_REVERT_FAILING;
+      if (!held) continue;
+      if (std::find(hosts.begin(), hosts.end(), f.agent_id()) == hosts.end()) hosts.push_back(f.agent_id());
+      // Slower than the grace the agents reverted on their own: nothing to re-adopt, and
+      // what one still reports is reverted.
+      if (config_.readoption && t.within_grace() && f.step() < static_cast<uint32_t>(r.experiment().steps_size())) {
+        config_.readoption->expect(r.id(), f, r.experiment().steps(static_cast<int>(f.step())).fault());
+      }
+    }
+  }
+  // In flight before any agent registers: the fleet keeps what it re-adopts.
+  fleet_->set_run_hosts(r.id(), hosts);
+  logger("controller.runner")->warn("run {} ({}): continued after the takeover from {} ({} host(s) under fault)", r.id(),
+                                    phase_name(r.phase()), t.from, hosts.size());
+  return begin(std::move(r), true, &t);
+}
+
 void RunManager::stop(const std::string& why) {
   std::vector<std::unique_ptr<Entry>> entries;
   {
@@ -175,7 +209,7 @@ void RunManager::stop(const std::string& why) {
   }
 }
 
-Result<std::string> RunManager::begin(v1::RunRecord record, bool resumed) {
+Result<std::string> RunManager::begin(v1::RunRecord record, bool resumed, const Takeover* takeover) {
   std::string id = record.id();
   if (!resumed) {
     FD_ASSIGN(environment, place(record.experiment()), "run {} refused", id);
@@ -195,6 +229,7 @@ Result<std::string> RunManager::begin(v1::RunRecord record, bool resumed) {
   auto probes = probes_(record.experiment());
   entry->run = std::make_shared<Run>(std::move(record), clock_, fleet_, std::move(probes), store_, entry->fanout.get(),
                                      config_.options);
+  if (takeover) entry->run->continue_after(*takeover, config_.readoption);
   Entry* e = entry.get();
   {
     std::lock_guard lock(mu_);

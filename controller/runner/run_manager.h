@@ -3,13 +3,15 @@
 // the store. Also the scheduler's Launcher, and the thread that ticks the scheduler.
 // On start it ends the runs a previous controller left in flight (the one recovery:
 // their faults reverted, the abort and its reason in their record and evidence) and
-// resumes the ones that were waiting for approval.
+// resumes the ones that were waiting for approval; after a takeover (takeover.h) it
+// continues them instead.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +40,11 @@ struct RunManagerConfig {
   // file's own `approvals.required`. None: the file's.
   // The environment is where the run's targets are (environment.h).
   std::function<uint32_t(const std::string& environment)> policy_approvals;
+  // Set when this controller took the leader lease from one that was lost (takeover.h):
+  // the runs it left in flight go on here instead of ending. `readoption` is what the
+  // fleet is told to re-adopt (Fleet::set_adoption).
+  std::optional<Takeover> takeover;
+  Readoption* readoption = nullptr;
 };
 
 class RunManager : public scheduler::Launcher {
@@ -80,7 +87,10 @@ class RunManager : public scheduler::Launcher {
     bool done = false;
   };
 
-  Result<std::string> begin(v1::RunRecord record, bool resumed);
+  Result<std::string> begin(v1::RunRecord record, bool resumed, const Takeover* takeover = nullptr);
+  // A run in flight at the lost leader: its held hosts back in the fleet's ledger, its
+  // faults expected back from their agents, its thread started to go on.
+  Result<std::string> continue_run(v1::RunRecord record);
   // The environment a new run of `e` is in, from its targets (environment.h).
   Result<std::string> place(const v1::Experiment& e);
   void recover(v1::RunRecord record);

@@ -117,6 +117,9 @@ class Forwarder : public runner::RunObserver {
   void on_abort(const v1::RunRecord& r, const std::string& reason, const std::string& by) override {
     to_->on_abort(r, reason, by);
   }
+  void on_handover(const v1::RunRecord& r, const runner::Takeover& t, WallTime from, WallTime to) override {
+    to_->on_handover(r, t, from, to);
+  }
   void on_verdict(const v1::RunRecord& r) override { to_->on_verdict(r); }
   std::string incomplete(const std::string& run_id) const override { return to_->incomplete(run_id); }
 
@@ -415,6 +418,12 @@ void RunRecorder::on_milestone(const v1::RunRecord& run, const std::string& name
 void RunRecorder::on_abort(const v1::RunRecord& run, const std::string& reason, const std::string& by) {
   std::lock_guard lock(mu_);
   append(run, Abort{reason, by, clock_()});
+}
+
+void RunRecorder::on_handover(const v1::RunRecord& run, const runner::Takeover& t, WallTime gap_from,
+                              WallTime gap_to) {
+  std::lock_guard lock(mu_);
+  append(run, Handover{t.from, t.lost_at, t.to, t.epoch, t.led_at, gap_from, gap_to, t.within_grace()});
 }
 
 void RunRecorder::on_verdict(const v1::RunRecord& run) {

@@ -48,6 +48,8 @@ class RunRecorder : public runner::RunObserver {
   void on_milestone(const v1::RunRecord& run, const std::string& name, WallTime at,
                     const std::string& detail) override;
   void on_abort(const v1::RunRecord& run, const std::string& reason, const std::string& by) override;
+  void on_handover(const v1::RunRecord& run, const runner::Takeover& takeover, WallTime gap_from,
+                   WallTime gap_to) override;
   void on_verdict(const v1::RunRecord& run) override;
 
   // An observer of its own for one run, forwarding to this recorder (which must

@@ -1,5 +1,7 @@
 #include "controller/scheduler/scheduler.h"
 
+#include <optional>
+
 #include <unistd.h>
 
 #include <random>
@@ -12,6 +14,7 @@ namespace firedrill::scheduler {
 namespace {
 
 constexpr size_t kHistory = 50;
+constexpr const char* kClaimed = "claimed";
 constexpr auto kOnTime = std::chrono::minutes(1);
 constexpr int kMaxCatchUp = 100000;  // occurrences walked over after a long absence
 
@@ -117,7 +120,10 @@ Result<v1::ScheduleRecord> Scheduler::remove(const std::string& id) {
 }
 
 void Scheduler::note(v1::ScheduleRecord* r, WallTime due, WallTime now, std::string outcome, std::string run_id) {
-  auto* h = r->add_history();
+  // What became of a claimed occurrence replaces its claim.
+  bool claimed = r->history_size() > 0 && r->history(r->history_size() - 1).outcome() == kClaimed &&
+                 from_proto(r->history(r->history_size() - 1).due()) == due;
+  auto* h = claimed ? r->mutable_history(r->history_size() - 1) : r->add_history();
   *h->mutable_due() = to_proto(due);
   *h->mutable_handled_at() = to_proto(now);
   h->set_outcome(std::move(outcome));
@@ -173,7 +179,10 @@ std::vector<std::string> Scheduler::tick_one(Entry* e, WallTime now) {
   bool late = now - latest > deadline;
   if (late) note(&r, latest, now, "missed (later than the starting deadline)", "");
   refresh_next(e, now);
-  // Written before the run starts: a restart must never start this occurrence again.
+  // Claimed before the run starts (fenced by the leader epoch on a shared store): a
+  // restart or a takeover never starts this occurrence again, and starts it late only
+  // when no run of it was recorded (finish_claimed).
+  if (!late) note(&r, latest, now, kClaimed, "");
   if (auto p = persist(r); !p) {
     log->error("schedule {}: {}; not starting the run", r.id(), p.error().describe());
     return started;
@@ -183,18 +192,62 @@ std::vector<std::string> Scheduler::tick_one(Entry* e, WallTime now) {
   if (policy != v1::CONCURRENCY_ALLOW && !r.last_run_id().empty() && launcher_->active(r.last_run_id())) {
     note(&r, latest, now, fmt::format("skipped: previous run {} still active", r.last_run_id()), "");
   } else {
-    auto id = launcher_->launch(r, for_run(r.experiment(), fresh_seed()), latest);
-    if (id) {
-      note(&r, latest, now, "started", *id);
-      r.set_last_run_id(*id);
-      started.push_back(*id);
-      log->info("schedule {} ({}): started run {} for {}", r.id(), r.experiment().name(), *id, format_utc(latest));
-    } else {
-      note(&r, latest, now, "failed: " + id.error().describe(), "");
-      log->warn("schedule {}: run not started: {}", r.id(), id.error().describe());
-    }
+    launch(&r, latest, now, started);
   }
   if (auto p = persist(r); !p) log->error("schedule {}: {}", r.id(), p.error().describe());
+  return started;
+}
+
+void Scheduler::launch(v1::ScheduleRecord* r, WallTime due, WallTime now, std::vector<std::string>& started) {
+  auto log = logger("controller.scheduler");
+  auto id = launcher_->launch(*r, for_run(r->experiment(), fresh_seed()), due);
+  if (id) {
+    note(r, due, now, "started", *id);
+    r->set_last_run_id(*id);
+    started.push_back(*id);
+    log->info("schedule {} ({}): started run {} for {}", r->id(), r->experiment().name(), *id, format_utc(due));
+  } else {
+    note(r, due, now, "failed: " + id.error().describe(), "");
+    log->warn("schedule {}: run not started: {}", r->id(), id.error().describe());
+  }
+}
+
+// The occurrence a lost controller claimed (last_due written, fenced by its epoch) and
+// may not have started: started now, late, unless its run is in the store (the run's
+// record is written as it begins, with its schedule id). None runs twice, none is lost.
+std::vector<std::string> Scheduler::finish_claimed(WallTime now) {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> started;
+  std::optional<std::vector<v1::RunRecord>> runs;
+  for (auto& [id, e] : entries_) {
+    v1::ScheduleRecord& r = e.record;
+    if (!r.has_last_due() || r.history_size() == 0) continue;
+    const auto& last = r.history(r.history_size() - 1);
+    if (last.outcome() != kClaimed || from_proto(last.due()) != from_proto(r.last_due())) continue;
+    if (!runs) {
+      auto all = store_->runs(0);
+      if (!all) {
+        logger("controller.scheduler")->error("schedules: {}", all.error().describe());
+        return started;
+      }
+      runs = std::move(*all);
+    }
+    WallTime claimed_at = from_proto(last.handled_at());
+    std::string found;
+    for (const auto& run : *runs) {
+      if (run.schedule_id() == r.id() && from_proto(run.created_at()) >= claimed_at) found = run.id();
+    }
+    WallTime due = from_proto(last.due());
+    if (!found.empty()) {
+      note(&r, due, now, "started", found);
+      r.set_last_run_id(found);
+    } else {
+      logger("controller.scheduler")->warn("schedule {}: the occurrence of {} was claimed and not started: starting it late",
+                                           r.id(), format_utc(due));
+      launch(&r, due, now, started);
+    }
+    if (auto p = persist(r); !p) logger("controller.scheduler")->error("schedule {}: {}", r.id(), p.error().describe());
+  }
   return started;
 }
 

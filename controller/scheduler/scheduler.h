@@ -8,8 +8,10 @@
 // - the latest starts a run if it is at most `starting_deadline` old (1 minute when
 //   unset, which covers a busy tick but not a controller that was down), else it is
 //   recorded as missed too;
-// - last_due is written to disk before the run is started: a crash between the two
-//   loses that run but never starts it twice;
+// - last_due is written (with a "claimed" entry in the history) before the run is
+//   started, and on a shared store under the leader's epoch fence: a crash or a
+//   takeover between the two never starts it twice, and the next leader starts it
+//   late when no run of it was recorded (finish_claimed): none is lost;
 // - concurrency forbid: while the schedule's previous run is active, the occurrence
 //   is recorded as skipped;
 // - random_targets: each run hits that many hosts chosen with a fresh random seed;
@@ -60,6 +62,9 @@ class Scheduler {
 
   // Handles what is due at `now`; returns the ids of the runs started.
   std::vector<std::string> tick(WallTime now);
+  // After open(), at a restart or a takeover: each occurrence claimed by the previous
+  // leader whose run was never recorded starts now (late); returns the ids started.
+  std::vector<std::string> finish_claimed(WallTime now);
 
   // The experiment a scheduled run uses: with random_targets, the targets (and every
   // step's own targets) choose that many hosts with `seed`.
@@ -75,6 +80,7 @@ class Scheduler {
   void note(v1::ScheduleRecord* r, WallTime due, WallTime now, std::string outcome, std::string run_id);
   void refresh_next(Entry* e, WallTime now);
   std::vector<std::string> tick_one(Entry* e, WallTime now);
+  void launch(v1::ScheduleRecord* r, WallTime due, WallTime now, std::vector<std::string>& started);
 
   controller::Store* store_;
   Launcher* launcher_;

@@ -210,15 +210,17 @@ void Fleet::reconcile(const std::shared_ptr<AgentSession>& s, const v1::Hello& h
     for (auto& f : hello.active_faults()) {
       std::string run = run_of_fault_(f.fault_id());
       if (run.empty()) continue;  // a local fault (firedrill-agent ctl), not ours
-      if (admission_.in_flight(run)) continue;
+      bool in_flight = admission_.in_flight(run);
+      if (in_flight && (!adopt_ || adopt_(hello, f))) continue;
+      std::string why = in_flight ? "it is not what its run's record holds" : "its run is not in flight";
       v1::ControllerMessage m;
       m.mutable_revert()->set_fault_id(f.fault_id());
-      fanout_.send_untracked(*s, m, "revert " + f.fault_id() + " (its run is not in flight)");
-      log()->warn("agent {} holds {} of run {}, which is not in flight: reverting it", id, f.fault_id(), run);
-      rows.push_back({0, run, WallClock::now(), id, "fault.revert_on_register",
-                      fmt::format("{}: its run is not in flight", f.fault_id())});
+      fanout_.send_untracked(*s, m, "revert " + f.fault_id() + " (" + why + ")");
+      log()->warn("agent {} holds {} of run {}: {}: reverting it", id, f.fault_id(), run, why);
+      rows.push_back({0, run, WallClock::now(), id, "fault.revert_on_register", fmt::format("{}: {}", f.fault_id(), why)});
     }
   }
+  if (hello_seen_) hello_seen_(hello);
   streams_.record_events(std::move(rows));
 }
 

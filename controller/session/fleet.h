@@ -50,6 +50,13 @@ class AgentSession;
 // The run a fault id belongs to, "" for a fault of no run (a local one).
 using RunOfFault = std::function<std::string(const std::string& fault_id)>;
 
+// After a takeover, whether an agent's fault of a run in flight is the one the run's
+// record holds (the runner re-adopts it); told every registering agent's Hello, also
+// one that holds none of the run's faults (it reverted them while away). A fault of a
+// run in flight that it does not keep is reverted as any orphan is.
+using AdoptFault = std::function<bool(const v1::Hello& hello, const v1::ActiveFault& fault)>;
+using HelloSeen = std::function<void(const v1::Hello& hello)>;
+
 struct ApplyRequest {
   std::string run_id;
   std::string fault_id;
@@ -136,6 +143,12 @@ class Fleet {
   // controller's metrics time them here.
   using FanoutCallback = std::function<void(std::string_view command, const FanoutResult& result)>;
   void on_fanout(FanoutCallback cb);
+  // Set before the agent server starts (the daemon does, for runs continued after a
+  // takeover).
+  void set_adoption(AdoptFault adopt, HelloSeen seen) {
+    adopt_ = std::move(adopt);
+    hello_seen_ = std::move(seen);
+  }
 
   // ---- for the stream layer (agent_service.cpp)
   Result<void> register_session(const std::shared_ptr<AgentSession>& session, const v1::Hello& hello,
@@ -161,6 +174,8 @@ class Fleet {
 
   FleetConfig config_;
   RunOfFault run_of_fault_;
+  AdoptFault adopt_;
+  HelloSeen hello_seen_;
   Fanout fanout_;
   std::mutex halt_callbacks_mu_;
   std::vector<HaltCallback> halt_callbacks_;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -69,6 +70,9 @@ class EvidenceRecords {
 
   virtual Result<void> put_public_key(std::string_view fingerprint, std::string_view pem) = 0;
   virtual Result<std::optional<std::string>> public_key(std::string_view fingerprint) = 0;
+  // Every public key stored (fingerprint, PEM), by fingerprint: the keys of every
+  // controller that signed anything in this store.
+  virtual Result<std::vector<std::pair<std::string, std::string>>> public_keys() = 0;
 };
 
 }  // namespace firedrill::controller

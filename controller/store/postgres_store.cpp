@@ -20,7 +20,9 @@ namespace {
 // 3 never existed here). Version 5 added halt_requests, join_tokens, agent_enrollments
 // and agent_revocations: the schema's CREATE ... IF NOT EXISTS makes them in a database of
 // version 4, and init() writes the new version. A new version adds its step there.
-static_assert(kSchemaVersion == 5, "a new schema version needs its PostgreSQL migration in postgres_store.cpp");
+// Version 6 added controllers (each controller's address, failure domain and evidence
+// key; written by followers too, so not fenced), made the same way.
+static_assert(kSchemaVersion == 6, "a new schema version needs its PostgreSQL migration in postgres_store.cpp");
 constexpr int kFirstPostgresVersion = 4;
 
 // Tables as the SQLite store's (sqlite_store.cpp), with BYTEA for serialized records
@@ -146,6 +148,13 @@ CREATE TABLE IF NOT EXISTS agent_revocations (
   revoked_us BIGINT NOT NULL,
   revoked_by TEXT NOT NULL,
   reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS controllers (
+  id TEXT PRIMARY KEY,
+  address TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  public_pem TEXT NOT NULL,
+  last_seen_us BIGINT NOT NULL
 );
 
 CREATE OR REPLACE FUNCTION firedrill_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -542,6 +551,33 @@ class PgStore : public PostgresStore {
     return seq;
   }
 
+  Result<void> put_controller(const ControllerRow& r) override {
+    // Not fenced (see kSchema): every controller registers itself, leading or not.
+    return write([&](pg::Conn& c) -> Result<void> {
+      FD_TRY(c.query("INSERT INTO controllers(id, address, domain, public_pem, last_seen_us) VALUES ($1, $2, $3, $4, $5) "
+                     "ON CONFLICT (id) DO UPDATE SET address=EXCLUDED.address, domain=EXCLUDED.domain, "
+                     "public_pem=EXCLUDED.public_pem, last_seen_us=EXCLUDED.last_seen_us",
+                     Params().text(r.id).text(r.address).text(records::tags_json(r.domain)).text(r.public_key)
+                         .integer(us(r.last_seen))),
+             "put controller {}", r.id);
+      return ok();
+    });
+  }
+
+  Result<std::vector<ControllerRow>> controllers() override {
+    using Out = std::vector<ControllerRow>;
+    return read<Out>([&](pg::Conn& c) -> Result<Out> {
+      FD_ASSIGN(rows, c.query("SELECT id, address, domain, public_pem, last_seen_us FROM controllers ORDER BY id"),
+                "controllers");
+      Out out;
+      for (int i = 0; i < rows.size(); ++i) {
+        out.push_back({rows.text(i, 0), rows.text(i, 1), records::parse_tags(rows.text(i, 2)), rows.text(i, 3),
+                       from_us(rows.integer(i, 4))});
+      }
+      return out;
+    });
+  }
+
   Result<std::vector<HaltRequestRow>> halt_requests() override {
     using Out = std::vector<HaltRequestRow>;
     return read<Out>([&](pg::Conn& c) -> Result<Out> {
@@ -678,6 +714,17 @@ class PgStore : public PostgresStore {
                 "read public key {}", fingerprint);
       if (rows.size() == 0) return Out();
       return Out(rows.text(0, 0));
+    });
+  }
+
+  Result<std::vector<std::pair<std::string, std::string>>> public_keys() override {
+    using Out = std::vector<std::pair<std::string, std::string>>;
+    return read<Out>([&](pg::Conn& c) -> Result<Out> {
+      FD_ASSIGN(rows, c.query("SELECT fingerprint, public_pem FROM evidence_keys ORDER BY fingerprint", Params()),
+                "list public keys");
+      Out out;
+      for (int i = 0; i < rows.size(); ++i) out.emplace_back(rows.text(i, 0), rows.text(i, 1));
+      return out;
     });
   }
 

@@ -15,7 +15,7 @@
 namespace firedrill::controller {
 namespace {
 
-// Version 5. Version 1 (firedrill 0.1.0) had no version table, a runs table of its own
+// Version 6 (version 6 added controllers). Version 1 (firedrill 0.1.0) had no version table, a runs table of its own
 // (kind, status, state, ...) for ad hoc runs and run_targets beside it; experiment
 // runs were files under STATE_DIR/runs (imported by the daemon, controller/daemon).
 // Version 3 kept each fault's status as text (FaultRecord field 4); version 4 has the
@@ -127,6 +127,13 @@ CREATE TABLE IF NOT EXISTS agent_revocations (
   revoked_us INTEGER NOT NULL,
   revoked_by TEXT NOT NULL,
   reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS controllers (
+  id TEXT PRIMARY KEY,
+  address TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  public_pem TEXT NOT NULL,
+  last_seen_us INTEGER NOT NULL
 );
 CREATE TRIGGER IF NOT EXISTS evidence_events_no_update BEFORE UPDATE ON evidence_events
   BEGIN SELECT RAISE(ABORT, 'evidence events are append-only'); END;
@@ -423,6 +430,28 @@ class SqliteStore : public Store {
     return done(s.step(), "clear halt requests");
   }
 
+  Result<void> put_controller(const ControllerRow& r) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "INSERT INTO controllers(id, address, domain, public_pem, last_seen_us) VALUES (?1, ?2, ?3, ?4, ?5) "
+                "ON CONFLICT(id) DO UPDATE SET address=?2, domain=?3, public_pem=?4, last_seen_us=?5");
+    FD_TRY(s.prepared("put controller"), "store");
+    s.bind(1, r.id).bind(2, r.address).bind(3, records::tags_json(r.domain)).bind(4, r.public_key).bind(5, us(r.last_seen));
+    return done(s.step(), fmt::format("put controller {}", r.id));
+  }
+
+  Result<std::vector<ControllerRow>> controllers() override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT id, address, domain, public_pem, last_seen_us FROM controllers ORDER BY id");
+    FD_TRY(s.prepared("controllers"), "store");
+    std::vector<ControllerRow> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      out.push_back({s.text(0), s.text(1), records::parse_tags(s.text(2)), s.text(3), from_us(s.integer(4))});
+    }
+    FD_TRY(done(rc, "controllers"), "store");
+    return out;
+  }
+
   // ---------------------------------------------------------------- evidence
 
   Result<void> append_evidence(const std::vector<StoredEvent>& batch) override {
@@ -554,6 +583,17 @@ class SqliteStore : public Store {
     if (rc == SQLITE_ROW) return std::optional<std::string>(s.text(0));
     FD_TRY(done(rc, fmt::format("read public key {}", fingerprint)), "evidence");
     return std::optional<std::string>();
+  }
+
+  Result<std::vector<std::pair<std::string, std::string>>> public_keys() override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT fingerprint, public_pem FROM evidence_keys ORDER BY fingerprint");
+    FD_TRY(s.prepared("list public keys"), "evidence");
+    std::vector<std::pair<std::string, std::string>> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.emplace_back(s.text(0), s.text(1));
+    FD_TRY(done(rc, "list public keys"), "evidence");
+    return out;
   }
 
 

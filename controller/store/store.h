@@ -60,6 +60,18 @@ struct HaltRequestRow {
   std::string controller;   // the controller that took it
 };
 
+// A controller of the store (several share one PostgreSQL; a SQLite store has one):
+// written by each controller, leader or follower, at its start and as its leader lease
+// loop runs (never fenced: a follower's too), read by the guard's controller-domain
+// rule (where the live controllers are) and `firedrill keys export --all`.
+struct ControllerRow {
+  std::string id;
+  std::string address;                        // where agents reach it
+  std::map<std::string, std::string> domain;  // its failure domain (--controller-domain)
+  std::string public_key;                     // PEM of its evidence key
+  WallTime last_seen;
+};
+
 class Store : public EvidenceRecords, public EnrollmentRecords {
  public:
   virtual Result<void> upsert_agents(const std::vector<AgentRow>& rows) = 0;
@@ -95,11 +107,15 @@ class Store : public EvidenceRecords, public EnrollmentRecords {
   virtual Result<int64_t> request_halt(const HaltRequestRow& row) = 0;
   virtual Result<std::vector<HaltRequestRow>> halt_requests() = 0;
   virtual Result<void> clear_halt_requests(int64_t up_to_seq) = 0;
+
+  // Controllers (ControllerRow): put replaces the row of its id; controllers() by id.
+  virtual Result<void> put_controller(const ControllerRow& row) = 0;
+  virtual Result<std::vector<ControllerRow>> controllers() = 0;
 };
 
 // The schema this binary writes. A database of an older version is migrated when
 // opened; one of a newer version is refused.
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 // The store's file in the controller's state directory.
 inline constexpr const char* kStoreFileName = "controller.db";

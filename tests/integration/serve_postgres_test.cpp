@@ -31,13 +31,14 @@ using namespace std::chrono_literals;
 struct Serve {
   // `tls`: the fleet's --tls-ca/--tls-cert/--tls-key, and the fleet id is the default
   // one taken from the CA; none: --insecure and --fleet lab.
-  Serve(const std::string& dir, const std::string& name, const std::string& url, std::vector<std::string> tls = {})
+  Serve(const std::string& dir, const std::string& name, const std::string& url, std::vector<std::string> tls = {},
+        const std::string& grace = "2s")
       : dir(dir), name(name), log(dir + "/" + name + ".log") {
     std::filesystem::create_directories(dir + "/" + name);
     SpawnOptions o;
     o.argv = {FD_FIREDRILL_BIN, "serve", "--listen", "127.0.0.1:0", "--api", dir + "/" + name + ".sock",
               "--state-dir", dir + "/" + name, "--store", url, "--controller-id", name,
-              "--lease-grace", "2s"};
+              "--lease-grace", grace};
     if (tls.empty()) tls = {"--insecure", "--fleet", "lab"};
     o.argv.insert(o.argv.end(), tls.begin(), tls.end());
     o.output_file = log;
@@ -341,6 +342,146 @@ TEST(ServePostgres, AStoreThatIsNotPostgresOrUnreachableIsAClearErrorAtStart) {
   EXPECT_NE(unreachable.out.find("cannot connect to postgres://u:***@127.0.0.1:1/x"), std::string::npos)
       << unreachable.out;
   EXPECT_EQ(unreachable.out.find("secret"), std::string::npos) << unreachable.out;
+}
+
+}  // namespace
+}  // namespace firedrill
+
+namespace firedrill {
+namespace {
+
+std::string run_id_in(const std::string& out) {
+  std::smatch m;
+  return std::regex_search(out, m, std::regex(R"(\b(r-[0-9A-Za-z-]+))")) ? m[1].str() : "";
+}
+
+// The leader SIGKILLed in the middle of a run: the other controller takes over within
+// the agents' lease grace (the leader lease is half of it), re-adopts the freeze the
+// agent still holds (the cgroup stays frozen through the handover), restarts the
+// probe and takes the run to its verdict. The run's record and report tell the
+// handover and the probe gap; the evidence is signed in two parts, one per controller,
+// and verifies with both keys pinned (`keys export --all`), not with either alone.
+TEST(ServePostgres, ALeaderKilledMidRunTheRunGoesOnAtTheOtherAndItsReportVerifiesWithBothKeys) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root (the agent's eBPF and cgroups)";
+  support::Postgres pg;
+  auto db = pg.fresh_database("takeover");
+  auto a = std::make_unique<Serve>(pg.dir(), "a", pg.url(db), std::vector<std::string>{}, "6s");
+  ASSERT_TRUE(within(30s, [&] { return a->ready(); })) << support::read_file(a->log);
+  Serve b(pg.dir(), "b", pg.url(db), {}, "6s");
+  ASSERT_TRUE(within(30s, [&] { return b.says("follower: the leader is a at " + a->address()); }))
+      << support::read_file(b.log);
+  fdp::TestCgroup cg("ha-takeover");
+  std::string box = cg.child("box");
+  auto sleeper = fdp::Child::spawn({"/bin/sleep", "600"}, box);
+  std::string host = fdp::unique("h");
+  fdp::Agent agent({.args = {"--tag", "host=" + host, "--insecure", "--controller", a->address() + "," + b.address()}});
+  ASSERT_TRUE(agent.wait_log("the controller at " + a->address() + " accepted the stream", 30s)) << agent.log();
+  std::string file = pg.dir() + "/takeover.yaml";
+  std::ofstream(file) << "name: takeover\n"
+                         "targets: {selector: \"host=" << host << "\"}\n"
+                         "steady_state: {hold: 1s}\n"
+                         "recovery: {hold: 1s}\n"
+                         "probes: [{name: alive, command: {argv: [/bin/true]}, interval: 200ms}]\n"
+                         "steps: [{fault: {process: {freeze: {cgroups: [\"" << cg.rel() << "/box\"]}}}, duration: 15s}]\n";
+  auto started = a->cli({"run", file, "--detach"});
+  ASSERT_EQ(started.code, 0) << started.out;
+  std::string run = run_id_in(started.out);
+  ASSERT_FALSE(run.empty()) << started.out;
+  auto frozen = [&] { return support::read_file(box + "/cgroup.events").find("frozen 1") != std::string::npos; };
+  ASSERT_TRUE(fdp::eventually(frozen, 20s)) << a->cli({"show", run}).out;
+
+  ::kill(-a->pid, SIGKILL);
+  ASSERT_TRUE(within(30s, [&] { return b.ready(); })) << support::read_file(b.log);
+  EXPECT_TRUE(b.says("took over from a")) << support::read_file(b.log);
+  ASSERT_TRUE(agent.wait_log("the controller at " + b.address() + " accepted the stream", 30s)) << agent.log();
+  // Re-adopted, not reverted: still frozen once the agent is back with the new leader.
+  ASSERT_TRUE(within(20s, [&] { return b.cli({"show", run}).out.find("re-adopted") != std::string::npos; }))
+      << b.cli({"show", run}).out << support::read_file(b.log);
+  EXPECT_TRUE(frozen()) << "the freeze was reverted at the takeover:\n" << agent.log();
+  EXPECT_FALSE(agent.log().find("DEAD-MAN SWITCH") != std::string::npos) << agent.log();
+
+  // To its verdict at b: not aborted; then the freeze is lifted.
+  ASSERT_TRUE(within(60s, [&] {
+    auto out = b.cli({"runs", run}).out;
+    return out.find("passed") != std::string::npos || out.find("failed") != std::string::npos ||
+           out.find("aborted") != std::string::npos;
+  })) << b.cli({"show", run}).out;
+  auto shown = b.cli({"show", run});
+  EXPECT_EQ(shown.out.find("aborted"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("controller a lost at"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("probe gap"), std::string::npos) << shown.out;
+  EXPECT_TRUE(fdp::eventually([&] { return !frozen(); }, 10s)) << "the freeze outlived its run";
+
+  // The report: the handover on its timeline, two signers, verified with both keys.
+  std::string keys = pg.dir() + "/keys.pem";
+  auto exported = b.cli({"keys", "export", "--all", "-o", keys});
+  ASSERT_EQ(exported.code, 0) << exported.out;
+  EXPECT_NE(exported.out.find("2 key(s)"), std::string::npos) << exported.out;
+  std::string report = pg.dir() + "/" + run + ".json";
+  auto rendered = b.cli({"report", run, "--format", "json", "-o", report});
+  ASSERT_EQ(rendered.code, 0) << rendered.out;
+  std::string doc = support::read_file(report);
+  EXPECT_NE(doc.find("\"handover\""), std::string::npos) << "no handover on the timeline";
+  EXPECT_NE(doc.find("\"signed_by\""), std::string::npos) << "the report does not list both signers";
+  EXPECT_NE(doc.find("\"part_seals\""), std::string::npos);
+  auto verified = support::exec({FD_FIREDRILL_BIN, "report", "verify", report, "--keys", keys}, 60s);
+  EXPECT_EQ(verified.code, 0) << verified.out;
+  EXPECT_NE(verified.out.find("VERIFIED"), std::string::npos) << verified.out;
+  EXPECT_NE(verified.out.find(", then "), std::string::npos) << verified.out;
+  // Pinning the new leader's key alone fails: the first part is the lost leader's.
+  std::string b_key = pg.dir() + "/b-key.pem";
+  ASSERT_EQ(b.cli({"keys", "export", "-o", b_key}).code, 0);
+  auto one = support::exec({FD_FIREDRILL_BIN, "report", "verify", report, "--key", b_key}, 60s);
+  EXPECT_EQ(one.code, 1) << one.out;
+  EXPECT_NE(one.out.find("part seal 1 is signed by another key"), std::string::npos) << one.out;
+}
+
+
+// The database down for longer than the agents' grace: the leader stops leading and
+// exits 3, the agent reverts the freeze on its own at its grace; once the database is
+// back, the controller started again leads, finds the run still in flight (its last
+// write was refused with the database) and ends it aborted, saying the takeover came
+// later than the grace; its report verifies.
+TEST(ServePostgres, TheDatabaseDownLongerThanTheGraceRevertsEveryFaultAndTheRunIsRecordedAbortedOnceItIsBack) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root (the agent's eBPF and cgroups)";
+  support::Postgres pg;
+  auto db = pg.fresh_database("dbdown");
+  auto a = std::make_unique<Serve>(pg.dir(), "a", pg.url(db));
+  ASSERT_TRUE(within(30s, [&] { return a->ready(); })) << support::read_file(a->log);
+  fdp::TestCgroup cg("ha-dbdown");
+  std::string box = cg.child("box");
+  auto sleeper = fdp::Child::spawn({"/bin/sleep", "600"}, box);
+  std::string host = fdp::unique("h");
+  fdp::Agent agent({.args = {"--tag", "host=" + host, "--insecure", "--controller", a->address()}});
+  ASSERT_TRUE(agent.wait_log("the controller at " + a->address() + " accepted the stream", 30s)) << agent.log();
+  std::string spec = "process { freeze { cgroups: \"" + cg.rel() + "/box\" } }";
+  auto inject = a->cli({"inject", "-l", "host=" + host, "--spec", spec, "--for", "120s", "--detach"});
+  ASSERT_EQ(inject.code, 0) << inject.out;
+  std::string run = run_id_in(inject.out);
+  ASSERT_FALSE(run.empty()) << inject.out;
+  auto frozen = [&] { return support::read_file(box + "/cgroup.events").find("frozen 1") != std::string::npos; };
+  ASSERT_TRUE(fdp::eventually(frozen, 20s));
+
+  pg.stop();
+  ASSERT_TRUE(within(30s, [&] { return a->exited() != -1; })) << support::read_file(a->log);
+  EXPECT_EQ(a->code, 3) << support::read_file(a->log);
+  EXPECT_TRUE(fdp::eventually([&] { return !frozen(); }, 15s)) << "the agent kept the freeze past its grace";
+  EXPECT_TRUE(agent.wait_log("DEAD-MAN SWITCH", 1s)) << agent.log();
+
+  pg.start();
+  a = std::make_unique<Serve>(pg.dir(), "a", pg.url(db));
+  ASSERT_TRUE(within(60s, [&] { return a->ready(); })) << support::read_file(a->log);
+  auto runs = a->cli({"runs", run});
+  EXPECT_NE(runs.out.find("aborted"), std::string::npos) << runs.out;
+  auto shown = a->cli({"show", run});
+  EXPECT_NE(shown.out.find("later than the agents' lease grace"), std::string::npos) << shown.out;
+  std::string report = pg.dir() + "/" + run + ".json";
+  ASSERT_EQ(a->cli({"report", run, "--format", "json", "-o", report}).code, 0);
+  std::string key = pg.dir() + "/a-key.pem";
+  ASSERT_EQ(a->cli({"keys", "export", "-o", key}).code, 0);
+  auto verified = support::exec({FD_FIREDRILL_BIN, "report", "verify", report, "--key", key}, 60s);
+  EXPECT_EQ(verified.code, 0) << verified.out;
+  EXPECT_FALSE(frozen());
 }
 
 }  // namespace

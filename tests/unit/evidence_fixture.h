@@ -89,6 +89,7 @@ class ForwardingStore : public controller::EvidenceRecords {
   Result<std::vector<std::string>> all_findings() override { return real_.all_findings(); }
   Result<void> put_public_key(std::string_view f, std::string_view pem) override { return real_.put_public_key(f, pem); }
   Result<std::optional<std::string>> public_key(std::string_view f) override { return real_.public_key(f); }
+  Result<std::vector<std::pair<std::string, std::string>>> public_keys() override { return real_.public_keys(); }
 
  protected:
   controller::EvidenceRecords& real_;

@@ -4,6 +4,7 @@
 // one-step run; the one restart recovery for runs of every kind.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <thread>
@@ -30,9 +31,12 @@ class RunManagerTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::unique_ptr<RunManager> manager(ObserverFactory observers = {}) {
+  std::unique_ptr<RunManager> manager(ObserverFactory observers = {}, std::optional<Takeover> takeover = {},
+                                      Readoption* readoption = nullptr) {
     RunManagerConfig c;
     c.store = store_.get();
+    c.takeover = takeover;
+    c.readoption = readoption;
     c.options.tick = 20ms;
     c.options.start_delay = 50ms;
     int* n = &ids_;
@@ -299,6 +303,114 @@ TEST_F(RunManagerTest, ARestartEndsInjectsAndExperimentsThroughTheOneRecovery) {
   // The one waiting for approval goes on waiting.
   ASSERT_NE(m->live("r-waiting"), nullptr);
   EXPECT_EQ(wait_for(*m, "r-waiting", v1::RUN_PHASE_PENDING_APPROVAL).phase(), v1::RUN_PHASE_PENDING_APPROVAL);
+}
+
+// A run the lost leader left in observe, at a takeover: `hosts` hold its fault.
+v1::RunRecord in_observe(const experiment::LoadedExperiment& loaded, const std::string& id, WallTime now) {
+  v1::RunRecord r = new_run_record(loaded, id, "tester", now);
+  r.set_phase(v1::RUN_PHASE_OBSERVE);
+  *r.mutable_fault_start() = to_proto(now);
+  auto* s = r.add_steps();
+  *s->mutable_started_at() = to_proto(now);
+  s->add_targets()->set_agent_id("web1");
+  auto* f = s->add_faults();
+  f->set_fault_id(id + ".0");
+  f->set_agent_id("web1");
+  f->set_status(v1::TARGET_STATUS_APPLIED);
+  return r;
+}
+
+// A takeover within the agents' grace: the run goes on from its step with the fault the
+// agent reports as the record holds it (re-adopted, reverted at the step's end, as
+// planned); the probe gap is one sample per probe that is no success; the evidence
+// hears the handover. A run whose agent holds another spec under its fault id is
+// aborted (that fault reverted).
+TEST_F(RunManagerTest, ATakeoverWithinTheGraceContinuesTheRunWithTheFaultsItsAgentsStillHold) {
+  auto loaded = file("", "1500ms");
+  WallTime now = clock_.now();
+  ASSERT_TRUE(store_->put_run(in_observe(loaded, "r-go-on", now)).ok());
+  ASSERT_TRUE(store_->put_run(in_observe(loaded, "r-other", now)).ok());
+  Readoption readoption;
+  Takeover t{"old", now - std::chrono::milliseconds(700), "new", 2, now, std::chrono::seconds(5)};
+  std::vector<std::string> heard;
+  std::vector<std::pair<WallTime, WallTime>> gaps;
+  struct Handovers : RunObserver {
+    std::vector<std::pair<WallTime, WallTime>>* gaps;
+    void on_handover(const v1::RunRecord&, const Takeover&, WallTime from, WallTime to) override {
+      gaps->push_back({from, to});
+    }
+  };
+  auto m = manager(
+      [&](const v1::RunRecord&, bool) {
+        std::vector<std::unique_ptr<RunObserver>> out;
+        auto h = std::make_unique<Handovers>();
+        h->gaps = &gaps;
+        out.push_back(std::move(h));
+        return out;
+      },
+      t, &readoption);
+  EXPECT_TRUE(ended_.empty()) << "a takeover within the grace ended runs";
+  v1::Hello hello;
+  hello.set_agent_id("web1");
+  v1::ActiveFault held;
+  held.set_fault_id("r-go-on.0");
+  *held.mutable_spec() = loaded.experiment.steps(0).fault();
+  EXPECT_TRUE(readoption.adopt(hello, held));
+  v1::ActiveFault other;
+  other.set_fault_id("r-other.0");
+  other.mutable_spec()->mutable_network()->mutable_blackhole();
+  EXPECT_FALSE(readoption.adopt(hello, other)) << "a fault that is not the record's was adopted";
+  v1::ActiveFault stranger;
+  stranger.set_fault_id("r-go-on.1");
+  EXPECT_FALSE(readoption.adopt(hello, stranger));
+  readoption.seen(hello);
+
+  auto done = wait_for(*m, "r-go-on", v1::RUN_PHASE_DONE);
+  EXPECT_EQ(done.outcome(), v1::RUN_OUTCOME_PASSED) << done.reason();
+  auto stored = store_->run("r-go-on", true);
+  ASSERT_TRUE(stored.ok() && *stored);
+  bool readopted = false;
+  for (const auto& e : (*stored)->events()) readopted |= e.message().find("1 fault(s) re-adopted") != std::string::npos;
+  EXPECT_TRUE(readopted);
+  int unmeasured = 0;
+  for (const auto& smp : (*stored)->samples()) {
+    if (smp.detail() != kUnmeasured) continue;
+    ++unmeasured;
+    EXPECT_FALSE(smp.ok());
+    EXPECT_LE(std::chrono::abs(from_proto(smp.start()) - t.lost_at), std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(unmeasured, 1);
+  EXPECT_EQ((*stored)->steps(0).faults(0).status(), v1::TARGET_STATUS_REVERTED);
+  ASSERT_EQ(gaps.size(), 2u);
+  EXPECT_EQ(gaps[0].first, t.lost_at);
+
+  auto other_run = wait_for(*m, "r-other", v1::RUN_PHASE_DONE);
+  EXPECT_EQ(other_run.outcome(), v1::RUN_OUTCOME_ABORTED);
+  EXPECT_NE(other_run.reason().find("r-other.0 on web1: the agent holds another spec"), std::string::npos)
+      << other_run.reason();
+  EXPECT_NE(std::find(fleet_.reverts.begin(), fleet_.reverts.end(), "r-other.0"), fleet_.reverts.end());
+}
+
+// Slower than the agents' grace: they reverted on their own; the run ends aborted and
+// says why, and what it held is reverted again.
+TEST_F(RunManagerTest, ATakeoverSlowerThanTheGraceAbortsTheRunAndSaysWhy) {
+  auto loaded = file("", "1m");
+  WallTime now = clock_.now();
+  ASSERT_TRUE(store_->put_run(in_observe(loaded, "r-late", now - std::chrono::seconds(20))).ok());
+  Readoption readoption;
+  Takeover t{"old", now - std::chrono::seconds(9), "new", 3, now, std::chrono::seconds(5)};
+  auto m = manager({}, t, &readoption);
+  auto done = wait_for(*m, "r-late", v1::RUN_PHASE_DONE);
+  EXPECT_EQ(done.outcome(), v1::RUN_OUTCOME_ABORTED);
+  EXPECT_NE(done.reason().find("later than the agents' lease grace 5s"), std::string::npos) << done.reason();
+  EXPECT_EQ(fleet_.reverts, (std::vector<std::string>{"r-late.0"}));
+  // Nothing is expected back: a fault an agent still reports is reverted.
+  v1::Hello hello;
+  hello.set_agent_id("web1");
+  v1::ActiveFault held;
+  held.set_fault_id("r-late.0");
+  *held.mutable_spec() = loaded.experiment.steps(0).fault();
+  EXPECT_FALSE(readoption.adopt(hello, held));
 }
 
 // The approval policy's environment is where the targets are (their agents' env tag):
