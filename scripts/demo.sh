@@ -45,7 +45,7 @@ mkdir -p "$reports"
 # Whatever happens, the lab goes.
 trap '"$lab" down >/dev/null 2>&1 || true' EXIT
 
-declare -A verdict report
+declare -A verdict report handover
 
 # The run's record as JSON from the first controller (API socket) that has it whole:
 # with two controllers the one that started the run may be gone.
@@ -122,6 +122,10 @@ drill() {
     fi
   done
   if [ "$controllers" = 2 ]; then
+    # The report's account of the takeover (timeline.handovers).
+    handover[$key]=$(jq -c '[.. | objects | select(has("handovers")) | .handovers[]] | first // empty' \
+      "$base.json" 2>/dev/null || true)
+    echo "  handover: ${handover[$key]:-none in the report}"
     echo "  controllers after the drill:"
     "$lab" status | grep -E '^(controller|postgresql) ' | sed 's/^/    /'
   fi
@@ -137,6 +141,7 @@ echo "=== The Pangyo game day, both designs, and firedrill's own fire"
 for key in two-site single-site two-controllers; do
   printf '  %-16s %s\n  %-16s report: %s\n' "$key" "${verdict[$key]}" "" "${report[$key]}"
 done
+printf '  %-16s handover: %s\n' "" "${handover[two-controllers]:-none in the report}"
 rc=0
 if [[ "${verdict[two-site]}" == "verdict: PASSED"* && "${verdict[single-site]}" == "verdict: FAILED"* ]]; then
   echo "  firedrill told them apart: the two-site design fails over; the single-site one cannot."
@@ -144,10 +149,11 @@ else
   echo "  unexpected verdicts: two-site should pass and single-site fail" >&2
   rc=1
 fi
-if [[ "${verdict[two-controllers]}" == "verdict: PASSED"* ]]; then
+if [[ "${verdict[two-controllers]}" == "verdict: PASSED"* && -n "${handover[two-controllers]:-}" ]]; then
   echo "  firedrill survived its own fire: the run went on at chuncheon's controller when pangyo's burned."
 else
-  echo "  firedrill did not survive its own fire: the run with two controllers should pass on chuncheon's" >&2
+  echo "  firedrill did not survive its own fire: the run with two controllers should pass on chuncheon's," \
+    "its report showing the handover" >&2
   rc=1
 fi
 exit $rc
