@@ -1,12 +1,9 @@
 #include "bench/ha/fleet_bench.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,6 +25,7 @@
 #include "common/time.h"
 #include "controller/session/certs.h"
 #include "firedrill/v1/controller.grpc.pb.h"
+#include "tests/support/postgres.h"
 
 namespace firedrill::bench {
 namespace {
@@ -56,22 +54,6 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-// A loopback port free now (the controller binds it a moment later, and again when it
-// is restarted on it).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  int port = 0;
-  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  if (fd >= 0) ::close(fd);
-  return port;
-}
 
 void raise_fd_limit(size_t need) {
   rlimit r{};
@@ -317,7 +299,7 @@ nlohmann::json measure_takeover(const TakeoverOptions& o) {
   raise_fd_limit(static_cast<size_t>(o.agents) * 3 + 1024);
   Fleet fleet;
   if (auto e = make_fleet(fleet, o.agents, "takeover"); !e.empty()) return failed("certificates: " + e);
-  int ports[2] = {free_port(), free_port()};
+  int ports[2] = {support::free_loopback_port(), support::free_loopback_port()};
   std::vector<Controller> ctl;
   for (int i = 0; i < 2; ++i) {
     std::string name = i == 0 ? "a" : "b";
@@ -420,7 +402,7 @@ nlohmann::json measure_fanout_stores(const FanoutOptions& o) {
   Fleet fleet;
   if (auto e = make_fleet(fleet, o.agents, "fan-out"); !e.empty()) return failed("certificates: " + e);
   std::cerr << fmt::format("fan-out: {} certificates in {:.1f} s\n", o.agents, ms_since(t0) / 1000);
-  int port = free_port();
+  int port = support::free_loopback_port();
   // As fanout_bench: heartbeats every 5 s and a 10 s grace, so that the idle fleet
   // leaves the 2 CPUs to the rounds.
   std::vector<std::string> timing = {"--heartbeat", "5s", "--lease-grace", "10s"};
