@@ -72,9 +72,14 @@ case "$suite" in
     "$BUILD_DIR/bench/power/power_bench" --json bench/results/power.json "$@" | tee bench/results/power.txt
     ;;
   ha)
-    # Store appends per second: SQLite against PostgreSQL (a private server this run
-    # starts and removes; synchronous_commit on and off) as the leader (--seconds S).
-    build ha_bench
+    # Two controllers on PostgreSQL (a private server this run starts and removes) and
+    # simulated agents given both: the leader SIGKILLed, to the new leader's apply acked
+    # on every agent (1,000 agents, p50/p99 over repeats; target p99 under the 5 s lease
+    # grace). Fan-out apply and halt on SQLite against PostgreSQL, the same 10,000
+    # agents (target: PostgreSQL within 1.2x). Store appends per second, SQLite against
+    # PostgreSQL as the leader (synchronous_commit on and off; --seconds S). --only
+    # appends|takeover|fanout, --takeover-agents/-repeats N, --fanout-agents/-repeats N.
+    build ha_bench firedrill
     "$BUILD_DIR/bench/ha/ha_bench" --json bench/results/ha.json "$@" | tee bench/results/ha.txt
     ;;
   *)

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# The Pangyo game day on the lab fleet: installs and builds what it needs, then for each
-# placement (two-site, then single-site) brings the lab up, runs
-# experiments/pangyo-fire.yaml through the controller, saves the run's evidence report,
-# and takes the lab down. Prints both verdicts with their reports' paths at the end.
+# The Pangyo game day on the lab fleet: installs and builds what it needs, then runs
+# three drills, each on a lab of its own (up, run through the controller, save the
+# run's evidence report, down):
+#   1. two-site placement, one controller in ops: experiments/pangyo-fire.yaml
+#   2. single-site placement, the same
+#   3. two-site placement with two controllers on PostgreSQL (lab.sh --controllers 2),
+#      one in each data centre: experiments/pangyo-fire-controllers.yaml, where the fire
+#      also cuts the power of pangyo's controller, which leads; chuncheon's takes over
+# Prints the verdicts with their reports' paths at the end.
 #
 #   scripts/demo.sh            the game day (a two-minute power loss per placement)
-#   scripts/demo.sh --short    the CI variant (35 s per placement)
+#   scripts/demo.sh --short    the CI variant (35 s per drill)
 #
 # Exit 0 when firedrill told the designs apart as expected (two-site passed,
-# single-site failed), 1 otherwise. FIREDRILL_BUILD_DIR picks another build directory
-# (default build).
+# single-site failed) and survived its own fire (the third drill passed on the
+# controller in chuncheon), 1 otherwise. FIREDRILL_BUILD_DIR picks another build
+# directory (default build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -18,7 +24,7 @@ experiment=experiments/pangyo-fire.yaml
 case "${1:-}" in
   --short) experiment=experiments/pangyo-fire-ci.yaml ;;
   "") ;;
-  -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "demo.sh: unknown argument '$1' (--short, --help)" >&2; exit 2 ;;
 esac
 if [ "$(id -u)" -ne 0 ]; then
@@ -39,50 +45,115 @@ mkdir -p "$reports"
 # Whatever happens, the lab goes.
 trap '"$lab" down >/dev/null 2>&1 || true' EXIT
 
-declare -A verdict report
-for placement in two-site single-site; do
+declare -A verdict report handover
+
+# The run's record as JSON from the first controller (API socket) that has it whole:
+# with two controllers the one that started the run may be gone.
+run_json() {
+  local id=$1 api
+  shift
+  for api in "$@"; do
+    if FIREDRILL_API=$api "$firedrill" show "$id" --json 2>/dev/null; then return 0; fi
+  done
+  return 1
+}
+
+# Follows run ID to its end at whichever controller leads: when the one followed stops
+# reporting (it burned), the next is asked, for at most ten minutes.
+follow_run() {
+  local id=$1 deadline=$((SECONDS + 600)) api phase
+  shift
+  while [ $SECONDS -lt $deadline ]; do
+    for api in "$@"; do
+      FIREDRILL_API=$api "$firedrill" show "$id" --follow --quiet >/dev/null 2>&1 || true
+      phase=$(run_json "$id" "$@" | jq -r '.phase // ""' 2>/dev/null || true)
+      [ "$phase" = RUN_PHASE_DONE ] && return 0
+    done
+    sleep 1
+  done
+  return 1
+}
+
+# drill NAME PLACEMENT CONTROLLERS EXPERIMENT
+drill() {
+  local key=$1 placement=$2 controllers=$3 file=$4 id base api h
+  local -a apis=()
   echo
-  echo "=== $placement: lab up"
+  echo "=== $key: lab up ($placement, $controllers controller(s))"
   "$lab" down >/dev/null
-  "$lab" up --placement "$placement" --controller yes --agent "$agent" --firedrill "$firedrill" | sed 's/^/  /'
+  "$lab" up --placement "$placement" --controllers "$controllers" --controller yes --agent "$agent" \
+    --firedrill "$firedrill" | sed 's/^/  /'
   # shellcheck disable=SC1091
   source /run/firedrill-lab/fdl/lab.env
-  export FIREDRILL_API=$FDL_LAB_API
-  echo "=== $placement: firedrill run $experiment"
+  apis=("$FDL_LAB_API")
+  for h in ${FDL_LAB_CONTROLLER_HOSTS:-}; do
+    [ "$FDL_LAB_DIR/hosts/$h/controller.sock" = "$FDL_LAB_API" ] || apis+=("$FDL_LAB_DIR/hosts/$h/controller.sock")
+  done
+  base=$reports/$key
+  # Every controller's public key, while all are up: the report's parts are signed by
+  # whichever led when they were written, and its seal by the one that renders it.
+  : >"$base.keys.pem"
+  for api in "${apis[@]}"; do FIREDRILL_API=$api "$firedrill" keys export >>"$base.keys.pem"; done
+  echo "=== $key: firedrill run $file"
   # Machine-readable answers (--json), read with jq: the run's id from the start, its
   # outcome from the finished record.
-  id=$("$firedrill" run "$experiment" --detach --json | jq -r .run_id)
-  set +e
-  "$firedrill" show "$id" --follow --quiet
-  rc=$?
-  set -e
-  if [ -n "$id" ] && [ "$id" != null ]; then
-    base=$reports/pangyo-fire-$placement-$id
-    "$firedrill" show "$id" --json >"$base.run.json" || true
-    verdict[$placement]=$(jq -r '"verdict: " + ((.outcome // "RUN_OUTCOME_UNSPECIFIED") | sub("RUN_OUTCOME_"; "")) + " - " + (.reason // "")' \
-      "$base.run.json" 2>/dev/null || echo "verdict: none (exit $rc)")
-    # Verified against the controller's own public key (without one, verify says the
-    # signer is not pinned and exits 3).
-    "$firedrill" report "$id" --format html -o "$base.html" &&
-      "$firedrill" report "$id" --format json -o "$base.json" &&
-      "$firedrill" keys export -o "$base.pub" &&
-      "$firedrill" report verify "$base.html" --key "$base.pub" | tail -1 | sed 's/^/  /' &&
-      report[$placement]=$base.html || report[$placement]="(report failed)"
-  else
-    verdict[$placement]="verdict: none (the run did not start)"
-    report[$placement]="(no run)"
+  id=$(FIREDRILL_API=${apis[0]} "$firedrill" run "$file" --detach --json | jq -r .run_id)
+  if [ -z "$id" ] || [ "$id" = null ]; then
+    verdict[$key]="verdict: none (the run did not start)"
+    report[$key]="(no run)"
+    "$lab" down | sed 's/^/  /'
+    return 0
+  fi
+  follow_run "$id" "${apis[@]}" || echo "  the run $id did not end within ten minutes" >&2
+  base=$reports/$key-$id
+  mv "$reports/$key.keys.pem" "$base.keys.pem"
+  run_json "$id" "${apis[@]}" >"$base.run.json" || true
+  verdict[$key]=$(jq -r '"verdict: " + ((.outcome // "RUN_OUTCOME_UNSPECIFIED") | sub("RUN_OUTCOME_"; "")) + " - " + (.reason // "")' \
+    "$base.run.json" 2>/dev/null || echo "verdict: none (no record of run $id)")
+  report[$key]="(report failed)"
+  # Rendered by the first controller that answers (with two, the survivor), verified
+  # against the controllers' public keys exported before the run.
+  for api in "${apis[@]}"; do
+    if FIREDRILL_API=$api "$firedrill" report "$id" --format html -o "$base.html" 2>/dev/null &&
+       FIREDRILL_API=$api "$firedrill" report "$id" --format json -o "$base.json"; then
+      "$firedrill" report verify "$base.html" --keys "$base.keys.pem" | tail -1 | sed 's/^/  /' &&
+        report[$key]=$base.html
+      break
+    fi
+  done
+  if [ "$controllers" = 2 ]; then
+    # The report's account of the takeover (timeline.handovers).
+    handover[$key]=$(jq -c '[.. | objects | select(has("handovers")) | .handovers[]] | first // empty' \
+      "$base.json" 2>/dev/null || true)
+    echo "  handover: ${handover[$key]:-none in the report}"
+    echo "  controllers after the drill:"
+    "$lab" status | grep -E '^(controller|postgresql) ' | sed 's/^/    /'
   fi
   "$lab" down | sed 's/^/  /'
-done
+}
+
+drill two-site two-site 1 "$experiment"
+drill single-site single-site 1 "$experiment"
+drill two-controllers two-site 2 experiments/pangyo-fire-controllers.yaml
 
 echo
-echo "=== The Pangyo game day, both designs"
-for placement in two-site single-site; do
-  printf '  %-12s %s\n  %-12s report: %s\n' "$placement" "${verdict[$placement]}" "" "${report[$placement]}"
+echo "=== The Pangyo game day, both designs, and firedrill's own fire"
+for key in two-site single-site two-controllers; do
+  printf '  %-16s %s\n  %-16s report: %s\n' "$key" "${verdict[$key]}" "" "${report[$key]}"
 done
+printf '  %-16s handover: %s\n' "" "${handover[two-controllers]:-none in the report}"
+rc=0
 if [[ "${verdict[two-site]}" == "verdict: PASSED"* && "${verdict[single-site]}" == "verdict: FAILED"* ]]; then
   echo "  firedrill told them apart: the two-site design fails over; the single-site one cannot."
-  exit 0
+else
+  echo "  unexpected verdicts: two-site should pass and single-site fail" >&2
+  rc=1
 fi
-echo "  unexpected verdicts: two-site should pass and single-site fail" >&2
-exit 1
+if [[ "${verdict[two-controllers]}" == "verdict: PASSED"* && -n "${handover[two-controllers]:-}" ]]; then
+  echo "  firedrill survived its own fire: the run went on at chuncheon's controller when pangyo's burned."
+else
+  echo "  firedrill did not survive its own fire: the run with two controllers should pass on chuncheon's," \
+    "its report showing the handover" >&2
+  rc=1
+fi
+exit $rc

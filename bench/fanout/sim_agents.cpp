@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <queue>
+#include <random>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -37,6 +39,9 @@ constexpr uint32_t kStream = 1;
 // than a benchmark run delivers, so we never owe one (a gRPC client sends them).
 constexpr uint32_t kOurWindow = 1u << 30;
 constexpr uint64_t kCommandTag = ~uint64_t{0};
+// The agent's reconnect backoff (agent/session/controller_session.cpp).
+constexpr auto kBackoffFirst = std::chrono::milliseconds(200);
+constexpr auto kBackoffMax = std::chrono::milliseconds(5000);
 
 uint32_t be32(const char* p) {
   auto u = reinterpret_cast<const unsigned char*>(p);
@@ -96,6 +101,8 @@ struct Agent {
   Clock::duration idle_pace{0};        // the controller's idle pace; 0: timer mode
   Clock::duration grace = std::chrono::seconds(5);
   Clock::time_point next_heartbeat{};  // renewal by heartbeat: when the next is due
+  size_t controller = 0;  // index into the controllers' addresses
+  std::chrono::milliseconds backoff = kBackoffFirst;
 };
 
 class Loop {
@@ -111,7 +118,8 @@ class Loop {
 
  private:
   bool setup();
-  void start_connect(size_t i);
+  void start_connect(size_t i, bool first = true);
+  void schedule_reconnect(size_t i);
   void on_event(size_t i, uint32_t events);
   void handshake(size_t i);
   void on_open(size_t i);
@@ -131,9 +139,12 @@ class Loop {
   std::vector<Agent> agents_;
   SSL_CTX* ctx_ = nullptr;
   int epoll_ = -1;
-  sockaddr_in addr_{};
   Clock::duration pace(const Agent& a) const;
 
+  std::vector<sockaddr_in> addrs_;  // port, then more_ports
+  using Retry = std::pair<Clock::time_point, size_t>;
+  std::priority_queue<Retry, std::vector<Retry>, std::greater<>> retries_;
+  std::mt19937 rng_{std::random_device{}()};
   size_t started_ = 0, registered_ = 0, ended_ = 0;
   uint64_t sent_ = 0, received_ = 0, pings_sent_ = 0, pings_received_ = 0;
   std::string first_error_;
@@ -156,9 +167,15 @@ bool Loop::setup() {
   if (!ca) return false;
   X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx_), ca);
   X509_free(ca);
-  addr_.sin_family = AF_INET;
-  addr_.sin_port = htons(static_cast<uint16_t>(config_.port));
-  if (::inet_pton(AF_INET, config_.host.c_str(), &addr_.sin_addr) != 1) return false;
+  std::vector<int> ports{config_.port};
+  ports.insert(ports.end(), config_.more_ports.begin(), config_.more_ports.end());
+  for (int port : ports) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    if (::inet_pton(AF_INET, config_.host.c_str(), &addr.sin_addr) != 1) return false;
+    addrs_.push_back(addr);
+  }
   epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_ < 0) return false;
   epoll_event ev{};
@@ -167,14 +184,15 @@ bool Loop::setup() {
   return ::epoll_ctl(epoll_, EPOLL_CTL_ADD, config_.command_fd, &ev) == 0;
 }
 
-void Loop::start_connect(size_t i) {
+void Loop::start_connect(size_t i, bool first) {
   auto& a = agents_[i];
-  ++started_;
+  if (first) ++started_;
   a.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (a.fd < 0) return end(i, fmt::format("socket: {}", std::strerror(errno)));
   int one = 1;
   ::setsockopt(a.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // as gRPC does
-  if (::connect(a.fd, reinterpret_cast<sockaddr*>(&addr_), sizeof addr_) != 0 && errno != EINPROGRESS) {
+  const auto& addr = addrs_[a.controller];
+  if (::connect(a.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 && errno != EINPROGRESS) {
     return end(i, fmt::format("connect: {}", std::strerror(errno)));
   }
   a.state = State::kConnecting;
@@ -256,7 +274,7 @@ void Loop::on_open(size_t i) {
   hpack_int(h, 0x00, 4, 4);     // :path, literal without indexing, name from static 4
   hpack_string(h, kPath);
   hpack_int(h, 0x00, 4, 1);  // :authority (1)
-  hpack_string(h, fmt::format("{}:{}", config_.host, config_.port));
+  hpack_string(h, fmt::format("{}:{}", config_.host, ntohs(addrs_[a.controller].sin_port)));
   hpack_int(h, 0x00, 4, 31);  // content-type (31)
   hpack_string(h, "application/grpc");
   h.push_back(0x00);  // te: trailers, a new name
@@ -383,6 +401,7 @@ void Loop::on_message(size_t i, const char* data, size_t len) {
   auto& a = agents_[i];
   if (!a.registered) {
     a.registered = true;
+    a.backoff = kBackoffFirst;
     ++registered_;
   }
   ++received_;
@@ -486,10 +505,26 @@ void Loop::set_poll_out(size_t i, bool on) {
 void Loop::end(size_t i, const std::string& why) {
   auto& a = agents_[i];
   if (a.state == State::kEnded) return;
+  if (!config_.more_ports.empty()) return schedule_reconnect(i);
   close_agent(a);
   a.state = State::kEnded;
   ++ended_;
   if (first_error_.empty()) first_error_ = config_.agents[i].id + ": " + why;
+}
+
+// The next controller of the list after the agent's backoff, which doubles at each pass.
+void Loop::schedule_reconnect(size_t i) {
+  auto& a = agents_[i];
+  close_agent(a);
+  if (a.registered) --registered_;
+  size_t next = (a.controller + 1) % addrs_.size();
+  auto backoff = a.backoff;
+  a = Agent{};
+  a.controller = next;
+  a.backoff = backoff;
+  if (a.controller == 0) a.backoff = std::min(a.backoff * 2, kBackoffMax);
+  std::uniform_real_distribution<double> jitter(0.8, 1.2);
+  retries_.emplace(Clock::now() + std::chrono::duration_cast<Clock::duration>(a.backoff * jitter(rng_)), i);
 }
 
 void Loop::close_agent(Agent& a) {
@@ -571,8 +606,12 @@ int Loop::run() {
       a.out.append(payload);
       flush(i);
     }
+    for (now = Clock::now(); !retries_.empty() && retries_.top().first <= now; retries_.pop()) {
+      start_connect(retries_.top().second, false);
+    }
     report(false);
     auto wait = std::min(hb_next, ka_next) - Clock::now();
+    if (!retries_.empty()) wait = std::min(wait, retries_.top().first - Clock::now());
     int timeout_ms = static_cast<int>(std::clamp<int64_t>(
         std::chrono::ceil<std::chrono::milliseconds>(wait).count(), 0, batch_end < n ? 10 : 100));
     int got = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), timeout_ms);

@@ -14,6 +14,8 @@
 // (config.lease_by_heartbeat: as agent/session does) and answers every ApplyFault,
 // RevertFault and RevertAll at once with ACK_APPLIED, as a real agent does for a
 // fault that takes effect at once.
+// Given several controllers (more_ports), it goes on to the next when a stream ends,
+// as the agent does.
 #pragma once
 
 #include <chrono>
@@ -41,6 +43,12 @@ struct SimAgentsConfig {
   // the controller's timer); true, renewal by heartbeat (Hello.lease_by_heartbeat: the
   // active pace while holding a fault, the controller's idle pace otherwise).
   bool lease_by_heartbeat = true;
+  // More controllers on `host`, gone on to in turn after `port` when a stream ends or a
+  // connection fails (a follower's refusal, a leader gone), as the agent goes through
+  // its --controller list: a backoff of 200 ms doubled at each pass over the list, at
+  // most 5 s, jittered by 20%, back to 200 ms once a controller takes the stream.
+  // Empty: an ended stream stays ended (and counts in <ended>).
+  std::vector<int> more_ports;
   // Progress lines: "R <registered> <ended> <first error>\n", and the messages so far:
   // "M <gRPC messages sent> <received> <HTTP/2 PINGs sent> <received>\n".
   int report_fd = -1;

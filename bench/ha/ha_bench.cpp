@@ -4,10 +4,15 @@
 // on, once with synchronous_commit on (each commit flushed: PostgreSQL's default) and
 // once off (the last commits may be lost at a crash, never corrupted: SQLite NORMAL's
 // promise). Loopback TCP to the server; each store call is one transaction.
-//   ha_bench [--json FILE] [--seconds S]     (S per workload and store, default 3)
+// Then, with real controllers and simulated agents (fleet_bench.h): the takeover from
+// the leader's SIGKILL to an apply acked on every agent by the new leader (1,000
+// agents), and the fan-out's apply and halt on SQLite against PostgreSQL (10,000).
+//   ha_bench [--json FILE] [--seconds S] [--only appends|takeover|fanout]
+//            [--takeover-agents N] [--takeover-repeats N] [--fanout-agents N] [--fanout-repeats N]
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -16,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "controller/store/postgres_store.h"
+#include "bench/ha/fleet_bench.h"
 #include "controller/store/store.h"
 #include "tests/support/postgres.h"
 
@@ -71,21 +77,47 @@ double rate(Store& s, const Workload& w, double seconds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string json_path;
+  std::string json_path, only;
   double seconds = 3;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--json" && i + 1 < argc) json_path = argv[++i];
-    else if (a == "--seconds" && i + 1 < argc) seconds = std::stod(argv[++i]);
-    else {
-      std::cerr << "usage: ha_bench [--json FILE] [--seconds S]\n";
-      return 2;
+  bench::TakeoverOptions takeover;
+  bench::FanoutOptions fanout;
+  auto usage = [] {
+    std::cerr << "usage: ha_bench [--json FILE] [--seconds S] [--only appends|takeover|fanout] [--takeover-agents N] "
+                 "[--takeover-repeats N] [--fanout-agents N] [--fanout-repeats N]\n";
+    return 2;
+  };
+  try {
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      bool more = i + 1 < argc;
+      if (a == "--json" && more) json_path = argv[++i];
+      else if (a == "--seconds" && more) seconds = std::stod(argv[++i]);
+      else if (a == "--only" && more) only = argv[++i];
+      else if (a == "--takeover-agents" && more) takeover.agents = std::stoi(argv[++i]);
+      else if (a == "--takeover-repeats" && more) takeover.repeats = std::stoi(argv[++i]);
+      else if (a == "--fanout-agents" && more) fanout.agents = std::stoi(argv[++i]);
+      else if (a == "--fanout-repeats" && more) fanout.repeats = std::stoi(argv[++i]);
+      else return usage();
     }
+  } catch (const std::exception&) {
+    return usage();
   }
   if (seconds <= 0 || seconds > 600) {
     std::cerr << "ha_bench: --seconds must be within (0, 600]\n";
     return 2;
   }
+  if (!only.empty() && only != "appends" && only != "takeover" && only != "fanout") {
+    std::cerr << "ha_bench: --only '" << only << "': expected appends, takeover or fanout\n";
+    return 2;
+  }
+  for (int n : {takeover.agents, takeover.repeats, fanout.agents, fanout.repeats}) {
+    if (n < 1 || n > 50000) {
+      std::cerr << "ha_bench: agent counts and repeats must be within [1, 50000]\n";
+      return 2;
+    }
+  }
+  auto wanted = [&](const char* part) { return only.empty() || only == part; };
+  std::signal(SIGPIPE, SIG_IGN);  // a controller killed under the simulated agents' writes
 
   char tmpl[] = "/tmp/fdh-bench-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
@@ -94,6 +126,19 @@ int main(int argc, char** argv) {
     ~Cleanup() { std::filesystem::remove_all(d); }
   } cleanup{dir};
   support::Postgres server(support::Postgres::Options{.fsync = true, .synchronous_commit = true});
+  nlohmann::json out = {{"suite", "ha"}};
+  if (wanted("fanout")) {
+    fanout.postgres_url = server.url(server.fresh_database("bench_fanout"));
+    out["fanout"] = bench::measure_fanout_stores(fanout);
+  }
+  if (wanted("takeover")) {
+    takeover.store_url = server.url(server.fresh_database("bench_takeover"));
+    out["takeover"] = bench::measure_takeover(takeover);
+  }
+  if (!wanted("appends")) {
+    if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";
+    return 0;
+  }
   auto sync_db = server.fresh_database("bench_sync");
   auto async_db = server.fresh_database("bench_async");
   server.sql("ALTER DATABASE " + async_db + " SET synchronous_commit = off");
@@ -150,7 +195,7 @@ int main(int argc, char** argv) {
       {"run record replaced (~2 KiB)", "records", 1, [&run](Store& s, int64_t) { return s.put_run(run); }},
   };
 
-  nlohmann::json out = {{"seconds_per_case", seconds}, {"cases", nlohmann::json::array()}};
+  nlohmann::json& appends = out["appends"] = {{"seconds_per_case", seconds}, {"cases", nlohmann::json::array()}};
   fmt::print("store appends per second ({} s per case; PostgreSQL 15 on loopback, fsync on, as the leader)\n\n",
              seconds);
   fmt::print("  {:<38} {:>12} {:>12} {:>12} {:>10} {:>10}\n", "case", "sqlite", "postgres", "pg async", "pg/sqlite",
@@ -160,7 +205,7 @@ int main(int argc, char** argv) {
     for (auto& s : subjects) rates.push_back(rate(*s.store, w, seconds));
     fmt::print("  {:<38} {:>12.0f} {:>12.0f} {:>12.0f} {:>10.3f} {:>10.3f}   {}/s\n", w.name, rates[0], rates[1],
                rates[2], rates[1] / rates[0], rates[2] / rates[0], w.unit);
-    out["cases"].push_back({{"case", w.name},
+    appends["cases"].push_back({{"case", w.name},
                             {"unit", std::string(w.unit) + "/s"},
                             {"sqlite", rates[0]},
                             {"postgres", rates[1]},

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# boot-host.sh LAB_DIR HOST: what a lab host does when it boots. Starts each of the
+# boot-host.sh LAB_DIR HOST [SERVICE...]: what a lab host does when it boots. Starts each of the
 # host's services (listed in LAB_DIR/hosts/HOST/services at `lab.sh up`) under
 # supervise.sh in the host's network namespace, detached, and returns. Below the host's
 # workload cgroup W, the supervisor of service S runs in W/init/S and the service in
@@ -7,10 +7,12 @@
 # supervisor still runs is left alone, so running this twice is harmless.
 #
 # It is the --boot-hook of the host's firedrill-agent (run when power is restored) and
-# lab.sh runs it for the first boot.
+# lab.sh runs it for the first boot (naming SERVICEs to start only those, in order).
 set -euo pipefail
 lab_dir=${1:?usage: boot-host.sh LAB_DIR HOST}
 host=${2:?usage: boot-host.sh LAB_DIR HOST}
+shift 2
+only=("$@")
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib/topology.sh
 source "$here/lib/topology.sh"
@@ -45,6 +47,19 @@ start() {
     haproxy) cmd=(haproxy -db -f "$dir/haproxy.cfg") ;;
     prometheus) cmd=(prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data"
                      --storage.tsdb.retention.time=1d --web.listen-address="$ip:$FDL_PROMETHEUS_PORT") ;;
+    # lab.sh --controllers 2. PostgreSQL as the postgres user, on the host's data address
+    # and a socket in its directory, in an IPC namespace of its own (its shared memory
+    # goes with its last process, whatever kills it).
+    postgres) cmd=(unshare --ipc setpriv --reuid=postgres --regid=postgres --init-groups --
+                   /usr/lib/postgresql/15/bin/postgres -D "$dir/data" -c "listen_addresses=$ip"
+                   -c "port=$FDL_PG_PORT" -c "unix_socket_directories=$dir" -c max_connections=50
+                   -c shared_buffers=32MB) ;;
+    # A controller (flags written by lab.sh up), from the repository root where the
+    # experiments' probe commands are found; FDL_LAB_NAME tells them which lab.
+    controller)
+      mapfile -t args <"$dir/args"
+      cmd=(env FDL_LAB_NAME="$FDL_LAB_NAME" FDL_LAB_STATE_ROOT="$(dirname "$lab_dir")"
+           /bin/sh -c 'cd "$0" && exec "$@"' "$FDL_LAB_REPO" "$FDL_LAB_FIREDRILL" "${args[@]}") ;;
     *) echo "boot-host: $host: unknown service '$svc'" >&2; return 1 ;;
   esac
   mkdir -p "$cg" "$init"
@@ -60,6 +75,13 @@ start() {
   echo "boot-host: $host: started $svc"
 }
 
+if [ ${#only[@]} -gt 0 ]; then
+  for svc in "${only[@]}"; do
+    grep -qx -- "$svc" "$host_dir/services" || { echo "boot-host: $host runs no $svc" >&2; exit 1; }
+    start "$svc"
+  done
+  exit 0
+fi
 while read -r svc; do
   [ -n "$svc" ] && start "$svc"
 done <"$host_dir/services"

@@ -13,7 +13,7 @@ usage() {
 lab.sh - the firedrill lab fleet: two data centres and an ops network on one machine
 
 SYNOPSIS
-  deploy/lab/lab.sh up [--placement single-site|two-site] [OPTIONS]
+  deploy/lab/lab.sh up [--placement single-site|two-site] [--controllers 1|2] [OPTIONS]
   deploy/lab/lab.sh down [--keep-state] [--purge] [OPTIONS]
   deploy/lab/lab.sh status [OPTIONS]
 
@@ -30,6 +30,16 @@ DESCRIPTION
     single-site  primary and replica in pangyo, two of three Sentinels in pangyo
     two-site     primary in pangyo, replica in chuncheon, Sentinels in pangyo,
                  chuncheon and ops (default)
+  With --controllers 2 there is no controller in ops: one runs in each data centre's
+  ops segment (host pg-ops in pangyo, cc-ops in chuncheon), both on one PostgreSQL in
+  chuncheon's (cc-ops): Debian's postgresql-15, a cluster made with initdb in the
+  lab's state directory and run by the lab as the postgres user in cc-ops's
+  namespace, never the machine's PostgreSQL service. pangyo's controller leads at the
+  start, chuncheon's follows; every agent is given both (pangyo's first). Each of the
+  two hosts runs an agent as well, so that a site's power loss cuts its controller's
+  power too; the controllers and PostgreSQL are services of their host, restarted by
+  its supervisor and by its boot hook when the power comes back.
+
   up waits until Redis replicates, the Sentinels have a quorum and HAProxy serves; on
   failure or interruption it takes down whatever it built.
 
@@ -37,13 +47,16 @@ DESCRIPTION
   faults), removes its cgroups, namespaces, bridges and veths and its state directory.
   It works on a half-built lab too, and does nothing when there is no lab. The
   controller's store (runs, signed evidence, its key) is evidence, not lab: it is kept
-  for the next up unless --purge.
+  for the next up unless --purge. With --controllers 2 the database and both
+  controllers' state live in the state directory and go with it (save reports first).
 
   status lists hosts, agents, services, each Sentinel's primary and HAProxy's backends.
   Exit 0 when the lab is up, 3 when it is down.
 
 OPTIONS
   --placement P   single-site or two-site (up only; default two-site)
+  --controllers N  1 (default): one controller in ops on SQLite; 2: one in each data
+                  centre on a PostgreSQL in chuncheon (up only; needs the controller)
   --name NAME     the lab's name and prefix of its namespaces and links (default fdl;
                   'fdl' followed by up to two letters or digits): two labs can coexist
   --agent PATH    the firedrill-agent binary (default: \$FDL_AGENT, else build/agent/
@@ -62,6 +75,8 @@ FILES
     hosts/HOST/agent.sock           the agent's local control socket (firedrill-agent ctl)
     hosts/HOST/*.log                the agent's and each service's log
     controller.sock                 the controller's API: export FIREDRILL_API=this path
+    hosts/{pg-ops,cc-ops}/controller.sock  with --controllers 2: each controller's API
+    hosts/cc-ops/postgres/          with --controllers 2: the PostgreSQL cluster and log
   /var/lib/firedrill-lab/NAME/controller/   the controller's store, evidence, key and log
   <cgroup2>/firedrill-lab/NAME/     hosts/HOST/SERVICE (workloads), agents/HOST
 
@@ -83,6 +98,7 @@ name=${FDL_LAB_NAME:-fdl}
 agent=${FDL_AGENT:-}
 firedrill=${FDL_FIREDRILL:-}
 controller=auto
+controllers=1
 keep_state=0
 purge=0
 up_done=0
@@ -99,6 +115,8 @@ while [ $# -gt 0 ]; do
     --firedrill=*) firedrill=${1#*=} ;;
     --controller) controller=${2:?--controller needs a value}; shift ;;
     --controller=*) controller=${1#*=} ;;
+    --controllers) controllers=${2:?--controllers needs a value}; shift ;;
+    --controllers=*) controllers=${1#*=} ;;
     --keep-state) keep_state=1 ;;
     --purge) purge=1 ;;
     -h | --help) usage; exit 0 ;;
@@ -109,6 +127,8 @@ done
 [ -n "$command" ] || { usage >&2; exit 2; }
 case " $FDL_PLACEMENTS " in *" $placement "*) ;; *) die "--placement '$placement': expected single-site or two-site" ;; esac
 case "$controller" in yes | no | auto) ;; *) die "--controller '$controller': expected yes, no or auto" ;; esac
+case "$controllers" in 1 | 2) ;; *) die "--controllers '$controllers': expected 1 or 2" ;; esac
+[ "$controllers" = 1 ] || [ "$controller" != no ] || die "--controllers 2 needs the controller (not --controller no)"
 [[ "$name" =~ ^fdl[a-z0-9]{0,2}$ ]] || die "--name '$name': expected 'fdl' followed by up to two letters or digits"
 [ "$(id -u)" -eq 0 ] || die "needs root (namespaces, cgroups, eBPF agents)"
 
@@ -124,7 +144,13 @@ FABRIC=$name-fabric
 ns_of() { echo "$name-$1"; }
 ns_exists() { [ -e "/run/netns/$1" ]; }
 in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" -- "$@"; }
-all_hosts() { fdl_host_names; echo ops; }
+# Hosts with an agent: the fleet's eight, and the controllers' two with --controllers 2.
+agent_hosts() {
+  fdl_host_names
+  if [ "$controllers" = 2 ]; then fdl_controller_host_names; fi
+}
+all_hosts() { agent_hosts; echo ops; }
+PG_BIN=/usr/lib/postgresql/15/bin
 
 # Serialises up and down of one lab name (status does not take it). Whatever the lab
 # starts is started with fd 9 closed, or it would hold the lock for its whole life.
@@ -146,11 +172,22 @@ term_lab_pid() {
 
 cgroup_populated() { grep -qx 'populated 1' "$1/cgroup.events" 2>/dev/null; }
 
+# Stops service SVC of host H as its host would: SIGTERM to its supervisor (which
+# passes it on to the service and waits), then up to SECONDS for the service to go.
+stop_service() {
+  local h=$1 svc=$2 seconds=$3 pid deadline
+  local init=$CG_LAB/hosts/$h/init/$svc cg=$CG_LAB/hosts/$h/$svc
+  [ -r "$init/cgroup.procs" ] || return 0
+  while read -r pid; do kill -TERM "$pid" 2>/dev/null || true; done <"$init/cgroup.procs"
+  deadline=$((SECONDS + seconds))
+  while [ $SECONDS -lt $deadline ] && { cgroup_populated "$cg" || cgroup_populated "$init"; }; do sleep 0.2; done
+}
+
 do_down() {
   local pid h ns deadline leftovers=0
   # Agents first, politely: each reverts its faults (lifts blackholes, thaws cgroups).
   if [ -d "$LAB_DIR/hosts" ]; then
-    for h in $(fdl_host_names); do
+    for h in $(fdl_host_names) $(fdl_controller_host_names); do
       pid=$(cat "$LAB_DIR/hosts/$h/agent.pid" 2>/dev/null || true)
       term_lab_pid "$pid"
     done
@@ -160,6 +197,10 @@ do_down() {
     term_lab_pid "$(cat "$LAB_DIR/controller.pid" 2>/dev/null || true)"
     deadline=$((SECONDS + 5))
     while [ $SECONDS -lt $deadline ] && cgroup_populated "$CG_LAB/controller"; do sleep 0.2; done
+    # --controllers 2: both controllers, then PostgreSQL (a clean shutdown; its IPC
+    # namespace, and with it its shared memory, goes with its last process).
+    for h in $(fdl_controller_host_names); do stop_service "$h" controller 5; done
+    stop_service "$FDL_PG_HOST" postgres 15
   fi
   # Then everything else the lab started, at once, frozen or not.
   if [ -d "$CG_LAB" ]; then
@@ -403,7 +444,14 @@ write_prometheus_conf() {
       echo "      - targets: ['$(fdl_host_field "$h" mgmt):$FDL_AGENT_METRICS_PORT']"
       echo "        labels: {host: $h, dc: $(fdl_host_field "$h" dc), rack: $(fdl_host_field "$h" rack)}"
     done
-    if [ "$controller" = yes ]; then
+    if [ "$controllers" = 2 ]; then
+      echo "  - job_name: firedrill-controller"
+      echo "    static_configs:"
+      for h in $(fdl_controller_host_names); do
+        echo "      - targets: ['$(fdl_host_field "$h" mgmt):$FDL_CONTROLLER_METRICS_PORT']"
+        echo "        labels: {host: $h, dc: $(fdl_host_field "$h" dc)}"
+      done
+    elif [ "$controller" = yes ]; then
       echo "  - job_name: firedrill-controller"
       echo "    static_configs:"
       echo "      - targets: ['$FDL_OPS_MGMT_IP:$FDL_CONTROLLER_METRICS_PORT']"
@@ -412,6 +460,64 @@ write_prometheus_conf() {
     echo "    static_configs:"
     echo "      - targets: ['$FDL_OPS_IP:$FDL_HAPROXY_METRICS_PORT']"
   } >"$dir/prometheus.yml"
+}
+
+# --controllers 2: the PostgreSQL cluster both controllers share, made with Debian's
+# initdb in the lab's state directory (cc-ops's), owned and run by the postgres user
+# (boot-host.sh starts it), listening on cc-ops's data address only, with a password
+# for the controllers' role (firedrill) from the lab's networks and trust on its Unix
+# socket in the same directory, for the lab itself.
+init_postgres() {
+  local dir=$LAB_DIR/hosts/$FDL_PG_HOST/postgres net
+  id postgres >/dev/null 2>&1 || die "no postgres user (run scripts/install-deps.sh: postgresql-15)"
+  [ -x "$PG_BIN/initdb" ] || die "no $PG_BIN/initdb (run scripts/install-deps.sh: postgresql-15)"
+  mkdir -p "$dir"
+  chown postgres:postgres "$dir"
+  install -m 600 -o postgres -g postgres "$LAB_DIR/postgres.password" "$dir/pwfile"
+  setpriv --reuid=postgres --regid=postgres --init-groups -- "$PG_BIN/initdb" -D "$dir/data" -U firedrill \
+    -E UTF8 --locale=C --auth-local=trust --auth-host=scram-sha-256 --pwfile="$dir/pwfile" --no-sync \
+    --no-instructions >"$dir/initdb.log" 2>&1 || die "initdb failed (see $dir/initdb.log)"
+  rm -f "$dir/pwfile"
+  for net in "${FDL_DC_NET[@]}"; do
+    echo "host firedrill firedrill $net scram-sha-256" >>"$dir/data/pg_hba.conf"
+  done
+}
+
+pg_local() { setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; }
+pg_ready() { pg_local "$PG_BIN/pg_isready" -q -h "$LAB_DIR/hosts/$FDL_PG_HOST/postgres" -p "$FDL_PG_PORT"; }
+make_database() {
+  pg_local "$PG_BIN/psql" -qX -h "$LAB_DIR/hosts/$FDL_PG_HOST/postgres" -p "$FDL_PG_PORT" -U firedrill -d postgres \
+    -c "CREATE DATABASE firedrill" >/dev/null
+}
+
+# --controllers 2: a controller's flags (one a line, read by boot-host.sh) and its
+# store URL, which holds the password, in a file only root reads (--config).
+write_controller_conf() {
+  local h=$1 dir=$LAB_DIR/hosts/$1/controller dc other mgmt
+  dc=$(fdl_host_field "$h" dc)
+  mgmt=$(fdl_host_field "$h" mgmt)
+  mkdir -p "$dir/state"
+  (umask 077 && printf 'store: postgres://firedrill:%s@%s:%s/firedrill\n' "$(cat "$LAB_DIR/postgres.password")" \
+    "$(fdl_host_field "$FDL_PG_HOST" ip)" "$FDL_PG_PORT" >"$dir/store.yaml")
+  {
+    echo serve
+    echo --config; echo "$dir/store.yaml"
+    echo --insecure
+    echo --fleet; echo "lab-$name"
+    echo --controller-id; echo "$dc"
+    echo --listen; echo "$mgmt:$FDL_CONTROLLER_PORT"
+    echo --advertise; echo "$mgmt:$FDL_CONTROLLER_PORT"
+    echo --api; echo "$LAB_DIR/hosts/$h/controller.sock"
+    echo --state-dir; echo "$dir/state"
+    echo --metrics-listen; echo "$mgmt:$FDL_CONTROLLER_METRICS_PORT"
+    # It refuses to target its own data centre, unless the other one has a controller.
+    echo --controller-domain; echo "dc=$dc"
+    if "$firedrill" serve --help 2>/dev/null | grep -- '--peer-domain' >/dev/null; then
+      for other in $(fdl_controller_host_names); do
+        [ "$other" = "$h" ] || { echo --peer-domain; echo "dc=$(fdl_host_field "$other" dc)"; }
+      done
+    fi
+  } >"$dir/args"
 }
 
 # The host's services file names what its boot hook starts; the Redis role is only in
@@ -428,6 +534,8 @@ write_host_services() {
       prometheus) write_prometheus_conf ;;
       dns) write_dns_conf ;;
       web) mkdir -p "$LAB_DIR/hosts/$h/web" ;;
+      postgres) init_postgres ;;
+      controller) write_controller_conf "$h" ;;
     esac
     echo "$svc" >>"$LAB_DIR/hosts/$h/services"
   done
@@ -451,6 +559,12 @@ host_tags() {
   done
 }
 
+controller_list() {
+  local h list=""
+  for h in $(fdl_controller_host_names); do list+="${list:+,}$(fdl_host_field "$h" mgmt):$FDL_CONTROLLER_PORT"; done
+  echo "$list"
+}
+
 start_agent() {
   local h=$1 dir=$LAB_DIR/hosts/$1 cg=$CG_LAB/agents/$1
   local -a args
@@ -466,7 +580,10 @@ start_agent() {
         --metrics-listen "$(fdl_host_field "$h" mgmt):$FDL_AGENT_METRICS_PORT"
         --no-watcher)  # agent.pid is the agent itself: the tests read its BPF fds and signal it
   if [ -e "$dir/redis-data.loop" ]; then args+=(--data-dir "$dir/redis/data"); fi
-  if [ "$controller" = yes ]; then
+  if [ "$controllers" = 2 ]; then
+    # Both controllers, pangyo's first; plaintext: the management network is the lab's own.
+    args+=(--controller "$(controller_list)" --insecure)
+  elif [ "$controller" = yes ]; then
     # Plaintext, as the lab's controller: the management network is the lab's own.
     args+=(--controller "$FDL_OPS_MGMT_IP:$FDL_CONTROLLER_PORT" --insecure)
   fi
@@ -499,11 +616,44 @@ start_controller() {
   )
 }
 
+# --controllers 2: PostgreSQL first (cc-ops's boot hook, that service only), its
+# database, then pangyo's controller, which takes the lease, then chuncheon's, which
+# follows. The agents come next, given both.
+start_controllers() {
+  local pg=$FDL_PG_HOST h
+  "$LAB_ROOT/boot-host.sh" "$LAB_DIR" "$pg" postgres >/dev/null 9>&-
+  wait_for "PostgreSQL in $pg (see $LAB_DIR/hosts/$pg/postgres/postgres.log)" 60 pg_ready
+  make_database || die "could not create the database firedrill"
+  say "postgresql: $(fdl_host_field "$pg" ip):$FDL_PG_PORT in $pg, cluster $LAB_DIR/hosts/$pg/postgres/data"
+  for h in $(fdl_controller_host_names); do
+    "$LAB_ROOT/boot-host.sh" "$LAB_DIR" "$h" controller >/dev/null 9>&-
+    if [ "$h" = "$pg_host" ]; then
+      wait_for "the controller in $h to lead (see $LAB_DIR/hosts/$h/controller/controller.log)" 60 controller_leads "$h"
+    else
+      wait_for "the controller in $h to follow (see $LAB_DIR/hosts/$h/controller/controller.log)" 60 controller_follows "$h"
+    fi
+  done
+}
+
 controller_sees_every_agent() {
   local out h
-  out=$("$firedrill" agents --api "$LAB_DIR/controller.sock" 2>/dev/null) || return 1
-  for h in $(fdl_host_names); do grep -qw -- "$h" <<<"$out" || return 1; done
+  out=$("$firedrill" agents --api "$api" 2>/dev/null) || return 1
+  for h in $(agent_hosts); do grep -qw -- "$h" <<<"$out" || return 1; done
 }
+
+# --controllers 2: what a controller's log last said of the leader lease: leads,
+# follows, or nothing yet.
+controller_role() {
+  local log=$LAB_DIR/hosts/$1/controller/controller.log line
+  line=$(grep -E 'leader lease: leading as|leader lease: no longer leading|a follower until' "$log" 2>/dev/null | tail -1)
+  case "$line" in
+    *"leading as"*) echo leader ;;
+    "") echo starting ;;
+    *) echo follower ;;
+  esac
+}
+controller_leads() { [ "$(controller_role "$1")" = leader ]; }
+controller_follows() { [ "$(controller_role "$1")" = follower ]; }
 
 wait_for() {
   local what=$1 seconds=$2
@@ -559,6 +709,7 @@ do_up() {
     [ -x "$firedrill" ] || die "no firedrill at $firedrill (build it, or give --firedrill, or --controller no)"
     firedrill=$(readlink -f "$firedrill")
   fi
+  if [ "$controllers" = 2 ]; then controller=yes; fi
   for c in ip nsenter setsid flock mkfs.ext4 losetup mountpoint redis-server redis-sentinel redis-cli haproxy prometheus /usr/sbin/dnsmasq unshare curl socat /usr/bin/python3; do
     command -v "$c" >/dev/null || die "'$c' is missing (run scripts/install-deps.sh)"
   done
@@ -570,7 +721,14 @@ do_up() {
   trap 'exit 130' INT TERM
   # shellcheck disable=SC2154  # rc is assigned inside the trap
   trap 'rc=$?; if [ "$up_done" != 1 ]; then echo "lab.sh: up failed or interrupted; taking down what was built" >&2; do_down || true; fi; exit $rc' EXIT
-  say "bringing up lab '$name' ($placement)"
+  if [ "$controllers" = 2 ]; then
+    command -v openssl >/dev/null || die "'openssl' is missing (run scripts/install-deps.sh)"
+    pg_host=$(fdl_controller_host_names | head -1)
+    api=$LAB_DIR/hosts/$pg_host/controller.sock
+  else
+    api=$LAB_DIR/controller.sock
+  fi
+  say "bringing up lab '$name' ($placement, $controllers controller(s))"
   mkdir -p "$LAB_DIR/hosts" "$CG_LAB/hosts" "$CG_LAB/agents"
   cat >"$LAB_DIR/lab.env" <<EOF
 FDL_LAB_NAME=$name
@@ -582,7 +740,10 @@ FDL_LAB_AGENT=$agent
 FDL_LAB_ROOT=$LAB_ROOT
 FDL_LAB_CONTROLLER=$controller
 FDL_LAB_FIREDRILL=$firedrill
-FDL_LAB_API=$LAB_DIR/controller.sock
+FDL_LAB_API=$api
+FDL_LAB_CONTROLLERS=$controllers
+FDL_LAB_CONTROLLER_HOSTS="$(if [ "$controllers" = 2 ]; then echo $(fdl_controller_host_names); fi)"
+FDL_LAB_REPO=$REPO
 FDL_LAB_CONTROLLER_STATE=$EVIDENCE_DIR
 FDL_LAB_PROMETHEUS=http://$FDL_OPS_IP:$FDL_PROMETHEUS_PORT
 EOF
@@ -592,12 +753,21 @@ EOF
   for h in $(all_hosts); do make_host_net "$h"; done
   say "network: fabric $FABRIC, bridges $name-br-{pg,cc,ops,mgmt}, $(all_hosts | wc -l) hosts"
 
+  # The controllers' role's password, before their hosts' services are written.
+  if [ "$controllers" = 2 ]; then (umask 077 && openssl rand -hex 16 >"$LAB_DIR/postgres.password"); fi
   for h in $(all_hosts); do write_host_services "$h"; done
-  if [ "$controller" = yes ]; then start_controller; fi
-  for h in $(fdl_host_names); do start_agent "$h"; done
-  for h in $(fdl_host_names); do wait_for "the agent of $h (see $LAB_DIR/hosts/$h/agent.log)" 60 agent_answers "$h"; done
-  say "agents: $(fdl_host_names | wc -l) up"
-  if [ "$controller" = yes ]; then
+  if [ "$controllers" = 2 ]; then
+    start_controllers
+  elif [ "$controller" = yes ]; then
+    start_controller
+  fi
+  for h in $(agent_hosts); do start_agent "$h"; done
+  for h in $(agent_hosts); do wait_for "the agent of $h (see $LAB_DIR/hosts/$h/agent.log)" 60 agent_answers "$h"; done
+  say "agents: $(agent_hosts | wc -l) up"
+  if [ "$controllers" = 2 ]; then
+    wait_for "the leader to see every agent (see $LAB_DIR/hosts/$pg_host/controller/controller.log)" 60 controller_sees_every_agent
+    say "controllers: pangyo's leads (API $api), chuncheon's follows; every agent connected to the leader"
+  elif [ "$controller" = yes ]; then
     wait_for "the controller to see every agent (see $EVIDENCE_DIR/controller.log)" 60 controller_sees_every_agent
     say "controller: in ops, API $LAB_DIR/controller.sock, every agent connected"
   fi
@@ -647,19 +817,27 @@ do_status() {
   source "$LAB_DIR/lab.env"
   placement=$FDL_LAB_PLACEMENT
   echo "lab '$name': placement $placement, state $LAB_DIR, cgroup $CG_LAB"
-  if [ "${FDL_LAB_CONTROLLER:-no}" = yes ]; then
+  controllers=${FDL_LAB_CONTROLLERS:-1}
+  if [ "$controllers" = 2 ]; then
+    for h in $(fdl_controller_host_names); do
+      if cgroup_populated "$CG_LAB/hosts/$h/controller"; then s="up, $(controller_role "$h")"; else s=DOWN; fi
+      echo "controller $h ($(fdl_host_field "$h" dc)): $s (agents on $(fdl_host_field "$h" mgmt):$FDL_CONTROLLER_PORT); API $LAB_DIR/hosts/$h/controller.sock"
+    done
+    if cgroup_populated "$CG_LAB/hosts/$FDL_PG_HOST/postgres"; then s=up; else s=DOWN; fi
+    echo "postgresql $FDL_PG_HOST: $s ($(fdl_host_field "$FDL_PG_HOST" ip):$FDL_PG_PORT)"
+  elif [ "${FDL_LAB_CONTROLLER:-no}" = yes ]; then
     if cgroup_populated "$CG_LAB/controller"; then s=up; else s=DOWN; fi
     echo "controller: $s in ops (agents on $FDL_OPS_MGMT_IP:$FDL_CONTROLLER_PORT); export FIREDRILL_API=$FDL_LAB_API"
   else
     echo "controller: none (agents obey their local sockets only)"
   fi
-  printf '%-6s %-10s %-4s %-12s %-24s %s\n' HOST DC RACK IP AGENT SERVICES
+  printf '%-6s %-10s %-6s %-12s %-24s %s\n' HOST DC RACK IP AGENT SERVICES
   for h in $(all_hosts); do
     line=""
     for svc in $(cat "$LAB_DIR/hosts/$h/services"); do line+="$(svc_state "$h" "$svc") "; done
     if [ "$h" = ops ]; then s="(none: ops)"; else s=$(agent_state "$h"); fi
     ns_exists "$(ns_of "$h")" || s="NO NAMESPACE"
-    printf '%-6s %-10s %-4s %-12s %-24s %s\n' "$h" "$(fdl_host_field "$h" dc)" \
+    printf '%-6s %-10s %-6s %-12s %-24s %s\n' "$h" "$(fdl_host_field "$h" dc)" \
       "$(fdl_host_field "$h" rack)" "$(fdl_host_field "$h" ip)" "$s" "$line"
   done
   echo "redis:"

@@ -12,3 +12,9 @@ firedrill_test(lab_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/lab_test.cpp
 # The lab runs the agent of this build.
 add_dependencies(lab_test firedrill-agent)
 
+
+# Two controllers on the lab's PostgreSQL (lab.sh up --controllers 2): the takeover when
+# pangyo's controller loses its power, and nothing left after down.
+firedrill_test(lab_controllers_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/lab_controllers_test.cpp
+               LIBS firedrill_e2e_lab_harness LABELS e2e)
+add_dependencies(lab_controllers_test firedrill-agent firedrill)

@@ -145,7 +145,8 @@ Lab::Lab(const std::string& placement, Controller controller) : placement_(place
   auto r = sh("deploy/lab/lab.sh up --name " + std::string(kName) + " --placement " + placement +
               " --agent " + quote(build_dir() + "/agent/firedrill-agent") + " --firedrill " +
               quote(build_dir() + "/controller/firedrill") + " --controller " +
-              (controller == Controller::kServe ? "yes" : "no"));
+              (controller == Controller::kNone ? "no" : "yes") +
+              (controller == Controller::kTwoOnPostgres ? " --controllers 2" : ""));
   if (r.status != 0) {
     ADD_FAILURE() << "lab.sh up --placement " << placement << " failed (" << r.status << "):\n" << r.output;
     return;

@@ -64,10 +64,11 @@ class Lab {
  public:
   static constexpr const char* kName = "fdlt";
 
-  enum class Controller { kNone, kServe };
+  enum class Controller { kNone, kServe, kTwoOnPostgres };
 
-  // Brings the lab up (with the controller of this build in ops, for kServe); records a
-  // test failure when it cannot.
+  // Brings the lab up (with the controller of this build in ops, for kServe; one in
+  // each data centre on a PostgreSQL in chuncheon, for kTwoOnPostgres: lab.sh
+  // --controllers 2); records a test failure when it cannot.
   explicit Lab(const std::string& placement, Controller controller = Controller::kNone);
   // Takes the lab down if the test did not.
   ~Lab();
@@ -95,6 +96,8 @@ class Lab {
 
   // The controller's API socket and store (kServe).
   std::string api() const { return dir() + "/controller.sock"; }
+  // A controller's API socket with kTwoOnPostgres ("pg-ops", "cc-ops").
+  std::string api_of(const std::string& host) const { return host_dir(host) + "/controller.sock"; }
   static std::string controller_state();
   // build/controller/firedrill with FIREDRILL_API set to this lab's controller.
   Run firedrill(const std::string& args) const;

@@ -60,7 +60,9 @@ void remove_stale() {
   }
 }
 
-int free_port() {
+}  // namespace
+
+int free_loopback_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -74,8 +76,6 @@ int free_port() {
   ::close(fd);
   return ntohs(a.sin_port);
 }
-
-}  // namespace
 
 Postgres::Postgres(Options options) : options_(options) {
   remove_stale();
@@ -112,7 +112,7 @@ Postgres::Postgres(Options options) : options_(options) {
   // A port found free may be taken by another process before the server binds it:
   // then the server exits at start, and another port is tried.
   for (int attempt = 1;; ++attempt) {
-    port_ = free_port();
+    port_ = free_loopback_port();
     try {
       start();
       return;

@@ -13,6 +13,9 @@
 
 namespace firedrill::support {
 
+// A loopback TCP port free now (another process may take it before it is bound).
+int free_loopback_port();
+
 class Postgres {
  public:
   struct Options {

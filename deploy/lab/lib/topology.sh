@@ -24,6 +24,16 @@ FDL_HOSTS=(
   "c2-h1 chuncheon c2 10.211.2.11 10.212.255.41"
   "c2-h2 chuncheon c2 10.211.2.12 10.212.255.42"
 )
+# `lab.sh up --controllers 2`: a controller in each data centre's ops segment, and the
+# PostgreSQL they share in chuncheon's. These hosts exist only in that mode; each runs
+# an agent too (tagged with its dc, rack ops-<dc>), so that a site's power loss cuts
+# its controller's power as well.
+FDL_CONTROLLER_HOSTS=(
+  "pg-ops pangyo    pg-ops 10.210.0.10 10.212.255.2"
+  "cc-ops chuncheon cc-ops 10.211.0.10 10.212.255.3"
+)
+FDL_PG_HOST=cc-ops
+FDL_PG_PORT=5432
 FDL_OPS_IP=10.212.0.10
 FDL_OPS_MGMT_IP=10.212.255.1
 FDL_MGMT_CIDR=10.212.255.0/24
@@ -74,6 +84,8 @@ fdl_services() {
   case "$host" in
     p1-h2 | p2-h2 | c1-h2 | c2-h2) echo web ;;
     ops) echo haproxy; echo prometheus; echo dns ;;
+    pg-ops) echo controller ;;
+    cc-ops) echo postgres; echo controller ;;
   esac
 }
 
@@ -86,7 +98,7 @@ fdl_host_field() {
     esac
     return 0
   fi
-  for line in "${FDL_HOSTS[@]}"; do
+  for line in "${FDL_HOSTS[@]}" "${FDL_CONTROLLER_HOSTS[@]}"; do
     read -r name dc rack ip mgmt <<<"$line"
     if [ "$name" = "$want" ]; then
       case "$field" in
@@ -101,6 +113,12 @@ fdl_host_field() {
 fdl_host_names() {
   local line
   for line in "${FDL_HOSTS[@]}"; do echo "${line%% *}"; done
+}
+
+# The controllers' hosts (--controllers 2), pangyo's first.
+fdl_controller_host_names() {
+  local line
+  for line in "${FDL_CONTROLLER_HOSTS[@]}"; do echo "${line%% *}"; done
 }
 
 # Hosts (and ops) running a service in a placement.
