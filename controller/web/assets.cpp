@@ -153,7 +153,11 @@ const char* const kAppJs = R"JS('use strict';
   }
   const ms = (t) => (t ? Date.parse(t) : 0);
   const when = (t) => (t ? new Date(t).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '');
-  const dur = (d) => (d ? d : '');
+  const dur = (d) => {
+    if (!d) return '';
+    const v = parseFloat(d);
+    return v < 1 ? (v * 1000).toFixed(v < 0.01 ? 2 : 0) + ' ms' : v.toFixed(1) + ' s';
+  };
   function left(expiry, now) {
     if (!expiry) return '';
     const s = Math.max(0, Math.round((expiry - now) / 1000));
@@ -346,18 +350,18 @@ const char* const kAppJs = R"JS('use strict';
           } }, reject ? 'Reject' : 'Approve'));
         }
       }
-      head.replaceChildren(
+      head.replaceChildren(el('div', {},
         el('h1', {}, (run.experiment && run.experiment.name) || run.kind || 'run', ' ', el('span', { class: 'muted' }, run.id)),
         el('div', { class: 'cards' },
           el('div', { class: 'card' }, el('b', { id: 'phase', class: 'phase' }, phase), 'phase'),
-          el('div', { class: 'card' }, el('b', { id: 'step' }, run.step || 0), 'step'),
+          el('div', { class: 'card' }, el('b', { id: 'step' }, (run.step || 0) + 1 + ' of ' + ((run.experiment || {}).steps || []).length), 'step'),
           el('div', { class: 'card' }, el('b', { id: 'verdict', class: outcome }, done ? outcome : '\u2026'), 'verdict'),
           el('div', { class: 'card' }, el('b', {}, run.started_by || ''), 'started by')),
         run.reason ? el('p', { id: 'reason' }, run.reason) : null,
-        el('div', { class: 'filters' }, actions, done ? el('a', { href: '/reports/' + encodeURIComponent(run.id) }, 'signed report') : null));
+        el('div', { class: 'filters' }, actions, done ? el('a', { href: '/reports/' + encodeURIComponent(run.id) }, 'signed report') : null)));
       const parts = [];
       for (const st of run.steps || []) {
-        parts.push(el('h2', {}, 'Step ' + st.index + (st.name ? ': ' + st.name : '') + ' ', el('span', { class: 'muted' },
+        parts.push(el('h2', {}, 'Step ' + ((st.index || 0) + 1) + (st.name ? ': ' + st.name : '') + ' ', el('span', { class: 'muted' },
           'common start ' + when(st.started_at) + (st.effect_spread ? ', effect spread ' + dur(st.effect_spread) : '') + (st.ack_spread ? ', ack spread ' + dur(st.ack_spread) : ''))));
         parts.push(table(['host', 'status', 'not before', 'acked', 'effective', 'reverted', 'error'], (st.faults || []).map((f) =>
           el('tr', { class: 'fault-row' }, el('td', {}, f.agent_id), el('td', {}, lower(f.status, 'TARGET_STATUS_')), el('td', {}, when(f.not_before)),
@@ -394,14 +398,14 @@ const char* const kAppJs = R"JS('use strict';
     main.replaceChildren(el('h1', {}, 'Report ', el('span', { class: 'muted' }, runId)), el('p', { class: 'muted' }, 'Checking the signed report\u2026'));
     try {
       const v = await get('/api/reports/' + encodeURIComponent(runId));
-      main.replaceChildren(el('h1', {}, 'Report ', el('span', { class: 'muted' }, runId)),
+      main.replaceChildren(el('div', {}, el('h1', {}, 'Report ', el('span', { class: 'muted' }, runId)),
         el('p', { id: 'verification', class: v.verified ? 'ok' : 'bad' }, v.verified ? 'Verified: signed by the pinned key ' + v.key + ', ' + v.events + ' events, chain head ' + v.head + '.'
           : 'NOT verified: ' + v.issues.map((i) => i.message).join('; ')),
         el('p', {}, el('a', { id: 'report-link', href: '/reports/' + encodeURIComponent(runId) + '/html', target: '_blank', rel: 'noopener' }, 'Open the signed HTML report'),
           ' (' + Math.round(v.bytes / 1024) + ' KiB; check it offline with ', el('code', {}, 'firedrill report verify'), ')'),
         el('h2', {}, 'Checked'), el('ul', {}, v.checked.map((c) => el('li', {}, c))),
         v.skipped.length ? el('h2', {}, 'Not checked') : null, el('ul', {}, v.skipped.map((c) => el('li', {}, c))),
-        el('p', {}, el('a', { href: '/runs/' + encodeURIComponent(runId) }, 'the run')));
+        el('p', {}, el('a', { href: '/runs/' + encodeURIComponent(runId) }, 'the run'))));
     } catch (e) { main.append(el('p', { class: 'error' }, e.message)); }
   }
 

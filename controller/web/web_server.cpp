@@ -390,6 +390,10 @@ Result<void> WebServer::start(const WebConfig& config) {
     // without one sign in with a login link. One that does not verify fails the handshake.
     SSL_CTX_set_client_CA_list(&ctx, SSL_load_client_CA_file(config.tls_ca.c_str()));
     SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, nullptr);
+    // With peer verification on, OpenSSL refuses to resume a session (the browser's next
+    // connection) unless the sessions carry a context: the page's script would fail to load.
+    static const unsigned char kSessionContext[] = "firedrill-web";
+    SSL_CTX_set_session_id_context(&ctx, kSessionContext, sizeof kSessionContext - 1);
     return true;
   });
   if (!server_->is_valid()) {

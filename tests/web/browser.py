@@ -1,10 +1,10 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """The dashboard in a real headless Chromium (python3-selenium, chromium-driver).
 
 Started by browser_test.cpp inside the namespace of a controller it started, with
 agents in namespaces and a run in flight:
 
-  browser.py --url https://ADDR:PORT --operator-link URL --viewer-link URL \
+  /usr/bin/python3 browser.py --url https://ADDR:PORT --operator-link URL --viewer-link URL \
              --run RUN_ID --hosts N --screenshots DIR
 
 An operator signs in with a link, sees the fleet, watches the run's probe chart grow
@@ -52,8 +52,8 @@ def wait(d, what, cond):
 
 
 def text(d, css):
-    found = d.find_elements(By.CSS_SELECTOR, css)
-    return found[0].text if found else None
+    """The text of the first element matching css, read in one step (the page redraws live)."""
+    return d.execute_script("const e = document.querySelector(arguments[0]); return e ? e.textContent : null", css)
 
 
 def post_from_page(d, path):
@@ -83,13 +83,16 @@ def operator(url, link, run, hosts):
         d.save_screenshot(os.path.join(ARGS.screenshots, "fleet.png"))
 
         d.get(f"{url}/runs/{run}")
-        chart = "svg.probe-chart"
-        points = lambda: int(d.find_element(By.CSS_SELECTOR, chart).get_attribute("data-points")) if d.find_elements(By.CSS_SELECTOR, chart) else -1
+        points = lambda: d.execute_script("const c = document.querySelector('svg.probe-chart'); return c ? +c.dataset.points : -1")
         wait(d, "the probe chart", lambda: points() >= 1)
         first = points()
         # Grows by the event stream, without a reload.
         wait(d, "the chart growing", lambda: points() >= first + 5)
-        wait(d, "the fault phase", lambda: text(d, "#phase") in ("inject", "observe"))
+        # The faults are in effect on every host (the step's common start has passed).
+        wait(d, "the observe phase", lambda: text(d, "#phase") == "observe")
+        applied = lambda: d.execute_script("return [...document.querySelectorAll('tr.fault-row td:nth-child(2)')]"
+                                           ".filter(c => c.textContent === 'applied').length")
+        wait(d, "the hosts' faults in effect", lambda: applied() >= ARGS.hosts)
         assert d.find_elements(By.CSS_SELECTOR, "line.slo-threshold"), "the SLO threshold is not drawn"
         assert d.find_elements(By.ID, "abort"), "an operator sees Abort"
         d.save_screenshot(os.path.join(ARGS.screenshots, "run.png"))
