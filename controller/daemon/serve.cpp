@@ -326,7 +326,8 @@ int serve_main(int argc, char** argv) {
     log()->info("controller {} of fleet {}: waiting for the leader lease", controller_id, fleet_id);
     FollowerConfig follower{controller_id, advertise,
                             std::chrono::duration_cast<std::chrono::milliseconds>(fleet_config.lease_grace),
-                            fleet_config, state_dir, api_config};
+                            fleet_config, state_dir, api_config,
+                            {web_listen, agents.tls_ca, agents.tls_cert, agents.tls_key}};
     auto led = follow_until_leading(follower, *store, lease, agents, *access, sigs);
     if (!led) {
       log()->error("{}", led.error().describe());

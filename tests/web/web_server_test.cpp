@@ -286,5 +286,43 @@ TEST_F(WebServerTest, FleetHaltFeedsTheStream) {
   EXPECT_TRUE(halted);
 }
 
+// A follower's dashboard (several controllers on one store): the page names the
+// leader, a halt is recorded in the store for the leader to act on, anything else is
+// refused naming the leader.
+TEST_F(WebServerTest, AFollowerNamesTheLeaderAndRecordsHaltsForIt) {
+  server_->stop();
+  leader::LeaderView view;
+  LeaseHolder held;
+  held.holder = "ctl-b";
+  held.address = "10.9.0.2:7443";
+  held.epoch = 4;
+  held.live = true;
+  view.seen(held);
+  context_->follower = &view;
+  Feed feed;
+  server_ = std::make_unique<WebServer>(*context_, feed);
+  ASSERT_TRUE(server_->start({"127.0.0.1:0", dir_ + "/ca.pem", dir_ + "/controller.pem", dir_ + "/controller.key"}));
+  auto olga = browser("olga");
+  auto page = olga->Get("/fleet");
+  ASSERT_TRUE(page);
+  EXPECT_NE(page->body.find("the leader is ctl-b at 10.9.0.2:7443"), std::string::npos) << page->body;
+  auto token = csrf_of(*olga);
+  auto halt = olga->Post("/api/halt", {{"X-CSRF-Token", token}}, R"({"reason":"from a follower"})", "application/json");
+  ASSERT_TRUE(halt);
+  EXPECT_EQ(halt->status, 200) << halt->body;
+  EXPECT_FALSE(fleet_->halted());  // this controller commands nobody
+  auto requests = store_->halt_requests();
+  ASSERT_TRUE(requests) << requests.error().describe();
+  ASSERT_EQ(requests->size(), 1u);
+  EXPECT_EQ(requests->front().by, "cn:olga");
+  EXPECT_EQ(requests->front().reason, "from a follower");
+  EXPECT_EQ(requests->front().controller, "web-test");
+  auto release = olga->Post("/api/release", {{"X-CSRF-Token", token}}, "{}", "application/json");
+  EXPECT_EQ(release->status, 409);
+  EXPECT_NE(release->body.find("ctl-b at 10.9.0.2:7443"), std::string::npos) << release->body;
+  server_->stop();
+  server_.reset();
+}
+
 }  // namespace
 }  // namespace firedrill::controller::web
