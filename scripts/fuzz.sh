@@ -29,16 +29,18 @@ if [ -z "$corpora" ]; then
   corpora=$(mktemp -d /tmp/fdc-fuzz-XXXXXX)
   trap 'rm -rf "$corpora"' EXIT
 fi
-# Seeds beside the corpus: the shipped experiments for the loader.
+# Seeds beside the corpus: the shipped experiments for the loader; for every target, the
+# inputs of past findings kept under tests/fuzz/seeds/TARGET, so each is tried again first.
 seeds_of() {
   case $1 in
     experiment_loader_fuzz) echo experiments ;;
   esac
+  if [ -d "tests/fuzz/seeds/$1" ]; then echo "tests/fuzz/seeds/$1"; fi
 }
 status=0
 for t in "${targets[@]}"; do
   mkdir -p "$corpora/$t"
-  read -r -a seeds <<<"$(seeds_of "$t")"
+  mapfile -t seeds < <(seeds_of "$t")
   echo "fuzz: $t for ${seconds}s"
   # libFuzzer's progress (a line per new input) goes to a log; its final stats are
   # shown, and the whole log when it failed.

@@ -99,6 +99,30 @@ TEST(DnsRules, WhatIsNotAStandardQueryPassesUntouched) {
   EXPECT_FALSE(dns_answer(q, v1::DNS_DELAY)) << "only NXDOMAIN and SERVFAIL are answers";
 }
 
+// A query is decided by its header and question alone: what follows (an EDNS record, a
+// signature, or bytes no resolver would send) neither hides a matching name nor reaches
+// ldns, which leaks repeated TSIG records (dns_fuzz found it; its input is kept under
+// tests/fuzz/seeds/dns_fuzz and the fuzz build reruns it).
+TEST(DnsRules, AQueryIsDecidedByItsQuestionWhateverFollowsIt) {
+  auto r = rules();
+  std::string q = query("redis.lab", 99);
+  // Three records of type TSIG (250) that ldns cannot read: root owner, class ANY,
+  // no TTL, a rdlength past the end.
+  const std::string tsig("\x00\x00\xfa\x00\xff\x00\x00\x00\x00\x00\x20", 11);
+  std::string signed_thrice = q + tsig + tsig + tsig;
+  signed_thrice[LDNS_ARCOUNT_OFF] = 0;
+  signed_thrice[LDNS_ARCOUNT_OFF + 1] = 3;
+  EXPECT_EQ(r.decide(signed_thrice).action, v1::DNS_NXDOMAIN);
+  auto wire = dns_answer(signed_thrice, v1::DNS_NXDOMAIN);
+  ASSERT_TRUE(wire);
+  ldns_pkt* a = nullptr;
+  ASSERT_EQ(ldns_wire2pkt(&a, reinterpret_cast<const uint8_t*>(wire->data()), wire->size()), LDNS_STATUS_OK);
+  EXPECT_EQ(ldns_pkt_id(a), 99);
+  EXPECT_EQ(ldns_pkt_arcount(a), 0) << "the answer carries only the question";
+  ldns_pkt_free(a);
+  EXPECT_EQ(r.decide(std::string(q.data(), LDNS_HEADER_SIZE - 1)).action, v1::DNS_ACTION_UNSPECIFIED);
+}
+
 TEST(DnsAnswer, CarriesTheQueryIdQuestionAndTheRcode) {
   for (auto [action, rcode] : {std::pair{v1::DNS_NXDOMAIN, LDNS_RCODE_NXDOMAIN}, std::pair{v1::DNS_SERVFAIL, LDNS_RCODE_SERVFAIL}}) {
     auto wire = dns_answer(query("redis.lab", 777), action);
