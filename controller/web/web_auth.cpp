@@ -3,7 +3,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <cctype>
@@ -12,29 +11,11 @@
 #include "common/join_token.h"
 
 namespace firedrill::controller::web {
-namespace {
-
-std::string hex(const unsigned char* p, size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string s;
-  s.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    s += digits[p[i] >> 4];
-    s += digits[p[i] & 15];
-  }
-  return s;
-}
-
-bool is_hex64(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
-}
-
-}  // namespace
 
 std::string random_hex32() {
-  unsigned char b[32];
-  if (RAND_bytes(b, sizeof b) != 1) std::abort();  // no randomness: no secret worth handing out
-  return hex(b, sizeof b);
+  auto secret = random_secret_hex();
+  if (!secret) std::abort();  // no randomness: no secret worth handing out
+  return *secret;
 }
 
 Result<void> check_person_name(const std::string& name, const char* option) {
@@ -106,7 +87,7 @@ std::string Logins::csrf_token(const std::string& identity) const {
   unsigned int len = 0;
   HMAC(EVP_sha256(), hmac_key_.data(), static_cast<int>(hmac_key_.size()),
        reinterpret_cast<const unsigned char*>(identity.data()), identity.size(), mac, &len);
-  return hex(mac, len);
+  return hex_of(mac, len);
 }
 
 bool Logins::csrf_ok(const std::string& identity, const std::string& token) const {

@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/metrics/http_server.h"
+#include "controller/evidence/html_report.h"
 #include "controller/web/assets.h"
 #include "controller/web/views.h"
 
@@ -34,22 +35,6 @@ constexpr const char* kPolicy =
 // and reaches nothing.
 constexpr const char* kReportPolicy =
     "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'";
-
-std::string html_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 // The value of cookie `name` in a Cookie header ("a=1; fd_session=...").
 std::string cookie_value(const std::string& header, std::string_view name) {
@@ -167,12 +152,12 @@ void WebServer::page(const httplib::Request& req, httplib::Response& res, const 
   }
   std::string leader = ctx_.follower ? ctx_.follower->refusal() : "";
   std::string id = req.matches.size() > 1 ? std::string(req.matches[1]) : "";
-  res.set_content(fmt::format(fmt::runtime(kPageShell), fmt::arg("page", name), fmt::arg("id", html_escape(id)),
-                              fmt::arg("identity", html_escape(c.who.name)),
-                              fmt::arg("roles", html_escape("viewer" + roles)),
+  res.set_content(fmt::format(fmt::runtime(kPageShell), fmt::arg("page", name), fmt::arg("id", evidence::html_escape(id)),
+                              fmt::arg("identity", evidence::html_escape(c.who.name)),
+                              fmt::arg("roles", evidence::html_escape("viewer" + roles)),
                               fmt::arg("csrf", logins_.csrf_token(c.who.name)),
-                              fmt::arg("leader", html_escape(leader)),
-                              fmt::arg("controller", html_escape(ctx_.controller_id))),
+                              fmt::arg("leader", evidence::html_escape(leader)),
+                              fmt::arg("controller", evidence::html_escape(ctx_.controller_id))),
                   "text/html; charset=utf-8");
 }
 
@@ -215,7 +200,7 @@ void WebServer::routes() {
     if (!identity) {
       log()->warn("login link refused from {}: {}", req.remote_addr, identity.error().describe());
       res.status = 403;
-      return res.set_content(fmt::format(fmt::runtime(kLoginPage), fmt::arg("message", html_escape(identity.error().describe()))),
+      return res.set_content(fmt::format(fmt::runtime(kLoginPage), fmt::arg("message", evidence::html_escape(identity.error().describe()))),
                              "text/html; charset=utf-8");
     }
     auto cookie = logins_.open_session(*identity, WallClock::now());
