@@ -177,7 +177,10 @@ std::shared_ptr<grpc::Channel> ControllerSession::channel_to(const std::string& 
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  // The session watches the stream itself (silent past its pace plus the grace: it is
+  // dropped), so transport pings are only the backstop for a dead TCP peer: every ping
+  // is a message the controller answers, ten thousand agents over.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   // Bandwidth-delay probes size windows for bulk transfers; commands are a few hundred
@@ -254,6 +257,7 @@ v1::Hello ControllerSession::make_hello() {
   bpf::features().to_proto(h.mutable_capabilities());
   for (auto& k : offered_fault_kinds(*faults_)) h.mutable_capabilities()->add_fault_kinds(k);
   h.set_version(FIREDRILL_VERSION);
+  h.set_lease_by_heartbeat(true);
   for (auto& f : faults_->active()) *h.add_active_faults() = std::move(f);
   {
     std::lock_guard lock(mu_);
@@ -364,6 +368,9 @@ ControllerSession::Attempt ControllerSession::run_stream(const std::string& addr
       stream_up_ = true;
       outbox_.clear();
       events_out_.clear();
+      idle_heartbeat_ = std::chrono::nanoseconds::zero();  // until this controller says otherwise
+      stream_since_ = SteadyClock::now();
+      silence_cancelled_ = false;
     }
     connected_ = true;
     log()->info("connected to {}; registered as {} holding {} fault(s), {} reverted while away", address,
@@ -383,6 +390,20 @@ ControllerSession::Attempt ControllerSession::run_stream(const std::string& addr
         if (msg.has_lease() && msg.lease().has_heartbeat_interval()) {
           auto hb = from_proto(msg.lease().heartbeat_interval());
           if (hb >= std::chrono::milliseconds(100) && hb <= std::chrono::minutes(1)) heartbeat_interval_ = hb;
+        }
+        if (msg.has_lease()) {
+          // Renewal by heartbeat when the controller names an idle pace (it read our
+          // Hello's lease_by_heartbeat); an earlier controller renews on its timer.
+          auto idle = msg.lease().has_idle_heartbeat_interval() ? from_proto(msg.lease().idle_heartbeat_interval())
+                                                                : std::chrono::nanoseconds::zero();
+          idle_heartbeat_ = idle.count() > 0 ? std::clamp<std::chrono::nanoseconds>(idle, std::chrono::milliseconds(100),
+                                                                                     std::chrono::minutes(10))
+                                             : std::chrono::nanoseconds::zero();
+        }
+        if (msg.has_apply() && idle_heartbeat_.count() > 0) {
+          // A fault is coming: its lease needs renewals at the active pace from now on.
+          next_heartbeat_ = std::min(next_heartbeat_, SteadyClock::now() + pace_locked(true));
+          cv_.notify_all();
         }
       }
       if (!writer.joinable()) {
@@ -437,26 +458,41 @@ ControllerSession::Attempt ControllerSession::run_stream(const std::string& addr
   return attempt;
 }
 
+std::chrono::nanoseconds ControllerSession::pace_locked(bool holds_faults) const {
+  if (idle_heartbeat_.count() == 0) return heartbeat_interval_;  // renewed by the controller's timer
+  if (!holds_faults) return std::max(idle_heartbeat_, heartbeat_interval_);
+  // Each heartbeat brings a renewal: three of them within every grace, and no more
+  // (each is two messages the controller handles, ten thousand agents over).
+  return grace_ / 3;
+}
+
 void ControllerSession::writer_loop(grpc::ClientContext* ctx, void* stream_ptr) {
   auto* stream = static_cast<Stream*>(stream_ptr);
-  auto next_heartbeat = SteadyClock::now();
   std::unique_lock lock(mu_);
+  next_heartbeat_ = SteadyClock::now();
   while (stream_up_ && !stopping_) {
-    if (SteadyClock::now() >= next_heartbeat) {
+    if (SteadyClock::now() >= next_heartbeat_) {
       lock.unlock();
       v1::AgentMessage hb;
       *hb.mutable_heartbeat() = handler_->heartbeat();
+      bool holds = hb.heartbeat().active_faults_size() > 0 || !faults_->empty();
       lock.lock();
       hb.mutable_heartbeat()->set_events_dropped(events_dropped_);
+      pace_ = pace_locked(holds);
+      *hb.mutable_heartbeat()->mutable_next_within() = to_proto_duration(pace_);
       outbox_.push_back(std::move(hb));
-      next_heartbeat = SteadyClock::now() + heartbeat_interval_;
+      next_heartbeat_ = SteadyClock::now() + pace_;
       if (renewal_) {
         if (auto request = renewal_->request_if_due(WallClock::now())) outbox_.push_back(std::move(*request));
       }
     }
     if (outbox_.empty() && events_out_.empty()) {
-      cv_.wait_until(lock, next_heartbeat,
-                     [&] { return !outbox_.empty() || !events_out_.empty() || !stream_up_ || stopping_; });
+      auto due = next_heartbeat_;
+      cv_.wait_until(lock, due,
+                     [&] {
+                       return !outbox_.empty() || !events_out_.empty() || !stream_up_ || stopping_ ||
+                              next_heartbeat_ < due;
+                     });
       continue;
     }
     auto& queue = outbox_.empty() ? events_out_ : outbox_;
@@ -485,6 +521,16 @@ void ControllerSession::deadman_loop() {
       std::lock_guard lock(mu_);
       heard = last_heard_;
       grace = grace_;
+      // A stream silent for our pace plus the grace has lost its controller (gone
+      // without closing the stream, or no longer answering): drop it and connect again.
+      auto stream_silent = SteadyClock::now() - std::max(heard, stream_since_);
+      if (stream_up_ && ctx_ && !silence_cancelled_ && stream_silent > pace_ + grace) {
+        silence_cancelled_ = true;
+        log()->warn("no word from the controller for {} on an open stream (pace {}, lease grace {}): reconnecting",
+                    format_duration(std::chrono::duration_cast<std::chrono::nanoseconds>(stream_silent)),
+                    format_duration(pace_), format_duration(grace));
+        ctx_->TryCancel();
+      }
     }
     auto silent = SteadyClock::now() - heard;
     // A fault whose revert failed waits for its retry (the fault manager's timer):

@@ -13,9 +13,13 @@
 // it), and the agent goes on to the next of its list.
 //
 // The dead-man switch lives here: when no controller message has arrived for the lease
-// grace (the controller renews it every third of the grace), every fault is reverted
-// (REVERT_LEASE_LOST), whether or not the stream still looks open. Those reverts are
-// reported in the next Hello.
+// grace, every fault is reverted (REVERT_LEASE_LOST), whether or not the stream still
+// looks open. Those reverts are reported in the next Hello. The lease rules and their
+// bounds are written once, at LeaseRenewal in proto/firedrill/v1/agent.proto: this
+// agent asks for renewal by heartbeat (Hello.lease_by_heartbeat), heartbeats at the
+// active pace while it holds a fault and at the controller's idle pace otherwise, and
+// drops a stream that has been silent for its pace plus the grace (a controller that
+// went away without closing it), to connect again.
 #pragma once
 
 #include <atomic>
@@ -85,6 +89,8 @@ class ControllerSession : public EventSink {
   std::string follow(const std::string& leader, const std::string& from);
   void writer_loop(grpc::ClientContext* ctx, void* stream);
   void deadman_loop();
+  // How often to heartbeat now (under mu_): see LeaseRenewal's rules.
+  std::chrono::nanoseconds pace_locked(bool holds_faults) const;
   void enqueue(v1::AgentMessage message);
   v1::Hello make_hello();
   Result<void> make_credentials();
@@ -113,6 +119,13 @@ class ControllerSession : public EventSink {
   SteadyClock::time_point last_heard_;
   std::chrono::nanoseconds grace_;
   std::chrono::nanoseconds heartbeat_interval_ = std::chrono::seconds(1);
+  // The stream's controller renews by heartbeat, with this pace for an agent holding
+  // nothing (LeaseRenewal.idle_heartbeat_interval); 0: it renews on its own timer.
+  std::chrono::nanoseconds idle_heartbeat_{0};
+  std::chrono::nanoseconds pace_ = std::chrono::seconds(1);  // the pace last announced
+  SteadyClock::time_point next_heartbeat_;
+  SteadyClock::time_point stream_since_;  // the current stream's start (silence watch)
+  bool silence_cancelled_ = false;        // the current stream was dropped as silent
   std::vector<v1::FaultReverted> reverted_away_;
 };
 

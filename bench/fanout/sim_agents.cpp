@@ -92,6 +92,10 @@ struct Agent {
   size_t held_bytes = 0;
   int64_t conn_window = 65535, stream_window = 65535;
   uint32_t peer_initial_window = 65535;
+  bool holds = false;                  // a fault applied and not reverted
+  Clock::duration idle_pace{0};        // the controller's idle pace; 0: timer mode
+  Clock::duration grace = std::chrono::seconds(5);
+  Clock::time_point next_heartbeat{};  // renewal by heartbeat: when the next is due
 };
 
 class Loop {
@@ -128,7 +132,10 @@ class Loop {
   SSL_CTX* ctx_ = nullptr;
   int epoll_ = -1;
   sockaddr_in addr_{};
+  Clock::duration pace(const Agent& a) const;
+
   size_t started_ = 0, registered_ = 0, ended_ = 0;
+  uint64_t sent_ = 0, received_ = 0, pings_sent_ = 0, pings_received_ = 0;
   std::string first_error_;
   Clock::time_point last_report_{};
   size_t reported_registered_ = ~size_t{0}, reported_ended_ = ~size_t{0};
@@ -266,6 +273,7 @@ void Loop::on_open(size_t i) {
   (*hl->mutable_tags())["rack"] = "r" + std::to_string(std::hash<std::string>{}(id.id) % 100);
   hl->mutable_capabilities()->add_fault_kinds("network.blackhole");
   hl->set_version("sim");
+  hl->set_lease_by_heartbeat(config_.lease_by_heartbeat);
   // No clock: the controller takes an unstamped Hello as offset 0 (same host here).
   send_message(i, hello);
   flush(i);
@@ -346,7 +354,9 @@ void Loop::parse_frames(size_t i) {
         release_held(a);
         break;
       case kPing:
+        ++pings_received_;
         if (!(flags & kAck) && len == 8) {
+          ++pings_sent_;
           put_frame_header(a.out, 8, kPing, kAck, 0);
           a.out.append(p, 8);
         }
@@ -375,8 +385,21 @@ void Loop::on_message(size_t i, const char* data, size_t len) {
     a.registered = true;
     ++registered_;
   }
+  ++received_;
   v1::ControllerMessage in;
   if (!in.ParseFromArray(data, static_cast<int>(len))) return end(i, "an unparsable ControllerMessage");
+  if (in.has_lease()) {
+    if (in.lease().has_grace()) a.grace = std::chrono::duration_cast<Clock::duration>(from_proto(in.lease().grace()));
+    a.idle_pace = in.lease().has_idle_heartbeat_interval()
+                      ? std::chrono::duration_cast<Clock::duration>(from_proto(in.lease().idle_heartbeat_interval()))
+                      : Clock::duration::zero();
+  }
+  if (in.has_apply()) {
+    a.holds = true;
+    // As agent/session: the fault's lease needs renewals at the active pace from now.
+    a.next_heartbeat = std::min(a.next_heartbeat, Clock::now() + pace(a));
+  }
+  if (in.has_revert() || in.has_revert_all()) a.holds = false;
   if (!in.has_apply() && !in.has_revert() && !in.has_revert_all()) return;
   // Applies nothing: answers at once, as a real agent does for a fault that takes
   // effect at once.
@@ -390,8 +413,16 @@ void Loop::on_message(size_t i, const char* data, size_t len) {
   send_message(i, ack);
 }
 
+Clock::duration Loop::pace(const Agent& a) const {
+  auto interval = std::chrono::duration_cast<Clock::duration>(config_.heartbeat);
+  if (a.idle_pace.count() == 0) return interval;
+  if (!a.holds) return std::max(a.idle_pace, interval);
+  return a.grace / 3;
+}
+
 void Loop::send_message(size_t i, const v1::AgentMessage& m) {
   auto& a = agents_[i];
+  ++sent_;
   std::string body = m.SerializeAsString();
   std::string frame;
   put_frame_header(frame, 5 + body.size(), kData, 0, kStream);
@@ -483,7 +514,8 @@ void Loop::report(bool force) {
   reported_ended_ = ended_;
   std::string error = first_error_;
   std::replace(error.begin(), error.end(), '\n', ' ');
-  auto line = fmt::format("R {} {} {}\n", registered_, ended_, error);
+  auto line = fmt::format("M {} {} {} {}\nR {} {} {}\n", sent_, received_, pings_sent_, pings_received_, registered_,
+                          ended_, error);
   (void)!::write(config_.report_fd, line.data(), line.size());
 }
 
@@ -494,7 +526,9 @@ int Loop::run() {
     return 1;
   }
   const size_t n = agents_.size();
-  const auto hb_step = std::chrono::duration_cast<Clock::duration>(config_.heartbeat) / std::max<size_t>(n, 1);
+  // Every agent is visited four times per heartbeat interval and heartbeats when its
+  // own schedule says so (each at its pace, on average exactly).
+  const auto hb_step = std::chrono::duration_cast<Clock::duration>(config_.heartbeat) / 4 / std::max<size_t>(n, 1);
   const auto ka_step = std::chrono::duration_cast<Clock::duration>(config_.keepalive) / std::max<size_t>(n, 1);
   auto hb_next = Clock::now(), ka_next = Clock::now();
   size_t hb_cursor = 0, ka_cursor = 0;
@@ -515,8 +549,13 @@ int Loop::run() {
       hb_cursor = (hb_cursor + 1) % n;
       auto& a = agents_[i];
       if (a.state != State::kOpen || !a.registered) continue;
+      if (now < a.next_heartbeat) continue;
       v1::AgentMessage hb;
       *hb.mutable_heartbeat()->mutable_clock() = to_proto(WallClock::now());
+      auto p = pace(a);
+      if (config_.lease_by_heartbeat) *hb.mutable_heartbeat()->mutable_next_within() = to_proto_duration(p);
+      // On schedule, not from the visit: a visit's lateness does not slow the pace.
+      a.next_heartbeat = a.next_heartbeat + p < now ? now + p : a.next_heartbeat + p;
       send_message(i, hb);
       flush(i);
     }
@@ -525,6 +564,7 @@ int Loop::run() {
       ka_cursor = (ka_cursor + 1) % n;
       auto& a = agents_[i];
       if (a.state != State::kOpen) continue;
+      ++pings_sent_;
       put_frame_header(a.out, 8, kPing, 0, 0);
       std::string payload(8, '\0');
       std::memcpy(payload.data(), &++ping_payload, 8);
@@ -546,6 +586,7 @@ int Loop::run() {
           report(true);
           return 0;
         }
+        report(true);  // "count": the counters now
         continue;
       }
       on_event(static_cast<size_t>(tag), events[k].events);

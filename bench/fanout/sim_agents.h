@@ -10,9 +10,10 @@
 // machine every cycle the simulation burns is taken from the controller under test. A
 // real fleet runs its agents on ten thousand other machines.
 //
-// A simulated agent registers (Hello), sends a heartbeat every heartbeat interval and
-// answers every ApplyFault, RevertFault and RevertAll at once with ACK_APPLIED, as a
-// real agent does for a fault that takes effect at once.
+// A simulated agent registers (Hello), heartbeats at the pace the lease rules give it
+// (config.lease_by_heartbeat: as agent/session does) and answers every ApplyFault,
+// RevertFault and RevertAll at once with ACK_APPLIED, as a real agent does for a
+// fault that takes effect at once.
 #pragma once
 
 #include <chrono>
@@ -33,10 +34,17 @@ struct SimAgentsConfig {
   std::string ca_pem;  // verifies the controller's certificate (its IP SAN)
   std::vector<SimAgentIdentity> agents;
   size_t batch = 500;  // connections handshaking at once
-  std::chrono::milliseconds heartbeat{5000};
-  std::chrono::milliseconds keepalive{10000};  // as agent/session's GRPC_ARG_KEEPALIVE_TIME_MS
-  int report_fd = -1;   // progress lines: "R <registered> <ended> <first error>\n"
-  int command_fd = -1;  // "stop\n" (or end of file) ends the loop
+  std::chrono::milliseconds heartbeat{1000};
+  std::chrono::milliseconds keepalive{60000};  // as agent/session's GRPC_ARG_KEEPALIVE_TIME_MS
+  // The agent's lease rules (LeaseRenewal in proto/firedrill/v1/agent.proto): false,
+  // the timer mode of earlier agents (a heartbeat every `heartbeat`, renewals on
+  // the controller's timer); true, renewal by heartbeat (Hello.lease_by_heartbeat: the
+  // active pace while holding a fault, the controller's idle pace otherwise).
+  bool lease_by_heartbeat = true;
+  // Progress lines: "R <registered> <ended> <first error>\n", and the messages so far:
+  // "M <gRPC messages sent> <received> <HTTP/2 PINGs sent> <received>\n".
+  int report_fd = -1;
+  int command_fd = -1;  // "stop\n" (or end of file) ends the loop; "count\n" reports at once
 };
 
 // Runs until told to stop; returns a process exit code. Meant for a child process

@@ -295,11 +295,13 @@ Result<std::unique_ptr<grpc::Server>> build_agent_server(const AgentServerConfig
   // gRPC's own hard stop; the fleet logs and closes anything above max_message_bytes.
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes * 4));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes * 4));
-  // The fleet itself drops an agent that stops heartbeating (lost_after), and an agent
-  // pings us every 10 s: our own keepalive is only the backstop for a dead TCP peer.
-  // At ten thousand agents a 10 s keepalive is a thousand pings a second, a sixth of
-  // the controller's idle CPU.
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  // The fleet itself drops an agent that stops heartbeating (silent past its bound: the
+  // lease rules at LeaseRenewal in proto/firedrill/v1/agent.proto), and agents watch
+  // their streams themselves: our own keepalive is only the backstop for a dead TCP
+  // peer. Every ping is two frames through TLS on a connection: at ten thousand agents
+  // a 10 s keepalive was a sixth of the controller's idle CPU, a 60 s one still a
+  // third of an idle fleet's traffic under renewal by heartbeat.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 300000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);

@@ -104,7 +104,12 @@ class AgentSession {
   SteadyClock::time_point connected_at_;
   SteadyClock::time_point last_seen_;
   SteadyClock::time_point next_lease_{};
-  SteadyClock::duration renew_every_{0};  // set at registration
+  SteadyClock::duration renew_every_{0};  // set at registration; 0: renewed by heartbeat
+  // The agent keeps the lease rules of renewal by heartbeat (Hello.lease_by_heartbeat):
+  // each of its heartbeats is answered with a renewal, and it is lost after
+  // `silent_bound_` (from the pace it announced; 0: the fleet's lost_after).
+  bool lease_by_heartbeat_ = false;
+  SteadyClock::duration silent_bound_{0};
   std::chrono::nanoseconds clock_offset_{0};
   std::unordered_map<uint64_t, Waiter> pending_;
   std::unordered_map<std::string, Waiter> effect_waiters_;

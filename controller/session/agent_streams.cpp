@@ -47,7 +47,7 @@ Result<void> validate_agent_id(const std::string& id) {
 }
 
 AgentStreams::AgentStreams(const FleetConfig& config, Store* store, Hooks hooks)
-    : config_(config), store_(store), hooks_(std::move(hooks)) {
+    : config_(config), store_(store), hooks_(std::move(hooks)), renewal_by_heartbeat_(lease_message(true)) {
   ticker_ = std::thread([this] { ticker(); });
 }
 
@@ -156,11 +156,15 @@ void AgentStreams::notify_event(const std::string& agent_id, const v1::Event& ev
   for (auto& cb : callbacks) cb(agent_id, event);
 }
 
-v1::ControllerMessage AgentStreams::lease_message() const {
+v1::ControllerMessage AgentStreams::lease_message(bool by_heartbeat) const {
   v1::ControllerMessage m;
   m.set_command_id(0);
   *m.mutable_lease()->mutable_grace() = to_proto_duration(config_.lease_grace);
   *m.mutable_lease()->mutable_heartbeat_interval() = to_proto_duration(config_.heartbeat_interval);
+  if (by_heartbeat) {
+    *m.mutable_lease()->mutable_idle_heartbeat_interval() =
+        to_proto_duration(std::max(config_.idle_heartbeat_interval, config_.heartbeat_interval));
+  }
   return m;
 }
 
@@ -199,8 +203,14 @@ Result<void> AgentStreams::register_session(const std::shared_ptr<AgentSession>&
     s->registered_ = true;
     s->clock_offset_ = offset;
     s->last_seen_ = steady_now;
-    s->renew_every_ = std::chrono::duration_cast<SteadyClock::duration>(config_.lease_grace / 3);
-    s->next_lease_ = steady_now + s->renew_every_;
+    s->lease_by_heartbeat_ = hello.lease_by_heartbeat();
+    if (s->lease_by_heartbeat_) {
+      s->renew_every_ = SteadyClock::duration::zero();  // its heartbeats are answered instead
+      s->next_lease_ = SteadyClock::time_point::max();
+    } else {
+      s->renew_every_ = std::chrono::duration_cast<SteadyClock::duration>(config_.lease_grace / 3);
+      s->next_lease_ = steady_now + s->renew_every_;
+    }
   }
   if (replaced && replaced != s) {
     log()->warn("agent {}: a new stream from {} replaces the one from {}", id, s->peer(), replaced->peer());
@@ -229,7 +239,7 @@ Result<void> AgentStreams::register_session(const std::shared_ptr<AgentSession>&
     pending_agents_.push_back({id, rec.tags, rec.version, hello.capabilities().SerializeAsString(), s->peer(), now, now});
     pending_events_.push_back({0, "", now, id, "agent.connected", s->peer()});
   }
-  s->send(lease_message());
+  s->send(hello.lease_by_heartbeat() ? renewal_by_heartbeat_ : lease_message(false));
   if (hooks_.registered) hooks_.registered(s, hello);
   return ok();
 }
@@ -244,12 +254,28 @@ void AgentStreams::heartbeat(AgentSession& s, const v1::Heartbeat& hb) {
   auto now = WallClock::now();
   std::string id;
   std::chrono::nanoseconds offset, before;
+  bool renew = false;
   {
     std::lock_guard lock(s.mu_);
     id = s.id_;
     before = s.clock_offset_;
     if (hb.has_clock()) s.clock_offset_ = offset_of(hb.clock(), now);
     offset = s.clock_offset_;
+    renew = s.lease_by_heartbeat_;
+    if (renew && hb.has_next_within()) {
+      // Lost after three of the heartbeats it announced (bounded: a pace of minutes at
+      // most), and never sooner than the fleet's own bound.
+      auto pace = std::clamp<std::chrono::nanoseconds>(from_proto(hb.next_within()), std::chrono::milliseconds(100),
+                                                       std::chrono::minutes(10));
+      s.silent_bound_ = std::chrono::duration_cast<SteadyClock::duration>(
+          std::max<std::chrono::nanoseconds>(config_.lost_after_or_default(), pace * 3));
+    }
+  }
+  // Renewal by heartbeat: the answer is the renewal (while this controller leads, its
+  // streams are open; a controller that stops answering loses every lease within the
+  // grace).
+  if (renew && !s.send(renewal_by_heartbeat_)) {
+    log()->debug("lease renewal to {} not sent (stream closing or agent not reading)", s.peer());
   }
   bool was_within = std::chrono::abs(before) <= config_.max_clock_offset;
   bool within = std::chrono::abs(offset) <= config_.max_clock_offset;
@@ -311,21 +337,23 @@ void AgentStreams::ticker() {
     }
     const auto renew_every = std::chrono::duration_cast<SteadyClock::duration>(config_.lease_grace / 3);
     const auto lost = std::chrono::duration_cast<SteadyClock::duration>(config_.lost_after_or_default());
-    v1::ControllerMessage lease = lease_message();
+    v1::ControllerMessage lease = lease_message(false);
     for (auto& s : all) {
       bool renew = false, silent = false;
       SteadyClock::time_point seen;
+      SteadyClock::duration bound = lost;
       {
         std::lock_guard l(s->mu_);
         seen = s->last_seen_;
-        if (now >= s->next_lease_) {
+        if (!s->lease_by_heartbeat_ && now >= s->next_lease_) {
           renew = true;
           s->next_lease_ = now + renew_every;
         }
-        silent = now - seen > lost;
+        if (s->silent_bound_.count() > 0) bound = s->silent_bound_;
+        silent = now - seen > bound;
       }
       if (silent) {
-        std::string why = fmt::format("silent for {} (lost after {})", seconds_text(now - seen), seconds_text(lost));
+        std::string why = fmt::format("silent for {} (lost after {})", seconds_text(now - seen), seconds_text(bound));
         s->close(grpc::StatusCode::UNAVAILABLE, why);
         session_ended(s, why);
         continue;

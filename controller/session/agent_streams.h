@@ -69,12 +69,14 @@ class AgentStreams {
  private:
   void ticker();
   void flush_store();
-  v1::ControllerMessage lease_message() const;
+  v1::ControllerMessage lease_message(bool by_heartbeat) const;
 
   const FleetConfig& config_;
   Store* store_;
   Hooks hooks_;
   Inventory inventory_;
+  // The answer to every heartbeat of an agent renewed by heartbeat, built once.
+  const v1::ControllerMessage renewal_by_heartbeat_;
 
   mutable std::mutex mu_;  // sessions_, handshaking_, callbacks
   std::unordered_map<std::string, std::shared_ptr<AgentSession>> sessions_;

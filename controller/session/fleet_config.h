@@ -16,8 +16,14 @@ struct FleetConfig {
   std::chrono::nanoseconds lease_grace = std::chrono::seconds(5);
   // How often agents send heartbeats (told to them in every LeaseRenewal).
   std::chrono::nanoseconds heartbeat_interval = std::chrono::seconds(1);
+  // How often an agent that holds no fault heartbeats, for agents whose lease is
+  // renewed by heartbeat (LeaseRenewal in proto/firedrill/v1/agent.proto): what an
+  // idle fleet costs the controller, and how late an idle agent that vanished without
+  // a word (no TCP reset) is taken for lost (three of these).
+  std::chrono::nanoseconds idle_heartbeat_interval = std::chrono::seconds(30);
   // An agent silent this long is dropped as lost; 0: the larger of 3 heartbeats and
-  // the lease grace.
+  // the lease grace. An agent renewed by heartbeat is lost after the larger of this
+  // and 3 of the heartbeat intervals it announced.
   std::chrono::nanoseconds lost_after{0};
   // mTLS: a stream's Hello must carry the id of its certificate's common name.
   bool require_certificate_id = true;

@@ -3,7 +3,9 @@
 // lost agents, halt and release, and the revert of faults of runs not in flight.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "controller/session/agent_session.h"
@@ -259,6 +261,78 @@ TEST_F(FleetTest, SilentAgentIsLostAndNotified) {
   EXPECT_NE(text.find("h1: silent for"), std::string::npos) << text;
   EXPECT_TRUE(h1->stream.closed);
   EXPECT_EQ(fleet->live_count(), 0u);
+}
+
+v1::AgentMessage heartbeat(std::chrono::nanoseconds next_within) {
+  v1::AgentMessage m;
+  *m.mutable_heartbeat()->mutable_clock() = to_proto(WallClock::now());
+  *m.mutable_heartbeat()->mutable_next_within() = to_proto_duration(next_within);
+  return m;
+}
+
+size_t count_of(FakeStream& s, v1::ControllerMessage::MsgCase kind) {
+  std::lock_guard l(s.mu);
+  return std::count_if(s.sent.begin(), s.sent.end(), [&](auto& m) { return m.msg_case() == kind; });
+}
+
+// Renewal by heartbeat (LeaseRenewal's rules, proto/firedrill/v1/agent.proto): the
+// agent that asks for it is told the idle pace, is renewed in answer to each heartbeat
+// and never by the timer, which still renews an agent of the old rules.
+TEST_F(FleetTest, AnAgentRenewedByHeartbeatIsAnsweredNotTimed) {
+  auto c = config();  // grace 3 s: the timer renews every second
+  c.idle_heartbeat_interval = 20s;
+  make(c);
+  auto by_hb = hello("h1");
+  by_hb.set_lease_by_heartbeat(true);
+  auto h1 = connect("h1", {}, by_hb);
+  auto h2 = connect("h2");  // the old rules
+  auto first = h1->stream.wait_for(v1::ControllerMessage::kLease);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(from_proto(first->lease().idle_heartbeat_interval()), std::chrono::nanoseconds(20s));
+  auto old_first = h2->stream.wait_for(v1::ControllerMessage::kLease);
+  ASSERT_TRUE(old_first);
+  EXPECT_FALSE(old_first->lease().has_idle_heartbeat_interval());
+  // The timer renews h2 (a second on); h1 hears nothing more until it heartbeats.
+  ASSERT_TRUE(h2->stream.wait_for(v1::ControllerMessage::kLease, 1, 3s));
+  EXPECT_EQ(count_of(h1->stream, v1::ControllerMessage::kLease), 1u);
+  for (int i = 0; i < 3; ++i) fleet->on_message(h1->session, heartbeat(1s));
+  EXPECT_EQ(count_of(h1->stream, v1::ControllerMessage::kLease), 4u);
+  auto answer = h1->stream.wait_for(v1::ControllerMessage::kLease, 3);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(from_proto(answer->lease().grace()), std::chrono::nanoseconds(3s));
+}
+
+// The controller's silence bound follows the pace an agent announced (3 of its
+// heartbeats), never under the fleet's own: an idle agent at a slow pace is not lost
+// for the silence its pace allows, an agent of the old rules is.
+TEST_F(FleetTest, TheSilenceBoundFollowsTheAnnouncedPace) {
+  auto c = config();
+  c.lost_after = 400ms;
+  make(c);
+  std::mutex mu;
+  std::vector<std::string> lost;
+  fleet->on_agent_lost([&](const std::string& id, const std::string&) {
+    std::lock_guard l(mu);
+    lost.push_back(id);
+  });
+  auto by_hb = hello("slow");
+  by_hb.set_lease_by_heartbeat(true);
+  auto slow = connect("slow", {}, by_hb);
+  fleet->on_message(slow->session, heartbeat(30s));
+  auto old = connect("old");
+  ASSERT_TRUE(old->stream.wait_for(v1::ControllerMessage::kLease));
+  for (int i = 0; i < 60; ++i) {
+    {
+      std::lock_guard l(mu);
+      if (!lost.empty()) break;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  std::this_thread::sleep_for(500ms);  // a few more of the ticker's scans
+  std::lock_guard l(mu);
+  EXPECT_EQ(lost, std::vector<std::string>{"old"});
+  EXPECT_FALSE(slow->stream.closed);
+  EXPECT_EQ(fleet->live_count(), 1u);
 }
 
 TEST_F(FleetTest, HaltRevertsEverywhereRefusesRunsUntilRelease) {
