@@ -14,7 +14,13 @@ namespace {
 
 constexpr std::string_view kPrefix = "fdjoin1.";
 
-std::string hex(const unsigned char* p, size_t n) {
+bool tag_char_ok(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '/';
+}
+
+}  // namespace
+
+std::string hex_of(const unsigned char* p, size_t n) {
   static const char* d = "0123456789abcdef";
   std::string out;
   out.reserve(n * 2);
@@ -33,11 +39,11 @@ bool is_hex64(std::string_view s) {
   return true;
 }
 
-bool tag_char_ok(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '/';
+Result<std::string> random_secret_hex() {
+  unsigned char secret[32];
+  if (RAND_bytes(secret, sizeof secret) != 1) return make_error("OpenSSL's random generator failed");
+  return hex_of(secret, sizeof secret);
 }
-
-}  // namespace
 
 std::string JoinToken::text() const { return std::string(kPrefix) + ca_sha256 + "." + secret; }
 std::string JoinToken::secret_sha256() const { return sha256_hex_of(secret); }
@@ -47,7 +53,7 @@ std::string sha256_hex_of(std::string_view bytes) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
-  return hex(md, n);
+  return hex_of(md, n);
 }
 
 Result<std::string> certificate_sha256(const std::string& pem) {
@@ -57,14 +63,13 @@ Result<std::string> certificate_sha256(const std::string& pem) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   if (!X509_digest(cert.get(), EVP_sha256(), md, &n)) return make_error("cannot hash the certificate");
-  return hex(md, n);
+  return hex_of(md, n);
 }
 
 Result<JoinToken> new_join_token(const std::string& ca_sha256) {
   if (!is_hex64(ca_sha256)) return make_error("the CA hash '{}' is not 64 lower-case hex digits", ca_sha256);
-  unsigned char secret[32];
-  if (RAND_bytes(secret, sizeof secret) != 1) return make_error("OpenSSL's random generator failed");
-  return JoinToken{ca_sha256, hex(secret, sizeof secret)};
+  FD_ASSIGN(secret, random_secret_hex(), "join token");
+  return JoinToken{ca_sha256, secret};
 }
 
 Result<JoinToken> parse_join_token(std::string_view text) {

@@ -34,6 +34,11 @@ Result<JoinToken> new_join_token(const std::string& ca_sha256);
 Result<JoinToken> parse_join_token(std::string_view text);
 
 std::string sha256_hex_of(std::string_view bytes);
+// Bytes as lower-case hex; 64 lower-case hex digits; 32 bytes of OpenSSL's CSPRNG as hex
+// (a join token's secret, a dashboard login link's).
+std::string hex_of(const unsigned char* p, size_t n);
+bool is_hex64(std::string_view s);
+Result<std::string> random_secret_hex();
 // SHA-256 of a PEM certificate's DER encoding (the first certificate in `pem`).
 Result<std::string> certificate_sha256(const std::string& pem);
 

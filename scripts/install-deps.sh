@@ -31,6 +31,8 @@ packages=(
   debhelper dpkg-dev lintian mmdebstrap
   # evidence reports: render and check the HTML page headless; verify-evidence.py
   chromium openssl
+  # the dashboard's browser tests (tests/web): a real headless Chromium driven by Selenium
+  chromium-driver python3-selenium
   # the libFuzzer targets (scripts/fuzz.sh, CI's short run): libFuzzer and ASan/UBSan
   # runtimes, only recommended by clang
   libclang-rt-14-dev

@@ -19,7 +19,7 @@ const std::vector<Subcommand>& subcommands() {
       {"halt", "revert every fault in the fleet and refuse new runs", halt_main},
       {"release", "lift a halt", release_main},
       {"runs", "recent runs, or one run with its targets", runs_main},
-      {"certs", "make the fleet's mutual TLS material (CA, controller, agents)", certs_main},
+      {"certs", "make the fleet's mutual TLS material (CA, controller, agents, clients, people)", certs_verbs_main},
       {"tokens", "join tokens for enrolling hosts: tokens create|list|revoke", tokens_main},
       {"validate", "check experiment files and report every error at once", experiment::validate_main},
       {"run", "start an experiment and follow it live to its verdict", runner::run_main},
@@ -30,6 +30,7 @@ const std::vector<Subcommand>& subcommands() {
       {"report", "render a run's evidence report (json, html) or verify one", report_main},
       {"finding", "record findings of a run and close them after a retest", finding_main},
       {"keys", "export the controller's evidence public key", keys_main},
+      {"web", "the dashboard: web login --as NAME prints a one-time login link", web_main},
   };
   return table;
 }

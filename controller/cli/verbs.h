@@ -15,5 +15,7 @@ int runs_main(int argc, char** argv);     // recent runs, or one run with its ta
 int tokens_main(int argc, char** argv);   // join tokens (enroll_verbs.cpp)
 int agents_revoke_main(int argc, char** argv);   // agents revoke ID
 int agents_revoked_main(int argc, char** argv);  // agents revoked
+int web_main(int argc, char** argv);          // web login (web_verbs.cpp)
+int certs_verbs_main(int argc, char** argv);  // certs user, and certs_main's commands
 
 }  // namespace firedrill::controller

@@ -13,6 +13,8 @@ Result<void> ApiServer::bind(const ApiServerConfig& config) {
 
 Result<void> ApiServer::start(ApiContext& context) {
   services_ = make_api_services(context);
+  for (auto& s : extra_) services_.push_back(std::move(s));
+  extra_.clear();
   grpc::ServerBuilder builder;
   for (auto& s : services_) builder.RegisterService(s.get());
   grpc::ResourceQuota quota("firedrill-api");

@@ -37,6 +37,9 @@ class ApiServer {
   // Binds the socket: from then on peers() knows its callers (the context needs it).
   Result<void> bind(const ApiServerConfig& config);
   const auth::PeerTable* peers() const { return &listener_; }
+  // A service of another area (the dashboard's), served beside make_api_services()'s;
+  // before start().
+  void add_service(std::unique_ptr<grpc::Service> service) { extra_.push_back(std::move(service)); }
   // Builds `context`'s services and serves them; the context outlives stop().
   Result<void> start(ApiContext& context);
   int tls_port() const { return tls_port_; }
@@ -46,7 +49,7 @@ class ApiServer {
  private:
   ApiServerConfig config_;
   auth::UnixListener listener_;
-  std::vector<std::unique_ptr<grpc::Service>> services_;
+  std::vector<std::unique_ptr<grpc::Service>> services_, extra_;
   std::unique_ptr<grpc::Server> server_;
   int tls_port_ = 0;
   bool bound_ = false;

@@ -78,6 +78,10 @@ Result<std::unique_ptr<leader::Elector>> follow_until_leading(const FollowerConf
                      evidence ? evidence->get() : nullptr};
   context.follower = &view;
   context.controller_id = config.controller_id;
+  // The dashboard names the leader; a halt from it is recorded for the leader.
+  web::Feed feed;
+  web::WebServer web_server(context, feed);
+  if (!config.web.listen.empty()) FD_TRY(web_server.start(config.web), "follower");
   FD_TRY(api_server.start(context), "follower");
   log()->info("controller {} (agents reach it at {}): a follower until it holds the leader lease; agents on {} "
               "are refused with the leader's address, the API on {} answers reads",
@@ -101,6 +105,7 @@ Result<std::unique_ptr<leader::Elector>> follow_until_leading(const FollowerConf
     if (now != leader_seen) log()->info("follower: {}", now);
     leader_seen = now;
   }
+  web_server.stop();
   api_server.stop();
   agent_server.stop();
   return elector;

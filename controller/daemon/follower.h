@@ -24,6 +24,7 @@
 #include "controller/session/fleet_config.h"
 #include "controller/store/leader_lease.h"
 #include "controller/store/store.h"
+#include "controller/web/web_server.h"
 
 namespace firedrill::controller {
 
@@ -34,6 +35,7 @@ struct FollowerConfig {
   FleetConfig fleet;
   std::string state_dir;
   ApiServerConfig api;
+  web::WebConfig web;          // listen "": no dashboard
 };
 
 // The agent address a controller gives out in the lease: `given` when set, else the

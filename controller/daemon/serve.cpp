@@ -48,6 +48,7 @@
 #include "controller/runner/run_recorder.h"
 #include "controller/session/agent_service.h"
 #include "controller/store/postgres_store.h"
+#include "controller/web/web_server.h"
 
 namespace firedrill::controller {
 namespace po = boost::program_options;
@@ -123,6 +124,12 @@ DESCRIPTION
   reads from the database and refuses every call that changes state, naming the
   leader. Every controller's certificate comes from the fleet's CA.
 
+  With --web-listen the controller serves its dashboard over HTTPS (its --tls-*
+  material): the fleet, the runs, each run live with its probe charts, the signed
+  reports, the schedules, and a fleet-wide halt. People sign in with a client
+  certificate of the fleet's CA (`firedrill certs user --name NAME --role ROLE`) or a
+  login link (`firedrill web login --as NAME`); they are cn:NAME to the roles above.
+
 OPTIONS)";
 
 // "key=value"
@@ -148,7 +155,7 @@ int serve_main(int argc, char** argv) {
   AgentServerConfig agents;
   FleetConfig fleet_config;
   std::string state_dir = "/var/lib/firedrill", api = default_api_socket(), api_group, api_mode, api_listen;
-  std::string metrics_listen, store_url, fleet_id, controller_id, advertise, enroll_listen, ca_key,
+  std::string metrics_listen, web_listen, store_url, fleet_id, controller_id, advertise, enroll_listen, ca_key,
       cert_lifetime = "30d";
   std::string leader_lease;
   std::string lease = "5s", heartbeat = "1s", lost_after = "0s", max_clock_offset = "1s", log_format = "text", log_level = "info";
@@ -215,6 +222,9 @@ int serve_main(int argc, char** argv) {
      "the lifetime of the certificates this controller signs (1m..3650d)")
     ("metrics-listen", po::value(&metrics_listen),
      "serve /metrics (Prometheus text format) on ADDR:PORT, e.g. 127.0.0.1:9465 or [::1]:9465")
+    ("web-listen", po::value(&web_listen),
+     "serve the dashboard over HTTPS on ADDR:PORT with --tls-cert/--tls-key; people sign in with a client "
+     "certificate of --tls-ca or a login link (`firedrill web login`)")
     ("log-format", po::value(&log_format)->default_value(log_format), "text or json")
     ("log-level", po::value(&log_level)->default_value(log_level), "trace, debug, info, warn, error");
   add_config_options(desc);
@@ -278,6 +288,10 @@ int serve_main(int argc, char** argv) {
   if (!api_listen.empty() && agents.insecure) {
     return usage("--api-listen needs the fleet's TLS material (--tls-ca, --tls-cert, --tls-key), not --insecure: "
                  "remote callers are identified by their client certificate");
+  }
+  if (!web_listen.empty()) {
+    if (agents.insecure) return usage("--web-listen needs the fleet's TLS material (--tls-ca, --tls-cert, --tls-key), not --insecure");
+    if (auto a = metrics::parse_listen_address(web_listen); !a) return usage("--web-listen " + a.error().message);
   }
   bool postgres = is_postgres_url(store_url);
   if (!store_url.empty() && !postgres) {
@@ -353,7 +367,8 @@ int serve_main(int argc, char** argv) {
     store = std::move(*opened);
     if (!start_registry()) return 1;
     log()->info("controller {} of fleet {}: waiting for the leader lease", controller_id, fleet_id);
-    FollowerConfig follower{controller_id, advertise, leader_ttl, fleet_config, state_dir, api_config};
+    FollowerConfig follower{controller_id, advertise, leader_ttl, fleet_config, state_dir, api_config,
+                            {web_listen, agents.tls_ca, agents.tls_cert, agents.tls_key}};
     auto led = follow_until_leading(follower, *store, lease, agents, *access, sigs, &previous_leader);
     if (!led) {
       log()->error("{}", led.error().describe());
@@ -375,6 +390,7 @@ int serve_main(int argc, char** argv) {
     return 1;
   }
 
+  web::Feed web_feed;  // the dashboard's live updates: outlives the fleet's callbacks into it
   Fleet fleet(fleet_config, store.get(), runner::run_of_fault);
   Revocations revocations;  // read by the agent server's streams: outlive it
   EnrolledTags enrolled;
@@ -434,10 +450,11 @@ int serve_main(int argc, char** argv) {
     return rule ? rule->required : 0;
   };
   runner::RunManager runs(
-      run_config, &clock, &fleet_driver, [recorder, &controller_metrics](const v1::RunRecord&, bool) {
+      run_config, &clock, &fleet_driver, [recorder, &controller_metrics, &web_feed, &web_listen](const v1::RunRecord&, bool) {
         std::vector<std::unique_ptr<runner::RunObserver>> out;
         if (recorder) out.push_back(recorder->for_run());
         if (controller_metrics) out.push_back(controller_metrics->for_run());
+        if (!web_listen.empty()) out.push_back(web_feed.for_run());
         return out;
       });
   auto aborted = runs.start();
@@ -469,6 +486,16 @@ int serve_main(int argc, char** argv) {
       log()->warn("enrollment on {} is refused to every host: no --ca-key to sign with", enroll_listen);
     }
   }
+  std::unique_ptr<web::WebServer> web_server;
+  if (!web_listen.empty()) {
+    web_server = std::make_unique<web::WebServer>(context, web_feed);
+    if (auto r = web_server->start({web_listen, agents.tls_ca, agents.tls_cert, agents.tls_key}); !r) {
+      log()->error("{}", r.error().describe());
+      return 1;
+    }
+    web_feed.watch(fleet);
+  }
+  api_server.add_service(web::make_web_service(context, web_server.get()));
   if (auto r = api_server.start(context); !r) {
     log()->error("{}", r.error().describe());
     return 1;
@@ -485,7 +512,9 @@ int serve_main(int argc, char** argv) {
   log()->info("access: {}", access->describe());
   log()->info("firedrill controller {} ready: agents on {} (port {}), API on {}{}, state in {}, lease grace {}{}",
               FIREDRILL_VERSION, agents.listen, agent_server.port(), api,
-              api_listen.empty() ? "" : fmt::format(" and over TLS on {} (port {})", api_listen, api_port), state_dir,
+              api_listen.empty() ? "" : fmt::format(" and over TLS on {} (port {})", api_listen, api_port)
+                  + (web_server ? fmt::format(", dashboard on {} (port {})", web_listen, web_server->port()) : ""),
+              state_dir,
               format_duration(fleet_config.lease_grace),
               aborted->empty() ? "" : fmt::format("; {} run(s) from before the restart recorded aborted", aborted->size()));
 
@@ -521,6 +550,7 @@ int serve_main(int argc, char** argv) {
     log()->info("signal {}: stopping; runs in flight are reverted and recorded aborted", strsignal(sig));
   }
   if (halts) halts->stop();
+  if (web_server) web_server->stop();
   metrics_server.stop();
   enroll_server.stop();
   api_server.stop();

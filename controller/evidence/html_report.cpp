@@ -8,9 +8,7 @@
 
 namespace firedrill::evidence {
 
-namespace {
-
-std::string esc(std::string_view s) {
+std::string html_escape(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
@@ -25,6 +23,10 @@ std::string esc(std::string_view s) {
   }
   return out;
 }
+
+namespace {
+
+std::string esc(std::string_view s) { return html_escape(s); }
 
 // Ids and class names from free text (probe names): letters, digits and '-'.
 std::string slug(std::string_view s) {

@@ -15,6 +15,8 @@ namespace firedrill::evidence {
 inline constexpr const char* kEmbeddedId = "firedrill-evidence";
 
 Result<std::string> render_html(const Json& document);
+// Text for HTML: & < > " ' as entities (element content and quoted attributes).
+std::string html_escape(std::string_view s);
 
 // The embedded document's text, from a page that render_html made.
 Result<std::string> extract_embedded_json(std::string_view html);
