@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds firedrill and runs every test (unit, bpf, integration, e2e) with ctest.
+# Builds firedrill and runs every test (unit, bpf, integration, browser, e2e) with ctest.
 # Installs what it needs first. The privileged suites need root with CAP_BPF: they fail,
 # loudly, where they cannot run; they never skip.
 set -euo pipefail

@@ -32,6 +32,11 @@ using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>
 
 constexpr auto kBackoffFirst = std::chrono::milliseconds(200);
 constexpr auto kBackoffMax = std::chrono::seconds(5);
+// While followers answer and refuse, a leader is being elected (or the one they name is
+// gone): the new one leads within a leader lease, a third of the grace by default, so
+// the agent asks again at least this often instead of backing off to kBackoffMax and
+// arriving seconds after the takeover (scripts/bench.sh ha measures it).
+constexpr auto kBackoffWhileFollowersAnswer = std::chrono::seconds(1);
 constexpr size_t kMaxQueuedEvents = 4096;
 constexpr size_t kMaxRevertedAway = 1024;  // told in one Hello; older ones are dropped
 constexpr size_t kMaxReceive = 4u << 20;
@@ -283,12 +288,17 @@ void ControllerSession::connect_loop() {
   size_t next = 0;           // the list's entry to try
   std::string redirect;      // a leader named by a follower, tried before the list
   int redirects = 0;         // in a row, so that two followers naming each other do not spin
+  bool follower_answered = false;
   while (!stopping_) {
     std::string address = redirect.empty() ? config_.controllers[next] : redirect;
     redirect.clear();
     auto began = SteadyClock::now();
     Attempt attempt = run_stream(address);
     if (stopping_) break;
+    // Since the last stream a controller took, has a follower answered (even one naming
+    // a leader that is gone)?
+    if (attempt.heard) follower_answered = false;
+    if (attempt.refused) follower_answered = true;
     if (!attempt.leader.empty() && redirects < 3) {
       if (auto to = follow(attempt.leader, address); !to.empty()) {
         ++redirects;
@@ -312,6 +322,7 @@ void ControllerSession::connect_loop() {
       // over the whole list, so a list of several is tried quickly before waiting long.
       next = (next + 1) % config_.controllers.size();
     }
+    if (follower_answered) backoff = std::min<std::chrono::milliseconds>(backoff, kBackoffWhileFollowersAnswer);
     std::uniform_real_distribution<double> jitter(0.8, 1.2);
     auto wait = std::chrono::milliseconds(static_cast<int64_t>(backoff.count() * jitter(rng)));
     std::string then = redirect.empty() ? config_.controllers[next] : redirect;
@@ -320,7 +331,10 @@ void ControllerSession::connect_loop() {
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, wait, [this] { return stopping_.load(); });
     }
-    if (attempt.heard || next == 0) backoff = std::min<std::chrono::milliseconds>(backoff * 2, kBackoffMax);
+    if (attempt.heard || next == 0) {
+      auto most = follower_answered ? std::chrono::milliseconds(kBackoffWhileFollowersAnswer) : kBackoffMax;
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, most);
+    }
   }
 }
 
@@ -441,6 +455,7 @@ ControllerSession::Attempt ControllerSession::run_stream(const std::string& addr
   }
   if (stopping_) return attempt;
   if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+    attempt.refused = true;
     auto trailer = ctx.GetServerTrailingMetadata();
     if (auto it = trailer.find(kLeaderAddressKey); it != trailer.end()) {
       attempt.leader.assign(it->second.data(), it->second.size());

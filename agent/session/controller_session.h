@@ -82,6 +82,7 @@ class ControllerSession : public EventSink {
   struct Attempt {
     bool heard = false;   // the controller spoke on the stream: it accepted it
     std::string leader;   // a follower's refusal: the leader's address
+    bool refused = false; // a follower answered and refused: a controller is alive there
   };
   void connect_loop();
   Attempt run_stream(const std::string& address);

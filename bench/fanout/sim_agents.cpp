@@ -39,9 +39,11 @@ constexpr uint32_t kStream = 1;
 // than a benchmark run delivers, so we never owe one (a gRPC client sends them).
 constexpr uint32_t kOurWindow = 1u << 30;
 constexpr uint64_t kCommandTag = ~uint64_t{0};
+constexpr const char* kTrailersOnly = "the controller ended the stream (trailers)";
 // The agent's reconnect backoff (agent/session/controller_session.cpp).
 constexpr auto kBackoffFirst = std::chrono::milliseconds(200);
 constexpr auto kBackoffMax = std::chrono::milliseconds(5000);
+constexpr auto kBackoffWhileFollowersAnswer = std::chrono::milliseconds(1000);
 
 uint32_t be32(const char* p) {
   auto u = reinterpret_cast<const unsigned char*>(p);
@@ -119,7 +121,9 @@ class Loop {
  private:
   bool setup();
   void start_connect(size_t i, bool first = true);
-  void schedule_reconnect(size_t i);
+  // refused: a controller answered the stream with trailers only before registering
+  // it, as a follower refuses (the agent's backoff then stays within a second).
+  void schedule_reconnect(size_t i, bool refused);
   void on_event(size_t i, uint32_t events);
   void handshake(size_t i);
   void on_open(size_t i);
@@ -353,7 +357,7 @@ void Loop::parse_frames(size_t i) {
         break;
       }
       case kHeaders:
-        if (stream == kStream && (flags & kEndStream)) return end(i, "the controller ended the stream (trailers)");
+        if (stream == kStream && (flags & kEndStream)) return end(i, kTrailersOnly);
         break;
       case kRstStream:
         if (stream == kStream) return end(i, fmt::format("stream reset (HTTP/2 error {})", len >= 4 ? be32(p) : 0));
@@ -505,7 +509,7 @@ void Loop::set_poll_out(size_t i, bool on) {
 void Loop::end(size_t i, const std::string& why) {
   auto& a = agents_[i];
   if (a.state == State::kEnded) return;
-  if (!config_.more_ports.empty()) return schedule_reconnect(i);
+  if (!config_.more_ports.empty()) return schedule_reconnect(i, !a.registered && why == kTrailersOnly);
   close_agent(a);
   a.state = State::kEnded;
   ++ended_;
@@ -513,7 +517,7 @@ void Loop::end(size_t i, const std::string& why) {
 }
 
 // The next controller of the list after the agent's backoff, which doubles at each pass.
-void Loop::schedule_reconnect(size_t i) {
+void Loop::schedule_reconnect(size_t i, bool refused) {
   auto& a = agents_[i];
   close_agent(a);
   if (a.registered) --registered_;
@@ -522,7 +526,9 @@ void Loop::schedule_reconnect(size_t i) {
   a = Agent{};
   a.controller = next;
   a.backoff = backoff;
-  if (a.controller == 0) a.backoff = std::min(a.backoff * 2, kBackoffMax);
+  auto most = refused ? kBackoffWhileFollowersAnswer : kBackoffMax;
+  if (refused) a.backoff = std::min(a.backoff, most);
+  if (a.controller == 0) a.backoff = std::min(a.backoff * 2, most);
   std::uniform_real_distribution<double> jitter(0.8, 1.2);
   retries_.emplace(Clock::now() + std::chrono::duration_cast<Clock::duration>(a.backoff * jitter(rng_)), i);
 }

@@ -16,6 +16,7 @@
 
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "common/join_token.h"
 #include "common/spawn.h"
@@ -164,6 +165,7 @@ TEST(ServePostgres, AnAgentSentByTheFollowerReachesTheLeaderAndTheNewOneAfterATa
   // The leader SIGKILLed: the follower takes over and the agent reaches it (through the
   // list: the dead leader first, then the dead address, then the new leader).
   std::string new_leader = follower.address();
+  size_t log_at_kill = agent.log().size();
   ::kill(-leader.pid, SIGKILL);
   ASSERT_TRUE(within(60s, [&] { return follower.ready(); })) << support::read_file(follower.log);
   EXPECT_EQ(follower.port(), std::stoi(new_leader.substr(new_leader.rfind(':') + 1)))
@@ -171,6 +173,19 @@ TEST(ServePostgres, AnAgentSentByTheFollowerReachesTheLeaderAndTheNewOneAfterATa
   ASSERT_TRUE(agent.wait_log("the controller at " + new_leader + " accepted the stream", 60s)) << agent.log();
   ASSERT_TRUE(within(30s, [&] { return follower.cli({"agents"}).out.find(fdp::unique("agent")) != std::string::npos; }))
       << follower.cli({"agents"}).out;
+  // While the follower answered (naming the dead leader, until it led), the agent asked
+  // again within a second (jittered by 20%), not after a backoff grown towards 5 s: it
+  // arrives within about a second of the takeover.
+  std::istringstream after_kill(agent.log().substr(log_at_kill));
+  bool refused = false;
+  for (std::string line; std::getline(after_kill, line);) {
+    if (line.find("refused the stream") != std::string::npos) refused = true;
+    std::smatch m;
+    if (!refused || !std::regex_search(line, m, std::regex(R"(connecting to \S+ in ([0-9.]+)(ms|s)$)"))) continue;
+    double ms = std::stod(m[1]) * (m[2] == "s" ? 1000 : 1);
+    EXPECT_LE(ms, 1200) << line;
+  }
+  EXPECT_TRUE(refused) << "the follower never refused the agent after the kill:\n" << agent.log().substr(log_at_kill);
 }
 
 // Over mutual TLS an agent follows a follower's redirect to a leader it was not given:
