@@ -4,7 +4,7 @@
 // run: the operator's login link, the fleet, the run's chart growing live, a halt from
 // the page with its confirmation, reverting the faults at the agents; a viewer without
 // Halt or Abort whose forged POSTs are refused and logged. Screenshots of each page
-// land in the build directory (web-screenshots/). Root, like the integration suite; a
+// land in the build tree (BUILD/web-screenshots/). Root, like the integration suite; a
 // missing Chromium fails the test.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -62,7 +62,7 @@ TEST_F(Browser, OperatorWatchesARunAndHaltsViewerCannot) {
   std::string operator_link = link("olga"), viewer_link = link("vera");
   ASSERT_FALSE(operator_link.empty());
   ASSERT_FALSE(viewer_link.empty());
-  std::string shots = std::filesystem::current_path().string() + "/web-screenshots";
+  std::string shots = FDW_SHOTS_DIR;  // in the build tree, never the source tree
   auto b = exec({"ip", "netns", "exec", lab->hub().name(), "/usr/bin/python3", FDW_BROWSER_PY, "--url", "https://" + web,
                  "--operator-link", operator_link, "--viewer-link", viewer_link, "--run", run, "--hosts", "2",
                  "--screenshots", shots},
