@@ -7,10 +7,12 @@ Uses only Python's standard library and the `openssl` command (for Ed25519). It
 recomputes every event hash over the canonical JSON that firedrill documents
 (controller/evidence/canonical.h: sorted keys, no whitespace, UTF-8, minimal escapes),
 checks that each event links to the one before it, that the last hash is the signed
-head, that the seal's Ed25519 signature verifies, that every finding record matches its
-hash and signature, and that the report seal (controller/evidence/chain.h) covers the
-findings shown (ids, revisions, heads), the generation time and the generator. Every
-signature must be by a pinned key (--key, or --keys with several). It does not
+head, that the seal's Ed25519 signature verifies, that each part seal of a run signed
+in parts by several controllers (after a takeover) signs a head of this chain, that
+every finding record matches its hash and signature, and that the report seal
+(controller/evidence/chain.h) covers the findings shown (ids, revisions, heads), the
+generation time and the generator. Every signature must be by a pinned key (--key, or
+--keys with several: `firedrill keys export --all`), part seals included. It does not
 re-derive the report's summary; `firedrill report verify` does.
 Exit status: 0 verified, 1 a problem was found, 2 the file or key could not be read,
 3 no problem but no key pinned (the signatures are valid for keys the report carries,
@@ -72,6 +74,50 @@ def pinned_keys(text):
     if not out:
         raise ValueError("holds no PEM public key")
     return out
+
+
+def check_part_seals(ev, pinned):
+    """A run continued at another controller after a takeover carries a seal for each
+    earlier part (the last head its controller signed): each must be a head of this
+    chain, signed by the key it names and, pinned, by a pinned key. Returns the problems
+    and the signers part by part."""
+    parts = ev.get("part_seals")
+    if parts is None:
+        return [], []
+    if not isinstance(parts, list):
+        return ["part_seals is not a list"], []
+    run = ev.get("run", "")
+    hash_at = {e.get("seq"): e.get("hash") for e in ev.get("events") or [] if isinstance(e, dict)}
+    problems, signers, previous = [], [], 0
+    for i, part in enumerate(parts, 1):
+        what = f"part seal {i}"
+        if not isinstance(part, dict) or not isinstance(part.get("statement"), dict):
+            problems.append(f"{what} has no statement")
+            continue
+        st = part["statement"]
+        upto = st.get("events")
+        if st.get("type") != "firedrill-evidence-seal" or st.get("run") != run:
+            problems.append(f"{what} is not a firedrill seal of run {run!r}")
+        if not isinstance(upto, int) or upto <= previous:
+            problems.append(f"{what} (events 1..{upto}) is out of order")
+        else:
+            previous = upto
+        if upto not in hash_at or hash_at[upto] != st.get("head"):
+            problems.append(f"{what} signs head {str(st.get('head'))[:16]} at event {upto}, which is not this chain's")
+        try:
+            fpr = fingerprint(part.get("public_key", ""))
+        except ValueError as e:
+            problems.append(f"{what}'s public key: {e}")
+            continue
+        if fpr != st.get("key") or not ed25519_verify(part.get("public_key", ""), canonical(st),
+                                                      base64.b64decode(part.get("signature", ""))):
+            problems.append(f"{what}'s signature does not verify with key {fpr}")
+            continue
+        if not signers or signers[-1] != fpr:
+            signers.append(fpr)
+        if pinned and fpr not in pinned:
+            problems.append(f"{what} is signed by another key: {fpr}, the pinned key(s): {', '.join(pinned)}")
+    return problems, signers
 
 
 def findings_manifest(findings):
@@ -184,7 +230,8 @@ def verify(doc, pinned):
             problems.append(f"{name}: its signature does not verify")
         elif pinned and rec.get("key") not in pinned:
             problems.append(f"{name} is signed by another key: {rec.get('key')}")
-    return problems + check_report_seal(doc, ev, pinned)
+    part_problems, _ = check_part_seals(ev, pinned)
+    return problems + part_problems + check_report_seal(doc, ev, pinned)
 
 
 def main():
@@ -220,6 +267,12 @@ def main():
         return 1
     head = events[-1]["hash"]
     signer = doc['evidence']['seal']['statement']['key']
+    # Who signed, part by part: "A, then B".
+    _, signers = check_part_seals(doc["evidence"], pinned)
+    if signers and signers[-1] != signer:
+        signers.append(signer)
+    if len(signers) > 1:
+        signer = ", then ".join(signers)
     if not pinned:
         print(f"SIGNATURE VALID, SIGNER NOT PINNED: {len(events)} events, head {head}, signed by {signer}, a key the "
               "report carries; pass --key or --keys with the controller's public key to verify who signed it")

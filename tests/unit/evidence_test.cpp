@@ -892,6 +892,60 @@ TEST(EvidenceVerify, AForgedReportIsNeverVerifiedWithoutThePinnedKey) {
   EXPECT_EQ(no_key_file.status, 2) << no_key_file.out;
 }
 
+// A run continued at another controller after a takeover is signed in two parts:
+// scripts/verify-evidence.py checks each part seal as `firedrill report verify --keys`
+// does. Both keys pinned it verifies ("A, then B"); the last signer's key alone, or a
+// part seal that signs a head not of this chain, is refused by both.
+TEST(EvidenceVerify, TheIndependentVerifierChecksEveryPartSealOfATwoPartReport) {
+  Env env;
+  SigningKey second = SigningKey::generate().value();
+  {
+    auto first = EvidenceLog::create(*env.store, env.key, "r-two", testing::fixture_created(), env.clock.fn());
+    ASSERT_TRUE(first) << first.error().message;
+    ASSERT_TRUE((*first)->append(Note{"a", "before the takeover"}));
+  }
+  auto rest = EvidenceLog::resume(*env.store, second, "r-two", env.clock.fn());
+  ASSERT_TRUE(rest) << rest.error().message;
+  ASSERT_TRUE((*rest)->append(Note{"b", "after the takeover"}));
+  auto doc = build_document(*env.store, "r-two", second, testing::fixture_t0() + std::chrono::minutes(10), "firedrill test");
+  ASSERT_TRUE(doc) << doc.error().message;
+  ASSERT_EQ((*doc)["evidence"]["part_seals"].size(), 1u);
+  std::string base = env.dir.path;
+  std::ofstream(base + "/two.json") << render_json(*doc);
+  Json moved = *doc;
+  moved["evidence"]["part_seals"][0]["statement"]["events"] = 1;
+  moved["evidence"]["part_seals"][0]["statement"]["head"] = moved["evidence"]["events"][0]["hash"];
+  std::ofstream(base + "/moved.json") << render_json(moved);
+  std::ofstream(base + "/both.pem") << env.key.public_key().pem() << second.public_key().pem();
+  std::ofstream(base + "/last.pem") << second.public_key().pem();
+  auto python = [&](const std::string& file, const std::string& keys) {
+    SpawnOptions o;
+    o.argv = {"scripts/verify-evidence.py", base + "/" + file, "--keys", base + "/" + keys};
+    o.merge_stderr = true;
+    auto r = spawn(o);
+    return std::make_pair(r.status(), r.out + (r.started ? "" : r.describe()));
+  };
+  auto ours = [&](const std::string& file, const std::string& keys) {
+    return report_cli({"verify", base + "/" + file, "--keys", base + "/" + keys});
+  };
+  std::string a = env.key.fingerprint(), b = second.fingerprint();
+  auto [both_rc, both_out] = python("two.json", "both.pem");
+  EXPECT_EQ(both_rc, 0) << both_out;
+  EXPECT_THAT(both_out, HasSubstr("signed by " + a + ", then " + b));
+  EXPECT_EQ(ours("two.json", "both.pem").status, 0);
+  auto [last_rc, last_out] = python("two.json", "last.pem");
+  EXPECT_EQ(last_rc, 1) << last_out;
+  EXPECT_THAT(last_out, HasSubstr("part seal 1 is signed by another key: " + a));
+  auto last = ours("two.json", "last.pem");
+  EXPECT_EQ(last.status, 1) << last.out;
+  EXPECT_THAT(last.out, HasSubstr("part seal 1 is signed by another key"));
+  // Its statement changed to name another head of the chain: the signature breaks.
+  auto [moved_rc, moved_out] = python("moved.json", "both.pem");
+  EXPECT_EQ(moved_rc, 1) << moved_out;
+  EXPECT_THAT(moved_out, HasSubstr("part seal 1's signature does not verify"));
+  EXPECT_EQ(ours("moved.json", "both.pem").status, 1);
+}
+
 // Issue 13: a critical finding removed from a report's JSON still verified with the
 // right key: findings and the generation time were outside the seal. The report seal
 // covers them; each change is named, in the JSON and in the page's embedded JSON.
