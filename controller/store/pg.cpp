@@ -111,7 +111,20 @@ Result<Conn> Conn::connect(const std::string& url, std::chrono::seconds timeout)
   }
   // Notices (e.g. "relation already exists, skipping") are not for the controller's log.
   PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
-  return Conn(c);
+  Conn conn(c);
+  // A controller cut off from the database in the middle of a transaction leaves it
+  // open on the server (its next statement never arrives, and nothing tells the server
+  // that the client is gone), holding the lease row FOR SHARE (the fence): the next
+  // leader's takeover would wait on it for as long as the server's TCP keepalive takes
+  // (hours by default). The server ends such a session after kIdleInTransaction idle in
+  // a transaction, and one whose replies go unacknowledged after the TCP user timeout,
+  // so a takeover waits a lease, not hours.
+  if (auto set = conn.exec(fmt::format("SET idle_in_transaction_session_timeout = {}; SET tcp_user_timeout = {}",
+                                       kIdleInTransaction.count(), user_timeout));
+      !set) {
+    return Error{ENOTCONN, fmt::format("{}: {}", redact(url), set.error().describe())};
+  }
+  return conn;
 }
 
 Conn::~Conn() { PQfinish(c_); }

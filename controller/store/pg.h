@@ -63,10 +63,17 @@ class Rows {
   pg_result* r_;
 };
 
+// How long the server keeps a session idle inside a transaction before it ends it (and
+// the transaction with it): what a takeover waits at most for the locks of a leader cut
+// off in the middle of one: about a leader lease; a store transaction's own
+// pauses between statements are milliseconds.
+inline constexpr std::chrono::milliseconds kIdleInTransaction{2000};
+
 class Conn {
  public:
   // Connects to `url` (postgres://user:password@host:port/db?options, or a libpq
-  // key=value string), giving up after `timeout`. The error names the URL (without its
+  // key=value string), giving up after `timeout`; the session is ended by the server
+  // after kIdleInTransaction idle in a transaction. The error names the URL (without its
   // password) and libpq's reason, with code ENOTCONN.
   static Result<Conn> connect(const std::string& url, std::chrono::seconds timeout);
   Conn() = default;

@@ -29,15 +29,23 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Where a controller runs: the address it listens on for agents, in a namespace of
+// the test's (none: the test's own).
+struct Where {
+  std::string host = "127.0.0.1";
+  const fdp::Netns* ns = nullptr;
+};
+
 struct Serve {
   // `tls`: the fleet's --tls-ca/--tls-cert/--tls-key, and the fleet id is the default
   // one taken from the CA; none: --insecure and --fleet lab.
   Serve(const std::string& dir, const std::string& name, const std::string& url, std::vector<std::string> tls = {},
-        const std::string& grace = "2s")
-      : dir(dir), name(name), log(dir + "/" + name + ".log") {
+        const std::string& grace = "2s", Where where = {})
+      : dir(dir), name(name), host(where.host), log(dir + "/" + name + ".log") {
     std::filesystem::create_directories(dir + "/" + name);
     SpawnOptions o;
-    o.argv = {FD_FIREDRILL_BIN, "serve", "--listen", "127.0.0.1:0", "--api", dir + "/" + name + ".sock",
+    if (where.ns) o.netns = "/run/netns/" + where.ns->name();
+    o.argv = {FD_FIREDRILL_BIN, "serve", "--listen", host + ":0", "--api", dir + "/" + name + ".sock",
               "--state-dir", dir + "/" + name, "--store", url, "--controller-id", name,
               "--lease-grace", grace};
     if (tls.empty()) tls = {"--insecure", "--fleet", "lab"};
@@ -63,14 +71,14 @@ struct Serve {
     static const std::regex re(R"(listening for agents on \S+ \(port (\d+))");
     return std::regex_search(text, m, re) ? std::stoi(m[1]) : 0;
   }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port()); }
+  std::string address() const { return host + ":" + std::to_string(port()); }
   std::string socket() const { return dir + "/" + name + ".sock"; }
   support::Exec cli(std::vector<std::string> args) const {
     args.insert(args.begin(), {FD_FIREDRILL_BIN});
     args.insert(args.end(), {"--api", socket()});
     return support::exec(args, 60s);
   }
-  std::string dir, name;
+  std::string dir, name, host;
   // The exit status once it ended, or -1 while it runs.
   int exited() {
     int status = 0;
@@ -504,6 +512,90 @@ TEST(ServePostgres, TheDatabaseDownLongerThanTheGraceRevertsEveryFaultAndTheRunI
   auto verified = support::exec({FD_FIREDRILL_BIN, "report", "verify", report, "--keys", keys}, 60s);
   EXPECT_EQ(verified.code, 0) << verified.out;
   EXPECT_FALSE(frozen());
+}
+
+// The leader cut off from the database by a link of its own (it runs in a namespace of
+// the test's, and the veth to the database is set down; the one to the agents stays):
+// by its own clock it stops leading, closes its agent streams and exits 3; the other
+// controller takes the lease with a higher epoch and the agent goes there. A write with
+// the old epoch, straight to PostgreSQL, is refused by the database. The link back, the
+// old leader started again (by its supervisor) follows the new one.
+TEST(ServePostgres, ALeaderCutOffFromTheDatabaseStopsCommandingTheOtherLeadsAndTheOldEpochIsRefused) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root (namespaces, the agent's eBPF and cgroups)";
+  // Site b (the database, controller b, the agent) and site a (controller a), joined by
+  // one veth to the database and one to the agents.
+  fdp::Netns site_b("cut-b"), site_a("cut-a");
+  fdp::veth(site_b, "db-b", "10.77.1.1/30", site_a, "db-a", "10.77.1.2/30");
+  fdp::veth(site_b, "ag-b", "10.77.2.1/30", site_a, "ag-a", "10.77.2.2/30");
+  std::unique_ptr<support::Postgres> pg;
+  std::string db;
+  support::in_netns(site_b, [&] {
+    pg = std::make_unique<support::Postgres>(support::Postgres::Options{.also_listen = "10.77.1.1"});
+    db = pg->fresh_database("cut");
+  });
+  auto a = std::make_unique<Serve>(pg->dir(), "a", pg->url(db, "10.77.1.1"), std::vector<std::string>{}, "6s",
+                                   Where{"10.77.2.2", &site_a});
+  ASSERT_TRUE(within(30s, [&] { return a->ready(); })) << support::read_file(a->log);
+  Serve b(pg->dir(), "b", pg->url(db), {}, "6s", Where{"127.0.0.1", &site_b});
+  ASSERT_TRUE(within(30s, [&] { return b.says("follower: the leader is a at " + a->address() + " (epoch 1)"); }))
+      << support::read_file(b.log);
+  std::string a_address = a->address();
+  fdp::Agent agent({.args = {"--tag", "host=" + fdp::unique("h"), "--insecure", "--controller",
+                             a_address + "," + b.address()},
+                    .ns = &site_b});
+  ASSERT_TRUE(agent.wait_log("the controller at " + a_address + " accepted the stream", 30s)) << agent.log();
+
+  size_t agent_at_cut = agent.log().size();
+  site_a.ip({"link", "set", "db-a", "down"});
+  ASSERT_TRUE(within(30s, [&] { return a->exited() != -1; })) << "the cut-off leader did not stop:\n"
+                                                              << support::read_file(a->log);
+  EXPECT_EQ(a->code, 3) << support::read_file(a->log);
+  EXPECT_TRUE(a->says("lost the leader lease: agent streams closed")) << support::read_file(a->log);
+  ASSERT_TRUE(within(30s, [&] { return b.ready(); })) << "no takeover:\n" << support::read_file(b.log);
+  EXPECT_TRUE(b.says("leading as b with epoch 2")) << support::read_file(b.log);
+  ASSERT_TRUE(agent.wait_log("the controller at " + b.address() + " accepted the stream", 30s)) << agent.log();
+  EXPECT_EQ(agent.log().substr(agent_at_cut).find("the controller at " + a_address + " accepted the stream"),
+            std::string::npos)
+      << "the cut-off leader took the agent back:\n" << agent.log().substr(agent_at_cut);
+
+  // The fence is the database's: epoch 1 written straight through libpq is refused.
+  std::string refusal;
+  support::in_netns(site_b, [&] {
+    try {
+      pg->sql("BEGIN; SELECT set_config('firedrill.epoch', '1', true); "
+              "INSERT INTO settings VALUES ('cut', 'stale'); COMMIT",
+              db);
+    } catch (const std::runtime_error& e) {
+      refusal = e.what();
+    }
+  });
+  EXPECT_NE(refusal.find("stale leader epoch 1: the lease is at epoch 2 (held by b)"), std::string::npos)
+      << "a write with the old epoch: " << (refusal.empty() ? "accepted" : refusal);
+
+  // The link back: a, started again, follows b; b keeps leading with epoch 2.
+  site_a.ip({"link", "set", "db-a", "up"});
+  size_t a_log_at_restart = support::read_file(a->log).size();
+  a = std::make_unique<Serve>(pg->dir(), "a", pg->url(db, "10.77.1.1"), std::vector<std::string>{}, "6s",
+                              Where{"10.77.2.2", &site_a});
+  auto since_restart = [&] { return support::read_file(a->log).substr(a_log_at_restart); };
+  ASSERT_TRUE(within(30s, [&] {
+    return since_restart().find("follower: the leader is b at " + b.address() + " (epoch 2)") != std::string::npos;
+  })) << since_restart();
+  std::this_thread::sleep_for(2500ms);  // past a leader lease (a third of the grace): still b's
+  EXPECT_EQ(since_restart().find(" ready: agents on "), std::string::npos) << since_restart();
+  EXPECT_EQ(b.exited(), -1) << support::read_file(b.log);
+  EXPECT_FALSE(b.says("no longer leading")) << support::read_file(b.log);
+  std::string overwrite;
+  support::in_netns(site_b, [&] {
+    try {
+      pg->sql("BEGIN; SELECT set_config('firedrill.epoch', '2', true); "
+              "INSERT INTO settings VALUES ('cut', 'b'); COMMIT",
+              db);
+    } catch (const std::runtime_error& e) {
+      overwrite = e.what();
+    }
+  });
+  EXPECT_EQ(overwrite, "") << "the lease left epoch 2";
 }
 
 }  // namespace

@@ -109,6 +109,10 @@ Postgres::Postgres(Options options) : options_(options) {
     std::filesystem::remove_all(dir_);
     throw std::runtime_error("postgres: initdb failed (" + std::to_string(init.code) + "): " + init.out);
   }
+  if (!options_.also_listen.empty()) {
+    // initdb admits TCP clients of loopback only: those of the veth's subnet too.
+    std::ofstream(dir_ + "/data/pg_hba.conf", std::ios::app) << "host all all samenet scram-sha-256\n";
+  }
   // A port found free may be taken by another process before the server binds it:
   // then the server exits at start, and another port is tried.
   for (int attempt = 1;; ++attempt) {
@@ -131,15 +135,15 @@ Postgres::~Postgres() {
   std::filesystem::remove_all(dir_, ec);
 }
 
-std::string Postgres::url(const std::string& database) const {
-  return fmt::format("postgres://firedrill:{}@127.0.0.1:{}/{}", password_, port_, database);
+std::string Postgres::url(const std::string& database, const std::string& host) const {
+  return fmt::format("postgres://firedrill:{}@{}:{}/{}", password_, host, port_, database);
 }
 
 void Postgres::start() {
   if (pid_ > 0) return;
   SpawnOptions o;
   o.argv = as_postgres({std::string(kBin) + "postgres", "-D", dir_ + "/data", "-p", std::to_string(port_), "-c",
-                        "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + dir_, "-c",
+                        std::string("listen_addresses=127.0.0.1") + (options_.also_listen.empty() ? "" : "," + options_.also_listen), "-c", "unix_socket_directories=" + dir_, "-c",
                         std::string("fsync=") + (options_.fsync ? "on" : "off"), "-c",
                         std::string("synchronous_commit=") + (options_.synchronous_commit ? "on" : "off"), "-c",
                         "max_connections=50", "-c", "shared_buffers=32MB"});

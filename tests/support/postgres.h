@@ -21,6 +21,10 @@ class Postgres {
   struct Options {
     bool fsync = false;  // tests: off (fast); benches: on, as a real server runs
     bool synchronous_commit = true;
+    // Another address to listen on besides 127.0.0.1: one of a veth of the namespace the
+    // server is started in (constructed on a thread inside it: support::in_netns), for
+    // clients of another namespace. Empty: loopback only.
+    std::string also_listen;
   };
   // Throws std::runtime_error naming what failed (initdb, the start) with its log.
   explicit Postgres(Options options);
@@ -29,8 +33,8 @@ class Postgres {
   Postgres(const Postgres&) = delete;
   Postgres& operator=(const Postgres&) = delete;
 
-  // postgres://firedrill:PASSWORD@127.0.0.1:PORT/DATABASE
-  std::string url(const std::string& database = "postgres") const;
+  // postgres://firedrill:PASSWORD@HOST:PORT/DATABASE (HOST: 127.0.0.1 or also_listen)
+  std::string url(const std::string& database = "postgres", const std::string& host = "127.0.0.1") const;
   int port() const { return port_; }
   const std::string& dir() const { return dir_; }
 
