@@ -145,8 +145,20 @@ Result<CronExpr> parse_cron(std::string_view text_in) {
     while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i]))) ++i;
     if (i > start) fields.push_back(text.substr(start, i - start));
   }
-  if (fields.size() != 5) {
-    return make_error("cron '{}': expected 5 fields (minute hour day-of-month month day-of-week), found {}",
+  // Six fields: seconds first (as Quartz and Spring write it), for schedules that
+  // fire more often than once a minute; five: at second 0.
+  std::bitset<60> seconds;
+  seconds.set(0);
+  if (fields.size() == 6) {
+    std::vector<bool> bits(61, false);
+    static const FieldSpec second{"second", 0, 59, nullptr, 0};
+    auto r = parse_field(fields.front(), second, &bits);
+    if (!r) return make_error("cron '{}': {}", trim(text_in), r.error().message);
+    seconds = to_bits<60>(bits);
+    fields.erase(fields.begin());
+  } else if (fields.size() != 5) {
+    return make_error("cron '{}': expected 5 fields (minute hour day-of-month month day-of-week), or 6 with the "
+                      "second first, found {}",
                       text_in, fields.size());
   }
   static const FieldSpec specs[5] = {
@@ -158,6 +170,7 @@ Result<CronExpr> parse_cron(std::string_view text_in) {
   };
   CronExpr c;
   c.text = std::string(trim(text_in));
+  c.seconds = seconds;
   std::vector<bool> bits[5];
   bool restricted[5];
   for (int f = 0; f < 5; ++f) {
@@ -337,7 +350,7 @@ bool Calendar::allowed(date::local_time<minutes> t) const {
 
 std::optional<WallTime> Calendar::next_after(WallTime t) const {
   // Local times map to instants monotonically (see local_to_instant), so the first
-  // matching local minute at or after t's own local minute whose instant is after t
+  // matching local second at or after t's own local minute whose instant is after t
   // is the answer.
   date::sys_time<minutes> sys_min = floor<minutes>(date::sys_time<WallClock::duration>(t.time_since_epoch()));
   date::local_time<minutes> local_start = floor<minutes>(zone_->to_local(sys_min));
@@ -353,8 +366,15 @@ std::optional<WallTime> Calendar::next_after(WallTime t) const {
         date::local_time<minutes> lt = day + hours(h) + minutes(m);
         if (lt < local_start) continue;
         if (!allowed(lt)) continue;
-        WallTime when = local_to_instant(zone_, lt);
-        if (when > t) return when;
+        WallTime minute = local_to_instant(zone_, lt);
+        // A minute skipped by a clock change maps to the instant the gap ends: all its
+        // seconds do too, and fire once.
+        bool skipped = zone_->get_info(lt).result == date::local_info::nonexistent;
+        for (int sec = 0; sec < 60; ++sec) {
+          if (!cron_.seconds[static_cast<size_t>(sec)]) continue;
+          WallTime when = skipped ? minute : minute + std::chrono::seconds(sec);
+          if (when > t) return when;
+        }
       }
     }
   }

@@ -1,6 +1,6 @@
-// When scheduled experiments fire: 5-field cron expressions read in an IANA time zone
-// (tz database through Howard Hinnant's date/tz.h, reading the system's tzdata),
-// restricted to allowed local windows and outside blackout dates.
+// When scheduled experiments fire: 5-field cron expressions (6 with seconds) read in an
+// IANA time zone (tz database through Howard Hinnant's date/tz.h, reading the system's
+// tzdata), restricted to allowed local windows and outside blackout dates.
 //
 // Daylight saving, exactly:
 // - a local time that happens twice (clocks go back) fires once, at its first
@@ -29,7 +29,10 @@ namespace firedrill::calendar {
 // 'a-b', steps '*/n' and 'a-b/n', lists 'a,b', month names jan..dec, day names
 // sun..sat (0 and 7 are Sunday), and the macros @hourly @daily @weekly @monthly
 // @yearly. When both day fields are restricted a day matching either one matches.
+// A sixth field before the minute gives the seconds ("*/5 * * * * *": every 5 s);
+// without it a schedule fires at second 0.
 struct CronExpr {
+  std::bitset<60> seconds;
   std::bitset<60> minutes;
   std::bitset<24> hours;
   std::bitset<32> days_of_month;  // 1..31

@@ -4,6 +4,8 @@
 // agent streams and exits with status 3 (for its supervisor to start it as a follower).
 // With real agent processes given a list of controllers: a follower refuses them
 // naming the leader, and they go there; its API answers reads and refuses changes.
+// The leader cut off from the database in a namespace of its own; a schedule across a
+// takeover.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -21,6 +23,7 @@
 #include "common/join_token.h"
 #include "common/spawn.h"
 #include "tests/integration/proc_lab.h"
+#include "controller/store/postgres_store.h"
 #include "tests/support/postgres.h"
 #include "tests/support/process.h"
 
@@ -596,6 +599,106 @@ TEST(ServePostgres, ALeaderCutOffFromTheDatabaseStopsCommandingTheOtherLeadsAndT
     }
   });
   EXPECT_EQ(overwrite, "") << "the lease left epoch 2";
+}
+
+// A schedule firing every 3 s on two controllers of one database, the leader SIGKILLed
+// just after an occurrence; the other takes over after a leader lease of 3 s, past the
+// next occurrence, and goes on. Read from the database afterwards, the occurrences from
+// the first to the last handled follow each other 3 s apart, each handled once (started,
+// skipped or missed: a missed entry counts the occurrences it stands for); every run of
+// the schedule is the run of one started occurrence, and each started occurrence has
+// one run. None twice, none lost.
+TEST(ServePostgres, AScheduleAcrossATakeoverRunsNoOccurrenceTwiceAndLosesNone) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root (the agent's eBPF and cgroups)";
+  support::Postgres pg;
+  auto db = pg.fresh_database("schedule");
+  const std::vector<std::string> lease = {"--insecure", "--fleet", "lab", "--leader-lease", "3s"};
+  auto a = std::make_unique<Serve>(pg.dir(), "a", pg.url(db), lease, "6s");
+  ASSERT_TRUE(within(30s, [&] { return a->ready(); })) << support::read_file(a->log);
+  Serve b(pg.dir(), "b", pg.url(db), lease, "6s");
+  ASSERT_TRUE(within(30s, [&] { return b.says("follower: the leader is a at " + a->address()); }))
+      << support::read_file(b.log);
+  fdp::TestCgroup cg("ha-schedule");
+  std::string box = cg.child("box");
+  auto sleeper = fdp::Child::spawn({"/bin/sleep", "600"}, box);
+  std::string host = fdp::unique("h");
+  fdp::Agent agent({.args = {"--tag", "host=" + host, "--insecure", "--controller", a->address() + "," + b.address()}});
+  ASSERT_TRUE(agent.wait_log("the controller at " + a->address() + " accepted the stream", 30s)) << agent.log();
+  std::string file = pg.dir() + "/every3s.yaml";
+  std::ofstream(file) << "name: every3s\n"
+                         "targets: {selector: \"host=" << host << "\"}\n"
+                         "steady_state: {hold: 0s}\n"
+                         "recovery: {hold: 0s}\n"
+                         "probes: [{name: alive, command: {argv: [/bin/true]}, interval: 200ms}]\n"
+                         "steps: [{fault: {process: {freeze: {cgroups: [\"" << cg.rel() << "/box\"]}}}, duration: 1s}]\n"
+                         "schedule: {cron: \"*/3 * * * * *\"}\n";
+  auto added = a->cli({"schedule", "add", file});
+  ASSERT_EQ(added.code, 0) << added.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(added.out, m, std::regex(R"(schedule (\S+) added)"))) << added.out;
+  std::string id = m[1];
+
+  // Two runs started at a, the kill just after the second (before the next occurrence).
+  std::set<std::string> at_a;
+  ASSERT_TRUE(within(30s, [&] {
+    auto listed = a->cli({"schedule", "list"}).out;
+    if (std::regex_search(listed, m, std::regex(R"(started (r-[0-9A-Za-z-]+))"))) at_a.insert(m[1]);
+    return at_a.size() >= 2;
+  })) << a->cli({"schedule", "list"}).out << support::read_file(a->log);
+  ::kill(-a->pid, SIGKILL);
+  ASSERT_TRUE(within(30s, [&] { return b.ready(); })) << support::read_file(b.log);
+  // Two runs started at b.
+  std::set<std::string> at_b;
+  ASSERT_TRUE(within(30s, [&] {
+    auto listed = b.cli({"schedule", "list"}).out;
+    if (std::regex_search(listed, m, std::regex(R"(started (r-[0-9A-Za-z-]+))")) && !at_a.count(m[1])) {
+      at_b.insert(m[1]);
+    }
+    return at_b.size() >= 2;
+  })) << b.cli({"schedule", "list"}).out << support::read_file(b.log);
+  auto paused = b.cli({"schedule", "pause", id});
+  ASSERT_EQ(paused.code, 0) << paused.out;
+
+  controller::PostgresOptions o;
+  o.url = pg.url(db);
+  o.fleet = "lab";
+  auto store = controller::open_postgres_store(o);
+  ASSERT_TRUE(store) << store.error().describe();
+  auto schedules = (*store)->schedules();
+  ASSERT_TRUE(schedules) << schedules.error().describe();
+  ASSERT_EQ(schedules->size(), 1u);
+  const v1::ScheduleRecord& rec = schedules->front();
+  // Every occurrence handled, in order, with what became of it.
+  std::vector<std::pair<WallTime, std::string>> occurrences;
+  std::map<std::string, WallTime> started;  // run id -> its occurrence
+  std::string history;
+  for (const auto& h : rec.history()) {
+    WallTime due = from_proto(h.due());
+    history += "\n  " + format_utc(due) + " " + h.outcome() + " " + h.run_id();
+    int count = 1;
+    if (std::regex_search(h.outcome(), m, std::regex(R"(^missed \((\d+) occurrence)"))) count = std::stoi(m[1]);
+    for (int i = 0; i < count; ++i) occurrences.emplace_back(due + std::chrono::seconds(3 * i), h.outcome());
+    if (h.outcome() == "started") {
+      EXPECT_TRUE(started.emplace(h.run_id(), due).second) << "one run for two occurrences:" << history;
+    }
+  }
+  ASSERT_GE(occurrences.size(), 4u) << history;
+  for (size_t i = 1; i < occurrences.size(); ++i) {
+    EXPECT_EQ(occurrences[i].first - occurrences[i - 1].first, std::chrono::seconds(3))
+        << "occurrence " << i << " is not the one after the last (twice, or one lost):" << history;
+  }
+  // The runs of the schedule are the started occurrences', one each; both controllers'.
+  auto runs = (*store)->runs(0);
+  ASSERT_TRUE(runs) << runs.error().describe();
+  std::set<std::string> of_schedule;
+  for (const auto& r : *runs) {
+    if (r.schedule_id() != id) continue;
+    of_schedule.insert(r.id());
+    EXPECT_TRUE(started.count(r.id())) << "run " << r.id() << " is no occurrence's (a second start):" << history;
+  }
+  EXPECT_EQ(of_schedule.size(), started.size()) << history;
+  for (const auto& r : at_a) EXPECT_TRUE(of_schedule.count(r)) << r;
+  for (const auto& r : at_b) EXPECT_TRUE(of_schedule.count(r)) << r;
 }
 
 }  // namespace

@@ -91,7 +91,8 @@ TEST(Cron, RejectsMalformedExpressionsClearly) {
     const char* message;
   };
   for (const Bad& b : std::vector<Bad>{
-           {"* * * *", "expected 5 fields (minute hour day-of-month month day-of-week), found 4"},
+           {"* * * *", "expected 5 fields (minute hour day-of-month month day-of-week), or 6 with the second first, found 4"},
+           {"60 * * * * *", "second field: 60 is out of range 0-59"},
            {"60 * * * *", "minute field: 60 is out of range 0-59"},
            {"* 24 * * *", "hour field: 24 is out of range 0-23"},
            {"* * 0 * *", "day-of-month field: 0 is out of range 1-31"},
@@ -138,6 +139,21 @@ TEST(Calendar, SpringForwardRunsSkippedTimesOnceWhenTheGapEnds) {
   auto b = calendar("*/15 2-3 * * *", "Europe/Berlin");
   EXPECT_EQ(nexts(b, "2026-03-29T00:50:00Z", 3),
             (std::vector<std::string>{"2026-03-29T01:00:00Z", "2026-03-29T01:15:00Z", "2026-03-29T01:30:00Z"}));
+}
+
+// A sixth field, first, gives the seconds; without it a schedule fires at second 0.
+TEST(Calendar, ASixthFieldFiresWithinTheMinute) {
+  auto every5 = calendar("*/5 * * * * *", "");
+  EXPECT_EQ(nexts(every5, "2026-11-21T10:07:58Z", 3),
+            (std::vector<std::string>{"2026-11-21T10:08:00Z", "2026-11-21T10:08:05Z", "2026-11-21T10:08:10Z"}));
+  auto half = calendar("30 */15 * * * *", "");
+  EXPECT_EQ(next(half, "2026-11-21T10:15:29Z"), "2026-11-21T10:15:30Z");
+  EXPECT_EQ(next(half, "2026-11-21T10:15:30Z"), "2026-11-21T10:30:30Z");
+  // Berlin's skipped hour (2026-03-29, 02:00 CET to 03:00 CEST): its seconds fire once,
+  // when the gap ends; the next 02:00 is the day after.
+  auto gap = calendar("*/20 * 2 * * *", "Europe/Berlin");
+  EXPECT_EQ(nexts(gap, "2026-03-29T00:59:50Z", 2),
+            (std::vector<std::string>{"2026-03-29T01:00:00Z", "2026-03-30T00:00:00Z"}));
 }
 
 TEST(Calendar, FallBackRunsARepeatedTimeOnlyOnce) {
