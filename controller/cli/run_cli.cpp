@@ -177,9 +177,32 @@ sigset_t block_interrupts() {
   return sigs;
 }
 
-int follow_run(const std::string& api, const std::string& id, sigset_t sigs, bool quiet, const char* verb, bool json) {
-  auto stub = connect(api);
-  std::thread([sigs, api, id, verb] {
+namespace {
+
+// --api A,B: controllers that share one store, the first asked first.
+std::vector<std::string> api_list(const std::string& api) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at <= api.size();) {
+    size_t comma = std::min(api.find(',', at), api.size());
+    if (comma > at) out.push_back(api.substr(at, comma - at));
+    at = comma + 1;
+  }
+  if (out.empty()) out.push_back(api);
+  return out;
+}
+
+// How long a follow goes on with no controller of the list carrying the run on (none
+// answers, or only followers do), before it gives up: a takeover takes seconds.
+constexpr auto kNoControllerFor = std::chrono::seconds(60);
+
+}  // namespace
+
+int follow_run(const std::string& api_arg, const std::string& id, sigset_t sigs, bool quiet, const char* verb, bool json) {
+  const std::vector<std::string> apis = api_list(api_arg);
+  // The controller followed now: the next of the list when one stops answering. Ctrl-C's
+  // abort goes there too.
+  auto current = std::make_shared<std::atomic<size_t>>(0);
+  std::thread([sigs, apis, current, id, verb] {
     int sig = 0;
     while (sigwait(&sigs, &sig) == 0) {
       if (g_interrupted.exchange(true)) {
@@ -193,7 +216,7 @@ int follow_run(const std::string& api, const std::string& id, sigset_t sigs, boo
       v1::AbortRunResponse ar;
       grpc::ClientContext c;
       c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-      auto st = v1::RunService::NewStub(controller::api_channel(api))->AbortRun(&c, a, &ar);
+      auto st = v1::RunService::NewStub(controller::api_channel(apis[*current % apis.size()]))->AbortRun(&c, a, &ar);
       if (!st.ok() || !ar.error().empty()) std::cerr << "firedrill " << verb << ": abort: " << (st.ok() ? ar.error() : st.error_message()) << "\n";
     }
   }).detach();
@@ -202,60 +225,96 @@ int follow_run(const std::string& api, const std::string& id, sigset_t sigs, boo
   bool tty = ::isatty(STDOUT_FILENO) && !quiet;
   int printed = 0;
   auto last_status = std::chrono::steady_clock::now() - std::chrono::seconds(10);
-  grpc::ClientContext watch_ctx;
-  v1::WatchRunRequest wr;
-  wr.set_run_id(id);
-  auto reader = stub->WatchRun(&watch_ctx, wr);
-  v1::RunUpdate u;
+  auto progress = std::chrono::steady_clock::now();  // the last new event, or a live stream
   bool status_shown = false;
-  while (reader->Read(&u)) {
-    const auto& r = u.run();
-    if (r.events_size() > printed && status_shown) {
-      std::cout << "\r\033[K";
-      status_shown = false;
-    }
-    if (!json) {
-      for (; printed < r.events_size(); ++printed) std::cout << event_line(r, r.events(printed)) << "\n";
-    }
-    if (r.phase() == v1::RUN_PHASE_DONE) break;
-    auto now = std::chrono::steady_clock::now();
-    if (tty) {
-      std::cout << "\r\033[K" << status_line(u, WallClock::now()) << std::flush;
-      status_shown = true;
-    } else if (!quiet && now - last_status >= std::chrono::seconds(5)) {
-      std::cout << status_line(u, WallClock::now()) << "\n" << std::flush;
-      last_status = now;
-    }
-  }
-  if (status_shown) std::cout << "\r\033[K";
-  auto s = reader->Finish();
-  v1::GetRunRequest gr;
-  gr.set_run_id(id);
   v1::RunRecord final_run;
-  grpc::ClientContext get_ctx;
-  if (auto st = stub->GetRun(&get_ctx, gr, &final_run); !st.ok()) {
-    if (st.error_code() == grpc::StatusCode::UNAVAILABLE && !g_interrupted) {
+  for (;;) {
+    const std::string& api = apis[*current];
+    auto stub = connect(api);
+    grpc::ClientContext watch_ctx;
+    v1::WatchRunRequest wr;
+    wr.set_run_id(id);
+    auto reader = stub->WatchRun(&watch_ctx, wr);
+    v1::RunUpdate u;
+    for (int updates = 1; reader->Read(&u); ++updates) {
+      if (updates > 1 || u.run().events_size() > printed) progress = std::chrono::steady_clock::now();
+      const auto& r = u.run();
+      if (r.events_size() > printed && status_shown) {
+        std::cout << "\r\033[K";
+        status_shown = false;
+      }
+      for (; printed < r.events_size(); ++printed) {
+        if (!json) std::cout << event_line(r, r.events(printed)) << "\n";
+      }
+      if (r.phase() == v1::RUN_PHASE_DONE) break;
+      auto now = std::chrono::steady_clock::now();
+      if (tty) {
+        std::cout << "\r\033[K" << status_line(u, WallClock::now()) << std::flush;
+        status_shown = true;
+      } else if (!quiet && now - last_status >= std::chrono::seconds(5)) {
+        std::cout << status_line(u, WallClock::now()) << "\n" << std::flush;
+        last_status = now;
+      }
+    }
+    if (status_shown) std::cout << "\r\033[K";
+    status_shown = false;
+    auto s = reader->Finish();
+    v1::GetRunRequest gr;
+    gr.set_run_id(id);
+    grpc::ClientContext get_ctx;
+    get_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto st = stub->GetRun(&get_ctx, gr, &final_run);
+    if (st.ok() && (final_run.phase() == v1::RUN_PHASE_DONE || apis.size() == 1)) {
+      if (final_run.phase() != v1::RUN_PHASE_DONE) {
+        if (!json) {
+          for (; printed < final_run.events_size(); ++printed) std::cout << event_line(final_run, final_run.events(printed)) << "\n";
+          std::cout << render_verdict(final_run) << std::flush;
+        }
+        std::cerr << "firedrill " << verb << ": the controller stopped reporting before the run ended"
+                  << (s.ok() ? "" : ": " + s.error_message()) << "\n";
+        return 2;
+      }
+      break;
+    }
+    if (!st.ok() && st.error_code() != grpc::StatusCode::UNAVAILABLE) return rpc_failed(verb, api, st);
+    if (g_interrupted && apis.size() == 1) return rpc_failed(verb, api, st);
+    if (!st.ok() && apis.size() == 1) {
       // Controllers that share a PostgreSQL store: the one that takes over from a lost
       // leader within the agents' grace continues its runs.
       std::cerr << "firedrill " << verb << ": the controller at " << api << " stopped answering while run " << id
                 << " was in flight (" << st.error_message() << ").\n"
                 << "  With several controllers on one store the run goes on at the one that takes over; follow it "
-                   "there:\n    firedrill show " << id << " --follow --api OTHER_CONTROLLER_API\n"
+                   "there:\n    firedrill show " << id << " --follow --api " << api << ",OTHER_CONTROLLER_API\n"
                 << "  (any controller answers `firedrill show " << id << "`; a follower names the leader).\n";
       return 2;
     }
-    return rpc_failed(verb, api, st);
+    if (std::chrono::steady_clock::now() - progress > kNoControllerFor) {
+      std::cerr << "firedrill " << verb << ": no controller of " << api_arg << " carried run " << id << " on for "
+                << format_duration(kNoControllerFor) << (st.ok() ? "" : ": " + st.error_message()) << "\n";
+      return 2;
+    }
+    if (st.ok()) {
+      // A follower answers from the database, one snapshot at a time, until it leads (or
+      // the leader it names finishes the run): asked again in a second.
+      if (printed < final_run.events_size()) progress = std::chrono::steady_clock::now();
+      for (; printed < final_run.events_size(); ++printed) {
+        if (!json) std::cout << event_line(final_run, final_run.events(printed)) << "\n";
+      }
+      std::cout << std::flush;
+    } else {
+      size_t next = (*current + 1) % apis.size();
+      std::cerr << "firedrill " << verb << ": the controller at " << api << " stopped answering while run " << id
+                << " was in flight (" << st.error_message() << "): following it at " << apis[next] << "\n";
+      *current = next;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   }
+  const std::string& api = apis[*current];
   if (json) {
     print_json(final_run);
   } else {
     for (; printed < final_run.events_size(); ++printed) std::cout << event_line(final_run, final_run.events(printed)) << "\n";
     std::cout << render_verdict(final_run) << std::flush;
-  }
-  if (final_run.phase() != v1::RUN_PHASE_DONE) {
-    std::cerr << "firedrill " << verb << ": the controller stopped reporting before the run ended"
-              << (s.ok() ? "" : ": " + s.error_message()) << "\n";
-    return 2;
   }
   if (!json) std::cout << report_hint(api, id);
   return exit_code(final_run);
@@ -298,7 +357,10 @@ DESCRIPTION
   step, every event as it happens; then the SLO table and the verdict. A run that
   needs approvals waits for `firedrill approve RUN` by people other than its starter.
   Ctrl-C aborts the run: the controller reverts whatever is in effect. It ends with
-  the command that fetches the run's signed report and verifies it.
+  the command that fetches the run's signed report and verifies it. With controllers
+  that share a PostgreSQL store, --api A,B lists them: the run starts at A, and when
+  the controller followed stops answering the run is followed on at the next one of
+  the list (the one that takes over carries the run on).
   --json prints only the finished run (firedrill.v1.RunRecord as JSON; with --detach,
   the start's answer) for scripts.
 
@@ -356,7 +418,7 @@ OPTIONS)");
     x->set_name(p.substr(0, colon));
     if (colon != std::string::npos) x->set_role(p.substr(colon + 1));
   }
-  auto stub = connect(api);
+  auto stub = connect(api_list(api).front());
   v1::StartRunResponse resp;
   grpc::ClientContext start_ctx;
   start_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
@@ -409,7 +471,8 @@ OPTIONS)");
     ("run", po::value(&id), "the run id")
     ("samples", po::bool_switch(&samples), "print every probe sample")
     ("json", po::bool_switch(&json), "print the run (firedrill.v1.RunRecord) or the list as JSON")
-    ("follow", po::bool_switch(&follow), "follow the run live to its end, as `run` does (Ctrl-C aborts it)")
+    ("follow", po::bool_switch(&follow), "follow the run live to its end, as `run` does (Ctrl-C aborts it; "
+                                         "--api A,B: on at B when A stops answering)")
     ("quiet,q", po::bool_switch(&quiet), "with --follow: no live status line")
     ("limit", po::value(&limit), "how many recent runs (default 20)");
   controller::add_api_options(desc, &api);
@@ -421,7 +484,7 @@ OPTIONS)");
     if (id.empty()) return usage_error("firedrill show", "--follow needs a run id");
     return follow_run(api, id, block_interrupts(), quiet, "show", json);
   }
-  auto stub = connect(api);
+  auto stub = connect(api_list(api).front());
   if (id.empty()) {
     v1::ListExperimentRunsRequest req;
     req.set_limit(limit);

@@ -24,7 +24,8 @@ void print_json(const google::protobuf::Message& m);
 sigset_t block_interrupts();
 // Follows run `id` live to its end (events, a status line unless `quiet`, the verdict,
 // where its report is), or with `json` only the finished run as JSON; SIGINT/SIGTERM in
-// `sigs` abort the run. Returns exit_code().
+// `sigs` abort the run. `api` may list controllers of one store ("A,B"): when the one
+// followed stops answering, the run is followed on at the next. Returns exit_code().
 int follow_run(const std::string& api, const std::string& id, sigset_t sigs, bool quiet, const char* verb,
                bool json);
 

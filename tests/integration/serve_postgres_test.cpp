@@ -387,18 +387,22 @@ std::string run_id_in(const std::string& out) {
 }
 
 // The leader SIGKILLed in the middle of a run: the other controller takes over within
-// the agents' lease grace (the leader lease is half of it), re-adopts the freeze the
-// agent still holds (the cgroup stays frozen through the handover), restarts the
-// probe and takes the run to its verdict. The run's record and report tell the
-// handover and the probe gap; the evidence is signed in two parts, one per controller,
-// and verifies with both keys pinned (`keys export --all`), not with either alone.
+// the agents' lease grace, re-adopts the freeze the agent still holds (the cgroup stays
+// frozen through the handover), restarts the probe and takes the run to its verdict;
+// `firedrill run --api A,B`, which started the run at a, follows it on at b to its
+// verdict. The run's record and report tell the handover and the probe gap; the
+// evidence is signed in two parts, one per controller, and verifies with both keys
+// pinned (`keys export --all`), not with either alone.
 TEST(ServePostgres, ALeaderKilledMidRunTheRunGoesOnAtTheOtherAndItsReportVerifiesWithBothKeys) {
   ASSERT_EQ(::geteuid(), 0u) << "needs root (the agent's eBPF and cgroups)";
   support::Postgres pg;
   auto db = pg.fresh_database("takeover");
-  auto a = std::make_unique<Serve>(pg.dir(), "a", pg.url(db), std::vector<std::string>{}, "6s");
+  // A leader lease of 2 s in an agents' grace of 9 s: the agent's tries of the dead
+  // leader's address (seconds each) and the takeover fit in the grace on a loaded host.
+  const std::vector<std::string> lease = {"--insecure", "--fleet", "lab", "--leader-lease", "2s"};
+  auto a = std::make_unique<Serve>(pg.dir(), "a", pg.url(db), lease, "9s");
   ASSERT_TRUE(within(30s, [&] { return a->ready(); })) << support::read_file(a->log);
-  Serve b(pg.dir(), "b", pg.url(db), {}, "6s");
+  Serve b(pg.dir(), "b", pg.url(db), lease, "9s");
   ASSERT_TRUE(within(30s, [&] { return b.says("follower: the leader is a at " + a->address()); }))
       << support::read_file(b.log);
   fdp::TestCgroup cg("ha-takeover");
@@ -414,10 +418,25 @@ TEST(ServePostgres, ALeaderKilledMidRunTheRunGoesOnAtTheOtherAndItsReportVerifie
                          "recovery: {hold: 1s}\n"
                          "probes: [{name: alive, command: {argv: [/bin/true]}, interval: 200ms}]\n"
                          "steps: [{fault: {process: {freeze: {cgroups: [\"" << cg.rel() << "/box\"]}}}, duration: 15s}]\n";
-  auto started = a->cli({"run", file, "--detach"});
-  ASSERT_EQ(started.code, 0) << started.out;
-  std::string run = run_id_in(started.out);
-  ASSERT_FALSE(run.empty()) << started.out;
+  // Followed by `firedrill run` given both controllers: on at b once a is gone.
+  std::string followed = pg.dir() + "/run.out";
+  SpawnOptions follow;
+  follow.argv = {FD_FIREDRILL_BIN, "run", file, "--quiet", "--api", a->socket() + "," + b.socket()};
+  follow.output_file = followed;
+  auto follower_pid = start(follow);
+  ASSERT_TRUE(follower_pid) << follower_pid.error().describe();
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      if (pid > 0 && ::waitpid(pid, nullptr, WNOHANG) == 0) {
+        ::kill(-pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+      }
+    }
+  } reap{*follower_pid};
+  std::string run;
+  ASSERT_TRUE(within(30s, [&] { return !(run = run_id_in(support::read_file(followed))).empty(); }))
+      << support::read_file(followed);
   auto frozen = [&] { return support::read_file(box + "/cgroup.events").find("frozen 1") != std::string::npos; };
   ASSERT_TRUE(fdp::eventually(frozen, 20s)) << a->cli({"show", run}).out;
 
@@ -427,7 +446,7 @@ TEST(ServePostgres, ALeaderKilledMidRunTheRunGoesOnAtTheOtherAndItsReportVerifie
   ASSERT_TRUE(agent.wait_log("the controller at " + b.address() + " accepted the stream", 30s)) << agent.log();
   // Re-adopted, not reverted: still frozen once the agent is back with the new leader.
   ASSERT_TRUE(within(20s, [&] { return b.cli({"show", run}).out.find("re-adopted") != std::string::npos; }))
-      << b.cli({"show", run}).out << support::read_file(b.log);
+      << b.cli({"show", run}).out << support::read_file(b.log) << agent.log();
   EXPECT_TRUE(frozen()) << "the freeze was reverted at the takeover:\n" << agent.log();
   EXPECT_FALSE(agent.log().find("DEAD-MAN SWITCH") != std::string::npos) << agent.log();
 
@@ -442,6 +461,18 @@ TEST(ServePostgres, ALeaderKilledMidRunTheRunGoesOnAtTheOtherAndItsReportVerifie
   EXPECT_NE(shown.out.find("controller a lost at"), std::string::npos) << shown.out;
   EXPECT_NE(shown.out.find("probe gap"), std::string::npos) << shown.out;
   EXPECT_TRUE(fdp::eventually([&] { return !frozen(); }, 10s)) << "the freeze outlived its run";
+  // `firedrill run` followed the run to its verdict, at b after a stopped answering.
+  int status = 0;
+  ASSERT_TRUE(within(30s, [&] { return ::waitpid(reap.pid, &status, WNOHANG) == reap.pid; }))
+      << support::read_file(followed);
+  reap.pid = -1;
+  std::string out = support::read_file(followed);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) <= 1) << status << "\n" << out;
+  EXPECT_NE(out.find("the controller at " + a->socket() + " stopped answering while run " + run), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("following it at " + b.socket()), std::string::npos) << out;
+  EXPECT_NE(out.find("verdict: "), std::string::npos) << out;
+  EXPECT_NE(out.find("--api " + b.socket()), std::string::npos) << "the report hint names another controller:\n" << out;
 
   // The report: the handover on its timeline, two signers, verified with both keys.
   std::string keys = pg.dir() + "/keys.pem";
