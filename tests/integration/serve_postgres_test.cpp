@@ -386,6 +386,50 @@ std::string run_id_in(const std::string& out) {
   return std::regex_search(out, m, std::regex(R"(\b(r-[0-9A-Za-z-]+))")) ? m[1].str() : "";
 }
 
+// Two controllers of one database given a leader lease and the agents' grace (a leads,
+// b follows), a process in a test cgroup `box`, and an agent given both controllers,
+// connected to a. Started by start() (fatal failures: ASSERT_NO_FATAL_FAILURE).
+struct TwoControllers {
+  explicit TwoControllers(const std::string& name) : db(pg.fresh_database(name)), cg("ha-" + name) {}
+  void start(const std::string& leader_lease, const std::string& grace) {
+    const std::vector<std::string> lease = {"--insecure", "--fleet", "lab", "--leader-lease", leader_lease};
+    a = std::make_unique<Serve>(pg.dir(), "a", pg.url(db), lease, grace);
+    ASSERT_TRUE(within(30s, [&] { return a->ready(); })) << support::read_file(a->log);
+    b = std::make_unique<Serve>(pg.dir(), "b", pg.url(db), lease, grace);
+    ASSERT_TRUE(within(30s, [&] { return b->says("follower: the leader is a at " + a->address()); }))
+        << support::read_file(b->log);
+    box = cg.child("box");
+    sleeper = fdp::Child::spawn({"/bin/sleep", "600"}, box);
+    agent = std::make_unique<fdp::Agent>(fdp::Agent::Options{
+        .args = {"--tag", "host=" + host, "--insecure", "--controller", a->address() + "," + b->address()}});
+    ASSERT_TRUE(agent->wait_log("the controller at " + a->address() + " accepted the stream", 30s)) << agent->log();
+  }
+  // An experiment file that freezes `box` for `duration` on the agent's host, after
+  // the steady state and before the recovery holds of `hold`; `more` is added as is.
+  std::string experiment(const std::string& name, const std::string& hold, const std::string& duration,
+                         const std::string& more = "") const {
+    std::string file = pg.dir() + "/" + name + ".yaml";
+    std::ofstream(file) << "name: " << name << "\n"
+                        << "targets: {selector: \"host=" << host << "\"}\n"
+                        << "steady_state: {hold: " << hold << "}\n"
+                        << "recovery: {hold: " << hold << "}\n"
+                        << "probes: [{name: alive, command: {argv: [/bin/true]}, interval: 200ms}]\n"
+                        << "steps: [{fault: {process: {freeze: {cgroups: [\"" << cg.rel() << "/box\"]}}}, duration: "
+                        << duration << "}]\n"
+                        << more;
+    return file;
+  }
+  bool frozen() const { return support::read_file(box + "/cgroup.events").find("frozen 1") != std::string::npos; }
+
+  support::Postgres pg;
+  std::string db;
+  std::unique_ptr<Serve> a, b;
+  fdp::TestCgroup cg;
+  std::string box, host = fdp::unique("h");
+  fdp::Child sleeper;
+  std::unique_ptr<fdp::Agent> agent;
+};
+
 // The leader SIGKILLed in the middle of a run: the other controller takes over within
 // the agents' lease grace, re-adopts the freeze the agent still holds (the cgroup stays
 // frozen through the handover), restarts the probe and takes the run to its verdict;
@@ -395,29 +439,15 @@ std::string run_id_in(const std::string& out) {
 // pinned (`keys export --all`), not with either alone.
 TEST(ServePostgres, ALeaderKilledMidRunTheRunGoesOnAtTheOtherAndItsReportVerifiesWithBothKeys) {
   ASSERT_EQ(::geteuid(), 0u) << "needs root (the agent's eBPF and cgroups)";
-  support::Postgres pg;
-  auto db = pg.fresh_database("takeover");
+  TwoControllers h("takeover");
   // A leader lease of 2 s in an agents' grace of 9 s: the agent's tries of the dead
   // leader's address (seconds each) and the takeover fit in the grace on a loaded host.
-  const std::vector<std::string> lease = {"--insecure", "--fleet", "lab", "--leader-lease", "2s"};
-  auto a = std::make_unique<Serve>(pg.dir(), "a", pg.url(db), lease, "9s");
-  ASSERT_TRUE(within(30s, [&] { return a->ready(); })) << support::read_file(a->log);
-  Serve b(pg.dir(), "b", pg.url(db), lease, "9s");
-  ASSERT_TRUE(within(30s, [&] { return b.says("follower: the leader is a at " + a->address()); }))
-      << support::read_file(b.log);
-  fdp::TestCgroup cg("ha-takeover");
-  std::string box = cg.child("box");
-  auto sleeper = fdp::Child::spawn({"/bin/sleep", "600"}, box);
-  std::string host = fdp::unique("h");
-  fdp::Agent agent({.args = {"--tag", "host=" + host, "--insecure", "--controller", a->address() + "," + b.address()}});
-  ASSERT_TRUE(agent.wait_log("the controller at " + a->address() + " accepted the stream", 30s)) << agent.log();
-  std::string file = pg.dir() + "/takeover.yaml";
-  std::ofstream(file) << "name: takeover\n"
-                         "targets: {selector: \"host=" << host << "\"}\n"
-                         "steady_state: {hold: 1s}\n"
-                         "recovery: {hold: 1s}\n"
-                         "probes: [{name: alive, command: {argv: [/bin/true]}, interval: 200ms}]\n"
-                         "steps: [{fault: {process: {freeze: {cgroups: [\"" << cg.rel() << "/box\"]}}}, duration: 15s}]\n";
+  ASSERT_NO_FATAL_FAILURE(h.start("2s", "9s"));
+  auto& pg = h.pg;
+  auto& a = h.a;
+  Serve& b = *h.b;
+  fdp::Agent& agent = *h.agent;
+  std::string file = h.experiment("takeover", "1s", "15s");
   // Followed by `firedrill run` given both controllers: on at b once a is gone.
   std::string followed = pg.dir() + "/run.out";
   SpawnOptions follow;
@@ -437,7 +467,7 @@ TEST(ServePostgres, ALeaderKilledMidRunTheRunGoesOnAtTheOtherAndItsReportVerifie
   std::string run;
   ASSERT_TRUE(within(30s, [&] { return !(run = run_id_in(support::read_file(followed))).empty(); }))
       << support::read_file(followed);
-  auto frozen = [&] { return support::read_file(box + "/cgroup.events").find("frozen 1") != std::string::npos; };
+  auto frozen = [&] { return h.frozen(); };
   ASSERT_TRUE(fdp::eventually(frozen, 20s)) << a->cli({"show", run}).out;
 
   ::kill(-a->pid, SIGKILL);
@@ -598,16 +628,22 @@ TEST(ServePostgres, ALeaderCutOffFromTheDatabaseStopsCommandingTheOtherLeadsAndT
       << "the cut-off leader took the agent back:\n" << agent.log().substr(agent_at_cut);
 
   // The fence is the database's: epoch 1 written straight through libpq is refused.
-  std::string refusal;
-  support::in_netns(site_b, [&] {
-    try {
-      pg->sql("BEGIN; SELECT set_config('firedrill.epoch', '1', true); "
-              "INSERT INTO settings VALUES ('cut', 'stale'); COMMIT",
-              db);
-    } catch (const std::runtime_error& e) {
-      refusal = e.what();
-    }
-  });
+  // (A write of a setting with an epoch: the database's error, "" when it was written.)
+  auto write_with_epoch = [&](int epoch, const std::string& value) {
+    std::string error;
+    support::in_netns(site_b, [&] {
+      try {
+        pg->sql(fmt::format("BEGIN; SELECT set_config('firedrill.epoch', '{}', true); "
+                            "INSERT INTO settings VALUES ('cut', '{}'); COMMIT",
+                            epoch, value),
+                db);
+      } catch (const std::runtime_error& e) {
+        error = e.what();
+      }
+    });
+    return error;
+  };
+  std::string refusal = write_with_epoch(1, "stale");
   EXPECT_NE(refusal.find("stale leader epoch 1: the lease is at epoch 2 (held by b)"), std::string::npos)
       << "a write with the old epoch: " << (refusal.empty() ? "accepted" : refusal);
 
@@ -624,17 +660,7 @@ TEST(ServePostgres, ALeaderCutOffFromTheDatabaseStopsCommandingTheOtherLeadsAndT
   EXPECT_EQ(since_restart().find(" ready: agents on "), std::string::npos) << since_restart();
   EXPECT_EQ(b.exited(), -1) << support::read_file(b.log);
   EXPECT_FALSE(b.says("no longer leading")) << support::read_file(b.log);
-  std::string overwrite;
-  support::in_netns(site_b, [&] {
-    try {
-      pg->sql("BEGIN; SELECT set_config('firedrill.epoch', '2', true); "
-              "INSERT INTO settings VALUES ('cut', 'b'); COMMIT",
-              db);
-    } catch (const std::runtime_error& e) {
-      overwrite = e.what();
-    }
-  });
-  EXPECT_EQ(overwrite, "") << "the lease left epoch 2";
+  EXPECT_EQ(write_with_epoch(2, "b"), "") << "the lease left epoch 2";
 }
 
 // A schedule firing every 3 s on two controllers of one database, the leader SIGKILLed
@@ -646,28 +672,13 @@ TEST(ServePostgres, ALeaderCutOffFromTheDatabaseStopsCommandingTheOtherLeadsAndT
 // one run. None twice, none lost.
 TEST(ServePostgres, AScheduleAcrossATakeoverRunsNoOccurrenceTwiceAndLosesNone) {
   ASSERT_EQ(::geteuid(), 0u) << "needs root (the agent's eBPF and cgroups)";
-  support::Postgres pg;
-  auto db = pg.fresh_database("schedule");
-  const std::vector<std::string> lease = {"--insecure", "--fleet", "lab", "--leader-lease", "3s"};
-  auto a = std::make_unique<Serve>(pg.dir(), "a", pg.url(db), lease, "6s");
-  ASSERT_TRUE(within(30s, [&] { return a->ready(); })) << support::read_file(a->log);
-  Serve b(pg.dir(), "b", pg.url(db), lease, "6s");
-  ASSERT_TRUE(within(30s, [&] { return b.says("follower: the leader is a at " + a->address()); }))
-      << support::read_file(b.log);
-  fdp::TestCgroup cg("ha-schedule");
-  std::string box = cg.child("box");
-  auto sleeper = fdp::Child::spawn({"/bin/sleep", "600"}, box);
-  std::string host = fdp::unique("h");
-  fdp::Agent agent({.args = {"--tag", "host=" + host, "--insecure", "--controller", a->address() + "," + b.address()}});
-  ASSERT_TRUE(agent.wait_log("the controller at " + a->address() + " accepted the stream", 30s)) << agent.log();
-  std::string file = pg.dir() + "/every3s.yaml";
-  std::ofstream(file) << "name: every3s\n"
-                         "targets: {selector: \"host=" << host << "\"}\n"
-                         "steady_state: {hold: 0s}\n"
-                         "recovery: {hold: 0s}\n"
-                         "probes: [{name: alive, command: {argv: [/bin/true]}, interval: 200ms}]\n"
-                         "steps: [{fault: {process: {freeze: {cgroups: [\"" << cg.rel() << "/box\"]}}}, duration: 1s}]\n"
-                         "schedule: {cron: \"*/3 * * * * *\"}\n";
+  TwoControllers h("schedule");
+  ASSERT_NO_FATAL_FAILURE(h.start("3s", "6s"));
+  auto& pg = h.pg;
+  auto& db = h.db;
+  auto& a = h.a;
+  Serve& b = *h.b;
+  std::string file = h.experiment("every3s", "0s", "1s", "schedule: {cron: \"*/3 * * * * *\"}\n");
   auto added = a->cli({"schedule", "add", file});
   ASSERT_EQ(added.code, 0) << added.out;
   std::smatch m;
