@@ -338,6 +338,29 @@ void ControllerSession::connect_loop() {
   }
 }
 
+namespace {
+
+// Connects now (the session's loop paces the tries, so the channel's own backoff is
+// reset first) and says whether it is ready: false as soon as the try failed (a dead
+// controller's port refuses at once; WaitForConnected waited out its whole deadline
+// through the channel's retries), or at the deadline.
+bool connect_now(grpc::Channel& channel, std::chrono::system_clock::time_point deadline) {
+  grpc::experimental::ChannelResetConnectionBackoff(&channel);
+  auto state = channel.GetState(true);
+  // A failure seen from here on is this try's; one the channel already showed is the
+  // last try's, and it moves on from it at once (its backoff was reset).
+  bool this_try = state != GRPC_CHANNEL_TRANSIENT_FAILURE;
+  while (state != GRPC_CHANNEL_READY) {
+    if (state == GRPC_CHANNEL_SHUTDOWN || (state == GRPC_CHANNEL_TRANSIENT_FAILURE && this_try)) return false;
+    if (!channel.WaitForStateChange(state, deadline)) return false;
+    this_try = true;
+    state = channel.GetState(true);
+  }
+  return true;
+}
+
+}  // namespace
+
 ControllerSession::Attempt ControllerSession::run_stream(const std::string& address) {
   Attempt attempt;
   // A renewed certificate is used from the next connection on, to every controller.
@@ -352,7 +375,7 @@ ControllerSession::Attempt ControllerSession::run_stream(const std::string& addr
   }
   auto channel = channel_to(address);
   // Connect first, so that the Hello (faults held, clock) is fresh when it is sent.
-  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(2))) {
+  if (!connect_now(*channel, std::chrono::system_clock::now() + std::chrono::seconds(2))) {
     // The channel keeps why it failed (refused, TLS handshake, certificate): a call
     // that fails fast brings it out for the log.
     grpc::ClientContext probe;

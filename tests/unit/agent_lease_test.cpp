@@ -5,6 +5,11 @@
 // last answer) and drops the stream once they are not.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <condition_variable>
 #include <map>
 #include <set>
@@ -216,6 +221,55 @@ TEST(AgentLease, HeartbeatsRenewTheLeaseAtThePaceOfWhatIsHeldAndSilenceRevertsAf
   }
   ASSERT_NE(before, SteadyClock::time_point{});
   EXPECT_GE(reverted - before, kGrace) << "reverted before the grace had passed since the controller's last word";
+  session.stop();
+  server->Shutdown(std::chrono::system_clock::now() + 1s);
+}
+
+// A controller of the list that is gone (its port refuses) is passed over at once:
+// the agent waited out a 2 s connect deadline on each try of a dead leader's address,
+// which with a leader lease and a follower's refusals spent most of a grace before it
+// reached the new leader.
+TEST(AgentLease, ADeadControllerOfTheListIsPassedOverAtOnce) {
+  // A loopback port that refuses: bound, never listened on, then closed.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sa;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+  ::close(fd);
+  std::string dead = "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
+
+  FakeController controller;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&controller);
+  auto server = builder.BuildAndStart();
+  ASSERT_TRUE(server && port > 0);
+
+  std::vector<std::unique_ptr<FaultEngine>> engines;
+  engines.push_back(std::make_unique<MemoryEngine>());
+  AgentConfig config;
+  config.id = "list-agent";
+  config.controllers = {dead, "127.0.0.1:" + std::to_string(port)};
+  config.insecure = true;
+  config.lease_grace = kGrace;
+  ControllerSession session(config);
+  FaultManager faults(std::move(engines), &session);
+  CommandHandler handler(faults);
+  struct StopFirst {
+    ControllerSession& session;
+    ~StopFirst() { session.stop(); }
+  } stop_first{session};
+  auto began = SteadyClock::now();
+  ASSERT_TRUE(session.start(handler, faults));
+  ASSERT_TRUE(controller.wait([&] { return !controller.hellos.empty(); }, 10s));
+  // The refusal ends the try (then the backoff's first step, 0.2 s): well inside the
+  // 2 s the old deadline waited on every try.
+  EXPECT_LT(SteadyClock::now() - began, 1500ms);
   session.stop();
   server->Shutdown(std::chrono::system_clock::now() + 1s);
 }
