@@ -18,31 +18,16 @@ in time, every browser quit on the way out (error or not):
 """
 import argparse
 import json
-import shutil
+import os
 import sys
 import time
 
-try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-except ImportError as e:
-    sys.exit(f"web_bench.py: python3-selenium is missing ({e}); run scripts/install-deps.sh")
+# Chromium as the browser test drives it (headless, the test's CA not held: insecure
+# certificates accepted, no proxy), missing parts a failure.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "web"))
+from browser import driver  # noqa: E402
 
 WAIT = 60  # seconds any one thing may take
-
-
-def driver():
-    for tool in ("chromium", "chromedriver"):
-        if not shutil.which(tool):
-            sys.exit(f"web_bench.py: {tool} is missing (Debian chromium, chromium-driver); run scripts/install-deps.sh")
-    o = webdriver.ChromeOptions()
-    o.binary_location = shutil.which("chromium")
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000",
-              "--no-first-run", "--disable-background-networking", "--disable-component-update", "--no-proxy-server",
-              "--disable-extensions"):
-        o.add_argument(a)
-    o.accept_insecure_certs = True  # the bench's own CA
-    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=o)
 
 
 def until(what, cond, limit=WAIT):
