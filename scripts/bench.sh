@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs one area's benchmarks side by side and writes its table and JSON under
 # bench/results/ (SUITE.txt, SUITE.json):
-#   scripts/bench.sh SUITE [ARGS...]      SUITE: net, proc, evidence, fanout, degrade, power, ha
+#   scripts/bench.sh SUITE [ARGS...]      SUITE: net, proc, evidence, fanout, degrade, power, ha, web
 # ARGS go to the suite's benchmark (e.g. scripts/bench.sh net --only cost).
 # BUILD_DIR picks the build directory (default: build). Needs root with CAP_BPF.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: scripts/bench.sh SUITE [ARGS...]   (suites: net, proc, evidence, fanout, degrade, power, ha)" >&2
+  echo "usage: scripts/bench.sh SUITE [ARGS...]   (suites: net, proc, evidence, fanout, degrade, power, ha, web)" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -81,6 +81,14 @@ case "$suite" in
     # appends|takeover|fanout, --takeover-agents/-repeats N, --fanout-agents/-repeats N.
     build ha_bench firedrill
     "$BUILD_DIR/bench/ha/ha_bench" --json bench/results/ha.json "$@" | tee bench/results/ha.txt
+    ;;
+  web)
+    # The dashboard in headless Chromium against one controller with simulated agents:
+    # the Fleet page at 1,000 and 10,000 agents (first paint, interactive, drawn; target
+    # under 1 s), the controller's extra CPU with 10 browsers on a live run page (3 probes
+    # at 100 ms; target under 5% of a CPU), page weight (--quick: 1,000 agents, 3 browsers).
+    build web_bench firedrill
+    "$BUILD_DIR/bench/web/web_bench" --json bench/results/web.json "$@" | tee bench/results/web.txt
     ;;
   *)
     usage

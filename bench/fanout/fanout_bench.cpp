@@ -44,7 +44,7 @@
 
 #include "common/spawn.h"
 #include "common/time.h"
-#include "bench/fanout/sim_agents.h"
+#include "bench/fanout/sim_fleet.h"
 #include "controller/session/agent_service.h"
 #include "controller/session/certs.h"
 #include "firedrill/v1/agent.grpc.pb.h"
@@ -55,6 +55,8 @@ namespace {
 using namespace firedrill;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using bench::cpu_seconds;
+using bench::read_file;
 
 // ---------------------------------------------------------------- helpers
 
@@ -83,39 +85,6 @@ long status_kib(pid_t pid, const std::string& field) {
     if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
   }
   return -1;
-}
-
-void raise_fd_limit(size_t need) {
-  rlimit r{};
-  ::getrlimit(RLIMIT_NOFILE, &r);
-  r.rlim_cur = r.rlim_max;
-  if (r.rlim_cur < need) {
-    r.rlim_max = r.rlim_cur = need;  // root may raise the hard limit up to nr_open
-  }
-  if (::setrlimit(RLIMIT_NOFILE, &r) != 0) {
-    std::cerr << "fanout: cannot raise the fd limit to " << need << ": " << std::strerror(errno) << "\n";
-  }
-}
-
-// CPU seconds (user + system) a process has used.
-double cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return NAN;
-  std::istringstream rest(text.substr(close + 2));
-  std::string f;
-  std::vector<std::string> fields;
-  while (rest >> f) fields.push_back(f);
-  if (fields.size() < 13) return NAN;
-  return (std::stod(fields[11]) + std::stod(fields[12])) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-std::string read_file(const std::string& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 }  // namespace
@@ -498,7 +467,7 @@ OPTIONS)");
   const int most = *std::max_element(sizes.begin(), sizes.end());
   std::signal(SIGPIPE, SIG_IGN);
   controller::tune_grpc_runtime();
-  raise_fd_limit(static_cast<size_t>(most) * 3 + 1024);
+  bench::raise_fd_limit(static_cast<size_t>(most) * 3 + 1024);
 
   // TLS material: a CA, the controller, and one certificate per simulated agent.
   std::string dir = "/tmp/fdc-fanout-" + std::to_string(::getpid());

@@ -18,21 +18,29 @@ std::vector<std::unique_ptr<grpc::Service>> make_api_services(ApiContext& contex
   return services;
 }
 
-grpc::Status authorize(const ApiContext& context, const grpc::ServerContext* call, auth::Action action,
-                       auth::Caller* caller) {
+grpc::Status authorize_role(const ApiContext& context, const grpc::ServerContext* call, auth::Action action,
+                            auth::Caller* caller) {
   auto who = auth::caller_of(*call, context.unix_peers);
   if (!who) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, who.error().describe());
   if (auto a = context.access.allow(*who, action); !a) {
     logger("controller.auth")->warn("refused: {}", a.error().message);
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, a.error().message);
   }
+  if (caller) *caller = std::move(*who);
+  return grpc::Status::OK;
+}
+
+grpc::Status authorize(const ApiContext& context, const grpc::ServerContext* call, auth::Action action,
+                       auth::Caller* caller) {
+  auth::Caller who;
+  if (auto s = authorize_role(context, call, action, &who); !s.ok()) return s;
   if (context.follower && action != auth::Action::kRead && action != auth::Action::kHalt) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         fmt::format("{}; this controller is a follower, which answers reads (and records halts) "
                                     "only: ask the leader to {}",
                                     context.follower->refusal(), auth::action_name(action)));
   }
-  if (caller) *caller = std::move(*who);
+  if (caller) *caller = std::move(who);
   return grpc::Status::OK;
 }
 

@@ -49,6 +49,10 @@ struct ApiContext {
 // leader).
 grpc::Status authorize(const ApiContext& context, const grpc::ServerContext* call, auth::Action action,
                        auth::Caller* caller = nullptr);
+// The same but for the follower's refusal: for what a follower does as well as the
+// leader (it writes nothing fenced: the dashboard's login links).
+grpc::Status authorize_role(const ApiContext& context, const grpc::ServerContext* call, auth::Action action,
+                            auth::Caller* caller = nullptr);
 
 // Every service the API socket serves. Services own whatever threads they start and
 // stop them in their destructors (called before the fleet and the store go away).

@@ -38,7 +38,8 @@ DESCRIPTION
   with the roles the controller's policy gives cn:NAME (--viewer, --operator,
   --approver, --admin cn:NAME). The link works once and only for --ttl (default 10m,
   at most 1h); the controller keeps only its SHA-256. Hand it over as you would a
-  password. Admins only.
+  password. Admins only. Controllers that share a store (PostgreSQL) share the links:
+  one made at any of them, a follower too, works once at any of them.
 
   The link names the dashboard's listen address; --host replaces its host (the name
   the controller's certificate carries, as browsers reach it).

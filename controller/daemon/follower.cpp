@@ -82,6 +82,9 @@ Result<std::unique_ptr<leader::Elector>> follow_until_leading(const FollowerConf
   web::Feed feed;
   web::WebServer web_server(context, feed);
   if (!config.web.listen.empty()) FD_TRY(web_server.start(config.web), "follower");
+  // Login links (`firedrill web login`) are made here as at the leader: the store keeps
+  // them for every controller.
+  api_server.add_service(web::make_web_service(context, config.web.listen.empty() ? nullptr : &web_server));
   FD_TRY(api_server.start(context), "follower");
   log()->info("controller {} (agents reach it at {}): a follower until it holds the leader lease; agents on {} "
               "are refused with the leader's address, the API on {} answers reads",

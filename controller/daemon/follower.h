@@ -5,9 +5,13 @@
 //     ADDR" and the leader's address for the agent to go to (common/leader_redirect.h);
 //   - the API (socket and --api-listen): reads answered from the database (runs, show,
 //     agents seen, findings, schedules...), every call that changes state refused,
-//     naming the leader (controller/api/services.h, ApiContext::follower).
-// It writes nothing, commands nobody and runs no scheduler (the run manager it reads
-// through is never started). Once it leads, it stops both and the daemon starts the
+//     naming the leader (controller/api/services.h, ApiContext::follower), but a halt
+//     (recorded for the leader) and `web login` (a link any controller honours);
+//   - the dashboard (--web-listen), naming the leader.
+// It writes nothing of the leader's state (only what any controller of the store
+// writes: its own registration, halt requests, the dashboard's login links), commands
+// nobody and runs no scheduler (the run manager it reads through is never started).
+// Once it leads, it stops both and the daemon starts the
 // leader's on the same agent port and API socket.
 #pragma once
 

@@ -22,14 +22,15 @@ namespace {
 // and agent_revocations: the schema's CREATE ... IF NOT EXISTS makes them in a database of
 // version 4, and init() writes the new version. A new version adds its step there.
 // Version 6 added controllers (each controller's address, failure domain and evidence
-// key; written by followers too, so not fenced), made the same way.
-static_assert(kSchemaVersion == 6, "a new schema version needs its PostgreSQL migration in postgres_store.cpp");
+// key; written by followers too, so not fenced), made the same way; version 7
+// login_links (the dashboard's, made and used at followers too: not fenced).
+static_assert(kSchemaVersion == 7, "a new schema version needs its PostgreSQL migration in postgres_store.cpp");
 constexpr int kFirstPostgresVersion = 4;
 
 // Tables as the SQLite store's (sqlite_store.cpp), with BYTEA for serialized records
 // and BIGINT UTC microseconds for instants; store_identity holds the fleet; leader_lease
 // one row. Every table of the controller's state is fenced by the lease's epoch, but
-// halt_requests, which any controller may add to (a halt asked at a follower, or while
+// controllers and login_links (any controller writes them) and halt_requests, which any controller may add to (a halt asked at a follower, or while
 // no controller leads): only deleting from it, the leader's acknowledgement, is fenced.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -156,6 +157,12 @@ CREATE TABLE IF NOT EXISTS controllers (
   domain TEXT NOT NULL,
   public_pem TEXT NOT NULL,
   last_seen_us BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS login_links (
+  secret_sha256 TEXT PRIMARY KEY,
+  identity TEXT NOT NULL,
+  expires_us BIGINT NOT NULL,
+  used BOOLEAN NOT NULL DEFAULT FALSE
 );
 
 CREATE OR REPLACE FUNCTION firedrill_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -572,6 +579,41 @@ class PgStore : public PostgresStore {
            }),
            "halt request");
     return seq;
+  }
+
+  Result<void> put_login_link(const LoginLinkRow& row) override {
+    // Not fenced (see kSchema): a link is made at a follower too.
+    return write([&](pg::Conn& c) -> Result<void> {
+      FD_TRY(c.query("DELETE FROM login_links WHERE expires_us < $1", Params().integer(us(row.expires_at - std::chrono::hours(48)))),
+             "drop old login links");
+      FD_TRY(c.query("INSERT INTO login_links(secret_sha256, identity, expires_us) VALUES ($1, $2, $3)",
+                     Params().text(row.secret_sha256).text(row.identity).integer(us(row.expires_at))),
+             "put login link");
+      return ok();
+    });
+  }
+
+  Result<std::optional<LoginLinkRow>> use_login_link(const std::string& hash) override {
+    std::optional<LoginLinkRow> out;
+    // One UPDATE: of two controllers that race, the second waits for the first's commit
+    // and then finds the link used.
+    FD_TRY(write([&](pg::Conn& c) -> Result<void> {
+             FD_ASSIGN(used, c.query("UPDATE login_links SET used = TRUE WHERE secret_sha256 = $1 AND NOT used "
+                                     "RETURNING identity, expires_us",
+                                     Params().text(hash)),
+                       "use login link");
+             if (used.size() == 1) {
+               out = LoginLinkRow{hash, used.text(0, 0), from_us(used.integer(0, 1)), false};
+               return ok();
+             }
+             FD_ASSIGN(rows, c.query("SELECT identity, expires_us FROM login_links WHERE secret_sha256 = $1",
+                                     Params().text(hash)),
+                       "login link");
+             if (rows.size() == 1) out = LoginLinkRow{hash, rows.text(0, 0), from_us(rows.integer(0, 1)), true};
+             return ok();
+           }),
+           "store");
+    return out;
   }
 
   Result<void> put_controller(const ControllerRow& r) override {

@@ -15,7 +15,7 @@
 namespace firedrill::controller {
 namespace {
 
-// Version 6 (version 6 added controllers). Version 1 (firedrill 0.1.0) had no version table, a runs table of its own
+// Version 7 (version 6 added controllers, 7 login_links). Version 1 (firedrill 0.1.0) had no version table, a runs table of its own
 // (kind, status, state, ...) for ad hoc runs and run_targets beside it; experiment
 // runs were files under STATE_DIR/runs (imported by the daemon, controller/daemon).
 // Version 3 kept each fault's status as text (FaultRecord field 4); version 4 has the
@@ -134,6 +134,12 @@ CREATE TABLE IF NOT EXISTS controllers (
   domain TEXT NOT NULL,
   public_pem TEXT NOT NULL,
   last_seen_us INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS login_links (
+  secret_sha256 TEXT PRIMARY KEY,
+  identity TEXT NOT NULL,
+  expires_us INTEGER NOT NULL,
+  used INTEGER NOT NULL DEFAULT 0
 );
 CREATE TRIGGER IF NOT EXISTS evidence_events_no_update BEFORE UPDATE ON evidence_events
   BEGIN SELECT RAISE(ABORT, 'evidence events are append-only'); END;
@@ -428,6 +434,38 @@ class SqliteStore : public Store {
     FD_TRY(s.prepared("clear halt requests"), "store");
     s.bind(1, up_to_seq);
     return done(s.step(), "clear halt requests");
+  }
+
+  Result<void> put_login_link(const LoginLinkRow& row) override {
+    return transaction([&]() -> Result<void> {
+      Stmt drop(db_, "DELETE FROM login_links WHERE expires_us < ?1");
+      FD_TRY(drop.prepared("drop old login links"), "store");
+      drop.bind(1, us(row.expires_at - std::chrono::hours(48)));
+      FD_TRY(done(drop.step(), "drop old login links"), "store");
+      Stmt s(db_, "INSERT INTO login_links(secret_sha256, identity, expires_us) VALUES (?1, ?2, ?3)");
+      FD_TRY(s.prepared("put login link"), "store");
+      s.bind(1, row.secret_sha256).bind(2, row.identity).bind(3, us(row.expires_at));
+      return done(s.step(), "put login link");
+    });
+  }
+
+  Result<std::optional<LoginLinkRow>> use_login_link(const std::string& hash) override {
+    using Out = std::optional<LoginLinkRow>;
+    Out out;
+    FD_TRY(transaction([&]() -> Result<void> {
+      Stmt s(db_, "SELECT identity, expires_us, used FROM login_links WHERE secret_sha256 = ?1");
+      FD_TRY(s.prepared("login link"), "store");
+      s.bind(1, hash);
+      int rc = s.step();
+      if (rc != SQLITE_ROW) return done(rc, "login link");
+      out = LoginLinkRow{hash, s.text(0), from_us(s.integer(1)), s.integer(2) != 0};
+      if (out->used) return ok();
+      Stmt mark(db_, "UPDATE login_links SET used = 1 WHERE secret_sha256 = ?1");
+      FD_TRY(mark.prepared("use login link"), "store");
+      mark.bind(1, hash);
+      return done(mark.step(), "use login link");
+    }), "store");
+    return out;
   }
 
   Result<void> put_controller(const ControllerRow& r) override {

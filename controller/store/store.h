@@ -72,6 +72,17 @@ struct ControllerRow {
   WallTime last_seen;
 };
 
+// A login link of the dashboard (controller/web/web_auth.h), kept by the SHA-256 of its
+// secret. Made and used at any controller of a shared store, leader or follower (a
+// person may be given a link at one and open it at another): like halt requests, never
+// fenced by the leader epoch; and used once across all of them.
+struct LoginLinkRow {
+  std::string secret_sha256;
+  std::string identity;  // cn:NAME
+  WallTime expires_at;
+  bool used = false;  // read only: put_login_link adds a link unused
+};
+
 class Store : public EvidenceRecords, public EnrollmentRecords {
  public:
   virtual Result<void> upsert_agents(const std::vector<AgentRow>& rows) = 0;
@@ -108,6 +119,13 @@ class Store : public EvidenceRecords, public EnrollmentRecords {
   virtual Result<std::vector<HaltRequestRow>> halt_requests() = 0;
   virtual Result<void> clear_halt_requests(int64_t up_to_seq) = 0;
 
+  // Login links (LoginLinkRow). put_login_link adds one, unused, and drops those that expired two
+  // days or more before it expires (links live an hour at most); use_login_link marks one used and
+  // returns it as it was before (used: it was used already; nullopt: no such link), at
+  // once for every controller of the store (two that race: one sees it unused).
+  virtual Result<void> put_login_link(const LoginLinkRow& row) = 0;
+  virtual Result<std::optional<LoginLinkRow>> use_login_link(const std::string& secret_sha256) = 0;
+
   // Controllers (ControllerRow): put replaces the row of its id; controllers() by id.
   virtual Result<void> put_controller(const ControllerRow& row) = 0;
   virtual Result<std::vector<ControllerRow>> controllers() = 0;
@@ -115,7 +133,7 @@ class Store : public EvidenceRecords, public EnrollmentRecords {
 
 // The schema this binary writes. A database of an older version is migrated when
 // opened; one of a newer version is refused.
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 
 // The store's file in the controller's state directory.
 inline constexpr const char* kStoreFileName = "controller.db";

@@ -19,7 +19,7 @@ const char* const kPageShell = R"HTML(<!doctype html>
 <body data-page="{page}" data-id="{id}">
 <header>
   <a class="brand" href="/fleet">firedrill</a>
-  <nav><a href="/fleet" id="nav-fleet">Fleet</a><a href="/runs" id="nav-runs">Runs</a><a href="/schedules" id="nav-schedules">Schedules</a></nav>
+  <nav><a href="/fleet" id="nav-fleet">Fleet</a><a href="/runs" id="nav-runs">Runs</a><a href="/schedules" id="nav-schedules">Schedules</a><a href="/findings" id="nav-findings">Findings</a></nav>
   <span class="who" id="who"></span>
   <span class="live" id="live" title="live updates">&#9679;</span>
   <span id="halt-slot"></span>
@@ -75,6 +75,7 @@ th { color:var(--muted); font-weight:600; }
 tr.click { cursor:pointer; } tr.click:hover { background:#1b2027; }
 .muted { color:var(--muted); } .error { color:var(--bad); }
 .ok, .pass, .passed { color:var(--ok); } .bad, .fail, .failed, .aborted, .refused { color:var(--bad); }
+.sev-critical, .sev-high { color:var(--bad); font-weight:600; } .sev-medium { color:var(--warn); }
 .warn { color:var(--warn); }
 .banner { padding:.6em 1.2em; font-weight:600; }
 .banner.follower { background:#1f2a3a; } .banner.halted { background:#4a1414; } .banner.flash { background:#2a2a14; }
@@ -164,6 +165,8 @@ const char* const kAppJs = R"JS('use strict';
     return s >= 60 ? Math.floor(s / 60) + 'm ' + (s % 60) + 's' : s + 's';
   }
   const lower = (s, p) => (s || '').replace(p, '').toLowerCase();
+  // The page first drawn with its data: what a person can use (scripts/bench.sh web reads it).
+  const drawn = () => { if (!performance.getEntriesByName('fd-drawn').length) performance.mark('fd-drawn'); };
   function debounce(f, wait) {
     let t = null;
     return () => { if (!t) t = setTimeout(() => { t = null; f(); }, wait); };
@@ -265,6 +268,7 @@ const char* const kAppJs = R"JS('use strict';
         }
       }
       view.replaceChildren(...parts);
+      drawn();
     }
     handlers.fleet.push(debounce(load, 300));
     load();
@@ -429,7 +433,42 @@ const char* const kAppJs = R"JS('use strict';
     load();
   }
 
-  const pages = { fleet: fleetPage, runs: runsPage, run: runPage, report: reportPage, schedules: schedulesPage };
+  // ---- Findings
+  function findingsPage() {
+    const q = new URLSearchParams(location.search);
+    const state = el('select', { id: 'finding-state' }, ['', 'open', 'overdue', 'closed'].map((v) => el('option', { value: v }, v || 'any state')));
+    state.value = q.get('state') || '';
+    const view = el('div');
+    main.replaceChildren(el('h1', {}, 'Findings'), el('div', { class: 'filters' }, state), view);
+    const runLink = (id) => (id ? el('a', { href: '/runs/' + encodeURIComponent(id) }, id) : '');
+    async function load() {
+      history.replaceState(null, '', '/findings' + (state.value ? '?state=' + state.value : ''));
+      let r;
+      try { r = await get('/api/findings?state=' + encodeURIComponent(state.value)); } catch (e) { view.replaceChildren(el('p', { class: 'error' }, e.message)); return; }
+      const cards = el('div', { class: 'cards' },
+        el('div', { class: 'card' }, el('b', { id: 'count-open', class: r.open ? 'bad' : 'ok' }, r.open), 'open'),
+        el('div', { class: 'card' }, el('b', { id: 'count-overdue', class: r.overdue ? 'bad' : 'ok' }, r.overdue), 'overdue'),
+        el('div', { class: 'card' }, el('b', { id: 'count-closed' }, r.closed), 'closed'));
+      if (!r.findings.length) return view.replaceChildren(cards, el('p', { class: 'muted' }, 'No findings (firedrill finding add RUN ...).'));
+      const mayClose = can('operator') && !leader;
+      view.replaceChildren(cards, table(['finding', 'severity', 'state', 'title', 'owner', 'due', 'found in', 'retest', ''], r.findings.map((f) =>
+        el('tr', { class: 'finding-row', 'data-finding': f.id, 'data-state': f.state },
+          el('td', { title: 'revision ' + f.rev + ', by ' + f.by + ' at ' + f.at }, f.id), el('td', { class: 'sev-' + f.severity }, f.severity),
+          el('td', { class: f.state === 'closed' ? 'pass' : f.state === 'overdue' ? 'fail' : '' }, f.state),
+          el('td', { title: f.description }, f.title), el('td', {}, f.owner), el('td', { class: f.state === 'overdue' ? 'bad' : '' }, f.due),
+          el('td', {}, runLink(f.run)), el('td', {}, runLink(f.retest_run), f.retest_verdict ? ' (' + f.retest_verdict + ')' : ''),
+          el('td', {}, mayClose && f.state !== 'closed' ? el('button', { class: 'close-finding', onclick: async () => {
+            const retest = prompt('Close ' + f.id + ': the retest run (a later run of the same experiment that passed)');
+            if (!retest) return;
+            try { await post('/api/findings/' + encodeURIComponent(f.id) + '/close', { retest, note: prompt('Note (optional)') || '' }); flash(f.id + ' closed.'); load(); } catch (e) { flash(e.message, true); }
+          } }, 'Close\u2026') : '')))));
+      drawn();
+    }
+    state.addEventListener('change', load);
+    load();
+  }
+
+  const pages = { fleet: fleetPage, runs: runsPage, run: runPage, report: reportPage, schedules: schedulesPage, findings: findingsPage };
   const nav = document.getElementById('nav-' + (page === 'run' || page === 'report' ? 'runs' : page));
   if (nav) nav.classList.add('current');
   refreshFleetState();

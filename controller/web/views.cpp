@@ -1,12 +1,15 @@
 #include "controller/web/views.h"
 
+#include <algorithm>
 #include <map>
+#include <tuple>
 
 #include <google/protobuf/util/json_util.h>
 #include <nlohmann/json.hpp>
 
 #include "common/fault_kind.h"
 #include "controller/evidence/document.h"
+#include "controller/evidence/findings.h"
 #include "controller/evidence/html_report.h"
 #include "controller/evidence/verify.h"
 #include "controller/targeting/selector.h"
@@ -197,6 +200,51 @@ Result<std::string> schedules_json(ApiContext& ctx) {
                     {"last_run", s.last_run_id()}});
   }
   return Json{{"schedules", std::move(list)}}.dump();
+}
+
+Result<std::string> findings_json(const ApiContext& ctx, const FindingsQuery& q, WallTime now) {
+  if (q.state != "" && q.state != "open" && q.state != "overdue" && q.state != "closed") {
+    return make_error("state '{}': expected open, overdue or closed", q.state);
+  }
+  if (!ctx.evidence) return make_error("the controller has no evidence log (see its start log)");
+  evidence::FindingBook book(ctx.evidence->store, nullptr);
+  FD_ASSIGN(all, book.all(), "findings");
+  std::string today = format_utc(now).substr(0, 10);  // YYYY-MM-DD, as due dates are
+  auto rank = [](const std::string& severity) {
+    for (int i = 0; const char* s : {"critical", "high", "medium", "low"}) {
+      if (severity == s) return i;
+      ++i;
+    }
+    return 4;
+  };
+  std::stable_sort(all.begin(), all.end(), [&](const auto& a, const auto& b) {
+    return std::tuple(a.status != "open", rank(a.severity), a.due) < std::tuple(b.status != "open", rank(b.severity), b.due);
+  });
+  size_t open = 0, overdue = 0, closed = 0;
+  Json list = Json::array();
+  for (auto& f : all) {
+    std::string state = f.status != "open" ? "closed" : f.due < today ? "overdue" : "open";
+    open += f.status == "open";
+    overdue += state == "overdue";
+    closed += state == "closed";
+    if (!q.state.empty() && state != q.state && !(q.state == "open" && state == "overdue")) continue;
+    list.push_back({{"id", f.id},
+                    {"rev", f.rev},
+                    {"state", state},
+                    {"severity", f.severity},
+                    {"title", f.title},
+                    {"description", f.description},
+                    {"owner", f.owner},
+                    {"due", f.due},
+                    {"run", f.run},
+                    {"at", f.at},
+                    {"by", f.by},
+                    {"retest_run", f.retest_run},
+                    {"retest_verdict", f.retest_verdict},
+                    {"note", f.note}});
+  }
+  return Json{{"findings", std::move(list)}, {"open", open}, {"overdue", overdue}, {"closed", closed}, {"today", today}}
+      .dump();
 }
 
 }  // namespace firedrill::controller::web

@@ -33,4 +33,12 @@ Result<std::string> report_check_json(const ApiContext& ctx, const std::string& 
 Result<std::string> report_html(const ApiContext& ctx, const std::string& id);
 Result<std::string> schedules_json(ApiContext& ctx);
 
+// Findings (controller/evidence/findings.h), the latest revision of each: open, overdue
+// (open past its due date, UTC) or closed; `state` empty: all. Worst severity first,
+// then the soonest due.
+struct FindingsQuery {
+  std::string state;  // "", "open" (overdue ones too), "overdue", "closed"
+};
+Result<std::string> findings_json(const ApiContext& ctx, const FindingsQuery& q, WallTime now);
+
 }  // namespace firedrill::controller::web

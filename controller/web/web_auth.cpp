@@ -36,27 +36,20 @@ Result<LoginLink> Logins::create(const std::string& name, std::chrono::seconds l
     return make_error("a login link lives 1s..{}s, not {}s", kMaxLinkLifetime.count(), lifetime.count());
   }
   LoginLink link{random_hex32(), "cn:" + name, now + lifetime};
-  FD_TRY(store_.set_setting(kLoginSettingPrefix + sha256_hex_of(link.secret),
-                            fmt::format("{} {}", to_unix_micros(link.expires_at), link.identity), true),
-         "login link for {}", link.identity);
+  FD_TRY(store_.put_login_link({sha256_hex_of(link.secret), link.identity, link.expires_at, false}), "login link for {}",
+         link.identity);
   return link;
 }
 
 Result<std::string> Logins::redeem(const std::string& secret, WallTime now) {
   if (!is_hex64(secret)) return make_error("the login link is malformed");
-  std::string key = kLoginSettingPrefix + sha256_hex_of(secret);
-  std::lock_guard lock(mu_);
-  FD_ASSIGN(value, store_.setting(key), "login link");
-  if (!value || value->empty()) return make_error("the login link is unknown");
-  if (*value == "used") return make_error("the login link was used already (a link works once)");
-  auto space = value->find(' ');
-  if (space == std::string::npos) return make_error("the login link's record is damaged");
-  int64_t expires = std::strtoll(value->substr(0, space).c_str(), nullptr, 10);
-  std::string identity = value->substr(space + 1);
-  // Marked used before it is honoured: a store that cannot record the use refuses it.
-  FD_TRY(store_.set_setting(key, "used", true), "login link");
-  if (to_unix_micros(now) >= expires) return make_error("the login link expired at {}", format_utc(from_unix_micros(expires)));
-  return identity;
+  // Marked used before it is honoured, by the store for every controller of it: a store
+  // that cannot record the use refuses it.
+  FD_ASSIGN(link, store_.use_login_link(sha256_hex_of(secret)), "login link");
+  if (!link) return make_error("the login link is unknown");
+  if (link->used) return make_error("the login link was used already (a link works once)");
+  if (now >= link->expires_at) return make_error("the login link expired at {}", format_utc(link->expires_at));
+  return link->identity;
 }
 
 std::string Logins::open_session(const std::string& identity, WallTime now) {

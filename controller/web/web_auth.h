@@ -5,9 +5,11 @@
 //   - a client certificate of the fleet's CA (`firedrill certs user --name kim`),
 //     verified in the TLS handshake: the certificate is the identity on every request;
 //   - a login link (`firedrill web login --as kim`, admins only): a random secret,
-//     shown once, kept in the store only as its SHA-256 (setting web.login.HASH), valid
-//     for minutes and for one use. Using it sets a session cookie (Secure, HttpOnly,
-//     SameSite=Strict) for the browser that used it; sessions live in this process.
+//     shown once, kept in the store only as its SHA-256 (LoginLinkRow), valid for
+//     minutes and for one use. Several controllers on one store share the links: one
+//     made at any of them works at any (a follower's too), once. Using it sets a
+//     session cookie (Secure, HttpOnly, SameSite=Strict) for the browser that used it;
+//     sessions live in the process that opened them.
 // POSTs carry X-CSRF-Token, the page's token for that identity (an HMAC of the identity
 // under a key of this process): a page of another origin can neither read it nor send
 // a custom header without a preflight this server never grants.
@@ -25,7 +27,6 @@
 
 namespace firedrill::controller::web {
 
-inline constexpr const char* kLoginSettingPrefix = "web.login.";
 inline constexpr std::chrono::seconds kDefaultLinkLifetime{600};
 inline constexpr std::chrono::seconds kMaxLinkLifetime{3600};
 inline constexpr std::chrono::hours kSessionLifetime{12};
@@ -68,7 +69,7 @@ class Logins {
   };
   Store& store_;
   std::string hmac_key_;  // random, per process
-  std::mutex mu_;         // redeem's read-then-mark, and sessions_
+  std::mutex mu_;         // sessions_
   std::map<std::string, Session> sessions_;  // by the cookie's SHA-256
 };
 

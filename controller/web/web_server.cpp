@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/metrics/http_server.h"
+#include "controller/evidence/findings.h"
 #include "controller/evidence/html_report.h"
 #include "controller/web/assets.h"
 #include "controller/web/views.h"
@@ -228,7 +229,8 @@ void WebServer::routes() {
   });
   s.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/fleet", 303); });
   for (auto [pattern, name] : {std::pair{"/fleet", "fleet"}, std::pair{"/runs", "runs"}, std::pair{R"(/runs/([\w.:-]+))", "run"},
-                               std::pair{R"(/reports/([\w.:-]+))", "report"}, std::pair{"/schedules", "schedules"}}) {
+                               std::pair{R"(/reports/([\w.:-]+))", "report"}, std::pair{"/schedules", "schedules"},
+                               std::pair{"/findings", "findings"}}) {
     s.Get(pattern, [this, name = std::string(name)](const httplib::Request& req, httplib::Response& res) {
       if (auto c = identify(req)) page(req, res, *c, name);
     });
@@ -256,6 +258,9 @@ void WebServer::routes() {
     res.set_content(*html, "text/html; charset=utf-8");
   });
   s.Get("/api/schedules", [this](const httplib::Request&, httplib::Response& res) { send(res, schedules_json(ctx_), 500); });
+  s.Get("/api/findings", [this](const httplib::Request& req, httplib::Response& res) {
+    send(res, findings_json(ctx_, FindingsQuery{req.get_param_value("state")}, WallClock::now()), 400);
+  });
 
   s.Get("/events", [this](const httplib::Request& req, httplib::Response& res) {
     // A page that reconnects says where it was; a new one starts from now.
@@ -336,6 +341,21 @@ void WebServer::routes() {
     std::string out;
     google::protobuf::util::MessageToJsonString(r, &out);
     res.set_content(out, kJson);
+  });
+  // As `firedrill finding close ID --retest RUN2`: operators, under their own identity.
+  s.Post(R"(/api/findings/([\w.:-]+)/close)", [this, body_of](const httplib::Request& req, httplib::Response& res) {
+    Caller c;
+    if (!post_allowed(req, res, auth::Action::kOperate, &c)) return;
+    if (!ctx_.evidence) return json_error(res, 409, "the controller has no evidence log (see its start log)");
+    std::string id = req.matches[1];
+    auto body = body_of(req);
+    auto retest = body.value("retest", std::string()), note = body.value("note", std::string());
+    if (retest.empty()) return json_error(res, 400, "give the retest run: a later run of the same experiment that passed");
+    evidence::FindingBook book(ctx_.evidence->store, &ctx_.evidence->key);
+    auto r = book.close(id, retest, note, c.who.name);
+    if (!r) return json_error(res, 409, r.error().describe());
+    log()->info("finding {} closed from the dashboard by {} (retest {})", id, c.who.describe(), retest);
+    res.set_content(Json{{"id", r->id}, {"rev", r->rev}, {"status", r->status}}.dump(), kJson);
   });
   s.Post(R"(/api/schedules/([\w.:-]+)/(pause|resume))", [this](const httplib::Request& req, httplib::Response& res) {
     Caller c;

@@ -4,17 +4,18 @@
 // the binary); the Content-Security-Policy allows nothing else.
 //
 //   GET  /login?token=T        a login link (web_auth.h): sets the session cookie
-//   GET  /fleet /runs /runs/ID /reports/ID /schedules       the pages
-//   GET  /api/fleet /api/runs /api/runs/ID /api/reports/ID /api/schedules   their data
+//   GET  /fleet /runs /runs/ID /reports/ID /schedules /findings      the pages
+//   GET  /api/fleet /api/runs /api/runs/ID /api/reports/ID /api/schedules /api/findings
+//                              their data
 //   GET  /reports/ID/html      the signed HTML report, sandboxed
 //   GET  /events               Server-Sent Events (feed.h)
 //   POST /api/halt /api/release /api/runs/ID/abort /api/runs/ID/approve
-//        /api/schedules/ID/pause|resume
+//        /api/schedules/ID/pause|resume /api/findings/ID/close
 //
 // A request without an identity gets the login page and nothing else. Roles are the
-// controller's policy (ApiContext::access) as for the API: reads need viewer, abort and
-// halt operator, approvals approver, schedules admin; a refusal is answered 403 and
-// logged with who asked. Every action is taken under the person's identity (cn:NAME),
+// controller's policy (ApiContext::access) as for the API: reads need viewer; abort,
+// halt and closing a finding operator; approvals approver; schedules admin. A refusal
+// is answered 403 and logged with who asked. Every action is taken under the person's identity (cn:NAME),
 // as the CLI's are under theirs. On a follower the pages name the leader; a halt is
 // recorded for the leader to act on, every other action is refused naming it.
 #pragma once

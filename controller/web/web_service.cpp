@@ -14,7 +14,9 @@ class WebServiceImpl final : public v1::WebService::Service {
   grpc::Status CreateLoginLink(grpc::ServerContext* call, const v1::CreateLoginLinkRequest* req,
                                v1::CreateLoginLinkResponse* resp) override {
     auth::Caller caller;
-    if (auto s = authorize(ctx_, call, auth::Action::kAdmin, &caller); !s.ok()) return s;
+    // A follower makes links too: they are kept where every controller of the store reads
+    // and uses them (web_auth.h).
+    if (auto s = authorize_role(ctx_, call, auth::Action::kAdmin, &caller); !s.ok()) return s;
     if (!server_) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                           "the dashboard is not served by this controller (firedrill serve --web-listen ADDR:PORT)");

@@ -201,12 +201,13 @@ TYPED_TEST_P(StoreContract, SchedulesPutReplaceAndRemove) {
 
 TYPED_TEST_P(StoreContract, ANewerSchemaIsRefusedSayingWhatToDo) {
   { ASSERT_TRUE(this->open()); }
-  this->backend.set_schema_version(7);
+  this->backend.set_schema_version(kSchemaVersion + 1);
   auto store = this->backend.open();
   ASSERT_FALSE(store);
   const auto& m = store.error().describe();
   EXPECT_NE(m.find(this->backend.where()), std::string::npos) << m;
-  EXPECT_NE(m.find("schema is version 7, written by a newer firedrill"), std::string::npos) << m;
+  EXPECT_NE(m.find(fmt::format("schema is version {}, written by a newer firedrill", kSchemaVersion + 1)), std::string::npos)
+      << m;
   EXPECT_NE(m.find("Run the newer firedrill"), std::string::npos) << m;
 }
 
@@ -400,12 +401,38 @@ TYPED_TEST_P(StoreContract, ControllersReplaceTheirRowAndKeysAreListed) {
   EXPECT_EQ(*keys, (std::vector<std::pair<std::string, std::string>>{{"sha256:aa", "PEMA"}, {"sha256:bb", "PEMB"}}));
 }
 
+// The dashboard's login links: kept by their hash, used once, old ones dropped.
+TYPED_TEST_P(StoreContract, LoginLinksAreUsedOnce) {
+  auto now = WallClock::now();
+  auto store = this->open();
+  ASSERT_TRUE(store);
+  auto stale = store->put_login_link({std::string(64, 'a'), "cn:old", now - std::chrono::hours(72), false});
+  ASSERT_TRUE(stale) << stale.error().describe();
+  ASSERT_TRUE(store->put_login_link({std::string(64, 'b'), "cn:kim", now + std::chrono::minutes(10), false}));
+  auto first = store->use_login_link(std::string(64, 'b'));
+  ASSERT_TRUE(first) << first.error().describe();
+  ASSERT_TRUE(first->has_value());
+  EXPECT_EQ((*first)->identity, "cn:kim");
+  EXPECT_FALSE((*first)->used);
+  EXPECT_EQ(to_unix_micros((*first)->expires_at), to_unix_micros(now + std::chrono::minutes(10)));
+  auto again = store->use_login_link(std::string(64, 'b'));
+  ASSERT_TRUE(again && again->has_value());
+  EXPECT_TRUE((*again)->used);
+  auto unknown = store->use_login_link(std::string(64, 'c'));
+  ASSERT_TRUE(unknown);
+  EXPECT_FALSE(unknown->has_value());
+  // Expired days before the newest: gone.
+  auto old = store->use_login_link(std::string(64, 'a'));
+  ASSERT_TRUE(old);
+  EXPECT_FALSE(old->has_value());
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StoreContract, AgentsUpsertKeepsFirstSeen, RunsAndTheirSamplesSurviveReopen,
                             EventsKeepOrderAndSettingsReplace, HaltRequestsKeepOrderUntilCleared,
                             SchedulesPutReplaceAndRemove,
                             ANewerSchemaIsRefusedSayingWhatToDo, EvidenceAppendsInOrderOnly,
                             TransactionsCoverRunsAndEvidenceTogether, JoinTokensAreUsedUpAndExpire,
                             AgentRevocationsStayAndKeepTheFirst, AgentEnrollmentsStayAndTheLastReplaces,
-                            ControllersReplaceTheirRowAndKeysAreListed);
+                            ControllersReplaceTheirRowAndKeysAreListed, LoginLinksAreUsedOnce);
 
 }  // namespace firedrill::controller::contract

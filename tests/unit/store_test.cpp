@@ -124,7 +124,10 @@ TEST(Store, ASchema1DatabaseIsMigratedWithItsRuns) {
 TEST(Store, ANewerSchemaNamesTheVersionsItKnowsAndAForeignOneIsRefused) {
   TempDir dir;
   std::string path = dir.path + "/controller.db";
-  write_db(path, "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (7);");
+  write_db(path, fmt::format("CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version "
+                             "VALUES ({});",
+                             kSchemaVersion + 1)
+                     .c_str());
   auto store = open_sqlite_store(path);
   ASSERT_FALSE(store);
   const auto& m = store.error().describe();

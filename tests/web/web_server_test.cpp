@@ -4,17 +4,23 @@
 // CSRF, the security headers and the event stream.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "common/join_token.h"
+#include "controller/evidence/findings.h"
 #include "controller/runner/clock.h"
 #include "controller/runner/fleet_adapter.h"
 #include "controller/runner/run_ids.h"
 #include "controller/session/certs.h"
+#include "controller/store/postgres_store.h"
 #include "controller/web/web_server.h"
+#include "tests/support/postgres.h"
+#include "tests/unit/evidence_fixture.h"
 
 namespace firedrill::controller::web {
 namespace {
@@ -43,11 +49,6 @@ class WebServerTest : public ::testing::Test {
     auto store = open_sqlite_store(dir_ + "/controller.db");
     ASSERT_TRUE(store) << store.error().describe();
     store_ = std::move(*store);
-    fleet_ = std::make_unique<Fleet>(FleetConfig{}, store_.get(), runner::run_of_fault);
-    driver_ = std::make_unique<runner::FleetAdapter>(*fleet_);
-    runner::RunManagerConfig rc;
-    rc.store = store_.get();
-    runs_ = std::make_unique<runner::RunManager>(rc, &clock_, driver_.get());
     auth::AccessConfig ac;
     ac.viewers = {"cn:vera"};
     ac.operators = {"cn:olga", "cn:kim"};
@@ -55,8 +56,23 @@ class WebServerTest : public ::testing::Test {
     auto access = auth::Access::make(ac);
     ASSERT_TRUE(access) << access.error().describe();
     access_ = std::make_unique<auth::Access>(std::move(*access));
-    context_ = std::make_unique<ApiContext>(ApiContext{*fleet_, *store_, *runs_, dir_, *access_, nullptr, nullptr, nullptr, nullptr, "web-test"});
-    server_ = std::make_unique<WebServer>(*context_, feed_);
+    serve(*store_);
+  }
+  // A dashboard (again) over `store`: a fleet, a run manager and a context of its own; a
+  // follower's when `follower` is set.
+  void serve(Store& store, const leader::LeaderView* follower = nullptr) {
+    server_.reset();
+    context_.reset();
+    runs_.reset();
+    driver_.reset();
+    feed_ = std::make_unique<Feed>();
+    fleet_ = std::make_unique<Fleet>(FleetConfig{}, &store, runner::run_of_fault);
+    driver_ = std::make_unique<runner::FleetAdapter>(*fleet_);
+    runner::RunManagerConfig rc;
+    rc.store = &store;
+    runs_ = std::make_unique<runner::RunManager>(rc, &clock_, driver_.get());
+    context_ = std::make_unique<ApiContext>(ApiContext{*fleet_, store, *runs_, dir_, *access_, nullptr, nullptr, nullptr, follower, "web-test"});
+    server_ = std::make_unique<WebServer>(*context_, *feed_);
     auto started = server_->start({"127.0.0.1:0", dir_ + "/ca.pem", dir_ + "/controller.pem", dir_ + "/controller.key"});
     ASSERT_TRUE(started) << started.error().describe();
   }
@@ -106,13 +122,16 @@ class WebServerTest : public ::testing::Test {
 
   std::string dir_;
   std::unique_ptr<Store> store_;
+  // A shared store's (PostgreSQL): outlive the fleet and server made over them.
+  std::unique_ptr<support::Postgres> pg_;
+  std::unique_ptr<PostgresStore> leader_store_, follower_store_;
   std::unique_ptr<Fleet> fleet_;
   runner::SystemClock clock_;
   std::unique_ptr<runner::FleetAdapter> driver_;
   std::unique_ptr<runner::RunManager> runs_;
   std::unique_ptr<auth::Access> access_;
   std::unique_ptr<ApiContext> context_;
-  Feed feed_;
+  std::unique_ptr<Feed> feed_;
   std::unique_ptr<WebServer> server_;
 };
 
@@ -210,10 +229,14 @@ TEST_F(WebServerTest, PostsNeedThePagesCsrfToken) {
 TEST_F(WebServerTest, LoginLinkWorksOnceAndOpensASession) {
   auto link = server_->logins().create("kim", std::chrono::seconds(600), WallClock::now());
   ASSERT_TRUE(link) << link.error().describe();
-  // Only the hash is in the store.
-  auto stored = store_->setting(std::string(kLoginSettingPrefix) + sha256_hex_of(link->secret));
-  ASSERT_TRUE(stored && *stored);
-  EXPECT_EQ((*stored)->find(link->secret), std::string::npos);
+  // Only the hash is in the store's files.
+  std::string files;
+  for (const char* f : {"/controller.db", "/controller.db-wal"}) {
+    std::ifstream in(dir_ + f, std::ios::binary);
+    files += std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_NE(files.find(sha256_hex_of(link->secret)), std::string::npos);
+  EXPECT_EQ(files.find(link->secret), std::string::npos);
   auto cookie = login(link->secret);
   ASSERT_FALSE(cookie.empty());
   int status = 0;
@@ -267,18 +290,18 @@ TEST_F(WebServerTest, EventStreamDeliversAFeedEvent) {
   // Published once the stream is open: a page sees what happens after it opened.
   for (int i = 0; i < 100 && !hello; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ASSERT_TRUE(hello.load());
-  feed_.publish("run", R"({"id":"r-web-1"})");
+  feed_->publish("run", R"({"id":"r-web-1"})");
   reader.join();
   EXPECT_NE(got.find("event: run\ndata: {\"id\":\"r-web-1\"}"), std::string::npos) << got;
 }
 
 TEST_F(WebServerTest, FleetHaltFeedsTheStream) {
-  feed_.watch(*fleet_);
-  auto seen = feed_.last_seq();
+  feed_->watch(*fleet_);
+  auto seen = feed_->last_seq();
   fleet_->halt("feed test", "cn:olga");
   bool halted = false;
   for (int i = 0; i < 10 && !halted; ++i) {
-    for (auto& e : feed_.after(seen, std::chrono::seconds(2))) {
+    for (auto& e : feed_->after(seen, std::chrono::seconds(2))) {
       seen = e.seq;
       halted = halted || (e.type == "fleet" && e.data.find("\"halted\":true") != std::string::npos);
     }
@@ -286,11 +309,65 @@ TEST_F(WebServerTest, FleetHaltFeedsTheStream) {
   EXPECT_TRUE(halted);
 }
 
+// The findings page lists what `firedrill finding` recorded: severity, state (overdue
+// when open past its due date), the run it was found in. Viewers read it; closing is
+// an operator's, as in the CLI.
+TEST_F(WebServerTest, FindingsAreListedAndOnlyOperatorsClose) {
+  auto ev = evidence::ControllerEvidence::open(dir_, *store_);
+  ASSERT_TRUE(ev) << ev.error().describe();
+  context_->evidence = ev->get();
+  evidence::testing::FixtureClock clock;
+  auto run = evidence::testing::write_fixture_run(*store_, (*ev)->key, clock);
+  ASSERT_TRUE(run) << run.error().describe();
+  evidence::FindingBook book(*store_, &(*ev)->key, clock.fn());
+  ASSERT_TRUE(book.add({(*run)->run_id(), "medium", "minho", "2099-12-31", "Sentinel slow", "lower it", "cn:olga"}));
+  ASSERT_TRUE(book.add({(*run)->run_id(), "critical", "jiyoung", "2020-01-31", "No <alert>", "page on it", "cn:olga"}));
+
+  auto vera = browser("vera");
+  auto all = vera->Get("/api/findings");
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->status, 200) << all->body;
+  auto j = nlohmann::json::parse(all->body);
+  EXPECT_EQ(j["open"], 2);
+  EXPECT_EQ(j["overdue"], 1);
+  ASSERT_EQ(j["findings"].size(), 2u);
+  // The worst first.
+  EXPECT_EQ(j["findings"][0]["severity"], "critical");
+  EXPECT_EQ(j["findings"][0]["state"], "overdue");
+  EXPECT_EQ(j["findings"][0]["title"], "No <alert>");
+  EXPECT_EQ(j["findings"][0]["run"], (*run)->run_id());
+  EXPECT_EQ(j["findings"][1]["state"], "open");
+  auto overdue = nlohmann::json::parse(vera->Get("/api/findings?state=overdue")->body);
+  ASSERT_EQ(overdue["findings"].size(), 1u);
+  EXPECT_EQ(overdue["findings"][0]["id"], j["findings"][0]["id"]);
+  EXPECT_EQ(vera->Get("/api/findings?state=bogus")->status, 400);
+  auto page = vera->Get("/findings");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->body.find("data-page=\"findings\""), std::string::npos) << page->body;
+
+  std::string id = j["findings"][0]["id"];
+  auto close_as = [&](const std::string& who) {
+    auto c = browser(who);
+    return c->Post(("/api/findings/" + id + "/close").c_str(), {{"X-CSRF-Token", csrf_of(*c)}},
+                   R"({"retest":"r-none","note":"fixed"})", "application/json");
+  };
+  auto refused = close_as("vera");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403) << refused->body;
+  // An operator may: the book refuses a retest that is no run of the experiment.
+  auto tried = close_as("olga");
+  ASSERT_TRUE(tried);
+  EXPECT_EQ(tried->status, 409) << tried->body;
+  EXPECT_NE(tried->body.find("r-none"), std::string::npos) << tried->body;
+  EXPECT_EQ(book.latest(id)->status, "open");
+  context_->evidence = nullptr;
+}
+
 // A follower's dashboard (several controllers on one store): the page names the
 // leader, a halt is recorded in the store for the leader to act on, anything else is
 // refused naming the leader.
 TEST_F(WebServerTest, AFollowerNamesTheLeaderAndRecordsHaltsForIt) {
-  server_->stop();
   leader::LeaderView view;
   LeaseHolder held;
   held.holder = "ctl-b";
@@ -298,10 +375,7 @@ TEST_F(WebServerTest, AFollowerNamesTheLeaderAndRecordsHaltsForIt) {
   held.epoch = 4;
   held.live = true;
   view.seen(held);
-  context_->follower = &view;
-  Feed feed;
-  server_ = std::make_unique<WebServer>(*context_, feed);
-  ASSERT_TRUE(server_->start({"127.0.0.1:0", dir_ + "/ca.pem", dir_ + "/controller.pem", dir_ + "/controller.key"}));
+  serve(*store_, &view);
   auto olga = browser("olga");
   auto page = olga->Get("/fleet");
   ASSERT_TRUE(page);
@@ -322,6 +396,56 @@ TEST_F(WebServerTest, AFollowerNamesTheLeaderAndRecordsHaltsForIt) {
   EXPECT_NE(release->body.find("ctl-b at 10.9.0.2:7443"), std::string::npos) << release->body;
   server_->stop();
   server_.reset();
+}
+
+// Login links at a follower: two controllers on one PostgreSQL store, where the leader
+// holds the lease and the database refuses the follower's writes of the leader's
+// state. A link made at either controller signs in at the other, once.
+TEST_F(WebServerTest, LoginLinksWorkAtAFollowerOfASharedStore) {
+  pg_ = std::make_unique<support::Postgres>();  // fails loudly where PostgreSQL cannot run
+  PostgresOptions o;
+  o.url = pg_->url(pg_->fresh_database("web"));
+  o.fleet = "web-test";
+  for (auto* s : {&leader_store_, &follower_store_}) {
+    auto opened = open_postgres_store(o);
+    ASSERT_TRUE(opened) << opened.error().describe();
+    *s = std::move(*opened);
+  }
+  auto epoch = leader_store_->lease().acquire("ctl-a", "127.0.0.1:7443", std::chrono::seconds(60));
+  ASSERT_TRUE(epoch && *epoch) << (epoch ? "not acquired" : epoch.error().describe());
+  // What a follower may not write (the leader's state), as the store refuses it.
+  EXPECT_FALSE(follower_store_->set_setting("web.test", "x"));
+  leader::LeaderView view;
+  view.seen(*leader_store_->lease().current());
+  serve(*follower_store_, &view);
+  Logins at_leader(*leader_store_);
+
+  // Made at the leader, used at the follower: a session there, as cn:kim.
+  auto made = at_leader.create("kim", std::chrono::seconds(600), WallClock::now());
+  ASSERT_TRUE(made) << made.error().describe();
+  auto cookie = login(made->secret);
+  ASSERT_FALSE(cookie.empty());
+  auto page = browser("")->Get("/fleet", {{"Cookie", cookie}});
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200) << page->body;
+  EXPECT_NE(page->body.find("content=\"cn:kim\""), std::string::npos) << page->body;
+  EXPECT_NE(page->body.find("the leader is ctl-a"), std::string::npos) << page->body;
+  // Used once across the controllers.
+  auto twice = at_leader.redeem(made->secret, WallClock::now());
+  ASSERT_FALSE(twice);
+  EXPECT_NE(twice.error().describe().find("used already"), std::string::npos) << twice.error().describe();
+
+  // Made at the follower (`firedrill web login` there), used at the leader, then
+  // refused at the follower.
+  auto here = server_->logins().create("vera", std::chrono::seconds(600), WallClock::now());
+  ASSERT_TRUE(here) << here.error().describe();
+  auto there = at_leader.redeem(here->secret, WallClock::now());
+  ASSERT_TRUE(there) << there.error().describe();
+  EXPECT_EQ(*there, "cn:vera");
+  int status = 0;
+  EXPECT_EQ(login(here->secret, &status), "");
+  EXPECT_EQ(status, 403);
+  server_->stop();
 }
 
 }  // namespace
