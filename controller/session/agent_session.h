@@ -57,6 +57,10 @@ class AgentSession {
     std::lock_guard lock(mu_);
     return clock_.offset();
   }
+  ClockEstimate clock() const {
+    std::lock_guard lock(mu_);
+    return clock_;
+  }
   // An agent's wall time on our clock.
   WallTime to_controller_clock(WallTime agent_time) const {
     return agent_time - std::chrono::duration_cast<WallClock::duration>(clock_offset());

@@ -130,10 +130,12 @@ std::vector<std::string> AgentStreams::connected() const {
 }
 
 std::string AgentStreams::clock_refusal(const AgentSession& s) const {
-  auto offset = s.clock_offset();
-  if (std::chrono::abs(offset) <= config_.max_clock_offset) return "";
-  return fmt::format("clock offset {}{} from the controller's exceeds the bound of {} for faults with a common start",
+  auto clock = s.clock();
+  if (!clock.beyond(config_.max_clock_offset)) return "";
+  auto offset = clock.offset();
+  return fmt::format("clock offset {}{}{} from the controller's exceeds the bound of {} for faults with a common start",
                      offset.count() < 0 ? "-" : "+", seconds_text(std::chrono::abs(offset)),
+                     clock.uncertainty().count() > 0 ? " (+-" + seconds_text(clock.uncertainty()) + ")" : "",
                      seconds_text(config_.max_clock_offset));
 }
 
@@ -261,12 +263,13 @@ std::string AgentStreams::heard(AgentSession& s) {
 void AgentStreams::heartbeat(AgentSession& s, const v1::Heartbeat& hb) {
   auto now = WallClock::now();
   std::string id;
-  std::chrono::nanoseconds offset, before;
+  std::chrono::nanoseconds offset;
+  bool was_within = true, within = true;
   bool renew = false;
   {
     std::lock_guard lock(s.mu_);
     id = s.id_;
-    before = s.clock_.offset();
+    was_within = !s.clock_.beyond(config_.max_clock_offset);
     // A round trip of clocks when the agent completed one (queueing delay widens it and
     // the fastest recent one counts); the one-way reading only until then.
     const auto& x = hb.exchange();
@@ -275,6 +278,7 @@ void AgentStreams::heartbeat(AgentSession& s, const v1::Heartbeat& hb) {
                                           from_proto(x.agent_received()));
     if (!round_trip && hb.has_clock()) s.clock_.one_way(from_proto(hb.clock()), now);
     offset = s.clock_.offset();
+    within = !s.clock_.beyond(config_.max_clock_offset);
     renew = s.lease_by_heartbeat_;
     if (renew && hb.has_next_within()) {
       // Lost after three of the heartbeats it announced (bounded: a pace of minutes at
@@ -291,8 +295,6 @@ void AgentStreams::heartbeat(AgentSession& s, const v1::Heartbeat& hb) {
   if (renew && !s.send(hb.has_clock() ? stamped(renewal_by_heartbeat_, hb.clock(), now) : renewal_by_heartbeat_)) {
     log()->debug("lease renewal to {} not sent (stream closing or agent not reading)", s.peer());
   }
-  bool was_within = std::chrono::abs(before) <= config_.max_clock_offset;
-  bool within = std::chrono::abs(offset) <= config_.max_clock_offset;
   if (was_within && !within) log()->warn("agent {}: {}", id, clock_refusal(s));
   if (!was_within && within) {
     log()->info("agent {}: clock offset {} is within the bound again", id, seconds_text(std::chrono::abs(offset)));

@@ -39,6 +39,14 @@ class ClockEstimate {
   std::chrono::nanoseconds offset() const { return offset_; }
   // The round trip behind offset(); its half bounds the error. Unset: one-way only.
   std::optional<std::chrono::nanoseconds> delay() const { return delay_; }
+  // How far off offset() may be: half the round trip (0 for a one-way reading).
+  std::chrono::nanoseconds uncertainty() const { return delay_ ? *delay_ / 2 : std::chrono::nanoseconds(0); }
+  // Whether the agent's clock is known to be further than `bound` from ours: the whole
+  // interval offset() +- uncertainty() lies beyond it. A round trip seconds long under
+  // load bounds the offset too loosely to refuse an agent for it.
+  bool beyond(std::chrono::nanoseconds bound) const {
+    return std::chrono::abs(offset_) - uncertainty() > bound;
+  }
 
  private:
   struct Sample {

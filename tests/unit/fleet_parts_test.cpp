@@ -283,17 +283,26 @@ TEST(AgentStreams, QueueingDelayDoesNotReadAsClockOffset) {
   ASSERT_TRUE(lease->lease().has_controller_clock());
   EXPECT_EQ(from_proto(lease->lease().echo()), hello_clock);
 
+  // The first round trip: the renewal waited 2.1 s in the controller's queue on its
+  // way out. Its offset reads +1.05 s, within half its round trip of 0: not refused.
+  v1::Heartbeat hb;
+  auto* x = hb.mutable_exchange();
+  *x->mutable_agent_sent() = lease->lease().echo();
+  *x->mutable_controller_clock() = lease->lease().controller_clock();
+  *x->mutable_agent_received() = to_proto(from_proto(lease->lease().controller_clock()) + 2100ms);
+  streams.heartbeat(*a.session, hb);
+  EXPECT_GT(a.session->clock_offset(), 1s);
+  EXPECT_EQ(streams.clock_refusal(*a.session), "");
+
   // A fast round trip: the agent's clock agrees with ours.
   auto now = WallClock::now();
-  v1::Heartbeat hb;
   *hb.mutable_clock() = to_proto(now);
-  auto* x = hb.mutable_exchange();
   *x->mutable_agent_sent() = lease->lease().echo();
   *x->mutable_controller_clock() = lease->lease().controller_clock();
   *x->mutable_agent_received() = to_proto(from_proto(lease->lease().controller_clock()) + 1ms);
   streams.heartbeat(*a.session, hb);
   EXPECT_LT(std::chrono::abs(a.session->clock_offset()), 100ms);
-  auto renewal = a.transport.wait_for(v1::ControllerMessage::kLease, 1);
+  auto renewal = a.transport.wait_for(v1::ControllerMessage::kLease, 2);
   ASSERT_TRUE(renewal);
   EXPECT_EQ(from_proto(renewal->lease().echo()), now);
 
@@ -329,15 +338,22 @@ TEST(ClockEstimate, KeepsTheFastestOfTheRecentRoundTrips) {
   e.one_way(t - 2s, t);  // a Hello that waited 2 s
   EXPECT_EQ(e.offset(), -2s);
   EXPECT_FALSE(e.delay());
+  EXPECT_TRUE(e.beyond(1s));  // one-way: the reading is all there is
   ASSERT_TRUE(e.round_trip(t, t + 200ms, t + 400ms, at));  // offset 0, delay 400 ms
   EXPECT_EQ(e.offset(), 0ns);
   EXPECT_EQ(e.delay(), 400ms);
+  EXPECT_FALSE(e.beyond(1s));
   e.one_way(t - 2s, t);  // one-way readings no longer count
   EXPECT_EQ(e.offset(), 0ns);
   ASSERT_TRUE(e.round_trip(t, t + 300ms, t + 20ms, at));  // faster: offset -290 ms
   EXPECT_EQ(e.offset(), -290ms);
   ASSERT_TRUE(e.round_trip(t, t + 2s, t + 4s, at));  // slow: does not count
   EXPECT_EQ(e.offset(), -290ms);
+  ClockEstimate far;
+  ASSERT_TRUE(far.round_trip(t, t - 3s, t + 2s, at));  // +4 s, +-1 s: beyond 1 s whatever the delay
+  EXPECT_TRUE(far.beyond(1s));
+  ASSERT_TRUE(far.round_trip(t, t - 3s, t + 6s, at));  // +6 s, +-3 s: the faster one stays
+  EXPECT_EQ(far.offset(), 4s);
   EXPECT_FALSE(e.round_trip(t, t, t - 1ms, at));  // negative: ignored
   EXPECT_FALSE(e.round_trip(t, t, t + 2min, at));
   // The fast one leaves the window after eight more, or after kMaxAge.
