@@ -44,6 +44,7 @@
 
 #include "common/spawn.h"
 #include "common/time.h"
+#include "bench/fanout/process_figures.h"
 #include "bench/fanout/sim_agents.h"
 #include "controller/session/agent_service.h"
 #include "controller/session/certs.h"
@@ -55,34 +56,14 @@ namespace {
 using namespace firedrill;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using bench::cpu_seconds;
+using bench::Stats;
+using bench::status_kib;
 
 // ---------------------------------------------------------------- helpers
 
-struct Stats {
-  std::vector<double> ms;
-  void add(double v) { ms.push_back(v); }
-  double pct(double p) const {
-    if (ms.empty()) return NAN;
-    auto v = ms;
-    std::sort(v.begin(), v.end());
-    size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-    return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
-  }
-  double max() const { return ms.empty() ? NAN : *std::max_element(ms.begin(), ms.end()); }
-  nlohmann::json json() const { return {{"p50_ms", pct(50)}, {"p99_ms", pct(99)}, {"max_ms", max()}, {"samples", ms}}; }
-};
-
 double ms_of(const google::protobuf::Duration& d) {
   return std::chrono::duration<double, std::milli>(from_proto(d)).count();
-}
-
-long status_kib(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
-  }
-  return -1;
 }
 
 void raise_fd_limit(size_t need) {
@@ -95,20 +76,6 @@ void raise_fd_limit(size_t need) {
   if (::setrlimit(RLIMIT_NOFILE, &r) != 0) {
     std::cerr << "fanout: cannot raise the fd limit to " << need << ": " << std::strerror(errno) << "\n";
   }
-}
-
-// CPU seconds (user + system) a process has used.
-double cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return NAN;
-  std::istringstream rest(text.substr(close + 2));
-  std::string f;
-  std::vector<std::string> fields;
-  while (rest >> f) fields.push_back(f);
-  if (fields.size() < 13) return NAN;
-  return (std::stod(fields[11]) + std::stod(fields[12])) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 std::string read_file(const std::string& p) {

@@ -53,6 +53,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
+#include "bench/fanout/process_figures.h"
 #include "bench/fanout/sim_agents.h"
 #include "common/time.h"
 #include "controller/session/agent_service.h"
@@ -63,44 +64,12 @@ namespace firedrill {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using bench::cpu_seconds;
+using bench::Stats;
+using bench::status_kib;
 using namespace std::chrono_literals;
 
 constexpr auto kFanoutTimeout = 60s;
-
-// ---------------------------------------------------------------- measuring
-
-long status_kib(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
-  }
-  return -1;
-}
-
-double cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return NAN;
-  std::istringstream rest(text.substr(close + 2));
-  std::vector<std::string> fields;
-  for (std::string f; rest >> f;) fields.push_back(f);
-  if (fields.size() < 13) return NAN;
-  return (std::stod(fields[11]) + std::stod(fields[12])) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-struct Stats {
-  std::vector<double> ms;
-  double pct(double p) const {
-    if (ms.empty()) return NAN;
-    auto v = ms;
-    std::sort(v.begin(), v.end());
-    size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-    return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
-  }
-  nlohmann::json json() const { return {{"p50_ms", pct(50)}, {"p99_ms", pct(99)}, {"samples", ms}}; }
-};
 
 // ---------------------------------------------------------------- the servers
 //
@@ -772,6 +741,13 @@ CaseResult run_case(const std::string& wire, int n, const std::string& dir, cons
   return out;
 }
 
+// The 1-minute load average: the machine's other work shares these CPUs.
+double load_average() {
+  double l = NAN;
+  std::ifstream("/proc/loadavg") >> l;
+  return l;
+}
+
 std::string fmt_num(double v, const char* f) { return std::isnan(v) ? "nan" : fmt::format(fmt::runtime(f), v); }
 
 }  // namespace
@@ -856,6 +832,7 @@ int main(int argc, char** argv) {
   (void)controller::write_pem(dir, "ca", *ca, true);
   (void)controller::write_pem(dir, "server", *server, true);
 
+  double load_start = load_average();
   std::vector<CaseResult> results;
   for (int n : st.sizes) {
     for (const char* wire : {"grpc", "loop"}) {
@@ -957,6 +934,8 @@ int main(int argc, char** argv) {
                        {"grpc_us_per_message", g.us_per_msg},
                        {"loop_us_per_message", l.us_per_msg}});
   }
+  double load_end = load_average();
+  t += fmt::format("\n  load average: {:.2f} at the start, {:.2f} at the end\n", load_start, load_end);
   std::cout << t;
   if (!json_path.empty()) {
     nlohmann::json j;
@@ -965,6 +944,7 @@ int main(int argc, char** argv) {
     for (auto& c : results) j["cases"].push_back(c.json());
     j["grpc_over_loop"] = ratios;
     j["controller_against_grpc"] = against;
+    j["load_average"] = {{"start", load_start}, {"end", load_end}};
     std::ofstream(json_path) << j.dump(2) << "\n";
   }
   for (auto& c : results) {
