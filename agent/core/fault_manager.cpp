@@ -400,6 +400,17 @@ void FaultManager::apply_scheduled_locked(const std::string& id) {
   });
 }
 
+void FaultManager::revert_due_locked(const std::string& id) {
+  // Busy from here: the worker's. Nothing else reverts it meanwhile (a revert asked
+  // for waits for it, then finds it gone or failing), nor does the timer pick it again.
+  faults_.at(id).busy = true;
+  spawn_locked([this, id] {
+    std::unique_lock lock(mu_);
+    faults_.at(id).busy = false;  // a busy fault is erased by its owner only
+    (void)revert_locked(lock, id, v1::REVERT_EXPIRED);  // a failure is logged, evented and retried
+  });
+}
+
 void FaultManager::finish_scheduled(const std::string& id, const Result<void>& r) {
   auto it = faults_.find(id);
   it->second.busy = false;
@@ -496,7 +507,7 @@ void FaultManager::timer_loop() {
       } else if (due_apply) {
         apply_scheduled_locked(due);
       } else {
-        (void)revert_locked(lock, due, v1::REVERT_EXPIRED);  // a failure is logged, evented and retried
+        revert_due_locked(due);
       }
       continue;
     }

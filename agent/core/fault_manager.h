@@ -5,9 +5,10 @@
 // No engine is ever called with the manager's lock held: a fault being applied or
 // reverted is marked busy, and everything else (status, heartbeats, the dead-man
 // switch, other faults' reverts, shutdown) goes on meanwhile. Nor does the timer call
-// an engine to apply: a scheduled fault is prepared and applied (staged, then parked
-// until its instant) on a thread of its own, so that no other fault's expiry or retry
-// waits on a staged power loss. A revert that fails
+// an engine at all: a scheduled fault is prepared and applied (staged, then parked
+// until its instant) on a thread of its own, and so is a revert the timer owes (a
+// lease's expiry, a retry), so that no other fault's expiry or retry waits on a staged
+// power loss or on a slow revert (a power loss's remount). A revert that fails
 // keeps its fault, reported as "revert failing: why", and is retried by the timer with
 // backoff (one attempt, one log line, one event at a time).
 #pragma once
@@ -114,6 +115,8 @@ class FaultManager {
   // Both start a thread of their own for the engine call, with the fault busy.
   void prepare_scheduled_locked(const std::string& id);
   void apply_scheduled_locked(const std::string& id);
+  // A revert the timer owes (expiry, retry), on a thread of its own; the fault busy.
+  void revert_due_locked(const std::string& id);
   // The end of a scheduled apply (under the lock).
   void finish_scheduled(const std::string& id, const Result<void>& r);
   // Runs `work` on a thread of its own; joined by the timer once done, or at the end.

@@ -122,6 +122,10 @@ struct Agent {
   WallTime exchange_sent{}, exchange_controller{}, exchange_received{};
   size_t controller = 0;  // index into the controllers' addresses
   std::chrono::milliseconds backoff = kBackoffFirst;
+  // Since the last stream a controller took, a follower refused one (kept across the
+  // attempts in between, like the agent's: a dead controller's refused connection does
+  // not undo it).
+  bool follower_answered = false;
 };
 
 class Loop {
@@ -141,7 +145,8 @@ class Loop {
   bool setup();
   void start_connect(size_t i, bool first = true);
   // refused: a controller answered the stream with trailers only before registering
-  // it, as a follower refuses (the agent's backoff then stays within a second).
+  // it, as a follower refuses (the agent's backoff then stays within a second until a
+  // controller takes a stream).
   void schedule_reconnect(size_t i, bool refused);
   void on_event(size_t i, uint32_t events);
   void handshake(size_t i);
@@ -560,11 +565,13 @@ void Loop::schedule_reconnect(size_t i, bool refused) {
   if (a.registered) --registered_;
   size_t next = (a.controller + 1) % addrs_.size();
   auto backoff = a.backoff;
+  bool answered = refused || (!a.registered && a.follower_answered);
   a = Agent{};
   a.controller = next;
   a.backoff = backoff;
-  auto most = refused ? kBackoffWhileFollowersAnswer : kBackoffMax;
-  if (refused) a.backoff = std::min(a.backoff, most);
+  a.follower_answered = answered;
+  auto most = answered ? kBackoffWhileFollowersAnswer : kBackoffMax;
+  if (answered) a.backoff = std::min(a.backoff, most);
   if (a.controller == 0) a.backoff = std::min(a.backoff * 2, most);
   std::uniform_real_distribution<double> jitter(0.8, 1.2);
   retries_.emplace(Clock::now() + std::chrono::duration_cast<Clock::duration>(a.backoff * jitter(rng_)), i);

@@ -87,16 +87,19 @@ Result<std::unique_ptr<leader::Elector>> follow_until_leading(const FollowerConf
               "are refused with the leader's address, the API on {} answers reads",
               config.controller_id, address, agents.listen, config.api.socket);
 
-  timespec poll{0, 200'000'000};
+  // Waits on the elector, so that the leader's fleet is built the moment the lease is
+  // ours (agents are retrying meanwhile; a poll every 200 ms added up to 200 ms to the
+  // takeover), and looks for a signal between waits.
+  timespec no_wait{0, 0};
   std::string leader_seen;
-  for (int i = 0; !elector->wait_leading(std::chrono::milliseconds(0)); ++i) {
-    if (int s = sigtimedwait(&sigs, nullptr, &poll); s > 0) {
+  for (int i = 0; !elector->wait_leading(std::chrono::milliseconds(50)); ++i) {
+    if (int s = sigtimedwait(&sigs, nullptr, &no_wait); s > 0) {
       log()->info("signal {} while a follower: stopping", strsignal(s));
       elector->stop(true);
       return std::unique_ptr<leader::Elector>();
     }
     // Who leads, every second: what refused agents and callers are told.
-    if (i % 5 != 0) continue;
+    if (i % 20 != 0) continue;
     auto held = refresh();
     std::string now = !held ? held.error().describe()
                       : held->live ? fmt::format("the leader is {} at {} (epoch {})", held->holder, held->address,

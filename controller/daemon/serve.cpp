@@ -365,6 +365,23 @@ int serve_main(int argc, char** argv) {
     // Nothing is written, and no agent commanded, before this controller leads.
     LeaderLease& lease = (*opened)->lease();
     store = std::move(*opened);
+    // Held to the same bound as agents' clocks, at start and again on coming to lead.
+    auto clock_fits = [&](const char* when) {
+      auto c = lease.compare_clock(5);
+      if (!c) {
+        log()->error("{}: {}", when, c.error().describe());
+        return false;
+      }
+      if (auto why = clock_refusal(*c, fleet_config.max_clock_offset); !why.empty()) {
+        log()->error("{}: {}", when, why);
+        return false;
+      }
+      log()->info("{}: this host's clock is within {} of the database's (offset {}{})", when,
+                  format_duration(fleet_config.max_clock_offset), c->offset.count() < 0 ? "-" : "+",
+                  format_duration(std::chrono::abs(c->offset)));
+      return true;
+    };
+    if (!clock_fits("clock")) return 1;
     if (!start_registry()) return 1;
     log()->info("controller {} of fleet {}: waiting for the leader lease", controller_id, fleet_id);
     FollowerConfig follower{controller_id, advertise, leader_ttl, fleet_config, state_dir, api_config,
@@ -376,6 +393,10 @@ int serve_main(int argc, char** argv) {
     }
     if (!*led) return 0;  // stopped while a follower
     elector = std::move(*led);
+    if (!clock_fits("clock on coming to lead")) {
+      elector->stop(true);  // let another lead at once
+      return 1;
+    }
   } else {
     auto opened = open_sqlite_store(state_dir + "/" + kStoreFileName);
     if (!opened) {

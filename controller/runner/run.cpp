@@ -731,6 +731,15 @@ Run::Step Run::inject(int i) {
     for (const auto& f : changed) observer_->on_fault(copy, f, false);
   }
   if (!out.all_ok()) {
+    // A halt or an abort that came during the fan-out is why: the agents refused or
+    // reverted the fault because of it (a halt reverts everything as it is applied).
+    auto [reason, by] = should_abort(false);
+    if (!reason.empty()) {
+      end_aborted(fmt::format("{} (step {}: the fault was not applied on {})", reason, i + 1,
+                              fmt::join(out.failures(), "; ")),
+                  by);
+      return Step::kStop;
+    }
     end_aborted(fmt::format("step {}: the fault was not applied on {}", i + 1, fmt::join(out.failures(), "; ")),
                 "fault refused");
     return Step::kStop;

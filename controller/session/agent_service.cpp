@@ -340,7 +340,9 @@ Result<void> FollowerAgentServer::start(const AgentServerConfig& config) {
 
 void FollowerAgentServer::stop() {
   if (!server_) return;
-  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  // Now: its streams are refusals, and this controller is about to lead on this port
+  // (agents refused mid-answer ask again, within a second).
+  server_->Shutdown(std::chrono::system_clock::now());
   server_.reset();
 }
 

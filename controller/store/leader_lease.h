@@ -25,6 +25,19 @@ struct LeaseHolder {
   WallTime expires_at;  // the database's clock
 };
 
+// This host's clock against the database's, read over the least-delayed of a few round
+// trips (the NTP way: queueing delay only widens a sample's error, so the sample with
+// the shortest round trip is the one to believe).
+struct ClockComparison {
+  std::chrono::microseconds offset{0};       // this host's clock minus the database's
+  std::chrono::microseconds uncertainty{0};  // half that sample's round trip
+};
+
+// Why a controller whose clock is `c` away from the database's must not lead (the
+// takeover's timing and the controllers' registry compare the two clocks, and a
+// controller's clock is the one its agents are held to): "" when within `bound`.
+std::string clock_refusal(const ClockComparison& c, std::chrono::nanoseconds bound);
+
 class LeaderLease {
  public:
   virtual ~LeaderLease() = default;
@@ -41,6 +54,8 @@ class LeaderLease {
   // writing with `epoch` at once, whatever the database would still accept.
   virtual void step_down(int64_t epoch) = 0;
   virtual Result<LeaseHolder> current() = 0;
+  // Reads the database's clock `samples` times (at least 1).
+  virtual Result<ClockComparison> compare_clock(int samples) = 0;
 };
 
 }  // namespace firedrill::controller

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <functional>
 #include <mutex>
+#include <optional>
 
 #include "common/log.h"
 #include "controller/store/pg.h"
@@ -242,6 +243,24 @@ class PgLease : public LeaderLease {
   }
 
   void step_down(int64_t epoch) override { write_epoch_.compare_exchange_strong(epoch, kSteppedDown); }
+
+  Result<ClockComparison> compare_clock(int samples) override {
+    std::optional<ClockComparison> best;
+    for (int i = 0; i < std::max(samples, 1); ++i) {
+      auto sent = WallClock::now();
+      auto t0 = Clock::now();
+      FD_ASSIGN(rows, call("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT", Params(), read_link_,
+                           read_mu_),
+                "the database's clock");
+      auto round_trip = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
+      if (rows.size() != 1) return make_error("the database's clock: no answer");
+      // The database read its clock about half way through the round trip.
+      auto here = us(sent) + round_trip.count() / 2;
+      ClockComparison c{std::chrono::microseconds(here - rows.integer(0, 0)), round_trip / 2};
+      if (!best || c.uncertainty < best->uncertainty) best = c;
+    }
+    return *best;
+  }
 
   Result<LeaseHolder> current() override {
     // On a connection of its own: who leads is known (and told to agents and callers)
@@ -1037,6 +1056,17 @@ class PgStore : public PostgresStore {
 };
 
 }  // namespace
+
+std::string clock_refusal(const ClockComparison& c, std::chrono::nanoseconds bound) {
+  // Refused only when even the nearest reading the round trip allows is out of bounds.
+  auto off = std::chrono::abs(c.offset);
+  if (off <= c.uncertainty || off - c.uncertainty <= bound) return "";
+  return fmt::format("this host's clock is {} {} the database's (read over a round trip of {}), beyond the bound of {}: "
+                     "controllers and their database need synchronised clocks (NTP, chrony), as agents do, because a "
+                     "takeover's timing and the controllers' registry compare them",
+                     format_duration(off), c.offset.count() > 0 ? "ahead of" : "behind",
+                     format_duration(c.uncertainty * 2), format_duration(bound));
+}
 
 bool is_postgres_url(std::string_view store) {
   return store.starts_with("postgres://") || store.starts_with("postgresql://");

@@ -5,11 +5,13 @@
 // statement with a stale epoch is refused too).
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <thread>
 
 #include "controller/leader/elector.h"
 #include "controller/store/postgres_store.h"
 #include "tests/support/postgres.h"
+#include "tests/support/process.h"
 
 namespace firedrill::controller::leader {
 namespace {
@@ -216,6 +218,51 @@ TEST(Leader, ALeaderThatCannotReachTheDatabaseStopsLeading) {
   ASSERT_TRUE(a.elector->wait_leading(15s));
   EXPECT_GT(a.elector->epoch(), first);
   EXPECT_GE(lost.load(), 1);
+}
+
+// The database's clock read over the shortest of a few round trips: on one host the two
+// clocks are one, so the offset is within the sample's error and a few milliseconds.
+// The refusal names the direction and holds only when even the nearest reading the
+// round trip allows is beyond the bound.
+TEST(Leader, ThisHostsClockIsComparedWithTheDatabasesOverTheShortestRoundTrip) {
+  auto db = server().fresh_database("clock");
+  Controller a(db, "a");
+  auto c = a.store->lease().compare_clock(5);
+  ASSERT_TRUE(c) << c.error().describe();
+  EXPECT_LT(c->uncertainty, 50ms);
+  EXPECT_LE(std::chrono::abs(c->offset), c->uncertainty + 5ms) << c->offset.count() << " us";
+  EXPECT_EQ(clock_refusal(*c, 1s), "");
+
+  auto ahead = clock_refusal({3s, 1ms}, 1s);
+  EXPECT_NE(ahead.find("3s ahead of the database's"), std::string::npos) << ahead;
+  auto behind = clock_refusal({-3s, 1ms}, 1s);
+  EXPECT_NE(behind.find("3s behind the database's"), std::string::npos) << behind;
+  EXPECT_EQ(clock_refusal({1500ms, 600ms}, 1s), "") << "within the bound once its error is allowed for";
+  EXPECT_NE(clock_refusal({1700ms, 600ms}, 1s), "");
+}
+
+// A controller whose clock is 10 s ahead of its database's (libfaketime, preloaded into
+// it alone, moves its wall clock) is refused at start, naming both clocks, before it
+// follows or leads.
+TEST(Leader, AControllerWhoseClockIsFarFromTheDatabasesIsRefusedAtStart) {
+  const char* faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+  ASSERT_TRUE(std::filesystem::exists(faketime)) << faketime << " is missing (libfaketime; scripts/install-deps.sh)";
+  auto db = server().fresh_database("skew");
+  std::string dir = server().dir() + "/skew";
+  std::filesystem::create_directories(dir);
+  auto r = support::exec({"/usr/bin/env", std::string("LD_PRELOAD=") + faketime, "FAKETIME=+10s",
+                          "FAKETIME_DONT_FAKE_MONOTONIC=1", FD_FIREDRILL_BIN, "serve", "--listen", "127.0.0.1:0",
+                          "--api", dir + "/api.sock", "--state-dir", dir, "--store", server().url(db), "--insecure",
+                          "--fleet", "fleet-a", "--controller-id", "skewed"},
+                         60s);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("ahead of the database's"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("synchronised clocks"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("leader lease: leading"), std::string::npos) << r.out;
+  // Nothing of it is in the registry: it never started.
+  auto lease = Controller(db, "probe").store->lease().current();
+  ASSERT_TRUE(lease);
+  EXPECT_EQ(lease->holder, "");
 }
 
 }  // namespace

@@ -4,6 +4,8 @@ firedrill_test(store_postgres_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_postg
                LIBS firedrill_controller_store firedrill_test_postgres LABELS integration)
 firedrill_test(leader_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/leader_test.cpp
                LIBS firedrill_controller_leader firedrill_test_postgres LABELS integration)
+target_compile_definitions(leader_test PRIVATE FD_FIREDRILL_BIN="$<TARGET_FILE:firedrill>")
+add_dependencies(leader_test firedrill)
 firedrill_test(serve_postgres_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/serve_postgres_test.cpp
                LIBS firedrill_test_postgres fdp_proc_lab firedrill_common_tls LABELS integration)
 target_compile_definitions(serve_postgres_test PRIVATE FD_FIREDRILL_BIN="$<TARGET_FILE:firedrill>"

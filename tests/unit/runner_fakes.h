@@ -107,6 +107,7 @@ class FakeFleet : public FleetDriver {
   std::string fault_id(const std::string& run, int step) override { return run + "." + std::to_string(step); }
   FanoutOutcome apply(const std::string& run, const std::string& fid, const v1::FaultSpec& spec,
                       const std::vector<std::string>& hosts, WallTime not_before, WallTime expires) override {
+    if (during_apply) during_apply();
     FanoutOutcome out;
     for (const auto& h : hosts) {
       HostOutcome o;
@@ -180,6 +181,7 @@ class FakeFleet : public FleetDriver {
 
   controller::GuardPolicy policy;
   std::map<std::string, std::string> refuse;
+  std::function<void()> during_apply;  // e.g. a halt landing while the fan-out runs
   std::map<std::string, std::string> incapable;
   std::vector<Fault> faults;
   std::vector<std::string> reverts;

@@ -374,6 +374,22 @@ steady_state: {hold: 1s}
   EXPECT_EQ(fleet_.reverts.size(), 1u);
 }
 
+// A halt that lands while a step's fault goes out is why the run ends, not the agents'
+// refusals it caused: the run is recorded as halted, with what was not applied.
+TEST_F(RunnerTest, AHaltDuringTheFanOutIsTheReasonNotTheRefusalsItCaused) {
+  fleet_.refuse["db1"] = "the fleet is halted";
+  fleet_.during_apply = [&] { fleet_.halt(); };
+  auto r = run(R"(name: rack
+targets: {selector: "rack=p1"}
+steps: [{fault: {network: {blackhole: {}}}, duration: 1m}]
+probes: [{name: db, tcp: {address: "db:5432"}}]
+steady_state: {hold: 1s}
+)", [&](ScriptedProbes& p, RunT&) { p.add("db", 1s, [](WallTime) { return true; }); });
+  EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_ABORTED);
+  EXPECT_EQ(r.reason(), "the fleet was halted: game over (step 1: the fault was not applied on db1: the fleet is halted)");
+  EXPECT_EQ(fleet_.in_effect(), 0u);
+}
+
 TEST_F(RunnerTest, StepsWidenWithHoldAndTheGuardSeesEachStep) {
   auto r = run(R"(name: widen
 targets: {selector: "dc=pangyo"}
