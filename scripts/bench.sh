@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs one area's benchmarks side by side and writes its table and JSON under
 # bench/results/ (SUITE.txt, SUITE.json):
-#   scripts/bench.sh SUITE [ARGS...]      SUITE: net, proc, evidence, fanout, degrade, power, ha, web
+#   scripts/bench.sh SUITE [ARGS...]      SUITE: net, proc, evidence, fanout, degrade, power, ha, web, wire
 # ARGS go to the suite's benchmark (e.g. scripts/bench.sh net --only cost).
 # BUILD_DIR picks the build directory (default: build). Needs root with CAP_BPF.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: scripts/bench.sh SUITE [ARGS...]   (suites: net, proc, evidence, fanout, degrade, power, ha, web)" >&2
+  echo "usage: scripts/bench.sh SUITE [ARGS...]   (suites: net, proc, evidence, fanout, degrade, power, ha, web, wire)" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -89,6 +89,16 @@ case "$suite" in
     # at 100 ms; target under 5% of a CPU), page weight (--quick: 1,000 agents, 3 browsers).
     build web_bench firedrill
     "$BUILD_DIR/bench/web/web_bench" --json bench/results/web.json "$@" | tee bench/results/web.txt
+    ;;
+  wire)
+    # The transport alone on idle mTLS connections over loopback (1,000, 10,000, 19,000):
+    # a bare gRPC server with the agent listener's settings against one epoll thread over
+    # OpenSSL, the same certificates and messages: server RSS per connection, CPU per
+    # message, fan-out to the last ack (p50/p99); then the controller's figures in
+    # bench/results/fanout.json against gRPC's floor (--connections N,..., --repeats N,
+    # --quick).
+    build wire_bench
+    "$BUILD_DIR/bench/wire/wire_bench" --json bench/results/wire.json "$@" | tee bench/results/wire.txt
     ;;
   *)
     usage

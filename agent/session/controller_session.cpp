@@ -406,6 +406,7 @@ ControllerSession::Attempt ControllerSession::run_stream(const std::string& addr
       outbox_.clear();
       events_out_.clear();
       idle_heartbeat_ = std::chrono::nanoseconds::zero();  // until this controller says otherwise
+      exchange_.reset();
       stream_since_ = SteadyClock::now();
       silence_cancelled_ = false;
     }
@@ -427,6 +428,13 @@ ControllerSession::Attempt ControllerSession::run_stream(const std::string& addr
         if (msg.has_lease() && msg.lease().has_heartbeat_interval()) {
           auto hb = from_proto(msg.lease().heartbeat_interval());
           if (hb >= std::chrono::milliseconds(100) && hb <= std::chrono::minutes(1)) heartbeat_interval_ = hb;
+        }
+        if (msg.has_lease() && msg.lease().has_controller_clock() && msg.lease().has_echo()) {
+          v1::ClockExchange x;
+          *x.mutable_agent_sent() = msg.lease().echo();
+          *x.mutable_controller_clock() = msg.lease().controller_clock();
+          *x.mutable_agent_received() = to_proto(WallClock::now());
+          exchange_ = std::move(x);
         }
         if (msg.has_lease()) {
           // Renewal by heartbeat when the controller names an idle pace (it read our
@@ -516,6 +524,10 @@ void ControllerSession::writer_loop(grpc::ClientContext* ctx, void* stream_ptr) 
       bool holds = hb.heartbeat().active_faults_size() > 0 || !faults_->empty();
       lock.lock();
       hb.mutable_heartbeat()->set_events_dropped(events_dropped_);
+      if (exchange_) {
+        *hb.mutable_heartbeat()->mutable_exchange() = std::move(*exchange_);
+        exchange_.reset();
+      }
       pace_ = pace_locked(holds);
       *hb.mutable_heartbeat()->mutable_next_within() = to_proto_duration(pace_);
       outbox_.push_back(std::move(hb));

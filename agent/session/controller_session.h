@@ -29,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -123,6 +124,9 @@ class ControllerSession : public EventSink {
   // The stream's controller renews by heartbeat, with this pace for an agent holding
   // nothing (LeaseRenewal.idle_heartbeat_interval); 0: it renews on its own timer.
   std::chrono::nanoseconds idle_heartbeat_{0};
+  // The latest round trip of clocks (a renewal that echoed our clock), for the next
+  // heartbeat: the controller estimates our clock offset from it (ClockExchange).
+  std::optional<v1::ClockExchange> exchange_;
   std::chrono::nanoseconds pace_ = std::chrono::seconds(1);  // the pace last announced
   SteadyClock::time_point next_heartbeat_;
   SteadyClock::time_point stream_since_;  // the current stream's start (silence watch)

@@ -57,34 +57,13 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using bench::cpu_seconds;
 using bench::read_file;
+using bench::Stats;
+using bench::status_kib;
 
 // ---------------------------------------------------------------- helpers
 
-struct Stats {
-  std::vector<double> ms;
-  void add(double v) { ms.push_back(v); }
-  double pct(double p) const {
-    if (ms.empty()) return NAN;
-    auto v = ms;
-    std::sort(v.begin(), v.end());
-    size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-    return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
-  }
-  double max() const { return ms.empty() ? NAN : *std::max_element(ms.begin(), ms.end()); }
-  nlohmann::json json() const { return {{"p50_ms", pct(50)}, {"p99_ms", pct(99)}, {"max_ms", max()}, {"samples", ms}}; }
-};
-
 double ms_of(const google::protobuf::Duration& d) {
   return std::chrono::duration<double, std::milli>(from_proto(d)).count();
-}
-
-long status_kib(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
-  }
-  return -1;
 }
 
 }  // namespace

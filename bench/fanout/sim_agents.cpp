@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <queue>
 #include <random>
@@ -86,6 +87,19 @@ std::string ssl_error_text() {
 
 enum class State { kIdle, kConnecting, kHandshake, kOpen, kEnded };
 
+v1::AgentMessage hello_of(const std::string& id, bool lease_by_heartbeat) {
+  v1::AgentMessage hello;
+  auto* hl = hello.mutable_hello();
+  hl->set_agent_id(id);
+  (*hl->mutable_tags())["dc"] = "sim";
+  (*hl->mutable_tags())["rack"] = "r" + std::to_string(std::hash<std::string>{}(id) % 100);
+  hl->mutable_capabilities()->add_fault_kinds("network.blackhole");
+  hl->set_version("sim");
+  hl->set_lease_by_heartbeat(lease_by_heartbeat);
+  // No clock: the controller takes an unstamped Hello as offset 0 (same host here).
+  return hello;
+}
+
 struct Agent {
   int fd = -1;
   SSL* ssl = nullptr;
@@ -103,6 +117,9 @@ struct Agent {
   Clock::duration idle_pace{0};        // the controller's idle pace; 0: timer mode
   Clock::duration grace = std::chrono::seconds(5);
   Clock::time_point next_heartbeat{};  // renewal by heartbeat: when the next is due
+  // The latest round trip of clocks (a renewal that echoed a heartbeat's clock), for the
+  // next heartbeat, as agent/session does; sent is zero when there is none.
+  WallTime exchange_sent{}, exchange_controller{}, exchange_received{};
   size_t controller = 0;  // index into the controllers' addresses
   std::chrono::milliseconds backoff = kBackoffFirst;
   // Since the last stream a controller took, a follower refused one (kept across the
@@ -113,7 +130,9 @@ struct Agent {
 
 class Loop {
  public:
-  explicit Loop(const SimAgentsConfig& config) : config_(config), agents_(config.agents.size()) {}
+  explicit Loop(const SimAgentsConfig& config)
+      : config_(config), frames_(config.wire == SimAgentsConfig::Wire::kFrames), agents_(config.agents.size()),
+        heartbeat_(std::chrono::duration_cast<Clock::duration>(config.heartbeat)) {}
   ~Loop() {
     for (auto& a : agents_) close_agent(a);
     if (ctx_) SSL_CTX_free(ctx_);
@@ -145,7 +164,9 @@ class Loop {
   void report(bool force);
 
   const SimAgentsConfig& config_;
+  const bool frames_;
   std::vector<Agent> agents_;
+  Clock::duration heartbeat_;  // config.heartbeat, or the latest "pace" command's
   SSL_CTX* ctx_ = nullptr;
   int epoll_ = -1;
   Clock::duration pace(const Agent& a) const;
@@ -169,7 +190,7 @@ bool Loop::setup() {
   // Ten thousand idle sessions need no record buffers of their own.
   SSL_CTX_set_mode(ctx_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   static const unsigned char kAlpn[] = {2, 'h', '2'};
-  if (SSL_CTX_set_alpn_protos(ctx_, kAlpn, sizeof kAlpn) != 0) return false;
+  if (!frames_ && SSL_CTX_set_alpn_protos(ctx_, kAlpn, sizeof kAlpn) != 0) return false;
   BIO* bio = BIO_new_mem_buf(config_.ca_pem.data(), static_cast<int>(config_.ca_pem.size()));
   X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
   BIO_free(bio);
@@ -262,6 +283,11 @@ void Loop::handshake(size_t i) {
 
 void Loop::on_open(size_t i) {
   auto& a = agents_[i];
+  if (frames_) {
+    a.state = State::kOpen;
+    send_message(i, hello_of(config_.agents[i].id, config_.lease_by_heartbeat));
+    return flush(i);
+  }
   const unsigned char* alpn = nullptr;
   unsigned alpn_len = 0;
   SSL_get0_alpn_selected(a.ssl, &alpn, &alpn_len);
@@ -292,17 +318,7 @@ void Loop::on_open(size_t i) {
   put_frame_header(o, h.size(), kHeaders, kEndHeaders, kStream);
   o.append(h);
 
-  const auto& id = config_.agents[i];
-  v1::AgentMessage hello;
-  auto* hl = hello.mutable_hello();
-  hl->set_agent_id(id.id);
-  (*hl->mutable_tags())["dc"] = "sim";
-  (*hl->mutable_tags())["rack"] = "r" + std::to_string(std::hash<std::string>{}(id.id) % 100);
-  hl->mutable_capabilities()->add_fault_kinds("network.blackhole");
-  hl->set_version("sim");
-  hl->set_lease_by_heartbeat(config_.lease_by_heartbeat);
-  // No clock: the controller takes an unstamped Hello as offset 0 (same host here).
-  send_message(i, hello);
+  send_message(i, hello_of(config_.agents[i].id, config_.lease_by_heartbeat));
   flush(i);
 }
 
@@ -332,6 +348,17 @@ void Loop::read_some(size_t i) {
 void Loop::parse_frames(size_t i) {
   auto& a = agents_[i];
   size_t pos = 0;
+  if (frames_) {
+    while (a.state == State::kOpen && a.in.size() - pos >= 4) {
+      size_t len = be32(a.in.data() + pos);
+      if (len > (1u << 20)) return end(i, fmt::format("a frame of {} bytes (at most 1 MiB)", len));
+      if (a.in.size() - pos < 4 + len) break;
+      on_message(i, a.in.data() + pos + 4, len);
+      pos += 4 + len;
+    }
+    if (a.state == State::kOpen) a.in.erase(0, pos);
+    return;
+  }
   while (a.state == State::kOpen && a.in.size() - pos >= 9) {
     const char* h = a.in.data() + pos;
     auto len = (size_t(uint8_t(h[0])) << 16) | (size_t(uint8_t(h[1])) << 8) | uint8_t(h[2]);
@@ -416,6 +443,11 @@ void Loop::on_message(size_t i, const char* data, size_t len) {
   ++received_;
   v1::ControllerMessage in;
   if (!in.ParseFromArray(data, static_cast<int>(len))) return end(i, "an unparsable ControllerMessage");
+  if (in.has_lease() && in.lease().has_controller_clock() && in.lease().has_echo()) {
+    a.exchange_sent = from_proto(in.lease().echo());
+    a.exchange_controller = from_proto(in.lease().controller_clock());
+    a.exchange_received = WallClock::now();
+  }
   if (in.has_lease()) {
     if (in.lease().has_grace()) a.grace = std::chrono::duration_cast<Clock::duration>(from_proto(in.lease().grace()));
     a.idle_pace = in.lease().has_idle_heartbeat_interval()
@@ -442,7 +474,7 @@ void Loop::on_message(size_t i, const char* data, size_t len) {
 }
 
 Clock::duration Loop::pace(const Agent& a) const {
-  auto interval = std::chrono::duration_cast<Clock::duration>(config_.heartbeat);
+  auto interval = heartbeat_;
   if (a.idle_pace.count() == 0) return interval;
   if (!a.holds) return std::max(a.idle_pace, interval);
   return a.grace / 3;
@@ -452,6 +484,11 @@ void Loop::send_message(size_t i, const v1::AgentMessage& m) {
   auto& a = agents_[i];
   ++sent_;
   std::string body = m.SerializeAsString();
+  if (frames_) {
+    put_be32(a.out, static_cast<uint32_t>(body.size()));
+    a.out.append(body);
+    return;
+  }
   std::string frame;
   put_frame_header(frame, 5 + body.size(), kData, 0, kStream);
   frame.push_back(0);
@@ -576,7 +613,7 @@ int Loop::run() {
   const size_t n = agents_.size();
   // Every agent is visited four times per heartbeat interval and heartbeats when its
   // own schedule says so (each at its pace, on average exactly).
-  const auto hb_step = std::chrono::duration_cast<Clock::duration>(config_.heartbeat) / 4 / std::max<size_t>(n, 1);
+  auto hb_step = heartbeat_ / 4 / std::max<size_t>(n, 1);
   const auto ka_step = std::chrono::duration_cast<Clock::duration>(config_.keepalive) / std::max<size_t>(n, 1);
   auto hb_next = Clock::now(), ka_next = Clock::now();
   size_t hb_cursor = 0, ka_cursor = 0;
@@ -600,6 +637,13 @@ int Loop::run() {
       if (now < a.next_heartbeat) continue;
       v1::AgentMessage hb;
       *hb.mutable_heartbeat()->mutable_clock() = to_proto(WallClock::now());
+      if (a.exchange_sent != WallTime{}) {
+        auto* x = hb.mutable_heartbeat()->mutable_exchange();
+        *x->mutable_agent_sent() = to_proto(a.exchange_sent);
+        *x->mutable_controller_clock() = to_proto(a.exchange_controller);
+        *x->mutable_agent_received() = to_proto(a.exchange_received);
+        a.exchange_sent = WallTime{};
+      }
       auto p = pace(a);
       if (config_.lease_by_heartbeat) *hb.mutable_heartbeat()->mutable_next_within() = to_proto_duration(p);
       // On schedule, not from the visit: a visit's lateness does not slow the pace.
@@ -607,7 +651,7 @@ int Loop::run() {
       send_message(i, hb);
       flush(i);
     }
-    for (; ka_next <= now; ka_next += ka_step) {
+    for (; !frames_ && ka_next <= now; ka_next += ka_step) {
       size_t i = ka_cursor;
       ka_cursor = (ka_cursor + 1) % n;
       auto& a = agents_[i];
@@ -623,7 +667,7 @@ int Loop::run() {
       start_connect(retries_.top().second, false);
     }
     report(false);
-    auto wait = std::min(hb_next, ka_next) - Clock::now();
+    auto wait = (frames_ ? hb_next : std::min(hb_next, ka_next)) - Clock::now();
     if (!retries_.empty()) wait = std::min(wait, retries_.top().first - Clock::now());
     int timeout_ms = static_cast<int>(std::clamp<int64_t>(
         std::chrono::ceil<std::chrono::milliseconds>(wait).count(), 0, batch_end < n ? 10 : 100));
@@ -637,6 +681,16 @@ int Loop::run() {
         if (r <= 0 || std::string_view(buf, static_cast<size_t>(r)).find("stop") != std::string_view::npos) {
           report(true);
           return 0;
+        }
+        std::string_view cmd(buf, static_cast<size_t>(r));
+        if (cmd.rfind("pace ", 0) == 0) {
+          // From now on every agent heartbeats at the new pace, spread over it.
+          heartbeat_ = std::chrono::milliseconds(std::max(1L, std::atol(std::string(cmd.substr(5)).c_str())));
+          hb_step = heartbeat_ / 4 / std::max<size_t>(n, 1);
+          hb_next = Clock::now();
+          std::uniform_int_distribution<int64_t> spread(0, heartbeat_.count());
+          for (auto& a : agents_) a.next_heartbeat = hb_next + Clock::duration(spread(rng_));
+          continue;
         }
         report(true);  // "count": the counters now
         continue;

@@ -52,7 +52,13 @@ struct SimAgentsConfig {
   // Progress lines: "R <registered> <ended> <first error>\n", and the messages so far:
   // "M <gRPC messages sent> <received> <HTTP/2 PINGs sent> <received>\n".
   int report_fd = -1;
-  int command_fd = -1;  // "stop\n" (or end of file) ends the loop; "count\n" reports at once
+  // "stop\n" (or end of file) ends the loop; "count\n" reports at once; "pace MS\n"
+  // heartbeats every MS milliseconds from now on, in place of `heartbeat` (each agent's
+  // next within MS).
+  int command_fd = -1;
+  // kFrames: no HTTP/2 (bench/wire's event-loop server): each message is a 4-byte
+  // big-endian length and the protobuf, straight over TLS (no ALPN, no PINGs).
+  enum class Wire { kGrpc, kFrames } wire = Wire::kGrpc;
 };
 
 // Runs until told to stop; returns a process exit code. Meant for a child process

@@ -40,19 +40,6 @@ void raise_fd_limit(size_t need) {
   if (::setrlimit(RLIMIT_NOFILE, &r) != 0) std::cerr << "bench: cannot raise the fd limit to " << need << "\n";
 }
 
-double cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return NAN;
-  std::istringstream rest(text.substr(close + 2));
-  std::string f;
-  std::vector<std::string> fields;
-  while (rest >> f) fields.push_back(f);
-  if (fields.size() < 13) return NAN;
-  return (std::stod(fields[11]) + std::stod(fields[12])) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
 Fleet::~Fleet() {
   std::error_code ec;
   if (!dir.empty()) std::filesystem::remove_all(dir, ec);

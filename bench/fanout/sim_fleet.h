@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/fanout/process_figures.h"
 #include "bench/fanout/sim_agents.h"
 #include "controller/session/certs.h"
 #include "firedrill/v1/controller.grpc.pb.h"
@@ -20,8 +21,6 @@ std::string read_file(const std::string& path);
 // Raises this process's open-file limit to `need` (root may raise the hard limit);
 // says so on stderr when it cannot.
 void raise_fd_limit(size_t need);
-// CPU seconds (user + system) process `pid` has used (/proc/PID/stat); NaN when gone.
-double cpu_seconds(pid_t pid);
 
 // A directory of the run's own (removed with the Fleet): the fleet's CA, the
 // controllers' certificate (127.0.0.1) and one certificate per simulated agent

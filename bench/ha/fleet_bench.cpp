@@ -35,18 +35,6 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
-struct Stats {
-  std::vector<double> ms;
-  double pct(double p) const {
-    if (ms.empty()) return NAN;
-    auto v = ms;
-    std::sort(v.begin(), v.end());
-    size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-    return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
-  }
-  nlohmann::json json() const { return {{"p50_ms", pct(50)}, {"p99_ms", pct(99)}, {"samples", ms}}; }
-};
-
 struct Round {
   bool applied = false;
   std::string error;

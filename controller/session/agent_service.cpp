@@ -270,10 +270,6 @@ size_t bio_bytes_for(const AgentServerConfig& config) {
   return std::clamp<size_t>(need, 8192, 17408);
 }
 
-namespace {
-
-// The agent listener's gRPC server, leader's or follower's alike: credentials, TLS
-// memory, keepalives and frame sizes for many small streams.
 Result<std::unique_ptr<grpc::Server>> build_agent_server(const AgentServerConfig& config, grpc::Service* service,
                                                          int* port) {
   tune_grpc_runtime();
@@ -321,8 +317,6 @@ Result<std::unique_ptr<grpc::Server>> build_agent_server(const AgentServerConfig
   if (!server || *port == 0) return make_error("cannot listen for agents on {}", config.listen);
   return server;
 }
-
-}  // namespace
 
 Result<void> AgentServer::start(const AgentServerConfig& config) {
   FD_ASSIGN(server, build_agent_server(config, &service_, &port_), "agent listener");

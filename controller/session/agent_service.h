@@ -102,4 +102,9 @@ void tune_grpc_runtime();
 // Server credentials for mTLS from PEM files, or insecure ones (logged loudly).
 Result<std::shared_ptr<grpc::ServerCredentials>> agent_server_credentials(const AgentServerConfig& config);
 
+// The agent listener's gRPC server, leader's or follower's alike (and bench/wire's bare
+// one): credentials, TLS memory, keepalives and frame sizes for many small streams.
+Result<std::unique_ptr<grpc::Server>> build_agent_server(const AgentServerConfig& config, grpc::Service* service,
+                                                         int* port);
+
 }  // namespace firedrill::controller

@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "common/time.h"
+#include "controller/session/clock_estimate.h"
 #include "firedrill/v1/agent.pb.h"
 
 namespace firedrill::controller {
@@ -50,10 +51,15 @@ class AgentSession {
   // The transport is gone (its stream ended); later sends fail.
   void detach();
 
-  // The agent's clock minus ours, as last measured (Hello, heartbeats).
+  // The agent's clock minus ours: from the fastest of its recent round trips of
+  // clocks, or the clock on its latest Hello or heartbeat (see ClockEstimate).
   std::chrono::nanoseconds clock_offset() const {
     std::lock_guard lock(mu_);
-    return clock_offset_;
+    return clock_.offset();
+  }
+  ClockEstimate clock() const {
+    std::lock_guard lock(mu_);
+    return clock_;
   }
   // An agent's wall time on our clock.
   WallTime to_controller_clock(WallTime agent_time) const {
@@ -110,7 +116,7 @@ class AgentSession {
   // `silent_bound_` (from the pace it announced; 0: the fleet's lost_after).
   bool lease_by_heartbeat_ = false;
   SteadyClock::duration silent_bound_{0};
-  std::chrono::nanoseconds clock_offset_{0};
+  ClockEstimate clock_;
   std::unordered_map<uint64_t, Waiter> pending_;
   std::unordered_map<std::string, Waiter> effect_waiters_;
   // What is persisted of this agent's process-kill events: a token bucket, so that an

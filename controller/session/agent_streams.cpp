@@ -28,9 +28,14 @@ std::string seconds_text(T d) {
   return format_duration(std::chrono::duration_cast<std::chrono::nanoseconds>(d));
 }
 
-// The agent's clock minus ours, from a time it stamped on a message just received.
-std::chrono::nanoseconds offset_of(const google::protobuf::Timestamp& agent_clock, WallTime now) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(from_proto(agent_clock) - now);
+// A renewal in answer to a message the agent stamped `agent_clock`: our clock `now`
+// and its own, for its next Heartbeat.exchange (a round trip of clocks).
+v1::ControllerMessage stamped(const v1::ControllerMessage& lease, const google::protobuf::Timestamp& agent_clock,
+                              WallTime now) {
+  v1::ControllerMessage m = lease;
+  *m.mutable_lease()->mutable_controller_clock() = to_proto(now);
+  *m.mutable_lease()->mutable_echo() = agent_clock;
+  return m;
 }
 
 }  // namespace
@@ -125,10 +130,12 @@ std::vector<std::string> AgentStreams::connected() const {
 }
 
 std::string AgentStreams::clock_refusal(const AgentSession& s) const {
-  auto offset = s.clock_offset();
-  if (std::chrono::abs(offset) <= config_.max_clock_offset) return "";
-  return fmt::format("clock offset {}{} from the controller's exceeds the bound of {} for faults with a common start",
+  auto clock = s.clock();
+  if (!clock.beyond(config_.max_clock_offset)) return "";
+  auto offset = clock.offset();
+  return fmt::format("clock offset {}{}{} from the controller's exceeds the bound of {} for faults with a common start",
                      offset.count() < 0 ? "-" : "+", seconds_text(std::chrono::abs(offset)),
+                     clock.uncertainty().count() > 0 ? " (+-" + seconds_text(clock.uncertainty()) + ")" : "",
                      seconds_text(config_.max_clock_offset));
 }
 
@@ -190,7 +197,9 @@ Result<void> AgentStreams::register_session(const std::shared_ptr<AgentSession>&
   }
   auto now = WallClock::now();
   auto steady_now = SteadyClock::now();
-  auto offset = hello.has_clock() ? offset_of(hello.clock(), now) : std::chrono::nanoseconds(0);
+  ClockEstimate clock;
+  if (hello.has_clock()) clock.one_way(from_proto(hello.clock()), now);
+  auto offset = clock.offset();
 
   std::shared_ptr<AgentSession> replaced;
   {
@@ -201,7 +210,7 @@ Result<void> AgentStreams::register_session(const std::shared_ptr<AgentSession>&
     std::lock_guard slock(s->mu_);
     s->id_ = id;
     s->registered_ = true;
-    s->clock_offset_ = offset;
+    s->clock_ = clock;
     s->last_seen_ = steady_now;
     s->lease_by_heartbeat_ = hello.lease_by_heartbeat();
     if (s->lease_by_heartbeat_) {
@@ -239,7 +248,8 @@ Result<void> AgentStreams::register_session(const std::shared_ptr<AgentSession>&
     pending_agents_.push_back({id, rec.tags, rec.version, hello.capabilities().SerializeAsString(), s->peer(), now, now});
     pending_events_.push_back({0, "", now, id, "agent.connected", s->peer()});
   }
-  s->send(hello.lease_by_heartbeat() ? renewal_by_heartbeat_ : lease_message(false));
+  auto lease = hello.lease_by_heartbeat() ? renewal_by_heartbeat_ : lease_message(false);
+  s->send(hello.has_clock() ? stamped(lease, hello.clock(), now) : lease);
   if (hooks_.registered) hooks_.registered(s, hello);
   return ok();
 }
@@ -253,14 +263,22 @@ std::string AgentStreams::heard(AgentSession& s) {
 void AgentStreams::heartbeat(AgentSession& s, const v1::Heartbeat& hb) {
   auto now = WallClock::now();
   std::string id;
-  std::chrono::nanoseconds offset, before;
+  std::chrono::nanoseconds offset;
+  bool was_within = true, within = true;
   bool renew = false;
   {
     std::lock_guard lock(s.mu_);
     id = s.id_;
-    before = s.clock_offset_;
-    if (hb.has_clock()) s.clock_offset_ = offset_of(hb.clock(), now);
-    offset = s.clock_offset_;
+    was_within = !s.clock_.beyond(config_.max_clock_offset);
+    // A round trip of clocks when the agent completed one (queueing delay widens it and
+    // the fastest recent one counts); the one-way reading only until then.
+    const auto& x = hb.exchange();
+    bool round_trip = hb.has_exchange() && x.has_agent_sent() && x.has_controller_clock() && x.has_agent_received() &&
+                      s.clock_.round_trip(from_proto(x.agent_sent()), from_proto(x.controller_clock()),
+                                          from_proto(x.agent_received()));
+    if (!round_trip && hb.has_clock()) s.clock_.one_way(from_proto(hb.clock()), now);
+    offset = s.clock_.offset();
+    within = !s.clock_.beyond(config_.max_clock_offset);
     renew = s.lease_by_heartbeat_;
     if (renew && hb.has_next_within()) {
       // Lost after three of the heartbeats it announced (bounded: a pace of minutes at
@@ -274,11 +292,9 @@ void AgentStreams::heartbeat(AgentSession& s, const v1::Heartbeat& hb) {
   // Renewal by heartbeat: the answer is the renewal (while this controller leads, its
   // streams are open; a controller that stops answering loses every lease within the
   // grace).
-  if (renew && !s.send(renewal_by_heartbeat_)) {
+  if (renew && !s.send(hb.has_clock() ? stamped(renewal_by_heartbeat_, hb.clock(), now) : renewal_by_heartbeat_)) {
     log()->debug("lease renewal to {} not sent (stream closing or agent not reading)", s.peer());
   }
-  bool was_within = std::chrono::abs(before) <= config_.max_clock_offset;
-  bool within = std::chrono::abs(offset) <= config_.max_clock_offset;
   if (was_within && !within) log()->warn("agent {}: {}", id, clock_refusal(s));
   if (!was_within && within) {
     log()->info("agent {}: clock offset {} is within the bound again", id, seconds_text(std::chrono::abs(offset)));

@@ -73,9 +73,10 @@ class FakeController final : public v1::AgentService::Service {
     }
     cv.notify_all();
     note_answer();  // before the write: never later than the agent hears it
-    if (!stream->Write(lease())) return grpc::Status::OK;
+    if (!stream->Write(lease(in.hello().clock()))) return grpc::Status::OK;
     while (stream->Read(&in)) {
       bool answer = false, apply = false;
+      google::protobuf::Timestamp clock = in.heartbeat().clock();
       {
         std::lock_guard l(mu);
         if (in.has_heartbeat()) {
@@ -88,7 +89,7 @@ class FakeController final : public v1::AgentService::Service {
       cv.notify_all();
       if (answer) {
         note_answer();
-        if (!stream->Write(lease())) break;
+        if (!stream->Write(lease(clock))) break;
       }
       if (apply) {
         v1::ControllerMessage m;
@@ -103,8 +104,11 @@ class FakeController final : public v1::AgentService::Service {
     return grpc::Status::OK;
   }
 
-  static v1::ControllerMessage lease() {
+  // Stamped as the controller does: our clock, and the agent's it answers.
+  static v1::ControllerMessage lease(const google::protobuf::Timestamp& agent_clock) {
     v1::ControllerMessage m;
+    *m.mutable_lease()->mutable_controller_clock() = to_proto(WallClock::now());
+    *m.mutable_lease()->mutable_echo() = agent_clock;
     *m.mutable_lease()->mutable_grace() = to_proto_duration(kGrace);
     *m.mutable_lease()->mutable_heartbeat_interval() = to_proto_duration(kHeartbeat);
     *m.mutable_lease()->mutable_idle_heartbeat_interval() = to_proto_duration(kIdle);
@@ -167,6 +171,18 @@ TEST(AgentLease, HeartbeatsRenewTheLeaseAtThePaceOfWhatIsHeldAndSilenceRevertsAf
     return !controller.heartbeats.empty() &&
            from_proto(controller.heartbeats.back().next_within()) == std::chrono::nanoseconds(kIdle);
   }));
+  // Its heartbeats report the round trip of clocks of the renewal before (ClockExchange):
+  // the clock it stamped, ours, and when it read our answer.
+  ASSERT_TRUE(controller.wait([&] { return controller.heartbeats.back().has_exchange(); }));
+  {
+    std::lock_guard l(controller.mu);
+    const auto& x = controller.heartbeats.back().exchange();
+    bool echoed = from_proto(x.agent_sent()) == from_proto(controller.hellos[0].clock());
+    for (auto& hb : controller.heartbeats) echoed = echoed || from_proto(hb.clock()) == from_proto(x.agent_sent());
+    EXPECT_TRUE(echoed) << "agent_sent is no clock the agent stamped";
+    EXPECT_GE(from_proto(x.agent_received()), from_proto(x.agent_sent()));
+    EXPECT_LE(from_proto(x.agent_received()) - from_proto(x.agent_sent()), std::chrono::seconds(5));
+  }
 
   // A fault: from its ack on, heartbeats come at the active pace, a third of the grace.
   {

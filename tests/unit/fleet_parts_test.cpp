@@ -16,6 +16,7 @@
 #include "controller/session/admission.h"
 #include "controller/session/agent_session.h"
 #include "controller/session/agent_streams.h"
+#include "controller/session/clock_estimate.h"
 #include "controller/session/fanout.h"
 #include "controller/session/fleet.h"
 #include "tests/unit/fake_stream.h"
@@ -261,6 +262,106 @@ TEST(AgentStreams, ClockOffsetIsMeasuredAgainOnEveryHeartbeat) {
   *hb.mutable_clock() = to_proto(WallClock::now());
   streams.heartbeat(*a.session, hb);
   EXPECT_EQ(streams.clock_refusal(*a.session), "");
+}
+
+// Queueing delay is not clock offset (NTP's way): renewals echo the agent's clock with
+// ours, the agent reports the round trip on its next heartbeat, and the fastest recent
+// round trip counts. A heartbeat that waited 3 s in a queue, and whose reported round
+// trip was 3 s long, leaves an agent whose clock agrees with ours within the bound.
+TEST(AgentStreams, QueueingDelayDoesNotReadAsClockOffset) {
+  FleetConfig c;
+  c.max_clock_offset = 1s;
+  c.lease_grace = 5s;
+  AgentStreams streams(c, nullptr, {});
+  Stream a;
+  auto hello_clock = WallClock::now();
+  auto h = hello("h1", hello_clock);
+  h.set_lease_by_heartbeat(true);
+  ASSERT_TRUE(streams.register_session(a.session, h, "h1"));
+  auto lease = a.transport.wait_for(v1::ControllerMessage::kLease);
+  ASSERT_TRUE(lease);
+  ASSERT_TRUE(lease->lease().has_controller_clock());
+  EXPECT_EQ(from_proto(lease->lease().echo()), hello_clock);
+
+  // The first round trip: the renewal waited 2.1 s in the controller's queue on its
+  // way out. Its offset reads +1.05 s, within half its round trip of 0: not refused.
+  v1::Heartbeat hb;
+  auto* x = hb.mutable_exchange();
+  *x->mutable_agent_sent() = lease->lease().echo();
+  *x->mutable_controller_clock() = lease->lease().controller_clock();
+  *x->mutable_agent_received() = to_proto(from_proto(lease->lease().controller_clock()) + 2100ms);
+  streams.heartbeat(*a.session, hb);
+  EXPECT_GT(a.session->clock_offset(), 1s);
+  EXPECT_EQ(streams.clock_refusal(*a.session), "");
+
+  // A fast round trip: the agent's clock agrees with ours.
+  auto now = WallClock::now();
+  *hb.mutable_clock() = to_proto(now);
+  *x->mutable_agent_sent() = lease->lease().echo();
+  *x->mutable_controller_clock() = lease->lease().controller_clock();
+  *x->mutable_agent_received() = to_proto(from_proto(lease->lease().controller_clock()) + 1ms);
+  streams.heartbeat(*a.session, hb);
+  EXPECT_LT(std::chrono::abs(a.session->clock_offset()), 100ms);
+  auto renewal = a.transport.wait_for(v1::ControllerMessage::kLease, 2);
+  ASSERT_TRUE(renewal);
+  EXPECT_EQ(from_proto(renewal->lease().echo()), now);
+
+  // Then the controller is busy: a heartbeat stamped 3 s ago arrives now, with a
+  // round trip whose way in waited 3 s (its offset reads -1.5 s, its delay 3 s).
+  now = WallClock::now();
+  *hb.mutable_clock() = to_proto(now - 3s);
+  *x->mutable_agent_sent() = to_proto(now - 6s);
+  *x->mutable_controller_clock() = to_proto(now - 3s);
+  *x->mutable_agent_received() = to_proto(now - 3s + 1ms);
+  streams.heartbeat(*a.session, hb);
+  EXPECT_LT(std::chrono::abs(a.session->clock_offset()), 100ms);
+  EXPECT_EQ(streams.clock_refusal(*a.session), "");
+  auto rec = streams.inventory().get("h1");
+  ASSERT_TRUE(rec);
+  EXPECT_LT(std::chrono::abs(rec->clock_offset), 100ms);
+
+  // A step of the agent's clock is followed at once by a round trip as fast as the best.
+  now = WallClock::now();
+  *hb.mutable_clock() = to_proto(now + 5s);
+  *x->mutable_agent_sent() = to_proto(now + 5s - 2ms);
+  *x->mutable_controller_clock() = to_proto(now - 1ms);
+  *x->mutable_agent_received() = to_proto(now + 5s);
+  streams.heartbeat(*a.session, hb);
+  EXPECT_NEAR(std::chrono::duration<double>(a.session->clock_offset()).count(), 5.0, 0.1);
+  EXPECT_NE(streams.clock_refusal(*a.session).find("exceeds the bound of 1s"), std::string::npos);
+}
+
+TEST(ClockEstimate, KeepsTheFastestOfTheRecentRoundTrips) {
+  ClockEstimate e;
+  auto t = WallClock::now();
+  auto at = SteadyClock::now();
+  e.one_way(t - 2s, t);  // a Hello that waited 2 s
+  EXPECT_EQ(e.offset(), -2s);
+  EXPECT_FALSE(e.delay());
+  EXPECT_TRUE(e.beyond(1s));  // one-way: the reading is all there is
+  ASSERT_TRUE(e.round_trip(t, t + 200ms, t + 400ms, at));  // offset 0, delay 400 ms
+  EXPECT_EQ(e.offset(), 0ns);
+  EXPECT_EQ(e.delay(), 400ms);
+  EXPECT_FALSE(e.beyond(1s));
+  e.one_way(t - 2s, t);  // one-way readings no longer count
+  EXPECT_EQ(e.offset(), 0ns);
+  ASSERT_TRUE(e.round_trip(t, t + 300ms, t + 20ms, at));  // faster: offset -290 ms
+  EXPECT_EQ(e.offset(), -290ms);
+  ASSERT_TRUE(e.round_trip(t, t + 2s, t + 4s, at));  // slow: does not count
+  EXPECT_EQ(e.offset(), -290ms);
+  ClockEstimate far;
+  ASSERT_TRUE(far.round_trip(t, t - 3s, t + 2s, at));  // +4 s, +-1 s: beyond 1 s whatever the delay
+  EXPECT_TRUE(far.beyond(1s));
+  ASSERT_TRUE(far.round_trip(t, t - 3s, t + 6s, at));  // +6 s, +-3 s: the faster one stays
+  EXPECT_EQ(far.offset(), 4s);
+  EXPECT_FALSE(e.round_trip(t, t, t - 1ms, at));  // negative: ignored
+  EXPECT_FALSE(e.round_trip(t, t, t + 2min, at));
+  // The fast one leaves the window after eight more, or after kMaxAge.
+  for (size_t i = 0; i < ClockEstimate::kWindow; ++i) ASSERT_TRUE(e.round_trip(t, t + 1500ms, t + 3s, at));
+  EXPECT_EQ(e.offset(), 0ns);
+  ASSERT_TRUE(e.round_trip(t, t + 300ms, t + 20ms, at));
+  ASSERT_TRUE(e.round_trip(t, t + 1500ms, t + 3s, at + ClockEstimate::kMaxAge + 1s));
+  EXPECT_EQ(e.offset(), 0ns);
 }
 
 // What an agent ended on its own reaches the runner (FleetAdapter::ended_early) from
