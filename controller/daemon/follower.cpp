@@ -74,10 +74,15 @@ Result<std::unique_ptr<leader::Elector>> follow_until_leading(const FollowerConf
   if (!evidence) log()->error("evidence unavailable: {}", evidence.error().describe());
   ApiServer api_server;
   FD_TRY(api_server.bind(config.api), "follower");
-  ApiContext context{fleet, store, runs, config.state_dir, access, api_server.peers(),
-                     evidence ? evidence->get() : nullptr};
-  context.follower = &view;
-  context.controller_id = config.controller_id;
+  ApiContext context{.fleet = fleet,
+                     .store = store,
+                     .runs = runs,
+                     .state_dir = config.state_dir,
+                     .access = access,
+                     .unix_peers = api_server.peers(),
+                     .evidence = evidence ? evidence->get() : nullptr,
+                     .follower = &view,
+                     .controller_id = config.controller_id};
   // The dashboard names the leader; a halt from it is recorded for the leader.
   web::Feed feed;
   web::WebServer web_server(context, feed);

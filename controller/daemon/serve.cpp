@@ -494,9 +494,15 @@ int serve_main(int argc, char** argv) {
     log()->error("{}", r.error().describe());
     return 1;
   }
-  ApiContext context{fleet, *store, runs, state_dir, *access, api_server.peers(),
-                     run_evidence ? run_evidence->get() : nullptr, enrollment->get()};
-  context.controller_id = controller_id;
+  ApiContext context{.fleet = fleet,
+                     .store = *store,
+                     .runs = runs,
+                     .state_dir = state_dir,
+                     .access = *access,
+                     .unix_peers = api_server.peers(),
+                     .evidence = run_evidence ? run_evidence->get() : nullptr,
+                     .enrollment = enrollment->get(),
+                     .controller_id = controller_id};
   EnrollServer enroll_server(**enrollment);
   if (!enroll_listen.empty()) {
     if (auto r = enroll_server.start({enroll_listen, agents.tls_cert, agents.tls_key, agents.tls_ca}); !r) {

@@ -134,32 +134,56 @@ class FakeController final : public v1::AgentService::Service {
   std::vector<SteadyClock::time_point> answers;  // every message written
 };
 
-TEST(AgentLease, HeartbeatsRenewTheLeaseAtThePaceOfWhatIsHeldAndSilenceRevertsAfterTheGrace) {
+// The fake controller, served on loopback.
+struct Served {
+  Served() {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&controller);
+    server = builder.BuildAndStart();
+  }
+  ~Served() {
+    if (server) server->Shutdown(std::chrono::system_clock::now() + 1s);
+  }
+  bool up() const { return server && port > 0; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
   FakeController controller;
   int port = 0;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&controller);
-  auto server = builder.BuildAndStart();
-  ASSERT_TRUE(server && port > 0);
+  std::unique_ptr<grpc::Server> server;
+};
 
-  auto engine_owned = std::make_unique<MemoryEngine>();
-  auto* engine = engine_owned.get();
-  std::vector<std::unique_ptr<FaultEngine>> engines;
-  engines.push_back(std::move(engine_owned));
+// A real agent session and fault manager over one MemoryEngine; the session is
+// stopped first, before what it reports to.
+struct LeaseAgent {
+  LeaseAgent(const std::string& id, std::vector<std::string> controllers) {
+    config.id = id;
+    config.controllers = std::move(controllers);
+    config.insecure = true;
+    config.lease_grace = kGrace;
+    session = std::make_unique<ControllerSession>(config);
+    auto owned = std::make_unique<MemoryEngine>();
+    engine = owned.get();
+    std::vector<std::unique_ptr<FaultEngine>> engines;
+    engines.push_back(std::move(owned));
+    faults = std::make_unique<FaultManager>(std::move(engines), session.get());
+    handler = std::make_unique<CommandHandler>(*faults);
+  }
+  ~LeaseAgent() { session->stop(); }
+  Result<void> start() { return session->start(*handler, *faults); }
   AgentConfig config;
-  config.id = "lease-agent";
-  config.controllers = {"127.0.0.1:" + std::to_string(port)};
-  config.insecure = true;
-  config.lease_grace = kGrace;
-  ControllerSession session(config);
-  FaultManager faults(std::move(engines), &session);
-  CommandHandler handler(faults);
-  struct StopFirst {
-    ControllerSession& session;
-    ~StopFirst() { session.stop(); }
-  } stop_first{session};
-  ASSERT_TRUE(session.start(handler, faults));
+  MemoryEngine* engine = nullptr;
+  std::unique_ptr<ControllerSession> session;
+  std::unique_ptr<FaultManager> faults;
+  std::unique_ptr<CommandHandler> handler;
+};
+
+TEST(AgentLease, HeartbeatsRenewTheLeaseAtThePaceOfWhatIsHeldAndSilenceRevertsAfterTheGrace) {
+  Served served;
+  ASSERT_TRUE(served.up());
+  auto& controller = served.controller;
+  LeaseAgent agent("lease-agent", {served.address()});
+  auto* engine = agent.engine;
+  ASSERT_TRUE(agent.start());
 
   // It asks for renewal by heartbeat, and holding nothing it heartbeats at the idle pace.
   ASSERT_TRUE(controller.wait([&] { return !controller.hellos.empty(); }));
@@ -237,8 +261,6 @@ TEST(AgentLease, HeartbeatsRenewTheLeaseAtThePaceOfWhatIsHeldAndSilenceRevertsAf
   }
   ASSERT_NE(before, SteadyClock::time_point{});
   EXPECT_GE(reverted - before, kGrace) << "reverted before the grace had passed since the controller's last word";
-  session.stop();
-  server->Shutdown(std::chrono::system_clock::now() + 1s);
 }
 
 // A controller of the list that is gone (its port refuses) is passed over at once:
@@ -258,36 +280,15 @@ TEST(AgentLease, ADeadControllerOfTheListIsPassedOverAtOnce) {
   ::close(fd);
   std::string dead = "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
 
-  FakeController controller;
-  int port = 0;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&controller);
-  auto server = builder.BuildAndStart();
-  ASSERT_TRUE(server && port > 0);
-
-  std::vector<std::unique_ptr<FaultEngine>> engines;
-  engines.push_back(std::make_unique<MemoryEngine>());
-  AgentConfig config;
-  config.id = "list-agent";
-  config.controllers = {dead, "127.0.0.1:" + std::to_string(port)};
-  config.insecure = true;
-  config.lease_grace = kGrace;
-  ControllerSession session(config);
-  FaultManager faults(std::move(engines), &session);
-  CommandHandler handler(faults);
-  struct StopFirst {
-    ControllerSession& session;
-    ~StopFirst() { session.stop(); }
-  } stop_first{session};
+  Served served;
+  ASSERT_TRUE(served.up());
+  LeaseAgent agent("list-agent", {dead, served.address()});
   auto began = SteadyClock::now();
-  ASSERT_TRUE(session.start(handler, faults));
-  ASSERT_TRUE(controller.wait([&] { return !controller.hellos.empty(); }, 10s));
+  ASSERT_TRUE(agent.start());
+  ASSERT_TRUE(served.controller.wait([&] { return !served.controller.hellos.empty(); }, 10s));
   // The refusal ends the try (then the backoff's first step, 0.2 s): well inside the
   // 2 s the old deadline waited on every try.
   EXPECT_LT(SteadyClock::now() - began, 1500ms);
-  session.stop();
-  server->Shutdown(std::chrono::system_clock::now() + 1s);
 }
 
 }  // namespace

@@ -360,14 +360,17 @@ TEST_F(RunnerTest, OperatorAbortWhileWaitingForApproval) {
   EXPECT_TRUE(fleet_.faults.empty());
 }
 
-TEST_F(RunnerTest, AFaultRefusedByOneTargetIsRevertedEverywhere) {
-  fleet_.refuse["db1"] = "tcx unavailable";
-  auto r = run(R"(name: rack
+// Rack p1 blackholed for a minute, one probe.
+constexpr const char* kRackBlackhole = R"(name: rack
 targets: {selector: "rack=p1"}
 steps: [{fault: {network: {blackhole: {}}}, duration: 1m}]
 probes: [{name: db, tcp: {address: "db:5432"}}]
 steady_state: {hold: 1s}
-)", [&](ScriptedProbes& p, RunT&) { p.add("db", 1s, [](WallTime) { return true; }); });
+)";
+
+TEST_F(RunnerTest, AFaultRefusedByOneTargetIsRevertedEverywhere) {
+  fleet_.refuse["db1"] = "tcx unavailable";
+  auto r = run(kRackBlackhole, [&](ScriptedProbes& p, RunT&) { p.add("db", 1s, [](WallTime) { return true; }); });
   EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_ABORTED);
   EXPECT_EQ(r.reason(), "step 1: the fault was not applied on db1: tcx unavailable");
   EXPECT_EQ(fleet_.in_effect(), 0u);
@@ -379,12 +382,7 @@ steady_state: {hold: 1s}
 TEST_F(RunnerTest, AHaltDuringTheFanOutIsTheReasonNotTheRefusalsItCaused) {
   fleet_.refuse["db1"] = "the fleet is halted";
   fleet_.during_apply = [&] { fleet_.halt(); };
-  auto r = run(R"(name: rack
-targets: {selector: "rack=p1"}
-steps: [{fault: {network: {blackhole: {}}}, duration: 1m}]
-probes: [{name: db, tcp: {address: "db:5432"}}]
-steady_state: {hold: 1s}
-)", [&](ScriptedProbes& p, RunT&) { p.add("db", 1s, [](WallTime) { return true; }); });
+  auto r = run(kRackBlackhole, [&](ScriptedProbes& p, RunT&) { p.add("db", 1s, [](WallTime) { return true; }); });
   EXPECT_EQ(r.outcome(), v1::RUN_OUTCOME_ABORTED);
   EXPECT_EQ(r.reason(), "the fleet was halted: game over (step 1: the fault was not applied on db1: the fleet is halted)");
   EXPECT_EQ(fleet_.in_effect(), 0u);
