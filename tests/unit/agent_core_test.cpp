@@ -105,6 +105,15 @@ struct Events : EventSink {
   std::vector<v1::Event> events;
 };
 
+// Polls `cond` every 5 ms until it holds or `within` has passed; its last answer.
+template <typename F>
+bool eventually(F cond, std::chrono::milliseconds within = 2s) {
+  for (auto deadline = SteadyClock::now() + within; !cond() && SteadyClock::now() < deadline;) {
+    std::this_thread::sleep_for(5ms);
+  }
+  return cond();
+}
+
 v1::ApplyFault blackhole(const std::string& id, std::chrono::milliseconds lease,
                          std::chrono::milliseconds delay = 0ms) {
   v1::ApplyFault a;
@@ -123,15 +132,6 @@ struct Fixture : ::testing::Test {
     std::vector<std::unique_ptr<FaultEngine>> v;
     v.push_back(std::move(e));
     manager = std::make_unique<FaultManager>(std::move(v), &events);
-  }
-  template <typename F>
-  bool eventually(F f, std::chrono::milliseconds within = 2s) {
-    auto end = SteadyClock::now() + within;
-    while (SteadyClock::now() < end) {
-      if (f()) return true;
-      std::this_thread::sleep_for(5ms);
-    }
-    return f();
   }
   Events events;
   RecordingEngine* engine;
@@ -197,8 +197,7 @@ TEST(FaultManagerStaging, AStagingEngineIsCalledAheadWithItsStartAndReportsItsEf
   auto r = manager.apply(cmd);
   ASSERT_TRUE(r);
   EXPECT_EQ(*r, v1::ACK_SCHEDULED);
-  auto deadline = SteadyClock::now() + 3s;
-  while (events.count(v1::Event::kApplied) == 0 && SteadyClock::now() < deadline) std::this_thread::sleep_for(5ms);
+  eventually([&] { return events.count(v1::Event::kApplied) > 0; }, 3s);
   ASSERT_TRUE(engine->is_live("st"));
   std::lock_guard l(engine->mu);
   EXPECT_EQ(engine->start_at, not_before);
@@ -308,9 +307,8 @@ TEST(FaultManagerStaging, AnotherFaultExpiresWhileAStagedApplyIsParked) {
   ASSERT_TRUE(manager.apply(power_loss("pl", 15s)));
   ASSERT_TRUE(parking->called("apply_at pl", 5s)) << "never staged";
   ASSERT_TRUE(manager.apply(blackhole("short", 100ms)));
-  auto deadline = SteadyClock::now() + 5s;
   // Its event is emitted just after the engine's revert: wait for that.
-  while (events.count(v1::Event::kReverted) == 0 && SteadyClock::now() < deadline) std::this_thread::sleep_for(5ms);
+  eventually([&] { return events.count(v1::Event::kReverted) > 0; }, 5s);
   EXPECT_FALSE(recording->is_live("short")) << "the expiry waited for the parked power loss";
   EXPECT_EQ(events.count(v1::Event::kReverted), 1u);
   {
@@ -342,8 +340,7 @@ TEST(FaultManagerStaging, AnotherFaultExpiresWhileAnExpiredPowerLossIsBeingRever
   ASSERT_TRUE(manager.apply(power_loss("pl", 0ms, 300ms)));
   ASSERT_TRUE(parking->called("revert pl", 5s)) << "the lease's end never came";
   ASSERT_TRUE(manager.apply(blackhole("short", 100ms)));
-  auto deadline = SteadyClock::now() + 5s;
-  while (recording->is_live("short") && SteadyClock::now() < deadline) std::this_thread::sleep_for(5ms);
+  eventually([&] { return !recording->is_live("short"); }, 5s);
   EXPECT_FALSE(recording->is_live("short")) << "the expiry waited for the power loss's revert";
   {
     std::lock_guard l(parking->mu);
@@ -356,9 +353,7 @@ TEST(FaultManagerStaging, AnotherFaultExpiresWhileAnExpiredPowerLossIsBeingRever
   ASSERT_EQ(active.size(), 1u);
   EXPECT_EQ(active[0].fault_id(), "pl");
   parking->release_revert();
-  deadline = SteadyClock::now() + 5s;
-  while (!manager.empty() && SteadyClock::now() < deadline) std::this_thread::sleep_for(5ms);
-  EXPECT_TRUE(manager.empty());
+  EXPECT_TRUE(eventually([&] { return manager.empty(); }, 5s));
   EXPECT_EQ(events.count(v1::Event::kReverted), 2u);
 }
 
