@@ -47,6 +47,7 @@
 #include "controller/runner/run_manager.h"
 #include "controller/runner/run_recorder.h"
 #include "controller/session/agent_service.h"
+#include "controller/store/pg.h"
 #include "controller/store/postgres_store.h"
 #include "controller/web/web_server.h"
 
@@ -373,7 +374,7 @@ int serve_main(int argc, char** argv) {
         return false;
       }
       if (auto why = clock_refusal(*c, fleet_config.max_clock_offset); !why.empty()) {
-        log()->error("{}: {}", when, why);
+        log()->error("{}: store {}: {}", when, pg::redact(store_url), why);
         return false;
       }
       log()->info("{}: this host's clock is within {} of the database's (offset {}{})", when,

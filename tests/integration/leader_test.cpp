@@ -257,6 +257,7 @@ TEST(Leader, AControllerWhoseClockIsFarFromTheDatabasesIsRefusedAtStart) {
                          60s);
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("ahead of the database's"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("store postgres://"), std::string::npos) << "names the database: " << r.out;
   EXPECT_NE(r.out.find("synchronised clocks"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("leader lease: leading"), std::string::npos) << r.out;
   // Nothing of it is in the registry: it never started.
